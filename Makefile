@@ -1,0 +1,43 @@
+# make run   - set up from nothing (venv, packages, default dataset) and serve the dashboard
+# make test  - the same setup, Chromium for the browser tests, then the whole suite
+PYTHON  ?= python3
+VENV    ?= .venv
+BIN     := $(VENV)/bin
+DATASET ?= mnist
+PORT    ?= 8501
+STAMP   := $(VENV)/.installed-stamp
+
+.PHONY: run test test-stress setup data chromium bench clean-venv
+
+$(STAMP): requirements.txt requirements-dev.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt -r requirements-dev.txt
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+data: setup
+	$(BIN)/python -m cnn_core data prepare $(DATASET)
+
+run: data
+	$(BIN)/python -m streamlit run dashboard.py --server.port $(PORT)
+
+# Debian's chromium drives the browser tests (Playwright cannot download its own here).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
+test: data chromium
+	$(BIN)/python -m pytest -q tests
+
+test-stress: setup
+	$(BIN)/python -m pytest -q -m stress tests
+
+bench: setup
+	$(BIN)/python bench/train_speed.py
+	$(BIN)/python bench/predict_latency.py
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,176 @@
+"""What each CLI command does (the parser lives in cli.py)."""
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from . import data, jobs, runs
+
+
+class ProgressBar:
+    """A one-line progress bar on stderr (a line per update when stderr is not a terminal)."""
+
+    def __init__(self, stream=sys.stderr, width: int = 24):
+        self.stream, self.width, self.tty = stream, width, stream.isatty()
+        self.last_line = 0.0
+
+    def __call__(self, done: int, total: int, text: str = "") -> None:
+        frac = done / total if total else 0.0
+        filled = int(round(frac * self.width))
+        line = f"[{'#' * filled}{'-' * (self.width - filled)}] {frac:6.1%} {text}"
+        if self.tty:
+            self.stream.write("\r" + line[:160].ljust(100))
+            if done >= total:
+                self.stream.write("\n")
+        elif time.monotonic() - self.last_line > 5 or done >= total:
+            self.stream.write(line + "\n")
+            self.last_line = time.monotonic()
+        self.stream.flush()
+
+
+def _fmt_time(seconds) -> str:
+    if seconds is None:
+        return "--:--"
+    seconds = int(seconds)
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 \
+        else f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def _train_progress(bar: ProgressBar, path: Path):
+    def report(p: dict) -> None:
+        steps = [r for r in runs.read_metrics(path)[-3:] if r["kind"] == "step"]
+        loss = f"loss {steps[-1]['loss']:.4f} acc {steps[-1]['acc']:.3f} " if steps else ""
+        bar(p["step"], p["total_steps"], f"epoch {p['epoch']}/{p['epochs']} {loss}"
+                                          f"{p['images_per_sec']:.0f} img/s ETA {_fmt_time(p['eta'])}")
+    return report
+
+
+def train(args) -> int:
+    from .cli import config_from_args
+    from .engine import run_training
+
+    if args.resume not in (None, True):
+        path, resume = runs.resolve_run(args.resume), True
+    elif args.run:
+        path, resume = runs.resolve_run(Path(args.run)), bool(args.resume)
+    else:
+        config = config_from_args(args)
+        path, resume = runs.create_run(config, name=args.name), False
+        print(f"run {path.name} in {path}", file=sys.stderr)
+    if args.detach:
+        pid = jobs.launch(path, resume=resume)
+        print(f"started run {path.name} (pid {pid}); `python -m cnn_core runs show {path.name}` follows it")
+        return 0
+    with jobs.slot(path) as slot:
+        if slot is None:
+            runs.update_run(path, status="cancelled")
+            print(f"run {path.name} cancelled while queued", file=sys.stderr)
+            return 1
+        record = run_training(path, resume=resume,
+                              on_progress=None if args.quiet else _train_progress(ProgressBar(), path))
+    return _print_outcome(record)
+
+
+def _print_outcome(record: dict) -> int:
+    status = record["status"]
+    if status == "completed":
+        s = record["summary"]
+        print(f"completed run {record['id']}: test accuracy {s['test_acc']:.4f} (best epoch {s['best_epoch']}, "
+              f"validation {s['best_val_acc']:.4f}), {s['images_per_sec']:.0f} images/s, {s['wall_time']:.1f} s")
+        return 0
+    print(f"run {record['id']} {status}" + (f": {record['error']}" if record.get("error") else ""),
+          file=sys.stderr)
+    return 0 if status == "cancelled" else 1
+
+
+def _acc(value) -> str:
+    return f"{value:.4f}" if isinstance(value, (int, float)) else "-"
+
+
+def runs_cmd(args) -> int:
+    if args.action == "list":
+        rows = runs.list_runs()
+        if not rows:
+            print(f"no runs in {runs.default_runs_dir().resolve()}")
+        for r in rows:
+            s = r.get("summary") or {}
+            print(f"{r['id']:<48} {r['effective_status']:<11} {r.get('dataset', '-'):<13} {r.get('arch', '-'):<13} "
+                  f"test {_acc(s.get('test_acc'))}  {r.get('name', '')}")
+        return 0
+    path = runs.resolve_run(args.run)
+    if args.action == "show":
+        return _show(path)
+    if args.action == "rename":
+        runs.rename_run(path, args.name)
+        print(f"renamed {path.name} to {args.name!r}")
+    elif args.action == "cancel":
+        print(f"cancel requested for {path.name} (was {jobs.cancel(path)})")
+    elif args.action == "delete":
+        if jobs.cancel(path) in runs.ACTIVE:
+            jobs.wait(path, timeout=60)
+        runs.delete_run(path)
+        print(f"deleted run {path.name}")
+    return 0
+
+
+def _show(path: Path) -> int:
+    r = runs.read_run(path)
+    s, c = r.get("summary") or {}, r["config"]
+    print(f"run       {r['id']}  ({r.get('name', '')})\nstatus    {runs.effective_status(r)}"
+          + (f"  error: {r['error']}" if r.get("error") else ""))
+    print(f"model     {r['arch']} {r.get('arch_params', {})} on {r['dataset']}")
+    print(f"training  {c['optimizer']} lr {c['lr']} batch {c['batch_size']} epochs {c['epochs']} "
+          f"schedule {c['schedule']} augment {c['augment']} seed {c['seed']}")
+    epochs = [m for m in runs.read_metrics(path) if m["kind"] == "epoch"]
+    if epochs:
+        print("\nepoch  train_loss  train_acc  val_loss  val_acc   img/s")
+        for m in epochs:
+            mark = "  <- best" if m["epoch"] == s.get("best_epoch") else ""
+            print(f"{m['epoch']:>5}  {m['train_loss']:>10.4f}  {m['train_acc']:>9.4f}  {m['val_loss']:>8.4f}  "
+                  f"{m['val_acc']:>7.4f}  {m['images_per_sec']:>6.0f}{mark}")
+    if "test_acc" in s:
+        print(f"\ntest accuracy {s['test_acc']:.4f} (best-validation weights, epoch {s['best_epoch']}); "
+              f"last epoch's weights {s['final_test_acc']:.4f}; wall time {s['wall_time']:.1f} s")
+        if s.get("data_subset"):
+            print(f"data: {s['data_subset']}")
+    return 0
+
+
+def data_cmd(args) -> int:
+    if args.action == "status":
+        print(f"data folder: {data.default_data_dir().resolve()}")
+        for name in data.DATASETS:
+            st = data.dataset_status(name)
+            sizes = f"{st.n_train:,} train / {st.n_test:,} test" if st.state != "missing" else ""
+            print(f"  {name:<14} {st.state:<8} {sizes:<28} {st.source or st.detail}")
+        return 0
+    names = list(data.DATASETS) if args.name == "all" else [args.name]
+    failed = 0
+    for name in names:
+        data.get_info(name)
+        bar = ProgressBar()
+        try:
+            raw = data.prepare(name, source_dir=args.source_dir, progress=bar)
+        except ValueError as exc:
+            if len(names) == 1:
+                raise
+            print(f"{name}: {exc}", file=sys.stderr)
+            failed += 1
+            continue
+        print(f"{name}: {len(raw.train_x):,} train / {len(raw.test_x):,} test from {raw.source}"
+              + (f" [{raw.subset}]" if raw.subset else ""))
+    return 1 if failed == len(names) else 0
+
+
+def predict_cmd(args) -> int:
+    import torch
+
+    from .predict import image_from_bytes, load_model, predict_uint8, top_k
+
+    model, meta = load_model(args.run, which=args.which)
+    images = [image_from_bytes(Path(p).read_bytes(), meta["input_shape"]) for p in args.images]
+    probs = predict_uint8(model, meta, torch.stack(images))
+    for path, best in zip(args.images, top_k(probs, meta["classes"])):
+        print(f"{path}: " + ", ".join(f"{name} {p:.3f}" for name, p in best))
+    return 0

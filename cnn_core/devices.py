@@ -1,0 +1,61 @@
+"""Which device trains: CUDA, then Apple MPS, then CPU; and how to describe it."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import torch
+
+DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+_DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d{1,2})?)$")
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    name: str          # "cuda:0", "mps", "cpu"
+    kind: str          # "CUDA" | "MPS" | "CPU"
+    label: str         # what a person reads: "NVIDIA H100 (79.1 GiB)", "Apple MPS", "CPU (2 threads)"
+
+
+def _mps_available() -> bool:
+    return bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
+
+
+def device_error(name: str) -> str | None:
+    """The reason `name` cannot be used on this machine, or None when it can."""
+    if not isinstance(name, str) or not _DEVICE_RE.match(name):
+        return f"device must be one of auto, cpu, cuda, cuda:N, mps; got {name!r}"
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            return f"device {name!r} asked for, but this machine has no CUDA GPU (use auto or cpu)"
+        index = int(name.split(":")[1]) if ":" in name else 0
+        if index >= torch.cuda.device_count():
+            return f"device {name!r} asked for, but only {torch.cuda.device_count()} CUDA GPU(s) exist"
+    if name == "mps" and not _mps_available():
+        return "device 'mps' asked for, but Apple MPS is not available here (use auto or cpu)"
+    return None
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """`auto` picks CUDA, then MPS, then CPU; a named device must exist (ValueError otherwise)."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("mps" if _mps_available() else "cpu")
+    error = device_error(name)
+    if error:
+        raise ValueError(error)
+    return torch.device(name)
+
+
+def describe_device(name: str = "auto") -> DeviceInfo:
+    """Name, kind and a human label (GPU name and memory where present)."""
+    device = resolve_device(name)
+    if device.type == "cuda":
+        index = device.index or 0
+        props = torch.cuda.get_device_properties(index)
+        label = f"{props.name} ({props.total_memory / 2**30:.1f} GiB)"
+        return DeviceInfo(f"cuda:{index}", "CUDA", label)
+    if device.type == "mps":
+        return DeviceInfo("mps", "MPS", "Apple MPS")
+    return DeviceInfo("cpu", "CPU", f"CPU ({torch.get_num_threads()} threads)")

@@ -1,0 +1,340 @@
+"""The training loop: in-memory tensors, metrics to disk, checkpoints, cancel and exact resume."""
+from __future__ import annotations
+
+import math
+import os
+import socket
+import time
+import traceback
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from . import checkpoints, data, runs
+from .config import TrainConfig
+from .devices import resolve_device
+from .models import build_model
+
+HEARTBEAT_S = 1.0                 # run.json progress is rewritten at most this often
+SNAPSHOT_CAP_BYTES = 64 * 2**20   # per-epoch weight snapshots stop once they would pass this
+EVAL_BATCH = 1000
+CHANNELS_LAST = True              # measured faster for the conv models on CPU (bench/train_speed.py)
+
+
+class Cancelled(Exception):
+    """The user asked the run to stop; a checkpoint was saved."""
+
+
+class TrainingFailed(Exception):
+    """Training cannot go on (non-finite loss, ...); the message is for the user."""
+
+
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = EVAL_BATCH,
+             amp: bool = False) -> tuple[float, float]:
+    """Mean cross-entropy loss and accuracy of `model` on (x, y), in eval mode, no gradients."""
+    was_training = model.training
+    model.eval()
+    loss_sum = torch.zeros((), device=x.device)
+    correct = torch.zeros((), device=x.device, dtype=torch.long)
+    with torch.no_grad(), _autocast(x.device, amp):
+        for start in range(0, len(x), batch_size):
+            xb, yb = _prep(x[start:start + batch_size]), y[start:start + batch_size]
+            logits = model(xb).float()                       # (B, classes)
+            loss_sum += F.cross_entropy(logits, yb, reduction="sum")
+            correct += (logits.argmax(1) == yb).sum()
+    model.train(was_training)
+    n = max(len(x), 1)
+    return loss_sum.item() / n, correct.item() / n
+
+
+def _prep(x: torch.Tensor) -> torch.Tensor:
+    return x.contiguous(memory_format=torch.channels_last) if CHANNELS_LAST and x.dim() == 4 else x
+
+
+def _autocast(device: torch.device, amp: bool):
+    return torch.autocast("cuda", dtype=torch.bfloat16) if amp and device.type == "cuda" else nullcontext()
+
+
+def _make_optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
+    params, wd = model.parameters(), config.weight_decay
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum,
+                               nesterov=config.nesterov, weight_decay=wd)
+    if config.optimizer == "adam":
+        return torch.optim.Adam(params, lr=config.lr, weight_decay=wd)
+    return torch.optim.AdamW(params, lr=config.lr, weight_decay=wd)
+
+
+def _make_schedule(config: TrainConfig, optimizer, steps_per_epoch: int):
+    """A per-step scheduler for every schedule, so a resume mid-epoch lands on the same rate."""
+    total = steps_per_epoch * config.epochs
+    if config.schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=total)
+    if config.schedule == "step":
+        every = config.step_size * steps_per_epoch
+        factor = lambda step: config.gamma ** (step // every)  # noqa: E731
+    elif config.schedule == "cosine":
+        factor = lambda step: 0.5 * (1 + math.cos(math.pi * min(step, total) / total))  # noqa: E731
+    else:
+        factor = lambda step: 1.0  # noqa: E731
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+class Trainer:
+    """One run: built from its run folder, trained by fit(); every state lives in self."""
+
+    def __init__(self, path: Path, resume: bool = False,
+                 on_progress: Callable[[dict], None] | None = None):
+        self.path = Path(path)
+        self.record = runs.read_run(self.path)
+        self.config = TrainConfig.from_dict(self.record["config"]).check(check_data=False)
+        self.on_progress = on_progress
+        c = self.config
+        self.device = resolve_device(c.device)
+        torch.manual_seed(c.seed)
+        self.splits = data.load_splits(c.dataset, c.val_size, seed=c.seed).to(self.device)
+        if c.batch_size > len(self.splits.train_x):
+            raise TrainingFailed(f"batch size {c.batch_size} is larger than the "
+                                 f"{len(self.splits.train_x)} training images")
+        info = self.splits.info
+        self.meta = {"arch": c.arch, "arch_params": self.record["arch_params"],
+                     "input_shape": list(info.input_shape), "num_classes": len(info.classes),
+                     "classes": list(info.classes), "mean": list(self.splits.mean),
+                     "std": list(self.splits.std), "dataset": c.dataset}
+        self.model = build_model(c.arch, info.input_shape, len(info.classes), c.arch_params).to(self.device)
+        if CHANNELS_LAST:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.optimizer = _make_optimizer(c, self.model)
+        n = len(self.splits.train_x)
+        full = math.ceil(n / c.batch_size)
+        self.steps_per_epoch = min(full, c.dry_run_batches) if c.dry_run_batches else full
+        self.schedule = _make_schedule(c, self.optimizer, self.steps_per_epoch)
+        self.loss_fn = nn.CrossEntropyLoss(label_smoothing=c.label_smoothing)
+        self.shuffle_gen = torch.Generator().manual_seed(c.seed)
+        self.aug_gen = torch.Generator().manual_seed(c.seed + 1)
+        self.epoch, self.batch_pos, self.step = 0, 0, 0
+        self.best_val_acc, self.best_epoch, self.elapsed_before = -1.0, 0, 0.0
+        self.epoch_gen_state = self.shuffle_gen.get_state()
+        self.sums = self._zero_sums()
+        self.snapshot_bytes = sum(p.numel() * p.element_size() for p in self.model.state_dict().values())
+        if resume:
+            self._restore(checkpoints.load_checkpoint(self.path / runs.CHECKPOINT, map_location=self.device))
+
+    # ---- state ----------------------------------------------------------------------------------
+    def _zero_sums(self) -> dict:
+        z = lambda: torch.zeros((), device=self.device, dtype=torch.float64)  # noqa: E731
+        return {"loss": z(), "correct": z(), "seen": 0, "w_loss": z(), "w_correct": z(), "w_seen": 0}
+
+    def _state(self) -> dict:
+        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "schedule": self.schedule.state_dict(), "epoch": self.epoch, "batch_pos": self.batch_pos,
+                "step": self.step, "epoch_gen_state": self.epoch_gen_state,
+                "aug_gen_state": self.aug_gen.get_state(), "torch_rng_state": torch.get_rng_state(),
+                "cuda_rng_state": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else [],
+                "sums": {k: (v.item() if torch.is_tensor(v) else v) for k, v in self.sums.items()},
+                "best_val_acc": self.best_val_acc, "best_epoch": self.best_epoch,
+                "elapsed": self._elapsed(), "config": self.config.to_dict(), **self.meta}
+
+    def _restore(self, ckpt: dict) -> None:
+        checkpoints.load_weights(self.model, ckpt["model"], what=f"this run's {self.config.arch}")
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.schedule.load_state_dict(ckpt["schedule"])
+        self.epoch, self.batch_pos, self.step = ckpt["epoch"], ckpt["batch_pos"], ckpt["step"]
+        self.epoch_gen_state = ckpt["epoch_gen_state"]
+        self.aug_gen.set_state(ckpt["aug_gen_state"])
+        torch.set_rng_state(ckpt["torch_rng_state"])
+        if self.device.type == "cuda" and ckpt.get("cuda_rng_state"):
+            torch.cuda.set_rng_state_all(ckpt["cuda_rng_state"])
+        self.sums = {k: (torch.tensor(v, device=self.device, dtype=torch.float64) if isinstance(v, float) else v)
+                     for k, v in ckpt["sums"].items()}
+        self.best_val_acc, self.best_epoch = ckpt["best_val_acc"], ckpt["best_epoch"]
+        self.elapsed_before = ckpt["elapsed"]
+        runs.truncate_metrics(self.path, self.step)
+
+    def _elapsed(self) -> float:
+        return self.elapsed_before + (time.monotonic() - self.t_start if hasattr(self, "t_start") else 0.0)
+
+    def save_checkpoint(self) -> None:
+        checkpoints.save_atomic(self._state(), self.path / runs.CHECKPOINT)
+
+    # ---- the loop -------------------------------------------------------------------------------
+    def fit(self) -> dict:
+        """Train the remaining epochs, evaluate on the test set, return the summary."""
+        c, s = self.config, self.splits
+        self.t_start, self.last_beat = time.monotonic(), 0.0
+        self.writer = runs.MetricsWriter(self.path)
+        (self.path / runs.CANCEL).unlink(missing_ok=True)
+        if self.step == 0:
+            self._snapshot(0, None)
+        try:
+            while self.epoch < c.epochs:
+                self._train_epoch()
+                self.epoch, self.batch_pos = self.epoch + 1, 0
+                self._end_epoch()
+            return self._finish()
+        finally:
+            self.writer.close()
+
+    def _train_epoch(self) -> None:
+        c, s = self.config, self.splits
+        self.model.train()
+        self.shuffle_gen.set_state(self.epoch_gen_state)
+        perm = torch.randperm(len(s.train_x), generator=self.shuffle_gen).to(self.device)   # (N,)
+        self.epoch_t0, self.epoch_seen0 = time.monotonic(), self.sums["seen"]
+        for b in range(self.batch_pos, self.steps_per_epoch):
+            idx = perm[b * c.batch_size:(b + 1) * c.batch_size]
+            x = data.augment_batch(s.train_x[idx], s.info.kind, c.augment, self.aug_gen)  # (B, C, H, W)
+            y = s.train_y[idx]                                                              # (B,)
+            with _autocast(self.device, c.amp):
+                logits = self.model(_prep(x))                                               # (B, classes)
+                loss = self.loss_fn(logits.float(), y)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            self.schedule.step()
+            self.step, self.batch_pos = self.step + 1, b + 1
+            self._accumulate(loss.detach(), logits.detach(), y)
+            if self.step % c.log_every == 0:
+                self._log_step()
+            if time.monotonic() - self.last_beat > HEARTBEAT_S:
+                self._heartbeat()
+            if (self.path / runs.CANCEL).exists():
+                self.save_checkpoint()
+                raise Cancelled()
+        self.epoch_gen_state = self.shuffle_gen.get_state()
+
+    def _accumulate(self, loss, logits, y) -> None:
+        n = len(y)
+        correct = (logits.argmax(1) == y).sum()
+        for prefix in ("", "w_"):
+            self.sums[prefix + "loss"] += loss * n
+            self.sums[prefix + "correct"] += correct
+            self.sums[prefix + "seen"] += n
+
+    def _check_finite(self, value: float) -> None:
+        if not math.isfinite(value):
+            raise TrainingFailed(
+                f"the training loss became {value} at step {self.step} (epoch {self.epoch + 1}): the weights "
+                f"diverged. Lower the learning rate (it is {self.config.lr:g}) and start again.")
+
+    def _log_step(self) -> None:
+        seen = max(self.sums["w_seen"], 1)
+        loss = self.sums["w_loss"].item() / seen
+        self._check_finite(loss)
+        self.writer.log({"kind": "step", "step": self.step, "epoch": self.epoch + 1,
+                         "loss": loss, "acc": self.sums["w_correct"].item() / seen,
+                         "lr": self.optimizer.param_groups[0]["lr"], "time": round(self._elapsed(), 3)})
+        self.sums.update(w_loss=self.sums["w_loss"] * 0, w_correct=self.sums["w_correct"] * 0, w_seen=0)
+
+    def _throughput(self) -> float:
+        dt = time.monotonic() - self.epoch_t0
+        return (self.sums["seen"] - self.epoch_seen0) / dt if dt > 0 else 0.0
+
+    def _progress(self) -> dict:
+        total = self.steps_per_epoch * self.config.epochs
+        ips = self._throughput() if hasattr(self, "epoch_t0") else 0.0
+        left = (total - self.step) * self.config.batch_size / ips if ips > 0 else None
+        return {"epoch": min(self.epoch + 1, self.config.epochs), "epochs": self.config.epochs,
+                "step": self.step, "total_steps": total, "steps_per_epoch": self.steps_per_epoch,
+                "images_per_sec": round(ips, 1), "elapsed": round(self._elapsed(), 1),
+                "eta": round(left, 1) if left is not None else None,
+                "lr": self.optimizer.param_groups[0]["lr"]}
+
+    def _heartbeat(self, **extra) -> None:
+        progress = self._progress()
+        runs.update_run(self.path, progress=progress, heartbeat=time.time(), **extra)
+        self.last_beat = time.monotonic()
+        if self.on_progress:
+            self.on_progress(progress)
+
+    def _end_epoch(self) -> None:
+        s, c = self.splits, self.config
+        seen = max(self.sums["seen"], 1)
+        train_loss, train_acc = self.sums["loss"].item() / seen, self.sums["correct"].item() / seen
+        self._check_finite(train_loss)
+        ips = self._throughput()
+        val_loss, val_acc = evaluate(self.model, s.val_x, s.val_y, amp=c.amp)
+        record = {"kind": "epoch", "step": self.step, "epoch": self.epoch, "train_loss": train_loss,
+                  "train_acc": train_acc, "val_loss": val_loss, "val_acc": val_acc,
+                  "lr": self.optimizer.param_groups[0]["lr"], "images_per_sec": round(ips, 1),
+                  "time": round(self._elapsed(), 3)}
+        self.sums = self._zero_sums()
+        if val_acc > self.best_val_acc:
+            self.best_val_acc, self.best_epoch = val_acc, self.epoch
+            checkpoints.save_atomic(checkpoints.model_record(self.model, self.meta, epoch=self.epoch,
+                                                             val_acc=val_acc), self.path / runs.BEST)
+        self._snapshot(self.epoch, val_acc)
+        self.save_checkpoint()
+        self.writer.log(record)
+        self._heartbeat(summary={**self.record.get("summary", {}), "best_epoch": self.best_epoch,
+                                 "best_val_acc": self.best_val_acc, "last_val_acc": val_acc,
+                                 "last_train_acc": train_acc, "epochs_done": self.epoch})
+
+    def _snapshot(self, epoch: int, val_acc: float | None) -> None:
+        """Weights of epoch `epoch` (0 = before training) for Inspect, while under the size cap."""
+        if self.snapshot_bytes * (self.config.epochs + 1) > SNAPSHOT_CAP_BYTES:
+            return
+        folder = self.path / "snapshots"
+        folder.mkdir(exist_ok=True)
+        checkpoints.save_atomic(checkpoints.model_record(self.model, self.meta, epoch=epoch, val_acc=val_acc),
+                                folder / f"epoch-{epoch:03d}.pt")
+
+    def _finish(self) -> dict:
+        s, c = self.splits, self.config
+        final_test_loss, final_test_acc = evaluate(self.model, s.test_x, s.test_y, amp=c.amp)
+        best = checkpoints.load_checkpoint(self.path / runs.BEST, map_location=self.device)
+        checkpoints.load_weights(self.model, best["model"])
+        test_loss, test_acc = evaluate(self.model, s.test_x, s.test_y, amp=c.amp)
+        epochs = [r for r in runs.read_metrics(self.path) if r["kind"] == "epoch"]
+        summary = {"test_acc": test_acc, "test_loss": test_loss, "final_test_acc": final_test_acc,
+                   "final_test_loss": final_test_loss, "best_epoch": self.best_epoch,
+                   "best_val_acc": self.best_val_acc, "last_val_acc": epochs[-1]["val_acc"] if epochs else None,
+                   "last_train_acc": epochs[-1]["train_acc"] if epochs else None, "epochs_done": self.epoch,
+                   "wall_time": round(self._elapsed(), 2),
+                   "images_per_sec": round(sum(r["images_per_sec"] for r in epochs) / max(len(epochs), 1), 1),
+                   "n_train": len(s.train_x), "n_val": len(s.val_x), "n_test": len(s.test_x),
+                   "data_subset": s.subset, "data_source": s.source}
+        self.writer.log({"kind": "test", "step": self.step, "test_acc": test_acc, "test_loss": test_loss,
+                         "final_test_acc": final_test_acc})
+        return summary
+
+
+def snapshot_budget_note(n_params: int, epochs: int) -> str | None:
+    """Why a run saves no per-epoch snapshots, or None when it does."""
+    size = n_params * 4 * (epochs + 1)
+    if size <= SNAPSHOT_CAP_BYTES:
+        return None
+    return (f"per-epoch snapshots would take {size / 2**20:.0f} MB (cap {SNAPSHOT_CAP_BYTES / 2**20:.0f} MB); "
+            "only the best and latest weights are kept")
+
+
+def run_training(path: Path, resume: bool = False, on_progress=None) -> dict:
+    """Train the run in `path` in this process, keeping run.json's status true whatever happens.
+    Returns the final run record."""
+    path = Path(path)
+    started = {"status": "running", "pid": os.getpid(), "host": socket.gethostname(),
+               "heartbeat": time.time(), "error": None, "started": time.time()}
+    runs.update_run(path, **started)
+    try:
+        trainer = Trainer(path, resume=resume, on_progress=on_progress)
+        summary = trainer.fit()
+    except Cancelled:
+        return runs.update_run(path, status="cancelled", heartbeat=time.time())
+    except (TrainingFailed, ValueError, OSError, RuntimeError) as exc:
+        _log_traceback(path)
+        return runs.update_run(path, status="failed", error=str(exc), heartbeat=time.time())
+    except BaseException as exc:  # KeyboardInterrupt, MemoryError ...: never leave "running" behind
+        _log_traceback(path)
+        runs.update_run(path, status="failed", error=f"{type(exc).__name__}: {exc}", heartbeat=time.time())
+        raise
+    return runs.update_run(path, status="completed", summary=summary, progress=trainer._progress(),
+                           heartbeat=time.time())
+
+
+def _log_traceback(path: Path) -> None:
+    with open(path / runs.LOG, "a") as f:
+        f.write(traceback.format_exc())

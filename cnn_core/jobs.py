@@ -1,0 +1,129 @@
+"""Training as a detached subprocess: launch, queue, poll, cancel.
+
+A launched run is `python -m cnn_core train --run DIR` in its own process session, so it
+outlives page reruns, browser reloads and even the dashboard server. At most MAX_JOBS runs
+train at once (default 1 on CPU, where two runs only slow each other down; 2 on a GPU); the
+others wait in status `queued`, oldest first. A slot is an flock on runs/.slots/N.lock, which
+the kernel releases when the process dies, however it dies.
+"""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import torch
+
+from . import runs
+
+MAX_JOBS_ENV = "CNN_MAX_JOBS"
+POLL_S = 0.5
+
+
+def max_jobs() -> int:
+    """Runs that may train at once: $CNN_MAX_JOBS, else 2 with a CUDA GPU and 1 without."""
+    try:
+        return max(1, int(os.environ[MAX_JOBS_ENV]))
+    except (KeyError, ValueError):
+        return 2 if torch.cuda.is_available() else 1
+
+
+def launch(path: Path, resume: bool = False) -> int:
+    """Start the run in `path` as a detached process; returns its pid. Output goes to train.log."""
+    path = Path(path).resolve()
+    record = runs.read_run(path)
+    status = runs.effective_status(record)
+    if status in runs.ACTIVE and record.get("pid"):   # a queued run no process has taken yet may start
+        raise ValueError(f"run {record['id']} is already {status}")
+    if resume and not (path / runs.CHECKPOINT).is_file():
+        raise ValueError(f"run {record['id']} has no checkpoint to resume from")
+    (path / runs.CANCEL).unlink(missing_ok=True)
+    runs.update_run(path, status="queued", error=None, pid=None, heartbeat=time.time(),
+                    host=socket.gethostname(), queued_at=time.time())
+    cmd = [sys.executable, "-m", "cnn_core", "train", "--run", str(path), "--quiet"]
+    if resume:
+        cmd.append("--resume")
+    project_root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(project_root),
+                                                                    os.environ.get("PYTHONPATH")]))}
+    with open(path / runs.LOG, "a") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True, env=env)
+    runs.update_run(path, pid=proc.pid)
+    # Reap the child when it ends so it never lingers as a zombie that looks alive.
+    threading.Thread(target=proc.wait, daemon=True).start()
+    return proc.pid
+
+
+def cancel(path: Path) -> str:
+    """Ask a queued or running run to stop (it saves a checkpoint and ends `cancelled`).
+    Returns the status it had."""
+    path = Path(path)
+    status = runs.effective_status(runs.read_run(path))
+    if status in runs.ACTIVE:
+        (path / runs.CANCEL).touch()
+    return status
+
+
+def wait(path: Path, timeout: float = 600.0, until=runs.FINISHED) -> str:
+    """Poll until the run's effective status is in `until`; returns it (TimeoutError after `timeout`)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status = runs.effective_status(runs.read_run(path))
+        if status in until:
+            return status
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"run {Path(path).name} still {status} after {timeout:.0f} s")
+        time.sleep(POLL_S)
+
+
+def active_runs(runs_dir: Path | None = None) -> list[dict]:
+    """Runs queued or running right now, oldest first."""
+    return sorted((r for r in runs.list_runs(runs_dir) if r["effective_status"] in runs.ACTIVE),
+                  key=lambda r: r.get("queued_at") or 0)
+
+
+@contextlib.contextmanager
+def slot(path: Path, runs_dir: Path | None = None):
+    """Hold one of max_jobs() training slots for the life of the block; wait (status queued,
+    heartbeat kept) until one is free and this run is the oldest waiting. Yields the slot
+    number, or None when a cancel was requested while the run was still waiting."""
+    path = Path(path).resolve()
+    slots = path.parent / ".slots"
+    slots.mkdir(exist_ok=True)
+    my_id = path.name
+    runs.update_run(path, status="queued", pid=os.getpid(), host=socket.gethostname(),
+                    heartbeat=time.time(), queued_at=runs.read_run(path).get("queued_at") or time.time())
+    while True:
+        if (path / runs.CANCEL).exists():
+            yield None
+            return
+        if _oldest_waiting(path.parent, my_id):
+            for n in range(max_jobs()):
+                handle = open(slots / f"{n}.lock", "a")
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    handle.close()
+                    continue
+                try:
+                    yield n
+                finally:
+                    fcntl.flock(handle, fcntl.LOCK_UN)
+                    handle.close()
+                return
+        runs.update_run(path, heartbeat=time.time())
+        time.sleep(POLL_S)
+
+
+def _oldest_waiting(root: Path, my_id: str) -> bool:
+    """True when no live queued run was queued before `my_id`."""
+    queued = [r for r in runs.list_runs(root) if r["effective_status"] == "queued" and r.get("pid")]
+    queued.sort(key=lambda r: (r.get("queued_at") or 0, r["id"]))
+    return not queued or queued[0]["id"] == my_id

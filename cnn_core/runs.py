@@ -1,0 +1,292 @@
+"""The run store: one folder per run under the runs folder, plain files, atomic writes.
+
+runs/<run_id>/run.json       config, status, progress, heartbeat, final metrics (replaced atomically)
+runs/<run_id>/metrics.jsonl  one JSON object per logged step / epoch (append-only, flushed)
+runs/<run_id>/checkpoint.pt  latest training state, for resume
+runs/<run_id>/best.pt        best-validation weights + what is needed to rebuild and predict
+runs/<run_id>/snapshots/     small per-epoch weights, for scrubbing through time on Inspect
+"""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import re
+import secrets
+import shutil
+import socket
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .config import TrainConfig
+
+RUNS_DIR_ENV = "CNN_RUNS_DIR"
+RUN_JSON = "run.json"
+METRICS = "metrics.jsonl"
+CHECKPOINT = "checkpoint.pt"
+BEST = "best.pt"
+CANCEL = "cancel.request"
+LOG = "train.log"
+FORMAT = "cnn-dashboard-run/1"
+ACTIVE = ("queued", "running")
+FINISHED = ("completed", "failed", "cancelled", "interrupted")
+HEARTBEAT_STALE_S = 60.0          # a run silent this long, on another host, reads as interrupted
+MAX_NAME = 120
+_RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+
+
+def default_runs_dir() -> Path:
+    """$CNN_RUNS_DIR, else ./runs."""
+    return Path(os.environ.get(RUNS_DIR_ENV) or "runs")
+
+
+def validate_run_id(run_id: str) -> str:
+    """A run id is 1-100 of letters, digits, '.', '_', '-', starting with a letter or digit, no '..'."""
+    if not isinstance(run_id, str) or not _RUN_ID_RE.match(run_id) or ".." in run_id:
+        shown = repr(run_id)[:60]
+        raise ValueError(f"invalid run id {shown}: use 1-100 letters, digits, '.', '_' or '-', "
+                         "starting with a letter or digit, and no '..'")
+    return run_id
+
+
+def run_dir(run_id: str, runs_dir: Path | None = None) -> Path:
+    """The folder of `run_id`, guaranteed to lie directly inside the runs folder."""
+    root = Path(runs_dir or default_runs_dir()).resolve()
+    path = (root / validate_run_id(run_id)).resolve()
+    if path.parent != root:
+        raise ValueError(f"run id {run_id!r} points outside the runs folder {root}")
+    return path
+
+
+def resolve_run(ref: str | Path, runs_dir: Path | None = None) -> Path:
+    """A run given by id (inside the runs folder) or by the path of its folder; must hold run.json."""
+    candidate = Path(ref)
+    if isinstance(ref, Path) or os.sep in str(ref):
+        path = candidate.resolve()
+    else:
+        path = run_dir(str(ref), runs_dir)
+    if not (path / RUN_JSON).is_file():
+        raise ValueError(f"no run at {path} (no {RUN_JSON}); `python -m cnn_core runs list` shows the runs")
+    return path
+
+
+def new_run_id(config: TrainConfig) -> str:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    return f"{stamp}-{config.dataset}-{config.arch}-{secrets.token_hex(2)}"
+
+
+def clean_name(name: str) -> str:
+    """A display name: printable, one line, at most 120 characters."""
+    if not isinstance(name, str):
+        raise ValueError(f"a run name must be text, got {type(name).__name__}")
+    cleaned = "".join(ch for ch in name if ch.isprintable()).strip()
+    if not cleaned:
+        raise ValueError("a run name cannot be empty")
+    if len(cleaned) > MAX_NAME:
+        raise ValueError(f"a run name has at most {MAX_NAME} characters, got {len(cleaned)}")
+    return cleaned
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+# ---- atomic files -------------------------------------------------------------------------------
+def write_json_atomic(path: Path, data: dict) -> None:
+    """Write to a temp file in the same folder, fsync, then os.replace: readers see old or new, never half."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w") as f:
+        json.dump(data, f, indent=1, default=_json_default)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _json_default(obj):
+    if hasattr(obj, "item"):
+        return obj.item()
+    if isinstance(obj, (tuple, set)):
+        return list(obj)
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serializable: {type(obj).__name__}")
+
+
+@contextlib.contextmanager
+def _locked(path: Path):
+    """An exclusive lock on the run folder's lock file, for read-modify-write of run.json."""
+    with open(path / ".lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+# ---- create / read / update ---------------------------------------------------------------------
+def create_run(config: TrainConfig, name: str | None = None, runs_dir: Path | None = None) -> Path:
+    """Validate `config`, make runs/<id>/ with run.json (status queued); return the folder.
+    Raises ConfigError before anything is written when the config is bad."""
+    config.check()
+    from . import data, models  # noqa: local, heavy imports only when a run is made
+
+    info = data.get_info(config.dataset)
+    arch = models.get_architecture(config.arch)
+    root = Path(runs_dir or default_runs_dir())
+    root.mkdir(parents=True, exist_ok=True)
+    run_id = new_run_id(config)
+    path = run_dir(run_id, root)
+    path.mkdir()
+    record = {
+        "format": FORMAT, "id": run_id,
+        "name": clean_name(name) if name else f"{config.dataset} · {arch.title}",
+        "note": "", "created": _now(), "host": socket.gethostname(),
+        "config": config.to_dict(), "dataset": config.dataset, "arch": config.arch,
+        "arch_params": models.resolve_params(config.arch, config.arch_params),
+        "classes": list(info.classes), "input_shape": list(info.input_shape),
+        "status": "queued", "error": None, "pid": None, "heartbeat": None, "progress": {},
+        "summary": {},
+    }
+    write_json_atomic(path / RUN_JSON, record)
+    return path
+
+
+def read_run(path: Path) -> dict:
+    """run.json as a dict; ValueError naming the file when it is missing or not JSON."""
+    file = Path(path) / RUN_JSON
+    try:
+        data = json.loads(file.read_text())
+    except FileNotFoundError:
+        raise ValueError(f"{file} does not exist") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{file} is not valid JSON ({exc}); the run cannot be read") from None
+    if not isinstance(data, dict) or "config" not in data or "status" not in data:
+        raise ValueError(f"{file} is not a run record (no config/status)")
+    return data
+
+
+def update_run(path: Path, **fields) -> dict:
+    """Read-modify-write run.json under the run's lock; nested dicts given are replaced whole."""
+    path = Path(path)
+    with _locked(path):
+        record = read_run(path)
+        record.update(fields)
+        write_json_atomic(path / RUN_JSON, record)
+    return record
+
+
+def rename_run(path: Path, name: str) -> dict:
+    return update_run(path, name=clean_name(name))
+
+
+def set_note(path: Path, note: str) -> dict:
+    if not isinstance(note, str) or len(note) > 5000:
+        raise ValueError("a note is text of at most 5,000 characters")
+    return update_run(path, note=note)
+
+
+def delete_run(path: Path, runs_dir: Path | None = None) -> None:
+    """Remove one run folder, only if it is a run inside the runs folder."""
+    path = Path(path).resolve()
+    root = Path(runs_dir or default_runs_dir()).resolve()
+    if path.parent != root or not (path / RUN_JSON).is_file():
+        raise ValueError(f"{path} is not a run folder inside {root}; nothing deleted")
+    shutil.rmtree(path)
+
+
+# ---- liveness -----------------------------------------------------------------------------------
+def _pid_alive(pid: int) -> bool:
+    """True while process `pid` exists and is not a zombie."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def effective_status(record: dict) -> str:
+    """The status a reader should show: a queued/running run whose process is gone is `interrupted`."""
+    status = record.get("status", "unknown")
+    if status not in ACTIVE:
+        return status
+    pid = record.get("pid")
+    same_host = record.get("host") == socket.gethostname()
+    if pid and same_host:
+        return status if _pid_alive(int(pid)) else "interrupted"
+    beat = record.get("heartbeat")
+    if beat is None:
+        return status if not pid else "interrupted"
+    return status if time.time() - float(beat) < HEARTBEAT_STALE_S else "interrupted"
+
+
+def list_runs(runs_dir: Path | None = None) -> list[dict]:
+    """Every run, newest first; each record gains `path` and `effective_status`.
+    A folder whose run.json cannot be read is listed with status `corrupt` and the reason."""
+    root = Path(runs_dir or default_runs_dir())
+    if not root.is_dir():
+        return []
+    out = []
+    for path in root.iterdir():
+        if not path.is_dir() or not _RUN_ID_RE.match(path.name) or not (path / RUN_JSON).exists():
+            continue
+        try:
+            record = read_run(path)
+            record["effective_status"] = effective_status(record)
+        except ValueError as exc:
+            record = {"id": path.name, "name": path.name, "status": "corrupt", "effective_status": "corrupt",
+                      "error": str(exc), "config": {},
+                      "created": datetime.fromtimestamp((path / RUN_JSON).stat().st_mtime, timezone.utc)
+                      .isoformat(timespec="seconds")}
+        record["path"] = str(path)
+        out.append(record)
+    out.sort(key=lambda r: (r.get("created") or "", r["id"]), reverse=True)
+    return out
+
+
+# ---- metrics ------------------------------------------------------------------------------------
+class MetricsWriter:
+    """Appends one JSON line per record and flushes it, so a reader always sees whole lines."""
+
+    def __init__(self, path: Path):
+        self._file = open(Path(path) / METRICS, "a")
+
+    def log(self, record: dict) -> None:
+        self._file.write(json.dumps(record, default=_json_default) + "\n")
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def read_metrics(path: Path) -> list[dict]:
+    """Every whole JSON object line of metrics.jsonl; a torn last line or garbage line is skipped."""
+    file = Path(path) / METRICS
+    try:
+        raw = file.read_bytes()
+    except FileNotFoundError:
+        return []
+    out = []
+    for line in raw.split(b"\n"):
+        try:
+            record = json.loads(line)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            continue
+        if isinstance(record, dict) and "kind" in record:
+            out.append(record)
+    return out
+
+
+def truncate_metrics(path: Path, step: int) -> None:
+    """Keep only records up to training step `step` (used when a run resumes from its checkpoint)."""
+    kept = [r for r in read_metrics(path) if int(r.get("step", 0)) <= step]
+    tmp = Path(path) / f".{METRICS}.tmp"
+    tmp.write_text("".join(json.dumps(r) + "\n" for r in kept))
+    os.replace(tmp, Path(path) / METRICS)

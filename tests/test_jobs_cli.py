@@ -1,0 +1,103 @@
+"""Background jobs and the CLI, as real subprocesses: launch, queue, kill -9, resume, predict."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from cnn_core import jobs, runs
+from cnn_core.config import TrainConfig
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SLOW = dict(dataset="mnist", val_size=100, batch_size=8, epochs=4, arch="lenet", log_every=5)
+
+
+def cli(*args, timeout=180) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "cnn_core", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def _wait_step(path, step, timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        record = runs.read_run(path)
+        if record["status"] == "running" and record.get("progress", {}).get("step", 0) >= step:
+            return record
+        time.sleep(0.2)
+    raise TimeoutError(f"run never reached step {step}: {runs.read_run(path)}")
+
+
+def test_kill_9_reads_interrupted_and_resumes(runs_dir):
+    """A launched job killed with SIGKILL shows `interrupted`; resume finishes the run."""
+    path = runs.create_run(TrainConfig(**SLOW))
+    pid = jobs.launch(path)
+    _wait_step(path, 80)          # past the first epoch's checkpoint (63 steps)
+    os.kill(pid, signal.SIGKILL)
+    assert jobs.wait(path, timeout=10) == "interrupted"
+    jobs.launch(path, resume=True)
+    assert jobs.wait(path, timeout=120) == "completed"
+    record = runs.read_run(path)
+    assert [m["epoch"] for m in runs.read_metrics(path) if m["kind"] == "epoch"] == [1, 2, 3, 4]
+    assert record["summary"]["test_acc"] > 0.5
+
+
+def test_second_run_queues_until_the_first_ends(runs_dir, monkeypatch):
+    """With one slot, a second launched run waits `queued`, then trains after the first."""
+    monkeypatch.setenv("CNN_MAX_JOBS", "1")
+    first = runs.create_run(TrainConfig(**{**SLOW, "epochs": 1}))
+    second = runs.create_run(TrainConfig(**{**SLOW, "epochs": 1, "arch": "mlp"}))
+    jobs.launch(first)
+    _wait_step(first, 5)
+    jobs.launch(second)
+    time.sleep(3)
+    assert runs.effective_status(runs.read_run(second)) == "queued"
+    assert jobs.wait(first, timeout=120) == "completed"
+    assert jobs.wait(second, timeout=120) == "completed"
+    assert runs.read_run(second)["started"] >= runs.read_run(first)["started"]
+
+
+def test_cancel_a_launched_run(runs_dir):
+    """jobs.cancel stops a running job: status cancelled and a checkpoint on disk."""
+    path = runs.create_run(TrainConfig(**SLOW))
+    jobs.launch(path)
+    _wait_step(path, 10)
+    assert jobs.cancel(path) == "running"
+    assert jobs.wait(path, timeout=30) == "cancelled"
+    assert (path / "checkpoint.pt").stat().st_size > 0
+
+
+def test_cli_train_show_predict(runs_dir, tmp_path):
+    """`train` completes a run, `runs show` prints its epochs and test accuracy, `predict` gives top-3."""
+    out = cli("train", "--dataset", "mnist", "--arch", "lenet", "--epochs", "2", "--val-size", "100",
+              "--batch-size", "32", "--lr", "0.05", "--name", "cli run", "--quiet")
+    assert out.returncode == 0, out.stderr
+    assert "test accuracy" in out.stdout
+    run_id = runs.list_runs(runs_dir)[0]["id"]
+    show = cli("runs", "show", run_id)
+    assert "<- best" in show.stdout and "test accuracy" in show.stdout
+    image = tmp_path / "digit.png"
+    Image.fromarray(np.zeros((28, 28), dtype=np.uint8)).save(image)
+    pred = cli("predict", "--run", run_id, str(image))
+    assert pred.returncode == 0, pred.stderr
+    assert pred.stdout.startswith(str(image)) and pred.stdout.count(" 0.") + pred.stdout.count(" 1.") == 3
+
+
+def test_cli_bad_config_names_fields_and_writes_nothing(runs_dir):
+    """Bad flags exit 2 naming every bad field, and no run folder appears."""
+    out = cli("train", "--lr", "0", "--batch-size", "0", "--param", "dropout=1.5", "--arch", "cifar-net")
+    assert out.returncode == 2
+    for words in ("lr", "batch_size", "arch_params.dropout"):
+        assert words in out.stderr
+    assert not runs_dir.exists() or not any(runs_dir.iterdir())
+
+
+def test_cli_refuses_path_escape(runs_dir):
+    """`runs delete ../x` is refused with a message and deletes nothing."""
+    out = cli("runs", "delete", "../etc")
+    assert out.returncode == 1 and "no run" in out.stderr

@@ -1,0 +1,110 @@
+"""The run store: ids, atomic records, torn metrics, listing, rename and delete; checkpoint errors."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from cnn_core import checkpoints, runs
+from cnn_core.config import ConfigError, TrainConfig
+from cnn_core.models import build_model
+
+
+def _make(**kw):
+    return runs.create_run(TrainConfig(dataset="mnist", val_size=100, **kw))
+
+
+@pytest.mark.parametrize("bad", ["../x", "..", "a/b", "/etc", "x\x00y", "", ".hidden", "a" * 300, "a..b"])
+def test_hostile_run_ids_are_refused(bad, runs_dir):
+    """Run ids that could reach outside the runs folder raise ValueError before touching a path."""
+    with pytest.raises(ValueError, match="invalid run id"):
+        runs.run_dir(bad, runs_dir)
+
+
+def test_create_writes_a_queued_record(runs_dir):
+    """create_run makes runs/<id>/run.json with status queued and the resolved architecture params."""
+    path = _make(arch="cifar-net")
+    record = runs.read_run(path)
+    assert path.parent == runs_dir.resolve() and record["id"] == path.name
+    assert record["status"] == "queued" and record["arch_params"]["n_chans1"] == 16
+    assert TrainConfig.from_dict(record["config"]) == TrainConfig(dataset="mnist", val_size=100, arch="cifar-net")
+
+
+def test_bad_config_writes_nothing(runs_dir):
+    """A config with a bad field raises ConfigError and leaves the runs folder untouched."""
+    with pytest.raises(ConfigError, match="lr"):
+        _make(lr=0)
+    assert not runs_dir.exists() or not any(runs_dir.iterdir())
+
+
+def test_torn_and_garbage_metrics_lines_are_skipped(runs_dir):
+    """A half-written last line and garbage lines are skipped; whole lines are kept."""
+    path = _make()
+    (path / "metrics.jsonl").write_text('{"kind": "step", "step": 1, "loss": 2.0}\nnot json\n[1, 2]\n'
+                                        '{"kind": "epoch", "step": 2, "val_acc": 0.5}\n{"kind": "st')
+    assert [m["step"] for m in runs.read_metrics(path)] == [1, 2]
+
+
+def test_list_newest_first_and_corrupt_run_shown(runs_dir):
+    """list_runs orders newest first and lists a run whose run.json is not JSON as corrupt."""
+    a = _make(arch="mlp")
+    b = _make(arch="lenet")
+    runs.update_run(a, created="2020-01-01T00:00:00+00:00")
+    (b / "run.json").write_text("{ not json")
+    listed = runs.list_runs(runs_dir)
+    assert [r["id"] for r in listed] == [b.name, a.name]
+    assert listed[0]["status"] == "corrupt" and "not valid JSON" in listed[0]["error"]
+
+
+def test_rename_and_delete_only_that_run(runs_dir):
+    """rename changes the display name; delete removes exactly one run folder."""
+    a, b = _make(), _make(arch="mlp")
+    runs.rename_run(a, "  my first run ")
+    assert runs.read_run(a)["name"] == "my first run"
+    with pytest.raises(ValueError):
+        runs.rename_run(a, "x" * 300)
+    runs.delete_run(a, runs_dir)
+    assert not a.exists() and b.exists()
+    with pytest.raises(ValueError, match="not a run folder"):
+        runs.delete_run(runs_dir, runs_dir)
+
+
+def test_dead_process_reads_as_interrupted(runs_dir):
+    """A running record whose pid is gone is shown interrupted."""
+    path = _make()
+    record = runs.update_run(path, status="running", pid=2**22 + 12345, heartbeat=0)
+    assert runs.effective_status(record) == "interrupted"
+
+
+def test_corrupt_and_truncated_checkpoints_give_clear_errors(tmp_path):
+    """Zero-byte, truncated and garbage checkpoints raise CheckpointError naming the file."""
+    good = tmp_path / "good.pt"
+    checkpoints.save_atomic({"model": build_model("mlp", (1, 28, 28), 10).state_dict()}, good)
+    cases = {"empty.pt": b"", "garbage.pt": b"not a checkpoint at all", "cut.pt": good.read_bytes()[:500]}
+    for name, raw in cases.items():
+        (tmp_path / name).write_bytes(raw)
+        with pytest.raises(checkpoints.CheckpointError, match=name):
+            checkpoints.load_checkpoint(tmp_path / name)
+
+
+def test_mismatched_checkpoint_names_the_misfit():
+    """Weights of one architecture or class count refused by another with a readable message."""
+    lenet10 = build_model("lenet", (1, 28, 28), 10)
+    with pytest.raises(checkpoints.CheckpointError, match="another shape"):
+        checkpoints.load_weights(build_model("lenet", (1, 28, 28), 2), lenet10.state_dict())
+    with pytest.raises(checkpoints.CheckpointError, match="another architecture"):
+        checkpoints.load_weights(build_model("mlp", (1, 28, 28), 10), lenet10.state_dict())
+
+
+def test_code_running_checkpoint_is_refused_unrun(tmp_path):
+    """A checkpoint that pickles a code-running object is refused and the code never runs."""
+    marker = tmp_path / "ran"
+
+    class Evil:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+    torch.save({"model": {}, "x": Evil()}, tmp_path / "evil.pt")
+    with pytest.raises(checkpoints.CheckpointError, match="refused"):
+        checkpoints.load_checkpoint(tmp_path / "evil.pt")
+    assert not marker.exists()
