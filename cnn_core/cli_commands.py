@@ -166,10 +166,10 @@ def data_cmd(args) -> int:
 def predict_cmd(args) -> int:
     import torch
 
-    from .predict import image_from_bytes, load_model, predict_uint8, top_k
+    from .predict import image_for_model, load_model, predict_uint8, top_k
 
     model, meta = load_model(args.run, which=args.which)
-    images = [image_from_bytes(Path(p).read_bytes(), meta["input_shape"]) for p in args.images]
+    images = [image_for_model(Path(p).read_bytes(), meta) for p in args.images]
     probs = predict_uint8(model, meta, torch.stack(images))
     for path, best in zip(args.images, top_k(probs, meta["classes"])):
         print(f"{path}: " + ", ".join(f"{name} {p:.3f}" for name, p in best))

@@ -215,7 +215,7 @@ def _validate_sizes(c, info, errors, data) -> None:
     if "val_size" in errors:
         return
     if c.val_size is None:
-        val = min(info.default_val_size, status.n_train // 2)  # as data.load_splits clamps it
+        val = data.default_val_size(info, status.n_train)
     elif c.val_size >= status.n_train:
         errors["val_size"] = (f"validation size must be below the {status.n_train:,} training images "
                               f"of {c.dataset}, got {c.val_size:,}")

@@ -116,6 +116,7 @@ def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     os.close(fd)
     try:
         write(Path(tmp))
+        os.chmod(tmp, 0o644)  # mkstemp makes it 0600; the cache is ordinary readable data
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -213,16 +214,21 @@ def _chain(name: str, data_dir: Path, source_dir: Path | None) -> list[tuple[str
     return chain
 
 
+def _cifar2_from(c10: RawDataset) -> RawDataset:
+    """Keep CIFAR-10 airplane (0) and bird (2), relabelled 0 and 1."""
+    parts = []
+    for x, y in ((c10.train_x, c10.train_y), (c10.test_x, c10.test_y)):
+        keep = torch.isin(y, torch.tensor(CIFAR2_FROM))
+        parts += [x[keep], (y[keep] == CIFAR2_FROM[1]).long()]
+    return RawDataset("cifar2", *parts, f"{c10.source} (CIFAR-10 airplane and bird)", c10.subset)
+
+
 def _prepare(name: str, data_dir: Path, source_dir: Path | None,
              progress: Progress | None) -> tuple[RawDataset, str]:
     progress = progress or (lambda done, total, message: None)
-    if name == "cifar2":
+    if name == "cifar2":  # a valid cifar10 cache is reused
         base, origin = _load("cifar10", data_dir, source_dir, progress)
-        keep_tr, keep_te = (torch.isin(y, torch.tensor(CIFAR2_FROM)) for y in (base.train_y, base.test_y))
-        relabel = lambda y: (y == CIFAR2_FROM[1]).long()  # noqa: E731  airplane 0 -> 0, bird 2 -> 1
-        raw = RawDataset("cifar2", base.train_x[keep_tr], relabel(base.train_y[keep_tr]),
-                         base.test_x[keep_te], relabel(base.test_y[keep_te]),
-                         f"{base.source} (CIFAR-10 airplane and bird)", base.subset)
+        raw = _cifar2_from(base)
     else:
         chain, reasons = _chain(name, data_dir, source_dir), []
         for i, (label, read) in enumerate(chain):
@@ -348,19 +354,25 @@ def normalize(x_uint8: torch.Tensor, mean: Sequence[float], std: Sequence[float]
     return x_uint8.to(torch.float32).div_(255).sub_(m).div_(s)
 
 
+def default_val_size(info: DatasetInfo, n_train: int) -> int:
+    """Validation images when none is asked for: the dataset's default (5,000 of MNIST's 60,000),
+    but never more than a tenth of the training images (857 of the 8,571 of the MNIST subset)."""
+    return min(info.default_val_size, n_train // 10)
+
+
 def load_splits(name: str, val_size: int | None = None, seed: int = 0,
                 data_dir: str | Path | None = None, source_dir: str | Path | None = None) -> Splits:
     """Train / validation / test, normalized with the train part's mean and std (on CPU).
 
     Validation is a seeded, class-stratified draw from the official train set (every class
     appears when val_size >= the number of classes). val_size None means
-    info.default_val_size, clamped to half the train set so that train keeps >= 50%.
+    default_val_size(): the dataset's default, at most a tenth of the train set.
     """
     info = get_info(name)
     raw = load_raw(name, data_dir, source_dir)
     n = len(raw.train_y)
     if val_size is None:
-        val_size = min(info.default_val_size, n // 2)
+        val_size = default_val_size(info, n)
     elif isinstance(val_size, bool) or not isinstance(val_size, int) or not 0 <= val_size < n:
         raise ValueError(f"val_size must be an integer in 0..{n - 1} for {name} "
                          f"({n} training images); got {val_size!r}")

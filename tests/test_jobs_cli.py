@@ -27,7 +27,8 @@ def _wait_step(path, step, timeout=60):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         record = runs.read_run(path)
-        if record["status"] == "running" and record.get("progress", {}).get("step", 0) >= step:
+        if record.get("progress", {}).get("step", 0) >= step:
+            assert record["status"] == "running", f"run ended before the test could act: {record['status']}"
             return record
         time.sleep(0.2)
     raise TimeoutError(f"run never reached step {step}: {runs.read_run(path)}")
@@ -50,7 +51,7 @@ def test_kill_9_reads_interrupted_and_resumes(runs_dir):
 def test_second_run_queues_until_the_first_ends(runs_dir, monkeypatch):
     """With one slot, a second launched run waits `queued`, then trains after the first."""
     monkeypatch.setenv("CNN_MAX_JOBS", "1")
-    first = runs.create_run(TrainConfig(**{**SLOW, "epochs": 1}))
+    first = runs.create_run(TrainConfig(**{**SLOW, "epochs": 2}))
     second = runs.create_run(TrainConfig(**{**SLOW, "epochs": 1, "arch": "mlp"}))
     jobs.launch(first)
     _wait_step(first, 5)
@@ -82,7 +83,9 @@ def test_cli_train_show_predict(runs_dir, tmp_path):
     show = cli("runs", "show", run_id)
     assert "<- best" in show.stdout and "test accuracy" in show.stdout
     image = tmp_path / "digit.png"
-    Image.fromarray(np.zeros((28, 28), dtype=np.uint8)).save(image)
+    digit = np.zeros((28, 28), dtype=np.uint8)
+    digit[6:22, 12:16] = 255                      # a plain vertical stroke
+    Image.fromarray(digit).save(image)
     pred = cli("predict", "--run", run_id, str(image))
     assert pred.returncode == 0, pred.stderr
     assert pred.stdout.startswith(str(image)) and pred.stdout.count(" 0.") + pred.stdout.count(" 1.") == 3

@@ -1,0 +1,303 @@
+"""Display-side logic for the dashboard, with no Streamlit: runs and metrics as tables, labels, form <-> TrainConfig.
+
+Everything here is plain Python and pandas, so it is tested without a browser. Modules that
+pull in torch (models, data, jobs) are imported inside the functions that need them.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+
+from . import runs
+from .config import TrainConfig
+
+STATUS_WORDS = {
+    "queued": "waiting for a training slot",
+    "running": "training",
+    "completed": "finished",
+    "failed": "failed",
+    "cancelled": "stopped by the user; resumable from its checkpoint",
+    "interrupted": "its process ended without a word (killed, crashed, machine restarted); resumable",
+    "corrupt": "its run.json cannot be read",
+}
+# TrainConfig fields the Train page shows as widgets (arch_params are per architecture).
+FORM_FIELDS = ("dataset", "arch", "optimizer", "lr", "momentum", "nesterov", "schedule", "step_size", "gamma",
+               "batch_size", "epochs", "weight_decay", "label_smoothing", "augment", "seed", "device", "amp",
+               "val_size", "log_every", "dry_run_batches")
+_FLOAT_FIELDS = ("lr", "momentum", "gamma", "weight_decay", "label_smoothing")
+_INT_FIELDS = ("step_size", "batch_size", "epochs", "seed", "val_size", "log_every", "dry_run_batches")
+
+
+# ---- formatting ---------------------------------------------------------------------------------
+def fmt_duration(seconds: float | None) -> str:
+    """0:42, 12:05, 1:02:03; '--:--' when unknown."""
+    if seconds is None or not math.isfinite(float(seconds)):
+        return "--:--"
+    s = int(round(float(seconds)))
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+
+def fmt_status(status: str) -> str:
+    """The status and what it means: 'cancelled (stopped by the user; resumable ...)'."""
+    return f"{status} ({STATUS_WORDS[status]})" if status in STATUS_WORDS else status
+
+
+def fmt_acc(value) -> str:
+    return f"{value:.2%}" if isinstance(value, (int, float)) and math.isfinite(value) else "–"
+
+
+def fmt_created(created: str | None) -> str:
+    """A run's creation time (stored in UTC) in local time, to the second: '2025-11-22 23:10:05'."""
+    try:
+        return datetime.fromisoformat(created).astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    except (TypeError, ValueError):
+        return ""
+
+
+def run_label(record: dict) -> str:
+    """What a run is called in a picker: its name and when it was created."""
+    created = fmt_created(record.get("created"))
+    name = record.get("name") or record["id"]
+    return f"{name} · {created}" if created else name
+
+
+# ---- metrics as tables --------------------------------------------------------------------------
+_STEP_COLS = ["step", "epoch", "loss", "acc", "lr", "time"]
+_EPOCH_COLS = ["epoch", "step", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "images_per_sec", "time"]
+
+
+def step_frame(metrics: list[dict]) -> pd.DataFrame:
+    """One row per logged training step (loss and accuracy over the last log_every steps)."""
+    rows = [m for m in metrics if m.get("kind") == "step"]
+    return pd.DataFrame(rows, columns=_STEP_COLS)
+
+
+def epoch_frame(metrics: list[dict]) -> pd.DataFrame:
+    """One row per finished epoch: train and validation loss and accuracy, learning rate, speed."""
+    rows = [m for m in metrics if m.get("kind") == "epoch"]
+    return pd.DataFrame(rows, columns=_EPOCH_COLS)
+
+
+def best_epoch(epochs: pd.DataFrame) -> int | None:
+    """The epoch with the highest validation accuracy (the first such), or None before any epoch."""
+    if epochs.empty:
+        return None
+    return int(epochs.loc[epochs["val_acc"].idxmax(), "epoch"])
+
+
+# ---- one run as the live panel shows it ---------------------------------------------------------
+@dataclass
+class LiveRun:
+    id: str
+    name: str
+    path: Path
+    status: str              # effective status
+    record: dict
+    steps: pd.DataFrame
+    epochs: pd.DataFrame
+    progress: dict
+    fraction: float          # 0..1 for the progress bar
+    progress_text: str       # "epoch 2/5 · step 140/315"
+    best_epoch: int | None
+    test_acc: float | None
+    error: str | None
+    has_checkpoint: bool
+
+    @property
+    def active(self) -> bool:
+        return self.status in runs.ACTIVE
+
+    @property
+    def resumable(self) -> bool:
+        """Stopped or interrupted with a checkpoint: Resume continues where it left off."""
+        return self.status in ("cancelled", "interrupted", "failed") and self.has_checkpoint
+
+    @property
+    def restartable(self) -> bool:
+        """Stopped before any checkpoint (e.g. while queued): it can only start from the beginning."""
+        return self.status in ("cancelled", "interrupted") and not self.has_checkpoint and self.steps.empty
+
+
+def progress_text(progress: dict) -> str:
+    if not progress:
+        return "not started yet"
+    return (f"epoch {progress.get('epoch', 0)}/{progress.get('epochs', '?')} · "
+            f"step {progress.get('step', 0)}/{progress.get('total_steps', '?')}")
+
+
+def live_run(path: Path) -> LiveRun:
+    """Everything the live panel draws for the run in `path`, read from its files."""
+    path = Path(path)
+    record = runs.read_run(path)
+    metrics = runs.read_metrics(path)
+    steps, epochs = step_frame(metrics), epoch_frame(metrics)
+    progress = record.get("progress") or {}
+    total = progress.get("total_steps") or 0
+    status = runs.effective_status(record)
+    fraction = 1.0 if status == "completed" else (min(progress.get("step", 0) / total, 1.0) if total else 0.0)
+    summary = record.get("summary") or {}
+    return LiveRun(record["id"], record.get("name") or record["id"], path, status, record, steps, epochs,
+                   progress, fraction, progress_text(progress), best_epoch(epochs), summary.get("test_acc"),
+                   record.get("error"), (path / runs.CHECKPOINT).is_file())
+
+
+def queue_note(active: list[dict], max_jobs: int) -> str:
+    """One sentence on the training slots: how many train at once, how many run or wait now."""
+    running = sum(r["effective_status"] == "running" for r in active)
+    queued = sum(r["effective_status"] == "queued" for r in active)
+    now = f"now {running} training, {queued} waiting" if active else "none training now"
+    return (f"At most {max_jobs} run{'s' if max_jobs != 1 else ''} train at once on this machine "
+            f"({now}). A run launched while every slot is busy waits as `queued` and starts, oldest first, "
+            f"when a slot frees. Set CNN_MAX_JOBS to change the number of slots.")
+
+
+def queue_position(run_id: str, active: list[dict]) -> int | None:
+    """1 for the next run to get a slot; None when the run is not waiting."""
+    waiting = [r["id"] for r in active if r["effective_status"] == "queued"]
+    return waiting.index(run_id) + 1 if run_id in waiting else None
+
+
+def pick_run(ids: list[str], wanted: str | None, all_runs: list[dict]) -> str | None:
+    """The run the live panel shows: `wanted` when it exists, else the newest active run, else the newest run."""
+    if wanted and wanted in ids:
+        return wanted
+    for r in all_runs:
+        if r.get("effective_status") in runs.ACTIVE:
+            return r["id"]
+    return all_runs[0]["id"] if all_runs else None
+
+
+def runs_frame(records: list[dict]) -> pd.DataFrame:
+    """A table of runs for Home: name, status, dataset, model, epochs, test accuracy, created."""
+    rows = []
+    for r in records:
+        s, p = r.get("summary") or {}, r.get("progress") or {}
+        rows.append({"name": r.get("name") or r["id"], "status": r.get("effective_status", "?"),
+                     "dataset": r.get("dataset", ""), "model": r.get("arch", ""),
+                     "epochs": f"{s.get('epochs_done', p.get('epoch', 0) if p else 0)}/"
+                               f"{(r.get('config') or {}).get('epochs', '?')}",
+                     "test accuracy": fmt_acc(s.get("test_acc")),
+                     "created": fmt_created(r.get("created")), "id": r["id"]})
+    return pd.DataFrame(rows, columns=["name", "status", "dataset", "model", "epochs", "test accuracy",
+                                       "created", "id"])
+
+
+# ---- the form <-> TrainConfig -------------------------------------------------------------------
+def _as_widget_value(name: str, value):
+    """Numbers as the type their widget holds (an int lr from a JSON file becomes 1.0)."""
+    if value is None or isinstance(value, bool):
+        return value
+    if name in _FLOAT_FIELDS and isinstance(value, (int, float)):
+        return float(value)
+    if name in _INT_FIELDS and isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def form_values(config: TrainConfig) -> dict:
+    """The value each form widget should hold to show `config` (arch_params excluded)."""
+    data = config.to_dict()
+    return {name: _as_widget_value(name, data[name]) for name in FORM_FIELDS}
+
+
+def config_from_form(values: dict, arch_params: dict) -> TrainConfig:
+    """A TrainConfig from the form's values; not validated (call .validate())."""
+    known = {f.name for f in fields(TrainConfig)}
+    data = {k: v for k, v in values.items() if k in known and k != "arch_params"}
+    return TrainConfig(**data, arch_params=dict(arch_params))
+
+
+def clone_config(record: dict) -> tuple[TrainConfig, list[str]]:
+    """The config of a saved run, for the form; fields this version does not know are dropped
+    and returned by name, so a run from an older or newer version still clones."""
+    data = dict(record.get("config") or {})
+    known = {f.name for f in fields(TrainConfig)}
+    dropped = sorted(set(data) - known)
+    config = TrainConfig(**{k: v for k, v in data.items() if k in known})
+    if not isinstance(config.arch_params, dict):
+        config.arch_params = {}
+    return config, dropped
+
+
+def param_widget_value(kind: str, value):
+    """An architecture parameter as its widget holds it."""
+    if kind == "float" and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if kind == "int" and isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+# ---- model preview ------------------------------------------------------------------------------
+def layer_frame(dataset: str, arch: str, params: dict) -> tuple[pd.DataFrame, int]:
+    """The layer table of `arch` built for `dataset`: layer, type, output shape, parameters; and the total.
+    ValueError (a message for a person) when the model cannot be built with these values."""
+    from . import data, models  # torch: imported only when a model is built
+
+    info = data.get_info(dataset)
+    model = models.build_model(arch, info.input_shape, len(info.classes), params)
+    rows, total = models.layer_table(model)
+    table = pd.DataFrame(
+        [{"layer": r.name, "type": r.kind, "output shape": " × ".join(map(str, r.output_shape)),
+          "parameters": r.params} for r in rows],
+        columns=["layer", "type", "output shape", "parameters"])
+    return table, total
+
+
+def input_text(dataset: str) -> str:
+    from . import data
+
+    c, h, w = data.get_info(dataset).input_shape
+    return f"{c} × {h} × {w}"
+
+
+# ---- datasets and devices -----------------------------------------------------------------------
+@dataclass
+class DatasetCard:
+    id: str
+    title: str
+    state: str        # ready | subset | missing
+    badge: str        # what a person reads: "ready", "subset", "not prepared", "needs files"
+    sizes: str        # "60,000 train · 10,000 test" or ""
+    detail: str       # source, which subset, or which files to put where
+    files_found: bool  # a local copy waits in the data folder (Prepare will use it)
+
+
+def dataset_card(name: str) -> DatasetCard:
+    """A dataset's state for Home: ready, a subset (which), or missing (and whether Prepare can find files)."""
+    from . import data, data_sources
+
+    info, st = data.get_info(name), data.dataset_status(name)
+    raw_name = "cifar10" if name == "cifar2" else name
+    local = data_sources.find_local(raw_name, data.default_data_dir(), bare=False)
+    found = local is not None
+    if st.state == "missing":
+        if found:
+            return DatasetCard(name, info.title, st.state, "not prepared", "",
+                               f"Files found in {local}: Prepare decodes and caches them.", True)
+        return DatasetCard(name, info.title, st.state, "needs files", "", st.detail, False)
+    sizes = f"{st.n_train:,} train · {st.n_test:,} test"
+    detail = f"{st.source}" + (f" — subset: {st.detail}" if st.state == "subset" else "")
+    return DatasetCard(name, info.title, st.state, st.state, sizes, detail, found)
+
+
+def device_choices(current: str | None = None) -> list[str]:
+    """Devices this machine has (auto, cpu, cuda / cuda:N, mps), plus `current` when it names another."""
+    from . import devices
+
+    names = ["auto", "cpu"]
+    if devices.device_error("cuda") is None:
+        names.append("cuda")
+        n = 1
+        while n < 16 and devices.device_error(f"cuda:{n}") is None:
+            n += 1
+        names += [f"cuda:{i}" for i in range(n)] if n > 1 else []
+    if devices.device_error("mps") is None:
+        names.append("mps")
+    if current and current not in names:
+        names.append(current)
+    return names

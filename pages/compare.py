@@ -1,0 +1,82 @@
+"""Compare: saved runs side by side (table, overlaid curves, config diff, hyper-parameters vs accuracy),
+and runs you can take away (rename, note, delete, download, ONNX / TorchScript export, import)."""
+from __future__ import annotations
+
+import streamlit as st
+
+from cnn_core import compare
+from ui import compare_widgets as w
+
+st.title("Compare runs")
+st.caption("The tutorials change one thing at a time (width, dropout, batch norm, depth). Pick runs to see "
+           "which choice helped, by how much, and where their curves part.")
+w.show_flash()
+
+records = compare.load_records()
+by_id = {r["id"]: r for r in records}
+labels = compare.unique_labels(records)
+
+if not records:
+    st.info("No runs yet. Train one on the Train page, or import a run made elsewhere below.")
+else:
+    table = compare.runs_table(records)
+    shown = w.filters(table)
+    st.caption(f"{len(shown)} of {len(table)} runs · click a column header to sort · tick rows to compare")
+    picked = [by_id[i] for i in w.runs_table(shown, list(table["id"]), labels)]
+
+    # ---- curves ---------------------------------------------------------------------------------
+    st.subheader("Curves")
+    if not picked:
+        st.info("Pick two or more runs (tick their rows, or choose them above) to overlay their curves.")
+    else:
+        c1, c2 = st.columns(2)
+        granularity = c1.radio("Points", ["epoch", "step"], horizontal=True, key="compare.granularity",
+                               format_func={"epoch": "per epoch", "step": "per logged step"}.get)
+        x = c2.radio("x-axis", ["epoch", "time"], horizontal=True, key="compare.x",
+                     format_func={"epoch": "epochs", "time": "wall time"}.get)
+        curves = compare.curves_frame(picked, labels)
+        if curves.empty:
+            st.info("The runs picked have no finished epoch or logged step yet.")
+        else:
+            left, right = st.columns(2)
+            left.plotly_chart(w.curves_figure(curves, "loss", granularity, x), key="compare.loss")
+            right.plotly_chart(w.curves_figure(curves, "acc", granularity, x), key="compare.acc")
+
+    # ---- config diff ----------------------------------------------------------------------------
+    st.subheader("What differs")
+    if len(picked) < 2:
+        st.caption("Pick at least two runs to see the config fields that differ between them.")
+    else:
+        diff = compare.config_diff(picked, labels)
+        if len(compare.diff_fields(picked)) == 0:
+            st.info("These runs share every config field; any gap between them is chance (seed-free noise).")
+        st.dataframe(diff, key="compare.diff")
+
+    # ---- hyper-parameters vs test accuracy ------------------------------------------------------
+    st.subheader("Hyper-parameters against test accuracy")
+    datasets = sorted({r.get("dataset") for r in records if r.get("dataset")})
+    first = picked[0].get("dataset") if picked else None
+    dataset = st.selectbox("Dataset", datasets, key="compare.pc_dataset",
+                           index=datasets.index(first) if first in datasets else 0)
+    hp = compare.hyperparam_frame(records, dataset)
+    if len(hp) < 2:
+        st.caption(f"Needs two or more finished runs of {dataset} with a test accuracy ({len(hp)} so far).")
+    elif len(hp.columns) <= 2:
+        st.caption(f"All {len(hp)} finished runs of {dataset} share one config: nothing to set against accuracy.")
+    else:
+        st.plotly_chart(w.parcoords_figure(hp), key="compare.parcoords")
+        st.caption("One line per finished run; drag along an axis to keep only the runs in that range.")
+
+    # ---- actions on one run ---------------------------------------------------------------------
+    st.subheader("Run actions")
+    choices = [r["id"] for r in picked] or list(shown["id"]) or list(table["id"])
+    rid = st.selectbox("Run", choices, key="compare.action_run", format_func=lambda i: labels.get(i, i))
+    if rid in by_id:
+        edit_tab, take_tab = st.tabs(["Rename, note, delete", "Download and export"])
+        with edit_tab:
+            w.edit_run(by_id[rid])
+        with take_tab:
+            w.take_away(by_id[rid])
+
+with st.expander("Import a run folder or zip made on another machine"):
+    w.import_panel()

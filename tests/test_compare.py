@@ -1,0 +1,233 @@
+"""Compare: the runs table against the run files, curves, the config diff, hyper-parameter axes,
+delete (also of a live run), and the page itself under AppTest."""
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from cnn_core import checkpoints, compare, engine, jobs, runs
+from cnn_core.config import TrainConfig
+
+ROOT = Path(__file__).resolve().parent.parent
+BASE = dict(dataset="mnist", val_size=100, epochs=2, batch_size=32, lr=0.05, log_every=5)
+VARIANT = dict(BASE, lr=0.02, arch_params={"conv1_channels": 6})
+
+
+@pytest.fixture(scope="module")
+def trained(small_data_dir, tmp_path_factory) -> Path:
+    """A folder holding two runs trained by the real engine that differ in lr and conv1_channels."""
+    folder = tmp_path_factory.mktemp("trained")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CNN_DATA_DIR", str(small_data_dir))
+        mp.setenv("CNN_OFFLINE", "1")
+        for i, cfg in enumerate((BASE, VARIANT)):
+            path = runs.create_run(TrainConfig(**cfg), name=f"run {'ab'[i]}", runs_dir=folder)
+            assert engine.run_training(path)["status"] == "completed"
+    return folder
+
+
+@pytest.fixture
+def two_runs(trained, runs_dir) -> list[dict]:
+    """The two trained runs copied into this test's runs folder, oldest first."""
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    for run in trained.iterdir():
+        shutil.copytree(run, runs_dir / run.name)
+    return sorted(runs.list_runs(runs_dir), key=lambda r: r["name"])
+
+
+def _record(run_id: str, arch="lenet", params=None, dataset="mnist", lr=0.05, test_acc=0.9, **summary) -> dict:
+    """A run.json as create_run and the engine write it, without training."""
+    shape, classes = ([1, 28, 28], list("0123456789")) if dataset != "cifar2" else ([3, 32, 32], ["a", "b"])
+    from cnn_core.models import resolve_params
+    config = TrainConfig(dataset=dataset, arch=arch, arch_params=params or {}, lr=lr).to_dict()
+    return {"format": runs.FORMAT, "id": run_id, "name": run_id, "note": "", "created": "2025-01-01T00:00:00+00:00",
+            "host": "elsewhere", "config": config, "dataset": dataset, "arch": arch,
+            "arch_params": resolve_params(arch, params), "classes": classes, "input_shape": shape,
+            "status": "completed", "error": None, "pid": None, "heartbeat": None, "progress": {},
+            "summary": {"test_acc": test_acc, "best_val_acc": test_acc, "last_val_acc": test_acc,
+                        "epochs_done": 5, "wall_time": 10.0, "images_per_sec": 100.0, **summary}}
+
+
+def _write(runs_dir: Path, record: dict) -> Path:
+    path = runs_dir / record["id"]
+    path.mkdir(parents=True)
+    runs.write_json_atomic(path / runs.RUN_JSON, record)
+    return path
+
+
+# ---- the table ----------------------------------------------------------------------------------
+def test_table_numbers_equal_the_run_files(two_runs, runs_dir):
+    """Every number in the table is the one run.json holds; parameters are best.pt's tensor count."""
+    table = compare.runs_table(runs.list_runs(runs_dir), runs_dir).set_index("id")
+    for r in two_runs:
+        row, s = table.loc[r["id"]], r["summary"]
+        assert (row["name"], row["dataset"], row["arch"], row["status"]) == (r["name"], "mnist", "lenet", "completed")
+        assert (row["lr"], row["batch_size"], row["epochs"]) == (r["config"]["lr"], 32, s["epochs_done"])
+        for column, key in (("test_acc", "test_acc"), ("best_val_acc", "best_val_acc"),
+                            ("final_val_acc", "last_val_acc"), ("wall_time", "wall_time"),
+                            ("images_per_sec", "images_per_sec")):
+            assert row[column] == s[key], column
+        model = checkpoints.model_from_checkpoint(checkpoints.load_checkpoint(Path(r["path"]) / runs.BEST))
+        assert row["params"] == sum(p.numel() for p in model.parameters())
+    assert table.loc[two_runs[1]["id"], "arch_params"].startswith("conv1_channels=6,")
+
+
+def test_param_counts_are_cached_on_disk(runs_dir, monkeypatch):
+    """Counts are computed once per architecture signature and read back from the runs folder's cache."""
+    for i in range(3):
+        _write(runs_dir, _record(f"r{i}", params={"width": 8 * (1 + i % 2)}, arch="simple-cnn"))
+    records = runs.list_runs(runs_dir)
+    calls = []
+    monkeypatch.setattr(compare, "_memo", {})
+    real = compare._count
+    monkeypatch.setattr(compare, "_count", lambda sig: calls.append(sig) or real(sig))
+    first = compare.param_counts(records, runs_dir)
+    assert len(calls) == 2 and (runs_dir / compare.PARAM_CACHE).is_file()
+    monkeypatch.setattr(compare, "_memo", {})   # a fresh server process: the disk cache answers
+    assert compare.param_counts(records, runs_dir) == first and len(calls) == 2
+    assert first["r0"] == first["r2"] != first["r1"]
+
+
+def test_table_of_200_runs_is_fast(runs_dir):
+    """200 generated runs (7 architectures, varied widths) are tabled well under a second once counted."""
+    archs = [("lenet", {"fc_width": 50}), ("mlp", {}), ("simple-cnn", {"width": 16}), ("deep-cnn", {}),
+             ("cifar-net", {}), ("res-net-small", {}), ("res-net-deep", {"n_blocks": 2})]
+    for i in range(200):
+        arch, params = archs[i % 7]
+        params = {k: v + i % 3 for k, v in params.items()}
+        _write(runs_dir, _record(f"run-{i:03d}", arch=arch, params=params))
+    compare.runs_table(runs.list_runs(runs_dir), runs_dir)
+    t0 = time.perf_counter()
+    table = compare.runs_table(runs.list_runs(runs_dir), runs_dir)
+    assert time.perf_counter() - t0 < 1.0
+    assert len(table) == 200 and table["params"].notna().all()
+
+
+def test_filter_and_unknown_values(runs_dir):
+    """Filters keep the chosen datasets/architectures/statuses; a corrupt run shows with NaN numbers."""
+    _write(runs_dir, _record("a", arch="mlp"))
+    _write(runs_dir, _record("b", arch="lenet", dataset="cifar2"))
+    bad = runs_dir / "c"
+    bad.mkdir()
+    (bad / runs.RUN_JSON).write_text("{ torn")
+    table = compare.runs_table(runs.list_runs(runs_dir), runs_dir)
+    assert list(compare.filter_table(table, archs=["mlp"])["id"]) == ["a"]
+    assert list(compare.filter_table(table, datasets=["cifar2"], statuses=["completed"])["id"]) == ["b"]
+    corrupt = table.set_index("id").loc["c"]
+    assert corrupt["status"] == "corrupt" and math.isnan(corrupt["test_acc"])
+
+
+def test_labels_stay_unique_when_names_repeat():
+    """Two runs with the same name get the end of their id in the legend."""
+    labels = compare.unique_labels([{"id": "x-aaaa", "name": "n"}, {"id": "x-bbbb", "name": "n"},
+                                    {"id": "y", "name": "other"}])
+    assert labels == {"x-aaaa": "n · aaaa", "x-bbbb": "n · bbbb", "y": "other"}
+
+
+# ---- curves and diff ----------------------------------------------------------------------------
+def test_curves_hold_every_logged_point(two_runs):
+    """Per epoch: train and val loss/acc of each epoch; per step: each logged step, epoch = step/steps."""
+    curves = compare.curves_frame(two_runs)
+    for r in two_runs:
+        metrics = runs.read_metrics(Path(r["path"]))
+        mine = curves[curves["run_id"] == r["id"]]
+        epochs = [m for m in metrics if m["kind"] == "epoch"]
+        steps = [m for m in metrics if m["kind"] == "step"]
+        assert len(mine[mine["granularity"] == "epoch"]) == 4 * len(epochs) == 8
+        val = mine[(mine["split"] == "val") & (mine["metric"] == "acc")]
+        assert list(val["value"]) == [m["val_acc"] for m in epochs]
+        step_loss = mine[(mine["granularity"] == "step") & (mine["metric"] == "loss")]
+        per = r["progress"]["steps_per_epoch"]
+        assert list(step_loss["value"]) == [m["loss"] for m in steps]
+        assert list(step_loss["epoch"]) == [m["step"] / per for m in steps]
+
+
+def test_diff_lists_exactly_the_differing_fields(two_runs):
+    """The diff shows lr and arch_params.conv1_channels and nothing else, then the outcomes."""
+    assert compare.diff_fields(two_runs) == ["lr", "arch_params.conv1_channels"]
+    diff = compare.config_diff(two_runs)
+    assert list(diff.index) == ["lr", "arch_params.conv1_channels", "→ test accuracy", "→ best val accuracy"]
+    assert list(diff.loc["arch_params.conv1_channels"]) == ["10", "6"]
+    assert list(diff.loc["lr"]) == ["0.05", "0.02"]
+    assert compare.diff_fields([two_runs[0], two_runs[0]]) == []
+
+
+def test_diff_across_architectures_marks_missing_params():
+    """Runs of two architectures differ in arch and in each one's own params, shown '—' where absent."""
+    a, b = _record("a", arch="simple-cnn"), _record("b", arch="mlp", lr=0.1)
+    assert compare.diff_fields([a, b]) == ["arch", "lr", "arch_params.width", "arch_params.hidden1",
+                                           "arch_params.hidden2"]
+    diff = compare.config_diff([a, b], outcomes=False)
+    assert list(diff.loc["arch_params.width"]) == ["16", compare.MISSING]
+
+
+def test_hyperparameter_axes():
+    """Only fields that vary among a dataset's finished runs become axes; lr is on a log10 axis."""
+    records = [_record("a", lr=0.1, test_acc=0.9), _record("b", lr=0.01, test_acc=0.8),
+               _record("c", lr=0.001, test_acc=0.7, arch="mlp"), _record("d", dataset="cifar2", lr=1.0),
+               _record("e", test_acc=None)]
+    frame = compare.hyperparam_frame(records, "mnist")
+    assert list(frame["run"]) == ["a", "b", "c"]
+    assert list(frame.columns) == ["run", "arch", "lr", "arch_params.conv1_channels", "arch_params.conv2_channels",
+                                   "arch_params.fc_width", "arch_params.dropout", "arch_params.hidden1",
+                                   "arch_params.hidden2", "test_acc"]
+    dims = {d["label"]: d for d in compare.parcoords_dimensions(frame)}
+    assert dims["log10 lr"]["values"] == pytest.approx([-1, -2, -3])
+    assert dims["arch"]["ticktext"] == ["lenet", "mlp"] and dims["arch"]["values"] == [0, 0, 1]
+    assert dims["test_acc"]["values"] == [0.9, 0.8, 0.7]
+
+
+# ---- delete -------------------------------------------------------------------------------------
+def test_delete_removes_only_that_run(two_runs, runs_dir):
+    """Deleting one run removes its folder; the other run keeps every file."""
+    keep = Path(two_runs[1]["path"])
+    before = sorted(p.relative_to(keep) for p in keep.rglob("*"))
+    assert compare.delete_run(Path(two_runs[0]["path"]), runs_dir) == "completed"
+    assert [r["id"] for r in runs.list_runs(runs_dir)] == [keep.name]
+    assert sorted(p.relative_to(keep) for p in keep.rglob("*")) == before
+    with pytest.raises(ValueError):
+        compare.delete_run(runs_dir / "..", runs_dir)
+
+
+def test_deleting_a_running_run_cancels_it_first(runs_dir):
+    """A launched run is cancelled and waited for, then its folder goes; its process has ended."""
+    path = runs.create_run(TrainConfig(**dict(BASE, epochs=50, batch_size=8)))
+    pid = jobs.launch(path)
+    jobs.wait(path, timeout=90, until=("running",))
+    assert compare.delete_run(path, runs_dir, timeout=60) == "running"
+    assert not path.exists()
+    assert not runs._pid_alive(pid) or _ends_soon(pid)
+
+
+def _ends_soon(pid: int, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not runs._pid_alive(pid):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+# ---- the page -----------------------------------------------------------------------------------
+def test_page_overlays_diffs_and_renames(two_runs, runs_dir):
+    """AppTest: pick both runs, two curve charts with a train and a val trace per run, the diff, rename."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / "pages" / "compare.py"), default_timeout=60).run()
+    assert not at.exception
+    ids = [r["id"] for r in two_runs]
+    at.multiselect(key="compare.pick").set_value(ids).run()
+    charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    assert [len(c["data"]) for c in charts[:2]] == [4, 4]
+    assert {t["name"] for t in charts[0]["data"]} == {f"run {x} · {s}" for x in "ab" for s in ("train", "val")}
+    assert list(at.dataframe(key="compare.diff").value.index[:2]) == ["lr", "arch_params.conv1_channels"]
+    at.selectbox(key="compare.action_run").set_value(ids[1]).run()
+    at.text_input(key=f"compare.name.{ids[1]}").set_value("wider is not better").run()
+    at.button(key=f"compare.rename.{ids[1]}").click().run()
+    assert runs.read_run(Path(two_runs[1]["path"]))["name"] == "wider is not better"
+    assert [s.value for s in at.success] == ["Renamed to 'wider is not better'."]

@@ -1,0 +1,86 @@
+"""What the Train page's buttons do: launch, stop, resume, clone. Each runs as a widget callback,
+before the page redraws, so the page that follows already shows the result."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from ui import train_form
+
+WATCH = "train.watch"          # the run-picker widget
+WATCHING = "train.watching"    # the watched run, kept while the picker is off screen (other pages)
+FLASH = "train.flash"          # (kind, message) shown once at the top of the live panel
+
+
+def flash(kind: str, message: str) -> None:
+    st.session_state[FLASH] = (kind, message)
+
+
+def show_flash() -> None:
+    kind, message = st.session_state.pop(FLASH, (None, None))
+    if kind:
+        getattr(st, kind)(message)
+
+
+def watch(run_id: str) -> None:
+    st.session_state[WATCH] = st.session_state[WATCHING] = run_id
+    st.query_params["run"] = run_id
+
+
+def launch() -> None:
+    """Create the run from the form and start it; refuse while the form has errors."""
+    from cnn_core import jobs, runs
+    from cnn_core.config import ConfigError
+
+    config, errors, name = train_form.current()
+    if errors:
+        flash("error", "Not launched: fix " + ", ".join(sorted(errors)) + " first.")
+        return
+    try:
+        path = runs.create_run(config, name or None)
+        jobs.launch(path)
+    except ConfigError as exc:
+        flash("error", "Not launched: " + "; ".join(f"{k}: {v}" for k, v in exc.errors.items()))
+        return
+    except (ValueError, OSError) as exc:
+        flash("error", f"Not launched: {exc}")
+        return
+    watch(path.name)
+    flash("success", f"Launched run {path.name}.")
+
+
+def stop(path: Path) -> None:
+    """Ask the run to stop; it saves a checkpoint between steps and ends `cancelled`."""
+    from cnn_core import jobs
+
+    was = jobs.cancel(path)
+    flash("info", f"Stop requested (the run was {was}); it saves a checkpoint and stops within a step.")
+
+
+def resume(path: Path, from_checkpoint: bool = True) -> None:
+    from cnn_core import jobs
+
+    try:
+        jobs.launch(path, resume=from_checkpoint)
+    except (ValueError, OSError) as exc:
+        flash("error", f"Could not resume: {exc}")
+        return
+    watch(Path(path).name)
+    flash("success", "Resumed from the last checkpoint." if from_checkpoint else "Started again.")
+
+
+def clone(run_id: str | None) -> None:
+    """Fill the form with a saved run's settings (DIGITS' 'Clone job')."""
+    from cnn_core import runs, views
+
+    if not run_id:
+        return
+    try:
+        config, dropped = views.clone_config(runs.read_run(runs.run_dir(run_id)))
+    except (ValueError, TypeError) as exc:
+        flash("error", f"Could not clone {run_id}: {exc}")
+        return
+    notes = train_form.load_config(config) + [f"field {d!r} is unknown to this version; left out" for d in dropped]
+    st.session_state["train.clone_note"] = (f"Form filled from run {run_id}."
+                                            + (" " + "; ".join(notes) if notes else ""))

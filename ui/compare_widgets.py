@@ -1,0 +1,187 @@
+"""Streamlit pieces of the Compare page: the runs table with its filters and selection, the curve and
+parallel-coordinates figures, and the per-run actions. Data comes from cnn_core.compare / transfer."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from cnn_core import compare, runs, transfer
+
+PICK = "compare.pick"          # the ids of the runs being compared (the multiselect's state)
+FLASH = "compare.flash"        # (kind, text) shown once after an action's rerun
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+           "#bcbd22", "#17becf")
+_PCT = st.column_config.NumberColumn(format="percent")
+TABLE_CONFIG = {
+    "name": st.column_config.TextColumn("name", width="medium", pinned=True),
+    "arch_params": st.column_config.TextColumn("arch params"),
+    "lr": st.column_config.NumberColumn("lr", format="%g"),
+    "batch_size": st.column_config.NumberColumn("batch"),
+    "weight_decay": st.column_config.NumberColumn("weight decay", format="%g"),
+    "params": st.column_config.NumberColumn("parameters", format="localized"),
+    "epochs": st.column_config.NumberColumn("epochs", help="finished epochs"),
+    "best_val_acc": st.column_config.NumberColumn("best val acc", format="percent"),
+    "final_val_acc": st.column_config.NumberColumn("final val acc", format="percent"),
+    "test_acc": st.column_config.NumberColumn("test acc", format="percent", help="best-validation weights"),
+    "wall_time": st.column_config.NumberColumn("wall time (s)", format="%.1f"),
+    "images_per_sec": st.column_config.NumberColumn("images/s", format="%.0f"),
+}
+
+
+def flash(kind: str, text: str) -> None:
+    st.session_state[FLASH] = (kind, text)
+
+
+def show_flash() -> None:
+    kind, text = st.session_state.pop(FLASH, (None, None))
+    if kind:
+        getattr(st, kind)(text)
+
+
+# ---- table and selection ------------------------------------------------------------------------
+def filters(table: pd.DataFrame) -> pd.DataFrame:
+    """Three multiselects (dataset, architecture, status) over the table; returns the rows kept."""
+    cols = st.columns(3)
+    chosen = [col.multiselect(title, sorted(table[column].dropna().unique()), key=f"compare.filter.{column}",
+                              placeholder="all")
+              for col, title, column in zip(cols, ("Dataset", "Architecture", "Status"),
+                                            ("dataset", "arch", "status"))]
+    return compare.filter_table(table, *chosen)
+
+
+def runs_table(shown: pd.DataFrame, all_ids: list[str], labels: dict[str, str]) -> list[str]:
+    """The sortable table (tick rows to compare) and the 'Runs to compare' multiselect; the ids picked."""
+    key = "compare.table." + str(abs(hash(tuple(shown["id"]))))   # new rows: a fresh selection
+    event = st.dataframe(shown, hide_index=True, key=key, on_select="rerun", selection_mode="multi-row",
+                         column_order=[c for c in shown.columns if c != "id"], column_config=TABLE_CONFIG)
+    ticked = [shown.iloc[i]["id"] for i in event.selection.rows if i < len(shown)]
+    if ticked and ticked != st.session_state.get("compare.ticked"):
+        st.session_state[PICK] = ticked
+    st.session_state["compare.ticked"] = ticked
+    st.session_state[PICK] = [i for i in st.session_state.get(PICK, []) if i in all_ids]
+    return st.multiselect("Runs to compare", all_ids, key=PICK, format_func=lambda i: labels.get(i, i),
+                          placeholder="tick rows in the table, or choose runs here")
+
+
+# ---- figures ------------------------------------------------------------------------------------
+def _colours(frame: pd.DataFrame) -> dict[str, str]:
+    return {run: PALETTE[i % len(PALETTE)] for i, run in enumerate(dict.fromkeys(frame["run"]))}
+
+
+def curves_figure(curves: pd.DataFrame, metric: str, granularity: str, x: str) -> go.Figure:
+    """One metric (loss or acc) of every run: train solid, validation dashed, one colour per run.
+    granularity 'step' draws the logged training steps and the per-epoch validation points."""
+    fig, colours = go.Figure(), _colours(curves)
+    rows = curves[curves["metric"] == metric]
+    parts = [("epoch", "train", "solid"), ("epoch", "val", "dash")] if granularity == "epoch" else \
+        [("step", "train", "solid"), ("epoch", "val", "dash")]
+    for run, colour in colours.items():
+        for gran, split, dash in parts:
+            pts = rows[(rows["run"] == run) & (rows["granularity"] == gran) & (rows["split"] == split)]
+            if pts.empty:
+                continue
+            fig.add_trace(go.Scatter(x=pts[x], y=pts["value"], name=f"{run} · {split}", legendgroup=run,
+                                     mode="lines+markers" if gran == "epoch" else "lines",
+                                     line={"color": colour, "dash": dash}))
+    title = {"loss": "Loss (cross-entropy)", "acc": "Accuracy"}[metric]
+    fig.update_layout(title=title, height=380, margin={"l": 10, "r": 10, "t": 40, "b": 10},
+                      xaxis_title="epoch" if x == "epoch" else "wall time (s)",
+                      legend={"orientation": "h", "y": -0.25}, yaxis_tickformat=".0%" if metric == "acc" else None)
+    return fig
+
+
+def parcoords_figure(frame: pd.DataFrame) -> go.Figure:
+    """Hyper-parameters against test accuracy, one line per run, coloured by test accuracy."""
+    dims = compare.parcoords_dimensions(frame)
+    fig = go.Figure(go.Parcoords(line={"color": frame["test_acc"], "colorscale": "Viridis", "showscale": True},
+                                 dimensions=dims))
+    fig.update_layout(height=380, margin={"l": 60, "r": 60, "t": 50, "b": 20})
+    return fig
+
+
+# ---- actions on one run -------------------------------------------------------------------------
+def _rename(path: Path, key: str) -> None:
+    try:
+        runs.rename_run(path, st.session_state[key])
+        flash("success", f"Renamed to {st.session_state[key]!r}.")
+    except ValueError as exc:
+        flash("error", str(exc))
+
+
+def _save_note(path: Path, key: str) -> None:
+    try:
+        runs.set_note(path, st.session_state[key])
+        flash("success", "Note saved.")
+    except ValueError as exc:
+        flash("error", str(exc))
+
+
+def _delete(path: Path, name: str) -> None:
+    st.session_state.pop("compare.confirm", None)
+    try:
+        was = compare.delete_run(path)
+        stopped = " (it was stopped first)" if was in runs.ACTIVE else ""
+        flash("success", f"Deleted run {name!r}{stopped}.")
+        st.session_state[PICK] = [i for i in st.session_state.get(PICK, []) if i != path.name]
+    except ValueError as exc:
+        flash("error", str(exc))
+
+
+def edit_run(record: dict) -> None:
+    """Rename, note, delete (with a confirmation)."""
+    path, rid, name = Path(record["path"]), record["id"], record.get("name") or record["id"]
+    left, right = st.columns(2)
+    left.text_input("Name", name, key=f"compare.name.{rid}", max_chars=runs.MAX_NAME)
+    left.button("Rename", key=f"compare.rename.{rid}", on_click=_rename, args=(path, f"compare.name.{rid}"))
+    right.text_area("Note", record.get("note") or "", key=f"compare.note.{rid}", height=80)
+    right.button("Save note", key=f"compare.savenote.{rid}", on_click=_save_note, args=(path, f"compare.note.{rid}"))
+    if st.session_state.get("compare.confirm") != rid:
+        st.button("Delete run…", key=f"compare.delete.{rid}", icon=":material/delete:",
+                  on_click=lambda: st.session_state.update({"compare.confirm": rid}))
+        return
+    live = record.get("effective_status") in runs.ACTIVE
+    st.warning(f"Delete {name!r} and every file in its folder? This cannot be undone."
+               + (" It is training now: it will be stopped first." if live else ""))
+    yes, no = st.columns(2)
+    yes.button("Yes, delete", key=f"compare.delete_yes.{rid}", type="primary", on_click=_delete, args=(path, name))
+    no.button("Cancel", key=f"compare.delete_no.{rid}", on_click=lambda: st.session_state.pop("compare.confirm"))
+
+
+def take_away(record: dict) -> None:
+    """Download best.pt and the zipped folder; export to ONNX and TorchScript, checked against PyTorch."""
+    path, rid = Path(record["path"]), record["id"]
+    best = path / runs.BEST
+    cols = st.columns(3)
+    cols[0].download_button("Download best.pt", (lambda: best.read_bytes()) if best.is_file() else b"",
+                            file_name=f"{rid}-best.pt", disabled=not best.is_file(), on_click="ignore",
+                            key=f"compare.dl_best.{rid}", icon=":material/download:")
+    cols[1].download_button("Download run folder (.zip)", lambda: transfer.zip_run(path), file_name=f"{rid}.zip",
+                            mime="application/zip", on_click="ignore", key=f"compare.dl_zip.{rid}",
+                            icon=":material/folder_zip:")
+    state = f"compare.export.{rid}"
+    if cols[2].button("Export ONNX + TorchScript", key=f"compare.export_btn.{rid}", disabled=not best.is_file(),
+                      help=None if best.is_file() else "the run has no best.pt yet"):
+        with st.spinner("Exporting and checking against PyTorch…"):
+            try:
+                st.session_state[state] = [transfer.export_model(path, k) for k in ("onnx", "torchscript")]
+            except (ValueError, RuntimeError, ImportError) as exc:
+                st.error(f"Export failed: {exc}")
+    for result in st.session_state.get(state, []):
+        (st.success if result.ok else st.error)(result.message)
+        st.download_button(f"Download {result.path.name}", lambda p=result.path: p.read_bytes(),
+                           file_name=result.path.name, on_click="ignore", key=f"compare.dl_{result.kind}.{rid}")
+
+
+def import_panel() -> None:
+    """Import a run folder or zip made on another machine."""
+    upload = st.file_uploader("A run zipped on another machine", type=["zip"], key="compare.upload")
+    folder = st.text_input("…or the path of a run folder on this machine", key="compare.import_path")
+    if st.button("Import", key="compare.import", disabled=not (upload or folder.strip())):
+        try:
+            new = transfer.import_run(upload.getvalue() if upload else Path(folder.strip()).expanduser())
+            st.success(f"Imported as run `{new.name}` ({runs.read_run(new)['status']}).")
+        except ValueError as exc:
+            st.error(f"Not imported: {exc}")

@@ -1,0 +1,173 @@
+"""The Inspect page's widgets and caches: run and weights pickers, the test-image picker, cached model
+loads and computations (keyed by run folder + weights + file mtime), and image galleries.
+
+Computation is cnn_core.inspection's; here it is only cached and laid out.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from cnn_core import runs, views
+
+RUN, MODE, N, CLS, SEED = "inspect.run", "inspect.img_mode", "inspect.img_n", "inspect.img_cls", "inspect.img_seed"
+MODE_LABELS = {"index": "by index", "class": "by class", "random": "at random", "misclassified": "a mistake"}
+GALLERY_COLS = 8
+
+
+# ---- caches: one model per (run, weights, mtime), shared by all sessions (read-only) -----------------
+@st.cache_resource(max_entries=6, show_spinner="Loading the weights…")
+def model(path: str, key: str, stamp: int):
+    from cnn_core import inspection
+
+    weights = next(w for w in inspection.weights_choices(Path(path)) if w.key == key)
+    return inspection.load_weights(weights)
+
+
+@st.cache_resource(max_entries=4, show_spinner="Loading the test images…")
+def test_set(dataset: str, data_dir: str):
+    from cnn_core import inspection
+
+    return inspection.load_test_set(dataset)
+
+
+def test_for(meta: dict):
+    """The cached test set of the run's dataset."""
+    from cnn_core import data
+
+    return test_set(meta["dataset"], str(data.default_data_dir()))
+
+
+@st.cache_data(max_entries=16, show_spinner="Classifying the test set…")
+def predictions(path: str, key: str, stamp: int):
+    from cnn_core import inspection
+
+    net, meta = model(path, key, stamp)
+    return inspection.predict_test(net, test_for(meta), meta)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def feature_maps(path: str, key: str, stamp: int, index: int):
+    from cnn_core import inspection
+
+    net, meta = model(path, key, stamp)
+    return inspection.extract_feature_maps(net, test_for(meta).x(index, meta))
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def saliency(path: str, key: str, stamp: int, index: int, target: int, method: str, layer: str | None):
+    from cnn_core import inspection
+
+    net, meta = model(path, key, stamp)
+    x = test_for(meta).x(index, meta)
+    if method == "Grad-CAM":
+        return inspection.grad_cam(net, x, target, layer)
+    return inspection.gradient_saliency(net, x, target)
+
+
+@st.cache_data(max_entries=16, show_spinner="Computing gradients…")
+def filter_gradients(path: str, key: str, stamp: int, n: int = 64):
+    from cnn_core import inspection
+
+    net, meta = model(path, key, stamp)
+    test = test_for(meta)
+    return dict(inspection.filter_gradients(net, test.x(slice(0, n), meta), test.y[:n]))
+
+
+# ---- pickers --------------------------------------------------------------------------------------
+def run_picker() -> dict | None:
+    """The run selectbox (default: ?run=<id>, else the newest finished run); its record, or None."""
+    all_runs = [r for r in runs.list_runs() if r.get("effective_status") != "corrupt"]
+    if not all_runs:
+        st.info("No runs yet. Train one on the **Train** page, then come back to look inside it.",
+                icon=":material/info:")
+        return None
+    by_id = {r["id"]: r for r in all_runs}
+    wanted = st.query_params.get("run")
+    if wanted and wanted not in by_id:
+        st.warning(f"There is no run {wanted!r} in the runs folder; pick one below.")
+    if wanted in by_id:
+        st.session_state[RUN] = wanted
+    elif st.session_state.get(RUN) not in by_id:
+        done = [r["id"] for r in all_runs if r["effective_status"] in ("completed", "cancelled")]
+        st.session_state[RUN] = (done or list(by_id))[0]
+    run_id = st.selectbox("Run", list(by_id), key=RUN, on_change=_sync_query,
+                          format_func=lambda i: f"{views.run_label(by_id[i])} — {by_id[i]['effective_status']}")
+    st.query_params["run"] = run_id
+    return by_id[run_id]
+
+
+def _sync_query() -> None:
+    st.query_params["run"] = st.session_state[RUN]
+
+
+def weights_picker(path: Path, record: dict):
+    """A slider over the saved epochs (plus best / latest); the chosen Weights, or None when none exist."""
+    from cnn_core import inspection
+
+    choices = inspection.weights_choices(path, record)
+    if not choices:
+        where = "it is still waiting to start" if record["effective_status"] == "queued" else \
+            "its checkpoint files are missing (deleted, or the run failed before its first save)"
+        st.warning(f"Run **{record.get('name')}** has no saved weights to inspect: {where}. Weights appear "
+                   "when training starts (epoch 0) and after each epoch.", icon=":material/warning:")
+        return None
+    by_key = {w.key: w for w in choices}
+    key = f"inspect.weights.{record['id']}"
+    if st.session_state.get(key) not in by_key:
+        st.session_state[key] = "best" if "best" in by_key else choices[-1].key
+    if len(choices) == 1:
+        st.caption(f"Weights: {choices[0].label} (the only saved set)")
+        return choices[0]
+    chosen = st.select_slider("Weights", list(by_key), key=key, format_func=lambda k: by_key[k].label,
+                              help="Scrub through training: epoch 0 is before any training; 'best' is the "
+                                   "epoch with the highest validation accuracy.")
+    return by_key[chosen]
+
+
+def _clamp(key: str, value: int, high: int) -> None:
+    if not 0 <= st.session_state.get(key, value) <= high:
+        st.session_state[key] = value
+
+
+def image_picker(preds, classes) -> int:
+    """Choose a test image by index, by class, at random or among the mistakes; returns its index."""
+    from cnn_core import inspection
+
+    mode = st.segmented_control("Test image", list(MODE_LABELS), key=MODE, default="index",
+                                format_func=MODE_LABELS.get) or "index"
+    total, n, cls = len(preds.y), 0, 0
+    if mode == "index":
+        _clamp(N, 0, total - 1)
+        n = st.number_input(f"Index (0 to {total - 1})", 0, total - 1, key=N)
+    elif mode == "class":
+        cls = st.selectbox("Class", range(len(classes)), key=CLS, format_func=lambda c: str(classes[c]))
+        n = st.number_input("Which one of that class (0 = the first)", 0, total - 1, key=N + ".cls")
+    elif mode == "random":
+        st.button("Another random image", key="inspect.img_next", icon=":material/casino:",
+                  on_click=lambda: st.session_state.update({SEED: st.session_state.get(SEED, 0) + 1}))
+    else:
+        n = st.number_input("Mistake number (0 = the most confident mistake)", 0, total - 1, key=N + ".err")
+    try:
+        return inspection.choose_image(preds, mode, n=int(n), cls=int(cls), seed=st.session_state.get(SEED, 0))
+    except ValueError as exc:
+        st.info(str(exc))
+        return 0
+
+
+def gallery(indices, images, preds, classes, limit: int, key: str) -> None:
+    """Test images with their true and predicted class and the model's confidence, GALLERY_COLS a row."""
+    from cnn_core import inspection
+
+    shown = list(indices[:limit])
+    if not shown:
+        st.caption("No images here.")
+        return
+    cols = st.columns(GALLERY_COLS)
+    for j, i in enumerate(shown):
+        true, pred = classes[preds.y[i]], classes[preds.pred[i]]
+        cols[j % GALLERY_COLS].image(inspection.to_rgb(images[i], scale=4), width="stretch",
+                                     caption=f"#{i} · {true} → {pred} ({preds.confidence[i]:.0%})")
+    if len(indices) > limit:
+        st.caption(f"{limit} of {len(indices)} shown.")

@@ -1,0 +1,53 @@
+"""The dashboard's pages, links between them, and the shared sidebar."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import streamlit as st
+
+ROOT = Path(__file__).resolve().parent.parent
+_PAGES = {  # name: (file, title, icon, default)
+    "home": ("home.py", "Home", ":material/home:", True),
+    "train": ("train.py", "Train", ":material/model_training:", False),
+    "inspect": ("inspect.py", "Inspect", ":material/biotech:", False),
+    "compare": ("compare.py", "Compare", ":material/compare_arrows:", False),
+    "draw": ("draw.py", "Draw", ":material/draw:", False),
+}
+
+
+def page(name: str) -> st.Page:
+    """The st.Page of `name` (home, train, inspect, compare, draw); the same object st.navigation registers."""
+    file, title, icon, default = _PAGES[name]
+    return st.Page(ROOT / "pages" / file, title=title, icon=icon, url_path=None if default else name,
+                   default=default)
+
+
+def all_pages() -> list[st.Page]:
+    return [page(name) for name in _PAGES]
+
+
+def link(name: str, label: str | None = None, run: str | None = None, help: str | None = None) -> None:
+    """A link to a page, optionally opening one run there (?run=<id>)."""
+    st.page_link(page(name), label=label, help=help, query_params={"run": run} if run else None)
+
+
+@st.cache_resource(show_spinner=False)
+def _device_text() -> tuple[str, str]:
+    from cnn_core.devices import describe_device  # torch: loaded once per server process
+
+    info = describe_device()
+    return info.kind, info.label
+
+
+def sidebar() -> None:
+    """Where training runs and where files live; drawn after the page so the page shows first."""
+    from cnn_core import data, runs
+
+    with st.sidebar:
+        kind, label = _device_text()
+        st.markdown(f"**Device** · {kind}  \n{label}")
+        st.markdown(f"**Runs folder**  \n`{runs.default_runs_dir().resolve()}`")
+        st.markdown(f"**Data folder**  \n`{data.default_data_dir()}`")
+        if os.environ.get("CNN_OFFLINE") == "1":
+            st.caption("Offline mode (CNN_OFFLINE=1): datasets come from local files and packages only.")

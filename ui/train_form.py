@@ -1,0 +1,185 @@
+"""The Train page's form: dataset, architecture and its knobs, hyperparameters; each widget with its help
+and, under it, what TrainConfig.validate() says is wrong with it. Launch refuses until nothing is."""
+from __future__ import annotations
+
+import streamlit as st
+
+from cnn_core import views
+from cnn_core.config import AUGMENT_MODES, OPTIMIZERS, SCHEDULES, TrainConfig, field_help
+
+KEEP = "session"    # widget values survive leaving the page and coming back
+
+
+def key(name: str) -> str:
+    return f"train.{name}"
+
+
+def pkey(arch: str, name: str) -> str:
+    return f"train.p.{arch}.{name}"
+
+
+def _archs():
+    from cnn_core import models  # torch
+
+    return models.ARCHITECTURES
+
+
+def _datasets():
+    from cnn_core import data  # torch
+
+    return data.DATASETS
+
+
+def load_config(config: TrainConfig) -> list[str]:
+    """Fill the form with `config` (before the widgets draw: a callback or the page top).
+    Returns what could not be carried over."""
+    notes, archs = [], _archs()
+    values = views.form_values(config)
+    if values["arch"] not in archs:
+        notes.append(f"architecture {values['arch']!r} does not exist here; kept {st.session_state[key('arch')]}")
+        values.pop("arch")
+    if values["dataset"] not in _datasets():
+        notes.append(f"dataset {values['dataset']!r} does not exist here")
+        values.pop("dataset")
+    for name, value in values.items():
+        st.session_state[key(name)] = value
+    arch = archs[st.session_state[key("arch")]]
+    for p in arch.params:
+        value = config.arch_params.get(p.name, p.default) if config.arch == arch.id else p.default
+        st.session_state[pkey(arch.id, p.name)] = views.param_widget_value(p.kind, value)
+    st.session_state[key("name")] = ""
+    return notes
+
+
+def init_state() -> None:
+    """Defaults for every widget, once per session."""
+    if st.session_state.get("train.ready"):
+        return
+    for arch in _archs().values():
+        for p in arch.params:
+            st.session_state[pkey(arch.id, p.name)] = views.param_widget_value(p.kind, p.default)
+    st.session_state[key("arch")] = TrainConfig().arch
+    load_config(TrainConfig())
+    st.session_state["train.ready"] = True
+
+
+def current() -> tuple[TrainConfig, dict[str, str], str]:
+    """The config the form holds now, its errors by field, and the run name."""
+    ss = st.session_state
+    values = {f: ss.get(key(f)) for f in views.FORM_FIELDS}
+    arch = _archs()[values["arch"]]
+    params = {p.name: ss.get(pkey(arch.id, p.name), p.default) for p in arch.params}
+    config = views.config_from_form(values, params)
+    errors = config.validate()
+    name = (ss.get(key("name")) or "").strip()
+    if len(name) > 120:
+        errors["name"] = f"a run name has at most 120 characters, got {len(name)}"
+    return config, errors, name
+
+
+def _error(errors: dict, name: str) -> None:
+    if name in errors:
+        st.error(errors[name], icon=":material/error:")
+
+
+def _number(errors, name, label, step, fmt=None, **kw) -> None:
+    st.number_input(label, key=key(name), step=step, format=fmt, help=field_help(name), persist_state=KEEP, **kw)
+    _error(errors, name)
+
+
+def _select(errors, name, label, options, **kw) -> None:
+    st.selectbox(label, options, key=key(name), help=field_help(name), persist_state=KEEP, **kw)
+    _error(errors, name)
+
+
+def _check(errors, name, label, **kw) -> None:
+    st.checkbox(label, key=key(name), help=field_help(name), persist_state=KEEP, **kw)
+    _error(errors, name)
+
+
+def _param_widget(arch_id: str, p, errors: dict) -> None:
+    k, tip = pkey(arch_id, p.name), p.help
+    if p.kind in ("int", "float"):
+        tip = f"{p.help} Allowed: {p.low:g} to {p.high:g}; default {p.default}."
+        st.number_input(p.name, key=k, step=1 if p.kind == "int" else 0.05, help=tip, persist_state=KEEP,
+                        format=None if p.kind == "int" else "%.2f")
+    elif p.kind == "bool":
+        st.checkbox(p.name, key=k, help=tip, persist_state=KEEP)
+    else:
+        st.selectbox(p.name, p.choices, key=k, help=tip, persist_state=KEEP)
+    _error(errors, f"arch_params.{p.name}")
+
+
+def model_section(errors: dict) -> None:
+    """Dataset, architecture (title, what it teaches, what it fixes) and the architecture's own knobs."""
+    datasets, archs = _datasets(), _archs()
+    _select(errors, "dataset", "Dataset", list(datasets), format_func=lambda d: datasets[d].title)
+    _select(errors, "arch", "Architecture", list(archs), format_func=lambda a: archs[a].title)
+    arch = archs[st.session_state[key("arch")]]
+    st.markdown(f"**{arch.title}.** {arch.teaches}")
+    if arch.fixes:
+        st.caption(f":material/build: What the tutorial got wrong, fixed here: {arch.fixes}")
+    cols = st.columns(2)
+    for i, p in enumerate(arch.params):
+        with cols[i % 2]:
+            _param_widget(arch.id, p, errors)
+    _number(errors, "val_size", "Validation images (empty = default)", 1, placeholder="dataset default")
+
+
+def optimizer_section(errors: dict) -> None:
+    sgd = st.session_state[key("optimizer")] == "sgd"
+    step = st.session_state[key("schedule")] == "step"
+    a, b = st.columns(2)
+    with a:
+        _select(errors, "optimizer", "Optimizer", OPTIMIZERS)
+        _number(errors, "momentum", "Momentum", 0.05, "%.2f", disabled=not sgd)
+        _select(errors, "schedule", "LR schedule", SCHEDULES)
+        _number(errors, "step_size", "Step size (epochs)", 1, disabled=not step)
+    with b:
+        _number(errors, "lr", "Learning rate", 0.001, "%g")
+        _check(errors, "nesterov", "Nesterov momentum", disabled=not sgd)
+        _number(errors, "weight_decay", "Weight decay", 0.0001, "%g")
+        _number(errors, "gamma", "Gamma (LR factor per step)", 0.05, "%g", disabled=not step)
+
+
+def training_section(errors: dict, devices: list[str]) -> None:
+    a, b = st.columns(2)
+    with a:
+        _number(errors, "batch_size", "Batch size", 1)
+        _number(errors, "label_smoothing", "Label smoothing", 0.05, "%.2f")
+        _number(errors, "seed", "Seed", 1)
+        _check(errors, "amp", "Mixed precision (AMP)")
+    with b:
+        _number(errors, "epochs", "Epochs", 1)
+        _select(errors, "augment", "Augmentation", AUGMENT_MODES)
+        _select(errors, "device", "Device", devices)
+    st.text_input("Run name (optional)", key=key("name"), max_chars=120, persist_state=KEEP,
+                  placeholder="e.g. lenet lr 0.05", help="A name to find this run by; default: dataset · model.")
+    _error(errors, "name")
+    with st.expander("Advanced"):
+        a, b = st.columns(2)
+        with a:
+            _number(errors, "log_every", "Log loss every N steps", 1)
+        with b:
+            _number(errors, "dry_run_batches", "Dry run: batches per epoch (0 = all)", 1)
+
+
+def layer_table(config: TrainConfig, errors: dict) -> None:
+    """The model's layers for the chosen dataset, before anything trains."""
+    if {"arch", "dataset"} & set(errors) or any(k.startswith("arch_params") for k in errors):
+        st.info("Fix the model settings above to see its layers.")
+        return
+    try:
+        table, total = _layers(config.dataset, config.arch, tuple(sorted(config.arch_params.items())))
+    except ValueError as exc:
+        st.error(str(exc))
+        return
+    st.markdown(f"**Layers** for a {views.input_text(config.dataset)} input: "
+                f"**{total:,}** parameters in all")
+    st.dataframe(table, hide_index=True, width="stretch", height=min(35 * (len(table) + 1) + 4, 640),
+                 column_config={"parameters": st.column_config.NumberColumn(format="localized")})
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _layers(dataset: str, arch: str, params: tuple):
+    return views.layer_frame(dataset, arch, dict(params))
