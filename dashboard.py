@@ -5,5 +5,6 @@ from ui import nav
 
 st.set_page_config(page_title="CNN Trainer", page_icon=":material/neurology:", layout="wide")
 page = st.navigation(nav.all_pages())
-page.run()
+with nav.framed():
+    page.run()
 nav.sidebar()

@@ -1,15 +1,17 @@
 """Runs side by side: the runs table, overlaid curves, the config diff, hyper-parameters vs accuracy.
 
-Plain Python and pandas, read from the run store; torch is imported only to count the parameters
-of an architecture not counted before (the counts are cached per architecture signature, in
-memory and in <runs>/.cache/param_counts.json, so a page of 200 runs opens without torch).
+Plain Python and pandas, read from the run store. Parameter counts are kept per architecture
+signature (arch, params, input shape, classes) in memory and in <runs>/.cache/param_counts.json:
+torch is imported only to count a signature never seen, which the page does after drawing.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
 import threading
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -35,15 +37,14 @@ def load_records(runs_dir: Path | None = None) -> list[dict]:
     return runs.list_runs(runs_dir)
 
 
-def _short_params(params) -> str:
-    if not isinstance(params, dict):
-        return ""
+def _short_params(params: dict) -> str:
     return ", ".join(f"{k}={_fmt_value(v)}" for k, v in params.items())
 
 
-def runs_table(records: list[dict], runs_dir: Path | None = None) -> pd.DataFrame:
-    """One row per run, numbers kept as numbers (NaN where unknown) so the table sorts right."""
-    counts = param_counts(records, runs_dir)
+def runs_table(records: list[dict], runs_dir: Path | None = None, count: bool = True) -> pd.DataFrame:
+    """One row per run, numbers kept as numbers (NaN where unknown) so the table sorts right.
+    count=False leaves parameters not counted before empty (see count_missing_params)."""
+    counts = param_counts(records, runs_dir, compute=count)
     rows = []
     for r in records:
         cfg, s, p = r.get("config") or {}, r.get("summary") or {}, r.get("progress") or {}
@@ -107,6 +108,7 @@ def _signature(record: dict) -> str | None:
     return json.dumps([arch, _arch_params(record), shape, len(classes)], sort_keys=True)
 
 
+@functools.lru_cache(maxsize=1)
 def _code_version() -> str:
     """A hash of the model code: a cache written by other model code is ignored."""
     here = Path(__file__).resolve().parent
@@ -117,45 +119,62 @@ def _code_version() -> str:
 
 
 def _count(signature: str) -> int | None:
-    """Parameters of the model `signature` describes, built on the meta device (no memory, no init cost)."""
+    """Parameters of the model `signature` describes (built on the CPU: the meta device costs
+    seconds of one-time set-up, more than the tens of milliseconds a small CPU build takes)."""
     import torch
 
     from .models import build_model
     arch, params, shape, n_classes = json.loads(signature)
     try:
-        with torch.device("meta"):
+        with torch.no_grad():
             model = build_model(arch, tuple(shape), n_classes, params)
     except (ValueError, TypeError, RuntimeError):
         return None
     return sum(p.numel() for p in model.parameters())
 
 
-def param_counts(records: list[dict], runs_dir: Path | None = None) -> dict[str, int | None]:
-    """run id -> trainable parameter count (None when the model cannot be rebuilt here).
-    Counted once per architecture signature; cached in memory and in the runs folder."""
+def param_counts(records: list[dict], runs_dir: Path | None = None, compute: bool = True) -> dict[str, int | None]:
+    """run id -> parameter count (None when the model cannot be rebuilt here, or, with
+    compute=False, when it was never counted). Counted once per architecture signature and kept
+    in memory and in the runs folder's cache file, so later opens never import torch."""
     sigs = {r["id"]: _signature(r) for r in records}
+    file = Path(runs_dir or runs.default_runs_dir()) / PARAM_CACHE
     with _memo_lock:
         todo = {s for s in sigs.values() if s and s not in _memo}
         if todo:
-            file = Path(runs_dir or runs.default_runs_dir()) / PARAM_CACHE
-            version, stored = _code_version(), {}
-            try:
-                disk = json.loads(file.read_text())
-                stored = disk["counts"] if disk.get("code") == version else {}
-            except (OSError, ValueError, KeyError, TypeError, AttributeError):
-                pass
+            stored = _read_cache(file)
             _memo.update({s: stored[s] for s in todo if s in stored})
-            new = {s: _count(s) for s in todo if s not in stored}
-            _memo.update(new)
-            if new:
-                _save_cache(file, version, {**stored, **new})
-        return {rid: (_memo.get(s) if s else None) for rid, s in sigs.items()}
+            todo = {s for s in todo if s not in _memo}
+        if todo and compute:
+            for sig in sorted(todo):
+                _memo[sig] = _count(sig)
+            _save_cache(file, {sig: _memo[sig] for sig in todo})
+        return {rid: _memo.get(s) for rid, s in sigs.items()}
 
 
-def _save_cache(file: Path, version: str, counts: dict) -> None:
+def count_missing_params(records: list[dict], runs_dir: Path | None = None) -> int:
+    """Count the parameters of every architecture signature not counted yet; how many there were.
+    The page calls this after drawing, so a first open over many new runs is not held up."""
+    sigs = {_signature(r) for r in records} - {None}
+    missing = len(sigs - set(_memo))
+    if missing:
+        param_counts(records, runs_dir)
+    return missing
+
+
+def _read_cache(file: Path) -> dict:
+    try:
+        disk = json.loads(file.read_text())
+        return disk["counts"] if disk.get("code") == _code_version() and isinstance(disk["counts"], dict) else {}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
+
+
+def _save_cache(file: Path, new: dict) -> None:
+    """Merge `new` into the cache file (another server may have added counts meanwhile)."""
     try:
         file.parent.mkdir(parents=True, exist_ok=True)
-        runs.write_json_atomic(file, {"code": version, "counts": counts})
+        runs.write_json_atomic(file, {"code": _code_version(), "counts": {**_read_cache(file), **new}})
     except OSError:
         pass  # a read-only runs folder still shows the counts, computed again next time
 
@@ -250,22 +269,35 @@ def hyperparam_frame(records: list[dict], dataset: str) -> pd.DataFrame:
 
 
 def parcoords_dimensions(frame: pd.DataFrame) -> list[dict]:
-    """Axes for a parallel-coordinates plot: numbers as they are (lr and weight decay as log10),
-    text and booleans as evenly spaced ticks; the last axis is test accuracy."""
+    """Axes for a parallel-coordinates plot: numbers as they are (lr and weight decay on a log10 axis
+    labelled in their own units), text and booleans as evenly spaced ticks; each range padded 15% so
+    lines at the extremes stay visible. The last axis is test accuracy."""
     dims = []
     for column in [c for c in frame.columns if c != "run"]:
         values = frame[column].tolist()
         numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
         if numeric and column in _LOG_AXES and all(v > 0 for v in values):
-            dims.append({"label": f"log10 {column}", "values": [math.log10(v) for v in values]})
+            logs = [math.log10(v) for v in values]
+            ticks = sorted(set(zip(logs, values)))
+            dims.append({"label": f"{column} (log)", "values": logs, "tickvals": [t[0] for t in ticks],
+                         "ticktext": [_fmt_value(float(t[1])) for t in ticks], "range": _padded(logs)})
         elif numeric:
-            dims.append({"label": column, "values": [float(v) for v in values]})
+            values = [float(v) for v in values]
+            dims.append({"label": column, "values": values, "range": _padded(values),
+                         **({"tickformat": ".1%"} if column == "test_acc" else {})})
         else:
             text = [_fmt_value(v) for v in values]
             levels = sorted(set(text))
-            dims.append({"label": column, "values": [levels.index(t) for t in text],
-                         "tickvals": list(range(len(levels))), "ticktext": levels})
+            codes = [levels.index(t) for t in text]
+            dims.append({"label": column, "values": codes, "tickvals": list(range(len(levels))),
+                         "ticktext": levels, "range": _padded(codes)})
     return dims
+
+
+def _padded(values: list[float]) -> list[float]:
+    low, high = min(values), max(values)
+    pad = (high - low) * 0.15 or abs(high) * 0.05 or 0.5
+    return [low - pad, high + pad]
 
 
 # ---- actions ------------------------------------------------------------------------------------
@@ -281,11 +313,12 @@ def delete_run(path: Path, runs_dir: Path | None = None, timeout: float = 60.0) 
     if status in runs.ACTIVE and pid:
         from . import jobs   # imports torch: only when a live run must be stopped
 
-        jobs.cancel(path)
-        try:
-            jobs.wait(path, timeout=timeout)
-        except TimeoutError:
-            raise ValueError(f"run {path.name} did not stop within {timeout:.0f} s; nothing deleted, "
-                             "try again in a moment") from None
+        deadline = time.monotonic() + timeout
+        # Asked again on every poll: the engine drops a request made before its first step.
+        while jobs.cancel(path) in runs.ACTIVE:
+            if time.monotonic() > deadline:
+                raise ValueError(f"run {path.name} did not stop within {timeout:.0f} s; nothing deleted, "
+                                 "try again in a moment")
+            time.sleep(0.25)
     runs.delete_run(path, runs_dir)
     return status

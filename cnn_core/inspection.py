@@ -1,5 +1,5 @@
-"""Inspection: what a trained network learned — its weights by epoch, filters, feature maps, test-set
-confusion and mistakes, and saliency (Grad-CAM or input gradients). Pure functions, no Streamlit.
+"""Inspection: what a trained network learned — filters, feature maps, test-set confusion and mistakes,
+and saliency (Grad-CAM or input gradients). Pure functions, no Streamlit; which weights: snapshots.py.
 
 Every function takes a model in eval mode and leaves it untouched: no .grad written, no mode flipped,
 so one cached model can serve every page session. Hooks record only in the thread that set them.
@@ -9,7 +9,6 @@ from __future__ import annotations
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -17,90 +16,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import checkpoints, data, engine, runs
-from .models import build_model, conv_layers
+from . import data
+from .models import conv_layers
 
-SNAPSHOTS = "snapshots"
 EVAL_BATCH = 500
 IMAGE_MODES = ("index", "class", "random", "misclassified")
 _SKIPPED = (nn.Dropout, nn.Dropout2d, nn.Dropout1d, nn.Identity)  # identity at inference: no new maps
 _AFTER_CONV = (nn.BatchNorm2d, nn.ReLU, nn.Tanh, nn.LeakyReLU, nn.GELU, nn.SiLU, nn.Sigmoid)
-
-
-# ---- which weights -----------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Weights:
-    """One set of weights of a run that can be inspected."""
-
-    key: str            # "epoch-003" | "best" | "latest"
-    label: str          # what a person reads: "epoch 3", "best (epoch 2)", "latest checkpoint"
-    file: Path
-    epoch: int | None   # the epoch a snapshot was taken after (0 = before training); None otherwise
-
-    @property
-    def stamp(self) -> int:
-        """The file's modification time in ns: part of a cache key, changes when the file is rewritten."""
-        return self.file.stat().st_mtime_ns
-
-
-def snapshot_epochs(path: Path) -> list[int]:
-    """Epochs with a saved snapshot (snapshots/epoch-NNN.pt), ascending; 0 = before training."""
-    folder = Path(path) / SNAPSHOTS
-    if not folder.is_dir():
-        return []
-    found = []
-    for f in folder.glob("epoch-*.pt"):
-        digits = f.stem.removeprefix("epoch-")
-        if digits.isdigit() and f.stat().st_size > 0:
-            found.append(int(digits))
-    return sorted(found)
-
-
-def weights_choices(path: Path, record: dict | None = None) -> list[Weights]:
-    """Every set of weights on disk: snapshots by epoch, then best, then the latest checkpoint.
-
-    "latest" is offered while a run is not completed or saved no snapshots (otherwise it equals the
-    last snapshot). Reads file names and sizes only."""
-    path = Path(path)
-    record = record if record is not None else runs.read_run(path)
-    summary = record.get("summary") or {}
-    out = [Weights(f"epoch-{e:03d}", f"epoch {e}", path / SNAPSHOTS / f"epoch-{e:03d}.pt", e)
-           for e in snapshot_epochs(path)]
-    if (path / runs.BEST).is_file():
-        best = summary.get("best_epoch")
-        out.append(Weights("best", f"best (epoch {best})" if best else "best", path / runs.BEST, None))
-    if (path / runs.CHECKPOINT).is_file() and (runs.effective_status(record) != "completed" or len(out) <= 1):
-        out.append(Weights("latest", "latest checkpoint", path / runs.CHECKPOINT, None))
-    return out
-
-
-def snapshot_note(path: Path, record: dict | None = None) -> str | None:
-    """Why the run has no per-epoch snapshots to scrub through, or None when it has some."""
-    path = Path(path)
-    if snapshot_epochs(path):
-        return None
-    record = record if record is not None else runs.read_run(path)
-    config = record.get("config") or {}
-    try:
-        model = build_model(record["arch"], tuple(record["input_shape"]), len(record["classes"]),
-                            record.get("arch_params"))
-    except (KeyError, TypeError, ValueError):
-        model = None
-    if model is not None:
-        # The engine caps the bytes of the whole state dict (buffers too), in float32 here.
-        values = sum(t.numel() * t.element_size() for t in model.state_dict().values()) // 4
-        note = engine.snapshot_budget_note(values, int(config.get("epochs", 1)))
-        if note:
-            return f"This run keeps no per-epoch snapshots: {note}."
-    return ("This run has no per-epoch snapshots (it stopped before saving any, or they were deleted); "
-            "only its best and latest weights can be inspected.")
-
-
-def load_weights(weights: Weights, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
-    """The model these weights rebuild (eval mode) and its metadata; CheckpointError when unreadable."""
-    ckpt = checkpoints.load_checkpoint(weights.file, map_location="cpu")
-    model = checkpoints.model_from_checkpoint(ckpt, device)
-    return model, checkpoints.model_meta(ckpt)
 
 
 # ---- the test set and predictions on it -----------------------------------------------------------
@@ -119,9 +41,11 @@ class TestSet:
         return data.normalize(self.images[idx], meta["mean"], meta["std"])
 
 
-def load_test_set(dataset: str) -> TestSet:
+def load_test_set(dataset: str | None) -> TestSet:
     """The prepared test split of `dataset`. ValueError (for a person) when it is not prepared here;
     this never starts a download."""
+    if not dataset:
+        raise ValueError("the checkpoint does not name its dataset, so there is no test set to use")
     info = data.get_info(dataset)
     status = data.dataset_status(dataset)
     if status.state == "missing":
@@ -191,15 +115,15 @@ def most_confused(cm: np.ndarray) -> tuple[int, int]:
 
 
 def class_report(cm: np.ndarray, classes) -> pd.DataFrame:
-    """Per class: test images, correct, accuracy (= recall: share of the class called right), precision
-    (share of the images called this class that are it) and F1. NaN where undefined."""
+    """Per class: test images, accuracy (= recall: the share of the class called right), precision
+    (the share of the images called this class that are it) and F1. NaN where undefined."""
     tp = np.diag(cm).astype(float)
     support, called = cm.sum(1).astype(float), cm.sum(0).astype(float)
     with np.errstate(invalid="ignore", divide="ignore"):
         recall = np.where(support > 0, tp / support, np.nan)
         precision = np.where(called > 0, tp / called, np.nan)
         f1 = 2 * precision * recall / (precision + recall)
-    return pd.DataFrame({"class": list(classes), "images": support.astype(int), "correct": tp.astype(int),
+    return pd.DataFrame({"class": list(classes), "images": support.astype(int),
                          "accuracy (recall)": recall, "precision": precision, "F1": f1})
 
 
@@ -316,11 +240,15 @@ def _recording(layers: list[tuple[str, nn.Module]], store: dict):
             h.remove()
 
 
-def _batch1(x: torch.Tensor, model: nn.Module) -> torch.Tensor:
+def _batch1(x: torch.Tensor, model: nn.Module, target: int | None = None) -> torch.Tensor:
+    """One image as a (1, C, H, W) float batch on the model's device, detached from the caller's tensor."""
     x = x.unsqueeze(0) if x.dim() == 3 else x                     # (1, C, H, W)
     if x.shape[0] != 1:
         raise ValueError(f"one image expected, got a batch of {x.shape[0]}")
-    return x.to(next(model.parameters()).device, torch.float32)
+    classes = getattr(model, "num_classes", None)
+    if target is not None and classes is not None and not 0 <= target < classes:
+        raise ValueError(f"class {target} does not exist; this model has classes 0..{classes - 1}")
+    return x.detach().to(next(model.parameters()).device, torch.float32)
 
 
 def extract_feature_maps(model: nn.Module, x: torch.Tensor) -> tuple[list[FeatureMap], np.ndarray]:
@@ -360,9 +288,9 @@ def grad_cam(model: nn.Module, x: torch.Tensor, target: int, layer: str | None =
     named = dict(feature_layers(model))
     if layer not in named:
         raise ValueError(f"no feature layer {layer!r} for Grad-CAM; choose one of: {', '.join(named) or 'none'}")
-    xb = _batch1(x, model)
+    xb = _batch1(x, model, target).requires_grad_(True)     # a graph even if the weights are frozen
     with torch.enable_grad(), _recording([(layer, named[layer])], {}) as store:
-        score = model(xb.requires_grad_(True))[0, target]
+        score = model(xb)[0, target]
         acts = store[layer]                                           # (1, k, h, w)
         grads, = torch.autograd.grad(score, acts)                     # (1, k, h, w)
     weights = grads.mean(dim=(2, 3), keepdim=True)                    # (1, k, 1, 1)
@@ -373,7 +301,7 @@ def grad_cam(model: nn.Module, x: torch.Tensor, target: int, layer: str | None =
 
 def gradient_saliency(model: nn.Module, x: torch.Tensor, target: int) -> np.ndarray:
     """|dScore/dPixel|, the largest over channels, for one normalized image: (H, W) scaled to 0..1."""
-    xb = _batch1(x, model).requires_grad_(True)
+    xb = _batch1(x, model, target).requires_grad_(True)
     with torch.enable_grad():
         grad, = torch.autograd.grad(model(xb)[0, target], xb)          # (1, C, H, W)
     return _unit(grad[0].abs().amax(0))
@@ -383,12 +311,3 @@ def _unit(t: torch.Tensor) -> np.ndarray:
     t = t.detach().float().cpu()
     top = float(t.max())
     return (t / top if top > 0 else t).numpy()
-
-
-# ---- pictures ------------------------------------------------------------------------------------
-def to_rgb(image: torch.Tensor | np.ndarray, scale: int = 1) -> np.ndarray:
-    """A (C, H, W) uint8 image as (H*scale, W*scale, 3) uint8, enlarged with sharp pixels."""
-    a = np.asarray(image)
-    a = np.repeat(a, 3, axis=0) if a.shape[0] == 1 else a[:3]
-    a = a.transpose(1, 2, 0)                                           # (H, W, 3)
-    return np.ascontiguousarray(a.repeat(scale, 0).repeat(scale, 1)) if scale > 1 else np.ascontiguousarray(a)

@@ -9,7 +9,6 @@ import math
 
 import numpy as np
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 GAP = 1                  # blank pixels between tiles of a mosaic
 DIVERGING = "RdBu_r"     # weights: blue negative, white zero, red positive
@@ -34,13 +33,28 @@ def mosaic(tiles: np.ndarray, cols: int, fill: float = np.nan) -> np.ndarray:
     return out
 
 
-def _image_layout(fig: go.Figure, title: str, rows_px: int, cols_px: int, max_height: int = 700) -> go.Figure:
+def to_rgb(image, scale: int = 1) -> np.ndarray:
+    """A (C, H, W) uint8 image (tensor or array) as (H*scale, W*scale, 3) uint8, enlarged with sharp pixels."""
+    a = np.asarray(image)
+    a = np.repeat(a, 3, axis=0) if a.shape[0] == 1 else a[:3]
+    a = a.transpose(1, 2, 0)                                           # (H, W, 3)
+    return np.ascontiguousarray(a.repeat(scale, 0).repeat(scale, 1) if scale > 1 else a)
+
+
+def _axes(scale_to: str = "x") -> tuple[dict, dict]:
+    """Hidden axes with square pixels, row 0 at the top (as images are drawn)."""
+    return (dict(visible=False, constrain="domain"),
+            dict(visible=False, autorange="reversed", scaleanchor=scale_to, constrain="domain"))
+
+
+def _image_figure(trace: dict, title: str, rows_px: int, cols_px: int, max_height: int = 700) -> go.Figure:
+    """One trace on image axes, sized to its pixels. Figures here are built in one call from plain dicts:
+    go.Heatmap objects and update_* calls each re-validate, several ms apiece, per layer."""
     px = max(2.0, min(24.0, 640 / max(cols_px, 1), max_height / max(rows_px, 1)))   # screen px per pixel
-    fig.update_layout(title=dict(text=title, font=dict(size=14)), margin=_MARGIN,
-                      height=int(min(max_height, max(180, rows_px * px + 60))), plot_bgcolor="white")
-    fig.update_xaxes(visible=False, constrain="domain")
-    fig.update_yaxes(visible=False, autorange="reversed", scaleanchor="x", constrain="domain")
-    return fig
+    xaxis, yaxis = _axes()
+    return go.Figure(data=[trace], layout=dict(
+        title=dict(text=title, font=dict(size=14)), margin=_MARGIN, plot_bgcolor="white",
+        height=int(min(max_height, max(180, rows_px * px + 60))), xaxis=xaxis, yaxis=yaxis))
 
 
 def _scaled(w: np.ndarray, per_filter: bool) -> tuple[np.ndarray, float]:
@@ -67,19 +81,19 @@ def filters_figure(weight: np.ndarray, title: str, per_filter: bool = False, rgb
         rows, cols = grid_shape(out_ch)
         tiles = (scaled.transpose(0, 2, 3, 1) * 127.5 + 127.5).clip(0, 255)        # (out, kh, kw, 3)
         z = mosaic(tiles, cols, fill=255.0).astype(np.uint8)
-        fig = go.Figure(go.Image(z=z, hovertemplate="x %{x}, y %{y}<br>RGB %{z}<extra></extra>"))
-        return _image_layout(fig, f"{title}{shown} · colour, {scale_note}", *z.shape[:2])
+        trace = dict(type="image", z=z, hovertemplate="x %{x}, y %{y}<br>RGB %{z}<extra></extra>")
+        return _image_figure(trace, f"{title}{shown} · colour (grey = 0), {scale_note}", *z.shape[:2])
     if in_ch == 1:
         z = mosaic(scaled[:, 0], grid_shape(out_ch)[1])
     else:
         tiles = scaled.reshape(out_ch * in_ch, kh, kw)
         z = mosaic(tiles, in_ch)
     zmax = 1.0 if per_filter else top
-    fig = go.Figure(go.Heatmap(z=z * (1.0 if per_filter else top), zmin=-zmax, zmax=zmax, zmid=0,
-                               colorscale=DIVERGING, showscale=not per_filter,
-                               hovertemplate="weight %{z:.3f}<extra></extra>"))
+    trace = dict(type="heatmap", z=z * (1.0 if per_filter else top), zmin=-zmax, zmax=zmax, zmid=0,
+                       colorscale=DIVERGING, showscale=not per_filter,
+                       hovertemplate="weight %{z:.3f}<extra></extra>")
     layout_note = "rows: filters, columns: input channels · " if in_ch > 1 else ""
-    return _image_layout(fig, f"{title}{shown} · {layout_note}{scale_note}", *z.shape)
+    return _image_figure(trace, f"{title}{shown} · {layout_note}{scale_note}", *z.shape)
 
 
 def feature_map_figure(maps: np.ndarray, title: str, max_maps: int = 64, height: int = 320) -> go.Figure:
@@ -89,9 +103,9 @@ def feature_map_figure(maps: np.ndarray, title: str, max_maps: int = 64, height:
     z = mosaic(m, cols)
     lo, hi = float(np.nanmin(m)), float(np.nanmax(m))
     shown = f" (first {len(m)} of {len(maps)})" if len(m) < len(maps) else ""
-    fig = go.Figure(go.Heatmap(z=z, zmin=lo, zmax=hi if hi > lo else lo + 1, colorscale=SEQUENTIAL,
-                               colorbar=dict(thickness=10), hovertemplate="%{z:.3f}<extra></extra>"))
-    return _image_layout(fig, f"{title}{shown}", *z.shape, max_height=height)
+    trace = dict(type="heatmap", z=z, zmin=lo, zmax=hi if hi > lo else lo + 1, colorscale=SEQUENTIAL,
+                       colorbar=dict(thickness=10), hovertemplate="%{z:.3f}<extra></extra>")
+    return _image_figure(trace, f"{title}{shown}", *z.shape, max_height=height)
 
 
 def confusion_figure(cm: np.ndarray, classes, normalized: bool = False, highlight: tuple[int, int] | None = None
@@ -103,41 +117,46 @@ def confusion_figure(cm: np.ndarray, classes, normalized: bool = False, highligh
         totals = z.sum(1, keepdims=True)
         z = np.divide(z, totals, out=np.zeros_like(z), where=totals > 0)
     text = [[f"{v:.0%}" if normalized else f"{int(v)}" for v in row] for row in z]
-    fig = go.Figure(go.Heatmap(
-        z=z, x=names, y=names, text=text, texttemplate="%{text}", colorscale="Blues", zmin=0,
-        hovertemplate="true %{y}, predicted %{x}: %{text}<extra></extra>", colorbar=dict(thickness=10)))
+    shapes = []
     if highlight is not None:
         t, p = highlight
-        fig.add_shape(type="rect", x0=p - 0.5, x1=p + 0.5, y0=t - 0.5, y1=t + 0.5, xref="x", yref="y",
-                      line=dict(color="#d32f2f", width=3))
-    side = max(320, min(640, 48 * len(names) + 140))
-    fig.update_layout(height=side, margin=dict(l=10, r=10, t=30, b=10),
-                      xaxis=dict(title="predicted", side="top", tickangle=-30 if len(names) > 6 else 0),
-                      yaxis=dict(title="true", autorange="reversed"))
-    return fig
+        shapes.append(dict(type="rect", x0=p - 0.5, x1=p + 0.5, y0=t - 0.5, y1=t + 0.5, xref="x", yref="y",
+                           line=dict(color="#d32f2f", width=3)))
+    tilt = -30 if max(map(len, names)) > 4 else 0
+    return go.Figure(
+        data=[dict(type="heatmap", z=z, x=names, y=names, text=text, texttemplate="%{text}", colorscale="Blues",
+                   zmin=0, hovertemplate="true %{y}, predicted %{x}: %{text}<extra></extra>",
+                   colorbar=dict(thickness=10))],
+        layout=dict(height=max(320, min(640, 48 * len(names) + 140)), margin=dict(l=10, r=10, t=30, b=10),
+                    shapes=shapes,
+                    xaxis=dict(title="predicted", side="top", type="category", dtick=1, tickangle=tilt),
+                    yaxis=dict(title="true", type="category", dtick=1, autorange="reversed")))
 
 
 def saliency_figure(image_rgb: np.ndarray, heat: np.ndarray, title: str, opacity: float = 0.5) -> go.Figure:
-    """The test image, and the same image under the saliency heat map (H, W) in 0..1."""
-    fig = make_subplots(1, 2, subplot_titles=("test image", title), horizontal_spacing=0.04)
-    for col in (1, 2):
-        fig.add_trace(go.Image(z=image_rgb, hoverinfo="skip"), 1, col)
-    fig.add_trace(go.Heatmap(z=heat, zmin=0, zmax=1, colorscale="Jet", opacity=opacity,
-                             colorbar=dict(thickness=10), hovertemplate="%{z:.2f}<extra></extra>"), 1, 2)
-    fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False, autorange="reversed", scaleanchor="x")
-    fig.update_yaxes(scaleanchor="x2", row=1, col=2)
-    fig.update_layout(height=360, margin=dict(l=10, r=10, t=40, b=10))
-    return fig
+    """The test image (left), and the same image under the saliency heat map (H, W) in 0..1 (right)."""
+    x1, y1 = _axes("x")
+    x2, y2 = _axes("x2")
+    heads = [dict(text=t, x=x, y=1.0, xref="paper", yref="paper", xanchor="center", yanchor="bottom",
+                  showarrow=False, font=dict(size=14)) for t, x in (("test image", 0.23), (title, 0.75))]
+    return go.Figure(
+        data=[dict(type="image", z=image_rgb, hoverinfo="skip"),
+              dict(type="image", z=image_rgb, hoverinfo="skip", xaxis="x2", yaxis="y2"),
+              dict(type="heatmap", z=heat, zmin=0, zmax=1, colorscale="Jet", opacity=opacity, xaxis="x2",
+                   yaxis="y2", colorbar=dict(thickness=10), hovertemplate="%{z:.2f}<extra></extra>")],
+        layout=dict(height=360, margin=dict(l=10, r=10, t=40, b=10), annotations=heads,
+                    xaxis={**x1, "domain": [0, 0.46]}, yaxis=y1,
+                    xaxis2={**x2, "domain": [0.5, 0.96]}, yaxis2={**y2, "anchor": "x2"}))
 
 
-def probs_figure(probs: np.ndarray, classes, true_class: int | None = None, height: int = 260) -> go.Figure:
+def probs_figure(probs: np.ndarray, classes, true_class: int | None = None) -> go.Figure:
     """Horizontal bars: the model's probability for every class; the true class in green."""
     names = [str(c) for c in classes]
     colours = ["#2e7d32" if i == true_class else "#90a4ae" for i in range(len(names))]
-    fig = go.Figure(go.Bar(x=probs, y=names, orientation="h", marker_color=colours,
-                           text=[f"{p:.1%}" for p in probs], textposition="outside",
-                           hovertemplate="%{y}: %{x:.2%}<extra></extra>"))
-    fig.update_layout(height=height, margin=dict(l=10, r=40, t=10, b=10),
-                      xaxis=dict(range=[0, 1.15], tickformat=".0%"), yaxis=dict(autorange="reversed"))
-    return fig
+    return go.Figure(
+        data=[dict(type="bar", x=probs, y=names, orientation="h", marker_color=colours,
+                     text=[f"{p:.1%}" if p >= 0.005 else "" for p in probs], textposition="outside",
+                     cliponaxis=False, hovertemplate="%{y}: %{x:.2%}<extra></extra>")],
+        layout=dict(height=18 * len(names) + 50, margin=dict(l=10, r=40, t=5, b=5), bargap=0.25,
+                    xaxis=dict(range=[0, 1], tickformat=".0%"),
+                    yaxis=dict(type="category", dtick=1, autorange="reversed")))

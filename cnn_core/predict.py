@@ -143,3 +143,58 @@ def _open_image(raw: bytes):
     except (OSError, SyntaxError) as exc:
         raise ValueError(f"the file is not an image that can be read ({exc})") from None
     return img
+
+
+# ---- the Draw page's helpers: which runs can read a digit, one digit's answer and first-layer maps ------
+def mnist_runs(runs_dir: Path | None = None) -> list[dict]:
+    """Runs that can read a drawn digit: the bundled model first (when it is there), then every run in
+    the runs folder trained on MNIST that has a best.pt, newest first. Each record carries `path`."""
+    out = []
+    if (BUNDLED_MNIST / runs.BEST).is_file():
+        try:
+            record = runs.read_run(BUNDLED_MNIST)
+            out.append({**record, "path": str(BUNDLED_MNIST), "effective_status": record["status"]})
+        except ValueError:
+            pass                                     # a damaged bundled folder is left out, not fatal
+    for record in runs.list_runs(runs_dir):
+        dataset = record.get("dataset") or record.get("config", {}).get("dataset")
+        if dataset == "mnist" and (Path(record["path"]) / runs.BEST).is_file():
+            out.append(record)
+    return out
+
+
+def probabilities(model: nn.Module, meta: dict, image: torch.Tensor) -> "np.ndarray":
+    """Class probabilities (classes,) float32 for one uint8 image (C, H, W) of the model's input size."""
+    return predict_uint8(model, meta, image.unsqueeze(0))[0].numpy()
+
+
+def first_conv_maps(model: nn.Module, meta: dict, image: torch.Tensor) -> tuple[str, "np.ndarray"] | None:
+    """The first conv layer's output for one uint8 image (C, H, W): (layer name, maps (K, h, w) float32).
+    None for a model without conv layers (an MLP). Safe on a model shared between threads: when the conv is
+    the model's first layer (every registry model) it is applied directly, with no hook on the shared model."""
+    import threading
+
+    from .models import conv_layers
+
+    convs = conv_layers(model)
+    if not convs:
+        return None
+    name, conv = convs[0]
+    x = normalize(image.unsqueeze(0), meta["mean"], meta["std"]).to(conv.weight.device)   # (1, C, H, W)
+    first_leaf = next(m for m in model.modules() if not list(m.children()))
+    if first_leaf is conv:
+        with torch.no_grad():
+            return name, conv(x)[0].float().cpu().numpy()                                # (K, h, w)
+    me, store = threading.get_ident(), {}
+
+    def keep(_m, _inp, out):
+        if threading.get_ident() == me:              # another session's forward pass is not ours
+            store.setdefault("maps", out)
+
+    handle = conv.register_forward_hook(keep)
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        handle.remove()
+    return name, store["maps"][0].float().cpu().numpy()                                  # (K, h, w)

@@ -229,7 +229,7 @@ def _check_checkpoints(folder: Path) -> None:
         try:
             load_checkpoint(pt)
         except CheckpointError as exc:
-            raise ImportRefused(f"refused: {str(exc).replace(str(folder), '<run>')}") from None
+            raise ImportRefused(str(exc).replace(str(folder), "<run>")) from None
 
 
 # ---- model export -------------------------------------------------------------------------------
@@ -251,7 +251,8 @@ class ExportResult:
     def message(self) -> str:
         verdict = "matches PyTorch" if self.ok else "DOES NOT match PyTorch"
         classes = "same predicted classes" if self.same_classes else "different predicted classes"
-        return (f"{self.kind} export {verdict} on {self.batch}: {classes}, largest logit difference "
+        title = {"onnx": "ONNX", "torchscript": "TorchScript"}.get(self.kind, self.kind)
+        return (f"{title} export {verdict} on {self.batch}: {classes}, largest logit difference "
                 f"{self.max_abs_diff:.2e} (tolerance {self.tolerance:.0e})")
 
 

@@ -46,8 +46,11 @@ def fmt_status(status: str) -> str:
     return f"{status} ({STATUS_WORDS[status]})" if status in STATUS_WORDS else status
 
 
-def fmt_acc(value) -> str:
-    return f"{value:.2%}" if isinstance(value, (int, float)) and math.isfinite(value) else "–"
+def fmt_acc(value, digits: int = 2) -> str:
+    """0.9712 -> '97.12%'; '–' when missing. 1.0 -> '100%' (no room is wasted on '100.00%')."""
+    if not isinstance(value, (int, float)) or not math.isfinite(value):
+        return "–"
+    return "100%" if value >= 1.0 else f"{value:.{digits}%}"
 
 
 def fmt_created(created: str | None) -> str:
@@ -56,6 +59,12 @@ def fmt_created(created: str | None) -> str:
         return datetime.fromisoformat(created).astimezone().strftime("%Y-%m-%d %H:%M:%S")
     except (TypeError, ValueError):
         return ""
+
+
+def short(text: str | None, limit: int = 48) -> str:
+    """`text` cut to `limit` characters with an ellipsis."""
+    text = text or ""
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def run_label(record: dict) -> str:
@@ -162,13 +171,21 @@ def queue_position(run_id: str, active: list[dict]) -> int | None:
 
 
 def pick_run(ids: list[str], wanted: str | None, all_runs: list[dict]) -> str | None:
-    """The run the live panel shows: `wanted` when it exists, else the newest active run, else the newest run."""
+    """The run the live panel shows: `wanted` when it exists; else the newest running run, else the next
+    queued one (the oldest), else the newest run. `all_runs` is newest first, as runs.list_runs gives it."""
     if wanted and wanted in ids:
         return wanted
-    for r in all_runs:
-        if r.get("effective_status") in runs.ACTIVE:
-            return r["id"]
+    running = [r["id"] for r in all_runs if r.get("effective_status") == "running"]
+    queued = [r["id"] for r in all_runs if r.get("effective_status") == "queued"]
+    if running or queued:
+        return running[0] if running else queued[-1]
     return all_runs[0]["id"] if all_runs else None
+
+
+def default_name(config: TrainConfig) -> str:
+    """A run name that tells runs apart in a list: model, data and the knobs people change most."""
+    return (f"{config.arch} on {config.dataset} · {config.optimizer} lr {config.lr:g} · "
+            f"batch {config.batch_size} · {config.epochs} epochs")
 
 
 def runs_frame(records: list[dict]) -> pd.DataFrame:

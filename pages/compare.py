@@ -5,7 +5,9 @@ from __future__ import annotations
 import streamlit as st
 
 from cnn_core import compare
-from ui import compare_widgets as w
+from ui import nav, compare_widgets as w
+
+nav.ensure_frame()
 
 st.title("Compare runs")
 st.caption("The tutorials change one thing at a time (width, dropout, batch norm, depth). Pick runs to see "
@@ -19,7 +21,7 @@ labels = compare.unique_labels(records)
 if not records:
     st.info("No runs yet. Train one on the Train page, or import a run made elsewhere below.")
 else:
-    table = compare.runs_table(records)
+    table = compare.runs_table(records, count=False)   # counts not cached yet: filled in at the end
     shown = w.filters(table)
     st.caption(f"{len(shown)} of {len(table)} runs · click a column header to sort · tick rows to compare")
     picked = [by_id[i] for i in w.runs_table(shown, list(table["id"]), labels)]
@@ -49,8 +51,9 @@ else:
     else:
         diff = compare.config_diff(picked, labels)
         if len(compare.diff_fields(picked)) == 0:
-            st.info("These runs share every config field; any gap between them is chance (seed-free noise).")
-        st.dataframe(diff, key="compare.diff")
+            st.info("These runs share every config field: any gap between them comes from the machine, "
+                    "the library versions or chance, not from a choice.")
+        st.table(diff)
 
     # ---- hyper-parameters vs test accuracy ------------------------------------------------------
     st.subheader("Hyper-parameters against test accuracy")
@@ -72,11 +75,17 @@ else:
     choices = [r["id"] for r in picked] or list(shown["id"]) or list(table["id"])
     rid = st.selectbox("Run", choices, key="compare.action_run", format_func=lambda i: labels.get(i, i))
     if rid in by_id:
-        edit_tab, take_tab = st.tabs(["Rename, note, delete", "Download and export"])
-        with edit_tab:
-            w.edit_run(by_id[rid])
-        with take_tab:
-            w.take_away(by_id[rid])
+        edit_tab, take_tab = st.tabs(["Rename, note, delete", "Download and export"], key="compare.tabs",
+                                     on_change="rerun")              # stays on its tab across reruns
+        if edit_tab.open is not False:
+            with edit_tab:
+                w.edit_run(by_id[rid])
+        if take_tab.open is not False:
+            with take_tab:
+                w.take_away(by_id[rid])
 
 with st.expander("Import a run folder or zip made on another machine"):
     w.import_panel()
+
+if compare.count_missing_params(records):   # after everything is drawn: the first open is not held up
+    st.rerun()

@@ -3,6 +3,8 @@ import streamlit as st
 
 from ui import nav
 
+nav.ensure_frame()
+
 st.title("CNN Trainer")
 st.markdown(
     "Train the classic PyTorch tutorial CNNs on MNIST, Fashion-MNIST and CIFAR, and watch them learn.  \n"
@@ -47,19 +49,18 @@ for col, name in zip(st.columns(len(data.DATASETS)), data.DATASETS):
 st.subheader("Recent runs")
 if all_runs:
     st.dataframe(views.runs_frame(all_runs[:8]).drop(columns="id"), hide_index=True, width="stretch")
-    latest = all_runs[0]
-    a, b = st.columns(2)
-    with a:
-        nav.link("train", f"Watch the latest run on Train: {latest.get('name')}", run=latest["id"])
-    if latest.get("effective_status") == "completed":
-        with b:
-            nav.link("inspect", f"Inspect it: {latest.get('name')}", run=latest["id"])
+    active = [r for r in all_runs if r["effective_status"] in runs.ACTIVE][:3]
+    done = next((r for r in all_runs if r["effective_status"] == "completed"), None)
+    for r in active:
+        nav.link("train", f"Watch on Train: {views.short(r.get('name'))} ({r['effective_status']})", run=r["id"])
+    if done:
+        nav.link("inspect", f"Inspect the latest finished run: {views.short(done.get('name'))}", run=done["id"])
 else:
     st.caption("No runs yet.")
 
 st.subheader("Where to go")
 for name, what in (("train", "set up a run, see its layers, launch it and watch it learn"),
-                   ("inspect", "look inside a trained model (coming)"),
-                   ("compare", "put runs side by side (coming)"),
-                   ("draw", "draw a digit and see what the net says (coming)")):
+                   ("inspect", "look inside a trained model: filters, feature maps, mistakes"),
+                   ("compare", "put runs side by side: curves, settings, test accuracy"),
+                   ("draw", "draw a digit and see what a trained net says")):
     nav.link(name, f"{name.title()}: {what}")

@@ -1,33 +1,15 @@
 """Inspect: what a run's network learned — filters, feature maps, confusion, mistakes, saliency — at any epoch."""
-from pathlib import Path
-
 import streamlit as st
 
-from ui import inspect_widgets as iw
+from ui import nav, inspect_widgets as iw
+
+nav.ensure_frame()
 
 st.title("Inspect")
 st.caption("Pick a run and a moment of its training, then look inside: the filters it learned, what each "
            "layer sees in a test image, which classes it confuses, its most confident mistakes, and where "
            "it looks.")
 CHART = {"displayModeBar": False}
-
-
-def header(record: dict):
-    """Run and weights pickers, with a word on running runs and missing snapshots; the Weights or None."""
-    from cnn_core import inspection
-
-    path = Path(record["path"])
-    status = record["effective_status"]
-    if status in ("running", "queued"):
-        p = record.get("progress") or {}
-        st.info(f"This run is still {status} (epoch {p.get('epoch', '?')} of {p.get('epochs', '?')}): you see "
-                "the weights saved so far. New epochs appear here when the page reruns.",
-                icon=":material/directions_run:")
-        st.button("Check for new epochs", key="inspect.refresh", icon=":material/refresh:")
-    weights = iw.weights_picker(path, record)
-    if weights is not None and (note := inspection.snapshot_note(path, record)):
-        st.info(note, icon=":material/photo_library:")
-    return weights
 
 
 def filters_tab(net, meta, stamp_args) -> None:
@@ -37,11 +19,12 @@ def filters_tab(net, meta, stamp_args) -> None:
     if not layers:
         dense = inspection.dense_templates(net)
         st.info("This model has no conv layers: it sees the image as one flat vector. Below, each hidden "
-                "unit of its first dense layer is drawn as the image that excites it most.")
+                "unit of its first dense layer shows its weights as an image: the pattern that excites it most.")
         if dense:
             st.plotly_chart(plots.filters_figure(dense[1], dense[0], per_filter=True), config=CHART)
         return
     a, b, c = st.columns([2, 1, 1])
+    iw.keep_valid("inspect.filter_layer", list(layers), next(iter(layers)))
     name = a.selectbox("Conv layer", list(layers), key="inspect.filter_layer",
                        format_func=lambda n: f"{n} · {' × '.join(map(str, layers[n].shape))}")
     per_filter = b.toggle("Per-filter colour scale", key="inspect.per_filter",
@@ -53,24 +36,6 @@ def filters_tab(net, meta, stamp_args) -> None:
     if grads:
         g = iw.filter_gradients(*stamp_args)[name]
         st.plotly_chart(plots.filters_figure(g, f"gradient of {name}", per_filter), config=CHART)
-
-
-def image_card(preds, test, stamp_args) -> int:
-    from cnn_core import inspection, inspection_plots as plots
-
-    with st.container(border=True):
-        pick, pic, probs = st.columns([3, 2, 4])
-        with pick:
-            index = iw.image_picker(preds, test.classes)
-        maps, p = iw.feature_maps(*stamp_args, index)
-        true = int(preds.y[index])
-        pic.image(inspection.to_rgb(test.images[index], scale=6), width=168,
-                  caption=f"test image #{index} · true class {test.classes[true]}")
-        with probs:
-            top = inspection.top_k(p, test.classes)
-            st.markdown("**Top 3:** " + " · ".join(f"{c} {v:.1%}" for c, v in top))
-            st.plotly_chart(plots.probs_figure(p, test.classes, true, height=200), config=CHART)
-    return index
 
 
 def feature_maps_tab(maps) -> None:
@@ -87,19 +52,21 @@ def feature_maps_tab(maps) -> None:
         cols[i % 2].plotly_chart(plots.feature_map_figure(fm.maps, title), config=CHART, key=f"inspect.fm.{i}")
 
 
-def confusion_tab(preds, test) -> None:
+def confusion_tab(preds, test, stamp_args) -> None:
     from cnn_core import inspection, inspection_plots as plots
 
     k = len(test.classes)
     cm = inspection.confusion_matrix(preds.y, preds.pred, k)
     st.markdown(f"**Test accuracy {preds.correct.mean():.2%}** on {len(preds.y):,} test images.")
     worst = inspection.most_confused(cm)
-    a, b, c = st.columns([1, 1, 1])
+    iw.reset_on("inspect.cm_true", worst[0], stamp_args)
+    iw.reset_on("inspect.cm_pred", worst[1], stamp_args)
+    a, b, c = st.columns(3)
     normalized = a.toggle("Normalize rows", key="inspect.cm_norm", help="Show each true class's images as shares.")
-    t = b.selectbox("True class", range(k), index=worst[0], key="inspect.cm_true", format_func=lambda i: test.classes[i])
-    p = c.selectbox("Predicted class", range(k), index=worst[1], key="inspect.cm_pred",
-                    format_func=lambda i: test.classes[i])
-    left, right = st.columns([3, 2])
+    name = test.classes.__getitem__
+    t = b.selectbox("True class", range(k), key="inspect.cm_true", format_func=name)
+    p = c.selectbox("Predicted class", range(k), key="inspect.cm_pred", format_func=name)
+    left, right = st.columns(2)
     left.plotly_chart(plots.confusion_figure(cm, test.classes, normalized, highlight=(t, p)), config=CHART)
     right.dataframe(inspection.class_report(cm, test.classes), hide_index=True, width="stretch",
                     column_config={c: st.column_config.NumberColumn(format="percent")
@@ -107,7 +74,7 @@ def confusion_tab(preds, test) -> None:
     right.caption("A class's accuracy is its recall: of the images that are X, the share called X. "
                   "Precision: of the images called X, the share that are X.")
     st.markdown(f"**True {test.classes[t]}, predicted {test.classes[p]}:** {cm[t, p]} image(s), most confident first")
-    iw.gallery(inspection.cell_indices(preds, t, p), test.images, preds, test.classes, 24, "cell")
+    iw.gallery(inspection.cell_indices(preds, t, p), test.images, preds, test.classes, 24)
 
 
 def mistakes_tab(preds, test) -> None:
@@ -116,8 +83,11 @@ def mistakes_tab(preds, test) -> None:
     wrong = inspection.mistakes(preds)
     st.markdown(f"**{len(wrong):,} mistakes** of {len(preds.y):,} test images, the most confident first "
                 "(true → predicted, confidence).")
+    if not len(wrong):
+        st.success("These weights classify every test image correctly. Try an earlier epoch on the slider.")
+        return
     limit = st.slider("Show", 8, 96, 32, step=8, key="inspect.mistakes_n")
-    iw.gallery(wrong, test.images, preds, test.classes, limit, "mistakes")
+    iw.gallery(wrong, test.images, preds, test.classes, limit)
 
 
 def saliency_tab(net, preds, test, index, stamp_args) -> None:
@@ -126,25 +96,27 @@ def saliency_tab(net, preds, test, index, stamp_args) -> None:
     layers = [name for name, _ in inspection.feature_layers(net)]
     cam_layer = inspection.default_cam_layer(net)
     a, b, c = st.columns(3)
-    target = a.selectbox("Explain class", range(len(test.classes)), index=int(preds.pred[index]),
-                         key="inspect.sal_class", format_func=lambda i: test.classes[i],
-                         help="Defaults to the predicted class.")
+    iw.reset_on("inspect.sal_class", int(preds.pred[index]), (stamp_args, index))
+    target = a.selectbox("Explain class", range(len(test.classes)), key="inspect.sal_class",
+                         format_func=test.classes.__getitem__, help="Set to the predicted class for each new image.")
     method = b.radio("Method", ["Grad-CAM", "Gradient"] if cam_layer else ["Gradient"], horizontal=True,
                      key="inspect.sal_method", help="Grad-CAM: which regions of a conv layer's maps raise the "
                      "class score. Gradient: how much each input pixel moves the score.")
     layer = None
     if method == "Grad-CAM":
-        layer = c.selectbox("Layer", layers, index=layers.index(cam_layer), key="inspect.sal_layer")
+        iw.keep_valid("inspect.sal_layer", layers, cam_layer)
+        layer = c.selectbox("Layer", layers, key="inspect.sal_layer", help="Grad-CAM's usual choice: the last conv "
+                            "layer's output, after its activation. Earlier layers: finer, less class-specific.")
     st.caption(f"Test image #{index}: true {test.classes[preds.y[index]]}, predicted "
                f"{test.classes[preds.pred[index]]}. Choose another image in the Feature maps tab.")
     heat = iw.saliency(*stamp_args, index, target, method, layer)
     title = f"{method} for '{test.classes[target]}'" + (f" at {layer}" if layer else "")
-    st.plotly_chart(plots.saliency_figure(inspection.to_rgb(test.images[index]), heat, title), config=CHART)
+    st.plotly_chart(plots.saliency_figure(plots.to_rgb(test.images[index]), heat, title), config=CHART)
 
 
 def main() -> None:
     record = iw.run_picker()
-    weights = header(record) if record else None
+    weights = iw.weights_header(record) if record else None
     if weights is None:
         return
     stamp_args = (record["path"], weights.key, weights.stamp)
@@ -163,10 +135,10 @@ def main() -> None:
             tab.error(f"The test set cannot be used: {exc}", icon=":material/error:")
         return
     with tabs[1]:
-        index = image_card(preds, test, stamp_args)
-        feature_maps_tab(iw.feature_maps(*stamp_args, index)[0])
+        index, maps = iw.image_card(preds, test, stamp_args)
+        feature_maps_tab(maps)
     with tabs[2]:
-        confusion_tab(preds, test)
+        confusion_tab(preds, test, stamp_args)
     with tabs[3]:
         mistakes_tab(preds, test)
     with tabs[4]:

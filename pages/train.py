@@ -1,50 +1,52 @@
 """Train: set up a run (dataset, model, hyperparameters), see its layers, launch it, watch it learn live."""
 import streamlit as st
 
-from ui import actions, live, train_form
+from ui import actions, live, nav, train_form
+
+nav.ensure_frame()
 
 st.title("Train")
-st.caption("Choose a dataset and a model, set the hyperparameters and press Launch. Training runs in its own "
-           "process: reload the page, leave it or open a second tab, and the run goes on.")
+st.caption("Set up a run and press Launch: it trains in its own process and the Live tab follows it. "
+           "Reload the page, leave it or open a second tab: the run goes on.")
+
+from cnn_core import jobs, views  # noqa: E402  (torch: after the title is on screen)
+
 train_form.init_state()
-config, errors, name = train_form.current()
-setup, watch = st.columns([5, 7], gap="large")
+new_tab, live_tab = st.tabs(["New run", "Live"], key=actions.TAB, on_change="rerun",
+                            default="Live" if live.worth_watching() else "New run")
 
-with setup:
-    with st.expander("Clone settings from a saved run"):
-        from cnn_core import runs, views
+if new_tab.open:
+    with new_tab:
+        actions.show_flash()
+        config, errors, name = train_form.current()
+        train_form.clone_box()
+        model, optim, training = st.columns(3, gap="large")
+        with model:
+            st.subheader("Data and model")
+            train_form.model_section(errors)
+        with optim:
+            st.subheader("Optimizer")
+            train_form.optimizer_section(errors)
+        with training:
+            st.subheader("Training")
+            train_form.training_section(errors, views.device_choices(st.session_state["train.device"]))
+        shown = set(views.FORM_FIELDS) | {"name"} | {e for e in errors if e.startswith("arch_params.")}
+        for field in sorted(set(errors) - shown):
+            st.error(f"{field}: {errors[field]}")
+        launch, note = st.columns([1, 2], vertical_alignment="center")
+        launch.button("Launch", key="train.launch", type="primary", icon=":material/rocket_launch:",
+                      disabled=bool(errors), on_click=actions.launch, width="stretch")
+        if errors:
+            note.warning(f"Launch is off until {len(errors)} setting(s) are fixed: {', '.join(sorted(errors))}.",
+                         icon=":material/block:")
+        else:
+            note.caption(views.queue_note(jobs.active_runs(), jobs.max_jobs()))
+        st.subheader("Layers of the model")
+        train_form.layer_table(config, errors)
 
-        saved = {r["id"]: r for r in runs.list_runs() if r.get("effective_status") != "corrupt"}
-        pick = st.selectbox("Run", list(saved), key="train.clone", index=None, placeholder="choose a run",
-                            format_func=lambda i: f"{views.run_label(saved[i])} — {saved[i].get('arch')} "
-                                                  f"on {saved[i].get('dataset')}")
-        st.button("Fill the form with its settings", key="train.clone_btn", disabled=pick is None,
-                  on_click=actions.clone, args=(pick,))
-        if note := st.session_state.pop("train.clone_note", None):
-            st.success(note)
-    st.subheader("Data and model")
-    train_form.model_section(errors)
-    st.subheader("Optimizer")
-    train_form.optimizer_section(errors)
-    st.subheader("Training")
-    train_form.training_section(errors, views.device_choices(st.session_state[train_form.key("device")]))
-    shown = set(views.FORM_FIELDS) | {"name"} | {e for e in errors if e.startswith("arch_params.")}
-    for field in sorted(set(errors) - shown):
-        st.error(f"{field}: {errors[field]}")
-    if errors:
-        st.warning(f"Launch is off until {len(errors)} setting(s) are fixed: {', '.join(sorted(errors))}.",
-                   icon=":material/block:")
-    st.button("Launch", key="train.launch", type="primary", icon=":material/rocket_launch:",
-              disabled=bool(errors), on_click=actions.launch, width="stretch")
-    from cnn_core import jobs
-
-    st.caption(views.queue_note(jobs.active_runs(), jobs.max_jobs()))
-    st.subheader("Model")
-    train_form.layer_table(config, errors)
-
-with watch:
-    st.subheader("Live")
-    actions.show_flash()
-    run_id = live.picker()
-    if run_id:
-        live.show(run_id)
+if live_tab.open:
+    with live_tab:
+        actions.show_flash()
+        run_id = live.picker()
+        if run_id:
+            live.show(run_id)

@@ -18,9 +18,14 @@ BASE = dict(dataset="mnist", val_size=100, epochs=2, batch_size=32, lr=0.05, log
 VARIANT = dict(BASE, lr=0.02, arch_params={"conv1_channels": 6})
 
 
+_TRAINED: dict[str, Path] = {}   # shared with test_transfer.py, which imports the fixture: trained once
+
+
 @pytest.fixture(scope="module")
 def trained(small_data_dir, tmp_path_factory) -> Path:
     """A folder holding two runs trained by the real engine that differ in lr and conv1_channels."""
+    if "folder" in _TRAINED:
+        return _TRAINED["folder"]
     folder = tmp_path_factory.mktemp("trained")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("CNN_DATA_DIR", str(small_data_dir))
@@ -28,6 +33,7 @@ def trained(small_data_dir, tmp_path_factory) -> Path:
         for i, cfg in enumerate((BASE, VARIANT)):
             path = runs.create_run(TrainConfig(**cfg), name=f"run {'ab'[i]}", runs_dir=folder)
             assert engine.run_training(path)["status"] == "completed"
+    _TRAINED["folder"] = folder
     return folder
 
 
@@ -177,7 +183,9 @@ def test_hyperparameter_axes():
                                    "arch_params.fc_width", "arch_params.dropout", "arch_params.hidden1",
                                    "arch_params.hidden2", "test_acc"]
     dims = {d["label"]: d for d in compare.parcoords_dimensions(frame)}
-    assert dims["log10 lr"]["values"] == pytest.approx([-1, -2, -3])
+    assert dims["lr (log)"]["values"] == pytest.approx([-1, -2, -3])
+    assert dims["lr (log)"]["ticktext"] == ["0.001", "0.01", "0.1"]
+    assert dims["test_acc"]["range"] == pytest.approx([0.67, 0.93])
     assert dims["arch"]["ticktext"] == ["lenet", "mlp"] and dims["arch"]["values"] == [0, 0, 1]
     assert dims["test_acc"]["values"] == [0.9, 0.8, 0.7]
 
@@ -225,9 +233,28 @@ def test_page_overlays_diffs_and_renames(two_runs, runs_dir):
     charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
     assert [len(c["data"]) for c in charts[:2]] == [4, 4]
     assert {t["name"] for t in charts[0]["data"]} == {f"run {x} · {s}" for x in "ab" for s in ("train", "val")}
-    assert list(at.dataframe(key="compare.diff").value.index[:2]) == ["lr", "arch_params.conv1_channels"]
+    diff = at.table[0].value
+    assert list(diff.index[:2]) == ["lr", "arch_params.conv1_channels"]
     at.selectbox(key="compare.action_run").set_value(ids[1]).run()
     at.text_input(key=f"compare.name.{ids[1]}").set_value("wider is not better").run()
     at.button(key=f"compare.rename.{ids[1]}").click().run()
     assert runs.read_run(Path(two_runs[1]["path"]))["name"] == "wider is not better"
     assert [s.value for s in at.success] == ["Renamed to 'wider is not better'."]
+
+
+def test_page_imports_a_folder_and_refuses_a_bad_one(two_runs, runs_dir, tmp_path):
+    """AppTest: importing a run folder by path lists it; a folder without run.json is refused."""
+    from streamlit.testing.v1 import AppTest
+
+    src = Path(two_runs[0]["path"])
+    elsewhere = tmp_path / "elsewhere"
+    shutil.copytree(src, elsewhere)
+    (tmp_path / "empty").mkdir()
+    at = AppTest.from_file(str(ROOT / "pages" / "compare.py"), default_timeout=60).run()
+    at.text_input(key="compare.import_path.0").set_value(str(tmp_path / "empty")).run()
+    at.button(key="compare.import").click().run()
+    assert "not a run folder" in at.error[0].value and len(runs.list_runs(runs_dir)) == 2
+    at.text_input(key="compare.import_path.0").set_value(str(elsewhere)).run()
+    at.button(key="compare.import").click().run()
+    assert not at.exception and at.success[0].value.startswith(f"Imported as run `{src.name}-imported-")
+    assert len(runs.list_runs(runs_dir)) == 3 and at.text_input(key="compare.import_path.1").value == ""

@@ -51,13 +51,19 @@ def test_kill_9_reads_interrupted_and_resumes(runs_dir):
 def test_second_run_queues_until_the_first_ends(runs_dir, monkeypatch):
     """With one slot, a second launched run waits `queued`, then trains after the first."""
     monkeypatch.setenv("CNN_MAX_JOBS", "1")
-    first = runs.create_run(TrainConfig(**{**SLOW, "epochs": 2}))
+    first = runs.create_run(TrainConfig(**{**SLOW, "epochs": 8}))
     second = runs.create_run(TrainConfig(**{**SLOW, "epochs": 1, "arch": "mlp"}))
     jobs.launch(first)
     _wait_step(first, 5)
     jobs.launch(second)
-    time.sleep(3)
-    assert runs.effective_status(runs.read_run(second)) == "queued"
+    deadline = time.monotonic() + 30
+    while True:   # until the second process has been waiting for a slot for over a second
+        waiting = runs.read_run(second)
+        if waiting["heartbeat"] > waiting["queued_at"] + 1.0 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert runs.read_run(first)["status"] == "running"
+    assert runs.effective_status(waiting) == "queued" and waiting["pid"]
     assert jobs.wait(first, timeout=120) == "completed"
     assert jobs.wait(second, timeout=120) == "completed"
     assert runs.read_run(second)["started"] >= runs.read_run(first)["started"]

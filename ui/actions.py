@@ -10,7 +10,8 @@ from ui import train_form
 
 WATCH = "train.watch"          # the run-picker widget
 WATCHING = "train.watching"    # the watched run, kept while the picker is off screen (other pages)
-FLASH = "train.flash"          # (kind, message) shown once at the top of the live panel
+FLASH = "train.flash"          # (kind, message) shown once at the top of the open tab
+TAB = "train.tab"              # the New run / Live tabs
 
 
 def flash(kind: str, message: str) -> None:
@@ -30,7 +31,7 @@ def watch(run_id: str) -> None:
 
 def launch() -> None:
     """Create the run from the form and start it; refuse while the form has errors."""
-    from cnn_core import jobs, runs
+    from cnn_core import jobs, runs, views
     from cnn_core.config import ConfigError
 
     config, errors, name = train_form.current()
@@ -38,7 +39,7 @@ def launch() -> None:
         flash("error", "Not launched: fix " + ", ".join(sorted(errors)) + " first.")
         return
     try:
-        path = runs.create_run(config, name or None)
+        path = runs.create_run(config, name or views.default_name(config))
         jobs.launch(path)
     except ConfigError as exc:
         flash("error", "Not launched: " + "; ".join(f"{k}: {v}" for k, v in exc.errors.items()))
@@ -47,6 +48,7 @@ def launch() -> None:
         flash("error", f"Not launched: {exc}")
         return
     watch(path.name)
+    st.session_state[TAB] = "Live"
     flash("success", f"Launched run {path.name}.")
 
 
@@ -67,6 +69,7 @@ def resume(path: Path, from_checkpoint: bool = True) -> None:
         flash("error", f"Could not resume: {exc}")
         return
     watch(Path(path).name)
+    st.session_state[TAB] = "Live"
     flash("success", "Resumed from the last checkpoint." if from_checkpoint else "Started again.")
 
 
@@ -84,3 +87,4 @@ def clone(run_id: str | None) -> None:
     notes = train_form.load_config(config) + [f"field {d!r} is unknown to this version; left out" for d in dropped]
     st.session_state["train.clone_note"] = (f"Form filled from run {run_id}."
                                             + (" " + "; ".join(notes) if notes else ""))
+    st.session_state[TAB] = "New run"

@@ -25,8 +25,8 @@ def _layout(fig: go.Figure, title: str, xaxis: str, yaxis: str) -> go.Figure:
 def loss_figure(steps: pd.DataFrame, epochs: pd.DataFrame) -> go.Figure:
     """Loss over training steps: every logged step (thin), and per epoch train and validation (markers)."""
     fig = go.Figure()
-    fig.add_scatter(x=_list(steps["step"]), y=_list(steps["loss"]), mode="lines", name="train, per logged step",
-                    line=dict(color=STEP, width=1.5))
+    fig.add_scatter(x=_list(steps["step"]), y=_list(steps["loss"]), mode="lines",
+                    name="train, per logged step", line=dict(color=STEP, width=1.5))
     fig.add_scatter(x=_list(epochs["step"]), y=_list(epochs["train_loss"]), mode="lines+markers", name="train, epoch mean",
                     line=dict(color=TRAIN, width=2), customdata=_list(epochs["epoch"]),
                     hovertemplate="epoch %{customdata}: %{y:.4f}")
@@ -47,7 +47,7 @@ def accuracy_figure(epochs: pd.DataFrame, best: int | None) -> go.Figure:
         row = epochs[epochs["epoch"] == best].iloc[0]
         fig.add_scatter(x=[best], y=[row["val_acc"]], mode="markers+text", name="best epoch",
                         marker=dict(symbol="star", size=16, color="#2ca02c"),
-                        text=[f"best: epoch {best}"], textposition="bottom center", hovertemplate="%{y:.2%}")
+                        text=[f"best: epoch {best}"], textposition="bottom right", hovertemplate="%{y:.2%}")
     fig.update_yaxes(tickformat=".0%")
     fig.update_xaxes(dtick=1 if len(epochs) <= 20 else None)
     return _layout(fig, "Accuracy per epoch", "epoch", "accuracy")

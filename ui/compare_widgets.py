@@ -16,7 +16,7 @@ PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
            "#bcbd22", "#17becf")
 _PCT = st.column_config.NumberColumn(format="percent")
 TABLE_CONFIG = {
-    "name": st.column_config.TextColumn("name", width="medium", pinned=True),
+    "name": st.column_config.TextColumn("name", width="medium"),
     "arch_params": st.column_config.TextColumn("arch params"),
     "lr": st.column_config.NumberColumn("lr", format="%g"),
     "batch_size": st.column_config.NumberColumn("batch"),
@@ -36,9 +36,11 @@ def flash(kind: str, text: str) -> None:
 
 
 def show_flash() -> None:
+    """The message of the last action, in a slot that is always there (so nothing below moves)."""
+    slot = st.empty()
     kind, text = st.session_state.pop(FLASH, (None, None))
     if kind:
-        getattr(st, kind)(text)
+        getattr(slot, kind)(text)
 
 
 # ---- table and selection ------------------------------------------------------------------------
@@ -86,6 +88,8 @@ def curves_figure(curves: pd.DataFrame, metric: str, granularity: str, x: str) -
             fig.add_trace(go.Scatter(x=pts[x], y=pts["value"], name=f"{run} · {split}", legendgroup=run,
                                      mode="lines+markers" if gran == "epoch" else "lines",
                                      line={"color": colour, "dash": dash}))
+    if x == "epoch" and rows["epoch"].max() <= 15:
+        fig.update_xaxes(dtick=1)                   # whole epochs, not 1.2, 1.4, ...
     title = {"loss": "Loss (cross-entropy)", "acc": "Accuracy"}[metric]
     fig.update_layout(title=title, height=380, margin={"l": 10, "r": 10, "t": 40, "b": 10},
                       xaxis_title="epoch" if x == "epoch" else "wall time (s)",
@@ -96,8 +100,10 @@ def curves_figure(curves: pd.DataFrame, metric: str, granularity: str, x: str) -
 def parcoords_figure(frame: pd.DataFrame) -> go.Figure:
     """Hyper-parameters against test accuracy, one line per run, coloured by test accuracy."""
     dims = compare.parcoords_dimensions(frame)
-    fig = go.Figure(go.Parcoords(line={"color": frame["test_acc"], "colorscale": "Viridis", "showscale": True},
-                                 dimensions=dims))
+    scale = [[0, "#d62728"], [0.5, "#ff9f1c"], [1, "#2ca02c"]]          # red (worst) to green (best)
+    fig = go.Figure(go.Parcoords(line={"color": frame["test_acc"], "colorscale": scale, "showscale": True,
+                                       "colorbar": {"title": {"text": "test acc"}, "tickformat": ".1%"}},
+                                 dimensions=dims, labelfont={"size": 13}, tickfont={"size": 11}))
     fig.update_layout(height=380, margin={"l": 60, "r": 60, "t": 50, "b": 20})
     return fig
 
@@ -106,6 +112,7 @@ def parcoords_figure(frame: pd.DataFrame) -> go.Figure:
 def _rename(path: Path, key: str) -> None:
     try:
         runs.rename_run(path, st.session_state[key])
+        st.session_state["compare.action_run"] = path.name   # the picker shows the new name
         flash("success", f"Renamed to {st.session_state[key]!r}.")
     except ValueError as exc:
         flash("error", str(exc))
@@ -126,6 +133,7 @@ def _delete(path: Path, name: str) -> None:
         stopped = " (it was stopped first)" if was in runs.ACTIVE else ""
         flash("success", f"Deleted run {name!r}{stopped}.")
         st.session_state[PICK] = [i for i in st.session_state.get(PICK, []) if i != path.name]
+        st.session_state.pop("compare.action_run", None)
     except ValueError as exc:
         flash("error", str(exc))
 
@@ -167,8 +175,8 @@ def take_away(record: dict) -> None:
         with st.spinner("Exporting and checking against PyTorch…"):
             try:
                 st.session_state[state] = [transfer.export_model(path, k) for k in ("onnx", "torchscript")]
-            except (ValueError, RuntimeError, ImportError) as exc:
-                st.error(f"Export failed: {exc}")
+            except Exception as exc:  # noqa: BLE001  any exporter failure is shown, never a traceback
+                st.error(f"Export failed: {type(exc).__name__}: {str(exc)[:500]}")
     for result in st.session_state.get(state, []):
         (st.success if result.ok else st.error)(result.message)
         st.download_button(f"Download {result.path.name}", lambda p=result.path: p.read_bytes(),
@@ -176,12 +184,16 @@ def take_away(record: dict) -> None:
 
 
 def import_panel() -> None:
-    """Import a run folder or zip made on another machine."""
-    upload = st.file_uploader("A run zipped on another machine", type=["zip"], key="compare.upload")
-    folder = st.text_input("…or the path of a run folder on this machine", key="compare.import_path")
+    """Import a run folder or zip made on another machine; on success the page reruns to list it."""
+    n = st.session_state.setdefault("compare.import_n", 0)       # a new key empties the inputs
+    upload = st.file_uploader("A run zipped on another machine", type=["zip"], key=f"compare.upload.{n}")
+    folder = st.text_input("…or the path of a run folder on this machine", key=f"compare.import_path.{n}")
     if st.button("Import", key="compare.import", disabled=not (upload or folder.strip())):
         try:
             new = transfer.import_run(upload.getvalue() if upload else Path(folder.strip()).expanduser())
-            st.success(f"Imported as run `{new.name}` ({runs.read_run(new)['status']}).")
         except ValueError as exc:
             st.error(f"Not imported: {exc}")
+            return
+        st.session_state["compare.import_n"] = n + 1
+        flash("success", f"Imported as run `{new.name}` ({runs.read_run(new)['status']}).")
+        st.rerun()

@@ -12,31 +12,36 @@ import streamlit as st
 from cnn_core import runs, views
 
 RUN, MODE, N, CLS, SEED = "inspect.run", "inspect.img_mode", "inspect.img_n", "inspect.img_cls", "inspect.img_seed"
-MODE_LABELS = {"index": "by index", "class": "by class", "random": "at random", "misclassified": "a mistake"}
+MODE_LABELS = {"index": "index", "class": "class", "random": "random", "misclassified": "mistake"}
 GALLERY_COLS = 8
 
 
 # ---- caches: one model per (run, weights, mtime), shared by all sessions (read-only) -----------------
 @st.cache_resource(max_entries=6, show_spinner="Loading the weights…")
 def model(path: str, key: str, stamp: int):
-    from cnn_core import inspection
+    from cnn_core import snapshots
 
-    weights = next(w for w in inspection.weights_choices(Path(path)) if w.key == key)
-    return inspection.load_weights(weights)
+    weights = next((w for w in snapshots.weights_choices(Path(path)) if w.key == key), None)
+    if weights is None:
+        raise ValueError(f"the {key} weights of this run are no longer on disk")
+    return snapshots.load_weights(weights)
 
 
 @st.cache_resource(max_entries=4, show_spinner="Loading the test images…")
-def test_set(dataset: str, data_dir: str):
+def test_set(dataset: str | None, data_dir: str, version: tuple):
     from cnn_core import inspection
 
     return inspection.load_test_set(dataset)
 
 
 def test_for(meta: dict):
-    """The cached test set of the run's dataset."""
+    """The cached test set of the run's dataset; a dataset prepared again (new source, size) is reloaded."""
     from cnn_core import data
 
-    return test_set(meta["dataset"], str(data.default_data_dir()))
+    name = meta.get("dataset")
+    status = data.dataset_status(name) if name in data.DATASETS else None
+    version = (status.state, status.n_test, status.source) if status else ()
+    return test_set(name, str(data.default_data_dir()), version)
 
 
 @st.cache_data(max_entries=16, show_spinner="Classifying the test set…")
@@ -102,11 +107,31 @@ def _sync_query() -> None:
     st.query_params["run"] = st.session_state[RUN]
 
 
-def weights_picker(path: Path, record: dict):
-    """A slider over the saved epochs (plus best / latest); the chosen Weights, or None when none exist."""
-    from cnn_core import inspection
+def weights_header(record: dict):
+    """A word on runs still training, the weights slider, and why a run has no snapshots; the Weights or None."""
+    from cnn_core import snapshots
 
-    choices = inspection.weights_choices(path, record)
+    path, status = Path(record["path"]), record["effective_status"]
+    if status == "running":
+        p = record.get("progress") or {}
+        st.info(f"This run is still running (epoch {p.get('epoch', '?')} of {p.get('epochs', '?')}): you see "
+                "the weights saved so far. New epochs appear here when the page reruns.",
+                icon=":material/directions_run:")
+        st.button("Check for new epochs", key="inspect.refresh", icon=":material/refresh:")
+    elif status == "failed":
+        st.warning(f"This run failed: {record.get('error') or 'no message'}. The weights it saved before "
+                   "failing can still be inspected.", icon=":material/error:")
+    weights = _weights_picker(path, record)
+    if weights is not None and (note := snapshots.snapshot_note(path, record)):
+        st.info(note, icon=":material/photo_library:")
+    return weights
+
+
+def _weights_picker(path: Path, record: dict):
+    """A slider over the saved epochs (plus best / latest); the chosen Weights, or None when none exist."""
+    from cnn_core import snapshots
+
+    choices = snapshots.weights_choices(path, record)
     if not choices:
         where = "it is still waiting to start" if record["effective_status"] == "queued" else \
             "its checkpoint files are missing (deleted, or the run failed before its first save)"
@@ -123,7 +148,21 @@ def weights_picker(path: Path, record: dict):
     chosen = st.select_slider("Weights", list(by_key), key=key, format_func=lambda k: by_key[k].label,
                               help="Scrub through training: epoch 0 is before any training; 'best' is the "
                                    "epoch with the highest validation accuracy.")
+    st.caption("Saved: " + ", ".join(w.label for w in choices) + ". Epoch 0 is the untrained network.")
     return by_key[chosen]
+
+
+def reset_on(key: str, value, when) -> None:
+    """Set widget `key` to `value` whenever `when` changes (a new image, new weights), else keep the user's pick."""
+    if st.session_state.get(key + ".when") != when or key not in st.session_state:
+        st.session_state[key + ".when"] = when
+        st.session_state[key] = value
+
+
+def keep_valid(key: str, options: list, default) -> None:
+    """Keep the user's pick of widget `key` while it is among `options` (e.g. across epochs), else `default`."""
+    if st.session_state.get(key) not in options:
+        st.session_state[key] = default
 
 
 def _clamp(key: str, value: int, high: int) -> None:
@@ -138,8 +177,9 @@ def image_picker(preds, classes) -> int:
     mode = st.segmented_control("Test image", list(MODE_LABELS), key=MODE, default="index",
                                 format_func=MODE_LABELS.get) or "index"
     total, n, cls = len(preds.y), 0, 0
+    for key in (N, N + ".cls", N + ".err"):      # another run's test set may be smaller
+        _clamp(key, 0, total - 1)
     if mode == "index":
-        _clamp(N, 0, total - 1)
         n = st.number_input(f"Index (0 to {total - 1})", 0, total - 1, key=N)
     elif mode == "class":
         cls = st.selectbox("Class", range(len(classes)), key=CLS, format_func=lambda c: str(classes[c]))
@@ -156,9 +196,28 @@ def image_picker(preds, classes) -> int:
         return 0
 
 
-def gallery(indices, images, preds, classes, limit: int, key: str) -> None:
+def image_card(preds, test, stamp_args: tuple) -> tuple[int, list]:
+    """The test-image picker, the image, its top-3 and every class's probability; (index, feature maps)."""
+    from cnn_core import inspection, inspection_plots as plots
+
+    with st.container(border=True):
+        pick, pic, probs = st.columns([4, 2, 4])
+        with pick:
+            index = image_picker(preds, test.classes)
+        maps, p = feature_maps(*stamp_args, index)
+        true = int(preds.y[index])
+        pic.image(plots.to_rgb(test.images[index], scale=6), width=168,
+                  caption=f"test image #{index} · true class {test.classes[true]}")
+        with probs:
+            top = inspection.top_k(p, test.classes)
+            st.markdown("**Top 3:** " + " · ".join(f"{c} {v:.1%}" for c, v in top))
+            st.plotly_chart(plots.probs_figure(p, test.classes, true), config={"displayModeBar": False})
+    return index, maps
+
+
+def gallery(indices, images, preds, classes, limit: int) -> None:
     """Test images with their true and predicted class and the model's confidence, GALLERY_COLS a row."""
-    from cnn_core import inspection
+    from cnn_core import inspection_plots as plots
 
     shown = list(indices[:limit])
     if not shown:
@@ -167,7 +226,7 @@ def gallery(indices, images, preds, classes, limit: int, key: str) -> None:
     cols = st.columns(GALLERY_COLS)
     for j, i in enumerate(shown):
         true, pred = classes[preds.y[i]], classes[preds.pred[i]]
-        cols[j % GALLERY_COLS].image(inspection.to_rgb(images[i], scale=4), width="stretch",
+        cols[j % GALLERY_COLS].image(plots.to_rgb(images[i], scale=4), width="stretch",
                                      caption=f"#{i} · {true} → {pred} ({preds.confidence[i]:.0%})")
     if len(indices) > limit:
         st.caption(f"{limit} of {len(indices)} shown.")

@@ -32,6 +32,13 @@ def _signature(run_id: str | None) -> tuple:
     return active, status
 
 
+def worth_watching() -> bool:
+    """Open the Live tab first: the URL names a run, or runs are in progress."""
+    from cnn_core import jobs
+
+    return bool(st.query_params.get("run")) or bool(jobs.active_runs())
+
+
 def picker() -> str | None:
     """The run picker (runs in progress first) and a line per run in progress; returns the run id shown."""
     from cnn_core import jobs
@@ -47,19 +54,22 @@ def picker() -> str | None:
         ids.append(wanted)
     chosen = views.pick_run(ids, wanted, all_runs)
     if chosen is None:
-        st.info("No runs yet. Set up a run on the left and press **Launch**; it will train here, live.")
+        st.info("No runs yet. Set one up in the **New run** tab and press **Launch**; it trains here, live.")
         return None
     actions.watch(chosen)
-    st.selectbox("Run", ids, key=actions.WATCH, help="Runs in progress first, then the most recent others.",
-                 format_func=lambda i: f"{views.run_label(by_id[i])} — {by_id[i]['effective_status']}",
-                 on_change=lambda: actions.watch(st.session_state[actions.WATCH]))
-    if active:
-        lines = []
-        for r in active:
-            where = (f"waiting, #{views.queue_position(r['id'], active)} in line"
-                     if r["effective_status"] == "queued" else views.progress_text(r.get("progress") or {}))
-            lines.append(f"{ICON[r['effective_status']]} **{r.get('name')}** — {where}")
-        st.markdown("**In progress**  \n" + "  \n".join(lines))
+    left, right = st.columns([3, 2], gap="large")
+    left.selectbox("Run", ids, key=actions.WATCH, help="Runs in progress first, then the most recent others.",
+                   format_func=lambda i: f"{views.run_label(by_id[i])} — {by_id[i]['effective_status']}",
+                   on_change=lambda: actions.watch(st.session_state[actions.WATCH]))
+    lines = []
+    for r in active:
+        where = (f"waiting, #{views.queue_position(r['id'], active)} in line"
+                 if r["effective_status"] == "queued" else "training")
+        lines.append(f"{ICON[r['effective_status']]} **{r.get('name')}** — {where}")
+    right.markdown("**In progress**  \n" + ("  \n".join(lines) if lines else "nothing right now"))
+    slots = jobs.max_jobs()
+    right.caption(f"At most {slots} run{'s' if slots != 1 else ''} train at once here; a run launched while "
+                  "every slot is busy waits `queued` and starts, oldest first, when one frees.")
     st.session_state[SIGNATURE] = _signature(chosen)
     return chosen
 
@@ -105,13 +115,14 @@ def _panel(run_id: str) -> None:
             st.caption(f"The first loss point appears after {run.record['config'].get('log_every', 20)} "
                        "training steps.")
         return
-    st.plotly_chart(charts.loss_figure(run.steps, run.epochs), key="train.chart.loss",
-                    config={"displayModeBar": False})
+    loss, acc = st.columns(2, gap="medium")
+    loss.plotly_chart(charts.loss_figure(run.steps, run.epochs), key="train.chart.loss",
+                      config={"displayModeBar": False})
     if not run.epochs.empty:
-        st.plotly_chart(charts.accuracy_figure(run.epochs, run.best_epoch), key="train.chart.acc",
-                        config={"displayModeBar": False})
+        acc.plotly_chart(charts.accuracy_figure(run.epochs, run.best_epoch), key="train.chart.acc",
+                         config={"displayModeBar": False})
     else:
-        st.caption("Accuracy per epoch appears when the first epoch ends.")
+        acc.caption("Accuracy per epoch appears when the first epoch ends.")
 
 
 def _numbers(run: views.LiveRun) -> None:
@@ -124,9 +135,10 @@ def _numbers(run: views.LiveRun) -> None:
                    help="Time left at the current speed (evaluation not counted).")
     cols[2].metric("Learning rate", f"{p['lr']:.3g}" if p.get("lr") is not None else "–",
                    help="The optimizer's current learning rate (after the schedule).")
-    cols[3].metric("Best val. acc.", views.fmt_acc(run.epochs["val_acc"].max()) if run.best_epoch else "–",
-                   help=f"Highest validation accuracy so far (epoch {run.best_epoch}); its weights are "
-                        "kept in best.pt." if run.best_epoch else "Appears when the first epoch ends.")
+    best = run.best_epoch
+    cols[3].metric("Best val. acc.", views.fmt_acc(run.epochs["val_acc"].max(), 1) if best is not None else "–",
+                   help=(f"Highest validation accuracy so far (epoch {best}); its weights are kept in best.pt."
+                         if best is not None else "Appears when the first epoch ends."))
 
 
 def _buttons(run: views.LiveRun) -> None:

@@ -1,10 +1,13 @@
 """The dashboard's pages, links between them, and the shared sidebar."""
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 from pathlib import Path
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 ROOT = Path(__file__).resolve().parent.parent
 _PAGES = {  # name: (file, title, icon, default)
@@ -25,6 +28,38 @@ def page(name: str) -> st.Page:
 
 def all_pages() -> list[st.Page]:
     return [page(name) for name in _PAGES]
+
+
+_frame = threading.local()   # each session's script runs in its own thread
+
+
+@contextlib.contextmanager
+def framed():
+    """dashboard.py runs the chosen page inside this block."""
+    _frame.active = True
+    try:
+        yield
+    finally:
+        _frame.active = False
+
+
+def ensure_frame() -> None:
+    """First line of every page: make sure the page runs inside dashboard.py.
+
+    Streamlit 1.67 quirk: with a pages/ folder beside dashboard.py, a server whose first request is
+    a deep link (/train?run=...) runs pages/train.py directly in the old pages-folder mode: no
+    dashboard.py, so no page config, no navigation of ours, no sidebar; and it stays in that mode
+    for every session until someone opens '/'. Calling st.navigation switches the server to the
+    st.navigation mode for good; the rerun then goes through dashboard.py to this same page, with
+    its query parameters. A page run on its own (AppTest, `streamlit run pages/x.py`) is left alone.
+    """
+    if getattr(_frame, "active", False):
+        return
+    ctx = get_script_run_ctx()
+    if ctx is None or Path(ctx.main_script_path).resolve() != ROOT / "dashboard.py":
+        return
+    st.navigation(all_pages(), position="hidden")
+    st.rerun()
 
 
 def link(name: str, label: str | None = None, run: str | None = None, help: str | None = None) -> None:

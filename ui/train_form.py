@@ -129,39 +129,43 @@ def model_section(errors: dict) -> None:
 def optimizer_section(errors: dict) -> None:
     sgd = st.session_state[key("optimizer")] == "sgd"
     step = st.session_state[key("schedule")] == "step"
+    _select(errors, "optimizer", "Optimizer", OPTIMIZERS)
+    _number(errors, "lr", "Learning rate", 0.001, "%g")
+    a, b = st.columns([3, 2], vertical_alignment="bottom")
+    with a:
+        _number(errors, "momentum", "Momentum (SGD)", 0.05, "%.2f", disabled=not sgd)
+    with b:
+        _check(errors, "nesterov", "Nesterov", disabled=not sgd)
+    _number(errors, "weight_decay", "Weight decay", 0.0001, "%g")
+    _select(errors, "schedule", "LR schedule", SCHEDULES)
     a, b = st.columns(2)
     with a:
-        _select(errors, "optimizer", "Optimizer", OPTIMIZERS)
-        _number(errors, "momentum", "Momentum", 0.05, "%.2f", disabled=not sgd)
-        _select(errors, "schedule", "LR schedule", SCHEDULES)
         _number(errors, "step_size", "Step size (epochs)", 1, disabled=not step)
     with b:
-        _number(errors, "lr", "Learning rate", 0.001, "%g")
-        _check(errors, "nesterov", "Nesterov momentum", disabled=not sgd)
-        _number(errors, "weight_decay", "Weight decay", 0.0001, "%g")
-        _number(errors, "gamma", "Gamma (LR factor per step)", 0.05, "%g", disabled=not step)
+        _number(errors, "gamma", "Gamma (LR factor)", 0.05, "%g", disabled=not step)
 
 
 def training_section(errors: dict, devices: list[str]) -> None:
     a, b = st.columns(2)
     with a:
         _number(errors, "batch_size", "Batch size", 1)
-        _number(errors, "label_smoothing", "Label smoothing", 0.05, "%.2f")
-        _number(errors, "seed", "Seed", 1)
-        _check(errors, "amp", "Mixed precision (AMP)")
     with b:
         _number(errors, "epochs", "Epochs", 1)
-        _select(errors, "augment", "Augmentation", AUGMENT_MODES)
+    _select(errors, "augment", "Augmentation", AUGMENT_MODES)
+    _number(errors, "label_smoothing", "Label smoothing", 0.05, "%.2f")
+    a, b = st.columns(2)
+    with a:
+        _number(errors, "seed", "Seed", 1)
+    with b:
         _select(errors, "device", "Device", devices)
+    _check(errors, "amp", "Mixed precision (AMP, CUDA only)")
     st.text_input("Run name (optional)", key=key("name"), max_chars=120, persist_state=KEEP,
-                  placeholder="e.g. lenet lr 0.05", help="A name to find this run by; default: dataset · model.")
+                  placeholder="default: model, data, optimizer, lr, batch, epochs",
+                  help="A name to find this run by in lists; empty = a name made of its main settings.")
     _error(errors, "name")
     with st.expander("Advanced"):
-        a, b = st.columns(2)
-        with a:
-            _number(errors, "log_every", "Log loss every N steps", 1)
-        with b:
-            _number(errors, "dry_run_batches", "Dry run: batches per epoch (0 = all)", 1)
+        _number(errors, "log_every", "Log the loss every N steps", 1)
+        _number(errors, "dry_run_batches", "Dry run: batches per epoch (0 = all)", 1)
 
 
 def layer_table(config: TrainConfig, errors: dict) -> None:
@@ -174,12 +178,37 @@ def layer_table(config: TrainConfig, errors: dict) -> None:
     except ValueError as exc:
         st.error(str(exc))
         return
-    st.markdown(f"**Layers** for a {views.input_text(config.dataset)} input: "
-                f"**{total:,}** parameters in all")
-    st.dataframe(table, hide_index=True, width="stretch", height=min(35 * (len(table) + 1) + 4, 640),
-                 column_config={"parameters": st.column_config.NumberColumn(format="localized")})
+    table_col, notes = st.columns([3, 2], gap="large")
+    with table_col:
+        st.markdown(f"For a {views.input_text(config.dataset)} input: **{total:,}** parameters in all.")
+        st.dataframe(table, hide_index=True, width="stretch", height=min(35 * (len(table) + 1) + 4, 640),
+                     column_config={"parameters": st.column_config.NumberColumn(format="localized")})
+    notes.caption(
+        "**Output shape** is channels × height × width after the layer, for one image. A conv with kernel K, "
+        "padding P and stride S maps a side H to (H + 2P − K) / S + 1; a 2×2 max-pool halves it.  \n"
+        "**Parameters** are the layer's weights and biases: a conv has out × in × K × K weights plus out "
+        "biases; a linear layer in × out weights plus out biases. Pooling, activations, dropout and "
+        "flatten have none.  \nThe table updates as you change the dataset, the model or its knobs.")
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def _layers(dataset: str, arch: str, params: tuple):
     return views.layer_frame(dataset, arch, dict(params))
+
+
+def clone_box() -> None:
+    """Pick a saved run and copy its settings into the form (DIGITS' 'Clone job')."""
+    from cnn_core import runs
+
+    from ui import actions
+
+    saved = {r["id"]: r for r in runs.list_runs() if r.get("effective_status") != "corrupt"}
+    with st.expander("Clone settings from a saved run", icon=":material/content_copy:"):
+        a, b = st.columns([3, 1], vertical_alignment="bottom")
+        pick = a.selectbox("Run", list(saved), key="train.clone", index=None, placeholder="choose a run",
+                           format_func=lambda i: f"{views.run_label(saved[i])} — {saved[i].get('arch')} "
+                                                 f"on {saved[i].get('dataset')}")
+        b.button("Fill the form", key="train.clone_btn", disabled=pick is None, on_click=actions.clone,
+                 args=(pick,), width="stretch")
+        if note := st.session_state.pop("train.clone_note", None):
+            st.success(note)

@@ -1,0 +1,177 @@
+"""The Compare page in a real browser: two trained runs side by side, their diff, rename and delete.
+
+A `streamlit run dashboard.py` server runs as a subprocess on a free port over the small generated
+datasets and a runs folder holding two runs trained here; Debian's chromium is driven by Playwright.
+The screenshot goes to artifacts/screenshots/compare.png for a person to look at.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+ROOT = Path(__file__).resolve().parents[2]
+SHOTS = ROOT / "artifacts" / "screenshots"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+BASE = dict(dataset="mnist", val_size=100, epochs=3, batch_size=32, lr=0.05, log_every=4)
+RUNS = {"lr 0.05, 10 filters": BASE, "lr 0.02, 4 filters": dict(BASE, lr=0.02, arch_params={"conv1_channels": 4})}
+TRACES_JS = "() => Array.from(document.querySelectorAll('.js-plotly-plot')).map(e => (e.data || []).length)"
+NAMES_JS = "() => (document.querySelector('.js-plotly-plot').data || []).map(t => t.name)"
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is not installed (apt-get install chromium)"),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def trained(small_data_dir, tmp_path_factory) -> dict[str, Path]:
+    """Two runs trained by the real engine, differing in lr and conv1_channels; name -> folder."""
+    from cnn_core import engine, runs
+    from cnn_core.config import TrainConfig
+
+    folder = tmp_path_factory.mktemp("compare-runs")
+    out = {}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CNN_DATA_DIR", str(small_data_dir))
+        mp.setenv("CNN_OFFLINE", "1")
+        for name, cfg in RUNS.items():
+            out[name] = runs.create_run(TrainConfig(**cfg), name=name, runs_dir=folder)
+            assert engine.run_training(out[name])["status"] == "completed"
+    return out
+
+
+@pytest.fixture(scope="module")
+def server(small_data_dir, trained, tmp_path_factory):
+    """A dashboard server on a free port over the trained runs' folder; yields its base url."""
+    runs_dir = next(iter(trained.values())).parent
+    port = _free_port()
+    env = {**os.environ, "CNN_DATA_DIR": str(small_data_dir), "CNN_RUNS_DIR": str(runs_dir), "CNN_OFFLINE": "1"}
+    log_path = tmp_path_factory.mktemp("compare-log") / "streamlit.log"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "dashboard.py", "--server.headless=true",
+             "--server.address=127.0.0.1", f"--server.port={port}", "--browser.gatherUsageStats=false",
+             "--server.fileWatcherType=none"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if urllib.request.urlopen(f"{base}/_stcore/health", timeout=2).read() == b"ok":
+                    break
+            except OSError:
+                pass
+            assert proc.poll() is None and time.monotonic() < deadline, log_path.read_text()[-3000:]
+            time.sleep(0.3)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture(scope="module")
+def page():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        pg = browser.new_page(viewport={"width": 1440, "height": 1300})
+        pg.set_default_timeout(60_000)
+        yield pg
+        browser.close()
+
+
+def _idle(page) -> None:
+    """Wait until the script run ends (the status widget's running indicator is gone)."""
+    page.wait_for_timeout(300)
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000)
+
+
+def _pick(page, label: str) -> None:
+    box = page.locator('[data-testid="stMultiSelect"]').filter(has_text="Runs to compare")
+    box.click()
+    page.get_by_role("option", name=label, exact=True).click()
+    page.keyboard.press("Escape")
+    _idle(page)
+
+
+def test_two_runs_side_by_side_rename_and_delete(server, trained, page):
+    """Both runs overlaid (two traces each per chart), the differing fields listed, renamed, exported
+    (the check's result shown), deleted."""
+    from playwright.sync_api import expect
+
+    from cnn_core import runs
+
+    expect.set_options(timeout=60_000)
+    page.goto(f"{server}/compare")
+    expect(page.get_by_role("heading", name="Compare runs")).to_be_visible()
+    _idle(page)
+    for name in RUNS:
+        _pick(page, name)
+    # loss and accuracy with train + val of each run (4 traces), then the parallel coordinates (1)
+    page.wait_for_function(f"() => JSON.stringify(({TRACES_JS})()) === '[4,4,1]'")
+    assert {n.split(" · ")[0] for n in page.evaluate(NAMES_JS)} == set(RUNS)
+    diff = page.locator('[data-testid="stTable"]')
+    expect(diff).to_contain_text("arch_params.conv1_channels")
+    expect(diff).to_contain_text("lr")
+    expect(diff).not_to_contain_text("batch_size")
+
+    page.get_by_role("textbox", name="Name", exact=True).fill("lr 0.05, renamed")
+    page.get_by_role("button", name="Rename", exact=True).click()
+    expect(page.get_by_text("Renamed to 'lr 0.05, renamed'.")).to_be_visible()
+    _idle(page)
+    first = trained["lr 0.05, 10 filters"]
+    assert runs.read_run(first)["name"] == "lr 0.05, renamed"
+    picker = page.locator('[data-testid="stMultiSelect"]').filter(has_text="Runs to compare")
+    expect(picker).to_contain_text("lr 0.05, renamed")
+    _screenshot(page, SHOTS / "compare.png")
+
+    page.get_by_role("tab", name="Download and export").click()
+    _idle(page)                                              # switching tabs reruns the page
+    page.get_by_role("button", name="Export ONNX + TorchScript").click()
+    for kind in ("ONNX", "TorchScript"):                     # the check's result is shown
+        expect(page.get_by_text(f"{kind} export matches PyTorch on 64 test images of mnist")).to_be_visible()
+    expect(page.get_by_role("button", name=f"Download {first.name}.onnx")).to_be_visible()
+    _idle(page)
+    page.locator('[data-testid="stTabs"]').last.screenshot(path=str(SHOTS / "compare-export.png"))
+    page.get_by_role("tab", name="Rename, note, delete").click()
+    _idle(page)
+
+    page.get_by_role("button", name="Delete run…").click()
+    expect(page.get_by_text("every file in its folder")).to_be_visible()
+    _idle(page)
+    page.get_by_role("button", name="Yes, delete").click()
+    expect(page.get_by_text("Deleted run 'lr 0.05, renamed'.")).to_be_visible()
+    _idle(page)
+    assert not first.exists() and trained["lr 0.02, 4 filters"].exists()
+    page.wait_for_function(f"() => JSON.stringify(({TRACES_JS})()) === '[2,2]'")   # one run left
+
+
+def _screenshot(page, path: Path) -> None:
+    """The whole page: Streamlit scrolls inside its main block, so the viewport grows to fit it first."""
+    size = page.viewport_size
+    height = page.evaluate("() => document.querySelector('[data-testid=\"stMain\"]').scrollHeight")
+    page.set_viewport_size({"width": size["width"], "height": height + 40})
+    page.wait_for_timeout(1500)                  # plotly redraws at the new size
+    path.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(path), full_page=True)
+    page.set_viewport_size(size)

@@ -1,0 +1,188 @@
+"""The Draw page in a real browser: digits written with mouse strokes on the real canvas are read by the
+bundled model; Clear empties the canvas; an uploaded photo of a digit is read and a decompression bomb
+is refused. Screenshots go to artifacts/screenshots/draw-*.png for a person to look at.
+
+A `streamlit run dashboard.py` server runs as a subprocess on a free port with an empty runs folder, so
+the bundled model is the only one (a fresh install); Debian's chromium is driven by Playwright.
+"""
+from __future__ import annotations
+
+import io
+import math
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageDraw
+
+CHROMIUM = "/usr/bin/chromium"
+ROOT = Path(__file__).resolve().parents[2]
+SHOTS = ROOT / "artifacts" / "screenshots"
+BUNDLED = ROOT / "models" / "mnist-bundled" / "best.pt"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is not installed (apt-get install chromium)"),
+    pytest.mark.skipif(not BUNDLED.exists(), reason="models/mnist-bundled is not made yet: scripts/make_bundled_model.py"),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(small_data_dir, tmp_path_factory):
+    """A dashboard server on a free port over an empty runs folder; yields its base url."""
+    runs_dir = tmp_path_factory.mktemp("draw-runs")
+    port = _free_port()
+    env = {**os.environ, "CNN_DATA_DIR": str(small_data_dir), "CNN_RUNS_DIR": str(runs_dir), "CNN_OFFLINE": "1"}
+    log_path = tmp_path_factory.mktemp("draw-log") / "streamlit.log"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "dashboard.py", "--server.headless=true",
+             "--server.address=127.0.0.1", f"--server.port={port}", "--browser.gatherUsageStats=false",
+             "--server.fileWatcherType=none"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if urllib.request.urlopen(f"{base}/_stcore/health", timeout=2).read() == b"ok":
+                    break
+            except OSError:
+                pass
+            assert proc.poll() is None and time.monotonic() < deadline, log_path.read_text()[-3000:]
+            time.sleep(0.3)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        pg = browser.new_page(viewport={"width": 1440, "height": 1250})
+        pg.set_default_timeout(90_000)
+        pg.goto(f"{server}/draw")                           # st.Page url_path "draw" (ui/nav.py)
+        pg.locator("canvas.upper-canvas").wait_for(state="visible")
+        pg.get_by_text("Draw a digit with the mouse").wait_for()
+        yield pg
+        browser.close()
+
+
+# ---- strokes as a person writes them, in canvas pixels (0..280) --------------------------------------------
+def _line(a, b, n):
+    """n small moves from a to b, with a hand's slight wobble (deterministic)."""
+    return [(a[0] + (b[0] - a[0]) * i / n + 1.5 * math.sin(1.7 * i),
+             a[1] + (b[1] - a[1]) * i / n + 1.5 * math.cos(2.3 * i)) for i in range(n + 1)]
+
+
+def one(x=80, top=45, height=185):
+    """A '1' left of centre: a short lead-in flick, then one long, slightly slanted downstroke."""
+    return [_line((x - 14, top + 18), (x + 4, top), 4) + _line((x + 4, top), (x - 8, top + height), 24)]
+
+
+def zero(cx=175, cy=150, rx=42, ry=62):
+    """A '0' right of centre: one closed loop of many small moves, from the top, anticlockwise, a bit past the start."""
+    n = 48
+    return [[(cx + rx * math.sin(-2 * math.pi * i / n), cy - ry * math.cos(2 * math.pi * i / n))
+             for i in range(n + 4)]]
+
+
+def seven(left=160, top=30, width=80, height=110):
+    """A small '7' in the top-right: the top bar left to right, then the diagonal down to the left, one stroke."""
+    corner = (left + width, top + 2)
+    return [_line((left, top), corner, 12) + _line(corner, (left + width * 0.35, top + height), 18)]
+
+
+def _draw(page, strokes) -> None:
+    canvas = page.locator("canvas.upper-canvas")
+    box = canvas.bounding_box()
+    sx, sy = box["width"] / 280, box["height"] / 280
+    for stroke in strokes:
+        x0, y0 = stroke[0]
+        page.mouse.move(box["x"] + x0 * sx, box["y"] + y0 * sy)
+        page.mouse.down()
+        for x, y in stroke[1:]:
+            page.mouse.move(box["x"] + x * sx, box["y"] + y * sy, steps=2)
+        page.mouse.up()
+
+
+def _prediction(page):
+    return page.locator("h2").filter(has_text="Prediction:")
+
+
+def _clear(page) -> None:
+    page.get_by_role("button", name="Clear").click()
+    page.get_by_text("Draw a digit with the mouse").wait_for()
+    from playwright.sync_api import expect
+
+    expect(_prediction(page)).to_have_count(0)
+
+
+def test_fresh_page_asks_for_a_digit(page):
+    """On a fresh install the bundled model is preselected and the page asks for a drawing, no error."""
+    from playwright.sync_api import expect
+
+    expect(page.get_by_role("combobox", name="Model")).to_have_value(re.compile("bundled", re.I))
+    expect(page.locator('[data-testid="stException"]')).to_have_count(0)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "draw-empty.png"), full_page=True)
+
+
+@pytest.mark.parametrize("digit, strokes", [("1", one()), ("0", zero()), ("7", seven())], ids=["one", "zero", "seven"])
+def test_drawn_digit_is_read(page, digit, strokes):
+    """Mouse strokes on the real canvas give 'Prediction: <digit>' with the bundled model; Clear empties it."""
+    from playwright.sync_api import expect
+
+    _draw(page, strokes)
+    expect(_prediction(page)).to_have_text(f"Prediction: {digit}", timeout=60_000)
+    page.get_by_text("What the first conv layer sees").wait_for()
+    page.locator(".js-plotly-plot").nth(1).wait_for()
+    page.wait_for_timeout(600)                               # let the charts finish drawing
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"draw-{digit}.png"), full_page=True)
+    _clear(page)
+
+
+def _png(img: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_upload_is_read_and_a_bomb_refused(page):
+    """A photo-like dark-on-light '7' upload is read as 7; a 64-megapixel PNG is refused with st.error."""
+    from playwright.sync_api import expect
+
+    paper = Image.new("L", (400, 300), 235)
+    ImageDraw.Draw(paper).line([(150, 60), (260, 60), (185, 250)], fill=20, width=16, joint="curve")
+    page.get_by_role("radio", name="Upload").or_(page.get_by_role("button", name="Upload")).first.click()
+    chooser = page.locator('[data-testid="stFileUploaderDropzoneInput"]')
+    chooser.set_input_files({"name": "seven.png", "mimeType": "image/png", "buffer": _png(paper)})
+    expect(_prediction(page)).to_have_text("Prediction: 7", timeout=60_000)
+    page.wait_for_timeout(600)
+    page.screenshot(path=str(SHOTS / "draw-upload.png"), full_page=True)
+    chooser.set_input_files({"name": "bomb.png", "mimeType": "image/png", "buffer": _png(Image.new("1", (8000, 8000)))})
+    expect(page.locator('[data-testid="stAlertContentError"]')).to_contain_text("limit", timeout=60_000)
+    expect(_prediction(page)).to_have_count(0)
+    page.screenshot(path=str(SHOTS / "draw-upload-refused.png"), full_page=True)

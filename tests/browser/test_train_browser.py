@@ -1,0 +1,195 @@
+"""The dashboard in a real browser: launch a run from Train, watch it grow, reload, stop, resume, finish.
+
+A `streamlit run dashboard.py` server runs as a subprocess on a free port, over the small generated
+datasets and its own runs folder; Debian's chromium is driven by Playwright. Screenshots go to
+artifacts/screenshots/ for a person to look at.
+"""
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+ROOT = Path(__file__).resolve().parents[2]
+SHOTS = ROOT / "artifacts" / "screenshots"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+STEP_RE = re.compile(r"step (\d+)/(\d+)")
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is not installed (apt-get install chromium)"),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(small_data_dir, tmp_path_factory):
+    """A dashboard server on a free port; yields (base url, runs folder)."""
+    runs_dir = tmp_path_factory.mktemp("browser-runs")
+    port = _free_port()
+    env = {**os.environ, "CNN_DATA_DIR": str(small_data_dir), "CNN_RUNS_DIR": str(runs_dir),
+           "CNN_OFFLINE": "1", "CNN_MAX_JOBS": "2"}
+    log_path = tmp_path_factory.mktemp("browser-log") / "streamlit.log"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "dashboard.py", "--server.headless=true",
+             "--server.address=127.0.0.1", f"--server.port={port}", "--browser.gatherUsageStats=false",
+             "--server.fileWatcherType=none"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if urllib.request.urlopen(f"{base}/_stcore/health", timeout=2).read() == b"ok":
+                    break
+            except OSError:
+                pass
+            assert proc.poll() is None and time.monotonic() < deadline, log_path.read_text()[-3000:]
+            time.sleep(0.3)
+        yield base, runs_dir
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        from cnn_core import jobs, runs  # stop whatever a failed test left training
+        for r in runs.list_runs(runs_dir):
+            if jobs.cancel(Path(r["path"])) in runs.ACTIVE:
+                jobs.wait(Path(r["path"]), timeout=60)
+
+
+@pytest.fixture(scope="module")
+def page():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        pg = browser.new_page(viewport={"width": 1440, "height": 1300})
+        pg.set_default_timeout(60_000)
+        yield pg
+        browser.close()
+
+
+def _select(page, label: str, option: str) -> None:
+    page.locator('[data-testid="stSelectbox"]').filter(has_text=label).first.click()
+    page.get_by_role("option", name=option, exact=True).click()
+    page.wait_for_timeout(800)
+
+
+def _text(page, label: str, value: str) -> None:
+    """Type into a text or number input (the label's help button shares its name) and commit it."""
+    box = page.get_by_role("textbox", name=label, exact=True)
+    box.fill(value)
+    box.press("Enter")
+    page.wait_for_timeout(800)
+
+
+def _number(page, label: str, value: str) -> None:
+    box = page.get_by_role("spinbutton", name=label, exact=True)
+    box.fill(value)
+    box.press("Enter")
+    page.wait_for_timeout(800)
+
+
+def _status(page, status: str):
+    """The live panel's status word (bold, alone), not the same word in a tooltip."""
+    return page.locator('[data-testid="stTabs"] strong').filter(has_text=re.compile(f"^{status}$")).first
+
+
+def _reading(page) -> tuple[int, int]:
+    """(training step shown in the progress bar, points in the loss chart's first trace)."""
+    text = page.locator('[data-testid="stProgress"]').first.inner_text()
+    step = int(STEP_RE.search(text).group(1)) if STEP_RE.search(text) else 0
+    points = page.evaluate("() => { const el = document.querySelector('.js-plotly-plot');"
+                           " return el && el.data && el.data[0].x ? el.data[0].x.length : 0; }")
+    return step, points
+
+
+def _grows(page, timeout: float = 30) -> tuple[tuple[int, int], tuple[int, int]]:
+    """Two readings, the second with both the step and the chart's point count larger."""
+    deadline = time.monotonic() + timeout
+    first = _reading(page)
+    while first[0] == 0 or first[1] == 0:
+        assert time.monotonic() < deadline, f"no progress or chart yet: {first}"
+        page.wait_for_timeout(500)
+        first = _reading(page)
+    while True:
+        page.wait_for_timeout(1000)
+        second = _reading(page)
+        if second[0] > first[0] and second[1] > first[1]:
+            return first, second
+        assert time.monotonic() < deadline, f"the run did not grow: {first} then {second}"
+
+
+def test_launch_watch_reload_stop_resume(server, page):
+    """Launch from Train, see steps and chart points grow, reload and see the same run still growing,
+    Stop (cancelled, checkpoint on disk), Resume until completed with a test accuracy."""
+    base, runs_dir = server
+    page.goto(f"{base}/train")        # the server's very first request is a deep link to a page
+    page.get_by_text("Data and model").wait_for()
+    page.locator('[data-testid="stSidebar"]').get_by_text("Runs folder").wait_for()  # the frame ran
+
+    _select(page, "Dataset", "Fashion-MNIST")
+    _select(page, "Architecture", "LeNet-style CNN (PyTorch MNIST example)")
+    _number(page, "Batch size", "8")
+    _number(page, "Epochs", "15")   # ~950 steps: ~25 s on an idle 2-core CPU
+    _number(page, "Validation images (empty = default)", "100")
+    _text(page, "Run name (optional)", "browser run")
+    page.get_by_role("button", name="Launch").click()
+
+    page.get_by_role("tab", name="Live", selected=True).wait_for()   # Launch opens the Live tab
+    first, second = _grows(page, timeout=60)
+    (run_id,) = [p.name for p in runs_dir.iterdir() if (p / "run.json").exists()]
+    assert f"run={run_id}" in page.url
+
+    page.reload()                     # the URL names the run: the page opens on its Live tab
+    page.locator('[data-testid="stProgress"]').first.wait_for()
+    after_reload, later = _grows(page)
+    assert after_reload[0] >= second[0], "after a reload the page shows the same run, further on"
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "train-live.png"))
+    assert "browser run" in page.locator('[data-testid="stMainBlockContainer"]').inner_text()
+
+    page.get_by_role("button", name="Stop").click()
+    _status(page, "cancelled").wait_for(timeout=60_000)
+    assert (runs_dir / run_id / "checkpoint.pt").stat().st_size > 0
+    stopped_at = _reading(page)[0]
+
+    page.get_by_role("button", name="Resume").click()
+    page.get_by_text(re.compile(r"Test accuracy \d")).wait_for(timeout=300_000)
+    _status(page, "completed").wait_for()
+    page.get_by_role("link", name=re.compile("Inspect this run")).wait_for()
+    page.wait_for_timeout(1000)
+    final_step, _ = _reading(page)
+    assert final_step > stopped_at
+    page.screenshot(path=str(SHOTS / "train-completed.png"))
+
+
+def test_home_lists_the_run(server, page):
+    """Home shows the datasets and the run just trained."""
+    base, _ = server
+    page.goto(base)
+    page.get_by_text("Recent runs").wait_for()
+    page.get_by_text("browser run").first.wait_for(timeout=30_000)
+    page.wait_for_timeout(1500)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "home.png"))
+    text = page.locator('[data-testid="stMainBlockContainer"]').inner_text()
+    for words in ("Datasets", "Fashion-MNIST", "Recent runs"):
+        assert words in text

@@ -1,0 +1,185 @@
+"""The dashboard's pages under Streamlit's AppTest: they render, the Train form refuses bad values,
+launches good ones, clones saved runs, and the live panel reads runs from disk."""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from cnn_core import jobs, runs
+from cnn_core.config import TrainConfig
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGES = ["pages/home.py", "pages/train.py", "pages/inspect.py", "pages/compare.py", "pages/draw.py"]
+TIMEOUT = 90  # the first run in a process imports torch
+
+
+def app(page: str, **query) -> AppTest:
+    at = AppTest.from_file(str(ROOT / page), default_timeout=TIMEOUT)
+    for k, v in query.items():
+        at.query_params[k] = v
+    return at.run()
+
+
+def texts(at: AppTest) -> str:
+    """Every piece of text on the page, one string (markdown, captions, alerts)."""
+    parts = []
+    for kind in ("markdown", "caption", "error", "warning", "info", "success", "title", "subheader"):
+        parts += [str(e.value) for e in getattr(at, kind)]
+    return "\n".join(parts)
+
+
+def run_folders(runs_dir: Path) -> list[Path]:
+    return [p for p in runs_dir.iterdir() if (p / runs.RUN_JSON).exists()] if runs_dir.exists() else []
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_renders_alone(page):
+    """Each page file runs on its own without an exception."""
+    at = app(page)
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def test_frame_renders_every_page():
+    """dashboard.py (navigation + sidebar) renders, and so does every page reached through it."""
+    at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=TIMEOUT).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "Device" in "\n".join(str(m.value) for m in at.sidebar.markdown)
+    for page in PAGES:
+        at.switch_page(page).run()
+        assert not at.exception, (page, [e.value for e in at.exception])
+        assert at.title, page
+
+
+def test_home_on_a_fresh_install_says_what_to_do_first():
+    """With no runs, Home shows the first steps, and every dataset with a state."""
+    text = texts(app("pages/home.py"))
+    assert "First time here?" in text
+    for name in ("MNIST", "Fashion-MNIST", "CIFAR-10", "CIFAR-2"):
+        assert name in text
+
+
+def test_home_prepare_button_caches_the_dataset(tmp_path, monkeypatch):
+    """Prepare decodes the files in the data folder and Home then shows the dataset ready."""
+    from datagen import write_idx_dataset
+
+    data_dir = tmp_path / "data"
+    write_idx_dataset(data_dir / "fashion-mnist", n_train=60, n_test=20, seed=5)
+    monkeypatch.setenv("CNN_DATA_DIR", str(data_dir))
+    at = app("pages/home.py")
+    assert "not prepared" in texts(at)
+    at.button(key="home.prepare.fashion-mnist").click().run()
+    assert not at.exception
+    assert "Fashion-MNIST: 60 training and 20 test images" in texts(at)
+    assert (data_dir / "cache" / "fashion-mnist.pt").is_file()
+
+
+def test_bad_values_show_their_errors_and_launch_nothing(runs_dir):
+    """LR 0 and batch size 0 show their messages next to the fields; Launch is off; nothing is written."""
+    at = app("pages/train.py")
+    at.number_input(key="train.lr").set_value(0.0)
+    at.number_input(key="train.batch_size").set_value(0)
+    at.run()
+    errors = [str(e.value) for e in at.error]
+    assert any("learning rate must be in (0" in e for e in errors), errors
+    assert any("batch size must be between 1" in e for e in errors), errors
+    assert at.button(key="train.launch").disabled
+    assert "Launch is off until 2 setting(s) are fixed: batch_size, lr" in texts(at)
+    assert run_folders(runs_dir) == []
+
+
+def test_layer_table_follows_the_architecture():
+    """The layer table shows the chosen model's layers and total before anything trains."""
+    at = app("pages/train.py")
+    assert "21,840" in texts(at)                       # LeNet on 1x28x28
+    at.selectbox(key="train.arch").set_value("simple-cnn").run()
+    assert "parameters in all" in texts(at) and "21,840" not in texts(at)
+    table = at.dataframe[0].value
+    assert "conv1" in " ".join(table["layer"]) and table["parameters"].sum() > 0
+
+
+def test_good_config_launches_a_run(runs_dir):
+    """A valid form launches one run: its folder appears and the live panel shows it."""
+    at = app("pages/train.py")
+    at.number_input(key="train.batch_size").set_value(32)
+    at.number_input(key="train.epochs").set_value(1)
+    at.number_input(key="train.val_size").set_value(100)
+    at.text_input(key="train.name").set_value("page launch")
+    at.run()
+    assert not at.button(key="train.launch").disabled
+    at.button(key="train.launch").click().run()
+    folders = run_folders(runs_dir)
+    try:
+        assert len(folders) == 1
+        record = runs.read_run(folders[0])
+        assert record["name"] == "page launch" and record["config"]["batch_size"] == 32
+        assert at.query_params["run"] == folders[0].name
+        assert at.session_state["train.tab"] == "Live"
+        assert "page launch" in texts(at)
+    finally:
+        for path in folders:
+            jobs.cancel(path)
+            jobs.wait(path, timeout=90)
+
+
+def test_clone_fills_the_form_from_a_saved_run():
+    """Clone settings copies a saved run's config (architecture knobs included) into the form."""
+    config = TrainConfig(arch="mlp", arch_params={"hidden1": 32}, lr=0.05, optimizer="adam", epochs=3,
+                         val_size=100)
+    path = runs.create_run(config, "to clone")
+    runs.update_run(path, status="cancelled")   # created, never launched: not in progress
+    at = app("pages/train.py")
+    at.selectbox(key="train.clone").set_value(path.name).run()
+    at.button(key="train.clone_btn").click().run()
+    ss = at.session_state
+    assert (ss["train.arch"], ss["train.lr"], ss["train.optimizer"], ss["train.epochs"]) == ("mlp", 0.05, "adam", 3)
+    assert ss["train.p.mlp.hidden1"] == 32 and ss["train.val_size"] == 100
+    assert "Form filled from run" in texts(at)
+
+
+def _finished_run(test_acc: float = 0.97) -> Path:
+    """A completed run written by hand: three epochs of metrics, a summary."""
+    path = runs.create_run(TrainConfig(epochs=3, val_size=100), "finished")
+    writer = runs.MetricsWriter(path)
+    for e in (1, 2, 3):
+        for s in range(1, 5):
+            writer.log({"kind": "step", "step": (e - 1) * 4 + s, "epoch": e, "loss": 1 / (e + s), "acc": 0.5,
+                        "lr": 0.01, "time": 1.0})
+        writer.log({"kind": "epoch", "step": 4 * e, "epoch": e, "train_loss": 1 / e, "train_acc": 0.6 + e / 10,
+                    "val_loss": 1.2 / e, "val_acc": [0.7, 0.9, 0.8][e - 1], "lr": 0.01,
+                    "images_per_sec": 500.0, "time": 2.0 * e})
+    writer.close()
+    runs.update_run(path, status="completed", summary={"test_acc": test_acc, "best_epoch": 2,
+                                                       "images_per_sec": 500.0},
+                    progress={"epoch": 3, "epochs": 3, "step": 12, "total_steps": 12, "steps_per_epoch": 4,
+                              "images_per_sec": 0.0, "elapsed": 6.0, "eta": None, "lr": 0.01})
+    return path
+
+
+def test_live_panel_shows_a_finished_run_from_the_url():
+    """?run=<id> opens that run: progress, charts, test accuracy and a link to Inspect it."""
+    path = _finished_run()
+    _finished_run(0.5)   # a newer run: the URL, not recency, decides
+    at = app("pages/train.py", run=path.name)
+    assert not at.exception
+    assert at.selectbox(key="train.watch").value == path.name
+    text = texts(at)
+    assert "Test accuracy 97.00%" in text and "completed" in text
+    assert "epoch 3/3 · step 12/12" in at.get("progress")[0].proto.text
+    assert len(at.get("plotly_chart")) == 2
+    links = at.get("page_link")
+    assert any("inspect" in link.proto.page and path.name in link.proto.query_string for link in links)
+
+
+def test_live_panel_defaults_to_the_newest_active_run():
+    """A second tab (no ?run=) shows the run in progress, not merely the newest run."""
+    path = runs.create_run(TrainConfig(epochs=1, val_size=100), "in progress")
+    runs.update_run(path, status="running", pid=os.getpid(), heartbeat=time.time())  # alive: this process
+    _finished_run()
+    at = app("pages/train.py")
+    assert at.selectbox(key="train.watch").value == path.name
+    assert at.button(key="train.stop")
+    assert "At most 2 runs train at once" in texts(at)

@@ -1,0 +1,176 @@
+"""Transfer: a run as a zip and back, hostile and corrupt imports refused, ONNX / TorchScript exports
+that predict what the PyTorch model predicts."""
+from __future__ import annotations
+
+import io
+import json
+import os
+import stat
+import zipfile
+from pathlib import Path
+
+import pytest
+import torch
+
+from cnn_core import data, runs, transfer
+from cnn_core.predict import load_model
+from test_compare import trained  # noqa: F401  (fixture: two runs trained by the real engine)
+
+
+@pytest.fixture
+def run(trained, runs_dir) -> Path:  # noqa: F811
+    """One trained run copied into this test's runs folder."""
+    import shutil
+
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    src = sorted(trained.iterdir())[0]
+    shutil.copytree(src, runs_dir / src.name)
+    return runs_dir / src.name
+
+
+def _zip(entries: dict[str, bytes], links: dict[str, str] = ()) -> bytes:
+    """A zip of name -> content, plus symbolic-link entries name -> target."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        for name, content in entries.items():
+            zf.writestr(name, content)
+        for name, target in dict(links).items():
+            info = zipfile.ZipInfo(name)
+            info.external_attr = (stat.S_IFLNK | 0o777) << 16
+            zf.writestr(info, target)
+    return buffer.getvalue()
+
+
+def _run_json(run_id="r1", **fields) -> bytes:
+    return json.dumps({"id": run_id, "name": "x", "config": {"dataset": "mnist"}, "status": "completed",
+                       **fields}).encode()
+
+
+def _nothing_landed(runs_dir: Path) -> bool:
+    return not runs_dir.exists() or not [p for p in runs_dir.iterdir() if p.name != ".cache"]
+
+
+# ---- zip and import -----------------------------------------------------------------------------
+def test_zip_round_trip_keeps_every_file(run, tmp_path):
+    """A zipped run imported elsewhere has the same files, bytes and id; locks and cancel files stay behind."""
+    (run / runs.CANCEL).touch()
+    raw = transfer.zip_run(run)
+    names = zipfile.ZipFile(io.BytesIO(raw)).namelist()
+    assert all(n.startswith(run.name + "/") for n in names) and f"{run.name}/best.pt" in names
+    assert not any("/." in n or n.endswith(runs.CANCEL) for n in names)
+    other = tmp_path / "elsewhere"
+    new = transfer.import_run(raw, other)
+    assert new.name == run.name and not (new / runs.CANCEL).exists()
+    for file in ("best.pt", "checkpoint.pt", "metrics.jsonl", "snapshots/epoch-001.pt"):
+        assert (new / file).read_bytes() == (run / file).read_bytes()
+    record = runs.read_run(new)
+    assert record["summary"] == runs.read_run(run)["summary"] and record["imported"]["from_id"] == run.name
+
+
+def test_colliding_id_gets_a_new_id(run, runs_dir):
+    """Importing a run whose id exists gives it a new, valid id; the first run is untouched."""
+    before = (run / runs.RUN_JSON).read_bytes()
+    new = transfer.import_run(transfer.zip_run(run), runs_dir)
+    assert new != run and new.name.startswith(run.name) and runs.validate_run_id(new.name)
+    assert runs.read_run(new)["id"] == new.name and (run / runs.RUN_JSON).read_bytes() == before
+    assert len(runs.list_runs(runs_dir)) == 2
+
+
+@pytest.mark.parametrize("status", ["running", "queued", "weird"])
+def test_imported_runs_are_never_running(status, runs_dir):
+    """A run zipped while training arrives interrupted (resumable), with no pid."""
+    raw = _zip({"r1/run.json": _run_json(status=status, pid=1234)})
+    record = runs.read_run(transfer.import_run(raw, runs_dir))
+    assert record["status"] == "interrupted" and record["pid"] is None
+
+
+def test_folder_import_and_zip_with_run_json_at_top(run, runs_dir, tmp_path):
+    """A plain run folder and a zip without a top folder both import."""
+    new = transfer.import_run(run, tmp_path / "a")
+    assert runs.read_run(new)["id"] == run.name
+    flat = transfer.import_run(_zip({"run.json": _run_json("flat"), "metrics.jsonl": b""}), runs_dir)
+    assert flat.name == "flat"
+
+
+HOSTILE = {
+    "parent": ({"r1/run.json": _run_json(), "r1/../../evil.txt": b"x"}, {}, "'..'"),
+    "absolute": ({"r1/run.json": _run_json(), "/tmp/evil.txt": b"x"}, {}, "absolute"),
+    "symlink": ({"r1/run.json": _run_json()}, {"r1/best.pt": "/etc/passwd"}, "symbolic link"),
+    "backslash": ({"r1/run.json": _run_json(), "r1\\..\\evil": b"x"}, {}, "backslash"),
+    "outside": ({"r1/run.json": _run_json(), "other/evil.txt": b"x"}, {}, "outside its run folder"),
+    "two runs": ({"r1/run.json": _run_json(), "r2/run.json": _run_json("r2")}, {}, "2 runs"),
+    "no run": ({"r1/notes.txt": b"x"}, {}, "no run"),
+    "corrupt run.json": ({"r1/run.json": b"{ not json"}, {}, "not valid JSON"),
+    "not a run": ({"r1/run.json": b'{"id": "r1"}'}, {}, "not a run record"),
+    "bad checkpoint": ({"r1/run.json": _run_json(), "r1/best.pt": b"garbage"}, {}, "checkpoint <run>/best.pt"),
+}
+
+
+@pytest.mark.parametrize("case", HOSTILE)
+def test_hostile_or_corrupt_zip_is_refused(case, runs_dir, tmp_path):
+    """Each hostile or corrupt zip is refused with a message naming the problem; nothing lands."""
+    entries, links, message = HOSTILE[case]
+    with pytest.raises(transfer.ImportRefused, match=message):
+        transfer.import_run(_zip(entries, links), runs_dir)
+    assert _nothing_landed(runs_dir) and not (tmp_path / "evil.txt").exists()
+
+
+def test_code_running_checkpoint_is_refused(runs_dir, tmp_path):
+    """A best.pt that pickles code is refused at import and its code never runs."""
+    marker = tmp_path / "ran"
+
+    class Evil:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+    buffer = io.BytesIO()
+    torch.save({"model": {}, "x": Evil()}, buffer)
+    with pytest.raises(transfer.ImportRefused, match="other than tensors"):
+        transfer.import_run(_zip({"r1/run.json": _run_json(), "r1/best.pt": buffer.getvalue()}), runs_dir)
+    assert not marker.exists() and _nothing_landed(runs_dir)
+
+
+def test_size_and_count_limits(runs_dir, monkeypatch):
+    """A zip that unpacks past the size limit or holds too many files is refused."""
+    monkeypatch.setattr(transfer, "MAX_IMPORT_BYTES", 1000)
+    with pytest.raises(transfer.ImportRefused, match="limit"):
+        transfer.import_run(_zip({"r1/run.json": _run_json(), "r1/big": b"0" * 5000}), runs_dir)
+    monkeypatch.setattr(transfer, "MAX_IMPORT_FILES", 3)
+    with pytest.raises(transfer.ImportRefused, match="at most 3"):
+        transfer.import_run(_zip({"r1/run.json": _run_json(), **{f"r1/{i}": b"" for i in range(4)}}), runs_dir)
+    with pytest.raises(transfer.ImportRefused, match="not a zip"):
+        transfer.import_run(b"PK\x03\x04 truncated", runs_dir)
+    assert _nothing_landed(runs_dir)
+
+
+def test_folder_with_a_symlink_is_refused(run, runs_dir, tmp_path):
+    """A run folder holding a symbolic link is refused."""
+    folder = tmp_path / "linked"
+    folder.mkdir()
+    (folder / runs.RUN_JSON).write_bytes(_run_json())
+    os.symlink("/etc/passwd", folder / "best.pt")
+    with pytest.raises(transfer.ImportRefused, match="symbolic link"):
+        transfer.import_run(folder, runs_dir)
+
+
+# ---- model export -------------------------------------------------------------------------------
+@pytest.mark.parametrize("kind", ["onnx", "torchscript"])
+@pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated")
+def test_export_predicts_like_pytorch(kind, run):
+    """The export, loaded back, gives the original's classes on real test images, logits within 1e-4."""
+    result = transfer.export_model(run, kind)
+    assert result.ok and result.path.is_file() and result.path.parent == run / "exports"
+    assert result.batch.endswith("test images of mnist") and result.max_abs_diff <= 1e-4
+    assert result.message.startswith({"onnx": "ONNX", "torchscript": "TorchScript"}[kind] + " export matches")
+    model, meta = load_model(run)
+    x = data.normalize(data.load_raw("mnist").test_x[64:96], meta["mean"], meta["std"])  # (32, 1, 28, 28)
+    with torch.no_grad():
+        expected = model(x)
+    if kind == "onnx":
+        import onnxruntime
+        session = onnxruntime.InferenceSession(str(result.path), providers=["CPUExecutionProvider"])
+        got = torch.from_numpy(session.run(None, {"input": x.numpy()})[0])
+    else:
+        got = torch.jit.load(str(result.path))(x)
+    assert torch.equal(got.argmax(1), expected.argmax(1))
+    assert (got - expected).abs().max() <= 1e-4
+    assert "exports/" not in " ".join(zipfile.ZipFile(io.BytesIO(transfer.zip_run(run))).namelist())
