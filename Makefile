@@ -30,14 +30,17 @@ chromium:
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
 test: data chromium
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q -m "not stress" tests
 
 test-stress: setup
 	$(BIN)/python -m pytest -q -m stress tests
 
-bench: setup
+bench: data
 	$(BIN)/python bench/train_speed.py
 	$(BIN)/python bench/predict_latency.py
+	$(BIN)/python bench/inspect_latency.py
+	$(BIN)/python bench/compare_open.py
+	$(BIN)/python bench/page_vs_cli.py
 
 clean-venv:
 	rm -rf $(VENV)

@@ -77,6 +77,7 @@ def main() -> None:
         data_dir, dataset = _data_dir(args.small, tmp)
         os.environ.update(CNN_DATA_DIR=str(data_dir), CNN_RUNS_DIR=str(tmp / "runs"), CNN_OFFLINE="1")
         config = TrainConfig(dataset=dataset, arch="lenet", batch_size=args.batch_size, epochs=args.epochs)
+        data.load_raw(dataset)   # decode and cache once, outside the timings
         n = data.dataset_status(dataset).n_train
         print(f"{dataset} ({n:,} training images, {data_dir}), lenet, batch {args.batch_size}, "
               f"{args.epochs} epoch(s), {args.rounds} round(s); cpu threads {os.cpu_count()}")

@@ -49,6 +49,8 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
         obj = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if "Unsupported global" not in str(exc):   # garbage bytes, not a refused object
+            raise CheckpointError(f"checkpoint {path} is corrupt and cannot be read ({first[:200]})") from None
         raise CheckpointError(f"checkpoint {path} was refused: it contains objects other than tensors and "
                               f"plain data, which could run code when loaded ({first[:200]})") from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:

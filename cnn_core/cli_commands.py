@@ -58,6 +58,8 @@ def train(args) -> int:
         config = config_from_args(args)
         path, resume = runs.create_run(config, name=args.name), False
         print(f"run {path.name} in {path}", file=sys.stderr)
+    if not args.run:
+        (path / runs.CANCEL).unlink(missing_ok=True)   # a person starting it now means it
     if args.detach:
         pid = jobs.launch(path, resume=resume)
         print(f"started run {path.name} (pid {pid}); `python -m cnn_core runs show {path.name}` follows it")

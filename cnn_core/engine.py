@@ -167,7 +167,6 @@ class Trainer:
         c, s = self.config, self.splits
         self.t_start, self.last_beat = time.monotonic(), 0.0
         self.writer = runs.MetricsWriter(self.path)
-        (self.path / runs.CANCEL).unlink(missing_ok=True)
         if self.step == 0:
             self._snapshot(0, None)
         try:
@@ -321,8 +320,11 @@ def run_training(path: Path, resume: bool = False, on_progress=None) -> dict:
     runs.update_run(path, **started)
     try:
         trainer = Trainer(path, resume=resume, on_progress=on_progress)
+        runs.update_run(path, device=str(trainer.device), versions={"torch": torch.__version__},
+                        n_params=sum(p.numel() for p in trainer.model.parameters()))
         summary = trainer.fit()
     except Cancelled:
+        (path / runs.CANCEL).unlink(missing_ok=True)   # answered: a later resume must not see it
         return runs.update_run(path, status="cancelled", heartbeat=time.time())
     except (TrainingFailed, ValueError, OSError, RuntimeError) as exc:
         _log_traceback(path)
@@ -331,8 +333,8 @@ def run_training(path: Path, resume: bool = False, on_progress=None) -> dict:
         _log_traceback(path)
         runs.update_run(path, status="failed", error=f"{type(exc).__name__}: {exc}", heartbeat=time.time())
         raise
-    return runs.update_run(path, status="completed", summary=summary, progress=trainer._progress(),
-                           heartbeat=time.time())
+    progress = {**trainer._progress(), "images_per_sec": summary["images_per_sec"], "eta": 0}
+    return runs.update_run(path, status="completed", summary=summary, progress=progress, heartbeat=time.time())
 
 
 def _log_traceback(path: Path) -> None:

@@ -18,8 +18,6 @@ import threading
 import time
 from pathlib import Path
 
-import torch
-
 from . import runs
 
 MAX_JOBS_ENV = "CNN_MAX_JOBS"
@@ -31,6 +29,7 @@ def max_jobs() -> int:
     try:
         return max(1, int(os.environ[MAX_JOBS_ENV]))
     except (KeyError, ValueError):
+        import torch   # here, not at the top: pages import jobs without paying for torch
         return 2 if torch.cuda.is_available() else 1
 
 
