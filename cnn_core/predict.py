@@ -92,7 +92,9 @@ def ink_from_upload(raw: bytes) -> "np.ndarray":
             return alpha
     gray = np.asarray(img.convert("L"), dtype=np.float32) / 255.0
     border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
-    return 1.0 - gray if np.median(border) > 0.5 else gray
+    ink = 1.0 - gray if np.median(border) > 0.5 else gray
+    bg = float(np.median(np.concatenate([ink[0], ink[-1], ink[:, 0], ink[:, -1]])))   # paper is not 0
+    return np.clip((ink - bg) / max(float(ink.max()) - bg, 1e-6), 0.0, 1.0)
 
 
 def mnist_preprocess(ink) -> torch.Tensor:

@@ -84,3 +84,12 @@ def test_oversized_file_is_refused():
     """A file over the upload limit is refused unread."""
     with pytest.raises(ValueError, match="MB"):
         ink_from_upload(b"\0" * (11 * 2**20))
+
+
+def test_grey_paper_becomes_black_background():
+    """A digit photographed on grey paper comes out with 0 everywhere outside the ink, as in MNIST."""
+    paper = Image.new("L", (200, 200), 235)
+    ImageDraw.Draw(paper).line([(100, 30), (100, 170)], fill=20, width=16)
+    out = mnist_preprocess(ink_from_upload(_png(paper)))[0].numpy()
+    assert out.max() > 200
+    assert out[:, :8].max() == 0 and out[:, 20:].max() == 0

@@ -132,11 +132,15 @@ def _prediction(page):
 
 
 def _clear(page) -> None:
-    page.get_by_role("button", name="Clear").click()
-    page.get_by_text("Draw a digit with the mouse").wait_for()
+    """Press Clear and wait for the fresh canvas (a new component instance) to be ready for strokes."""
     from playwright.sync_api import expect
 
+    page.get_by_role("button", name="Clear").click()
+    page.get_by_text("Draw a digit with the mouse").wait_for()
     expect(_prediction(page)).to_have_count(0)
+    expect(page.locator("canvas.upper-canvas")).to_have_count(1)
+    page.locator("canvas.upper-canvas").wait_for(state="visible")
+    page.wait_for_timeout(800)                               # fabric.js attaches its mouse handlers
 
 
 def test_fresh_page_asks_for_a_digit(page):
@@ -155,11 +159,15 @@ def test_drawn_digit_is_read(page, digit, strokes):
     from playwright.sync_api import expect
 
     _draw(page, strokes)
-    expect(_prediction(page)).to_have_text(f"Prediction: {digit}", timeout=60_000)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    try:
+        expect(_prediction(page)).to_have_text(f"Prediction: {digit}", timeout=60_000)
+    except AssertionError:
+        page.screenshot(path=str(SHOTS / f"draw-{digit}-FAILED.png"), full_page=True)
+        raise
     page.get_by_text("What the first conv layer sees").wait_for()
     page.locator(".js-plotly-plot").nth(1).wait_for()
     page.wait_for_timeout(600)                               # let the charts finish drawing
-    SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / f"draw-{digit}.png"), full_page=True)
     _clear(page)
 
