@@ -12,8 +12,8 @@ st.caption("Set up a run and press Launch: it trains in its own process and the 
 from cnn_core import jobs, views  # noqa: E402  (torch: after the title is on screen)
 
 train_form.init_state()
-new_tab, live_tab = st.tabs(["New run", "Live"], key=actions.TAB, on_change="rerun",
-                            default="Live" if live.worth_watching() else "New run")
+new_tab, live_tab = st.tabs(["New run", "Live"], key=actions.TAB, on_change="rerun", default=live.first_tab())
+st.session_state[actions.LAST_TAB] = "Live" if live_tab.open else "New run"   # where to come back to
 
 if new_tab.open:
     with new_tab:

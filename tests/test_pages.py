@@ -183,3 +183,23 @@ def test_live_panel_defaults_to_the_newest_active_run():
     assert at.selectbox(key="train.watch").value == path.name
     assert at.button(key="train.stop")
     assert "At most 2 runs train at once" in texts(at)
+
+
+def test_leaving_train_and_coming_back_keeps_the_run_and_the_form():
+    """Through the frame: a link with ?run= opens that run; after Home, the sidebar link comes back to it,
+    and the form keeps what was typed."""
+    older, newer = _finished_run(), _finished_run()
+    at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=TIMEOUT).run()
+    at.switch_page("pages/train.py")
+    at.query_params["run"] = older.name
+    at.run()
+    assert at.selectbox(key="train.watch").value == older.name
+    at.switch_page("pages/home.py").run()
+    at.switch_page("pages/train.py").run()   # no ?run= this time: the session remembers
+    assert at.selectbox(key="train.watch").value == older.name
+    at.session_state["train.tab"] = "New run"
+    at.run()
+    at.number_input(key="train.epochs").set_value(9).run()
+    at.switch_page("pages/home.py").run()
+    at.switch_page("pages/train.py").run()
+    assert at.session_state["train.epochs"] == 9 and newer.exists()

@@ -12,6 +12,7 @@ WATCH = "train.watch"          # the run-picker widget
 WATCHING = "train.watching"    # the watched run, kept while the picker is off screen (other pages)
 FLASH = "train.flash"          # (kind, message) shown once at the top of the open tab
 TAB = "train.tab"              # the New run / Live tabs
+LAST_TAB = "train.last_tab"    # the tab last open, kept while the page is off screen
 
 
 def flash(kind: str, message: str) -> None:
@@ -22,6 +23,11 @@ def show_flash() -> None:
     kind, message = st.session_state.pop(FLASH, (None, None))
     if kind:
         getattr(st, kind)(message)
+
+
+def open_tab(name: str) -> None:
+    """Open tab `name` (New run or Live) on the next draw."""
+    st.session_state[TAB] = st.session_state[LAST_TAB] = name
 
 
 def watch(run_id: str) -> None:
@@ -40,15 +46,20 @@ def launch() -> None:
         return
     try:
         path = runs.create_run(config, name or views.default_name(config))
-        jobs.launch(path)
     except ConfigError as exc:
         flash("error", "Not launched: " + "; ".join(f"{k}: {v}" for k, v in exc.errors.items()))
         return
     except (ValueError, OSError) as exc:
         flash("error", f"Not launched: {exc}")
         return
+    try:
+        jobs.launch(path)
+    except (ValueError, OSError) as exc:   # never leave a run that looks queued but has no process
+        runs.update_run(path, status="failed", error=f"could not start the training process: {exc}")
+        flash("error", f"Run {path.name} could not start: {exc}")
+        return
     watch(path.name)
-    st.session_state[TAB] = "Live"
+    open_tab("Live")
     flash("success", f"Launched run {path.name}.")
 
 
@@ -69,7 +80,7 @@ def resume(path: Path, from_checkpoint: bool = True) -> None:
         flash("error", f"Could not resume: {exc}")
         return
     watch(Path(path).name)
-    st.session_state[TAB] = "Live"
+    open_tab("Live")
     flash("success", "Resumed from the last checkpoint." if from_checkpoint else "Started again.")
 
 
@@ -87,4 +98,4 @@ def clone(run_id: str | None) -> None:
     notes = train_form.load_config(config) + [f"field {d!r} is unknown to this version; left out" for d in dropped]
     st.session_state["train.clone_note"] = (f"Form filled from run {run_id}."
                                             + (" " + "; ".join(notes) if notes else ""))
-    st.session_state[TAB] = "New run"
+    open_tab("New run")

@@ -27,12 +27,10 @@ def loss_figure(steps: pd.DataFrame, epochs: pd.DataFrame) -> go.Figure:
     fig = go.Figure()
     fig.add_scatter(x=_list(steps["step"]), y=_list(steps["loss"]), mode="lines",
                     name="train, per logged step", line=dict(color=STEP, width=1.5))
-    fig.add_scatter(x=_list(epochs["step"]), y=_list(epochs["train_loss"]), mode="lines+markers", name="train, epoch mean",
-                    line=dict(color=TRAIN, width=2), customdata=_list(epochs["epoch"]),
-                    hovertemplate="epoch %{customdata}: %{y:.4f}")
-    fig.add_scatter(x=_list(epochs["step"]), y=_list(epochs["val_loss"]), mode="lines+markers", name="validation",
-                    line=dict(color=VAL, width=2), customdata=_list(epochs["epoch"]),
-                    hovertemplate="epoch %{customdata}: %{y:.4f}")
+    for column, name, color in (("train_loss", "train, epoch mean", TRAIN), ("val_loss", "validation", VAL)):
+        fig.add_scatter(x=_list(epochs["step"]), y=_list(epochs[column]), mode="lines+markers", name=name,
+                        line=dict(color=color, width=2), customdata=_list(epochs["epoch"]),
+                        hovertemplate="epoch %{customdata}: %{y:.4f}")
     return _layout(fig, "Loss", "training step", "cross-entropy loss")
 
 
@@ -49,5 +47,6 @@ def accuracy_figure(epochs: pd.DataFrame, best: int | None) -> go.Figure:
                         marker=dict(symbol="star", size=16, color="#2ca02c"),
                         text=[f"best: epoch {best}"], textposition="bottom right", hovertemplate="%{y:.2%}")
     fig.update_yaxes(tickformat=".0%")
-    fig.update_xaxes(dtick=1 if len(epochs) <= 20 else None)
+    last = int(epochs["epoch"].max()) if len(epochs) else 1
+    fig.update_xaxes(dtick=1 if last <= 20 else None, range=[0.6, last + 0.4])
     return _layout(fig, "Accuracy per epoch", "epoch", "accuracy")

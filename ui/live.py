@@ -32,11 +32,14 @@ def _signature(run_id: str | None) -> tuple:
     return active, status
 
 
-def worth_watching() -> bool:
-    """Open the Live tab first: the URL names a run, or runs are in progress."""
+def first_tab() -> str:
+    """The tab the page opens on: Live when the URL names a run or runs are in progress, else the tab
+    this session had open last (New run at first)."""
     from cnn_core import jobs
 
-    return bool(st.query_params.get("run")) or bool(jobs.active_runs())
+    if st.query_params.get("run") or jobs.active_runs():
+        return "Live"
+    return st.session_state.get(actions.LAST_TAB) or "New run"
 
 
 def picker() -> str | None:
@@ -59,8 +62,7 @@ def picker() -> str | None:
     actions.watch(chosen)
     left, right = st.columns([3, 2], gap="large")
     left.selectbox("Run", ids, key=actions.WATCH, help="Runs in progress first, then the most recent others.",
-                   format_func=lambda i: f"{views.run_label(by_id[i])} — {by_id[i]['effective_status']}",
-                   on_change=lambda: actions.watch(st.session_state[actions.WATCH]))
+                   format_func=lambda i: f"{views.run_label(by_id[i])} — {by_id[i]['effective_status']}")
     lines = []
     for r in active:
         where = (f"waiting, #{views.queue_position(r['id'], active)} in line"
@@ -126,12 +128,11 @@ def _panel(run_id: str) -> None:
 
 
 def _numbers(run: views.LiveRun) -> None:
-    p, summary = run.progress, run.record.get("summary") or {}
-    speed = p.get("images_per_sec") if run.active else summary.get("images_per_sec") or p.get("images_per_sec")
+    p = run.progress
     cols = st.columns(4)
-    cols[0].metric("Images/s", f"{speed:,.0f}" if speed else "–", help="Training images per second "
+    cols[0].metric("Images/s", f"{run.speed:,.0f}" if run.speed else "–", help="Training images per second "
                    "(the run's mean once it has finished).")
-    cols[1].metric("ETA", views.fmt_duration(p.get("eta")) if run.active else "–",
+    cols[1].metric("ETA", views.fmt_duration(run.eta) if run.active else "–",
                    help="Time left at the current speed (evaluation not counted).")
     cols[2].metric("Learning rate", f"{p['lr']:.3g}" if p.get("lr") is not None else "–",
                    help="The optimizer's current learning rate (after the schedule).")
@@ -158,8 +159,7 @@ def _outcome(run: views.LiveRun) -> None:
     if run.status == "completed" and run.test_acc is not None:
         st.success(f"**Test accuracy {views.fmt_acc(run.test_acc)}** with the weights of the best validation "
                    f"epoch ({run.record['summary'].get('best_epoch')}).", icon=":material/check_circle:")
-        nav.link("inspect", "Inspect this run: filters, feature maps, mistakes", run=run.id,
-                 help="Open the trained model on the Inspect page")
+        nav.link("inspect", "Inspect this run: filters, feature maps, mistakes", run=run.id)
     elif run.status == "failed":
         st.error(f"The run failed: {run.error or 'no message'}")
         log = run.path / runs.LOG

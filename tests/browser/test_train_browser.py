@@ -86,6 +86,29 @@ def page():
         browser.close()
 
 
+def _epochs_lasting(seconds: float, steps_per_epoch: int = 63) -> int:
+    """Epochs of the browser run (LeNet, batch 8, 500 training images: 63 steps each) that take about
+    `seconds` on this machine as loaded right now: long enough to reload and stop it mid-run, short
+    enough to watch it finish. A CPU here trains 10 to 300 such steps a second depending on load."""
+    import torch
+    import torch.nn.functional as F
+
+    from cnn_core.models import build_model
+
+    model = build_model("lenet", (1, 28, 28), 10)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    x, y = torch.randn(8, 1, 28, 28), torch.randint(0, 10, (8,))
+    t0, n = time.perf_counter(), 0
+    while time.perf_counter() - t0 < 0.5:
+        loss = F.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        n += 1
+    steps_per_s = n / (time.perf_counter() - t0) / 2   # the run also evaluates, checkpoints, and shares the CPU
+    return max(8, min(100, round(seconds * steps_per_s / steps_per_epoch)))
+
+
 def _select(page, label: str, option: str) -> None:
     page.locator('[data-testid="stSelectbox"]').filter(has_text=label).first.click()
     page.get_by_role("option", name=option, exact=True).click()
@@ -148,9 +171,11 @@ def test_launch_watch_reload_stop_resume(server, page):
     _select(page, "Dataset", "Fashion-MNIST")
     _select(page, "Architecture", "LeNet-style CNN (PyTorch MNIST example)")
     _number(page, "Batch size", "8")
-    _number(page, "Epochs", "15")   # ~950 steps: ~25 s on an idle 2-core CPU
+    _number(page, "Epochs", str(_epochs_lasting(22)))
     _number(page, "Validation images (empty = default)", "100")
     _text(page, "Run name (optional)", "browser run")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "train-form.png"), full_page=True)
     page.get_by_role("button", name="Launch").click()
 
     page.get_by_role("tab", name="Live", selected=True).wait_for()   # Launch opens the Live tab
@@ -175,6 +200,7 @@ def test_launch_watch_reload_stop_resume(server, page):
     page.get_by_text(re.compile(r"Test accuracy \d")).wait_for(timeout=300_000)
     _status(page, "completed").wait_for()
     page.get_by_role("link", name=re.compile("Inspect this run")).wait_for()
+    page.mouse.move(5, 5)             # no tooltip over the screenshot
     page.wait_for_timeout(1000)
     final_step, _ = _reading(page)
     assert final_step > stopped_at
