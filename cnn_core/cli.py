@@ -6,7 +6,6 @@ import json
 import os
 import sys
 from dataclasses import fields
-from pathlib import Path
 
 from .config import ConfigError, TrainConfig, field_help
 

@@ -118,6 +118,7 @@ class Trainer:
         self.aug_gen = torch.Generator().manual_seed(c.seed + 1)
         self.epoch, self.batch_pos, self.step = 0, 0, 0
         self.best_val_acc, self.best_epoch, self.elapsed_before = -1.0, 0, 0.0
+        self.last_ips = 0.0
         self.epoch_gen_state = self.shuffle_gen.get_state()
         self.sums = self._zero_sums()
         self.snapshot_bytes = sum(p.numel() * p.element_size() for p in self.model.state_dict().values())
@@ -164,7 +165,7 @@ class Trainer:
     # ---- the loop -------------------------------------------------------------------------------
     def fit(self) -> dict:
         """Train the remaining epochs, evaluate on the test set, return the summary."""
-        c, s = self.config, self.splits
+        c = self.config
         self.t_start, self.last_beat = time.monotonic(), 0.0
         self.writer = runs.MetricsWriter(self.path)
         if self.step == 0:
@@ -230,8 +231,10 @@ class Trainer:
         self.sums.update(w_loss=self.sums["w_loss"] * 0, w_correct=self.sums["w_correct"] * 0, w_seen=0)
 
     def _throughput(self) -> float:
+        """Images/s of the epoch in progress; between epochs, the last finished epoch's."""
+        seen = self.sums["seen"] - self.epoch_seen0
         dt = time.monotonic() - self.epoch_t0
-        return (self.sums["seen"] - self.epoch_seen0) / dt if dt > 0 else 0.0
+        return seen / dt if seen > 0 and dt > 0 else self.last_ips
 
     def _progress(self) -> dict:
         total = self.steps_per_epoch * self.config.epochs
@@ -255,7 +258,8 @@ class Trainer:
         seen = max(self.sums["seen"], 1)
         train_loss, train_acc = self.sums["loss"].item() / seen, self.sums["correct"].item() / seen
         self._check_finite(train_loss)
-        ips = self._throughput()
+        ips = self.last_ips = self._throughput()
+        self.epoch_seen0 = 0   # sums are zeroed below: until the next epoch starts, last_ips stands
         val_loss, val_acc = evaluate(self.model, s.val_x, s.val_y, amp=c.amp)
         record = {"kind": "epoch", "step": self.step, "epoch": self.epoch, "train_loss": train_loss,
                   "train_acc": train_acc, "val_loss": val_loss, "val_acc": val_acc,
@@ -333,8 +337,8 @@ def run_training(path: Path, resume: bool = False, on_progress=None) -> dict:
         _log_traceback(path)
         runs.update_run(path, status="failed", error=f"{type(exc).__name__}: {exc}", heartbeat=time.time())
         raise
-    progress = {**trainer._progress(), "images_per_sec": summary["images_per_sec"], "eta": 0}
-    return runs.update_run(path, status="completed", summary=summary, progress=progress, heartbeat=time.time())
+    return runs.update_run(path, status="completed", summary=summary, progress=trainer._progress(),
+                           heartbeat=time.time())
 
 
 def _log_traceback(path: Path) -> None:

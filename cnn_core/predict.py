@@ -4,12 +4,16 @@ from __future__ import annotations
 import io
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
 from . import checkpoints, runs
 from .data import normalize
+
+if TYPE_CHECKING:
+    import numpy as np
 
 BUNDLED_MNIST = Path(__file__).resolve().parent.parent / "models" / "mnist-bundled"  # ships with the repo
 MAX_UPLOAD_BYTES = 10 * 2**20      # an uploaded file larger than this is refused unread

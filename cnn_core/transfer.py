@@ -8,7 +8,6 @@ must load with torch.load(weights_only=True). An imported run never arrives queu
 from __future__ import annotations
 
 import io
-import json
 import os
 import secrets
 import shutil

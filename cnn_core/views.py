@@ -151,25 +151,13 @@ def live_run(path: Path) -> LiveRun:
     status = runs.effective_status(record)
     fraction = 1.0 if status == "completed" else (min(progress.get("step", 0) / total, 1.0) if total else 0.0)
     summary = record.get("summary") or {}
-    speed, eta = _speed_and_eta(progress, epochs, record.get("config") or {})
-    if status not in runs.ACTIVE:
-        speed, eta = summary.get("images_per_sec") or speed, None
+    speed, eta = progress.get("images_per_sec") or None, progress.get("eta")
+    if status not in runs.ACTIVE:   # finished or stopped: its whole-run speed, else its last epoch's
+        last_epoch = float(epochs["images_per_sec"].iloc[-1]) if not epochs.empty else None
+        speed, eta = summary.get("images_per_sec") or last_epoch or speed, None
     return LiveRun(record["id"], record.get("name") or record["id"], path, status, record, steps, epochs,
                    progress, fraction, progress_text(progress), best_epoch(epochs), summary.get("test_acc"),
                    record.get("error"), (path / runs.CHECKPOINT).is_file(), speed, eta)
-
-
-def _speed_and_eta(progress: dict, epochs: pd.DataFrame, config: dict) -> tuple[float | None, float | None]:
-    """The engine measures images/s within the current epoch, so just after an epoch ends it reads 0 and
-    its ETA is empty; then the last finished epoch's speed stands in."""
-    speed = progress.get("images_per_sec") or None
-    if not speed and not epochs.empty:
-        speed = float(epochs["images_per_sec"].iloc[-1]) or None
-    eta = progress.get("eta")
-    left = (progress.get("total_steps") or 0) - (progress.get("step") or 0)
-    if eta is None and speed and left > 0:
-        eta = left * int(config.get("batch_size") or 1) / speed
-    return speed, eta
 
 
 def queue_note(active: list[dict], max_jobs: int) -> str:

@@ -122,3 +122,14 @@ def test_cifar_shapes_train():
                      augment="standard", epochs=1, batch_size=16)
     assert record["status"] == "completed", record.get("error")
     assert record["classes"] == ["airplane", "bird"]
+
+
+def test_progress_keeps_speed_and_eta_across_epoch_boundaries(monkeypatch):
+    """Every progress report after the first steps, epoch ends included, has images/s and an ETA."""
+    monkeypatch.setattr(engine, "HEARTBEAT_S", 0.0)
+    reports = []
+    path = runs.create_run(TrainConfig(**{**FAST, "arch": "mlp", "epochs": 3}))
+    record = run_training(path, on_progress=reports.append)
+    late = [p for p in reports if p["step"] > 2]
+    assert late and all(p["images_per_sec"] > 0 and p["eta"] is not None for p in late)
+    assert record["progress"]["images_per_sec"] > 0

@@ -1,8 +1,6 @@
 """cnn_core.views: the dashboard's display logic, without Streamlit."""
 from __future__ import annotations
 
-import os
-import time
 
 import pytest
 
@@ -79,15 +77,3 @@ def test_default_name_tells_runs_apart():
         "lenet on mnist · sgd lr 0.05 · batch 32 · 5 epochs"
 
 
-def test_speed_and_eta_bridge_an_epoch_boundary(runs_dir):
-    """Right after an epoch the engine reports 0 images/s and no ETA: the last epoch's speed stands in."""
-    path = runs.create_run(TrainConfig(epochs=3, val_size=100, batch_size=10), "boundary")
-    writer = runs.MetricsWriter(path)
-    writer.log({"kind": "epoch", "step": 10, "epoch": 1, "train_loss": 1.0, "train_acc": 0.5, "val_loss": 1.0,
-                "val_acc": 0.5, "lr": 0.01, "images_per_sec": 50.0, "time": 2})
-    writer.close()
-    runs.update_run(path, status="running", pid=os.getpid(), heartbeat=time.time(),
-                    progress={"epoch": 2, "epochs": 3, "step": 10, "total_steps": 30, "images_per_sec": 0.0,
-                              "eta": None})
-    run = views.live_run(path)
-    assert run.active and run.speed == 50.0 and run.eta == 20 * 10 / 50.0

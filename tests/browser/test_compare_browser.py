@@ -6,37 +6,17 @@ The screenshot goes to artifacts/screenshots/compare.png for a person to look at
 """
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-CHROMIUM = "/usr/bin/chromium"
-ROOT = Path(__file__).resolve().parents[2]
-SHOTS = ROOT / "artifacts" / "screenshots"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
+from browserkit import SHOTS, chromium_page, dashboard_server
+
+
 BASE = dict(dataset="mnist", val_size=100, epochs=3, batch_size=32, lr=0.05, log_every=4)
 RUNS = {"lr 0.05, 10 filters": BASE, "lr 0.02, 4 filters": dict(BASE, lr=0.02, arch_params={"conv1_channels": 4})}
 TRACES_JS = "() => Array.from(document.querySelectorAll('.js-plotly-plot')).map(e => (e.data || []).length)"
 NAMES_JS = "() => (document.querySelector('.js-plotly-plot').data || []).map(t => t.name)"
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is not installed (apt-get install chromium)"),
-]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 @pytest.fixture(scope="module")
 def trained(small_data_dir, tmp_path_factory) -> dict[str, Path]:
@@ -59,45 +39,14 @@ def trained(small_data_dir, tmp_path_factory) -> dict[str, Path]:
 def server(small_data_dir, trained, tmp_path_factory):
     """A dashboard server on a free port over the trained runs' folder; yields its base url."""
     runs_dir = next(iter(trained.values())).parent
-    port = _free_port()
-    env = {**os.environ, "CNN_DATA_DIR": str(small_data_dir), "CNN_RUNS_DIR": str(runs_dir), "CNN_OFFLINE": "1"}
-    log_path = tmp_path_factory.mktemp("compare-log") / "streamlit.log"
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "dashboard.py", "--server.headless=true",
-             "--server.address=127.0.0.1", f"--server.port={port}", "--browser.gatherUsageStats=false",
-             "--server.fileWatcherType=none"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if urllib.request.urlopen(f"{base}/_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, log_path.read_text()[-3000:]
-            time.sleep(0.3)
+    with dashboard_server(small_data_dir, runs_dir, tmp_path_factory.mktemp("compare-log")) as base:
         yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 @pytest.fixture(scope="module")
 def page():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        pg = browser.new_page(viewport={"width": 1440, "height": 1300})
-        pg.set_default_timeout(60_000)
+    with chromium_page(height=1300) as pg:
         yield pg
-        browser.close()
 
 
 def _idle(page) -> None:

@@ -9,84 +9,35 @@ from __future__ import annotations
 
 import io
 import math
-import os
 import re
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
 
 import pytest
 from PIL import Image, ImageDraw
 
-CHROMIUM = "/usr/bin/chromium"
-ROOT = Path(__file__).resolve().parents[2]
-SHOTS = ROOT / "artifacts" / "screenshots"
+from browserkit import ROOT, SHOTS, chromium_page, dashboard_server
+
 BUNDLED = ROOT / "models" / "mnist-bundled" / "best.pt"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is not installed (apt-get install chromium)"),
     pytest.mark.skipif(not BUNDLED.exists(), reason="models/mnist-bundled is not made yet: scripts/make_bundled_model.py"),
 ]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def server(small_data_dir, tmp_path_factory):
     """A dashboard server on a free port over an empty runs folder; yields its base url."""
-    runs_dir = tmp_path_factory.mktemp("draw-runs")
-    port = _free_port()
-    env = {**os.environ, "CNN_DATA_DIR": str(small_data_dir), "CNN_RUNS_DIR": str(runs_dir), "CNN_OFFLINE": "1"}
-    log_path = tmp_path_factory.mktemp("draw-log") / "streamlit.log"
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "dashboard.py", "--server.headless=true",
-             "--server.address=127.0.0.1", f"--server.port={port}", "--browser.gatherUsageStats=false",
-             "--server.fileWatcherType=none"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if urllib.request.urlopen(f"{base}/_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, log_path.read_text()[-3000:]
-            time.sleep(0.3)
+    with dashboard_server(small_data_dir, tmp_path_factory.mktemp("draw-runs"),
+                          tmp_path_factory.mktemp("draw-log")) as base:
         yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 @pytest.fixture(scope="module")
 def page(server):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        pg = browser.new_page(viewport={"width": 1440, "height": 1250})
-        pg.set_default_timeout(90_000)
+    with chromium_page(height=1250, timeout_ms=90_000) as pg:
         pg.goto(f"{server}/draw")                           # st.Page url_path "draw" (ui/nav.py)
         pg.locator("canvas.upper-canvas").wait_for(state="visible")
         pg.get_by_text("Draw a digit with the mouse").wait_for()
         yield pg
-        browser.close()
 
 
 # ---- strokes as a person writes them, in canvas pixels (0..280) --------------------------------------------

@@ -6,36 +6,17 @@ artifacts/screenshots/inspect-*.png for a person to look at.
 """
 from __future__ import annotations
 
-import os
 import re
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-CHROMIUM = "/usr/bin/chromium"
-ROOT = Path(__file__).resolve().parents[2]
-SHOTS = ROOT / "artifacts" / "screenshots"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
+from browserkit import SHOTS, chromium_page, dashboard_server
+
+
 TABS = ("Filters", "Feature maps", "Confusion", "Mistakes", "Saliency")
 VISUAL = ".js-plotly-plot, [data-testid='stImage'] img"
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is not installed (apt-get install chromium)"),
-]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 @pytest.fixture(scope="module")
 def trained_runs(small_data_dir, tmp_path_factory) -> dict[str, Path]:
@@ -65,47 +46,16 @@ def trained_run(trained_runs) -> Path:
 
 @pytest.fixture(scope="module")
 def server(small_data_dir, trained_runs, tmp_path_factory):
-    """A dashboard server on a free port over the trained run's folder; yields its base url."""
-    port = _free_port()
-    env = {**os.environ, "CNN_DATA_DIR": str(small_data_dir), "CNN_RUNS_DIR": str(trained_runs["colour"].parent),
-           "CNN_OFFLINE": "1", "CNN_MAX_JOBS": "1"}
-    log_path = tmp_path_factory.mktemp("inspect-browser-log") / "streamlit.log"
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "dashboard.py", "--server.headless=true",
-             "--server.address=127.0.0.1", f"--server.port={port}", "--browser.gatherUsageStats=false",
-             "--server.fileWatcherType=none"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if urllib.request.urlopen(f"{base}/_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, log_path.read_text()[-3000:]
-            time.sleep(0.3)
+    """A dashboard server on a free port over the trained runs' folder; yields its base url."""
+    with dashboard_server(small_data_dir, trained_runs["colour"].parent, tmp_path_factory.mktemp("inspect-log"),
+                          CNN_MAX_JOBS="1") as base:
         yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 @pytest.fixture(scope="module")
 def page():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        pg = browser.new_page(viewport={"width": 1440, "height": 1200})
-        pg.set_default_timeout(60_000)
+    with chromium_page(height=1200) as pg:
         yield pg
-        browser.close()
 
 
 def _idle(page) -> None:

@@ -6,68 +6,26 @@ artifacts/screenshots/ for a person to look at.
 """
 from __future__ import annotations
 
-import os
 import re
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-CHROMIUM = "/usr/bin/chromium"
-ROOT = Path(__file__).resolve().parents[2]
-SHOTS = ROOT / "artifacts" / "screenshots"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
+from browserkit import SHOTS, chromium_page, dashboard_server
+
+
 STEP_RE = re.compile(r"step (\d+)/(\d+)")
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is not installed (apt-get install chromium)"),
-]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 @pytest.fixture(scope="module")
 def server(small_data_dir, tmp_path_factory):
     """A dashboard server on a free port; yields (base url, runs folder)."""
     runs_dir = tmp_path_factory.mktemp("browser-runs")
-    port = _free_port()
-    env = {**os.environ, "CNN_DATA_DIR": str(small_data_dir), "CNN_RUNS_DIR": str(runs_dir),
-           "CNN_OFFLINE": "1", "CNN_MAX_JOBS": "2"}
-    log_path = tmp_path_factory.mktemp("browser-log") / "streamlit.log"
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "dashboard.py", "--server.headless=true",
-             "--server.address=127.0.0.1", f"--server.port={port}", "--browser.gatherUsageStats=false",
-             "--server.fileWatcherType=none"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if urllib.request.urlopen(f"{base}/_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, log_path.read_text()[-3000:]
-            time.sleep(0.3)
-        yield base, runs_dir
+        with dashboard_server(small_data_dir, runs_dir, tmp_path_factory.mktemp("browser-log"),
+                              CNN_MAX_JOBS="2") as base:
+            yield base, runs_dir
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
         from cnn_core import jobs, runs  # stop whatever a failed test left training
         for r in runs.list_runs(runs_dir):
             if jobs.cancel(Path(r["path"])) in runs.ACTIVE:
@@ -76,14 +34,8 @@ def server(small_data_dir, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def page():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        pg = browser.new_page(viewport={"width": 1440, "height": 1300})
-        pg.set_default_timeout(60_000)
+    with chromium_page(height=1300) as pg:
         yield pg
-        browser.close()
 
 
 def _epochs_lasting(seconds: float, steps_per_epoch: int = 63) -> int:
