@@ -28,11 +28,11 @@ class TrainConfig:
                               "missing ones take their defaults.", default_factory=dict)
     optimizer: str = _help("sgd (with momentum), adam or adamw.", default="sgd")
     lr: float = _help("Learning rate: the step size of each update. SGD: 0.01-0.1; Adam: ~0.001.",
-                      default=0.01)
+                      default=0.03)
     momentum: float = _help("SGD momentum (0 = plain SGD; 0.9 is the classic choice).", default=0.9)
     nesterov: bool = _help("SGD with Nesterov momentum (needs momentum > 0).", default=False)
     schedule: str = _help("Learning-rate schedule: none, step (x gamma every step_size epochs), "
-                          "cosine (to 0 by the last epoch), onecycle (warm up, then anneal).", default="none")
+                          "cosine (to 0 by the last epoch), onecycle (warm up, then anneal).", default="cosine")
     step_size: int = _help("step schedule: epochs between learning-rate drops.", default=5)
     gamma: float = _help("step schedule: factor applied to the learning rate at each drop.", default=0.1)
     batch_size: int = _help("Images per update. Larger is faster per image, noisier gradients when small.",
