@@ -15,6 +15,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from . import faults
+
 MODEL_FORMAT = "cnn-dashboard-model/1"
 _META_KEYS = ("arch", "arch_params", "input_shape", "num_classes", "classes", "mean", "std")
 
@@ -31,6 +33,7 @@ def save_atomic(obj: dict, path: Path) -> None:
         with open(tmp, "wb") as f:
             torch.save(obj, f)
             f.flush()
+            faults.reached("checkpoint-write")
             os.fsync(f.fileno())
         os.replace(tmp, path)
     finally:

@@ -60,6 +60,9 @@ def train(args) -> int:
         print(f"run {path.name} in {path}", file=sys.stderr)
     if not args.run:
         (path / runs.CANCEL).unlink(missing_ok=True)   # a person starting it now means it
+    if resume and not (path / runs.CHECKPOINT).is_file():
+        raise ValueError(f"run {path.name} has no checkpoint to resume from (it stopped before its first "
+                         f"epoch ended); train it from the beginning: python -m cnn_core train --run {path}")
     if args.detach:
         pid = jobs.launch(path, resume=resume)
         print(f"started run {path.name} (pid {pid}); `python -m cnn_core runs show {path.name}` follows it")

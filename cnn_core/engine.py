@@ -1,8 +1,10 @@
 """The training loop: in-memory tensors, metrics to disk, checkpoints, cancel and exact resume."""
 from __future__ import annotations
 
+import errno
 import math
 import os
+import shutil
 import socket
 import time
 import traceback
@@ -14,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import checkpoints, data, runs
+from . import checkpoints, data, faults, runs
 from .config import TrainConfig
 from .devices import resolve_device
 from .models import build_model
@@ -22,6 +24,7 @@ from .models import build_model
 HEARTBEAT_S = 1.0                 # run.json progress is rewritten at most this often
 SNAPSHOT_CAP_BYTES = 64 * 2**20   # per-epoch weight snapshots stop once they would pass this
 EVAL_BATCH = 1000
+RESERVE_BYTES = 256 * 1024         # set aside at start, freed to record `failed` on a full disk
 CHANNELS_LAST = True              # measured faster for the conv models on CPU (bench/train_speed.py)
 
 
@@ -195,6 +198,7 @@ class Trainer:
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
+            faults.reached("step")
             self.schedule.step()
             self.step, self.batch_pos = self.step + 1, b + 1
             self._accumulate(loss.detach(), logits.detach(), y)
@@ -281,10 +285,9 @@ class Trainer:
         """Weights of epoch `epoch` (0 = before training) for Inspect, while under the size cap."""
         if self.snapshot_bytes * (self.config.epochs + 1) > SNAPSHOT_CAP_BYTES:
             return
-        folder = self.path / "snapshots"
-        folder.mkdir(exist_ok=True)
-        checkpoints.save_atomic(checkpoints.model_record(self.model, self.meta, epoch=epoch, val_acc=val_acc),
-                                folder / f"epoch-{epoch:03d}.pt")
+        file = runs.snapshot_file(self.path, epoch)
+        file.parent.mkdir(exist_ok=True)
+        checkpoints.save_atomic(checkpoints.model_record(self.model, self.meta, epoch=epoch, val_acc=val_acc), file)
 
     def _finish(self) -> dict:
         s, c = self.splits, self.config
@@ -319,10 +322,12 @@ def run_training(path: Path, resume: bool = False, on_progress=None) -> dict:
     """Train the run in `path` in this process, keeping run.json's status true whatever happens.
     Returns the final run record."""
     path = Path(path)
+    _prepare_folder(path, resume)
     started = {"status": "running", "pid": os.getpid(), "host": socket.gethostname(),
                "heartbeat": time.time(), "error": None, "started": time.time()}
-    runs.update_run(path, **started)
+    trainer = None
     try:
+        runs.update_run(path, **started)
         trainer = Trainer(path, resume=resume, on_progress=on_progress)
         runs.update_run(path, device=str(trainer.device), versions={"torch": torch.__version__},
                         n_params=sum(p.numel() for p in trainer.model.parameters()))
@@ -331,14 +336,65 @@ def run_training(path: Path, resume: bool = False, on_progress=None) -> dict:
         (path / runs.CANCEL).unlink(missing_ok=True)   # answered: a later resume must not see it
         return runs.update_run(path, status="cancelled", heartbeat=time.time())
     except (TrainingFailed, ValueError, OSError, RuntimeError) as exc:
+        _release_reserve(path)
+        message = _disk_full_message(path, trainer) if _disk_full(exc) else str(exc)
         _log_traceback(path)
-        return runs.update_run(path, status="failed", error=str(exc), heartbeat=time.time())
+        return runs.update_run(path, status="failed", error=message, heartbeat=time.time())
     except BaseException as exc:  # KeyboardInterrupt, MemoryError ...: never leave "running" behind
+        _release_reserve(path)
         _log_traceback(path)
         runs.update_run(path, status="failed", error=f"{type(exc).__name__}: {exc}", heartbeat=time.time())
         raise
+    finally:
+        _release_reserve(path)
     return runs.update_run(path, status="completed", summary=summary, progress=trainer._progress(),
                            heartbeat=time.time())
+
+
+def _prepare_folder(path: Path, resume: bool) -> None:
+    """Before a process trains in `path`: drop the temp files a killed writer left behind, clear a
+    fresh start of what an earlier attempt wrote, and set aside the space the final status needs."""
+    for tmp in [*path.glob(".*.tmp"), *path.glob("snapshots/.*.tmp")]:
+        pid = tmp.name.rsplit(".", 2)[-2]
+        if not (pid.isdigit() and int(pid) != os.getpid() and runs.pid_alive(int(pid))):
+            tmp.unlink(missing_ok=True)
+    if not resume:
+        for name in (runs.METRICS, runs.CHECKPOINT, runs.BEST):
+            (path / name).unlink(missing_ok=True)
+        shutil.rmtree(path / runs.SNAPSHOTS, ignore_errors=True)
+    try:
+        with open(path / runs.RESERVE, "wb") as f:
+            f.write(bytes(RESERVE_BYTES))
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError:
+        _release_reserve(path)   # no room even for that: training will say so at its first write
+
+
+def _release_reserve(path: Path) -> None:
+    try:
+        (path / runs.RESERVE).unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
+def _disk_full(exc: BaseException) -> bool:
+    """A write failed for want of space (torch's zip writer reports it as a RuntimeError)."""
+    if isinstance(exc, OSError):
+        return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    return isinstance(exc, RuntimeError) and ("file write failed" in str(exc) or "No space left" in str(exc))
+
+
+def _disk_full_message(path: Path, trainer: "Trainer | None") -> str:
+    kept = ""
+    if trainer is not None and (path / runs.CHECKPOINT).is_file():
+        try:
+            done = checkpoints.load_checkpoint(path / runs.CHECKPOINT)["epoch"]
+            kept = f" The last good checkpoint (after epoch {done}) is kept."
+        except (checkpoints.CheckpointError, KeyError):
+            pass
+    return (f"The disk is full: no space left on the device holding {path.parent}.{kept} "
+            "Free some space, then resume the run.")
 
 
 def _log_traceback(path: Path) -> None:

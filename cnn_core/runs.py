@@ -20,6 +20,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from . import faults
 from .config import TrainConfig
 
 RUNS_DIR_ENV = "CNN_RUNS_DIR"
@@ -29,6 +30,8 @@ CHECKPOINT = "checkpoint.pt"
 BEST = "best.pt"
 CANCEL = "cancel.request"
 LOG = "train.log"
+SNAPSHOTS = "snapshots"
+RESERVE = ".reserve"            # space set aside by a training process, freed to record a full disk
 FORMAT = "cnn-dashboard-run/1"
 ACTIVE = ("queued", "running")
 FINISHED = ("completed", "failed", "cancelled", "interrupted")
@@ -100,6 +103,7 @@ def write_json_atomic(path: Path, data: dict) -> None:
     with open(tmp, "w") as f:
         json.dump(data, f, indent=1, default=_json_default)
         f.flush()
+        faults.reached("run-json-write")
         os.fsync(f.fileno())
     os.replace(tmp, path)
 
@@ -197,7 +201,12 @@ def delete_run(path: Path, runs_dir: Path | None = None) -> None:
 
 
 # ---- liveness -----------------------------------------------------------------------------------
-def _pid_alive(pid: int) -> bool:
+def snapshot_file(path: Path, epoch: int) -> Path:
+    """snapshots/epoch-NNN.pt of run folder `path` (epoch 0 = before training)."""
+    return Path(path) / SNAPSHOTS / f"epoch-{epoch:03d}.pt"
+
+
+def pid_alive(pid: int) -> bool:
     """True while process `pid` exists and is not a zombie."""
     try:
         os.kill(pid, 0)
@@ -220,7 +229,7 @@ def effective_status(record: dict) -> str:
     pid = record.get("pid")
     same_host = record.get("host") == socket.gethostname()
     if pid and same_host:
-        return status if _pid_alive(int(pid)) else "interrupted"
+        return status if pid_alive(int(pid)) else "interrupted"
     beat = record.get("heartbeat")
     if beat is None:
         return status if not pid else "interrupted"
@@ -259,7 +268,13 @@ class MetricsWriter:
         self._file = open(Path(path) / METRICS, "a")
 
     def log(self, record: dict) -> None:
-        self._file.write(json.dumps(record, default=_json_default) + "\n")
+        line = json.dumps(record, default=_json_default) + "\n"
+        if faults.ACTIVE:   # a crash between the halves leaves the torn line readers must skip
+            self._file.write(line[:len(line) // 2])
+            self._file.flush()
+            faults.reached("metrics-append")
+            line = line[len(line) // 2:]
+        self._file.write(line)
         self._file.flush()
 
     def close(self) -> None:

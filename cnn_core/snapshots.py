@@ -11,8 +11,6 @@ from torch import nn
 from . import checkpoints, engine, runs
 from .models import build_model
 
-SNAPSHOTS = "snapshots"
-
 
 @dataclass(frozen=True)
 class Weights:
@@ -31,7 +29,7 @@ class Weights:
 
 def snapshot_epochs(path: Path) -> list[int]:
     """Epochs with a saved snapshot (snapshots/epoch-NNN.pt), ascending; 0 = before training."""
-    folder = Path(path) / SNAPSHOTS
+    folder = Path(path) / runs.SNAPSHOTS
     if not folder.is_dir():
         return []
     found = []
@@ -50,7 +48,7 @@ def weights_choices(path: Path, record: dict | None = None) -> list[Weights]:
     path = Path(path)
     record = record if record is not None else runs.read_run(path)
     summary = record.get("summary") or {}
-    out = [Weights(f"epoch-{e:03d}", f"epoch {e}", path / SNAPSHOTS / f"epoch-{e:03d}.pt", e)
+    out = [Weights(f"epoch-{e:03d}", f"epoch {e}", runs.snapshot_file(path, e), e)
            for e in snapshot_epochs(path)]
     if (path / runs.BEST).is_file():
         best = summary.get("best_epoch")

@@ -209,13 +209,13 @@ def test_deleting_a_running_run_cancels_it_first(runs_dir):
     jobs.wait(path, timeout=90, until=("running",))
     assert compare.delete_run(path, runs_dir, timeout=60) == "running"
     assert not path.exists()
-    assert not runs._pid_alive(pid) or _ends_soon(pid)
+    assert not runs.pid_alive(pid) or _ends_soon(pid)
 
 
 def _ends_soon(pid: int, timeout: float = 10.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not runs._pid_alive(pid):
+        if not runs.pid_alive(pid):
             return True
         time.sleep(0.1)
     return False

@@ -1,0 +1,254 @@
+"""Faults during training, on real detached processes: SIGKILL at the worst moments and at random
+ones, and a disk that fills up mid-run. After each, the run folder parses, the status tells the
+truth, the last checkpoint loads and the run can be finished.
+
+The kill points (a step, a checkpoint's temp file written but not renamed, half a metrics line
+on disk, run.json's temp file written) are reached deterministically through $CNN_FAULT
+(cnn_core/faults.py): the process kills itself with SIGKILL there, exactly as `kill -9` would.
+"""
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import random
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from cnn_core import checkpoints, engine, faults, jobs, runs
+from cnn_core.config import TrainConfig
+
+# 540 training images in 34 batches of 16: an epoch takes a fraction of a second, so checkpoint,
+# snapshot and metrics writes come many times a second and a random kill often lands in one.
+SMALL = dict(dataset="mnist", arch="lenet", val_size=60, batch_size=16, log_every=2, seed=3)
+
+
+def _tmp_files(path: Path) -> list[Path]:
+    return [*path.glob(".*.tmp"), *path.glob("snapshots/.*.tmp")]
+
+
+def _wait_dead(pid: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while runs.pid_alive(pid):
+        assert time.monotonic() < deadline, f"process {pid} still alive after {timeout} s"
+        time.sleep(0.05)
+
+
+def assert_sound(path: Path) -> dict:
+    """What must hold after any crash: every file parses or is refused cleanly, the status is
+    `interrupted`, and the checkpoint, best weights and snapshots on disk all load."""
+    record = runs.read_run(path)                            # ValueError if run.json were torn
+    assert runs.effective_status(record) == "interrupted", record["status"]
+    metrics = runs.read_metrics(path)
+    assert all(r["kind"] in ("step", "epoch", "test") for r in metrics)
+    found = {}
+    if (path / runs.CHECKPOINT).is_file():
+        ckpt = checkpoints.load_checkpoint(path / runs.CHECKPOINT)
+        assert {"optimizer", "epoch", "step"} <= ckpt.keys()
+        found["checkpoint_epoch"] = ckpt["epoch"]
+    if (path / runs.BEST).is_file():
+        best = checkpoints.load_checkpoint(path / runs.BEST)
+        model = checkpoints.model_from_checkpoint(best)
+        assert model(torch.zeros(1, *best["input_shape"])).shape == (1, 10)
+    for snap in sorted((path / runs.SNAPSHOTS).glob("epoch-*.pt")):
+        checkpoints.load_checkpoint(snap)
+    listed = {r["id"]: r for r in runs.list_runs(path.parent)}
+    assert listed[path.name]["effective_status"] == "interrupted"
+    return found
+
+
+def assert_finished_cleanly(path: Path, epochs: int) -> dict:
+    """A completed run whose metrics read as if it had never been stopped."""
+    record = runs.read_run(path)
+    assert record["status"] == "completed", record.get("error")
+    metrics = runs.read_metrics(path)
+    assert [m["epoch"] for m in metrics if m["kind"] == "epoch"] == list(range(1, epochs + 1))
+    steps = [m["step"] for m in metrics if m["kind"] == "step"]
+    assert steps == sorted(set(steps)), "duplicated or out-of-order step records after resume"
+    assert record["summary"]["test_acc"] > 0.5
+    assert not _tmp_files(path), _tmp_files(path)
+    assert not (path / runs.RESERVE).exists()
+    return record
+
+
+def _launch_with_fault(path: Path, spec: str, monkeypatch, resume: bool = False) -> int:
+    monkeypatch.setenv(faults.ENV, spec)
+    try:
+        return jobs.launch(path, resume=resume)
+    finally:
+        monkeypatch.delenv(faults.ENV)
+
+
+def _finish(path: Path, epochs: int) -> dict:
+    """Resume from the checkpoint, or start again when the crash came before the first one."""
+    jobs.launch(path, resume=(path / runs.CHECKPOINT).is_file())
+    assert jobs.wait(path, timeout=180) == "completed", runs.read_run(path).get("error")
+    return assert_finished_cleanly(path, epochs)
+
+
+# ---- kills at the worst moments -----------------------------------------------------------------
+@pytest.mark.parametrize("point, n, leaves", [
+    ("step", 10, "no checkpoint"),                # in epoch 1: the run must start again, clean
+    ("step", 50, None),                           # mid epoch 2, after the epoch-1 checkpoint
+    ("checkpoint-write", 5, "checkpoint"),         # epoch 0 snapshot, then best, snapshot, checkpoint...
+    ("metrics-append", 20, "torn line"),
+    ("run-json-write", 6, "run.json temp"),
+])
+def test_kill_at_a_fault_point_loses_nothing(point, n, leaves, runs_dir, monkeypatch):
+    path = runs.create_run(TrainConfig(**SMALL, epochs=4))
+    pid = _launch_with_fault(path, f"kill@{point}:{n}", monkeypatch)
+    _wait_dead(pid, timeout=120)
+    state = assert_sound(path)
+    if leaves == "checkpoint":     # the kill came between writing the temp file and renaming it
+        assert any(f.name.startswith((".checkpoint.pt.", ".best.pt.", ".epoch-")) for f in _tmp_files(path))
+    if leaves == "torn line":
+        raw = (path / runs.METRICS).read_bytes()
+        assert raw and not raw.endswith(b"\n"), "the kill should have left half a line"
+    if leaves == "run.json temp":
+        assert any(f.name.startswith(".run.json.") for f in _tmp_files(path))
+    if leaves == "no checkpoint":
+        assert "checkpoint_epoch" not in state and runs.read_metrics(path)[0]["step"] == 2
+    elif point == "step":
+        assert state["checkpoint_epoch"] == 1
+    _finish(path, 4)
+
+
+def test_resume_after_kill_equals_a_run_never_stopped(runs_dir, monkeypatch):
+    """SIGKILL mid epoch 3, resume: the same validation curve and test accuracy as an unbroken run."""
+    config = TrainConfig(**SMALL, epochs=4)
+    reference = engine.run_training(runs.create_run(config))
+    path = runs.create_run(config)
+    _wait_dead(_launch_with_fault(path, "kill@step:80", monkeypatch), timeout=120)
+    assert assert_sound(path)["checkpoint_epoch"] == 2
+    record = _finish(path, 4)
+    curve = lambda p: [round(m["val_acc"], 6) for m in runs.read_metrics(p) if m["kind"] == "epoch"]  # noqa: E731
+    assert curve(path) == curve(runs.run_dir(reference["id"]))
+    assert record["summary"]["test_acc"] == pytest.approx(reference["summary"]["test_acc"], abs=1e-9)
+
+
+def test_fault_spec_is_checked():
+    with pytest.raises(ValueError, match="kill@<point>:<n>"):
+        faults._parse("kill@nowhere:1")
+    assert faults._parse("kill@metrics-append:3") == ("metrics-append", 3)
+
+
+# ---- kills at random moments --------------------------------------------------------------------
+def kill_loop(path: Path, kills: int, seed: int, epochs: int) -> int:
+    """Launch, let it run a random while (sometimes not even to its first step), SIGKILL, check,
+    relaunch; `kills` times. Returns how many kills landed while it was training."""
+    rng, mid_training = random.Random(seed), 0
+    for _ in range(kills):
+        pid = jobs.launch(path, resume=(path / runs.CHECKPOINT).is_file())
+        if rng.random() < 0.25:
+            time.sleep(rng.uniform(0.0, 3.0))          # while importing, loading data or queued
+        else:
+            deadline = time.monotonic() + 60
+            while runs.read_run(path).get("progress", {}).get("step", 0) == 0 and runs.pid_alive(pid):
+                assert time.monotonic() < deadline, "the run never started training"
+                time.sleep(0.02)
+            time.sleep(rng.uniform(0.0, 0.6))
+        if runs.read_run(path)["status"] == "completed":
+            break
+        mid_training += runs.read_run(path)["status"] == "running"
+        os.kill(pid, signal.SIGKILL)
+        _wait_dead(pid)
+        if runs.read_run(path)["status"] != "completed":   # it may have finished just before the kill
+            assert_sound(path)
+    return mid_training
+
+
+def test_random_kills_short(runs_dir):
+    path = runs.create_run(TrainConfig(**SMALL, epochs=30))
+    assert kill_loop(path, kills=6, seed=1, epochs=30) >= 2
+    _finish(path, 30)
+
+
+@pytest.mark.stress
+@pytest.mark.parametrize("seed", [11, 12])
+def test_random_kills_long(seed, runs_dir):
+    path = runs.create_run(TrainConfig(**SMALL, epochs=150))
+    assert kill_loop(path, kills=30, seed=seed, epochs=150) >= 15
+    _finish(path, 150)
+
+
+# ---- a disk that fills up -----------------------------------------------------------------------
+@contextlib.contextmanager
+def small_disk(where: Path, size_mb: int):
+    """A tmpfs of `size_mb` MiB mounted at `where`: a real disk that really fills. Needs root."""
+    where.mkdir(parents=True)
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_mb}m", "tmpfs", str(where)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.strip()}); the patched-write test covers it")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+def _fill(folder: Path) -> Path:
+    """Write a file until the disk refuses: ENOSPC."""
+    filler = folder / "filler.bin"
+    with open(filler, "wb") as f:
+        with pytest.raises(OSError) as refused:
+            while True:
+                f.write(bytes(64 * 1024))
+                f.flush()
+    assert refused.value.errno == errno.ENOSPC
+    return filler
+
+
+def test_disk_full_mid_run_fails_with_the_reason_and_keeps_the_checkpoint(tmp_path, monkeypatch):
+    with small_disk(tmp_path / "disk", size_mb=16) as disk:
+        monkeypatch.setenv(runs.RUNS_DIR_ENV, str(disk / "runs"))
+        path = runs.create_run(TrainConfig(**SMALL, epochs=500))
+        jobs.launch(path)
+        deadline = time.monotonic() + 120
+        while runs.read_run(path).get("summary", {}).get("epochs_done", 0) < 2:
+            assert time.monotonic() < deadline and runs.read_run(path)["status"] in runs.ACTIVE
+            time.sleep(0.1)
+        filler = _fill(disk)
+        assert jobs.wait(path, timeout=60) == "failed"
+        record = runs.read_run(path)
+        assert "The disk is full" in record["error"] and str(disk / "runs") in record["error"]
+        kept = checkpoints.load_checkpoint(path / runs.CHECKPOINT)
+        assert f"after epoch {kept['epoch']}" in record["error"] and kept["epoch"] >= 2
+        checkpoints.model_from_checkpoint(checkpoints.load_checkpoint(path / runs.BEST))
+        assert not _tmp_files(path)
+        # Free the space: the run resumes from the kept checkpoint and trains on.
+        filler.unlink()
+        jobs.launch(path, resume=True)
+        deadline = time.monotonic() + 120
+        while runs.read_run(path).get("summary", {}).get("epochs_done", 0) <= kept["epoch"]:
+            assert time.monotonic() < deadline, runs.read_run(path)
+            time.sleep(0.1)
+        jobs.cancel(path)
+        assert jobs.wait(path, timeout=60) == "cancelled"
+        assert checkpoints.load_checkpoint(path / runs.CHECKPOINT)["epoch"] > kept["epoch"]
+
+
+def test_disk_full_on_a_checkpoint_write_in_process(runs_dir, monkeypatch):
+    """Where no tmpfs can be mounted: torch.save raises ENOSPC on the 3rd checkpoint of epoch 2."""
+    path = runs.create_run(TrainConfig(**SMALL, epochs=4))
+    real_save, calls = torch.save, []
+
+    def save(obj, f, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 6:        # epoch-0 snapshot; epoch 1: best, snapshot, checkpoint; epoch 2: best, ...
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_save(obj, f, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "save", save)
+    record = engine.run_training(path)
+    assert record["status"] == "failed"
+    assert "The disk is full" in record["error"] and "after epoch 1" in record["error"]
+    assert checkpoints.load_checkpoint(path / runs.CHECKPOINT)["epoch"] == 1
+    assert not _tmp_files(path) and not (path / runs.RESERVE).exists()
+    monkeypatch.setattr(torch, "save", real_save)
+    assert engine.run_training(path, resume=True)["status"] == "completed"
+    assert_finished_cleanly(path, 4)
