@@ -222,7 +222,8 @@ def pid_alive(pid: int) -> bool:
 
 
 def effective_status(record: dict) -> str:
-    """The status a reader should show: a queued/running run whose process is gone is `interrupted`."""
+    """The status a reader should show: a queued/running run whose process is gone, or that was
+    created and never launched, is `interrupted`."""
     status = record.get("status", "unknown")
     if status not in ACTIVE:
         return status
@@ -231,8 +232,14 @@ def effective_status(record: dict) -> str:
     if pid and same_host:
         return status if pid_alive(int(pid)) else "interrupted"
     beat = record.get("heartbeat")
-    if beat is None:
-        return status if not pid else "interrupted"
+    if beat is None:   # created, never launched: fine for a moment, then no process will come
+        if pid:
+            return "interrupted"
+        try:
+            age = time.time() - datetime.fromisoformat(record["created"]).timestamp()
+        except (KeyError, TypeError, ValueError):
+            return status
+        return status if age < HEARTBEAT_STALE_S else "interrupted"
     return status if time.time() - float(beat) < HEARTBEAT_STALE_S else "interrupted"
 
 

@@ -109,3 +109,11 @@ def test_code_running_checkpoint_is_refused_unrun(tmp_path):
     with pytest.raises(checkpoints.CheckpointError, match="refused"):
         checkpoints.load_checkpoint(tmp_path / "evil.pt")
     assert not marker.exists()
+
+
+def test_never_launched_run_reads_queued_then_interrupted(runs_dir):
+    """A run created but never given a process is queued for a moment, then interrupted (resumable)."""
+    record = runs.read_run(_make())
+    assert runs.effective_status(record) == "queued"
+    record["created"] = "2020-01-01T00:00:00+00:00"
+    assert runs.effective_status(record) == "interrupted"
