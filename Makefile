@@ -5,6 +5,7 @@ VENV    ?= .venv
 BIN     := $(VENV)/bin
 DATASET ?= mnist
 PORT    ?= 8501
+ADDRESS ?= 127.0.0.1
 STAMP   := $(VENV)/.installed-stamp
 
 .PHONY: run test test-stress setup data chromium bench clean-venv
@@ -21,7 +22,7 @@ data: setup
 	$(BIN)/python -m cnn_core data prepare $(DATASET)
 
 run: data
-	$(BIN)/python -m streamlit run dashboard.py --server.port $(PORT)
+	$(BIN)/python -m streamlit run dashboard.py --server.port $(PORT) --server.address $(ADDRESS)
 
 # Debian's chromium drives the browser tests (Playwright cannot download its own here).
 chromium:
