@@ -217,6 +217,8 @@ def pid_alive(pid: int) -> bool:
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
         return stat.rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:   # /proc is there and the process is not: it was reaped just now
+        return not Path("/proc/self/stat").exists()
     except (OSError, IndexError):
         return True
 

@@ -117,3 +117,13 @@ def test_never_launched_run_reads_queued_then_interrupted(runs_dir):
     assert runs.effective_status(record) == "queued"
     record["created"] = "2020-01-01T00:00:00+00:00"
     assert runs.effective_status(record) == "interrupted"
+
+
+def test_process_reaped_between_the_two_liveness_checks_is_dead(monkeypatch):
+    """os.kill(pid, 0) saw a zombie, then its parent reaped it before /proc was read: dead, not alive."""
+    import subprocess
+    import sys
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    monkeypatch.setattr(runs.os, "kill", lambda pid, sig: None)   # the zombie answered signal 0
+    assert runs.pid_alive(proc.pid) is False
