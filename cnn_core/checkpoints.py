@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 import zipfile
 from pathlib import Path
 
@@ -51,11 +52,15 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
     try:
         obj = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        if "Unsupported global" not in str(exc):   # garbage bytes, not a refused object
-            raise CheckpointError(f"checkpoint {path} is corrupt and cannot be read ({first[:200]})") from None
-        raise CheckpointError(f"checkpoint {path} was refused: it contains objects other than tensors and "
-                              f"plain data, which could run code when loaded ({first[:200]})") from None
+        # torch's text advises loading with weights_only=False: never shown. Only what it found is kept.
+        found = re.search(r"GLOBAL ([\w.]+)", str(exc))
+        if found:   # a pickled function or class: unpickling it could run code
+            raise CheckpointError(f"checkpoint {path} was refused: it contains objects other than tensors and "
+                                  f"plain data, which could run code when loaded (it names {found.group(1)})") from None
+        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip() and "weights_only" not in ln
+                 and not ln.startswith(("Please file", "Check the documentation"))]
+        detail = lines[-1].removeprefix("WeightsUnpickler error:").strip() if lines else type(exc).__name__
+        raise CheckpointError(f"checkpoint {path} is corrupt and cannot be read ({detail[:200]})") from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
         raise CheckpointError(f"checkpoint {path} is corrupt or truncated and cannot be read "
                               f"({type(exc).__name__}: {str(exc)[:200]})") from None
@@ -77,7 +82,10 @@ def model_from_checkpoint(ckpt: dict, device: str | torch.device = "cpu") -> nn.
     from .models import build_model
 
     meta = model_meta(ckpt)
-    model = build_model(meta["arch"], tuple(meta["input_shape"]), int(meta["num_classes"]), meta["arch_params"])
+    try:
+        model = build_model(meta["arch"], tuple(meta["input_shape"]), int(meta["num_classes"]), meta["arch_params"])
+    except (TypeError, ValueError) as exc:   # metadata of the wrong kind: a hand-made or foreign file
+        raise CheckpointError(f"the checkpoint's description cannot rebuild a model ({str(exc)[:200]})") from None
     load_weights(model, ckpt["model"], what=f"{meta['arch']} with {meta['num_classes']} classes")
     return model.to(device).eval()
 

@@ -34,7 +34,10 @@ def config_from_args(args) -> TrainConfig:
         value = getattr(args, f.name, None)
         if value is not None and f.name != "arch_params":
             base[f.name] = value
-    params = dict(base.get("arch_params") or {})
+    params = base.get("arch_params")
+    if params is not None and not isinstance(params, dict):   # a JSON list here once crashed dict()
+        raise ConfigError({"arch_params": f"arch_params must be an object of parameter values, got {params!r}"})
+    params = dict(params or {})
     for item in args.param:
         if "=" not in item:
             raise ConfigError({"arch_params": f"--param takes NAME=VALUE, got {item!r}"})

@@ -56,6 +56,7 @@ def train(args) -> int:
         path, resume = runs.resolve_run(Path(args.run)), bool(args.resume)
     else:
         config = config_from_args(args)
+        _check_before_create(config, args.name)
         path, resume = runs.create_run(config, name=args.name), False
         print(f"run {path.name} in {path}", file=sys.stderr)
     if not args.run:
@@ -75,6 +76,21 @@ def train(args) -> int:
         record = run_training(path, resume=resume,
                               on_progress=None if args.quiet else _train_progress(ProgressBar(), path))
     return _print_outcome(record)
+
+
+def _check_before_create(config, name: str | None) -> None:
+    """Every bad field and a bad --name together, before a run folder exists (create_run would leave
+    an empty folder behind on a bad name)."""
+    from .config import ConfigError
+
+    errors = config.validate()
+    if name is not None:
+        try:
+            runs.clean_name(name)
+        except ValueError as exc:
+            errors["name"] = str(exc)
+    if errors:
+        raise ConfigError(errors)
 
 
 def _print_outcome(record: dict) -> int:
@@ -119,24 +135,31 @@ def runs_cmd(args) -> int:
     return 0
 
 
+def _f(value, spec: str) -> str:
+    """A number formatted with `spec`; '-' (padded alike) when the record lacks it."""
+    return format(value, spec) if isinstance(value, (int, float)) else format("-", spec.rstrip("fd").split(".")[0])
+
+
 def _show(path: Path) -> int:
     r = runs.read_run(path)
     s, c = r.get("summary") or {}, r["config"]
     print(f"run       {r['id']}  ({r.get('name', '')})\nstatus    {runs.effective_status(r)}"
           + (f"  error: {r['error']}" if r.get("error") else ""))
-    print(f"model     {r['arch']} {r.get('arch_params', {})} on {r['dataset']}")
-    print(f"training  {c['optimizer']} lr {c['lr']} batch {c['batch_size']} epochs {c['epochs']} "
-          f"schedule {c['schedule']} augment {c['augment']} seed {c['seed']}")
+    print(f"model     {r.get('arch', '-')} {r.get('arch_params', {})} on {r.get('dataset', '-')}")
+    print("training  " + " ".join(f"{label}{c.get(k, '-')}" for label, k in (
+        ("", "optimizer"), ("lr ", "lr"), ("batch ", "batch_size"), ("epochs ", "epochs"), ("schedule ", "schedule"),
+        ("augment ", "augment"), ("seed ", "seed"))))
     epochs = [m for m in runs.read_metrics(path) if m["kind"] == "epoch"]
     if epochs:
         print("\nepoch  train_loss  train_acc  val_loss  val_acc   img/s")
         for m in epochs:
-            mark = "  <- best" if m["epoch"] == s.get("best_epoch") else ""
-            print(f"{m['epoch']:>5}  {m['train_loss']:>10.4f}  {m['train_acc']:>9.4f}  {m['val_loss']:>8.4f}  "
-                  f"{m['val_acc']:>7.4f}  {m['images_per_sec']:>6.0f}{mark}")
-    if "test_acc" in s:
-        print(f"\ntest accuracy {s['test_acc']:.4f} (best-validation weights, epoch {s['best_epoch']}); "
-              f"last epoch's weights {s['final_test_acc']:.4f}; wall time {s['wall_time']:.1f} s")
+            mark = "  <- best" if m.get("epoch") == s.get("best_epoch") else ""
+            print("  ".join(_f(m.get(k), spec) for k, spec in (
+                ("epoch", ">5"), ("train_loss", ">10.4f"), ("train_acc", ">9.4f"), ("val_loss", ">8.4f"),
+                ("val_acc", ">7.4f"), ("images_per_sec", ">6.0f"))) + mark)
+    if isinstance(s.get("test_acc"), (int, float)):
+        print(f"\ntest accuracy {s['test_acc']:.4f} (best-validation weights, epoch {s.get('best_epoch', '-')}); "
+              f"last epoch's weights {_f(s.get('final_test_acc'), '.4f')}; wall time {_f(s.get('wall_time'), '.1f')} s")
         if s.get("data_subset"):
             print(f"data: {s['data_subset']}")
     return 0

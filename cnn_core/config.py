@@ -11,6 +11,7 @@ SCHEDULES = ("none", "step", "cosine", "onecycle")
 AUGMENT_MODES = ("none", "standard", "affine")
 MAX_EPOCHS = 1000
 MAX_BATCH = 8192
+INT_FIELDS = ("val_size", "step_size", "batch_size", "epochs", "seed", "dry_run_batches", "log_every")
 
 
 def _help(text: str, **kw):
@@ -88,6 +89,10 @@ class TrainConfig:
         errors = self.validate(check_data)
         if errors:
             raise ConfigError(errors)
+        for name in INT_FIELDS:   # a whole number written 2.0 (JSON, a flag) becomes the int the engine slices with
+            value = getattr(self, name)
+            if isinstance(value, float):
+                setattr(self, name, int(value))
         return self
 
 

@@ -29,7 +29,25 @@ def load_model(run: str | Path, which: str = "best", device: str = "cpu") -> tup
         raise checkpoints.CheckpointError(
             f"run {path.name} has no {file.name} yet: it saves one at the end of its first epoch")
     ckpt = checkpoints.load_checkpoint(file)
+    _check_belongs(checkpoints.model_meta(ckpt), runs.read_run(path), file)
     return checkpoints.model_from_checkpoint(ckpt, device), checkpoints.model_meta(ckpt)
+
+
+def _check_belongs(meta: dict, record: dict, file: Path) -> None:
+    """CheckpointError naming each misfit when the weights file describes another model than its run.json
+    (a best.pt copied in from another run): another architecture, class count or input size."""
+    misfits = []
+    if isinstance(record.get("arch"), str) and meta["arch"] != record["arch"]:
+        misfits.append(f"architecture {meta['arch']!r} (the run's is {record['arch']!r})")
+    if isinstance(record.get("classes"), list) and meta["num_classes"] != len(record["classes"]):
+        misfits.append(f"{meta['num_classes']!r} classes (the run has {len(record['classes'])})")
+    shape = list(meta["input_shape"]) if isinstance(meta["input_shape"], (list, tuple)) else meta["input_shape"]
+    if isinstance(record.get("input_shape"), list) and shape != record["input_shape"]:
+        misfits.append(f"input {meta['input_shape']!r} (the run's is {record['input_shape']!r})")
+    if misfits:
+        raise checkpoints.CheckpointError(
+            f"{file.name} of run {file.parent.name} holds a model for another run: " + "; ".join(misfits)
+            + ". Was it copied from another run folder?")
 
 
 def image_from_bytes(raw: bytes, input_shape) -> torch.Tensor:
@@ -134,6 +152,8 @@ def _open_image(raw: bytes):
     """PIL image from upload bytes, refusing oversized files, decompression bombs and non-images."""
     from PIL import Image
 
+    if not raw:
+        raise ValueError("the file is empty (0 bytes): upload a PNG or JPEG picture")
     if len(raw) > MAX_UPLOAD_BYTES:
         raise ValueError(f"the file is {len(raw) / 2**20:.1f} MB; the limit is {MAX_UPLOAD_BYTES // 2**20} MB")
     try:

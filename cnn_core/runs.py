@@ -64,12 +64,20 @@ def run_dir(run_id: str, runs_dir: Path | None = None) -> Path:
 
 
 def resolve_run(ref: str | Path, runs_dir: Path | None = None) -> Path:
-    """A run given by id (inside the runs folder) or by the path of its folder; must hold run.json."""
-    candidate = Path(ref)
-    if isinstance(ref, Path) or os.sep in str(ref):
-        path = candidate.resolve()
+    """A run given by id, or by the path of its folder; must hold run.json.
+    Text (what a person typed, a URL parameter) names a run inside the runs folder: an id, or a folder
+    path that resolves directly inside it. A Path is the program's own (the bundled model, a run handed to
+    its training process) and may lie anywhere."""
+    if isinstance(ref, Path):
+        path = ref.resolve()
+    elif isinstance(ref, str) and ("/" in ref or os.sep in ref) and "\x00" not in ref:
+        root = Path(runs_dir or default_runs_dir()).resolve()
+        path = Path(ref).resolve()
+        if path.parent != root:
+            raise ValueError(f"no run {ref[:100]!r} in the runs folder: it lies outside {root}; name a run by "
+                             "its id (`python -m cnn_core runs list` shows them)")
     else:
-        path = run_dir(str(ref), runs_dir)
+        path = run_dir(ref, runs_dir)
     if not (path / RUN_JSON).is_file():
         raise ValueError(f"no run at {path} (no {RUN_JSON}); `python -m cnn_core runs list` shows the runs")
     return path
@@ -138,6 +146,7 @@ def create_run(config: TrainConfig, name: str | None = None, runs_dir: Path | No
 
     info = data.get_info(config.dataset)
     arch = models.get_architecture(config.arch)
+    name = clean_name(name) if name else f"{config.dataset} · {arch.title}"   # before anything is made
     root = Path(runs_dir or default_runs_dir())
     root.mkdir(parents=True, exist_ok=True)
     run_id = new_run_id(config)
@@ -145,7 +154,7 @@ def create_run(config: TrainConfig, name: str | None = None, runs_dir: Path | No
     path.mkdir()
     record = {
         "format": FORMAT, "id": run_id,
-        "name": clean_name(name) if name else f"{config.dataset} · {arch.title}",
+        "name": name,
         "note": "", "created": _now(), "host": socket.gethostname(),
         "config": config.to_dict(), "dataset": config.dataset, "arch": config.arch,
         "arch_params": models.resolve_params(config.arch, config.arch_params),
@@ -168,7 +177,18 @@ def read_run(path: Path) -> dict:
         raise ValueError(f"{file} is not valid JSON ({exc}); the run cannot be read") from None
     if not isinstance(data, dict) or "config" not in data or "status" not in data:
         raise ValueError(f"{file} is not a run record (no config/status)")
+    wrong = [k for k, kind in _RECORD_TYPES.items() if k in data and not isinstance(data[k], kind)
+             and (data[k] is not None or k in ("config", "status"))]
+    if wrong:   # readers index these; a hand-edited or foreign file is refused here, not deep in a page
+        raise ValueError(f"{file} is not a run record ({', '.join(wrong)} of the wrong type)")
+    if not isinstance(data.get("id"), str):
+        data["id"] = Path(path).name
     return data
+
+
+_RECORD_TYPES = {"config": dict, "status": str, "name": str, "note": str, "created": str, "host": str, "error": str,
+                 "dataset": str, "arch": str, "arch_params": dict, "classes": list, "input_shape": list,
+                 "summary": dict, "progress": dict, "pid": int, "heartbeat": (int, float)}
 
 
 def update_run(path: Path, **fields) -> dict:
@@ -303,9 +323,23 @@ def read_metrics(path: Path) -> list[dict]:
             record = json.loads(line)
         except (json.JSONDecodeError, UnicodeDecodeError):
             continue
-        if isinstance(record, dict) and "kind" in record:
+        if _metric_ok(record):
             out.append(record)
     return out
+
+
+_NUMERIC = ("step", "epoch", "loss", "acc", "lr", "time", "train_loss", "train_acc", "val_loss", "val_acc",
+            "images_per_sec", "test_acc", "test_loss", "final_test_acc")
+
+
+def _metric_ok(record) -> bool:
+    """A metrics object readers can use: a text kind, a numeric step on step/epoch lines, numbers where numbers go."""
+    if not isinstance(record, dict) or not isinstance(record.get("kind"), str):
+        return False
+    if record["kind"] in ("step", "epoch") and "step" not in record:
+        return False
+    return all(isinstance(record[k], (int, float)) and not isinstance(record[k], bool)
+               for k in _NUMERIC if k in record)
 
 
 def truncate_metrics(path: Path, step: int) -> None:

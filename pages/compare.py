@@ -22,6 +22,9 @@ if not records:
     st.info("No runs yet. Train one on the Train page, or import a run made elsewhere below.")
 else:
     table = compare.runs_table(records, count=False)   # counts not cached yet: filled in at the end
+    if unreadable := [r for r in records if r.get("effective_status") == "corrupt"]:
+        st.warning(f"{len(unreadable)} run(s) cannot be read (status corrupt in the table): "
+                   + "; ".join(f"{r['id']}: {r.get('error')}" for r in unreadable[:5]), icon=":material/warning:")
     shown = w.filters(table)
     st.caption(f"{len(shown)} of {len(table)} runs · click a column header to sort · tick rows to compare")
     picked = [by_id[i] for i in w.runs_table(shown, list(table["id"]), labels)]

@@ -24,7 +24,7 @@ def prepared(source: str, raw, left, middle):
         return predict.mnist_preprocess(ink)
     except ValueError as exc:            # the library's words: an empty drawing, or a refused file
         text = str(exc)[0].upper() + str(exc)[1:]
-        if "empty" in text:
+        if source == "Draw" and "empty" in text:     # a blank canvas is no error; an empty file is
             middle.info(text, icon=":material/gesture:")
         else:
             left.error(text, icon=":material/error:")

@@ -25,17 +25,19 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def dashboard_server(data_dir: Path, runs_dir: Path, log_dir: Path, **env: str):
+def dashboard_server(data_dir: Path, runs_dir: Path, log_dir: Path, *, address: str | None = "127.0.0.1",
+                     **env: str):
     """Serve dashboard.py over these folders (offline) until the block ends; yields the base url.
+    address None leaves --server.address out, as `make run` does (.streamlit/config.toml decides).
     Its log goes to log_dir/streamlit.log and is shown when the server fails to come up."""
     port = _free_port()
     env = {**os.environ, "CNN_DATA_DIR": str(data_dir), "CNN_RUNS_DIR": str(runs_dir), "CNN_OFFLINE": "1", **env}
     log_path = Path(log_dir) / "streamlit.log"
+    bind = [f"--server.address={address}"] if address else []
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "dashboard.py", "--server.headless=true",
-             "--server.address=127.0.0.1", f"--server.port={port}", "--browser.gatherUsageStats=false",
-             "--server.fileWatcherType=none"],
+            [sys.executable, "-m", "streamlit", "run", "dashboard.py", "--server.headless=true", *bind,
+             f"--server.port={port}", "--browser.gatherUsageStats=false", "--server.fileWatcherType=none"],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:

@@ -35,6 +35,8 @@ def test_bad_config_writes_nothing(runs_dir):
     """A config with a bad field raises ConfigError and leaves the runs folder untouched."""
     with pytest.raises(ConfigError, match="lr"):
         _make(lr=0)
+    with pytest.raises(ValueError, match="at most 120 characters"):
+        runs.create_run(TrainConfig(dataset="mnist", arch="mlp"), name="x" * 300)
     assert not runs_dir.exists() or not any(runs_dir.iterdir())
 
 

@@ -91,11 +91,15 @@ def clone(run_id: str | None) -> None:
     if not run_id:
         return
     try:
-        config, dropped = views.clone_config(runs.read_run(runs.run_dir(run_id)))
+        record = runs.read_run(runs.run_dir(run_id))
+        config, dropped = views.clone_config(record)
     except (ValueError, TypeError) as exc:
         flash("error", f"Could not clone {run_id}: {exc}")
         return
-    notes = train_form.load_config(config) + [f"field {d!r} is unknown to this version; left out" for d in dropped]
-    st.session_state["train.clone_note"] = (f"Form filled from run {run_id}."
-                                            + (" " + "; ".join(notes) if notes else ""))
+    given = (record.get("config") or {}).get("arch_params")
+    odd = [f"arch_params: {given!r:.60} is not an object of parameter values; the defaults are used"] \
+        if given is not None and not isinstance(given, dict) else []
+    notes = odd + train_form.load_config(config) + [f"{d}: a field unknown to this version" for d in dropped]
+    st.session_state["train.clone_note"] = ("warning" if notes else "success", f"Form filled from run {run_id}."
+                                            + (" Not carried over: " + "; ".join(notes) + "." if notes else ""))
     open_tab("New run")

@@ -18,7 +18,7 @@ def _model(path: str, mtime: float):
     """(model in eval mode, meta) of one run; shared by every session and never trained."""
     from cnn_core.predict import load_model
 
-    return load_model(path, which="best")
+    return load_model(Path(path), which="best")   # a Path: the bundled model lies outside the runs folder
 
 
 def load(record: dict):

@@ -83,15 +83,21 @@ def filter_gradients(path: str, key: str, stamp: int, n: int = 64):
 # ---- pickers --------------------------------------------------------------------------------------
 def run_picker() -> dict | None:
     """The run selectbox (default: ?run=<id>, else the newest finished run); its record, or None."""
-    all_runs = [r for r in runs.list_runs() if r.get("effective_status") != "corrupt"]
+    listed = runs.list_runs()
+    all_runs = [r for r in listed if r.get("effective_status") != "corrupt"]
+    unreadable = {r["id"]: r for r in listed if r.get("effective_status") == "corrupt"}
+    wanted = st.query_params.get("run")
+    if wanted in unreadable:
+        st.warning(f"Run {wanted!r} cannot be read: {unreadable[wanted].get('error')}", icon=":material/warning:")
+    elif unreadable:
+        st.caption(f"Left out, their run.json cannot be read: {', '.join(sorted(unreadable))}.")
     if not all_runs:
         st.info("No runs yet. Train one on the **Train** page, then come back to look inside it.",
                 icon=":material/info:")
         return None
     by_id = {r["id"]: r for r in all_runs}
-    wanted = st.query_params.get("run")
-    if wanted and wanted not in by_id:
-        st.warning(f"There is no run {wanted!r} in the runs folder; pick one below.")
+    if wanted and wanted not in by_id and wanted not in unreadable:
+        st.warning(f"There is no run {wanted[:100]!r} in the runs folder; pick one below.")
     if wanted in by_id:
         st.session_state[RUN] = wanted
     elif st.session_state.get(RUN) not in by_id:

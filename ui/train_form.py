@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from cnn_core import views
-from cnn_core.config import AUGMENT_MODES, OPTIMIZERS, SCHEDULES, TrainConfig, field_help
+from cnn_core.config import AUGMENT_MODES, INT_FIELDS, OPTIMIZERS, SCHEDULES, TrainConfig, field_help
 
 KEEP = "session"    # widget values survive leaving the page and coming back
 
@@ -32,23 +32,69 @@ def _datasets():
 
 def load_config(config: TrainConfig) -> list[str]:
     """Fill the form with `config` (before the widgets draw: a callback or the page top).
-    Returns what could not be carried over."""
+    A value its widget cannot hold (text for a number, an unknown choice: a hand-edited or foreign run.json)
+    is not taken: the field keeps its value and the returned notes name it. Returns those notes."""
     notes, archs = [], _archs()
-    values = views.form_values(config)
-    if values["arch"] not in archs:
-        notes.append(f"architecture {values['arch']!r} does not exist here; kept {st.session_state[key('arch')]}")
-        values.pop("arch")
-    if values["dataset"] not in _datasets():
-        notes.append(f"dataset {values['dataset']!r} does not exist here")
-        values.pop("dataset")
-    for name, value in values.items():
-        st.session_state[key(name)] = value
+    for name, value in views.form_values(config).items():
+        problem = _widget_problem(name, value)
+        if problem:
+            notes.append(f"{name}: {_shown(value)} {problem}; kept {st.session_state.get(key(name))!r}")
+        else:
+            st.session_state[key(name)] = value
     arch = archs[st.session_state[key("arch")]]
+    given = config.arch_params if config.arch == arch.id and isinstance(config.arch_params, dict) else {}
     for p in arch.params:
-        value = config.arch_params.get(p.name, p.default) if config.arch == arch.id else p.default
-        st.session_state[pkey(arch.id, p.name)] = views.param_widget_value(p.kind, value)
+        value = views.param_widget_value(p.kind, given.get(p.name, p.default))
+        if problem := _param_problem(p, value):
+            notes.append(f"arch_params.{p.name}: {_shown(value)} {problem}; the default {p.default!r} is used")
+            value = views.param_widget_value(p.kind, p.default)
+        st.session_state[pkey(arch.id, p.name)] = value
+    known = {p.name for p in arch.params}
+    notes += [f"arch_params.{k}: unknown to {arch.id}; left out" for k in given if k not in known]
     st.session_state[key("name")] = ""
     return notes
+
+
+_CHOICES = {"optimizer": OPTIMIZERS, "schedule": SCHEDULES, "augment": AUGMENT_MODES}
+
+
+def _shown(value) -> str:
+    return repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _widget_problem(name: str, value) -> str | None:
+    """Why the form's widget for `name` cannot hold `value` (it would fail to draw), or None.
+    Values of the right kind but out of range are taken: the form then shows their error."""
+    choices = {"dataset": tuple(_datasets()), "arch": tuple(_archs()), **_CHOICES}.get(name)
+    if choices is not None:
+        return None if isinstance(value, str) and value in choices else f"is not one of {', '.join(choices)}"
+    if name == "device":
+        return None if isinstance(value, str) else "is not a device name"
+    if name in ("nesterov", "amp"):
+        return None if isinstance(value, bool) else "is not true or false"
+    if value is None and name == "val_size":
+        return None
+    if not _is_number(value):
+        return "is not a number"
+    if name in INT_FIELDS and isinstance(value, float) and not value.is_integer():
+        return "is not a whole number"
+    return None
+
+
+def _param_problem(p, value) -> str | None:
+    """Why the widget of architecture parameter `p` cannot hold `value`, or None."""
+    if p.kind == "bool":
+        return None if isinstance(value, bool) else "is not true or false"
+    if p.kind == "choice":
+        return None if value in p.choices and not isinstance(value, bool) else \
+            f"is not one of {', '.join(map(str, p.choices))}"
+    if not _is_number(value):
+        return "is not a number"
+    return "is not a whole number" if p.kind == "int" and isinstance(value, float) and not value.is_integer() else None
 
 
 def init_state() -> None:
@@ -211,4 +257,5 @@ def clone_box() -> None:
         b.button("Fill the form", key="train.clone_btn", disabled=pick is None, on_click=actions.clone,
                  args=(pick,), width="stretch")
         if note := st.session_state.pop("train.clone_note", None):
-            st.success(note)
+            kind, text = note if isinstance(note, tuple) else ("success", note)
+            getattr(st, kind)(text)
