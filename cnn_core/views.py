@@ -19,7 +19,7 @@ STATUS_WORDS = {
     "queued": "waiting for a training slot",
     "running": "training",
     "completed": "finished",
-    "failed": "failed",
+    "failed": "stopped by an error (below); resumable from its last checkpoint when it has one",
     "cancelled": "stopped by the user; resumable from its checkpoint",
     "interrupted": "its process ended without a word (killed, crashed, machine restarted); resumable",
     "corrupt": "its run.json cannot be read",
