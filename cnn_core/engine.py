@@ -329,7 +329,8 @@ def run_training(path: Path, resume: bool = False, on_progress=None) -> dict:
     try:
         runs.update_run(path, **started)
         trainer = Trainer(path, resume=resume, on_progress=on_progress)
-        runs.update_run(path, device=str(trainer.device), versions={"torch": torch.__version__},
+        runs.update_run(path, device=str(trainer.device), threads=torch.get_num_threads(),
+                        versions={"torch": torch.__version__},
                         n_params=sum(p.numel() for p in trainer.model.parameters()))
         summary = trainer.fit()
     except Cancelled:

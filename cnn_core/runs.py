@@ -279,10 +279,13 @@ def list_runs(runs_dir: Path | None = None) -> list[dict]:
             record = read_run(path)
             record["effective_status"] = effective_status(record)
         except ValueError as exc:
+            try:
+                mtime = (path / RUN_JSON).stat().st_mtime
+            except FileNotFoundError:   # deleted while this listing read it: not a run any more
+                continue
             record = {"id": path.name, "name": path.name, "status": "corrupt", "effective_status": "corrupt",
                       "error": str(exc), "config": {},
-                      "created": datetime.fromtimestamp((path / RUN_JSON).stat().st_mtime, timezone.utc)
-                      .isoformat(timespec="seconds")}
+                      "created": datetime.fromtimestamp(mtime, timezone.utc).isoformat(timespec="seconds")}
         record["path"] = str(path)
         out.append(record)
     out.sort(key=lambda r: (r.get("created") or "", r["id"]), reverse=True)

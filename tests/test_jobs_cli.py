@@ -110,3 +110,13 @@ def test_cli_refuses_path_escape(runs_dir):
     """`runs delete ../x` is refused with a message and deletes nothing."""
     out = cli("runs", "delete", "../etc")
     assert out.returncode == 1 and "no run" in out.stderr
+
+
+def test_launched_runs_share_the_cores(runs_dir, monkeypatch):
+    """Each launched process gets cores // CNN_MAX_JOBS torch threads, so concurrent runs do not thrash."""
+    monkeypatch.setenv("CNN_MAX_JOBS", "2")
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    path = runs.create_run(TrainConfig(**{**SLOW, "epochs": 1, "dry_run_batches": 2}))
+    jobs.launch(path)
+    assert jobs.wait(path, timeout=120) == "completed"
+    assert runs.read_run(path)["threads"] == max(1, (os.cpu_count() or 1) // 2) == jobs.threads_per_job()

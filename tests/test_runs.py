@@ -129,3 +129,18 @@ def test_process_reaped_between_the_two_liveness_checks_is_dead(monkeypatch):
     proc.wait()
     monkeypatch.setattr(runs.os, "kill", lambda pid, sig: None)   # the zombie answered signal 0
     assert runs.pid_alive(proc.pid) is False
+
+
+def test_listing_skips_a_run_deleted_while_it_is_read(runs_dir, monkeypatch):
+    """A folder whose run.json vanishes between the directory scan and the read is left out, not an error."""
+    keep, gone = _make(), _make()
+    real = runs.read_run
+
+    def read_then_vanish(path):
+        if path.name == gone.name:
+            import shutil
+            shutil.rmtree(gone)
+        return real(path)
+
+    monkeypatch.setattr(runs, "read_run", read_then_vanish)
+    assert [r["id"] for r in runs.list_runs()] == [keep.name]
