@@ -125,7 +125,7 @@ def weights_header(record: dict):
                 icon=":material/directions_run:")
         st.button("Check for new epochs", key="inspect.refresh", icon=":material/refresh:")
     elif status == "failed":
-        st.warning(f"This run failed: {record.get('error') or 'no message'}. The weights it saved before "
+        st.warning(f"This run failed: {(record.get('error') or 'no message').rstrip('.')}. The weights it saved before "
                    "failing can still be inspected.", icon=":material/error:")
     weights = _weights_picker(path, record)
     if weights is not None and (note := snapshots.snapshot_note(path, record)):
