@@ -270,13 +270,15 @@ class Trainer:
                   "lr": self.optimizer.param_groups[0]["lr"], "images_per_sec": round(ips, 1),
                   "time": round(self._elapsed(), 3)}
         self.sums = self._zero_sums()
+        # The epoch's line goes out before its checkpoint: a crash between the two replays the epoch
+        # from the previous checkpoint (resume cuts the line again); the other order loses the line.
+        self.writer.log(record)
         if val_acc > self.best_val_acc:
             self.best_val_acc, self.best_epoch = val_acc, self.epoch
             checkpoints.save_atomic(checkpoints.model_record(self.model, self.meta, epoch=self.epoch,
                                                              val_acc=val_acc), self.path / runs.BEST)
         self._snapshot(self.epoch, val_acc)
         self.save_checkpoint()
-        self.writer.log(record)
         self._heartbeat(summary={**self.record.get("summary", {}), "best_epoch": self.best_epoch,
                                  "best_val_acc": self.best_val_acc, "last_val_acc": val_acc,
                                  "last_train_acc": train_acc, "epochs_done": self.epoch})

@@ -346,8 +346,9 @@ def _metric_ok(record) -> bool:
 
 
 def truncate_metrics(path: Path, step: int) -> None:
-    """Keep only records up to training step `step` (used when a run resumes from its checkpoint)."""
-    kept = [r for r in read_metrics(path) if int(r.get("step", 0)) <= step]
+    """Keep only the training records up to step `step` (a run resuming from its checkpoint); a test
+    line from a finish that did not get to record `completed` goes too: the finish runs again."""
+    kept = [r for r in read_metrics(path) if int(r.get("step", 0)) <= step and r["kind"] != "test"]
     tmp = Path(path) / f".{METRICS}.tmp"
     tmp.write_text("".join(json.dumps(r) + "\n" for r in kept))
     os.replace(tmp, Path(path) / METRICS)

@@ -97,6 +97,7 @@ def _finish(path: Path, epochs: int, timeout: float = 180) -> dict:
     ("step", 50, None),                           # mid epoch 2, after the epoch-1 checkpoint
     ("checkpoint-write", 5, "checkpoint"),         # epoch 0 snapshot, then best, snapshot, checkpoint...
     ("metrics-append", 20, "torn line"),
+    ("metrics-append", 36, "torn line"),         # epoch 2's own line: 17 step lines, epoch 1, 17 more
     ("run-json-write", 6, "run.json temp"),
 ])
 def test_kill_at_a_fault_point_loses_nothing(point, n, leaves, runs_dir, monkeypatch):
