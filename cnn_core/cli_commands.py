@@ -56,7 +56,6 @@ def train(args) -> int:
         path, resume = runs.resolve_run(Path(args.run)), bool(args.resume)
     else:
         config = config_from_args(args)
-        _check_before_create(config, args.name)
         path, resume = runs.create_run(config, name=args.name), False
         print(f"run {path.name} in {path}", file=sys.stderr)
     if not args.run:
@@ -76,21 +75,6 @@ def train(args) -> int:
         record = run_training(path, resume=resume,
                               on_progress=None if args.quiet else _train_progress(ProgressBar(), path))
     return _print_outcome(record)
-
-
-def _check_before_create(config, name: str | None) -> None:
-    """Every bad field and a bad --name together, before a run folder exists (create_run would leave
-    an empty folder behind on a bad name)."""
-    from .config import ConfigError
-
-    errors = config.validate()
-    if name is not None:
-        try:
-            runs.clean_name(name)
-        except ValueError as exc:
-            errors["name"] = str(exc)
-    if errors:
-        raise ConfigError(errors)
 
 
 def _print_outcome(record: dict) -> int:

@@ -130,13 +130,7 @@ def slot(path: Path, runs_dir: Path | None = None):
 
 
 def _oldest_waiting(root: Path, my_id: str) -> bool:
-    """True when no live queued run was queued before `my_id`. A listing that fails because a run
-    folder vanished while it was read (deleted meanwhile) answers False: the next poll looks again,
-    instead of the error ending this waiting process and leaving its run `interrupted`."""
-    try:
-        listed = runs.list_runs(root)
-    except OSError:
-        return False
-    queued = [r for r in listed if r["effective_status"] == "queued" and r.get("pid")]
+    """True when no live queued run was queued before `my_id`."""
+    queued = [r for r in runs.list_runs(root) if r["effective_status"] == "queued" and r.get("pid")]
     queued.sort(key=lambda r: (r.get("queued_at") or 0, r["id"]))
     return not queued or queued[0]["id"] == my_id

@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from . import faults
-from .config import TrainConfig
+from .config import ConfigError, TrainConfig
 
 RUNS_DIR_ENV = "CNN_RUNS_DIR"
 RUN_JSON = "run.json"
@@ -139,14 +139,25 @@ def _locked(path: Path):
 
 # ---- create / read / update ---------------------------------------------------------------------
 def create_run(config: TrainConfig, name: str | None = None, runs_dir: Path | None = None) -> Path:
-    """Validate `config`, make runs/<id>/ with run.json (status queued); return the folder.
-    Raises ConfigError before anything is written when the config is bad."""
-    config.check()
+    """Validate `config` and `name`, make runs/<id>/ with run.json (status queued); return the folder.
+    Raises ConfigError naming every bad field (and a bad name) before anything is written."""
+    errors = {}
+    if name is not None:
+        try:
+            name = clean_name(name)
+        except ValueError as exc:
+            errors["name"] = str(exc)
+    try:
+        config.check()
+    except ConfigError as exc:
+        errors = {**exc.errors, **errors}
+    if errors:
+        raise ConfigError(errors)
     from . import data, models  # noqa: local, heavy imports only when a run is made
 
     info = data.get_info(config.dataset)
     arch = models.get_architecture(config.arch)
-    name = clean_name(name) if name else f"{config.dataset} · {arch.title}"   # before anything is made
+    name = name or f"{config.dataset} · {arch.title}"
     root = Path(runs_dir or default_runs_dir())
     root.mkdir(parents=True, exist_ok=True)
     run_id = new_run_id(config)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -209,22 +210,22 @@ def test_delete_while_training_stops_the_process_and_frees_the_slot(runs_dir, mo
 
 
 def test_a_folder_vanishing_mid_listing_does_not_end_a_waiting_run(runs_dir, monkeypatch):
-    """runs.list_runs meets, now and then, a run folder deleted between listing it and reading it
-    (FileNotFoundError: about 1 listing in 300 while runs are deleted nonstop; too rare to meet on cue,
-    so injected here twice). A run waiting for a slot lists the runs every poll: it must poll again and
-    get its slot, not die and leave its run `interrupted`."""
+    """A run folder deleted between the listing's scan and its read (about 1 listing in 300 while runs
+    are deleted nonstop; too rare to meet on cue, so the deletion is timed here, twice). A run waiting
+    for a slot lists the runs every poll: it must get its slot, not die and leave its run `interrupted`."""
     path = runs.create_run(TrainConfig(**BASE, epochs=1))
-    real, failed = runs.list_runs, []
+    doomed = [runs.create_run(TrainConfig(**BASE, epochs=1)) for _ in range(2)]
+    real, failed = runs.read_run, []
 
-    def vanishing(root=None):
-        if len(failed) < 2:
-            failed.append(root)
-            raise FileNotFoundError(2, "No such file or directory", str(Path(root) / "gone" / runs.RUN_JSON))
-        return real(root)
+    def vanishing(folder):
+        if doomed and Path(folder) == doomed[0]:
+            shutil.rmtree(doomed[0])
+            failed.append(doomed.pop(0))
+        return real(folder)
 
-    monkeypatch.setattr(runs, "list_runs", vanishing)
+    monkeypatch.setattr(runs, "read_run", vanishing)
     with jobs.slot(path) as n:
-        assert n == 0 and len(failed) == 2, "the slot came after two failed listings, not instead of them"
+        assert n == 0 and len(failed) == 2, "the slot came after two vanishing folders, not instead of them"
         record = runs.read_run(path)
         assert record["status"] == "queued" and record["pid"] == os.getpid()
 
