@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import runs
-from .config import TrainConfig
+from .config import AUGMENT_MODES, INT_FIELDS, OPTIMIZERS, SCHEDULES, TrainConfig
 
 STATUS_WORDS = {
     "queued": "waiting for a training slot",
@@ -29,7 +29,6 @@ FORM_FIELDS = ("dataset", "arch", "optimizer", "lr", "momentum", "nesterov", "sc
                "batch_size", "epochs", "weight_decay", "label_smoothing", "augment", "seed", "device", "amp",
                "val_size", "log_every", "dry_run_batches")
 _FLOAT_FIELDS = ("lr", "momentum", "gamma", "weight_decay", "label_smoothing")
-_INT_FIELDS = ("step_size", "batch_size", "epochs", "seed", "val_size", "log_every", "dry_run_batches")
 
 
 # ---- formatting ---------------------------------------------------------------------------------
@@ -216,7 +215,7 @@ def _as_widget_value(name: str, value):
         return value
     if name in _FLOAT_FIELDS and isinstance(value, (int, float)):
         return float(value)
-    if name in _INT_FIELDS and isinstance(value, float) and value.is_integer():
+    if name in INT_FIELDS and isinstance(value, float) and value.is_integer():
         return int(value)
     return value
 
@@ -253,6 +252,52 @@ def param_widget_value(kind: str, value):
     if kind == "int" and isinstance(value, float) and value.is_integer():
         return int(value)
     return value
+
+
+def shown(value) -> str:
+    """A value as a warning quotes it: its repr, cut to 60 characters."""
+    return short(repr(value), 60)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def form_value_problem(name: str, value) -> str | None:
+    """Why the form's widget for field `name` cannot hold `value` (text for a number, an unknown
+    choice: a hand-edited or foreign run.json), or None. Values of the right kind but out of range
+    are fine here: the form shows their error."""
+    from . import data, models
+
+    choices = {"dataset": tuple(data.DATASETS), "arch": tuple(models.ARCHITECTURES), "optimizer": OPTIMIZERS,
+               "schedule": SCHEDULES, "augment": AUGMENT_MODES}.get(name)
+    if choices is not None:
+        return None if isinstance(value, str) and value in choices else f"is not one of {', '.join(choices)}"
+    if name == "device":
+        return None if isinstance(value, str) else "is not a device name"
+    if name in ("nesterov", "amp"):
+        return None if isinstance(value, bool) else "is not true or false"
+    if value is None and name == "val_size":
+        return None
+    if not _is_number(value):
+        return "is not a number"
+    if name in INT_FIELDS and isinstance(value, float) and not value.is_integer():
+        return "is not a whole number"
+    return None
+
+
+def param_value_problem(param, value) -> str | None:
+    """Why the widget of architecture parameter `param` cannot hold `value`, or None."""
+    if param.kind == "bool":
+        return None if isinstance(value, bool) else "is not true or false"
+    if param.kind == "choice":
+        return None if value in param.choices and not isinstance(value, bool) else \
+            f"is not one of {', '.join(map(str, param.choices))}"
+    if not _is_number(value):
+        return "is not a number"
+    if param.kind == "int" and isinstance(value, float) and not value.is_integer():
+        return "is not a whole number"
+    return None
 
 
 # ---- model preview ------------------------------------------------------------------------------

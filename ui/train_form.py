@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from cnn_core import views
-from cnn_core.config import AUGMENT_MODES, INT_FIELDS, OPTIMIZERS, SCHEDULES, TrainConfig, field_help
+from cnn_core.config import AUGMENT_MODES, OPTIMIZERS, SCHEDULES, TrainConfig, field_help
 
 KEEP = "session"    # widget values survive leaving the page and coming back
 
@@ -36,65 +36,23 @@ def load_config(config: TrainConfig) -> list[str]:
     is not taken: the field keeps its value and the returned notes name it. Returns those notes."""
     notes, archs = [], _archs()
     for name, value in views.form_values(config).items():
-        problem = _widget_problem(name, value)
+        problem = views.form_value_problem(name, value)
         if problem:
-            notes.append(f"{name}: {_shown(value)} {problem}; kept {st.session_state.get(key(name))!r}")
+            notes.append(f"{name}: {views.shown(value)} {problem}; kept {st.session_state.get(key(name))!r}")
         else:
             st.session_state[key(name)] = value
     arch = archs[st.session_state[key("arch")]]
     given = config.arch_params if config.arch == arch.id and isinstance(config.arch_params, dict) else {}
     for p in arch.params:
         value = views.param_widget_value(p.kind, given.get(p.name, p.default))
-        if problem := _param_problem(p, value):
-            notes.append(f"arch_params.{p.name}: {_shown(value)} {problem}; the default {p.default!r} is used")
+        if problem := views.param_value_problem(p, value):
+            notes.append(f"arch_params.{p.name}: {views.shown(value)} {problem}; the default {p.default!r} is used")
             value = views.param_widget_value(p.kind, p.default)
         st.session_state[pkey(arch.id, p.name)] = value
     known = {p.name for p in arch.params}
     notes += [f"arch_params.{k}: unknown to {arch.id}; left out" for k in given if k not in known]
     st.session_state[key("name")] = ""
     return notes
-
-
-_CHOICES = {"optimizer": OPTIMIZERS, "schedule": SCHEDULES, "augment": AUGMENT_MODES}
-
-
-def _shown(value) -> str:
-    return repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
-
-
-def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _widget_problem(name: str, value) -> str | None:
-    """Why the form's widget for `name` cannot hold `value` (it would fail to draw), or None.
-    Values of the right kind but out of range are taken: the form then shows their error."""
-    choices = {"dataset": tuple(_datasets()), "arch": tuple(_archs()), **_CHOICES}.get(name)
-    if choices is not None:
-        return None if isinstance(value, str) and value in choices else f"is not one of {', '.join(choices)}"
-    if name == "device":
-        return None if isinstance(value, str) else "is not a device name"
-    if name in ("nesterov", "amp"):
-        return None if isinstance(value, bool) else "is not true or false"
-    if value is None and name == "val_size":
-        return None
-    if not _is_number(value):
-        return "is not a number"
-    if name in INT_FIELDS and isinstance(value, float) and not value.is_integer():
-        return "is not a whole number"
-    return None
-
-
-def _param_problem(p, value) -> str | None:
-    """Why the widget of architecture parameter `p` cannot hold `value`, or None."""
-    if p.kind == "bool":
-        return None if isinstance(value, bool) else "is not true or false"
-    if p.kind == "choice":
-        return None if value in p.choices and not isinstance(value, bool) else \
-            f"is not one of {', '.join(map(str, p.choices))}"
-    if not _is_number(value):
-        return "is not a number"
-    return "is not a whole number" if p.kind == "int" and isinstance(value, float) and not value.is_integer() else None
 
 
 def init_state() -> None:
