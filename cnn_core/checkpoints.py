@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from . import faults
+from .runs import temp_path
 
 MODEL_FORMAT = "cnn-dashboard-model/1"
 _META_KEYS = ("arch", "arch_params", "input_shape", "num_classes", "classes", "mean", "std")
@@ -29,7 +30,7 @@ class CheckpointError(ValueError):
 def save_atomic(obj: dict, path: Path) -> None:
     """torch.save to a temp file beside `path`, fsync, then os.replace: a crash leaves the old file."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = temp_path(path)
     try:
         with open(tmp, "wb") as f:
             torch.save(obj, f)

@@ -357,10 +357,7 @@ def run_training(path: Path, resume: bool = False, on_progress=None) -> dict:
 def _prepare_folder(path: Path, resume: bool) -> None:
     """Before a process trains in `path`: drop the temp files a killed writer left behind, clear a
     fresh start of what an earlier attempt wrote, and set aside the space the final status needs."""
-    for tmp in [*path.glob(".*.tmp"), *path.glob("snapshots/.*.tmp")]:
-        pid = tmp.name.rsplit(".", 2)[-2]
-        if not (pid.isdigit() and int(pid) != os.getpid() and runs.pid_alive(int(pid))):
-            tmp.unlink(missing_ok=True)
+    runs.remove_stale_temps(path)
     if not resume:
         for name in (runs.METRICS, runs.CHECKPOINT, runs.BEST):
             (path / name).unlink(missing_ok=True)

@@ -105,9 +105,25 @@ def _now() -> str:
 
 
 # ---- atomic files -------------------------------------------------------------------------------
+def temp_path(path: Path) -> Path:
+    """Where a file is written before os.replace puts it at `path`: hidden, beside it, named by the
+    writing process (remove_stale_temps knows a dead writer's by that pid)."""
+    path = Path(path)
+    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+
+
+def remove_stale_temps(folder: Path) -> None:
+    """Delete the temp files that writers killed mid-write left in a run folder and its snapshots."""
+    folder = Path(folder)
+    for tmp in [*folder.glob(".*.tmp"), *folder.glob(f"{SNAPSHOTS}/.*.tmp")]:
+        pid = tmp.name.rsplit(".", 2)[-2]
+        if not (pid.isdigit() and int(pid) != os.getpid() and pid_alive(int(pid))):
+            tmp.unlink(missing_ok=True)
+
+
 def write_json_atomic(path: Path, data: dict) -> None:
     """Write to a temp file in the same folder, fsync, then os.replace: readers see old or new, never half."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = temp_path(path)
     with open(tmp, "w") as f:
         json.dump(data, f, indent=1, default=_json_default)
         f.flush()
@@ -360,6 +376,6 @@ def truncate_metrics(path: Path, step: int) -> None:
     """Keep only the training records up to step `step` (a run resuming from its checkpoint); a test
     line from a finish that did not get to record `completed` goes too: the finish runs again."""
     kept = [r for r in read_metrics(path) if int(r.get("step", 0)) <= step and r["kind"] != "test"]
-    tmp = Path(path) / f".{METRICS}.tmp"
+    tmp = temp_path(Path(path) / METRICS)
     tmp.write_text("".join(json.dumps(r) + "\n" for r in kept))
     os.replace(tmp, Path(path) / METRICS)
