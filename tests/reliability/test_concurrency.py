@@ -217,10 +217,11 @@ def test_a_folder_vanishing_mid_listing_does_not_end_a_waiting_run(runs_dir, mon
     doomed = [runs.create_run(TrainConfig(**BASE, epochs=1)) for _ in range(2)]
     real, failed = runs.read_run, []
 
-    def vanishing(folder):
-        if doomed and Path(folder) == doomed[0]:
-            shutil.rmtree(doomed[0])
-            failed.append(doomed.pop(0))
+    def vanishing(folder):   # each doomed folder goes the moment the listing reads it, in any order
+        if Path(folder) in doomed:
+            shutil.rmtree(folder)
+            doomed.remove(Path(folder))
+            failed.append(Path(folder))
         return real(folder)
 
     monkeypatch.setattr(runs, "read_run", vanishing)
