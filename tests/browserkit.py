@@ -1,9 +1,10 @@
-"""What every browser test shares: a real `streamlit run dashboard.py` server on a free port and a
-headless Debian chromium page driven by Playwright (tests/browser/ uses it)."""
+"""What every browser test and benchmark shares: the dashboard served by `make run`'s own command on a
+free port, and a headless Debian chromium page driven by Playwright (tests/browser/ and bench/ use it)."""
 from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import socket
 import subprocess
 import sys
@@ -24,21 +25,39 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def serve_command(port: int, address: str | None = "127.0.0.1") -> list[str]:
+    """The command that serves the dashboard, exactly as a person starts it.
+
+    address given: the line `make run PORT=<port> ADDRESS=<address>` runs, read from the Makefile
+    itself (`make -n`), so a flag added there is tested here and no test can pass a flag a person does
+    not. Only the interpreter is this one (pytest's; under `make test` the same .venv/bin/python).
+    address None: README's other command, `streamlit run dashboard.py` with nothing but the port
+    (.streamlit/config.toml decides the rest, the address included)."""
+    if address is None:
+        return [sys.executable, "-m", "streamlit", "run", "dashboard.py", "--server.port", str(port)]
+    out = subprocess.run(["make", "-s", "-n", "run", f"PORT={port}", f"ADDRESS={address}"], cwd=ROOT,
+                         capture_output=True, text=True, check=True).stdout
+    (line,) = [ln for ln in out.splitlines() if " -m streamlit run " in ln]
+    argv = shlex.split(line)
+    return [sys.executable, *argv[1:]]
+
+
 @contextlib.contextmanager
 def dashboard_server(data_dir: Path, runs_dir: Path, log_dir: Path, *, address: str | None = "127.0.0.1",
                      **env: str):
-    """Serve dashboard.py over these folders (offline) until the block ends; yields the base url.
-    address None leaves --server.address out, as `make run` does (.streamlit/config.toml decides).
-    Its log goes to log_dir/streamlit.log and is shown when the server fails to come up."""
+    """Serve dashboard.py over these folders until the block ends; yields the base url.
+
+    The server is started by serve_command: `make run`'s own command line and config, no extra flag.
+    What differs from a person's start is the environment only: CNN_DATA_DIR and CNN_RUNS_DIR point
+    at the test's folders, CNN_OFFLINE=1 (no download is tried here), plus `env` (CNN_MAX_JOBS ...),
+    all settings README documents. Its log goes to log_dir/streamlit.log and is shown when the server
+    fails to come up."""
     port = _free_port()
     env = {**os.environ, "CNN_DATA_DIR": str(data_dir), "CNN_RUNS_DIR": str(runs_dir), "CNN_OFFLINE": "1", **env}
     log_path = Path(log_dir) / "streamlit.log"
-    bind = [f"--server.address={address}"] if address else []
     with open(log_path, "w") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "dashboard.py", "--server.headless=true", *bind,
-             f"--server.port={port}", "--browser.gatherUsageStats=false", "--server.fileWatcherType=none"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(serve_command(port, address), cwd=ROOT, env=env, stdout=log,
+                                stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -50,13 +69,29 @@ def dashboard_server(data_dir: Path, runs_dir: Path, log_dir: Path, *, address: 
                 pass
             assert proc.poll() is None and time.monotonic() < deadline, log_path.read_text()[-3000:]
             time.sleep(0.3)
-        yield base
+        base_url = Server(base, proc.pid, log_path)
+        yield base_url
     finally:
         proc.terminate()
         try:
             proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+class Server(str):
+    """The base url (a str, as tests use it), with the server's pid and log file."""
+
+    def __new__(cls, url: str, pid: int, log: Path):
+        obj = super().__new__(cls, url)
+        obj.pid, obj.log = pid, log
+        return obj
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds process `pid` has used so far (/proc/<pid>/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @contextlib.contextmanager
@@ -72,3 +107,48 @@ def chromium_page(height: int = 1300, timeout_ms: int = 60_000):
             yield page
         finally:
             browser.close()
+
+
+# ---- driving widgets ------------------------------------------------------------------------------
+def select(page, label: str, option: str) -> None:
+    """Choose `option` in the selectbox labelled `label`."""
+    page.locator('[data-testid="stSelectbox"]').filter(has_text=label).first.click()
+    page.get_by_role("option", name=option, exact=True).click()
+    page.wait_for_timeout(800)
+
+
+def fill(page, role: str, label: str, value: str) -> None:
+    """Type into a text ('textbox') or number ('spinbutton') input and commit it with Enter (the label's
+    help button shares its name, hence the role)."""
+    box = page.get_by_role(role, name=label, exact=True)
+    box.fill(value)
+    box.press("Enter")
+    page.wait_for_timeout(800)
+
+
+def idle(page, timeout_ms: int = 60_000) -> None:
+    """Wait until the script run ends (the status widget's running indicator is gone)."""
+    page.wait_for_timeout(300)
+    page.locator("[data-testid='stStatusWidget']").wait_for(state="hidden", timeout=timeout_ms)
+    page.wait_for_timeout(300)
+
+
+# ---- runs to look at ------------------------------------------------------------------------------
+def train_runs(data_dir: Path, folder: Path, configs: dict[str, dict]) -> dict[str, Path]:
+    """Train each config (TrainConfig fields) with the real engine into `folder`, named by its key, over
+    `data_dir`; name -> run folder. For a module's server to show finished runs."""
+    from cnn_core import engine, runs
+    from cnn_core.config import TrainConfig
+
+    out = {}
+    saved = {k: os.environ.get(k) for k in ("CNN_DATA_DIR", "CNN_OFFLINE")}
+    os.environ.update(CNN_DATA_DIR=str(data_dir), CNN_OFFLINE="1")
+    try:
+        for name, config in configs.items():
+            out[name] = runs.create_run(TrainConfig(**config), name=name, runs_dir=folder)
+            record = engine.run_training(out[name])
+            assert record["status"] == "completed", (name, record.get("error"))
+    finally:
+        for k, v in saved.items():
+            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+    return out

@@ -66,7 +66,7 @@ def _outside_addresses() -> list[str]:
 
 
 def test_make_run_server_listens_on_loopback_only(small_data_dir, runs_dir, tmp_path):
-    """`streamlit run dashboard.py --server.port P --server.headless=true` with no --server.address (typed
+    """`streamlit run dashboard.py --server.port P` with no --server.address (typed
     by hand, or `make run` before it passed ADDRESS): config.toml alone binds it. /_stcore/health answers
     on 127.0.0.1, every socket listening on P is bound to a loopback address (/proc/net/tcp*), and a
     connection to this machine's own outside address is refused."""
