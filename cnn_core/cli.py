@@ -66,8 +66,11 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("runs", help="list, show, rename or delete runs")
     rsub = r.add_subparsers(dest="action", required=True)
     rsub.add_parser("list", help="every run, newest first")
-    for action in ("show", "delete", "cancel"):
-        rsub.add_parser(action, help=f"{action} one run").add_argument("run", help="run id or folder")
+    rsub.add_parser("show", help="show one run").add_argument(
+        "run", help="run id, or the folder of a run anywhere (e.g. models/mnist-bundled)")
+    for action in ("delete", "cancel"):
+        rsub.add_parser(action, help=f"{action} one run").add_argument(
+            "run", help="run id or folder in the runs folder")
     rename = rsub.add_parser("rename", help="give a run a display name")
     rename.add_argument("run")
     rename.add_argument("name")
@@ -80,7 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     prep.add_argument("--from", dest="source_dir", help="a folder that holds the dataset's files")
 
     pred = sub.add_parser("predict", help="top-3 classes of image files with a trained run")
-    pred.add_argument("--run", required=True, help="run id or folder")
+    pred.add_argument("--run", required=True, help="run id, or the folder of a run anywhere: "
+                      "--run models/mnist-bundled reads digits with the model that ships with the dashboard")
     pred.add_argument("--which", choices=("best", "latest"), default="best")
     pred.add_argument("images", nargs="+", help="PNG/JPEG files")
     return parser

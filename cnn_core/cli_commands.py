@@ -103,9 +103,9 @@ def runs_cmd(args) -> int:
             print(f"{r['id']:<48} {r['effective_status']:<11} {r.get('dataset', '-'):<13} {r.get('arch', '-'):<13} "
                   f"test {_acc(s.get('test_acc'))}  {r.get('name', '')}")
         return 0
-    path = runs.resolve_run(args.run)
     if args.action == "show":
-        return _show(path)
+        return _show(runs.resolve_run(read_only_run(args.run)))
+    path = runs.resolve_run(args.run)
     if args.action == "rename":
         runs.rename_run(path, args.name)
         print(f"renamed {path.name} to {args.name!r}")
@@ -146,6 +146,8 @@ def _show(path: Path) -> int:
               f"last epoch's weights {_f(s.get('final_test_acc'), '.4f')}; wall time {_f(s.get('wall_time'), '.1f')} s")
         if s.get("data_subset"):
             print(f"data: {s['data_subset']}")
+    if note := runs.chance_note(r):
+        print(f"\nwarning: {note}")
     return 0
 
 
@@ -175,12 +177,21 @@ def data_cmd(args) -> int:
     return 1 if failed == len(names) else 0
 
 
+def read_only_run(text: str) -> str | Path:
+    """A run named on the command line for reading (show, predict): a folder holding run.json anywhere
+    (models/mnist-bundled, a run copied from another machine) is taken as it is, the person typed it;
+    anything else is a run id or a folder inside the runs folder. Commands that change or delete a run
+    take the second kind only."""
+    path = Path(text).expanduser()
+    return path if "\x00" not in text and (path / runs.RUN_JSON).is_file() else text
+
+
 def predict_cmd(args) -> int:
     import torch
 
     from .predict import image_for_model, load_model, predict_uint8, top_k
 
-    model, meta = load_model(args.run, which=args.which)
+    model, meta = load_model(read_only_run(args.run), which=args.which)
     images = [image_for_model(Path(p).read_bytes(), meta) for p in args.images]
     probs = predict_uint8(model, meta, torch.stack(images))
     for path, best in zip(args.images, top_k(probs, meta["classes"])):

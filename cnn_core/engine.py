@@ -26,6 +26,15 @@ SNAPSHOT_CAP_BYTES = 64 * 2**20   # per-epoch weight snapshots stop once they wo
 EVAL_BATCH = 1000
 RESERVE_BYTES = 256 * 1024         # set aside at start, freed to record `failed` on a full disk
 CHANNELS_LAST = True              # measured faster for the conv models on CPU (bench/train_speed.py)
+# An untrained K-class model starts near ln(K) nats of loss (2.30 for 10 classes). When the loss
+# averaged over about the last 20 steps (an exponential moving average, weight LOSS_EMA per step) is
+# DIVERGED_FACTOR times that (at least DIVERGED_FLOOR nats), the weights blew up: with lr 10, LeNet on
+# MNIST averaged 68,909 over its first 20 steps, then sat at 2.30 (a dead net) and would have
+# "completed" at chance accuracy. The average, not one batch: a lone batch of loss 30 in a run that
+# recovers is a spike to see in the chart, not a reason to stop.
+DIVERGED_FACTOR = 5.0
+DIVERGED_FLOOR = 5.0
+LOSS_EMA = 0.95
 
 
 class Cancelled(Exception):
@@ -124,6 +133,7 @@ class Trainer:
         self.last_ips = 0.0
         self.epoch_gen_state = self.shuffle_gen.get_state()
         self.sums = self._zero_sums()
+        self.loss_ema, self.loss_ema_n = torch.zeros((), device=self.device, dtype=torch.float64), 0
         self.snapshot_bytes = sum(p.numel() * p.element_size() for p in self.model.state_dict().values())
         if resume:
             self._restore(checkpoints.load_checkpoint(self.path / runs.CHECKPOINT, map_location=self.device))
@@ -141,6 +151,7 @@ class Trainer:
                 "cuda_rng_state": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else [],
                 "sums": {k: (v.item() if torch.is_tensor(v) else v) for k, v in self.sums.items()},
                 "best_val_acc": self.best_val_acc, "best_epoch": self.best_epoch,
+                "loss_ema": [self.loss_ema.item(), self.loss_ema_n],
                 "elapsed": self._elapsed(), "config": self.config.to_dict(), **self.meta}
 
     def _restore(self, ckpt: dict) -> None:
@@ -156,6 +167,8 @@ class Trainer:
         self.sums = {k: (torch.tensor(v, device=self.device, dtype=torch.float64) if isinstance(v, float) else v)
                      for k, v in ckpt["sums"].items()}
         self.best_val_acc, self.best_epoch = ckpt["best_val_acc"], ckpt["best_epoch"]
+        ema, self.loss_ema_n = ckpt.get("loss_ema", [0.0, 0])     # absent from checkpoints made before it
+        self.loss_ema = torch.tensor(float(ema), device=self.device, dtype=torch.float64)
         self.elapsed_before = ckpt["elapsed"]
         runs.truncate_metrics(self.path, self.step)
 
@@ -214,21 +227,39 @@ class Trainer:
     def _accumulate(self, loss, logits, y) -> None:
         n = len(y)
         correct = (logits.argmax(1) == y).sum()
+        self.loss_ema.mul_(LOSS_EMA).add_(loss, alpha=1 - LOSS_EMA)     # on the device: no sync per step
+        self.loss_ema_n += 1
         for prefix in ("", "w_"):
             self.sums[prefix + "loss"] += loss * n
             self.sums[prefix + "correct"] += correct
             self.sums[prefix + "seen"] += n
 
-    def _check_finite(self, value: float) -> None:
+    def _check_diverged(self) -> None:
+        """TrainingFailed when the recent training loss (its moving average) is not finite or far above
+        where an untrained model starts. Checked at every logged step and epoch end: a run that blows up
+        stops within its first log_every steps, not at the end."""
+        if not self.loss_ema_n:
+            return
+        value = self.loss_ema.item() / (1 - LOSS_EMA ** self.loss_ema_n)      # debiased: early steps count fully
+        start = math.log(len(self.splits.info.classes))
+        where = f"step {self.step} (epoch {self.epoch + 1})"
         if not math.isfinite(value):
-            raise TrainingFailed(
-                f"the training loss became {value} at step {self.step} (epoch {self.epoch + 1}): the weights "
-                f"diverged. Lower the learning rate (it is {self.config.lr:g}) and start again.")
+            what = f"the training loss became {value} at {where}: the weights diverged."
+        elif value > max(DIVERGED_FACTOR * start, DIVERGED_FLOOR):
+            shown = f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
+            what = (f"the training loss diverged: averaged over the last steps it was {shown} at {where}, "
+                    f"far above the {start:.2f} (ln {len(self.splits.info.classes)}) an untrained model starts "
+                    "from, so the weights blew up.")
+        else:
+            return
+        lr = self.config.lr
+        raise TrainingFailed(f"{what} Lower the learning rate (it is {lr:g}; try {lr / 10:g}), or warm it up "
+                             "(schedule onecycle), or add batch norm; then start again.")
 
     def _log_step(self) -> None:
         seen = max(self.sums["w_seen"], 1)
         loss = self.sums["w_loss"].item() / seen
-        self._check_finite(loss)
+        self._check_diverged()
         self.writer.log({"kind": "step", "step": self.step, "epoch": self.epoch + 1,
                          "loss": loss, "acc": self.sums["w_correct"].item() / seen,
                          "lr": self.optimizer.param_groups[0]["lr"], "time": round(self._elapsed(), 3)})
@@ -261,7 +292,7 @@ class Trainer:
         s, c = self.splits, self.config
         seen = max(self.sums["seen"], 1)
         train_loss, train_acc = self.sums["loss"].item() / seen, self.sums["correct"].item() / seen
-        self._check_finite(train_loss)
+        self._check_diverged()
         ips = self.last_ips = self._throughput()
         self.epoch_seen0 = 0   # sums are zeroed below: until the next epoch starts, last_ips stands
         val_loss, val_acc = evaluate(self.model, s.val_x, s.val_y, amp=c.amp)
@@ -305,6 +336,7 @@ class Trainer:
                    "wall_time": round(self._elapsed(), 2),
                    "images_per_sec": round(sum(r["images_per_sec"] for r in epochs) / max(len(epochs), 1), 1),
                    "n_train": len(s.train_x), "n_val": len(s.val_x), "n_test": len(s.test_x),
+                   "chance_acc": float(torch.bincount(s.test_y).max()) / max(len(s.test_y), 1),
                    "data_subset": s.subset, "data_source": s.source}
         self.writer.log({"kind": "test", "step": self.step, "test_acc": test_acc, "test_loss": test_loss,
                          "final_test_acc": final_test_acc})

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import re
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -166,8 +167,12 @@ def _open_image(raw: bytes):
             img.load()
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ValueError(f"the image was refused as a decompression bomb ({exc})") from None
-    except (OSError, SyntaxError) as exc:
-        raise ValueError(f"the file is not an image that can be read ({exc})") from None
+    except Image.UnidentifiedImageError:
+        raise ValueError("the file is not an image that can be read: it is no PNG, JPEG, BMP, GIF or WebP "
+                         "picture") from None
+    except (OSError, SyntaxError) as exc:      # a damaged picture: PIL's reason, without its object's repr
+        reason = re.sub(r"\s*<[^>]* object at 0x[0-9a-f]+>", "", str(exc))
+        raise ValueError(f"the file is not an image that can be read ({reason})") from None
     return img
 
 

@@ -186,6 +186,7 @@ def create_run(config: TrainConfig, name: str | None = None, runs_dir: Path | No
         "config": config.to_dict(), "dataset": config.dataset, "arch": config.arch,
         "arch_params": models.resolve_params(config.arch, config.arch_params),
         "classes": list(info.classes), "input_shape": list(info.input_shape),
+        "n_params": models.count_params(config.arch, info.input_shape, len(info.classes), config.arch_params),
         "status": "queued", "error": None, "pid": None, "heartbeat": None, "progress": {},
         "summary": {},
     }
@@ -290,6 +291,34 @@ def effective_status(record: dict) -> str:
             return status
         return status if age < HEARTBEAT_STALE_S else "interrupted"
     return status if time.time() - float(beat) < HEARTBEAT_STALE_S else "interrupted"
+
+
+CHANCE_MARGIN = 0.05   # a test accuracy less than 5 points above chance: the model learned (almost) nothing
+
+
+def chance_acc(record: dict) -> float | None:
+    """What guessing scores on the run's test set: the share of its most common class (recorded by the
+    engine), else 1 / classes; None when the run does not say how many classes it has."""
+    recorded = (record.get("summary") or {}).get("chance_acc")
+    if isinstance(recorded, (int, float)) and not isinstance(recorded, bool):
+        return float(recorded)
+    classes = record.get("classes")
+    return 1 / len(classes) if isinstance(classes, list) and classes else None
+
+
+def chance_note(record: dict) -> str | None:
+    """A warning when a completed run's test accuracy is at chance level, else None."""
+    acc, chance = (record.get("summary") or {}).get("test_acc"), chance_acc(record)
+    if record.get("status") != "completed" or not isinstance(acc, (int, float)) or chance is None:
+        return None
+    if acc >= chance + CHANCE_MARGIN:
+        return None
+    return f"test accuracy {acc:.2%} is chance level (guessing scores {chance:.2%}): {CHANCE_ADVICE}"
+
+
+CHANCE_ADVICE = ("the model learned nothing useful. Look at the loss curve: a learning rate too high can blow the "
+                 "weights up in the first steps and leave a dead network; too low, and nothing moves. Try a "
+                 "learning rate 10x smaller or larger, or more epochs.")
 
 
 def list_runs(runs_dir: Path | None = None) -> list[dict]:

@@ -97,8 +97,51 @@ def test_nan_loss_fails_with_message():
     """A learning rate that blows the weights up ends the run `failed`, saying so."""
     record, path = _run(arch="mlp", lr=10.0, momentum=0.99, epochs=1)
     assert record["status"] == "failed"
-    assert "loss became" in record["error"] and "learning rate" in record["error"]
+    assert "diverged" in record["error"] and "learning rate" in record["error"]
     assert not (path / "best.pt").exists() or checkpoints.load_checkpoint(path / "best.pt")
+
+
+def test_a_run_that_blows_up_fails_within_its_first_epoch_saying_it_diverged():
+    """LeNet at learning rate 10 (the issue's case: loss 68,909 by step 20, then a dead net at chance): the
+    run ends `failed` at its first logged step, saying it diverged, where, and what to try."""
+    record, path = _run(arch="lenet", lr=10.0, epochs=3)
+    assert record["status"] == "failed"
+    error = record["error"]
+    assert error.startswith("the training loss diverged") and "at step 5 (epoch 1)" in error, error
+    assert "Lower the learning rate (it is 10; try 1)" in error and "ln 10" in error
+    assert [m["kind"] for m in runs.read_metrics(path)] == []       # stopped before its first line
+    assert not (path / runs.BEST).exists()
+
+
+def test_a_spike_that_recovers_is_no_divergence():
+    """One batch with a huge loss in a run that then goes on learning stays a spike: the smoothed loss is
+    what is judged, so the run completes."""
+    path = runs.create_run(TrainConfig(**{**FAST, "arch": "mlp", "epochs": 1}))
+    trainer = engine.Trainer(path)
+
+    def steps(loss: float, n: int) -> None:
+        for _ in range(n):
+            trainer._accumulate(torch.tensor(loss), torch.zeros(32, 10), torch.zeros(32, dtype=torch.long))
+
+    steps(0.3, 30)
+    steps(60.0, 1)
+    trainer._check_diverged()           # 60 nats once: the average over ~20 steps is 3.3, under 11.5
+    steps(0.3, 10)
+    trainer._check_diverged()
+    steps(60.0, 20)                     # 60 nats for 20 steps: blown up
+    with pytest.raises(engine.TrainingFailed, match="diverged"):
+        trainer._check_diverged()
+
+
+def test_chance_accuracy_is_recorded_and_flagged():
+    """The summary records what guessing the commonest test class scores; a run below it plus 5 points
+    gets a warning, a run well above none."""
+    record, path = _run(arch="lenet")
+    chance = record["summary"]["chance_acc"]
+    assert 0.1 <= chance < 0.2 and runs.chance_note(record) is None
+    record["summary"]["test_acc"] = chance + 0.01
+    assert runs.chance_note(record).startswith(f"test accuracy {chance + 0.01:.2%} is chance level")
+    assert runs.chance_note({**record, "status": "failed"}) is None
 
 
 @pytest.mark.parametrize("schedule", ["step", "cosine", "onecycle"])

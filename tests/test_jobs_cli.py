@@ -120,3 +120,46 @@ def test_launched_runs_share_the_cores(runs_dir, monkeypatch):
     jobs.launch(path)
     assert jobs.wait(path, timeout=120) == "completed"
     assert runs.read_run(path)["threads"] == max(1, (os.cpu_count() or 1) // 2) == jobs.threads_per_job()
+
+
+def test_cli_exits_non_zero_on_a_diverged_run(runs_dir):
+    """`train --lr 10` ends failed: exit 1, the divergence named on stderr, the run folder says so too."""
+    out = cli("train", "--dataset", "mnist", "--arch", "lenet", "--lr", "10", "--epochs", "1", "--val-size", "100",
+              "--quiet")
+    assert out.returncode == 1 and "diverged" in out.stderr and "Lower the learning rate" in out.stderr
+    (record,) = runs.list_runs(runs_dir)
+    assert record["status"] == "failed" and "diverged" in record["error"]
+
+
+def test_runs_show_warns_of_chance_accuracy(runs_dir, capsys):
+    """`runs show` of a run that completed at chance level ends with the warning (the first look in
+    this process, the second as a real CLI process)."""
+    from cnn_core import cli as command_line, engine
+
+    path = runs.create_run(TrainConfig(dataset="mnist", epochs=1, val_size=100))
+    record = engine.run_training(path)
+    assert command_line.main(["runs", "show", path.name]) == 0 and "warning" not in capsys.readouterr().out
+    runs.update_run(path, summary={**record["summary"], "test_acc": record["summary"]["chance_acc"]})
+    shown = cli("runs", "show", path.name).stdout
+    assert "warning: test accuracy" in shown and "is chance level" in shown
+
+
+def test_predict_and_show_take_a_run_folder_named_outside_the_runs_folder(tmp_path, monkeypatch, capsys):
+    """The bundled model, named by its folder, predicts from the shell; `runs show` reads it; commands that
+    change a run still refuse a folder outside the runs folder."""
+    digit = tmp_path / "seven.png"
+    img = np.zeros((28, 28), dtype=np.uint8)
+    img[4:6, 6:22] = 255
+    for r in range(6, 24):
+        img[r, 21 - (r - 6) // 2:23 - (r - 6) // 2] = 255
+    Image.fromarray(img).save(digit)
+    out = cli("predict", "--run", "models/mnist-bundled", str(digit))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith(f"{digit}: 7 ")
+    from cnn_core import cli as command_line
+
+    monkeypatch.chdir(ROOT)
+    assert command_line.main(["runs", "show", "models/mnist-bundled"]) == 0
+    assert "Bundled MNIST model" in capsys.readouterr().out
+    assert command_line.main(["runs", "rename", "models/mnist-bundled", "x"]) == 1
+    assert "outside" in capsys.readouterr().err

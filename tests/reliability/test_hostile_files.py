@@ -392,7 +392,8 @@ HOSTILE_IDS = ["../x", "../../etc", "/etc/passwd", "a/b", "/", "x\x00y", "a" * 3
 
 @pytest.fixture
 def sentinel(runs_dir) -> Path:
-    """A run folder next to the runs folder (run.json and best.pt): nothing may read, change or delete it."""
+    """A run folder next to the runs folder (run.json and best.pt): nothing may change or delete it, and
+    nothing reads it but a read-only CLI command that names it explicitly."""
     runs_dir.mkdir(parents=True, exist_ok=True)
     folder = fake_run(runs_dir.parent / "outside")
     target = runs_dir.parent / "sentinel"
@@ -448,7 +449,6 @@ def test_path_like_name_is_only_a_label(runs_dir, sentinel):
 
 
 CLI_ESCAPES = [
-    (["runs", "show", "../sentinel"], "in the runs folder: it lies outside"),
     (["runs", "delete", "../sentinel"], "in the runs folder: it lies outside"),
     (["runs", "delete", "../../etc"], "in the runs folder: it lies outside"),
     (["runs", "delete", "SENTINEL"], "in the runs folder: it lies outside"),
@@ -457,7 +457,6 @@ CLI_ESCAPES = [
     (["runs", "show", ""], "invalid run id"),
     (["runs", "show", "x\x00y"], "invalid run id"),
     (["runs", "delete", ".."], "invalid run id"),
-    (["predict", "--run", "../sentinel", "IMAGE"], "in the runs folder: it lies outside"),
     (["train", "--resume", "../sentinel"], "in the runs folder: it lies outside"),
 ]
 
@@ -472,6 +471,22 @@ def test_cli_refuses_paths_outside_the_runs_folder(argv, words, sentinel, runs_d
     rc, out, err = _cli(argv, capsys)
     assert rc == 1 and out == ""
     _one_line_error(err, words)
+    assert _untouched(sentinel, before)
+
+
+@pytest.mark.parametrize("argv", [["runs", "show", "../sentinel"], ["predict", "--run", "../sentinel", "IMAGE"]],
+                         ids=["runs show", "predict"])
+def test_cli_reads_a_run_folder_named_outside_but_changes_nothing(argv, sentinel, runs_dir, tmp_path, monkeypatch,
+                                                                  capsys):
+    """Read-only commands take a run folder the person names on the command line wherever it lies (as
+    `predict --run models/mnist-bundled` needs): `runs show` prints it, `predict` reads its best.pt
+    (weights_only) and prints the top-3. The sentinel's files are untouched."""
+    monkeypatch.chdir(runs_dir)
+    before = (sentinel / runs.RUN_JSON).read_bytes()
+    argv = [str(_digit_png(tmp_path)) if a == "IMAGE" else a for a in argv]
+    rc, out, err = _cli(argv, capsys)
+    assert rc == 0 and not err, err
+    assert (runs.read_run(sentinel)["id"] in out) if argv[0] == "runs" else out.startswith(f"{argv[-1]}: ")
     assert _untouched(sentinel, before)
 
 
