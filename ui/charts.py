@@ -1,11 +1,23 @@
-"""Plotly figures of a run's learning curves, at a fixed height so a live redraw never moves the page."""
+"""Plotly figures of a run's learning curves, at a fixed height so a live redraw never moves the page.
+
+The legend sits under the plot, where it covers neither the title nor a point at any width; the
+accuracy axis keeps a readable span (a chance-level run once read "10% 10% 10% 10%"); the loss can be
+smoothed as TensorBoard does and drawn on a log axis, and on a linear axis a lone spike is left above
+the chart (and said so) instead of flattening the rest.
+"""
 from __future__ import annotations
+
+import math
 
 import pandas as pd
 import plotly.graph_objects as go
 
-HEIGHT = 300
-TRAIN, VAL, STEP = "#1f77b4", "#ff7f0e", "rgba(31, 119, 180, 0.35)"
+HEIGHT = 320
+CONFIG = {"displayModeBar": False}
+TRAIN, VAL, BEST = "#1f77b4", "#ff7f0e", "#2ca02c"
+STEP, RAW = "#6baed6", "rgba(107, 174, 214, 0.35)"    # the per-step loss, and its raw points behind a smoothing
+MIN_ACC_SPAN = 0.04   # the accuracy axis spans at least 4 points
+SPIKE = 3.0           # a logged loss this many times the median of the points before it is a spike
 
 
 def _list(column: pd.Series) -> list:
@@ -15,38 +27,111 @@ def _list(column: pd.Series) -> list:
 
 
 def _layout(fig: go.Figure, title: str, xaxis: str, yaxis: str) -> go.Figure:
-    fig.update_layout(title=dict(text=title, x=0, font_size=15), height=HEIGHT,
-                      margin=dict(l=10, r=10, t=40, b=10), xaxis_title=xaxis, yaxis_title=yaxis,
-                      legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1),
+    fig.update_layout(title=dict(text=title, x=0, xanchor="left", font_size=15), height=HEIGHT,
+                      margin=dict(l=10, r=10, t=36, b=10), xaxis_title=xaxis, yaxis_title=yaxis,
+                      legend=dict(orientation="h", yanchor="top", y=-0.24, xanchor="left", x=0),
                       hovermode="x unified", uirevision="keep")  # zoom survives the redraws
     return fig
 
 
-def loss_figure(steps: pd.DataFrame, epochs: pd.DataFrame) -> go.Figure:
-    """Loss over training steps: every logged step (thin), and per epoch train and validation (markers)."""
+def smooth(values: list[float], weight: float) -> list[float]:
+    """TensorBoard's smoothing: an exponential moving average, debiased so the start is not pulled to 0."""
+    out, last, n = [], 0.0, 0
+    for v in values:
+        if not math.isfinite(v):
+            out.append(v)
+            continue
+        n += 1
+        last = last * weight + (1 - weight) * v
+        out.append(last / (1 - weight ** n) if weight > 0 else v)
+    return out
+
+
+def spikes(values: list[float]) -> list[bool]:
+    """True where a value is over SPIKE times the median of the (up to 8) points before it: a jump up, not
+    the steep fall at the start of training (the first 3 points are never spikes)."""
+    series = pd.Series(values, dtype=float)
+    before = series.shift(1).rolling(8, min_periods=3).median()
+    return [bool(v > SPIKE * m) if m > 0 else False for v, m in zip(series, before)]
+
+
+def loss_figure(steps: pd.DataFrame, epochs: pd.DataFrame, smoothing: float = 0.0, log: bool = False) -> go.Figure:
+    """Loss over training steps: every logged step (smoothed on request, the raw points faint behind),
+    and per epoch train and validation (markers)."""
     fig = go.Figure()
-    fig.add_scatter(x=_list(steps["step"]), y=_list(steps["loss"]), mode="lines",
-                    name="train, per logged step", line=dict(color=STEP, width=1.5))
+    raw = _list(steps["loss"])
+    if smoothing > 0:
+        fig.add_scatter(x=_list(steps["step"]), y=raw, mode="lines", name="train, raw", showlegend=False,
+                        line=dict(color=RAW, width=1), hoverinfo="skip")
+    fig.add_scatter(x=_list(steps["step"]), y=smooth(raw, smoothing) if smoothing > 0 else raw, mode="lines",
+                    name="train, per logged step" + (" (smoothed)" if smoothing > 0 else ""),
+                    line=dict(color=STEP, width=1.5))
     for column, name, color in (("train_loss", "train, epoch mean", TRAIN), ("val_loss", "validation", VAL)):
         fig.add_scatter(x=_list(epochs["step"]), y=_list(epochs[column]), mode="lines+markers", name=name,
                         line=dict(color=color, width=2), customdata=_list(epochs["epoch"]),
                         hovertemplate="epoch %{customdata}: %{y:.4f}")
-    return _layout(fig, "Loss", "training step", "cross-entropy loss")
+    _layout(fig, "Loss", "training step", "cross-entropy loss" + (" (log)" if log else ""))
+    if log:
+        fig.update_yaxes(type="log")
+    else:
+        _clip_spikes(fig, raw, _list(epochs["step"]), _list(epochs["train_loss"]) + _list(epochs["val_loss"]))
+    return fig
 
 
-def accuracy_figure(epochs: pd.DataFrame, best: int | None) -> go.Figure:
-    """Accuracy per epoch, train and validation, with the best validation epoch marked."""
+def _clip_spikes(fig: go.Figure, raw: list[float], epoch_steps: list, epoch_values: list[float]) -> None:
+    """Fit the y axis to everything but lone spikes, and say how many points it leaves above."""
+    flags = spikes(raw)
+    kept = [v for v, s in zip(raw, flags) if not s and math.isfinite(v)]
+    kept += [v for v in epoch_values if isinstance(v, (int, float)) and math.isfinite(v)]
+    if not kept or not any(flags):
+        return
+    low, high = min(kept), max(kept)
+    top = high + 0.08 * (high - low or high or 1)
+    above = [v for v in raw + epoch_values if isinstance(v, (int, float)) and v > top]
+    fig.update_yaxes(range=[max(0.0, low - 0.05 * (high - low)), top])
+    fig.add_annotation(text=f"{len(above)} point(s) above, up to {max(above):,.3g}: try the log scale",
+                       xref="paper", yref="paper", x=1, y=1, xanchor="right", yanchor="bottom",
+                       showarrow=False, font=dict(size=11, color="#b71c1c"))
+
+
+def accuracy_figure(epochs: pd.DataFrame, best: int | None, chance: float | None = None) -> go.Figure:
+    """Accuracy per epoch, train and validation, with the best validation epoch marked and, when the
+    curves come near it, the accuracy of guessing."""
     fig = go.Figure()
     fig.add_scatter(x=_list(epochs["epoch"]), y=_list(epochs["train_acc"]), mode="lines+markers", name="train",
                     line=dict(color=TRAIN, width=2), hovertemplate="%{y:.2%}")
     fig.add_scatter(x=_list(epochs["epoch"]), y=_list(epochs["val_acc"]), mode="lines+markers", name="validation",
                     line=dict(color=VAL, width=2), hovertemplate="%{y:.2%}")
+    last = int(epochs["epoch"].max()) if len(epochs) else 1
+    first = int(epochs["epoch"].min()) if len(epochs) else 1
     if best is not None:
         row = epochs[epochs["epoch"] == best].iloc[0]
+        right_half = best - first >= (last - first) / 2          # the label goes where there is room
         fig.add_scatter(x=[best], y=[row["val_acc"]], mode="markers+text", name="best epoch",
-                        marker=dict(symbol="star", size=16, color="#2ca02c"),
-                        text=[f"best: epoch {best}"], textposition="bottom right", hovertemplate="%{y:.2%}")
-    fig.update_yaxes(tickformat=".0%")
-    last = int(epochs["epoch"].max()) if len(epochs) else 1
-    fig.update_xaxes(dtick=1 if last <= 20 else None, range=[0.6, last + 0.4])
+                        marker=dict(symbol="star", size=16, color=BEST), text=[f"best: epoch {best}"],
+                        textposition="bottom left" if right_half else "bottom right", hovertemplate="%{y:.2%}")
+    low, high = _acc_range(_list(epochs["train_acc"]) + _list(epochs["val_acc"]))
+    if chance is not None and low - 0.1 < chance < high + 0.1:
+        low, high = min(low, chance - 0.01), max(high, chance + 0.01)
+        fig.add_hline(y=chance, line=dict(color="#9e9e9e", dash="dot", width=1.5),
+                      annotation_text=f"chance {chance:.0%}", annotation_position="top left",
+                      annotation_font=dict(size=11, color="#616161"))
+    fig.update_yaxes(range=[low, high], tickformat=".1%" if high - low < 0.1 else ".0%")
+    fig.update_xaxes(dtick=1 if last <= 20 else None, range=[first - 0.4, last + 0.4])
     return _layout(fig, "Accuracy per epoch", "epoch", "accuracy")
+
+
+def waiting(fig: go.Figure, text: str) -> go.Figure:
+    """A word in the middle of a chart that has no points yet."""
+    fig.add_annotation(text=text, xref="paper", yref="paper", x=0.5, y=0.5, showarrow=False,
+                       font=dict(size=13, color="#757575"))
+    return fig
+
+
+def _acc_range(values: list[float]) -> tuple[float, float]:
+    """The accuracy axis: the values with a margin, at least MIN_ACC_SPAN wide, room below the best star."""
+    values = [v for v in values if isinstance(v, (int, float)) and math.isfinite(v)] or [0.0, 1.0]
+    low, high = min(values), max(values)
+    pad = max((high - low) * 0.12, (MIN_ACC_SPAN - (high - low)) / 2, 0.005)
+    low, high = low - pad * 1.6, high + pad   # more room below: the star's label hangs under it
+    return max(low, -0.01), min(high, 1.04) if high > 1 else high   # room above a star at 100%

@@ -1,10 +1,19 @@
-"""The Train page's live panel: pick a run, then watch it train, redrawn every second from its files.
+"""The Train page's live panel: pick a run, then watch it train, redrawn from its files.
 
 The run trains in its own process (cnn_core.jobs), so the panel only reads run.json and metrics.jsonl.
 Which run is shown survives a reload (?run=<id> in the URL), leaving the page (session state) and
 opens in a second tab on the newest run in progress.
+
+A watched run shares the machine with the server and the browser, and on a 2-core CPU a training job
+loses more speed than they take (two threads wait for each other whenever one is preempted). So the
+panel is built to be cheap, as bench/page_vs_cli.py measures: two fragments, the status, progress and
+numbers every REFRESH_S as one block of plain HTML, the charts every CHART_REFRESH_S; no whole-page
+redraw when the run starts training; no fading of elements being redrawn (NO_FADE); charts drawn empty
+while the run starts, so their first, costly draw is done before training is.
 """
 from __future__ import annotations
+
+import html
 
 import streamlit as st
 
@@ -12,24 +21,30 @@ from cnn_core import runs, views
 from ui import actions, charts, nav
 
 PICKER_SIZE = 30      # recent finished runs offered beside every run in progress
+REFRESH_S = 2         # status, progress and numbers of a run in progress (one HTML block)
+CHART_REFRESH_S = 8   # its loss and accuracy charts (a changed chart costs the browser ~70 ms)
 ICON = {"queued": ":material/schedule:", "running": ":material/directions_run:",
         "completed": ":material/check_circle:", "failed": ":material/error:",
         "cancelled": ":material/stop_circle:", "interrupted": ":material/warning:"}
 SIGNATURE = "train.signature"
+CHARTS = "train.charts"          # the charts last drawn: {"key", "figures"}
+SMOOTHING, LOG_SCALE = "train.smoothing", "train.loss_log"
+# While a run is watched, elements being redrawn do not fade. Streamlit dims an element whose redraw
+# takes over 0.5 s (a CSS opacity transition to 0.33 over 1 s); with a run training on every core the
+# redraw often takes that long, and the fading cost the browser ~15 % of a core, which the training lost.
+NO_FADE = ('<style>[data-testid="stElementContainer"][data-stale="true"] '
+           '{opacity: 1 !important; transition: none !important}</style>')
 
 
-def _signature(run_id: str | None) -> tuple:
-    """What, when it changes, needs the whole page redrawn: the runs in progress and the watched run's status."""
+def _signature(run_id: str, status: str | None) -> tuple:
+    """What, when it changes, needs the whole page redrawn: the other runs in progress (the picker lists
+    them) and whether the watched run is still in progress (its buttons and outcome change when it ends).
+    Its own queued -> running is redrawn by the ticking panel: a whole-page redraw then would land on the
+    run's first seconds of training."""
     from cnn_core import jobs
 
-    active = tuple((r["id"], r["effective_status"]) for r in jobs.active_runs())
-    status = None
-    if run_id:
-        try:
-            status = runs.effective_status(runs.read_run(runs.run_dir(run_id)))
-        except ValueError:
-            status = "gone"
-    return active, status
+    others = tuple((r["id"], r["effective_status"]) for r in jobs.active_runs() if r["id"] != run_id)
+    return others, status in runs.ACTIVE
 
 
 def first_tab() -> str:
@@ -60,86 +75,139 @@ def picker() -> str | None:
         st.info("No runs yet. Set one up in the **New run** tab and press **Launch**; it trains here, live.")
         return None
     actions.watch(chosen)
-    left, right = st.columns([3, 2], gap="large")
-    left.selectbox("Run", ids, key=actions.WATCH, help="Runs in progress first, then the most recent others.",
-                   format_func=lambda i: f"{views.run_label(by_id[i])} — {by_id[i]['effective_status']}")
+    st.selectbox("Run", ids, key=actions.WATCH, help="Runs in progress first, then the most recent others.",
+                 format_func=lambda i: f"{views.run_label(by_id[i])} — {by_id[i]['effective_status']}")
     lines = []
     for r in active:
         where = (f"waiting, #{views.queue_position(r['id'], active)} in line"
                  if r["effective_status"] == "queued" else "training")
         lines.append(f"{ICON[r['effective_status']]} **{r.get('name')}** — {where}")
-    right.markdown("**In progress**  \n" + ("  \n".join(lines) if lines else "nothing right now"))
-    slots = jobs.max_jobs()
-    right.caption(f"At most {slots} run{'s' if slots != 1 else ''} train at once here; a run launched while "
-                  "every slot is busy waits `queued` and starts, oldest first, when one frees.")
-    st.session_state[SIGNATURE] = _signature(chosen)
+    st.markdown("**In progress:** " + ("  \n".join(lines) if lines else "nothing right now"))
+    st.caption(f"At most {views.runs_at_once(jobs.max_jobs())} at once here; a run launched while every "
+               "slot is busy waits `queued` and starts, oldest first, when one frees.")
+    st.session_state[SIGNATURE] = _signature(chosen, by_id[chosen]["effective_status"])
     return chosen
 
 
 def show(run_id: str) -> None:
-    """The panel; redrawn every second while the run is queued or running, drawn once otherwise."""
-    try:
-        status = runs.effective_status(runs.read_run(runs.run_dir(run_id)))
-    except ValueError as exc:
-        st.warning(f"Run {run_id} cannot be read: {exc}")
-        return
-    (_live_panel if status in runs.ACTIVE else _panel)(run_id)
-
-
-@st.fragment(run_every=1)
-def _live_panel(run_id: str) -> None:
-    if _signature(run_id) != st.session_state.get(SIGNATURE):
-        st.rerun(scope="app")   # the run started, ended or another run came or went: redraw the page
-    _panel(run_id)
-
-
-def _panel(run_id: str) -> None:
-    from cnn_core import jobs
-
+    """The panel: its head, buttons and outcome drawn once; progress, numbers and charts redrawn every
+    REFRESH_S while the run is queued or running, drawn once otherwise."""
     try:
         run = views.live_run(runs.run_dir(run_id))
     except ValueError as exc:
         st.warning(f"Run {run_id} cannot be read: {exc}")
         return
+    if run.active:
+        st.html(NO_FADE)
+        _ticking(run_id)
+        _ticking_charts(run_id)
+    else:
+        _head(run)
+        _buttons(run)
+        _outcome(run)
+        _numbers_and_progress(run)
+        _charts(run)
+
+
+@st.fragment(run_every=REFRESH_S)
+def _ticking(run_id: str) -> None:
+    try:
+        run = views.live_run(runs.run_dir(run_id))
+    except ValueError:
+        run = None
+    if run is None or _signature(run_id, run.status) != st.session_state.get(SIGNATURE):
+        st.rerun(scope="app")   # the run ended or went, or another run came or went: redraw the page
+    _head(run)
+    _buttons(run)
+    _numbers_and_progress(run)
+
+
+@st.fragment(run_every=CHART_REFRESH_S)
+def _ticking_charts(run_id: str) -> None:
+    try:
+        _charts(views.live_run(runs.run_dir(run_id)))
+    except ValueError:
+        pass                    # the run went: the other fragment redraws the page
+
+
+def _head(run: views.LiveRun) -> None:
+    from cnn_core import jobs
+
     st.markdown(f"#### {run.name}\n{ICON.get(run.status, '')} **{run.status}** — "
                 f"{views.STATUS_WORDS.get(run.status, '')}")
-    elapsed = views.fmt_duration(run.progress.get("elapsed")) if run.progress else None
-    st.progress(run.fraction, text=run.progress_text + (f" · {elapsed} elapsed" if elapsed else ""))
     if run.status == "queued":
         pos = views.queue_position(run.id, jobs.active_runs())
-        st.info(f"Waiting for a training slot{f' (#{pos} in line)' if pos else ''}: at most {jobs.max_jobs()} "
-                "run(s) train at once here; this one starts when a slot frees.", icon=":material/schedule:")
-    _numbers(run)
-    _buttons(run)
-    _outcome(run)
-    if run.steps.empty and run.epochs.empty:
-        if run.active:
-            st.caption(f"The first loss point appears after {run.record['config'].get('log_every', 20)} "
-                       "training steps.")
+        st.info(f"Waiting for a training slot{f' (#{pos} in line)' if pos else ''}: at most "
+                f"{views.runs_at_once(jobs.max_jobs())} at once here; this one starts when a slot frees.",
+                icon=":material/schedule:")
+
+
+def _numbers_and_progress(run: views.LiveRun) -> None:
+    """The progress bar and four numbers (images/s, ETA, learning rate, best validation accuracy) as one
+    block of plain HTML: one element to redraw per tick, and no animation (st.progress animated, ~60 ms
+    of browser time per redraw)."""
+    elapsed = views.fmt_duration(run.progress.get("elapsed")) if run.progress else None
+    text = run.progress_text + (f" · {elapsed} elapsed" if elapsed else "")
+    pct = round(100 * min(max(run.fraction, 0.0), 1.0), 1)
+    lr, best = run.progress.get("lr"), run.best_epoch
+    numbers = [
+        ("Images/s", f"{run.speed:,.0f}" if run.speed else "–",
+         "Training images per second (the run's mean once it has finished)."),
+        ("ETA", views.fmt_duration(run.eta) if run.active else "–",
+         "Time left at the current speed (evaluation not counted)."),
+        ("Learning rate", f"{lr:.3g}" if lr is not None else "–",
+         "The optimizer's current learning rate (after the schedule)."),
+        ("Best val. acc.", views.fmt_acc(run.epochs["val_acc"].max(), 1) if best is not None else "–",
+         f"Highest validation accuracy so far (epoch {best}); its weights are kept in best.pt."
+         if best is not None else "Appears when the first epoch ends."),
+    ]
+    cells = "".join(
+        f'<div title="{html.escape(tip)}"><div style="font-size:0.875rem">{label}</div>'
+        f'<div style="font-size:2rem;line-height:1.3">{html.escape(value)}</div></div>'
+        for label, value, tip in numbers)
+    st.markdown(
+        f'<div role="progressbar" aria-label="Training progress" aria-valuenow="{pct}" aria-valuemin="0" '
+        f'aria-valuemax="100" data-testid="runProgress" style="margin:0.25rem 0 0.6rem">'
+        f'<div style="font-size:0.875rem;margin-bottom:0.3rem">{html.escape(text)}</div>'
+        f'<div style="background:#e4e7ea;border-radius:0.5rem;height:0.5rem;overflow:hidden">'
+        f'<div style="background:#2e7d32;width:{pct}%;height:100%"></div></div></div>'
+        f'<div data-testid="runNumbers" style="display:grid;grid-template-columns:repeat(auto-fit,minmax(9rem,1fr));'
+        f'gap:0.5rem 1rem;margin-bottom:0.5rem">{cells}</div>', unsafe_allow_html=True)
+
+
+def _charts(run: views.LiveRun) -> None:
+    """Loss (log scale and smoothing on request) and accuracy, side by side."""
+    if run.steps.empty and run.epochs.empty and not run.active:
         return
+    a, b, _ = st.columns([1, 2, 3], vertical_alignment="center")
+    log = a.toggle("Log scale", key=LOG_SCALE, help="The loss on a logarithmic axis: late, small changes "
+                   "show, and a spike no longer squashes the rest.")
+    smoothing = b.slider("Smoothing", 0.0, 0.99, 0.6, 0.01, key=SMOOTHING,
+                         help="Exponential moving average of the logged loss, as TensorBoard draws it "
+                              "(0 = the raw points). The raw points stay behind it, faint.")
+    loss_fig, acc_fig = _figures(run, smoothing, log)
     loss, acc = st.columns(2, gap="medium")
-    loss.plotly_chart(charts.loss_figure(run.steps, run.epochs), key="train.chart.loss",
-                      config={"displayModeBar": False})
-    if not run.epochs.empty:
-        acc.plotly_chart(charts.accuracy_figure(run.epochs, run.best_epoch), key="train.chart.acc",
-                         config={"displayModeBar": False})
-    else:
-        acc.caption("Accuracy per epoch appears when the first epoch ends.")
+    loss.plotly_chart(loss_fig, key="train.chart.loss", config=charts.CONFIG)
+    acc.plotly_chart(acc_fig, key="train.chart.acc", config=charts.CONFIG)
 
 
-def _numbers(run: views.LiveRun) -> None:
-    p = run.progress
-    cols = st.columns(4)
-    cols[0].metric("Images/s", f"{run.speed:,.0f}" if run.speed else "–", help="Training images per second "
-                   "(the run's mean once it has finished).")
-    cols[1].metric("ETA", views.fmt_duration(run.eta) if run.active else "–",
-                   help="Time left at the current speed (evaluation not counted).")
-    cols[2].metric("Learning rate", f"{p['lr']:.3g}" if p.get("lr") is not None else "–",
-                   help="The optimizer's current learning rate (after the schedule).")
-    best = run.best_epoch
-    cols[3].metric("Best val. acc.", views.fmt_acc(run.epochs["val_acc"].max(), 1) if best is not None else "–",
-                   help=(f"Highest validation accuracy so far (epoch {best}); its weights are kept in best.pt."
-                         if best is not None else "Appears when the first epoch ends."))
+def _figures(run: views.LiveRun, smoothing: float, log: bool):
+    """The two figures; the same objects again while nothing they show has changed."""
+    key = (run.id, smoothing, log, run.status, len(run.steps), len(run.epochs))
+    cached = st.session_state.get(CHARTS)
+    if cached is None or cached["key"] != key:
+        # Drawn empty, with a word, before the first point: the browser then builds each chart while the
+        # run is still starting (a first draw costs several times an update), not in its first seconds.
+        loss = charts.loss_figure(run.steps, run.epochs, smoothing=smoothing, log=log)
+        if run.steps.empty:
+            charts.waiting(loss, f"The first loss point appears after {run.record['config'].get('log_every', 20)}"
+                                 " training steps")
+        acc = charts.accuracy_figure(run.epochs, run.best_epoch, chance=runs.chance_acc(run.record))
+        if run.epochs.empty:
+            charts.waiting(acc, "Accuracy appears when the first epoch ends")
+        cached = {"key": key, "figures": (loss, acc)}
+        st.session_state[CHARTS] = cached
+    return cached["figures"]
 
 
 def _buttons(run: views.LiveRun) -> None:
@@ -157,8 +225,12 @@ def _buttons(run: views.LiveRun) -> None:
 
 def _outcome(run: views.LiveRun) -> None:
     if run.status == "completed" and run.test_acc is not None:
-        st.success(f"**Test accuracy {views.fmt_acc(run.test_acc)}** with the weights of the best validation "
-                   f"epoch ({run.record['summary'].get('best_epoch')}).", icon=":material/check_circle:")
+        best = run.record["summary"].get("best_epoch")
+        if note := runs.chance_note(run.record):
+            st.warning(f"{note[0].upper()}{note[1:]}", icon=":material/warning:")
+        else:
+            st.success(f"**Test accuracy {views.fmt_acc(run.test_acc)}** with the weights of the best "
+                       f"validation epoch ({best}).", icon=":material/check_circle:")
         nav.link("inspect", "Inspect this run: filters, feature maps, mistakes", run=run.id)
     elif run.status == "failed":
         st.error(f"The run failed: {run.error or 'no message'}")

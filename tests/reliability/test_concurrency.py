@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from browserkit import ARGS, CHROMIUM, SHOTS, dashboard_server
+from browserkit import ARGS, CHROMIUM, SHOTS, dashboard_server, fill, select
 from cnn_core import compare, jobs, runs, views
 from cnn_core.config import TrainConfig
 
@@ -259,12 +259,12 @@ def _status(page, status: str):
 
 def _shows_step(page, step: int, total: int) -> None:
     """Wait until the progress bar reads 'step <step>/<total>'."""
-    page.locator('[data-testid="stProgress"]').filter(has_text=f"step {step}/{total}").first.wait_for()
+    page.locator('[role="progressbar"]').filter(has_text=f"step {step}/{total}").first.wait_for()
 
 
 def _shown_step(page) -> tuple[int, int]:
     """(step, total steps) in the live panel's progress bar; (0, 0) before it shows any."""
-    bar = page.locator('[data-testid="stProgress"]')
+    bar = page.locator('[role="progressbar"]')
     found = STEP_RE.search(bar.first.inner_text()) if bar.count() else None
     return (int(found.group(1)), int(found.group(2))) if found else (0, 0)
 
@@ -328,20 +328,6 @@ def test_two_browsers_watch_one_run(small_data_dir, runs_dir, tmp_path, cleanup)
     assert final == [(total, total)] * 2
 
 
-def _select(page, label: str, option: str) -> None:
-    page.locator('[data-testid="stSelectbox"]').filter(has_text=label).first.click()
-    page.get_by_role("option", name=option, exact=True).click()
-    page.wait_for_timeout(800)
-
-
-def _fill(page, role: str, label: str, value: str) -> None:
-    """Type into a text ('textbox') or number ('spinbutton') input and commit it."""
-    box = page.get_by_role(role, name=label, exact=True)
-    box.fill(value)
-    box.press("Enter")
-    page.wait_for_timeout(800)
-
-
 def _server_up(base: str) -> bool:
     try:
         return urllib.request.urlopen(f"{base}/_stcore/health", timeout=2).read() == b"ok"
@@ -362,15 +348,15 @@ def test_dashboard_restarted_mid_run_picks_the_run_back_up(small_data_dir, runs_
     with _chromium() as browser:
         with dashboard_server(small_data_dir, runs_dir, logs[0], CNN_MAX_JOBS="2") as first_base:
             page = _page(browser, f"{first_base}/train")
-            page.get_by_text("Data and model").wait_for()
-            _select(page, "Dataset", "MNIST")
-            _select(page, "Architecture", "LeNet-style CNN (PyTorch MNIST example)")
-            _fill(page, "spinbutton", "Batch size", "8")
-            _fill(page, "spinbutton", "Learning rate", "0.01")
-            _fill(page, "spinbutton", "Epochs", str(epochs))
-            _fill(page, "spinbutton", "Validation images (empty = default)", "100")
-            _fill(page, "textbox", "Run name (optional)", "survives a restart")
-            page.get_by_role("button", name="Launch").click()
+            page.get_by_text("Layers of the model").wait_for()
+            select(page, "Dataset", "MNIST")
+            select(page, "Architecture", "LeNet-style CNN (PyTorch MNIST example)")
+            fill(page, "spinbutton", "Batch size", "8")
+            fill(page, "spinbutton", "Learning rate", "0.01")
+            fill(page, "spinbutton", "Epochs", str(epochs))
+            fill(page, "spinbutton", "Validation images", "100")
+            fill(page, "textbox", "Run name (optional)", "survives a restart")
+            page.get_by_role("button", name="Launch").first.click()
             (path,) = _until(lambda: [Path(r["path"]) for r in runs.list_runs(runs_dir) if r.get("pid")], 60,
                              "the launched run in the runs folder")
             pid = _yielding(runs.read_run(path)["pid"])
