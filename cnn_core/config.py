@@ -14,43 +14,44 @@ MAX_BATCH = 8192
 INT_FIELDS = ("val_size", "step_size", "batch_size", "epochs", "seed", "dry_run_batches", "log_every")
 
 
-def _help(text: str, **kw):
-    return field(metadata={"help": text}, **kw)
+def _help(text: str, label: str, **kw):
+    """A field with the words a person reads: `label` names it (form, error lists), `text` explains it."""
+    return field(metadata={"help": text, "label": label}, **kw)
 
 
 @dataclass
 class TrainConfig:
-    dataset: str = _help("Dataset id: mnist, fashion-mnist, cifar10 or cifar2.", default="mnist")
+    dataset: str = _help("Dataset id: mnist, fashion-mnist, cifar10 or cifar2.", label="Dataset", default="mnist")
     val_size: int | None = _help(
         "Training images held out to measure validation accuracy each epoch; "
-        "empty = the dataset's default (5,000; 1,000 for cifar2).", default=None)
-    arch: str = _help("Architecture id from the model registry (lenet, res-net-deep, ...).", default="lenet")
+        "empty = the dataset's default (5,000; 1,000 for cifar2).", label="Validation images", default=None)
+    arch: str = _help("Architecture id from the model registry (lenet, res-net-deep, ...).", label="Architecture", default="lenet")
     arch_params: dict = _help("The architecture's own knobs (width, dropout, ...); "
-                              "missing ones take their defaults.", default_factory=dict)
-    optimizer: str = _help("sgd (with momentum), adam or adamw.", default="sgd")
+                              "missing ones take their defaults.", label="Architecture settings", default_factory=dict)
+    optimizer: str = _help("sgd (with momentum), adam or adamw.", label="Optimizer", default="sgd")
     lr: float = _help("Learning rate: the step size of each update. SGD: 0.01-0.1; Adam: ~0.001.",
-                      default=0.03)
-    momentum: float = _help("SGD momentum (0 = plain SGD; 0.9 is the classic choice).", default=0.9)
-    nesterov: bool = _help("SGD with Nesterov momentum (needs momentum > 0).", default=False)
+                      label="Learning rate", default=0.03)
+    momentum: float = _help("SGD momentum (0 = plain SGD; 0.9 is the classic choice).", label="Momentum", default=0.9)
+    nesterov: bool = _help("SGD with Nesterov momentum (needs momentum > 0).", label="Nesterov", default=False)
     schedule: str = _help("Learning-rate schedule: none, step (x gamma every step_size epochs), "
-                          "cosine (to 0 by the last epoch), onecycle (warm up, then anneal).", default="cosine")
-    step_size: int = _help("step schedule: epochs between learning-rate drops.", default=5)
-    gamma: float = _help("step schedule: factor applied to the learning rate at each drop.", default=0.1)
+                          "cosine (to 0 by the last epoch), onecycle (warm up, then anneal).", label="LR schedule", default="cosine")
+    step_size: int = _help("step schedule: epochs between learning-rate drops.", label="Step size (epochs)", default=5)
+    gamma: float = _help("step schedule: factor applied to the learning rate at each drop.", label="Gamma (LR factor)", default=0.1)
     batch_size: int = _help("Images per update. Larger is faster per image, noisier gradients when small.",
-                            default=64)
-    epochs: int = _help("Passes over the training images.", default=5)
-    weight_decay: float = _help("L2 penalty on weights (0 = none; 5e-4 is common for CIFAR).", default=0.0)
+                            label="Batch size", default=64)
+    epochs: int = _help("Passes over the training images.", label="Epochs", default=5)
+    weight_decay: float = _help("L2 penalty on weights (0 = none; 5e-4 is common for CIFAR).", label="Weight decay", default=0.0)
     label_smoothing: float = _help("Share of the target spread over the other classes (0 = none, 0.1 typical).",
-                                   default=0.0)
+                                   label="Label smoothing", default=0.0)
     augment: str = _help("Augmentation: none; standard (digits: shifts of 2 px; CIFAR: random crop + flip); "
-                         "affine (digits: shifts, small rotations and scale).", default="none")
-    seed: int = _help("Random seed: same seed and config on CPU give the same run.", default=0)
+                         "affine (digits: shifts, small rotations and scale).", label="Augmentation", default="none")
+    seed: int = _help("Random seed: same seed and config on CPU give the same run.", label="Seed", default=0)
     device: str = _help("auto picks CUDA, then Apple MPS, then CPU; or name cpu, cuda, cuda:N, mps.",
-                        default="auto")
-    amp: bool = _help("Mixed precision (bfloat16 autocast) on CUDA: faster on modern GPUs.", default=False)
+                        label="Device", default="auto")
+    amp: bool = _help("Mixed precision (bfloat16 autocast) on CUDA: faster on modern GPUs.", label="Mixed precision (AMP)", default=False)
     dry_run_batches: int = _help("If > 0, each epoch runs only this many batches (a quick check of the code path).",
-                                 default=0)
-    log_every: int = _help("Training steps between logged loss points.", default=20)
+                                 label="Dry run: batches per epoch", default=0)
+    log_every: int = _help("Training steps between logged loss points.", label="Log the loss every N steps", default=20)
 
     # ---- conversion -------------------------------------------------------------------------
     def to_dict(self) -> dict:
@@ -107,6 +108,11 @@ class ConfigError(ValueError):
 def field_help(name: str) -> str:
     """The help text of a TrainConfig field (the Train page shows it next to the widget)."""
     return next(f.metadata.get("help", "") for f in fields(TrainConfig) if f.name == name)
+
+
+def field_label(name: str) -> str:
+    """What a person calls a TrainConfig field ("Learning rate" for lr); `name` itself when it is none."""
+    return next((f.metadata.get("label", name) for f in fields(TrainConfig) if f.name == name), name)
 
 
 # ---- checks -------------------------------------------------------------------------------------

@@ -31,6 +31,11 @@ class Param:
     high: float | None = None
     choices: tuple = ()  # for "choice"
     help: str = ""  # one sentence a learner understands, with units/meaning
+    label: str = ""  # what the form calls it ("Conv1 filters"); the name when empty
+
+    @property
+    def title(self) -> str:
+        return self.label or self.name
 
 
 @dataclass(frozen=True)
@@ -154,7 +159,7 @@ _DROPOUT_HELP = "Fraction of {what} zeroed at random during training (0 = off); 
 
 
 def _dropout_param(what: str) -> Param:
-    return Param("dropout", "float", 0.0, 0.0, 0.9, help=_DROPOUT_HELP.format(what=what))
+    return Param("dropout", "float", 0.0, 0.0, 0.9, help=_DROPOUT_HELP.format(what=what), label="Dropout")
 
 
 _ARCHS = [
@@ -165,8 +170,10 @@ _ARCHS = [
         "(log-)softmax again: softmax twice. This model outputs logits; CrossEntropyLoss does the softmax "
         "(log_softmax pairs with NLLLoss).",
         (
-            Param("hidden1", "int", 128, 8, 1024, help="Units (neurons) in the first hidden layer."),
-            Param("hidden2", "int", 64, 8, 1024, help="Units (neurons) in the second hidden layer."),
+            Param("hidden1", "int", 128, 8, 1024, help="Units (neurons) in the first hidden layer.",
+                  label="Hidden units, layer 1"),
+            Param("hidden2", "int", 64, 8, 1024, help="Units (neurons) in the second hidden layer.",
+                  label="Hidden units, layer 2"),
         ),
         _build_mlp,
     ),
@@ -176,9 +183,12 @@ _ARCHS = [
         "The example hard-codes x.view(-1, 320), which fits only 28x28 inputs; here the fc input is "
         "computed from the input (320 on 1x28x28, 500 on 3x32x32).",
         (
-            Param("conv1_channels", "int", 10, 1, 128, help="Filters in the first conv layer (5x5 each)."),
-            Param("conv2_channels", "int", 20, 1, 256, help="Filters in the second conv layer (5x5 each)."),
-            Param("fc_width", "int", 50, 8, 1024, help="Units in the hidden fully connected layer."),
+            Param("conv1_channels", "int", 10, 1, 128, help="Filters in the first conv layer (5x5 each).",
+                  label="Conv1 filters"),
+            Param("conv2_channels", "int", 20, 1, 256, help="Filters in the second conv layer (5x5 each).",
+                  label="Conv2 filters"),
+            Param("fc_width", "int", 50, 8, 1024, help="Units in the hidden fully connected layer.",
+                  label="Hidden units (fc1)"),
             _dropout_param("conv2 channels (Dropout2d) and hidden units (Dropout before the last layer)"),
         ),
         _build_lenet,
@@ -188,7 +198,8 @@ _ARCHS = [
         "Each 3x3 conv trims 2 pixels and each pool halves: (H + 2P - K) / S + 1 sets the fc input size.",
         "The tutorial sizes the fc input as 32*12*12; the true size after conv3-pool-conv3-pool on 28x28 "
         "is 32*5*5 = 800, computed here from the input.",
-        (Param("width", "int", 16, 1, 128, help="Filters in the first conv; the second conv has twice as many."),),
+        (Param("width", "int", 16, 1, 128, help="Filters in the first conv; the second conv has twice as many.",
+               label="Conv1 filters (width)"),),
         _build_simple_cnn,
     ),
     Architecture(
@@ -197,9 +208,10 @@ _ARCHS = [
         "",
         (
             Param("kernel_size", "choice", 3, choices=(3, 5),
-                  help="Side of each square conv kernel in pixels; padding k//2 keeps the size."),
+                  help="Side of each square conv kernel in pixels; padding k//2 keeps the size.", label="Kernel size"),
             _dropout_param("flattened features (Dropout before the final layer)"),
-            Param("batch_norm", "bool", False, help="Add BatchNorm2d after every conv to steady training."),
+            Param("batch_norm", "bool", False, help="Add BatchNorm2d after every conv to steady training.",
+                  label="Batch norm"),
         ),
         _build_deep_cnn,
     ),
@@ -209,10 +221,12 @@ _ARCHS = [
         "The tutorial's forward read `n_chans1` instead of `self.n_chans1` (NameError), and its "
         "Sequential version lacked nn.Flatten before the first Linear; both are correct here.",
         (
-            Param("n_chans1", "int", 16, 2, 256, help="Filters in the first conv; the second conv has half as many."),
+            Param("n_chans1", "int", 16, 2, 256, label="Conv1 filters (n_chans1)",
+                  help="Filters in the first conv; the second conv has half as many."),
             _dropout_param("channels after each conv block (Dropout2d)"),
-            Param("batch_norm", "bool", False, help="Add BatchNorm2d after each conv to steady training."),
-            Param("activation", "choice", "tanh", choices=("tanh", "relu"),
+            Param("batch_norm", "bool", False, help="Add BatchNorm2d after each conv to steady training.",
+                  label="Batch norm"),
+            Param("activation", "choice", "tanh", choices=("tanh", "relu"), label="Activation",
                   help="Non-linearity after each layer: tanh (as in the book) or relu."),
         ),
         _build_cifar_net,
@@ -222,7 +236,8 @@ _ARCHS = [
         "A skip connection adds a layer's input to its output, so gradients reach early layers more easily.",
         "The book hard-codes the fc input as 4*4*n_chans1//2, which fits only 32x32; here it is computed "
         "from the input.",
-        (Param("n_chans1", "int", 32, 2, 256, help="Filters in the first conv; the later convs have half as many."),),
+        (Param("n_chans1", "int", 32, 2, 256, label="Conv1 filters (n_chans1)",
+               help="Filters in the first conv; the later convs have half as many."),),
         _build_res_net_small,
     ),
     Architecture(
@@ -232,8 +247,10 @@ _ARCHS = [
         "are built (nn.Sequential(*(ResBlock(n) for _ in range(n_blocks)))). The fc input (8*8*n_chans1 "
         "in the book) is computed from the input.",
         (
-            Param("n_chans1", "int", 32, 2, 256, help="Channels in the stem conv and in every residual block."),
-            Param("n_blocks", "int", 10, 1, 100, help="Number of residual blocks (each one conv + batch norm)."),
+            Param("n_chans1", "int", 32, 2, 256, label="Channels (n_chans1)",
+                  help="Channels in the stem conv and in every residual block."),
+            Param("n_blocks", "int", 10, 1, 100, label="Residual blocks",
+                  help="Number of residual blocks (each one conv + batch norm)."),
         ),
         _build_res_net_deep,
     ),
@@ -343,6 +360,11 @@ def build_model(
         raise ValueError(f"{arch_id} cannot take input {_shape_text(shape)}: {e}") from None
 
 
+def count_params(arch_id: str, input_shape: Shape, num_classes: int, params: dict | None = None) -> int:
+    """The number of weights and biases of the model build_model makes."""
+    return sum(p.numel() for p in build_model(arch_id, input_shape, num_classes, params).parameters())
+
+
 # ---------------------------------------------------------------- inspection
 
 
@@ -355,6 +377,20 @@ class LayerRow:
     output_shape: tuple[int, ...]
     params: int
     trainable: bool = True
+    settings: str = ""  # conv and pool: "5×5, stride 1, pad 0"
+
+
+def _pair(v) -> tuple:
+    return tuple(v) if isinstance(v, (tuple, list)) else (v, v)
+
+
+def layer_settings(module: nn.Module) -> str:
+    """Kernel, stride and padding of a conv or pooling layer, as the output-size formula uses them."""
+    if not isinstance(module, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)):
+        return ""
+    (kh, kw), (sh, sw), (ph, pw) = _pair(module.kernel_size), _pair(module.stride), _pair(module.padding)
+    text = lambda a, b: f"{a}" if a == b else f"{a}×{b}"  # noqa: E731
+    return f"{kh}×{kw}, stride {text(sh, sw)}, pad {text(ph, pw)}"
 
 
 _CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
@@ -379,7 +415,7 @@ def layer_table(model: nn.Module, input_shape: Shape | None = None) -> tuple[lis
             own = list(module.parameters(recurse=False))
             rows.append(LayerRow(
                 name, type(module).__name__, tuple(t.shape[1:]),
-                sum(p.numel() for p in own), all(p.requires_grad for p in own),
+                sum(p.numel() for p in own), all(p.requires_grad for p in own), layer_settings(module),
             ))
         return record
 

@@ -159,12 +159,27 @@ def live_run(path: Path) -> LiveRun:
                    record.get("error"), (path / runs.CHECKPOINT).is_file(), speed, eta)
 
 
+def error_labels(errors: dict, arch=None) -> list[str]:
+    """The names a person reads for the fields in `errors` ("Learning rate", "Dropout"), in form order
+    where the form has them. `arch`: the registry entry whose knobs arch_params.<name> refers to."""
+    from .config import field_label
+
+    titles = {f"arch_params.{p.name}": p.title for p in (arch.params if arch else ())} | {"name": "Run name"}
+    order = {f: i for i, f in enumerate(("dataset", "arch", *titles, *FORM_FIELDS))}
+    return [titles.get(f) or field_label(f) for f in sorted(errors, key=lambda f: (order.get(f, 99), f))]
+
+
+def runs_at_once(n: int) -> str:
+    """'1 run trains' / '2 runs train': how many runs the training slots let train at once."""
+    return "1 run trains" if n == 1 else f"{n} runs train"
+
+
 def queue_note(active: list[dict], max_jobs: int) -> str:
     """One sentence on the training slots: how many train at once, how many run or wait now."""
     running = sum(r["effective_status"] == "running" for r in active)
     queued = sum(r["effective_status"] == "queued" for r in active)
     now = f"now {running} training, {queued} waiting" if active else "none training now"
-    return (f"At most {max_jobs} run{'s' if max_jobs != 1 else ''} train at once on this machine "
+    return (f"At most {runs_at_once(max_jobs)} at once on this machine "
             f"({now}). A run launched while every slot is busy waits as `queued` and starts, oldest first, "
             f"when a slot frees. Set CNN_MAX_JOBS to change the number of slots.")
 
@@ -310,9 +325,9 @@ def layer_frame(dataset: str, arch: str, params: dict) -> tuple[pd.DataFrame, in
     model = models.build_model(arch, info.input_shape, len(info.classes), params)
     rows, total = models.layer_table(model)
     table = pd.DataFrame(
-        [{"layer": r.name, "type": r.kind, "output shape": " × ".join(map(str, r.output_shape)),
-          "parameters": r.params} for r in rows],
-        columns=["layer", "type", "output shape", "parameters"])
+        [{"layer": r.name, "type": r.kind, "kernel, stride, padding": r.settings,
+          "output shape": " × ".join(map(str, r.output_shape)), "parameters": r.params} for r in rows],
+        columns=["layer", "type", "kernel, stride, padding", "output shape", "parameters"])
     return table, total
 
 
@@ -349,7 +364,9 @@ def dataset_card(name: str) -> DatasetCard:
                                f"Files found in {local}: Prepare decodes and caches them.", True)
         return DatasetCard(name, info.title, st.state, "needs files", "", st.detail, False)
     sizes = f"{st.n_train:,} train · {st.n_test:,} test"
-    detail = f"{st.source}" + (f" — subset: {st.detail}" if st.state == "subset" else "")
+    detail = st.source
+    if st.state == "subset":   # the subset's description names its source already, or gets it added
+        detail = st.detail if st.source in st.detail else f"{st.source} — subset: {st.detail}"
     return DatasetCard(name, info.title, st.state, st.state, sizes, detail, found)
 
 

@@ -9,7 +9,7 @@ st.title("Train")
 st.caption("Set up a run and press Launch: it trains in its own process and the Live tab follows it. "
            "Reload the page, leave it or open a second tab: the run goes on.")
 
-from cnn_core import jobs, views  # noqa: E402  (torch: after the title is on screen)
+from cnn_core import views  # noqa: E402
 
 train_form.init_state()
 new_tab, live_tab = st.tabs(["New run", "Live"], key=actions.TAB, on_change="rerun", default=live.first_tab())
@@ -20,9 +20,11 @@ if new_tab.open:
         actions.show_flash()
         config, errors, name = train_form.current()
         train_form.clone_box()
+        train_form.launch_bar(errors, "top")
+        train_form.choice_section(errors)
         model, optim, training = st.columns(3, gap="large")
         with model:
-            st.subheader("Data and model")
+            st.subheader("Model")
             train_form.model_section(errors)
         with optim:
             st.subheader("Optimizer")
@@ -32,15 +34,8 @@ if new_tab.open:
             train_form.training_section(errors, views.device_choices(st.session_state["train.device"]))
         shown = set(views.FORM_FIELDS) | {"name"} | {e for e in errors if e.startswith("arch_params.")}
         for field in sorted(set(errors) - shown):
-            st.error(f"{field}: {errors[field]}")
-        launch, note = st.columns([1, 2], vertical_alignment="center")
-        launch.button("Launch", key="train.launch", type="primary", icon=":material/rocket_launch:",
-                      disabled=bool(errors), on_click=actions.launch, width="stretch")
-        if errors:
-            note.warning(f"Launch is off until {len(errors)} setting(s) are fixed: {', '.join(sorted(errors))}.",
-                         icon=":material/block:")
-        else:
-            note.caption(views.queue_note(jobs.active_runs(), jobs.max_jobs()))
+            st.error(f"{views.error_labels({field: ''}, None)[0]}: {errors[field]}")
+        train_form.launch_bar(errors, "bottom")
         st.subheader("Layers of the model")
         train_form.layer_table(config, errors)
 

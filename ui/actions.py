@@ -37,12 +37,13 @@ def watch(run_id: str) -> None:
 
 def launch() -> None:
     """Create the run from the form and start it; refuse while the form has errors."""
-    from cnn_core import jobs, runs, views
+    from cnn_core import jobs, models, runs, views
     from cnn_core.config import ConfigError
 
     config, errors, name = train_form.current()
     if errors:
-        flash("error", "Not launched: fix " + ", ".join(sorted(errors)) + " first.")
+        arch = models.ARCHITECTURES.get(config.arch) if isinstance(config.arch, str) else None
+        flash("error", "Not launched: fix " + ", ".join(views.error_labels(errors, arch)) + " first.")
         return
     try:
         path = runs.create_run(config, name or views.default_name(config))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from cnn_core import views
-from cnn_core.config import AUGMENT_MODES, OPTIMIZERS, SCHEDULES, TrainConfig, field_help
+from cnn_core.config import AUGMENT_MODES, OPTIMIZERS, SCHEDULES, TrainConfig, field_help, field_label
 
 KEEP = "session"    # widget values survive leaving the page and coming back
 
@@ -86,104 +86,140 @@ def _error(errors: dict, name: str) -> None:
         st.error(errors[name], icon=":material/error:")
 
 
-def _number(errors, name, label, step, fmt=None, **kw) -> None:
-    st.number_input(label, key=key(name), step=step, format=fmt, help=field_help(name), persist_state=KEEP, **kw)
+def _number(errors, name, step, fmt=None, **kw) -> None:
+    st.number_input(field_label(name), key=key(name), step=step, format=fmt, help=field_help(name),
+                    persist_state=KEEP, **kw)
     _error(errors, name)
 
 
-def _select(errors, name, label, options, **kw) -> None:
-    st.selectbox(label, options, key=key(name), help=field_help(name), persist_state=KEEP, **kw)
+def _select(errors, name, options, **kw) -> None:
+    st.selectbox(field_label(name), options, key=key(name), help=field_help(name), persist_state=KEEP, **kw)
     _error(errors, name)
 
 
-def _check(errors, name, label, **kw) -> None:
-    st.checkbox(label, key=key(name), help=field_help(name), persist_state=KEEP, **kw)
+def _check(errors, name, **kw) -> None:
+    st.checkbox(field_label(name), key=key(name), help=field_help(name), persist_state=KEEP, **kw)
     _error(errors, name)
 
 
 def _param_widget(arch_id: str, p, errors: dict) -> None:
-    k, tip = pkey(arch_id, p.name), p.help
+    k, tip = pkey(arch_id, p.name), f"{p.help} (`{p.name}`)"
     if p.kind in ("int", "float"):
-        tip = f"{p.help} Allowed: {p.low:g} to {p.high:g}; default {p.default}."
-        st.number_input(p.name, key=k, step=1 if p.kind == "int" else 0.05, help=tip, persist_state=KEEP,
+        tip = f"{p.help} Allowed: {p.low:g} to {p.high:g}; default {p.default}. (`{p.name}`)"
+        st.number_input(p.title, key=k, step=1 if p.kind == "int" else 0.05, help=tip, persist_state=KEEP,
                         format=None if p.kind == "int" else "%.2f")
     elif p.kind == "bool":
-        st.checkbox(p.name, key=k, help=tip, persist_state=KEEP)
+        st.checkbox(p.title, key=k, help=tip, persist_state=KEEP)
     else:
-        st.selectbox(p.name, p.choices, key=k, help=tip, persist_state=KEEP)
+        st.selectbox(p.title, p.choices, key=k, help=tip, persist_state=KEEP)
     _error(errors, f"arch_params.{p.name}")
 
 
-def model_section(errors: dict) -> None:
-    """Dataset, architecture (title, what it teaches, what it fixes) and the architecture's own knobs."""
+def choice_section(errors: dict) -> None:
+    """Dataset and architecture side by side (wide enough for their names), and what the architecture
+    teaches and fixes."""
     datasets, archs = _datasets(), _archs()
-    _select(errors, "dataset", "Dataset", list(datasets), format_func=lambda d: datasets[d].title)
-    _select(errors, "arch", "Architecture", list(archs), format_func=lambda a: archs[a].title)
+    a, b = st.columns(2, gap="large")
+    with a:
+        _select(errors, "dataset", list(datasets), format_func=lambda d: datasets[d].title)
+    with b:
+        _select(errors, "arch", list(archs), format_func=lambda a: archs[a].title)
     arch = archs[st.session_state[key("arch")]]
     st.markdown(f"**{arch.title}.** {arch.teaches}")
     if arch.fixes:
         st.caption(f":material/build: What the tutorial got wrong, fixed here: {arch.fixes}")
+
+
+def model_section(errors: dict) -> None:
+    """The architecture's own knobs and the validation size."""
+    arch = _archs()[st.session_state[key("arch")]]
     cols = st.columns(2)
     for i, p in enumerate(arch.params):
         with cols[i % 2]:
             _param_widget(arch.id, p, errors)
-    _number(errors, "val_size", "Validation images (empty = default)", 1, placeholder="dataset default")
+    _number(errors, "val_size", 1, placeholder="dataset default")
 
 
 def optimizer_section(errors: dict) -> None:
     sgd = st.session_state[key("optimizer")] == "sgd"
     step = st.session_state[key("schedule")] == "step"
-    _select(errors, "optimizer", "Optimizer", OPTIMIZERS)
-    _number(errors, "lr", "Learning rate", 0.001, "%g")
+    _select(errors, "optimizer", OPTIMIZERS)
+    _number(errors, "lr", 0.001, "%g")
     a, b = st.columns([3, 2], vertical_alignment="bottom")
     with a:
-        _number(errors, "momentum", "Momentum (SGD)", 0.05, "%.2f", disabled=not sgd)
+        _number(errors, "momentum", 0.05, "%.2f", disabled=not sgd)
     with b:
-        _check(errors, "nesterov", "Nesterov", disabled=not sgd)
-    _number(errors, "weight_decay", "Weight decay", 0.0001, "%g")
-    _select(errors, "schedule", "LR schedule", SCHEDULES)
+        _check(errors, "nesterov", disabled=not sgd)
+    _number(errors, "weight_decay", 0.0001, "%g")
+    _select(errors, "schedule", SCHEDULES)
     a, b = st.columns(2)
     with a:
-        _number(errors, "step_size", "Step size (epochs)", 1, disabled=not step)
+        _number(errors, "step_size", 1, disabled=not step)
     with b:
-        _number(errors, "gamma", "Gamma (LR factor)", 0.05, "%g", disabled=not step)
+        _number(errors, "gamma", 0.05, "%g", disabled=not step)
 
 
 def training_section(errors: dict, devices: list[str]) -> None:
     a, b = st.columns(2)
     with a:
-        _number(errors, "batch_size", "Batch size", 1)
+        _number(errors, "batch_size", 1)
     with b:
-        _number(errors, "epochs", "Epochs", 1)
-    _select(errors, "augment", "Augmentation", AUGMENT_MODES)
-    _number(errors, "label_smoothing", "Label smoothing", 0.05, "%.2f")
+        _number(errors, "epochs", 1)
+    _select(errors, "augment", AUGMENT_MODES)
+    _number(errors, "label_smoothing", 0.05, "%.2f")
     a, b = st.columns(2)
     with a:
-        _number(errors, "seed", "Seed", 1)
+        _number(errors, "seed", 1)
     with b:
-        _select(errors, "device", "Device", devices)
-    _check(errors, "amp", "Mixed precision (AMP, CUDA only)")
+        _select(errors, "device", devices)
+    _check(errors, "amp")
     st.text_input("Run name (optional)", key=key("name"), max_chars=120, persist_state=KEEP,
                   placeholder="default: model, data, optimizer, lr, batch, epochs",
                   help="A name to find this run by in lists; empty = a name made of its main settings.")
     _error(errors, "name")
     with st.expander("Advanced"):
-        _number(errors, "log_every", "Log the loss every N steps", 1)
-        _number(errors, "dry_run_batches", "Dry run: batches per epoch (0 = all)", 1)
+        _number(errors, "log_every", 1)
+        _number(errors, "dry_run_batches", 1, placeholder="0 = every batch")
+
+
+def launch_bar(errors: dict, where: str) -> None:
+    """The Launch button and, beside it, what keeps it off or how the training slots stand. Drawn above
+    the form (a keyboard reaches it in a few Tab presses) and again below it (`where`: top, bottom)."""
+    from cnn_core import jobs
+
+    from ui import actions
+
+    launch, note = st.columns([1, 3], vertical_alignment="center")
+    launch.button("Launch", key="train.launch" if where == "top" else "train.launch_bottom", type="primary",
+                  icon=":material/rocket_launch:", disabled=bool(errors), on_click=actions.launch, width="stretch")
+    if errors:
+        arch = _archs().get(st.session_state[key("arch")])
+        which = "this setting is" if len(errors) == 1 else f"these {len(errors)} settings are"
+        note.warning(f"Launch is off until {which} fixed: {', '.join(views.error_labels(errors, arch))}.",
+                     icon=":material/block:")
+    elif where == "top":
+        note.caption(views.queue_note(jobs.active_runs(), jobs.max_jobs()))
 
 
 def layer_table(config: TrainConfig, errors: dict) -> None:
-    """The model's layers for the chosen dataset, before anything trains."""
-    if {"arch", "dataset"} & set(errors) or any(k.startswith("arch_params") for k in errors):
-        st.info("Fix the model settings above to see its layers.")
+    """The model's layers for the chosen dataset, before anything trains. Knobs with a bad value are shown
+    at their defaults (dropout, say, changes no shape), and the table says so."""
+    if {"arch", "dataset"} & set(errors):
+        st.info("Fix the dataset or architecture above to see the model's layers.")
         return
+    arch = _archs()[config.arch]
+    bad = [p for p in arch.params if f"arch_params.{p.name}" in errors]
+    params = {k: v for k, v in config.arch_params.items() if k not in {p.name for p in bad}}
     try:
-        table, total = _layers(config.dataset, config.arch, tuple(sorted(config.arch_params.items())))
+        table, total = _layers(config.dataset, config.arch, tuple(sorted(params.items())))
     except ValueError as exc:
         st.error(str(exc))
         return
     table_col, notes = st.columns([3, 2], gap="large")
     with table_col:
+        if bad:
+            st.caption("Shown with the default of " + ", ".join(f"{p.title} ({p.default})" for p in bad)
+                       + ": the value given is not valid.")
         st.markdown(f"For a {views.input_text(config.dataset)} input: **{total:,}** parameters in all.")
         st.dataframe(table, hide_index=True, width="stretch", height=min(35 * (len(table) + 1) + 4, 640),
                      column_config={"parameters": st.column_config.NumberColumn(format="localized")})

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from cnn_core import cli, data, engine, jobs, runs
+from cnn_core import cli, data, engine, jobs, models, runs, views
 from cnn_core.config import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -201,6 +201,13 @@ def _saved_run(fields: dict) -> Path:
     return path
 
 
+def _label(field: str) -> str:
+    """What the page calls `field` in its lists of bad settings: the form's label, not the field's id."""
+    arch = next((a for a in models.ARCHITECTURES.values() if field.startswith("arch_params.")
+                 and any(f"arch_params.{p.name}" == field for p in a.params)), None)
+    return views.error_labels({field: ""}, arch)[0]
+
+
 def _forged_press(at: AppTest) -> None:
     """Press Launch although the page has it off, as a hand-made websocket message could (AppTest, like a
     browser, will not press a disabled button, so the flag is lifted on the test's side only)."""
@@ -238,7 +245,8 @@ def test_train_page_refuses(case, runs_dir):
         getattr(at, kind)(key=key).set_value(value)
         at.button(key="train.launch").click().run()
         flash = _launch_flash(at)
-        assert flash and flash[0].startswith("Not launched: fix ") and case.field in flash[0], _texts(at, "error")
+        assert flash and flash[0].startswith("Not launched: fix ") and _label(case.field) in flash[0], \
+            _texts(at, "error")
     assert not at.exception, [e.value for e in at.exception]
     if case.how == "clone-note":
         note = "\n".join(_texts(at, "warning"))
@@ -249,7 +257,7 @@ def test_train_page_refuses(case, runs_dir):
     else:
         errors = _texts(at, "error")
         assert any((case.page_words or case.words) in e for e in errors), errors
-        assert any(case.field in w.split("fixed: ")[-1] for w in _texts(at, "warning") if "fixed: " in w)
+        assert any(_label(case.field) in w.split("fixed: ")[-1] for w in _texts(at, "warning") if "fixed: " in w)
         if case.how == "clone-form":
             _forged_press(at)                     # Streamlit drops a disabled widget's press server-side
             assert not at.exception and not _launch_flash(at)
