@@ -1,13 +1,11 @@
 """How long the Compare page takes to open over 200 runs.
 
-Makes 200 realistic run folders (run.json as the engine leaves it; metrics.jsonl of 10 epochs and
-500 logged steps) in a temp folder, then times
-  (a) the library calls the page makes: list the runs, the table (parameter counts with and
-      without their cache), labels, the hyper-parameter frame, and, for 5 picked runs, the
-      curves and the config diff;
-  (b) an AppTest run of pages/compare.py in a fresh interpreter (so imports count), once with no
-      parameter-count cache (torch is imported to count) and once with it, and a rerun with
-      5 runs picked.
+Makes 200 realistic run folders (run.json as the engine leaves it, parameter count included;
+metrics.jsonl of 10 epochs and 500 logged steps) in a temp folder, then times
+  (a) the library calls the page makes: list the runs, the table, labels, the hyper-parameter
+      frame, and, for 5 picked runs, the curves and the config diff;
+  (b) an AppTest run of pages/compare.py in a fresh interpreter (so imports count), a rerun, and
+      a rerun with 5 runs picked.
 Usage: .venv/bin/python bench/compare_open.py [--runs 200]
 """
 from __future__ import annotations
@@ -37,7 +35,7 @@ def make_runs(root: Path, n: int) -> None:
     """n run folders as the engine leaves them (no checkpoints: the page does not read them)."""
     from cnn_core import runs
     from cnn_core.config import TrainConfig
-    from cnn_core.models import resolve_params
+    from cnn_core.models import count_params, resolve_params
 
     rng = random.Random(0)
     for i in range(n):
@@ -68,6 +66,7 @@ def make_runs(root: Path, n: int) -> None:
                   "created": f"2025-01-01T00:{i // 60:02d}:{i % 60:02d}+00:00", "host": "bench",
                   "config": config.to_dict(), "dataset": dataset, "arch": arch, "arch_params": params,
                   "classes": [str(c) for c in range(n_classes)], "input_shape": shape,
+                  "n_params": count_params(arch, shape, n_classes, params),
                   "status": "completed" if i % 10 else "failed", "error": None, "pid": None, "heartbeat": t,
                   "progress": {"epoch": 10, "epochs": 10, "step": 500, "total_steps": 500, "steps_per_epoch": 50,
                                "images_per_sec": 2500.0, "elapsed": t},
@@ -86,24 +85,17 @@ def library(root: Path) -> None:
     from cnn_core import compare
 
     print("(a) library calls the page makes (this process; imports done)")
-    compare._memo.clear()
-    (root / compare.PARAM_CACHE).unlink(missing_ok=True)
     records = timed("list_runs (200 run.json)", compare.load_records, root)
-    timed("runs_table, no count cache, count=False (as the page draws)", compare.runs_table, records, root, False)
-    timed("count_missing_params, no cache (after drawing; CPU builds)", compare.count_missing_params, records, root)
-    compare._memo.clear()
-    (root / compare.PARAM_CACHE).unlink()
-    timed("runs_table, no count cache, count=True", compare.runs_table, records, root)
-    compare._memo.clear()
-    timed("runs_table, counts from the cache file", compare.runs_table, records, root)
-    table = timed("runs_table, counts in memory", compare.runs_table, records, root)
+    table = timed("runs_table", compare.runs_table, records)
     labels = timed("unique_labels", compare.unique_labels, records)
     timed("hyperparam_frame (one dataset)", compare.hyperparam_frame, records, "mnist")
     picked = records[:5]
     timed("curves_frame, 5 runs (10 epochs + 500 steps each)", compare.curves_frame, picked, labels)
     timed("config_diff, 5 runs", compare.config_diff, picked, labels)
     t0 = time.perf_counter()
-    compare.runs_table(compare.load_records(root), root)
+    warm = compare.load_records(root)
+    compare.runs_table(warm)
+    compare.unique_labels(warm)
     print(f"  {'TOTAL open (list + table + labels), warm':<58} {1000 * (time.perf_counter() - t0):8.1f} ms")
     assert len(table) == len(records) and table["params"].notna().all()
 
@@ -151,11 +143,8 @@ def main() -> None:
         print(f"made {args.runs} runs in {time.perf_counter() - t0:.1f} s under {root}; "
               f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
         library(root)
-        from cnn_core import compare
-        print("(b) AppTest of pages/compare.py, each in a fresh interpreter")
-        (root / compare.PARAM_CACHE).unlink()
-        apptest(root, "no count cache (counts after drawing, then reruns)")
-        apptest(root, "count cache   ")
+        print("(b) AppTest of pages/compare.py in a fresh interpreter")
+        apptest(root, "200 runs")
 
 
 if __name__ == "__main__":

@@ -1,16 +1,12 @@
 """Runs side by side: the runs table, overlaid curves, the config diff, hyper-parameters vs accuracy.
 
-Plain Python and pandas, read from the run store. Parameter counts are kept per architecture
-signature (arch, params, input shape, classes) in memory and in <runs>/.cache/param_counts.json:
-torch is imported only to count a signature never seen, which the page does after drawing.
+Plain Python and pandas, read from the run store (parameter counts too: create_run and the engine
+record n_params in run.json).
 """
 from __future__ import annotations
 
-import functools
-import hashlib
 import json
 import math
-import threading
 import time
 from pathlib import Path
 
@@ -19,16 +15,14 @@ import pandas as pd
 from . import runs
 from .views import fmt_created
 
-PARAM_CACHE = Path(".cache") / "param_counts.json"   # inside the runs folder; no run.json is touched
-TABLE_COLUMNS = ["id", "name", "dataset", "arch", "arch_params", "optimizer", "lr", "batch_size",
-                 "weight_decay", "augment", "schedule", "params", "epochs", "best_val_acc", "final_val_acc",
-                 "test_acc", "wall_time", "images_per_sec", "device", "status", "created", "note"]
+# What a person compares first comes first: the run, how it ended, its accuracy; then its settings.
+TABLE_COLUMNS = ["id", "name", "status", "test_acc", "best_val_acc", "final_val_acc", "dataset", "arch",
+                 "arch_params", "optimizer", "lr", "batch_size", "weight_decay", "augment", "schedule", "params",
+                 "epochs", "wall_time", "images_per_sec", "device", "created", "note"]
 CURVE_COLUMNS = ["run", "run_id", "granularity", "split", "metric", "epoch", "step", "time", "value"]
 MISSING = "—"     # a field one run has and another lacks (e.g. arch_params.width of another architecture)
 _SKIP_IN_PLOT = ("dataset", "device", "log_every", "dry_run_batches", "amp")  # not a choice that shapes accuracy
 _LOG_AXES = ("lr", "weight_decay")
-_memo: dict[str, int | None] = {}
-_memo_lock = threading.Lock()
 
 
 # ---- the runs table -----------------------------------------------------------------------------
@@ -41,10 +35,8 @@ def _short_params(params: dict) -> str:
     return ", ".join(f"{k}={_fmt_value(v)}" for k, v in params.items())
 
 
-def runs_table(records: list[dict], runs_dir: Path | None = None, count: bool = True) -> pd.DataFrame:
-    """One row per run, numbers kept as numbers (NaN where unknown) so the table sorts right.
-    count=False leaves parameters not counted before empty (see count_missing_params)."""
-    counts = param_counts(records, runs_dir, compute=count)
+def runs_table(records: list[dict]) -> pd.DataFrame:
+    """One row per run, numbers kept as numbers (NaN where unknown) so the table sorts right."""
     rows = []
     for r in records:
         cfg, s, p = r.get("config") or {}, r.get("summary") or {}, r.get("progress") or {}
@@ -54,7 +46,7 @@ def runs_table(records: list[dict], runs_dir: Path | None = None, count: bool = 
             "arch": r.get("arch") or cfg.get("arch"), "arch_params": _short_params(_arch_params(r)),
             "optimizer": cfg.get("optimizer"), "lr": cfg.get("lr"), "batch_size": cfg.get("batch_size"),
             "weight_decay": cfg.get("weight_decay"), "augment": cfg.get("augment"), "schedule": cfg.get("schedule"),
-            "params": counts.get(r["id"]), "epochs": s.get("epochs_done", 0),
+            "params": _count(r.get("n_params")), "epochs": s.get("epochs_done", 0),
             "best_val_acc": _num(s.get("best_val_acc")), "final_val_acc": _num(s.get("last_val_acc")),
             "test_acc": _num(s.get("test_acc")),
             "wall_time": _num(p.get("elapsed") if running else s.get("wall_time", p.get("elapsed"))),
@@ -67,6 +59,10 @@ def runs_table(records: list[dict], runs_dir: Path | None = None, count: bool = 
     frame["params"] = frame["params"].astype("Int64")
     frame["epochs"] = frame["epochs"].astype("Int64")
     return frame
+
+
+def _count(value) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
 def _num(value) -> float:
@@ -91,92 +87,13 @@ def unique_labels(records: list[dict]) -> dict[str, str]:
     return {r["id"]: (n if names.count(n) == 1 else f"{n} · {r['id'][-4:]}") for r, n in zip(records, names)}
 
 
-# ---- parameter counts ---------------------------------------------------------------------------
+# ---- architecture parameters -------------------------------------------------------------------
 def _arch_params(record: dict) -> dict:
     """The resolved architecture parameters run.json keeps; the config's own when those are absent."""
     params = record.get("arch_params")
     if not isinstance(params, dict):
         params = (record.get("config") or {}).get("arch_params")
     return params if isinstance(params, dict) else {}
-
-
-def _signature(record: dict) -> str | None:
-    """What fixes a model's parameter count: architecture, its params, input shape, class count."""
-    arch, shape, classes = record.get("arch"), record.get("input_shape"), record.get("classes")
-    if not isinstance(arch, str) or not isinstance(shape, list) or not isinstance(classes, list):
-        return None
-    return json.dumps([arch, _arch_params(record), shape, len(classes)], sort_keys=True)
-
-
-@functools.lru_cache(maxsize=1)
-def _code_version() -> str:
-    """A hash of the model code: a cache written by other model code is ignored."""
-    here = Path(__file__).resolve().parent
-    digest = hashlib.sha1()
-    for name in ("models.py", "blocks.py"):
-        digest.update((here / name).read_bytes())
-    return digest.hexdigest()[:16]
-
-
-def _count(signature: str) -> int | None:
-    """Parameters of the model `signature` describes (built on the CPU: the meta device costs
-    seconds of one-time set-up, more than the tens of milliseconds a small CPU build takes)."""
-    import torch
-
-    from .models import build_model
-    arch, params, shape, n_classes = json.loads(signature)
-    try:
-        with torch.no_grad():
-            model = build_model(arch, tuple(shape), n_classes, params)
-    except (ValueError, TypeError, RuntimeError):
-        return None
-    return sum(p.numel() for p in model.parameters())
-
-
-def param_counts(records: list[dict], runs_dir: Path | None = None, compute: bool = True) -> dict[str, int | None]:
-    """run id -> parameter count (None when the model cannot be rebuilt here, or, with
-    compute=False, when it was never counted). Counted once per architecture signature and kept
-    in memory and in the runs folder's cache file, so later opens never import torch."""
-    sigs = {r["id"]: _signature(r) for r in records}
-    file = Path(runs_dir or runs.default_runs_dir()) / PARAM_CACHE
-    with _memo_lock:
-        todo = {s for s in sigs.values() if s and s not in _memo}
-        if todo:
-            stored = _read_cache(file)
-            _memo.update({s: stored[s] for s in todo if s in stored})
-            todo = {s for s in todo if s not in _memo}
-        if todo and compute:
-            for sig in sorted(todo):
-                _memo[sig] = _count(sig)
-            _save_cache(file, {sig: _memo[sig] for sig in todo})
-        return {rid: _memo.get(s) for rid, s in sigs.items()}
-
-
-def count_missing_params(records: list[dict], runs_dir: Path | None = None) -> int:
-    """Count the parameters of every architecture signature not counted yet; how many there were.
-    The page calls this after drawing, so a first open over many new runs is not held up."""
-    sigs = {_signature(r) for r in records} - {None}
-    missing = len(sigs - set(_memo))
-    if missing:
-        param_counts(records, runs_dir)
-    return missing
-
-
-def _read_cache(file: Path) -> dict:
-    try:
-        disk = json.loads(file.read_text())
-        return disk["counts"] if disk.get("code") == _code_version() and isinstance(disk["counts"], dict) else {}
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return {}
-
-
-def _save_cache(file: Path, new: dict) -> None:
-    """Merge `new` into the cache file (another server may have added counts meanwhile)."""
-    try:
-        file.parent.mkdir(parents=True, exist_ok=True)
-        runs.write_json_atomic(file, {"code": _code_version(), "counts": {**_read_cache(file), **new}})
-    except OSError:
-        pass  # a read-only runs folder still shows the counts, computed again next time
 
 
 # ---- curves -------------------------------------------------------------------------------------
@@ -237,21 +154,38 @@ def config_diff(records: list[dict], labels: dict[str, str] | None = None, outco
             for r, f in zip(records, flats)}
     frame = pd.DataFrame(data, index=fields, columns=[labels[r["id"]] for r in records])
     if outcomes and records:
-        extra = {}
+        extra, datasets = {}, [_dataset(r) for r in records]
         for key, title in (("test_acc", "→ test accuracy"), ("best_val_acc", "→ best val accuracy")):
             values = [_num((r.get("summary") or {}).get(key)) for r in records]
-            extra[title] = [_fmt_outcome(v, values[0], i) for i, v in enumerate(values)]
+            extra[title] = [_fmt_outcome(v, values[0], i, datasets[i] == datasets[0]) for i, v in enumerate(values)]
         frame = pd.concat([frame, pd.DataFrame(extra, index=frame.columns).T])
     frame.index.name = "field"
     return frame
 
 
-def _fmt_outcome(value: float, first: float, i: int) -> str:
+def _fmt_outcome(value: float, first: float, i: int, same_data: bool = True) -> str:
+    """The accuracy, and its change from the first run's, in points; none between different datasets."""
     if math.isnan(value):
         return MISSING
     if i == 0 or math.isnan(first):
         return f"{value:.2%}"
+    if not same_data:
+        return f"{value:.2%} (another dataset: no delta)"
     return f"{value:.2%} ({(value - first) * 100:+.2f} pts)"
+
+
+def _dataset(record: dict) -> str | None:
+    return record.get("dataset") or (record.get("config") or {}).get("dataset")
+
+
+def datasets_of(records: list[dict]) -> list[str]:
+    """The datasets of these runs, each once, in order: more than one means their accuracies do not compare."""
+    return list(dict.fromkeys(d for d in map(_dataset, records) if d))
+
+
+def at_chance(records: list[dict]) -> list[dict]:
+    """The completed runs whose test accuracy is chance level (runs.chance_note)."""
+    return [r for r in records if runs.chance_note(r)]
 
 
 # ---- hyper-parameters against test accuracy -----------------------------------------------------

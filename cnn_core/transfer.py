@@ -31,6 +31,16 @@ class ImportRefused(ValueError):
     """A folder or zip that is not taken into the runs folder; the message says why."""
 
 
+class RunExists(ImportRefused):
+    """The run being imported is already in the runs folder (`existing`); import_run(on_duplicate="copy")
+    takes it as a copy, on_duplicate="skip" leaves it."""
+
+    def __init__(self, existing: Path, name: str):
+        self.existing = existing
+        super().__init__(f"run {existing.name} ('{name}') is already in the runs folder: import it again as a "
+                         "copy, or skip it")
+
+
 # ---- export a run folder as a zip ---------------------------------------------------------------
 def _carried(path: Path) -> list[Path]:
     """The run's regular files worth carrying: no dotfiles (locks, temp files), links or exports."""
@@ -57,9 +67,15 @@ def zip_run(path: Path) -> bytes:
 
 
 # ---- import -------------------------------------------------------------------------------------
-def import_run(source: str | Path | bytes | BinaryIO, runs_dir: Path | None = None) -> Path:
+def import_run(source: str | Path | bytes | BinaryIO, runs_dir: Path | None = None,
+               on_duplicate: str = "ask") -> Path:
     """Take a run made elsewhere into the runs folder: `source` is a run folder, a .zip file, or
-    zip bytes / a file object (an upload). Returns the new run folder. Raises ImportRefused."""
+    zip bytes / a file object (an upload). Returns the new run folder. Raises ImportRefused.
+    When the same run (its id, or the run it was imported from, and its creation time) is there
+    already: on_duplicate "ask" raises RunExists, "copy" imports it under a new id and a name
+    marked (copy), "skip" imports nothing and returns the run already there."""
+    if on_duplicate not in ("ask", "copy", "skip"):
+        raise ValueError(f"on_duplicate must be ask, copy or skip, got {on_duplicate!r}")
     root = Path(runs_dir or runs.default_runs_dir())
     root.mkdir(parents=True, exist_ok=True)
     staging = root / f".import-{secrets.token_hex(4)}"
@@ -69,7 +85,7 @@ def import_run(source: str | Path | bytes | BinaryIO, runs_dir: Path | None = No
             _copy_folder(Path(source), staging)
         else:
             _unpack_zip(_open_zip(source), staging)
-        return _adopt(staging, root)
+        return _adopt(staging, root, on_duplicate)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
@@ -175,7 +191,17 @@ def _copy_folder(src: Path, dest: Path) -> None:
         shutil.copyfile(file, target)
 
 
-def _adopt(staging: Path, root: Path) -> Path:
+def _already_there(record: dict, root: Path) -> Path | None:
+    """The run in the runs folder that `record` is a copy of: the same id, or imported from that id, and
+    made at the same moment."""
+    original, created = record.get("id"), record.get("created")
+    for r in runs.list_runs(root):
+        if r.get("created") == created and original in (r["id"], (r.get("imported") or {}).get("from_id")):
+            return Path(r["path"])
+    return None
+
+
+def _adopt(staging: Path, root: Path, on_duplicate: str = "ask") -> Path:
     """Check the unpacked run, give it a free id, mark it not running, move it into the runs folder."""
     file = staging / runs.RUN_JSON
     if file.stat().st_size > MAX_RUN_JSON_BYTES:
@@ -189,6 +215,12 @@ def _adopt(staging: Path, root: Path) -> Path:
     _check_checkpoints(staging)
     for junk in [p for p in staging.rglob("*") if p.name.startswith(".") or p.name in _SKIP]:
         shutil.rmtree(junk) if junk.is_dir() else junk.unlink()
+    if (existing := _already_there(record, root)) is not None:
+        if on_duplicate == "skip":
+            return existing
+        if on_duplicate == "ask":
+            raise RunExists(existing, runs.read_run(existing).get("name") or existing.name)
+        record["name"] = f"{record.get('name') or record.get('id')} (copy)"[:runs.MAX_NAME]
     original = str(record.get("id") or "")
     status = record["status"] if record["status"] in runs.FINISHED else "interrupted"   # never queued/running
     record.update(pid=None, status=status,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from cnn_core import compare
+from cnn_core import compare, runs
 from ui import nav, compare_widgets as w
 
 nav.ensure_frame()
@@ -21,7 +21,11 @@ labels = compare.unique_labels(records)
 if not records:
     st.info("No runs yet. Train one on the Train page, or import a run made elsewhere below.")
 else:
-    table = compare.runs_table(records, count=False)   # counts not cached yet: filled in at the end
+    table = compare.runs_table(records)
+    if chance := compare.at_chance(records):
+        st.warning(f"{len(chance)} run(s) finished at chance level, no better than guessing: "
+                   + "; ".join(f"**{labels[r['id']]}** ({r['summary']['test_acc']:.2%})" for r in chance[:5])
+                   + f". In each, {runs.CHANCE_ADVICE}", icon=":material/warning:")
     if unreadable := [r for r in records if r.get("effective_status") == "corrupt"]:
         st.warning(f"{len(unreadable)} run(s) cannot be read (status corrupt in the table): "
                    + "; ".join(f"{r['id']}: {r.get('error')}" for r in unreadable[:5]), icon=":material/warning:")
@@ -53,7 +57,10 @@ else:
         st.caption("Pick at least two runs to see the config fields that differ between them.")
     else:
         diff = compare.config_diff(picked, labels)
-        if len(compare.diff_fields(picked)) == 0:
+        if len(datasets := compare.datasets_of(picked)) > 1:
+            st.info(f"These runs are on different datasets ({', '.join(datasets)}): their accuracies measure "
+                    "different tasks, so no change in points is shown between them.", icon=":material/info:")
+        elif len(compare.diff_fields(picked)) == 0:
             st.info("These runs share every config field: any gap between them comes from the machine, "
                     "the library versions or chance, not from a choice.")
         st.table(diff)
@@ -89,6 +96,3 @@ else:
 
 with st.expander("Import a run folder or zip made on another machine"):
     w.import_panel()
-
-if compare.count_missing_params(records):   # after everything is drawn: the first open is not held up
-    st.rerun()

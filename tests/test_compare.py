@@ -8,10 +8,12 @@ import shutil
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from cnn_core import checkpoints, compare, engine, jobs, runs
 from cnn_core.config import TrainConfig
+from cnn_core.models import build_model
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE = dict(dataset="mnist", val_size=100, epochs=2, batch_size=32, lr=0.05, log_every=5)
@@ -49,11 +51,12 @@ def two_runs(trained, runs_dir) -> list[dict]:
 def _record(run_id: str, arch="lenet", params=None, dataset="mnist", lr=0.05, test_acc=0.9, **summary) -> dict:
     """A run.json as create_run and the engine write it, without training."""
     shape, classes = ([1, 28, 28], list("0123456789")) if dataset != "cifar2" else ([3, 32, 32], ["a", "b"])
-    from cnn_core.models import resolve_params
+    from cnn_core.models import count_params, resolve_params
     config = TrainConfig(dataset=dataset, arch=arch, arch_params=params or {}, lr=lr).to_dict()
     return {"format": runs.FORMAT, "id": run_id, "name": run_id, "note": "", "created": "2025-01-01T00:00:00+00:00",
             "host": "elsewhere", "config": config, "dataset": dataset, "arch": arch,
             "arch_params": resolve_params(arch, params), "classes": classes, "input_shape": shape,
+            "n_params": count_params(arch, shape, len(classes), params),
             "status": "completed", "error": None, "pid": None, "heartbeat": None, "progress": {},
             "summary": {"test_acc": test_acc, "best_val_acc": test_acc, "last_val_acc": test_acc,
                         "epochs_done": 5, "wall_time": 10.0, "images_per_sec": 100.0, **summary}}
@@ -69,7 +72,7 @@ def _write(runs_dir: Path, record: dict) -> Path:
 # ---- the table ----------------------------------------------------------------------------------
 def test_table_numbers_equal_the_run_files(two_runs, runs_dir):
     """Every number in the table is the one run.json holds; parameters are best.pt's tensor count."""
-    table = compare.runs_table(runs.list_runs(runs_dir), runs_dir).set_index("id")
+    table = compare.runs_table(runs.list_runs(runs_dir)).set_index("id")
     for r in two_runs:
         row, s = table.loc[r["id"]], r["summary"]
         assert (row["name"], row["dataset"], row["arch"], row["status"]) == (r["name"], "mnist", "lenet", "completed")
@@ -83,20 +86,15 @@ def test_table_numbers_equal_the_run_files(two_runs, runs_dir):
     assert table.loc[two_runs[1]["id"], "arch_params"].startswith("conv1_channels=6,")
 
 
-def test_param_counts_are_cached_on_disk(runs_dir, monkeypatch):
-    """Counts are computed once per architecture signature and read back from the runs folder's cache."""
-    for i in range(3):
-        _write(runs_dir, _record(f"r{i}", params={"width": 8 * (1 + i % 2)}, arch="simple-cnn"))
-    records = runs.list_runs(runs_dir)
-    calls = []
-    monkeypatch.setattr(compare, "_memo", {})
-    real = compare._count
-    monkeypatch.setattr(compare, "_count", lambda sig: calls.append(sig) or real(sig))
-    first = compare.param_counts(records, runs_dir)
-    assert len(calls) == 2 and (runs_dir / compare.PARAM_CACHE).is_file()
-    monkeypatch.setattr(compare, "_memo", {})   # a fresh server process: the disk cache answers
-    assert compare.param_counts(records, runs_dir) == first and len(calls) == 2
-    assert first["r0"] == first["r2"] != first["r1"]
+def test_parameter_counts_come_from_run_json(runs_dir):
+    """The table's parameters are what create_run recorded (a queued run has them before it trains); a
+    run.json without n_params (an old run) shows none rather than a number guessed."""
+    path = runs.create_run(TrainConfig(arch="simple-cnn", arch_params={"width": 8}))
+    _write(runs_dir, {k: v for k, v in _record("old").items() if k != "n_params"})
+    table = compare.runs_table(runs.list_runs(runs_dir)).set_index("id")
+    expected = sum(p.numel() for p in build_model("simple-cnn", (1, 28, 28), 10, {"width": 8}).parameters())
+    assert table.loc[path.name, "params"] == expected == runs.read_run(path)["n_params"]
+    assert pd.isna(table.loc["old", "params"])
 
 
 def test_table_of_200_runs_is_fast(runs_dir):
@@ -107,9 +105,9 @@ def test_table_of_200_runs_is_fast(runs_dir):
         arch, params = archs[i % 7]
         params = {k: v + i % 3 for k, v in params.items()}
         _write(runs_dir, _record(f"run-{i:03d}", arch=arch, params=params))
-    compare.runs_table(runs.list_runs(runs_dir), runs_dir)
+    compare.runs_table(runs.list_runs(runs_dir))
     t0 = time.perf_counter()
-    table = compare.runs_table(runs.list_runs(runs_dir), runs_dir)
+    table = compare.runs_table(runs.list_runs(runs_dir))
     assert time.perf_counter() - t0 < 1.0
     assert len(table) == 200 and table["params"].notna().all()
 
@@ -121,7 +119,7 @@ def test_filter_and_unknown_values(runs_dir):
     bad = runs_dir / "c"
     bad.mkdir()
     (bad / runs.RUN_JSON).write_text("{ torn")
-    table = compare.runs_table(runs.list_runs(runs_dir), runs_dir)
+    table = compare.runs_table(runs.list_runs(runs_dir))
     assert list(compare.filter_table(table, archs=["mlp"])["id"]) == ["a"]
     assert list(compare.filter_table(table, datasets=["cifar2"], statuses=["completed"])["id"]) == ["b"]
     corrupt = table.set_index("id").loc["c"]
@@ -255,6 +253,64 @@ def test_page_imports_a_folder_and_refuses_a_bad_one(two_runs, runs_dir, tmp_pat
     at.button(key="compare.import").click().run()
     assert "not a run folder" in at.error[0].value and len(runs.list_runs(runs_dir)) == 2
     at.text_input(key="compare.import_path.0").set_value(str(elsewhere)).run()
-    at.button(key="compare.import").click().run()
+    at.button(key="compare.import").click().run()      # a copy of a run that is here: asked, not added
+    assert not at.exception and f"Run {src.name} ('{two_runs[0]['name']}') is already in the runs folder" \
+        in at.warning[0].value and len(runs.list_runs(runs_dir)) == 2
+    at.button(key="compare.import_copy").click().run()
     assert not at.exception and at.success[0].value.startswith(f"Imported as run `{src.name}-imported-")
     assert len(runs.list_runs(runs_dir)) == 3 and at.text_input(key="compare.import_path.1").value == ""
+    assert f"{two_runs[0]['name']} (copy)" in {r["name"] for r in runs.list_runs(runs_dir)}
+
+
+def test_page_skips_a_run_already_there(two_runs, runs_dir, tmp_path):
+    """AppTest: Skip on the 'already here' question imports nothing and says so."""
+    from streamlit.testing.v1 import AppTest
+
+    elsewhere = tmp_path / "elsewhere"
+    shutil.copytree(two_runs[1]["path"], elsewhere)
+    at = AppTest.from_file(str(ROOT / "pages" / "compare.py"), default_timeout=60).run()
+    at.text_input(key="compare.import_path.0").set_value(str(elsewhere)).run()
+    at.button(key="compare.import").click().run()
+    at.button(key="compare.import_skip").click().run()
+    assert not at.exception and "Not imported: the run is already here." in [i.value for i in at.info]
+    assert len(runs.list_runs(runs_dir)) == 2 and not at.warning
+
+
+# ---- what a learner reads first (issue 13) --------------------------------------------------------
+def test_page_table_pins_the_name_and_shows_test_accuracy_early(two_runs):
+    """The runs table's name column is pinned (visible while scrolling sideways) and test accuracy comes
+    right after the name and status, among the columns a 1440 px screen shows."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / "pages" / "compare.py"), default_timeout=60).run()
+    table = at.dataframe[0]
+    assert json.loads(table.proto.columns)["name"]["pinned"] is True
+    assert list(table.proto.column_order)[:3] == ["name", "status", "test_acc"]
+
+
+def test_diff_between_datasets_shows_no_delta():
+    """MNIST against Fashion-MNIST: both accuracies, no '+12.17 pts' between different tasks."""
+    a, b = _record("a", test_acc=0.98), _record("b", dataset="fashion-mnist", test_acc=0.8583)
+    b["config"]["dataset"] = "fashion-mnist"
+    diff = compare.config_diff([a, b])
+    assert list(diff.loc["→ test accuracy"]) == ["98.00%", "85.83% (another dataset: no delta)"]
+    assert "pts" not in " ".join(diff.loc["→ best val accuracy"]) and compare.datasets_of([a, b]) == \
+        ["mnist", "fashion-mnist"]
+    same = compare.config_diff([a, _record("c", test_acc=0.97, lr=0.1)])
+    assert list(same.loc["→ test accuracy"]) == ["98.00%", "97.00% (-1.00 pts)"]
+
+
+def test_page_warns_of_runs_at_chance_and_of_different_datasets(runs_dir):
+    """A completed run at chance accuracy is named in a warning; two runs on different datasets are said
+    to be so where their differences are listed."""
+    from streamlit.testing.v1 import AppTest
+
+    _write(runs_dir, _record("dead", test_acc=0.1015, chance_acc=0.1127))
+    other = _record("fashion", dataset="fashion-mnist", test_acc=0.86)
+    other["config"]["dataset"] = "fashion-mnist"
+    _write(runs_dir, other)
+    at = AppTest.from_file(str(ROOT / "pages" / "compare.py"), default_timeout=60).run()
+    warning = " ".join(w.value for w in at.warning)
+    assert "1 run(s) finished at chance level" in warning and "**dead** (10.15%)" in warning
+    at.multiselect(key="compare.pick").set_value(["dead", "fashion"]).run()
+    assert any("different datasets (mnist, fashion-mnist)" in i.value for i in at.info)

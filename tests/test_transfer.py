@@ -67,13 +67,29 @@ def test_zip_round_trip_keeps_every_file(run, tmp_path):
     assert record["summary"] == runs.read_run(run)["summary"] and record["imported"]["from_id"] == run.name
 
 
-def test_colliding_id_gets_a_new_id(run, runs_dir):
-    """Importing a run whose id exists gives it a new, valid id; the first run is untouched."""
+def test_importing_a_run_already_there_asks_then_copies_or_skips(run, runs_dir):
+    """The same run imported again (its zip, or a copy of the copy) is not added silently: RunExists names
+    the run there; "copy" adds it under a new valid id, named (copy); "skip" adds nothing."""
     before = (run / runs.RUN_JSON).read_bytes()
-    new = transfer.import_run(transfer.zip_run(run), runs_dir)
+    raw = transfer.zip_run(run)
+    with pytest.raises(transfer.RunExists, match=f"run {run.name} .* is already in the runs folder") as err:
+        transfer.import_run(raw, runs_dir)
+    assert err.value.existing == run and len(runs.list_runs(runs_dir)) == 1
+    assert transfer.import_run(raw, runs_dir, on_duplicate="skip") == run and len(runs.list_runs(runs_dir)) == 1
+    new = transfer.import_run(raw, runs_dir, on_duplicate="copy")
     assert new != run and new.name.startswith(run.name) and runs.validate_run_id(new.name)
-    assert runs.read_run(new)["id"] == new.name and (run / runs.RUN_JSON).read_bytes() == before
-    assert len(runs.list_runs(runs_dir)) == 2
+    record = runs.read_run(new)
+    assert record["id"] == new.name and record["name"] == f"{runs.read_run(run)['name']} (copy)"
+    assert (run / runs.RUN_JSON).read_bytes() == before and len(runs.list_runs(runs_dir)) == 2
+    with pytest.raises(transfer.RunExists):          # the copy's zip names the run it came from
+        transfer.import_run(transfer.zip_run(new), runs_dir)
+
+
+def test_another_run_with_a_taken_id_gets_a_new_id(run, runs_dir):
+    """A different run (made at another moment) that happens to carry an id in use imports under a new id."""
+    raw = _zip({f"{run.name}/run.json": _run_json(run.name)})
+    new = transfer.import_run(raw, runs_dir)
+    assert new != run and new.name.startswith(run.name) and runs.read_run(new)["id"] == new.name
 
 
 @pytest.mark.parametrize("status", ["running", "queued", "weird"])

@@ -16,7 +16,7 @@ PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e
            "#bcbd22", "#17becf")
 _PCT = st.column_config.NumberColumn(format="percent")
 TABLE_CONFIG = {
-    "name": st.column_config.TextColumn("name", width="medium"),
+    "name": st.column_config.TextColumn("name", width="medium", pinned=True),   # stays while scrolling sideways
     "arch_params": st.column_config.TextColumn("arch params"),
     "lr": st.column_config.NumberColumn("lr", format="%g"),
     "batch_size": st.column_config.NumberColumn("batch"),
@@ -184,16 +184,36 @@ def take_away(record: dict) -> None:
 
 
 def import_panel() -> None:
-    """Import a run folder or zip made on another machine; on success the page reruns to list it."""
+    """Import a run folder or zip made on another machine; on success the page reruns to list it. A run
+    that is already here is not added again unasked: import it as a copy, or skip it."""
     n = st.session_state.setdefault("compare.import_n", 0)       # a new key empties the inputs
     upload = st.file_uploader("A run zipped on another machine", type=["zip"], key=f"compare.upload.{n}")
     folder = st.text_input("…or the path of a run folder on this machine", key=f"compare.import_path.{n}")
+    source = (lambda: upload.getvalue()) if upload else (lambda: Path(folder.strip()).expanduser())
     if st.button("Import", key="compare.import", disabled=not (upload or folder.strip())):
-        try:
-            new = transfer.import_run(upload.getvalue() if upload else Path(folder.strip()).expanduser())
-        except ValueError as exc:
-            st.error(f"Not imported: {exc}")
-            return
-        st.session_state["compare.import_n"] = n + 1
-        flash("success", f"Imported as run `{new.name}` ({runs.read_run(new)['status']}).")
-        st.rerun()
+        _import(source, "ask")
+    if (exists := st.session_state.get("compare.import_exists")) is not None:
+        st.warning(f"{exists}.", icon=":material/content_copy:")
+        copy, skip = st.columns(2)
+        if copy.button("Import as a copy", key="compare.import_copy"):
+            _import(source, "copy")
+        if skip.button("Skip", key="compare.import_skip"):
+            st.session_state.pop("compare.import_exists", None)
+            st.session_state["compare.import_n"] = n + 1
+            flash("info", "Not imported: the run is already here.")
+            st.rerun()
+
+
+def _import(source, on_duplicate: str) -> None:
+    st.session_state.pop("compare.import_exists", None)
+    try:
+        new = transfer.import_run(source(), on_duplicate=on_duplicate)
+    except transfer.RunExists as exc:
+        st.session_state["compare.import_exists"] = str(exc)[0].upper() + str(exc)[1:]
+        return
+    except ValueError as exc:
+        st.error(f"Not imported: {exc}")
+        return
+    st.session_state["compare.import_n"] += 1
+    flash("success", f"Imported as run `{new.name}` ({runs.read_run(new)['status']}).")
+    st.rerun()

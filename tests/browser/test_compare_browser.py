@@ -6,11 +6,12 @@ The screenshot goes to artifacts/screenshots/compare.png for a person to look at
 """
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 
-from browserkit import SHOTS, chromium_page, dashboard_server
+from browserkit import SHOTS, chromium_page, dashboard_server, idle, train_runs
 
 
 BASE = dict(dataset="mnist", val_size=100, epochs=3, batch_size=32, lr=0.05, log_every=4)
@@ -21,18 +22,7 @@ NAMES_JS = "() => (document.querySelector('.js-plotly-plot').data || []).map(t =
 @pytest.fixture(scope="module")
 def trained(small_data_dir, tmp_path_factory) -> dict[str, Path]:
     """Two runs trained by the real engine, differing in lr and conv1_channels; name -> folder."""
-    from cnn_core import engine, runs
-    from cnn_core.config import TrainConfig
-
-    folder = tmp_path_factory.mktemp("compare-runs")
-    out = {}
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("CNN_DATA_DIR", str(small_data_dir))
-        mp.setenv("CNN_OFFLINE", "1")
-        for name, cfg in RUNS.items():
-            out[name] = runs.create_run(TrainConfig(**cfg), name=name, runs_dir=folder)
-            assert engine.run_training(out[name])["status"] == "completed"
-    return out
+    return train_runs(small_data_dir, tmp_path_factory.mktemp("compare-runs"), RUNS)
 
 
 @pytest.fixture(scope="module")
@@ -49,18 +39,12 @@ def page():
         yield pg
 
 
-def _idle(page) -> None:
-    """Wait until the script run ends (the status widget's running indicator is gone)."""
-    page.wait_for_timeout(300)
-    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=60_000)
-
-
 def _pick(page, label: str) -> None:
     box = page.locator('[data-testid="stMultiSelect"]').filter(has_text="Runs to compare")
     box.click()
     page.get_by_role("option", name=label, exact=True).click()
     page.keyboard.press("Escape")
-    _idle(page)
+    idle(page)
 
 
 def test_two_runs_side_by_side_rename_and_delete(server, trained, page):
@@ -73,7 +57,7 @@ def test_two_runs_side_by_side_rename_and_delete(server, trained, page):
     expect.set_options(timeout=60_000)
     page.goto(f"{server}/compare")
     expect(page.get_by_role("heading", name="Compare runs")).to_be_visible()
-    _idle(page)
+    idle(page)
     for name in RUNS:
         _pick(page, name)
     # loss and accuracy with train + val of each run (4 traces), then the parallel coordinates (1)
@@ -87,7 +71,7 @@ def test_two_runs_side_by_side_rename_and_delete(server, trained, page):
     page.get_by_role("textbox", name="Name", exact=True).fill("lr 0.05, renamed")
     page.get_by_role("button", name="Rename", exact=True).click()
     expect(page.get_by_text("Renamed to 'lr 0.05, renamed'.")).to_be_visible()
-    _idle(page)
+    idle(page)
     first = trained["lr 0.05, 10 filters"]
     assert runs.read_run(first)["name"] == "lr 0.05, renamed"
     picker = page.locator('[data-testid="stMultiSelect"]').filter(has_text="Runs to compare")
@@ -95,22 +79,22 @@ def test_two_runs_side_by_side_rename_and_delete(server, trained, page):
     _screenshot(page, SHOTS / "compare.png")
 
     page.get_by_role("tab", name="Download and export").click()
-    _idle(page)                                              # switching tabs reruns the page
+    idle(page)                                              # switching tabs reruns the page
     page.get_by_role("button", name="Export ONNX + TorchScript").click()
     for kind in ("ONNX", "TorchScript"):                     # the check's result is shown
         expect(page.get_by_text(f"{kind} export matches PyTorch on 64 test images of mnist")).to_be_visible()
     expect(page.get_by_role("button", name=f"Download {first.name}.onnx")).to_be_visible()
-    _idle(page)
+    idle(page)
     page.locator('[data-testid="stTabs"]').last.screenshot(path=str(SHOTS / "compare-export.png"))
     page.get_by_role("tab", name="Rename, note, delete").click()
-    _idle(page)
+    idle(page)
 
     page.get_by_role("button", name="Delete run…").click()
     expect(page.get_by_text("every file in its folder")).to_be_visible()
-    _idle(page)
+    idle(page)
     page.get_by_role("button", name="Yes, delete").click()
     expect(page.get_by_text("Deleted run 'lr 0.05, renamed'.")).to_be_visible()
-    _idle(page)
+    idle(page)
     assert not first.exists() and trained["lr 0.02, 4 filters"].exists()
     page.wait_for_function(f"() => JSON.stringify(({TRACES_JS})()) === '[2,2]'")   # one run left
 
@@ -124,3 +108,44 @@ def _screenshot(page, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(path), full_page=True)
     page.set_viewport_size(size)
+
+
+def _copy(path: Path, name: str) -> Path:
+    """A copy of a run folder under a new id and name, as a person copying runs between machines makes."""
+    from cnn_core import runs
+
+    new = path.parent / f"{path.name}-copy-{len(list(path.parent.iterdir()))}"
+    shutil.copytree(path, new)
+    runs.update_run(new, id=new.name, name=name)
+    return new
+
+
+def test_actions_right_after_the_page_opens_act_on_the_run_picked(server, trained, page):
+    """A scripted pass at machine speed, no waiting for the page to settle: pick a run in Run actions the
+    moment it shows, rename it, then pick the other and ask to delete it. Each action is on the run picked
+    (a pick made during the page's first seconds was once lost, and Rename renamed the other run)."""
+    from playwright.sync_api import expect
+
+    from cnn_core import runs
+
+    expect.set_options(timeout=60_000)
+    source = next(p for p in trained.values() if p.exists())
+    a, b = _copy(source, "copy a"), _copy(source, "copy b")
+    page.goto(f"{server}/compare")
+    picker = page.locator('[data-testid="stSelectbox"]').filter(has=page.get_by_text("Run", exact=True))
+    picker.first.click()
+    page.get_by_role("option", name="copy a", exact=True).click()
+    name_box = page.get_by_role("textbox", name="Name", exact=True)
+    expect(name_box).to_have_value("copy a")
+    name_box.fill("copy a, renamed at once")
+    page.get_by_role("button", name="Rename", exact=True).click()
+    expect(page.get_by_text("Renamed to 'copy a, renamed at once'.")).to_be_visible()
+    assert runs.read_run(a)["name"] == "copy a, renamed at once"
+    assert runs.read_run(b)["name"] == "copy b" and runs.read_run(source)["name"] != "copy a, renamed at once"
+    picker.first.click()
+    page.get_by_role("option", name="copy b", exact=True).click()
+    page.get_by_role("button", name="Delete run…").click()
+    expect(page.get_by_text("Delete 'copy b' and every file in its folder?")).to_be_visible()
+    page.get_by_role("button", name="Cancel", exact=True).click()
+    expect(page.get_by_role("button", name="Delete run…")).to_be_visible()
+    assert a.exists() and b.exists()
