@@ -16,9 +16,12 @@ from cnn_core import data, runs, views  # noqa: E402  (torch: after the first li
 
 all_runs = runs.list_runs()
 if not all_runs:
-    st.info("**First time here?** 1. Prepare a dataset below (MNIST is the quickest). "
-            "2. Open **Train**, keep LeNet on MNIST, press **Launch**. "
-            "3. Watch the loss fall, then open the run in **Inspect**.", icon=":material/flag:")
+    steps = ["Open **Train**, keep LeNet on MNIST, press **Launch**.",
+             "Watch the loss fall, then open the run in **Inspect**."]
+    if data.dataset_status("mnist").state == "missing":
+        steps.insert(0, "Prepare a dataset below (MNIST is the quickest).")
+    st.info("**First time here?** " + " ".join(f"{i}. {step}" for i, step in enumerate(steps, 1)),
+            icon=":material/flag:")
 st.caption("**Draw** works already: a small MNIST model trained by this project ships with it "
            "(models/mnist-bundled, 99.2% on its test digits), so you can write a digit before training anything.")
 

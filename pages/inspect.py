@@ -46,10 +46,10 @@ def feature_maps_tab(maps) -> None:
         return
     st.caption("Each layer's output for the chosen image, channel by channel (left to right, top to bottom), "
                "on one colour scale per layer.")
-    cols = st.columns(2)
-    for i, fm in enumerate(maps):
-        title = f"{fm.name} · {fm.kind} · output {' × '.join(map(str, fm.shape))}"
-        cols[i % 2].plotly_chart(plots.feature_map_figure(fm.maps, title), config=CHART, key=f"inspect.fm.{i}")
+    for row in range(0, len(maps), 2):      # a row of two at a time: stacked on a phone, still in network order
+        for col, (i, fm) in zip(st.columns(2), enumerate(maps[row:row + 2], start=row)):
+            title = f"{fm.name} · {fm.kind} · output {' × '.join(map(str, fm.shape))}"
+            col.plotly_chart(plots.feature_map_figure(fm.maps, title), config=CHART, key=f"inspect.fm.{i}")
 
 
 def confusion_tab(preds, test, stamp_args) -> None:
@@ -68,11 +68,10 @@ def confusion_tab(preds, test, stamp_args) -> None:
     p = c.selectbox("Predicted class", range(k), key="inspect.cm_pred", format_func=name)
     left, right = st.columns(2)
     left.plotly_chart(plots.confusion_figure(cm, test.classes, normalized, highlight=(t, p)), config=CHART)
-    right.dataframe(inspection.class_report(cm, test.classes), hide_index=True, width="stretch",
-                    column_config={c: st.column_config.NumberColumn(format="percent")
-                                   for c in ("accuracy (recall)", "precision", "F1")})
+    right.table(iw.class_report_text(inspection.class_report(cm, test.classes)))
     right.caption("A class's accuracy is its recall: of the images that are X, the share called X. "
-                  "Precision: of the images called X, the share that are X.")
+                  "Precision: of the images called X, the share that are X. – : the model never called any "
+                  "image X (or there is none), so there is nothing to measure.")
     st.markdown(f"**True {test.classes[t]}, predicted {test.classes[p]}:** {cm[t, p]} image(s), most confident first")
     iw.gallery(inspection.cell_indices(preds, t, p), test.images, preds, test.classes, 24)
 

@@ -83,7 +83,8 @@ def model_input(image, caption: str = "What the model sees: 28×28") -> None:
     from PIL import Image
 
     pixels = np.asarray(image)[0]                                             # (28, 28) uint8
-    st.image(Image.fromarray(pixels).resize((168, 168), Image.NEAREST), caption=caption, width=168)
+    st.image(Image.fromarray(pixels).resize((168, 168), Image.NEAREST), caption=caption, width=168,
+             alt="The drawing as the model reads it: 28 by 28 grey pixels, the digit centred")
 
 
 def probs_chart(probs, classes, best: int, height: int = 300, key: str = "draw.probs") -> None:

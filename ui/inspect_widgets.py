@@ -213,12 +213,23 @@ def image_card(preds, test, stamp_args: tuple) -> tuple[int, list]:
         maps, p = feature_maps(*stamp_args, index)
         true = int(preds.y[index])
         pic.image(plots.to_rgb(test.images[index], scale=6), width=168,
-                  caption=f"test image #{index} · true class {test.classes[true]}")
+                  caption=f"test image #{index} · true class {test.classes[true]}",
+                  alt=f"Test image {index}, a {test.classes[true]}")
         with probs:
             top = inspection.top_k(p, test.classes)
             st.markdown("**Top 3:** " + " · ".join(f"{c} {v:.1%}" for c, v in top))
             st.plotly_chart(plots.probs_figure(p, test.classes, true), config={"displayModeBar": False})
     return index, maps
+
+
+def class_report_text(report):
+    """The per-class report as a person reads it: shares as percentages, '–' where one is undefined (a
+    class the model never predicts has no precision), the class as the row name. A static table: the
+    interactive grid shows an undefined number as 'None' and has no way to say otherwise."""
+    shares = ["accuracy (recall)", "precision", "F1"]
+    shown = report.set_index("class")
+    shown[shares] = shown[shares].map(lambda v: "–" if v != v else f"{v:.1%}")   # v != v: NaN
+    return shown
 
 
 def gallery(indices, images, preds, classes, limit: int) -> None:
@@ -233,6 +244,8 @@ def gallery(indices, images, preds, classes, limit: int) -> None:
     for j, i in enumerate(shown):
         true, pred = classes[preds.y[i]], classes[preds.pred[i]]
         cols[j % GALLERY_COLS].image(plots.to_rgb(images[i], scale=4), width="stretch",
-                                     caption=f"#{i} · {true} → {pred} ({preds.confidence[i]:.0%})")
+                                     caption=f"#{i} · {true} → {pred} ({preds.confidence[i]:.0%})",
+                                     alt=f"Test image {i}: a {true}, read as {pred} with "
+                                         f"{preds.confidence[i]:.0%} confidence")
     if len(indices) > limit:
         st.caption(f"{limit} of {len(indices)} shown.")

@@ -145,3 +145,7 @@ def test_upload_is_read_and_a_bomb_refused(page):
     expect(page.locator('[data-testid="stAlertContentError"]')).to_contain_text("limit", timeout=60_000)
     expect(_prediction(page)).to_have_count(0)
     page.screenshot(path=str(SHOTS / "draw-upload-refused.png"), full_page=True)
+    chooser.set_input_files({"name": "junk.png", "mimeType": "image/png", "buffer": b"\x89PNG but not really"})
+    error = page.locator('[data-testid="stAlertContentError"]')
+    expect(error).to_contain_text("not an image that can be read", timeout=60_000)
+    assert "BytesIO" not in error.inner_text() and " at 0x" not in error.inner_text()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from browserkit import SHOTS, chromium_page, dashboard_server
+from browserkit import SHOTS, chromium_page, dashboard_server, idle, train_runs
 
 
 TABS = ("Filters", "Feature maps", "Confusion", "Mistakes", "Saliency")
@@ -22,21 +22,9 @@ VISUAL = ".js-plotly-plot, [data-testid='stImage'] img"
 def trained_runs(small_data_dir, tmp_path_factory) -> dict[str, Path]:
     """Runs trained by the real engine in one folder: lenet on mnist (2 epochs: snapshots 0, 1, 2) and
     cifar-net on cifar2 (colour input, 1 epoch)."""
-    from cnn_core import engine, runs
-    from cnn_core.config import TrainConfig
-
-    runs_dir = tmp_path_factory.mktemp("inspect-browser-runs")
-    configs = {"inspect me": dict(dataset="mnist", arch="lenet", val_size=100, epochs=2, batch_size=32),
-               "colour": dict(dataset="cifar2", arch="cifar-net", val_size=20, epochs=1, batch_size=16)}
-    out = {}
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("CNN_DATA_DIR", str(small_data_dir))
-        mp.setenv("CNN_OFFLINE", "1")
-        for name, cfg in configs.items():
-            path = runs.create_run(TrainConfig(lr=0.05, **cfg), name=name, runs_dir=runs_dir)
-            assert engine.run_training(path)["status"] == "completed"
-            out[name] = path
-    return out
+    configs = {"inspect me": dict(dataset="mnist", arch="lenet", val_size=100, epochs=2, batch_size=32, lr=0.05),
+               "colour": dict(dataset="cifar2", arch="cifar-net", val_size=20, epochs=1, batch_size=16, lr=0.05)}
+    return train_runs(small_data_dir, tmp_path_factory.mktemp("inspect-browser-runs"), configs)
 
 
 @pytest.fixture(scope="module")
@@ -58,13 +46,6 @@ def page():
         yield pg
 
 
-def _idle(page) -> None:
-    """Wait until the script has finished its rerun (the status widget's running state is gone)."""
-    page.wait_for_timeout(300)
-    page.locator("[data-testid='stStatusWidget']").wait_for(state="hidden", timeout=60_000)
-    page.wait_for_timeout(300)
-
-
 def _open_tab(page, name: str):
     """Open tab `name` and wait for its figure (Mistakes of a perfect model has none: its note instead)."""
     page.get_by_role("tab", name=name, exact=True).click()
@@ -73,7 +54,7 @@ def _open_tab(page, name: str):
     if name == "Mistakes":
         shown = shown.or_(panel.get_by_text(re.compile(r"^0 mistakes")))
     shown.first.wait_for(state="visible")
-    _idle(page)
+    idle(page)
     return panel
 
 
@@ -82,7 +63,7 @@ def _shot(page, name: str, tall: bool = False) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     if tall:
         page.set_viewport_size({"width": 1440, "height": 2400})
-        _idle(page)
+        idle(page)
     page.screenshot(path=str(SHOTS / name))
     if tall:
         page.set_viewport_size({"width": 1440, "height": 1200})
@@ -92,7 +73,7 @@ def test_every_tab_shows_its_plot(server, trained_run, page):
     """?run=<id> opens the run; Filters, Feature maps, Confusion, Mistakes and Saliency each show a plot."""
     page.goto(f"{server}/inspect?run={trained_run.name}")
     page.get_by_role("tab", name="Filters").wait_for()
-    _idle(page)
+    idle(page)
     picker = page.locator("[data-testid='stSelectbox']").filter(has_text="Run").first
     assert "inspect me" in picker.inner_text() + picker.locator("input").first.input_value()
     for name in TABS:
@@ -117,7 +98,7 @@ def test_new_image_choice_updates_maps_and_saliency(server, trained_run, page):
     started = time.monotonic()
     box.press("Enter")
     panel.get_by_text("test image #17", exact=False).wait_for()
-    _idle(page)
+    idle(page)
     print(f"new image choice to settled page: {time.monotonic() - started:.2f} s (browser, incl. 0.6 s of waits)")
     _shot(page, "inspect-feature-maps-image-17.png", tall=True)
     sal = _open_tab(page, "Saliency")
@@ -131,3 +112,43 @@ def test_colour_first_layer_filters(server, trained_runs, page):
     panel.get_by_text("colour (grey = 0), shared range").wait_for()
     assert page.evaluate("() => document.querySelector('.js-plotly-plot').data[0].type") == "image"
     _shot(page, "inspect-filters-rgb.png")
+
+
+def test_feature_maps_keep_network_order_on_a_phone(server, trained_run, page):
+    """At 400 px the feature-map charts stack top to bottom in the network's own order (two columns once
+    stacked as conv1, pool1, act2, act1, ...)."""
+    from cnn_core import checkpoints, inspection, runs
+
+    model = checkpoints.model_from_checkpoint(checkpoints.load_checkpoint(trained_run / runs.BEST))
+    order = [name for name, _ in inspection.feature_layers(model)]
+    page.set_viewport_size({"width": 400, "height": 1200})
+    try:
+        page.goto(f"{server}/inspect?run={trained_run.name}")
+        panel = _open_tab(page, "Feature maps")
+        panel.locator(".js-plotly-plot").nth(len(order)).wait_for()       # the probabilities, then every layer
+        tops = panel.locator(".js-plotly-plot .gtitle").evaluate_all(
+            "els => els.map(e => [e.getBoundingClientRect().top, e.textContent])")
+        shown = [text.split(" · ")[0] for _, text in sorted(tops) if " · output " in text]
+        assert shown == order, shown
+    finally:
+        page.set_viewport_size({"width": 1440, "height": 1200})
+
+
+def test_untrained_weights_read_dashes_not_none_and_images_have_alt_text(server, trained_run, page):
+    """Epoch 0 (untrained): the class report shows '–' where precision or F1 is undefined, never 'None';
+    every gallery image has alt text that says what it shows."""
+    page.goto(f"{server}/inspect?run={trained_run.name}")
+    page.get_by_role("tab", name="Filters").wait_for()
+    idle(page)
+    page.get_by_role("slider").first.focus()
+    page.keyboard.press("Home")                                         # epoch 0
+    page.get_by_text("Epoch 0 is the untrained network").wait_for()
+    idle(page)
+    panel = _open_tab(page, "Confusion")
+    report = panel.locator("[data-testid='stTable']").first
+    report.wait_for()
+    cells = report.inner_text()
+    assert "None" not in cells and "nan" not in cells.lower() and "–" in cells, cells
+    panel = _open_tab(page, "Mistakes")
+    alts = panel.locator("[data-testid='stImage'] img").evaluate_all("els => els.map(e => e.alt)")
+    assert alts and all(a.startswith("Test image ") and " read as " in a for a in alts), alts[:3]
