@@ -82,18 +82,19 @@ def timed(label: str, fn, *args, **kw):
 
 
 def library(root: Path) -> None:
-    from cnn_core import compare
+    from cnn_core import compare, runs
+    from ui import views
 
     print("(a) library calls the page makes (this process; imports done)")
-    records = timed("list_runs (200 run.json)", compare.load_records, root)
+    records = timed("list_runs (200 run.json)", runs.list_runs, root)
     table = timed("runs_table", compare.runs_table, records)
     labels = timed("unique_labels", compare.unique_labels, records)
     timed("hyperparam_frame (one dataset)", compare.hyperparam_frame, records, "mnist")
     picked = records[:5]
     timed("curves_frame, 5 runs (10 epochs + 500 steps each)", compare.curves_frame, picked, labels)
-    timed("config_diff, 5 runs", compare.config_diff, picked, labels)
+    timed("diff_table, 5 runs", views.diff_table, picked, labels)
     t0 = time.perf_counter()
-    warm = compare.load_records(root)
+    warm = runs.list_runs(root)
     compare.runs_table(warm)
     compare.unique_labels(warm)
     print(f"  {'TOTAL open (list + table + labels), warm':<58} {1000 * (time.perf_counter() - t0):8.1f} ms")

@@ -22,7 +22,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cnn_core import data, inspection, inspection_plots as plots  # noqa: E402
+from cnn_core import data, inspection  # noqa: E402
+from ui.figures import images as plots  # noqa: E402
 from cnn_core.models import ARCHITECTURES, build_model  # noqa: E402
 
 BUDGET_MS = 1000.0

@@ -2,39 +2,10 @@
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 from . import data, jobs, runs
-
-
-class ProgressBar:
-    """A one-line progress bar on stderr (a line per update when stderr is not a terminal)."""
-
-    def __init__(self, stream=sys.stderr, width: int = 24):
-        self.stream, self.width, self.tty = stream, width, stream.isatty()
-        self.last_line = 0.0
-
-    def __call__(self, done: int, total: int, text: str = "") -> None:
-        frac = done / total if total else 0.0
-        filled = int(round(frac * self.width))
-        line = f"[{'#' * filled}{'-' * (self.width - filled)}] {frac:6.1%} {text}"
-        if self.tty:
-            self.stream.write("\r" + line[:160].ljust(100))
-            if done >= total:
-                self.stream.write("\n")
-        elif time.monotonic() - self.last_line > 5 or done >= total:
-            self.stream.write(line + "\n")
-            self.last_line = time.monotonic()
-        self.stream.flush()
-
-
-def _fmt_time(seconds) -> str:
-    if seconds is None:
-        return "--:--"
-    seconds = int(seconds)
-    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}" if seconds >= 3600 \
-        else f"{seconds // 60}:{seconds % 60:02d}"
+from .progress import ProgressBar, fmt_duration
 
 
 def _train_progress(bar: ProgressBar, path: Path):
@@ -42,7 +13,7 @@ def _train_progress(bar: ProgressBar, path: Path):
         steps = [r for r in runs.read_metrics(path)[-3:] if r["kind"] == "step"]
         loss = f"loss {steps[-1]['loss']:.4f} acc {steps[-1]['acc']:.3f} " if steps else ""
         bar(p["step"], p["total_steps"], f"epoch {p['epoch']}/{p['epochs']} {loss}"
-                                          f"{p['images_per_sec']:.0f} img/s ETA {_fmt_time(p['eta'])}")
+                                          f"{p['images_per_sec']:.0f} img/s ETA {fmt_duration(p['eta'])}")
     return report
 
 
@@ -112,9 +83,7 @@ def runs_cmd(args) -> int:
     elif args.action == "cancel":
         print(f"cancel requested for {path.name} (was {jobs.cancel(path)})")
     elif args.action == "delete":
-        if jobs.cancel(path) in runs.ACTIVE:
-            jobs.wait(path, timeout=60)
-        runs.delete_run(path)
+        jobs.delete_run(path)
         print(f"deleted run {path.name}")
     return 0
 

@@ -1,38 +1,32 @@
-"""Runs side by side: the runs table, overlaid curves, the config diff, hyper-parameters vs accuracy.
+"""Runs side by side, as numbers: the runs table, their curves in one long table, the config fields
+that differ and what each run scored, hyper-parameters against test accuracy.
 
 Plain Python and pandas, read from the run store (parameter counts too: create_run and the engine
-record n_params in run.json).
+record n_params in run.json). How the dashboard words and draws them: ui/views.py, ui/figures.
 """
 from __future__ import annotations
 
 import json
 import math
-import time
 from pathlib import Path
 
 import pandas as pd
 
 from . import runs
-from .views import fmt_created
 
 # What a person compares first comes first: the run, how it ended, its accuracy; then its settings.
 TABLE_COLUMNS = ["id", "name", "status", "test_acc", "best_val_acc", "final_val_acc", "dataset", "arch",
                  "arch_params", "optimizer", "lr", "batch_size", "weight_decay", "augment", "schedule", "params",
                  "epochs", "wall_time", "images_per_sec", "device", "created", "note"]
 CURVE_COLUMNS = ["run", "run_id", "granularity", "split", "metric", "epoch", "step", "time", "value"]
-MISSING = "—"     # a field one run has and another lacks (e.g. arch_params.width of another architecture)
 _SKIP_IN_PLOT = ("dataset", "device", "log_every", "dry_run_batches", "amp")  # not a choice that shapes accuracy
-_LOG_AXES = ("lr", "weight_decay")
 
 
 # ---- the runs table -----------------------------------------------------------------------------
-def load_records(runs_dir: Path | None = None) -> list[dict]:
-    """Every run of the runs folder, newest first (runs.list_runs)."""
-    return runs.list_runs(runs_dir)
-
-
 def _short_params(params: dict) -> str:
-    return ", ".join(f"{k}={_fmt_value(v)}" for k, v in params.items())
+    """'conv1_channels=6, dropout=0.25, ...': an architecture's parameters in one table cell."""
+    text = lambda v: str(v).lower() if isinstance(v, bool) else f"{v:g}" if isinstance(v, float) else str(v)  # noqa: E731
+    return ", ".join(f"{k}={text(v)}" for k, v in params.items())
 
 
 def runs_table(records: list[dict]) -> pd.DataFrame:
@@ -52,13 +46,18 @@ def runs_table(records: list[dict]) -> pd.DataFrame:
             "wall_time": _num(p.get("elapsed") if running else s.get("wall_time", p.get("elapsed"))),
             "images_per_sec": _num(p.get("images_per_sec") if running else s.get("images_per_sec")),
             "device": r.get("device") or s.get("device") or cfg.get("device"),
-            "status": r.get("effective_status") or r.get("status"), "created": fmt_created(r.get("created")),
+            "status": r.get("effective_status") or r.get("status"), "created": _timestamp(r.get("created")),
             "note": r.get("note") or "",
         })
     frame = pd.DataFrame(rows, columns=TABLE_COLUMNS)
     frame["params"] = frame["params"].astype("Int64")
     frame["epochs"] = frame["epochs"].astype("Int64")
     return frame
+
+
+def _timestamp(created) -> pd.Timestamp:
+    """run.json's creation time (ISO 8601, UTC) as a timestamp; NaT when it is missing or not a time."""
+    return pd.to_datetime(created, utc=True, errors="coerce") if isinstance(created, str) else pd.NaT
 
 
 def _count(value) -> int | None:
@@ -133,45 +132,17 @@ def diff_fields(records: list[dict]) -> list[str]:
     """The flattened config fields whose values are not the same in every run, in config order."""
     flats = [flat_config(r) for r in records]
     order = list(dict.fromkeys(k for f in flats for k in f))
-    return [k for k in order if len({json.dumps(f.get(k, MISSING), sort_keys=True) for f in flats}) > 1]
+    return [k for k in order if len({json.dumps(f.get(k, "\x00absent"), sort_keys=True) for f in flats}) > 1]
 
 
-def _fmt_value(value) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return f"{value:g}"
-    return MISSING if value is None else str(value)
-
-
-def config_diff(records: list[dict], labels: dict[str, str] | None = None, outcomes: bool = True) -> pd.DataFrame:
-    """Only the differing fields, one column per run (text). With `outcomes`, rows of what the
-    difference did follow: test and best validation accuracy, with the change from the first run."""
-    labels = labels or unique_labels(records)
-    flats = [flat_config(r) for r in records]
-    fields = diff_fields(records)
-    data = {labels[r["id"]]: [_fmt_value(f.get(k)) if k in f else MISSING for k in fields]
-            for r, f in zip(records, flats)}
-    frame = pd.DataFrame(data, index=fields, columns=[labels[r["id"]] for r in records])
-    if outcomes and records:
-        extra, datasets = {}, [_dataset(r) for r in records]
-        for key, title in (("test_acc", "→ test accuracy"), ("best_val_acc", "→ best val accuracy")):
-            values = [_num((r.get("summary") or {}).get(key)) for r in records]
-            extra[title] = [_fmt_outcome(v, values[0], i, datasets[i] == datasets[0]) for i, v in enumerate(values)]
-        frame = pd.concat([frame, pd.DataFrame(extra, index=frame.columns).T])
-    frame.index.name = "field"
-    return frame
-
-
-def _fmt_outcome(value: float, first: float, i: int, same_data: bool = True) -> str:
-    """The accuracy, and its change from the first run's, in points; none between different datasets."""
-    if math.isnan(value):
-        return MISSING
-    if i == 0 or math.isnan(first):
-        return f"{value:.2%}"
-    if not same_data:
-        return f"{value:.2%} (another dataset: no delta)"
-    return f"{value:.2%} ({(value - first) * 100:+.2f} pts)"
+def outcomes(records: list[dict]) -> pd.DataFrame:
+    """Per run (index: run id): test_acc and best_val_acc (NaN where unknown), and same_dataset: whether
+    it trained on the first run's dataset (accuracies of different datasets do not compare)."""
+    first = _dataset(records[0]) if records else None
+    return pd.DataFrame({"test_acc": [_num((r.get("summary") or {}).get("test_acc")) for r in records],
+                         "best_val_acc": [_num((r.get("summary") or {}).get("best_val_acc")) for r in records],
+                         "same_dataset": [_dataset(r) == first for r in records]},
+                        index=[r["id"] for r in records])
 
 
 def _dataset(record: dict) -> str | None:
@@ -200,59 +171,3 @@ def hyperparam_frame(records: list[dict], dataset: str) -> pd.DataFrame:
     rows = [{"run": labels[r["id"]], **{f: flat_config(r).get(f) for f in fields},
              "test_acc": float(r["summary"]["test_acc"])} for r in chosen]
     return pd.DataFrame(rows, columns=["run", *fields, "test_acc"])
-
-
-def parcoords_dimensions(frame: pd.DataFrame) -> list[dict]:
-    """Axes for a parallel-coordinates plot: numbers as they are (lr and weight decay on a log10 axis
-    labelled in their own units), text and booleans as evenly spaced ticks; each range padded 15% so
-    lines at the extremes stay visible. The last axis is test accuracy."""
-    dims = []
-    for column in [c for c in frame.columns if c != "run"]:
-        values = frame[column].tolist()
-        numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
-        if numeric and column in _LOG_AXES and all(v > 0 for v in values):
-            logs = [math.log10(v) for v in values]
-            ticks = sorted(set(zip(logs, values)))
-            dims.append({"label": f"{column} (log)", "values": logs, "tickvals": [t[0] for t in ticks],
-                         "ticktext": [_fmt_value(float(t[1])) for t in ticks], "range": _padded(logs)})
-        elif numeric:
-            values = [float(v) for v in values]
-            dims.append({"label": column, "values": values, "range": _padded(values),
-                         **({"tickformat": ".1%"} if column == "test_acc" else {})})
-        else:
-            text = [_fmt_value(v) for v in values]
-            levels = sorted(set(text))
-            codes = [levels.index(t) for t in text]
-            dims.append({"label": column, "values": codes, "tickvals": list(range(len(levels))),
-                         "ticktext": levels, "range": _padded(codes)})
-    return dims
-
-
-def _padded(values: list[float]) -> list[float]:
-    low, high = min(values), max(values)
-    pad = (high - low) * 0.15 or abs(high) * 0.05 or 0.5
-    return [low - pad, high + pad]
-
-
-# ---- actions ------------------------------------------------------------------------------------
-def delete_run(path: Path, runs_dir: Path | None = None, timeout: float = 60.0) -> str:
-    """Delete one run folder; a queued or running run is cancelled first and waited for.
-    Returns the status the run had. ValueError when it will not stop within `timeout` s."""
-    path = Path(path)
-    try:
-        record = runs.read_run(path)
-        status, pid = runs.effective_status(record), record.get("pid")
-    except ValueError:
-        status, pid = "corrupt", None
-    if status in runs.ACTIVE and pid:
-        from . import jobs   # imports torch: only when a live run must be stopped
-
-        deadline = time.monotonic() + timeout
-        # Asked again on every poll: the engine drops a request made before its first step.
-        while jobs.cancel(path) in runs.ACTIVE:
-            if time.monotonic() > deadline:
-                raise ValueError(f"run {path.name} did not stop within {timeout:.0f} s; nothing deleted, "
-                                 "try again in a moment")
-            time.sleep(0.25)
-    runs.delete_run(path, runs_dir)
-    return status

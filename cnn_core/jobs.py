@@ -90,6 +90,27 @@ def wait(path: Path, timeout: float = 600.0, until=runs.FINISHED) -> str:
         time.sleep(POLL_S)
 
 
+def delete_run(path: Path, runs_dir: Path | None = None, timeout: float = 60.0) -> str:
+    """Delete one run folder; a queued or running run is cancelled first and waited for (its checkpoint
+    saved, its process gone). Returns the status the run had. ValueError when it will not stop within
+    `timeout` s, or when `path` is not a run of the runs folder; nothing is deleted then."""
+    path = Path(path)
+    try:
+        record = runs.read_run(path)
+        status, pid = runs.effective_status(record), record.get("pid")
+    except ValueError:
+        status, pid = "corrupt", None
+    deadline = time.monotonic() + timeout
+    # Asked again on every poll: the engine drops a request made before its first step.
+    while status in runs.ACTIVE and pid and cancel(path) in runs.ACTIVE:
+        if time.monotonic() > deadline:
+            raise ValueError(f"run {path.name} did not stop within {timeout:.0f} s; nothing deleted, "
+                             "try again in a moment")
+        time.sleep(0.25)
+    runs.delete_run(path, runs_dir)
+    return status
+
+
 def active_runs(runs_dir: Path | None = None) -> list[dict]:
     """Runs queued or running right now, oldest first."""
     return sorted((r for r in runs.list_runs(runs_dir) if r["effective_status"] in runs.ACTIVE),

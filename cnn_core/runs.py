@@ -391,6 +391,28 @@ _NUMERIC = ("step", "epoch", "loss", "acc", "lr", "time", "train_loss", "train_a
             "images_per_sec", "test_acc", "test_loss", "final_test_acc")
 
 
+_STEP_COLUMNS = ["step", "epoch", "loss", "acc", "lr", "time"]
+_EPOCH_COLUMNS = ["epoch", "step", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "images_per_sec", "time"]
+
+
+def metrics_frames(path: Path):
+    """metrics.jsonl as two pandas DataFrames: one row per logged training step (loss and accuracy over
+    the last log_every steps), and one per finished epoch (train and validation loss and accuracy,
+    learning rate, images/s)."""
+    import pandas as pd   # here: the run store is imported by every page before anything is drawn
+
+    metrics = read_metrics(path)
+    return (pd.DataFrame([m for m in metrics if m["kind"] == "step"], columns=_STEP_COLUMNS),
+            pd.DataFrame([m for m in metrics if m["kind"] == "epoch"], columns=_EPOCH_COLUMNS))
+
+
+def best_epoch(epochs) -> int | None:
+    """The epoch with the highest validation accuracy (the first such) in an epochs frame; None before one."""
+    if epochs.empty:
+        return None
+    return int(epochs.loc[epochs["val_acc"].idxmax(), "epoch"])
+
+
 def _metric_ok(record) -> bool:
     """A metrics object readers can use: a text kind, a numeric step on step/epoch lines, numbers where numbers go."""
     if not isinstance(record, dict) or not isinstance(record.get("kind"), str):

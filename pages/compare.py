@@ -5,7 +5,8 @@ from __future__ import annotations
 import streamlit as st
 
 from cnn_core import compare, runs
-from ui import nav, compare_widgets as w
+from ui import compare_widgets as w, nav, views
+from ui.figures import curves as figures
 
 nav.ensure_frame()
 
@@ -14,7 +15,7 @@ st.caption("The tutorials change one thing at a time (width, dropout, batch norm
            "which choice helped, by how much, and where their curves part.")
 w.show_flash()
 
-records = compare.load_records()
+records = runs.list_runs()
 by_id = {r["id"]: r for r in records}
 labels = compare.unique_labels(records)
 
@@ -48,15 +49,15 @@ else:
             st.info("The runs picked have no finished epoch or logged step yet.")
         else:
             left, right = st.columns(2)
-            left.plotly_chart(w.curves_figure(curves, "loss", granularity, x), key="compare.loss")
-            right.plotly_chart(w.curves_figure(curves, "acc", granularity, x), key="compare.acc")
+            left.plotly_chart(figures.runs_curves_figure(curves, "loss", granularity, x), key="compare.loss")
+            right.plotly_chart(figures.runs_curves_figure(curves, "acc", granularity, x), key="compare.acc")
 
     # ---- config diff ----------------------------------------------------------------------------
     st.subheader("What differs")
     if len(picked) < 2:
         st.caption("Pick at least two runs to see the config fields that differ between them.")
     else:
-        diff = compare.config_diff(picked, labels)
+        diff = views.diff_table(picked, labels)
         if len(datasets := compare.datasets_of(picked)) > 1:
             st.info(f"These runs are on different datasets ({', '.join(datasets)}): their accuracies measure "
                     "different tasks, so no change in points is shown between them.", icon=":material/info:")
@@ -77,7 +78,7 @@ else:
     elif len(hp.columns) <= 2:
         st.caption(f"All {len(hp)} finished runs of {dataset} share one config: nothing to set against accuracy.")
     else:
-        st.plotly_chart(w.parcoords_figure(hp), key="compare.parcoords")
+        st.plotly_chart(figures.parcoords_figure(hp), key="compare.parcoords")
         st.caption("One line per finished run; drag along an axis to keep only the runs in that range.")
 
     # ---- actions on one run ---------------------------------------------------------------------

@@ -12,7 +12,8 @@ st.markdown(
     "accuracy live.  \n"
     "Then look inside: filters, feature maps, mistakes; compare runs; draw a digit and see what the net says.")
 
-from cnn_core import data, runs, views  # noqa: E402  (torch: after the first lines are on screen)
+from cnn_core import data, runs  # noqa: E402  (torch: after the first lines are on screen)
+from ui import views  # noqa: E402
 
 all_runs = runs.list_runs()
 if not all_runs:

@@ -9,7 +9,7 @@ st.title("Train")
 st.caption("Set up a run and press Launch: it trains in its own process and the Live tab follows it. "
            "Reload the page, leave it or open a second tab: the run goes on.")
 
-from cnn_core import views  # noqa: E402
+from ui import views  # noqa: E402
 
 train_form.init_state()
 new_tab, live_tab = st.tabs(["New run", "Live"], key=actions.TAB, on_change="rerun", default=live.first_tab())

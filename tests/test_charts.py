@@ -1,10 +1,10 @@
-"""The Train page's chart figures (ui/charts.py, plotly, no Streamlit): smoothing, spikes, axes."""
+"""The Train page's chart figures (ui/figures/curves.py, plotly, no Streamlit): smoothing, spikes, axes."""
 from __future__ import annotations
 
 import pandas as pd
 import pytest
 
-from ui import charts
+from ui.figures import curves as charts
 
 
 def _steps(losses: list[float]) -> pd.DataFrame:

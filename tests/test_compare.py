@@ -14,6 +14,8 @@ import pytest
 from cnn_core import checkpoints, compare, engine, jobs, runs
 from cnn_core.config import TrainConfig
 from cnn_core.models import build_model
+from ui import views
+from ui.figures import curves
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE = dict(dataset="mnist", val_size=100, epochs=2, batch_size=32, lr=0.05, log_every=5)
@@ -154,7 +156,7 @@ def test_curves_hold_every_logged_point(two_runs):
 def test_diff_lists_exactly_the_differing_fields(two_runs):
     """The diff shows lr and arch_params.conv1_channels and nothing else, then the outcomes."""
     assert compare.diff_fields(two_runs) == ["lr", "arch_params.conv1_channels"]
-    diff = compare.config_diff(two_runs)
+    diff = views.diff_table(two_runs)
     assert list(diff.index) == ["lr", "arch_params.conv1_channels", "→ test accuracy", "→ best val accuracy"]
     assert list(diff.loc["arch_params.conv1_channels"]) == ["10", "6"]
     assert list(diff.loc["lr"]) == ["0.05", "0.02"]
@@ -166,8 +168,8 @@ def test_diff_across_architectures_marks_missing_params():
     a, b = _record("a", arch="simple-cnn"), _record("b", arch="mlp", lr=0.1)
     assert compare.diff_fields([a, b]) == ["arch", "lr", "arch_params.width", "arch_params.hidden1",
                                            "arch_params.hidden2"]
-    diff = compare.config_diff([a, b], outcomes=False)
-    assert list(diff.loc["arch_params.width"]) == ["16", compare.MISSING]
+    diff = views.diff_table([a, b], outcomes=False)
+    assert list(diff.loc["arch_params.width"]) == ["16", views.MISSING]
 
 
 def test_hyperparameter_axes():
@@ -180,7 +182,7 @@ def test_hyperparameter_axes():
     assert list(frame.columns) == ["run", "arch", "lr", "arch_params.conv1_channels", "arch_params.conv2_channels",
                                    "arch_params.fc_width", "arch_params.dropout", "arch_params.hidden1",
                                    "arch_params.hidden2", "test_acc"]
-    dims = {d["label"]: d for d in compare.parcoords_dimensions(frame)}
+    dims = {d["label"]: d for d in curves.parcoords_dimensions(frame)}
     assert dims["lr (log)"]["values"] == pytest.approx([-1, -2, -3])
     assert dims["lr (log)"]["ticktext"] == ["0.001", "0.01", "0.1"]
     assert dims["test_acc"]["range"] == pytest.approx([0.67, 0.93])
@@ -193,11 +195,11 @@ def test_delete_removes_only_that_run(two_runs, runs_dir):
     """Deleting one run removes its folder; the other run keeps every file."""
     keep = Path(two_runs[1]["path"])
     before = sorted(p.relative_to(keep) for p in keep.rglob("*"))
-    assert compare.delete_run(Path(two_runs[0]["path"]), runs_dir) == "completed"
+    assert jobs.delete_run(Path(two_runs[0]["path"]), runs_dir) == "completed"
     assert [r["id"] for r in runs.list_runs(runs_dir)] == [keep.name]
     assert sorted(p.relative_to(keep) for p in keep.rglob("*")) == before
     with pytest.raises(ValueError):
-        compare.delete_run(runs_dir / "..", runs_dir)
+        jobs.delete_run(runs_dir / "..", runs_dir)
 
 
 def test_deleting_a_running_run_cancels_it_first(runs_dir):
@@ -205,7 +207,7 @@ def test_deleting_a_running_run_cancels_it_first(runs_dir):
     path = runs.create_run(TrainConfig(**dict(BASE, epochs=50, batch_size=8)))
     pid = jobs.launch(path)
     jobs.wait(path, timeout=90, until=("running",))
-    assert compare.delete_run(path, runs_dir, timeout=60) == "running"
+    assert jobs.delete_run(path, runs_dir, timeout=60) == "running"
     assert not path.exists()
     assert not runs.pid_alive(pid) or _ends_soon(pid)
 
@@ -292,11 +294,11 @@ def test_diff_between_datasets_shows_no_delta():
     """MNIST against Fashion-MNIST: both accuracies, no '+12.17 pts' between different tasks."""
     a, b = _record("a", test_acc=0.98), _record("b", dataset="fashion-mnist", test_acc=0.8583)
     b["config"]["dataset"] = "fashion-mnist"
-    diff = compare.config_diff([a, b])
+    diff = views.diff_table([a, b])
     assert list(diff.loc["→ test accuracy"]) == ["98.00%", "85.83% (another dataset: no delta)"]
     assert "pts" not in " ".join(diff.loc["→ best val accuracy"]) and compare.datasets_of([a, b]) == \
         ["mnist", "fashion-mnist"]
-    same = compare.config_diff([a, _record("c", test_acc=0.97, lr=0.1)])
+    same = views.diff_table([a, _record("c", test_acc=0.97, lr=0.1)])
     assert list(same.loc["→ test accuracy"]) == ["98.00%", "97.00% (-1.00 pts)"]
 
 

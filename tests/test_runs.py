@@ -1,7 +1,6 @@
 """The run store: ids, atomic records, torn metrics, listing, rename and delete; checkpoint errors."""
 from __future__ import annotations
 
-import json
 
 import pytest
 import torch

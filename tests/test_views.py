@@ -1,10 +1,11 @@
-"""cnn_core.views: the dashboard's display logic, without Streamlit."""
+"""ui.views: the dashboard's display logic, without Streamlit."""
 from __future__ import annotations
 
 
 import pytest
 
-from cnn_core import runs, views
+from cnn_core import runs
+from ui import views
 from cnn_core.config import TrainConfig
 
 

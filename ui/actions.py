@@ -37,7 +37,9 @@ def watch(run_id: str) -> None:
 
 def launch() -> None:
     """Create the run from the form and start it; refuse while the form has errors."""
-    from cnn_core import jobs, models, runs, views
+    from cnn_core import jobs, models, runs
+
+    from ui import views
     from cnn_core.config import ConfigError
 
     config, errors, name = train_form.current()
@@ -87,7 +89,9 @@ def resume(path: Path, from_checkpoint: bool = True) -> None:
 
 def clone(run_id: str | None) -> None:
     """Fill the form with a saved run's settings (DIGITS' 'Clone job')."""
-    from cnn_core import runs, views
+    from cnn_core import runs
+
+    from ui import views
 
     if not run_id:
         return

@@ -1,19 +1,17 @@
-"""Streamlit pieces of the Compare page: the runs table with its filters and selection, the curve and
-parallel-coordinates figures, and the per-run actions. Data comes from cnn_core.compare / transfer."""
+"""Streamlit pieces of the Compare page: the runs table with its filters and selection, and the per-run
+actions. Data comes from cnn_core.compare / transfer; figures from ui/figures."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 
-from cnn_core import compare, runs, transfer
+from cnn_core import compare, jobs, runs, transfer
+from ui import views
 
 PICK = "compare.pick"          # the ids of the runs being compared (the multiselect's state)
 FLASH = "compare.flash"        # (kind, text) shown once after an action's rerun
-PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
-           "#bcbd22", "#17becf")
 _PCT = st.column_config.NumberColumn(format="percent")
 TABLE_CONFIG = {
     "name": st.column_config.TextColumn("name", width="medium", pinned=True),   # stays while scrolling sideways
@@ -57,7 +55,8 @@ def filters(table: pd.DataFrame) -> pd.DataFrame:
 def runs_table(shown: pd.DataFrame, all_ids: list[str], labels: dict[str, str]) -> list[str]:
     """The sortable table (tick rows to compare) and the 'Runs to compare' multiselect; the ids picked."""
     key = "compare.table." + str(abs(hash(tuple(shown["id"]))))   # new rows: a fresh selection
-    event = st.dataframe(shown, hide_index=True, key=key, on_select="rerun", selection_mode="multi-row",
+    event = st.dataframe(shown.assign(created=shown["created"].map(views.fmt_created)), hide_index=True, key=key,
+                         on_select="rerun", selection_mode="multi-row",
                          column_order=[c for c in shown.columns if c != "id"], column_config=TABLE_CONFIG)
     ticked = [shown.iloc[i]["id"] for i in event.selection.rows if i < len(shown)]
     if ticked and ticked != st.session_state.get("compare.ticked"):
@@ -66,46 +65,6 @@ def runs_table(shown: pd.DataFrame, all_ids: list[str], labels: dict[str, str]) 
     st.session_state[PICK] = [i for i in st.session_state.get(PICK, []) if i in all_ids]
     return st.multiselect("Runs to compare", all_ids, key=PICK, format_func=lambda i: labels.get(i, i),
                           placeholder="tick rows in the table, or choose runs here")
-
-
-# ---- figures ------------------------------------------------------------------------------------
-def _colours(frame: pd.DataFrame) -> dict[str, str]:
-    return {run: PALETTE[i % len(PALETTE)] for i, run in enumerate(dict.fromkeys(frame["run"]))}
-
-
-def curves_figure(curves: pd.DataFrame, metric: str, granularity: str, x: str) -> go.Figure:
-    """One metric (loss or acc) of every run: train solid, validation dashed, one colour per run.
-    granularity 'step' draws the logged training steps and the per-epoch validation points."""
-    fig, colours = go.Figure(), _colours(curves)
-    rows = curves[curves["metric"] == metric]
-    parts = [("epoch", "train", "solid"), ("epoch", "val", "dash")] if granularity == "epoch" else \
-        [("step", "train", "solid"), ("epoch", "val", "dash")]
-    for run, colour in colours.items():
-        for gran, split, dash in parts:
-            pts = rows[(rows["run"] == run) & (rows["granularity"] == gran) & (rows["split"] == split)]
-            if pts.empty:
-                continue
-            fig.add_trace(go.Scatter(x=pts[x], y=pts["value"], name=f"{run} · {split}", legendgroup=run,
-                                     mode="lines+markers" if gran == "epoch" else "lines",
-                                     line={"color": colour, "dash": dash}))
-    if x == "epoch" and rows["epoch"].max() <= 15:
-        fig.update_xaxes(dtick=1)                   # whole epochs, not 1.2, 1.4, ...
-    title = {"loss": "Loss (cross-entropy)", "acc": "Accuracy"}[metric]
-    fig.update_layout(title=title, height=380, margin={"l": 10, "r": 10, "t": 40, "b": 10},
-                      xaxis_title="epoch" if x == "epoch" else "wall time (s)",
-                      legend={"orientation": "h", "y": -0.25}, yaxis_tickformat=".0%" if metric == "acc" else None)
-    return fig
-
-
-def parcoords_figure(frame: pd.DataFrame) -> go.Figure:
-    """Hyper-parameters against test accuracy, one line per run, coloured by test accuracy."""
-    dims = compare.parcoords_dimensions(frame)
-    scale = [[0, "#d62728"], [0.5, "#ff9f1c"], [1, "#2ca02c"]]          # red (worst) to green (best)
-    fig = go.Figure(go.Parcoords(line={"color": frame["test_acc"], "colorscale": scale, "showscale": True,
-                                       "colorbar": {"title": {"text": "test acc"}, "tickformat": ".1%"}},
-                                 dimensions=dims, labelfont={"size": 13}, tickfont={"size": 11}))
-    fig.update_layout(height=380, margin={"l": 60, "r": 60, "t": 50, "b": 20})
-    return fig
 
 
 # ---- actions on one run -------------------------------------------------------------------------
@@ -129,7 +88,7 @@ def _save_note(path: Path, key: str) -> None:
 def _delete(path: Path, name: str) -> None:
     st.session_state.pop("compare.confirm", None)
     try:
-        was = compare.delete_run(path)
+        was = jobs.delete_run(path)
         stopped = " (it was stopped first)" if was in runs.ACTIVE else ""
         flash("success", f"Deleted run {name!r}{stopped}.")
         st.session_state[PICK] = [i for i in st.session_state.get(PICK, []) if i != path.name]

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import streamlit as st
 
+from ui.figures import CONFIG, images
+
 CANVAS = "draw.canvas"           # the canvas's key is CANVAS.<n>; Clear moves n on, which remounts it blank
 NONCE = "draw.canvas_n"
 RUN, STROKE, SOURCE, UPLOAD, ALL = "draw.run", "draw.stroke", "draw.source", "draw.upload", "draw.all"
@@ -62,7 +64,7 @@ def upload_input() -> bytes | None:
 
 def run_picker(records: list[dict]) -> dict:
     """Selectbox over the MNIST runs (the bundled model first, so preselected); the chosen record."""
-    from cnn_core import views
+    from ui import views
 
     by_path = {r["path"]: r for r in records}
 
@@ -88,15 +90,64 @@ def model_input(image, caption: str = "What the model sees: 28×28") -> None:
 
 
 def probs_chart(probs, classes, best: int, height: int = 300, key: str = "draw.probs") -> None:
-    """Horizontal bars of all ten probabilities, the predicted digit in green, values written beside."""
-    import plotly.graph_objects as go
+    """Bars of every class's probability, the predicted one in green."""
+    st.plotly_chart(images.probs_figure(probs, classes, best, height=height), config=CONFIG, key=key)
 
-    names = [str(c) for c in classes]
-    fig = go.Figure(go.Bar(x=probs, y=names, orientation="h", cliponaxis=False,
-                           marker_color=["#2e7d32" if i == best else "#90a4ae" for i in range(len(names))],
-                           text=[f"{p:.1%}" if p >= 0.005 else "" for p in probs], textposition="outside",
-                           hovertemplate="%{y}: %{x:.2%}<extra></extra>"))
-    fig.update_layout(height=height, margin=dict(l=10, r=45, t=5, b=5), bargap=0.25,
-                      xaxis=dict(range=[0, 1], tickformat=".0%"),
-                      yaxis=dict(type="category", dtick=1, autorange="reversed", title=None))
-    st.plotly_chart(fig, config={"displayModeBar": False}, key=key)
+
+# ---- what the page shows of one input: cnn_core.predict imports torch (2.7 s here), so it is imported
+# in these functions, which run once the canvas is on screen -------------------------------------------
+def prepared(source: str, raw, left, middle):
+    """The (1, 28, 28) model input from the drawing or the upload; None, with a friendly word, when none."""
+    from cnn_core import predict
+
+    if raw is None:
+        middle.info("Draw a digit with the mouse (or a finger): white ink on the black square."
+                    if source == "Draw" else "Upload a PNG or JPEG of one digit.", icon=":material/gesture:")
+        return None
+    try:
+        ink = predict.ink_from_rgba(raw) if source == "Draw" else predict.ink_from_upload(raw)
+        return predict.mnist_preprocess(ink)
+    except ValueError as exc:            # the library's words: an empty drawing, or a refused file
+        text = str(exc)[0].upper() + str(exc)[1:]
+        if source == "Draw" and "empty" in text:     # a blank canvas is no error; an empty file is
+            middle.info(text, icon=":material/gesture:")
+        else:
+            left.error(text, icon=":material/error:")
+        return None
+
+
+def every_answer(records: list[dict], image) -> None:
+    """Each MNIST run's answer to the same input, side by side."""
+    from cnn_core import predict
+
+    st.subheader("Every MNIST run's answer")
+    cols = st.columns(min(len(records), 4))
+    for i, record in enumerate(records):
+        col, name = cols[i % len(cols)], record.get("name") or record["id"]
+        try:
+            model, meta = load(record)
+        except ValueError as exc:        # CheckpointError: a best.pt that is corrupt or does not fit
+            col.error(f"{name}: {exc}")
+            continue
+        probs = predict.probabilities(model, meta, image)
+        best = int(probs.argmax())
+        with col:
+            st.metric(name, meta["classes"][best], help=record["path"])
+            st.caption(f"{probs[best]:.1%} sure")
+            probs_chart(probs, meta["classes"], best, height=230, key=f"draw.probs.{i}")
+
+
+def first_layer(model, meta: dict, image) -> None:
+    """The first conv layer's feature maps for this input."""
+    from cnn_core import predict
+
+    st.subheader("What the first conv layer sees")
+    maps = predict.first_conv_maps(model, meta, image)
+    if maps is None:
+        st.info("This model has no conv layers: it reads the 784 pixels as one flat vector.",
+                icon=":material/info:")
+        return
+    name, values = maps
+    st.caption(f"Each tile is one filter's response to this drawing ({name}: {values.shape[0]} maps of "
+               f"{values.shape[1]}×{values.shape[2]}); bright where the filter's pattern is present.")
+    st.plotly_chart(images.feature_map_figure(values, f"{name} output"), config=CONFIG, key="draw.maps")

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import streamlit as st
 
-from cnn_core import runs, views
+from cnn_core import runs
+from ui import views
+from ui.figures import CONFIG, images
 
 RUN, MODE, N, CLS, SEED = "inspect.run", "inspect.img_mode", "inspect.img_n", "inspect.img_cls", "inspect.img_seed"
 MODE_LABELS = {"index": "index", "class": "class", "random": "random", "misclassified": "mistake"}
@@ -204,7 +206,7 @@ def image_picker(preds, classes) -> int:
 
 def image_card(preds, test, stamp_args: tuple) -> tuple[int, list]:
     """The test-image picker, the image, its top-3 and every class's probability; (index, feature maps)."""
-    from cnn_core import inspection, inspection_plots as plots
+    from cnn_core import inspection
 
     with st.container(border=True):
         pick, pic, probs = st.columns([4, 2, 4])
@@ -212,13 +214,13 @@ def image_card(preds, test, stamp_args: tuple) -> tuple[int, list]:
             index = image_picker(preds, test.classes)
         maps, p = feature_maps(*stamp_args, index)
         true = int(preds.y[index])
-        pic.image(plots.to_rgb(test.images[index], scale=6), width=168,
+        pic.image(images.to_rgb(test.images[index], scale=6), width=168,
                   caption=f"test image #{index} · true class {test.classes[true]}",
                   alt=f"Test image {index}, a {test.classes[true]}")
         with probs:
             top = inspection.top_k(p, test.classes)
             st.markdown("**Top 3:** " + " · ".join(f"{c} {v:.1%}" for c, v in top))
-            st.plotly_chart(plots.probs_figure(p, test.classes, true), config={"displayModeBar": False})
+            st.plotly_chart(images.probs_figure(p, test.classes, true), config=CONFIG)
     return index, maps
 
 
@@ -232,10 +234,8 @@ def class_report_text(report):
     return shown
 
 
-def gallery(indices, images, preds, classes, limit: int) -> None:
+def gallery(indices, pictures, preds, classes, limit: int) -> None:
     """Test images with their true and predicted class and the model's confidence, GALLERY_COLS a row."""
-    from cnn_core import inspection_plots as plots
-
     shown = list(indices[:limit])
     if not shown:
         st.caption("No images here.")
@@ -243,7 +243,7 @@ def gallery(indices, images, preds, classes, limit: int) -> None:
     cols = st.columns(GALLERY_COLS)
     for j, i in enumerate(shown):
         true, pred = classes[preds.y[i]], classes[preds.pred[i]]
-        cols[j % GALLERY_COLS].image(plots.to_rgb(images[i], scale=4), width="stretch",
+        cols[j % GALLERY_COLS].image(images.to_rgb(pictures[i], scale=4), width="stretch",
                                      caption=f"#{i} · {true} → {pred} ({preds.confidence[i]:.0%})",
                                      alt=f"Test image {i}: a {true}, read as {pred} with "
                                          f"{preds.confidence[i]:.0%} confidence")

@@ -17,8 +17,9 @@ import html
 
 import streamlit as st
 
-from cnn_core import runs, views
-from ui import actions, charts, nav
+from cnn_core import runs
+from ui import actions, nav, views
+from ui.figures import curves
 
 PICKER_SIZE = 30      # recent finished runs offered beside every run in progress
 REFRESH_S = 2         # status, progress and numbers of a run in progress (one HTML block)
@@ -187,8 +188,8 @@ def _charts(run: views.LiveRun) -> None:
                               "(0 = the raw points). The raw points stay behind it, faint.")
     loss_fig, acc_fig = _figures(run, smoothing, log)
     loss, acc = st.columns(2, gap="medium")
-    loss.plotly_chart(loss_fig, key="train.chart.loss", config=charts.CONFIG)
-    acc.plotly_chart(acc_fig, key="train.chart.acc", config=charts.CONFIG)
+    loss.plotly_chart(loss_fig, key="train.chart.loss", config=curves.CONFIG)
+    acc.plotly_chart(acc_fig, key="train.chart.acc", config=curves.CONFIG)
 
 
 def _figures(run: views.LiveRun, smoothing: float, log: bool):
@@ -198,13 +199,13 @@ def _figures(run: views.LiveRun, smoothing: float, log: bool):
     if cached is None or cached["key"] != key:
         # Drawn empty, with a word, before the first point: the browser then builds each chart while the
         # run is still starting (a first draw costs several times an update), not in its first seconds.
-        loss = charts.loss_figure(run.steps, run.epochs, smoothing=smoothing, log=log)
+        loss = curves.loss_figure(run.steps, run.epochs, smoothing=smoothing, log=log)
         if run.steps.empty:
-            charts.waiting(loss, f"The first loss point appears after {run.record['config'].get('log_every', 20)}"
+            curves.waiting(loss, f"The first loss point appears after {run.record['config'].get('log_every', 20)}"
                                  " training steps")
-        acc = charts.accuracy_figure(run.epochs, run.best_epoch, chance=runs.chance_acc(run.record))
+        acc = curves.accuracy_figure(run.epochs, run.best_epoch, chance=runs.chance_acc(run.record))
         if run.epochs.empty:
-            charts.waiting(acc, "Accuracy appears when the first epoch ends")
+            curves.waiting(acc, "Accuracy appears when the first epoch ends")
         cached = {"key": key, "figures": (loss, acc)}
         st.session_state[CHARTS] = cached
     return cached["figures"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from cnn_core import views
+from ui import views
 from cnn_core.config import AUGMENT_MODES, OPTIMIZERS, SCHEDULES, TrainConfig, field_help, field_label
 
 KEEP = "session"    # widget values survive leaving the page and coming back

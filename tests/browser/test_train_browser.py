@@ -6,6 +6,7 @@ artifacts/screenshots/ for a person to look at.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -69,6 +70,16 @@ def _epochs_lasting(seconds: float, steps_per_epoch: int = 63) -> int:
     return max(8, min(400, round(seconds * steps_per_s / steps_per_epoch)))
 
 
+@contextlib.contextmanager
+def _held(pid: int):
+    """The process stopped (SIGSTOP) for the block, continued after it whatever happens."""
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+
 def _status(page, status: str):
     """The live panel's status word (bold, alone), not the same word in a tooltip."""
     return page.locator('[data-testid="stTabs"] strong').filter(has_text=re.compile(f"^{status}$")).first
@@ -123,28 +134,28 @@ def test_launch_watch_reload_stop_resume(server, page):
     (run_id,) = [p.name for p in runs_dir.iterdir() if (p / "run.json").exists()]
     assert f"run={run_id}" in page.url
 
-    page.reload()                     # the URL names the run: the page opens on its Live tab
-    page.locator('[role="progressbar"]').first.wait_for()
+    # Between the moments the test watches it grow, the training process is held (SIGSTOP), so however
+    # fast this machine trains right now, the run is still going when the test reloads and presses Stop.
+    from cnn_core import runs
+
+    pid = runs.read_run(runs_dir / run_id)["pid"]
+    with _held(pid):
+        held_at = runs.read_run(runs_dir / run_id)["progress"]["step"]
+        page.reload()                     # the URL names the run: the page opens on its Live tab
+        _status(page, "running").wait_for()
+        page.locator('[role="progressbar"]').filter(has_text=f"step {held_at}/").first.wait_for()
     after_reload, later = _grows(page)
     assert after_reload[0] >= second[0], "after a reload the page shows the same run, further on"
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "train-live.png"))
     assert "browser run" in page.locator('[data-testid="stMainBlockContainer"]').inner_text()
 
-    from cnn_core import runs
-
-    # The run is held (SIGSTOP) while Stop is pressed, so it cannot finish first on a fast machine; the
-    # cancel request then waits for it, as it would for a step in progress.
-    pid = runs.read_run(runs_dir / run_id)["pid"]
-    os.kill(pid, signal.SIGSTOP)
-    try:
+    with _held(pid):                      # the cancel request waits for the next step, as for a slow one
         page.get_by_role("button", name="Stop").click()
         deadline = time.monotonic() + 30
         while not (runs_dir / run_id / runs.CANCEL).exists():
             assert time.monotonic() < deadline, "Stop made no cancel request"
             time.sleep(0.1)
-    finally:
-        os.kill(pid, signal.SIGCONT)
     _status(page, "cancelled").wait_for(timeout=60_000)
     assert (runs_dir / run_id / "checkpoint.pt").stat().st_size > 0
     stopped_at = _reading(page)[0]
@@ -199,7 +210,8 @@ def _overflows(page, label: str) -> bool:
 def test_dropdowns_show_their_whole_choice(server, page):
     """At 1440 px, every architecture's and dataset's name fits its dropdown, and so does a run with a long
     default name in the Live tab's run picker."""
-    from cnn_core import data, models, runs, views
+    from cnn_core import data, models, runs
+    from ui import views
     from cnn_core.config import TrainConfig
 
     base, runs_dir = server

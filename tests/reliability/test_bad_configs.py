@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from cnn_core import cli, data, engine, jobs, models, runs, views
+from cnn_core import cli, data, engine, jobs, models, runs
+from ui import views
 from cnn_core.config import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[2]

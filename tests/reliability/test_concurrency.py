@@ -28,7 +28,8 @@ from pathlib import Path
 import pytest
 
 from browserkit import ARGS, CHROMIUM, SHOTS, dashboard_server, fill, select
-from cnn_core import compare, jobs, runs, views
+from cnn_core import jobs, runs
+from ui import views
 from cnn_core.config import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -158,7 +159,7 @@ def test_two_train_at_once_and_the_third_waits_its_turn(runs_dir, cleanup):
 def _delete(path: Path, how: str) -> str:
     """Delete through the Compare page's library call or the CLI; returns what it reported."""
     if how == "library":
-        return compare.delete_run(path)
+        return jobs.delete_run(path)
     out = subprocess.run([sys.executable, "-m", "cnn_core", "runs", "delete", path.name], cwd=ROOT,
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr

@@ -1,6 +1,8 @@
-"""Plotly figures for the Inspect page: filter grids, feature-map mosaics, confusion matrix, saliency overlay.
+"""Plotly figures of what a network holds and sees (Inspect, Draw): filter grids, feature-map mosaics,
+the confusion matrix, saliency overlays, class probabilities.
 
-Each builder takes numpy arrays from cnn_core.inspection and returns a go.Figure; none runs a model.
+Each builder takes numpy arrays from cnn_core.inspection or cnn_core.predict and returns a go.Figure;
+none runs a model.
 Many small maps become ONE heatmap (a mosaic with blank gaps), which draws far faster than subplots.
 """
 from __future__ import annotations
@@ -149,14 +151,15 @@ def saliency_figure(image_rgb: np.ndarray, heat: np.ndarray, title: str, opacity
                     xaxis2={**x2, "domain": [0.5, 0.96]}, yaxis2={**y2, "anchor": "x2"}))
 
 
-def probs_figure(probs: np.ndarray, classes, true_class: int | None = None) -> go.Figure:
-    """Horizontal bars: the model's probability for every class; the true class in green."""
+def probs_figure(probs: np.ndarray, classes, marked: int | None = None, height: int | None = None) -> go.Figure:
+    """Horizontal bars: the model's probability for every class, values written beside; the `marked`
+    class (the true one on Inspect, the predicted one on Draw) in green."""
     names = [str(c) for c in classes]
-    colours = ["#2e7d32" if i == true_class else "#90a4ae" for i in range(len(names))]
+    colours = ["#2e7d32" if i == marked else "#90a4ae" for i in range(len(names))]
     return go.Figure(
         data=[dict(type="bar", x=probs, y=names, orientation="h", marker_color=colours,
-                     text=[f"{p:.1%}" if p >= 0.005 else "" for p in probs], textposition="outside",
-                     cliponaxis=False, hovertemplate="%{y}: %{x:.2%}<extra></extra>")],
-        layout=dict(height=18 * len(names) + 50, margin=dict(l=10, r=40, t=5, b=5), bargap=0.25,
+                   text=[f"{p:.1%}" if p >= 0.005 else "" for p in probs], textposition="outside",
+                   cliponaxis=False, hovertemplate="%{y}: %{x:.2%}<extra></extra>")],
+        layout=dict(height=height or 18 * len(names) + 50, margin=dict(l=10, r=45, t=5, b=5), bargap=0.25,
                     xaxis=dict(range=[0, 1], tickformat=".0%"),
-                    yaxis=dict(type="category", dtick=1, autorange="reversed")))
+                    yaxis=dict(type="category", dtick=1, autorange="reversed", title=None)))

@@ -1,4 +1,5 @@
-"""Plotly figures of a run's learning curves, at a fixed height so a live redraw never moves the page.
+"""Plotly figures of learning curves: one run's (Train, at a fixed height so a live redraw never moves
+the page) and many runs' (Compare: overlaid curves, hyper-parameters against test accuracy).
 
 The legend sits under the plot, where it covers neither the title nor a point at any width; the
 accuracy axis keeps a readable span (a chance-level run once read "10% 10% 10% 10%"); the loss can be
@@ -14,7 +15,9 @@ import plotly.graph_objects as go
 
 HEIGHT = 320
 CONFIG = {"displayModeBar": False}
-TRAIN, VAL, BEST = "#1f77b4", "#ff7f0e", "#2ca02c"
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+           "#bcbd22", "#17becf")        # plotly's own order: a run keeps its colour in every chart
+TRAIN, VAL, BEST = PALETTE[0], PALETTE[1], PALETTE[2]
 STEP, RAW = "#6baed6", "rgba(107, 174, 214, 0.35)"    # the per-step loss, and its raw points behind a smoothing
 MIN_ACC_SPAN = 0.04   # the accuracy axis spans at least 4 points
 SPIKE = 3.0           # a logged loss this many times the median of the points before it is a spike
@@ -135,3 +138,82 @@ def _acc_range(values: list[float]) -> tuple[float, float]:
     pad = max((high - low) * 0.12, (MIN_ACC_SPAN - (high - low)) / 2, 0.005)
     low, high = low - pad * 1.6, high + pad   # more room below: the star's label hangs under it
     return max(low, -0.01), min(high, 1.04) if high > 1 else high   # room above a star at 100%
+
+
+# ---- many runs (Compare) --------------------------------------------------------------------------
+_LOG_AXES = ("lr", "weight_decay")
+
+
+def _colours(frame: pd.DataFrame) -> dict[str, str]:
+    return {run: PALETTE[i % len(PALETTE)] for i, run in enumerate(dict.fromkeys(frame["run"]))}
+
+
+def runs_curves_figure(curves: pd.DataFrame, metric: str, granularity: str, x: str) -> go.Figure:
+    """One metric (loss or acc) of every run in a compare.curves_frame: train solid, validation dashed,
+    one colour per run. granularity 'step' draws the logged training steps and the per-epoch
+    validation points."""
+    fig, colours = go.Figure(), _colours(curves)
+    rows = curves[curves["metric"] == metric]
+    parts = [("epoch", "train", "solid"), ("epoch", "val", "dash")] if granularity == "epoch" else \
+        [("step", "train", "solid"), ("epoch", "val", "dash")]
+    for run, colour in colours.items():
+        for gran, split, dash in parts:
+            pts = rows[(rows["run"] == run) & (rows["granularity"] == gran) & (rows["split"] == split)]
+            if pts.empty:
+                continue
+            fig.add_trace(go.Scatter(x=pts[x], y=pts["value"], name=f"{run} · {split}", legendgroup=run,
+                                     mode="lines+markers" if gran == "epoch" else "lines",
+                                     line={"color": colour, "dash": dash}))
+    if x == "epoch" and rows["epoch"].max() <= 15:
+        fig.update_xaxes(dtick=1)                   # whole epochs, not 1.2, 1.4, ...
+    title = {"loss": "Loss (cross-entropy)", "acc": "Accuracy"}[metric]
+    fig.update_layout(title=title, height=380, margin={"l": 10, "r": 10, "t": 40, "b": 10},
+                      xaxis_title="epoch" if x == "epoch" else "wall time (s)",
+                      legend={"orientation": "h", "y": -0.25}, yaxis_tickformat=".0%" if metric == "acc" else None)
+    return fig
+
+
+def parcoords_figure(frame: pd.DataFrame) -> go.Figure:
+    """Hyper-parameters against test accuracy (compare.hyperparam_frame), one line per run, coloured by
+    test accuracy."""
+    scale = [[0, "#d62728"], [0.5, "#ff9f1c"], [1, "#2ca02c"]]          # red (worst) to green (best)
+    fig = go.Figure(go.Parcoords(line={"color": frame["test_acc"], "colorscale": scale, "showscale": True,
+                                       "colorbar": {"title": {"text": "test acc"}, "tickformat": ".1%"}},
+                                 dimensions=parcoords_dimensions(frame), labelfont={"size": 13},
+                                 tickfont={"size": 11}))
+    fig.update_layout(height=380, margin={"l": 60, "r": 60, "t": 50, "b": 20})
+    return fig
+
+
+def parcoords_dimensions(frame: pd.DataFrame) -> list[dict]:
+    """Axes for a parallel-coordinates plot: numbers as they are (lr and weight decay on a log10 axis
+    labelled in their own units), text and booleans as evenly spaced ticks; each range padded 15% so
+    lines at the extremes stay visible. The last axis is test accuracy."""
+    from ui.views import fmt_value
+
+    dims = []
+    for column in [c for c in frame.columns if c != "run"]:
+        values = frame[column].tolist()
+        numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+        if numeric and column in _LOG_AXES and all(v > 0 for v in values):
+            logs = [math.log10(v) for v in values]
+            ticks = sorted(set(zip(logs, values)))
+            dims.append({"label": f"{column} (log)", "values": logs, "tickvals": [t[0] for t in ticks],
+                         "ticktext": [fmt_value(float(t[1])) for t in ticks], "range": _padded(logs)})
+        elif numeric:
+            values = [float(v) for v in values]
+            dims.append({"label": column, "values": values, "range": _padded(values),
+                         **({"tickformat": ".1%"} if column == "test_acc" else {})})
+        else:
+            text = [fmt_value(v) for v in values]
+            levels = sorted(set(text))
+            codes = [levels.index(t) for t in text]
+            dims.append({"label": column, "values": codes, "tickvals": list(range(len(levels))),
+                         "ticktext": levels, "range": _padded(codes)})
+    return dims
+
+
+def _padded(values: list[float]) -> list[float]:
+    low, high = min(values), max(values)
+    pad = (high - low) * 0.15 or abs(high) * 0.05 or 0.5
+    return [low - pad, high + pad]

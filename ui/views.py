@@ -1,7 +1,8 @@
-"""Display-side logic for the dashboard, with no Streamlit: runs and metrics as tables, labels, form <-> TrainConfig.
+"""The dashboard's display logic, with no Streamlit: what runs, numbers and settings read like on the pages
+(labels, formats, the live panel's view of a run, the Compare diff as text), form <-> TrainConfig.
 
-Everything here is plain Python and pandas, so it is tested without a browser. Modules that
-pull in torch (models, data, jobs) are imported inside the functions that need them.
+Everything here is plain Python and pandas, so it is tested without a browser. Modules that pull in
+torch (models, data, jobs) are imported inside the functions that need them.
 """
 from __future__ import annotations
 
@@ -12,9 +13,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import runs
-from .config import AUGMENT_MODES, INT_FIELDS, OPTIMIZERS, SCHEDULES, TrainConfig
+from cnn_core import compare, runs
+from cnn_core.config import AUGMENT_MODES, INT_FIELDS, OPTIMIZERS, SCHEDULES, TrainConfig
+from cnn_core.progress import fmt_duration  # noqa: F401  (the pages' durations read like the CLI's)
 
+MISSING = "—"     # a field one run has and another lacks (e.g. arch_params.width of another architecture)
 STATUS_WORDS = {
     "queued": "waiting for a training slot",
     "running": "training",
@@ -32,19 +35,6 @@ _FLOAT_FIELDS = ("lr", "momentum", "gamma", "weight_decay", "label_smoothing")
 
 
 # ---- formatting ---------------------------------------------------------------------------------
-def fmt_duration(seconds: float | None) -> str:
-    """0:42, 12:05, 1:02:03; '--:--' when unknown."""
-    if seconds is None or not math.isfinite(float(seconds)):
-        return "--:--"
-    s = int(round(float(seconds)))
-    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
-
-
-def fmt_status(status: str) -> str:
-    """The status and what it means: 'cancelled (stopped by the user; resumable ...)'."""
-    return f"{status} ({STATUS_WORDS[status]})" if status in STATUS_WORDS else status
-
-
 def fmt_acc(value, digits: int = 2) -> str:
     """0.9712 -> '97.12%'; '–' when missing. 1.0 -> '100%' (no room is wasted on '100.00%')."""
     if not isinstance(value, (int, float)) or not math.isfinite(value):
@@ -52,11 +42,13 @@ def fmt_acc(value, digits: int = 2) -> str:
     return "100%" if value >= 1.0 else f"{value:.{digits}%}"
 
 
-def fmt_created(created: str | None) -> str:
-    """A run's creation time (stored in UTC) in local time, to the second: '2025-11-22 23:10:05'."""
+def fmt_created(created) -> str:
+    """A run's creation time (run.json's ISO text, or a timestamp; stored in UTC) in local time, to the
+    second: '2025-11-22 23:10:05'; '' when there is none."""
     try:
-        return datetime.fromisoformat(created).astimezone().strftime("%Y-%m-%d %H:%M:%S")
-    except (TypeError, ValueError):
+        when = created.to_pydatetime() if isinstance(created, pd.Timestamp) else datetime.fromisoformat(created)
+        return when.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    except (TypeError, ValueError, AttributeError):
         return ""
 
 
@@ -73,28 +65,13 @@ def run_label(record: dict) -> str:
     return f"{name} · {created}" if created else name
 
 
-# ---- metrics as tables --------------------------------------------------------------------------
-_STEP_COLS = ["step", "epoch", "loss", "acc", "lr", "time"]
-_EPOCH_COLS = ["epoch", "step", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "images_per_sec", "time"]
-
-
-def step_frame(metrics: list[dict]) -> pd.DataFrame:
-    """One row per logged training step (loss and accuracy over the last log_every steps)."""
-    rows = [m for m in metrics if m.get("kind") == "step"]
-    return pd.DataFrame(rows, columns=_STEP_COLS)
-
-
-def epoch_frame(metrics: list[dict]) -> pd.DataFrame:
-    """One row per finished epoch: train and validation loss and accuracy, learning rate, speed."""
-    rows = [m for m in metrics if m.get("kind") == "epoch"]
-    return pd.DataFrame(rows, columns=_EPOCH_COLS)
-
-
-def best_epoch(epochs: pd.DataFrame) -> int | None:
-    """The epoch with the highest validation accuracy (the first such), or None before any epoch."""
-    if epochs.empty:
-        return None
-    return int(epochs.loc[epochs["val_acc"].idxmax(), "epoch"])
+def fmt_value(value) -> str:
+    """A config value as the Compare page writes it: true/false, 0.03, '—' for none."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return MISSING if value is None else str(value)
 
 
 # ---- one run as the live panel shows it ---------------------------------------------------------
@@ -143,8 +120,7 @@ def live_run(path: Path) -> LiveRun:
     """Everything the live panel draws for the run in `path`, read from its files."""
     path = Path(path)
     record = runs.read_run(path)
-    metrics = runs.read_metrics(path)
-    steps, epochs = step_frame(metrics), epoch_frame(metrics)
+    steps, epochs = runs.metrics_frames(path)
     progress = record.get("progress") or {}
     total = progress.get("total_steps") or 0
     status = runs.effective_status(record)
@@ -155,14 +131,14 @@ def live_run(path: Path) -> LiveRun:
         last_epoch = float(epochs["images_per_sec"].iloc[-1]) if not epochs.empty else None
         speed, eta = summary.get("images_per_sec") or last_epoch or speed, None
     return LiveRun(record["id"], record.get("name") or record["id"], path, status, record, steps, epochs,
-                   progress, fraction, progress_text(progress), best_epoch(epochs), summary.get("test_acc"),
+                   progress, fraction, progress_text(progress), runs.best_epoch(epochs), summary.get("test_acc"),
                    record.get("error"), (path / runs.CHECKPOINT).is_file(), speed, eta)
 
 
 def error_labels(errors: dict, arch=None) -> list[str]:
     """The names a person reads for the fields in `errors` ("Learning rate", "Dropout"), in form order
     where the form has them. `arch`: the registry entry whose knobs arch_params.<name> refers to."""
-    from .config import field_label
+    from cnn_core.config import field_label
 
     titles = {f"arch_params.{p.name}": p.title for p in (arch.params if arch else ())} | {"name": "Run name"}
     order = {f: i for i, f in enumerate(("dataset", "arch", *titles, *FORM_FIELDS))}
@@ -282,7 +258,7 @@ def form_value_problem(name: str, value) -> str | None:
     """Why the form's widget for field `name` cannot hold `value` (text for a number, an unknown
     choice: a hand-edited or foreign run.json), or None. Values of the right kind but out of range
     are fine here: the form shows their error."""
-    from . import data, models
+    from cnn_core import data, models
 
     choices = {"dataset": tuple(data.DATASETS), "arch": tuple(models.ARCHITECTURES), "optimizer": OPTIMIZERS,
                "schedule": SCHEDULES, "augment": AUGMENT_MODES}.get(name)
@@ -319,7 +295,7 @@ def param_value_problem(param, value) -> str | None:
 def layer_frame(dataset: str, arch: str, params: dict) -> tuple[pd.DataFrame, int]:
     """The layer table of `arch` built for `dataset`: layer, type, output shape, parameters; and the total.
     ValueError (a message for a person) when the model cannot be built with these values."""
-    from . import data, models  # torch: imported only when a model is built
+    from cnn_core import data, models  # torch: imported only when a model is built
 
     info = data.get_info(dataset)
     model = models.build_model(arch, info.input_shape, len(info.classes), params)
@@ -332,7 +308,7 @@ def layer_frame(dataset: str, arch: str, params: dict) -> tuple[pd.DataFrame, in
 
 
 def input_text(dataset: str) -> str:
-    from . import data
+    from cnn_core import data
 
     c, h, w = data.get_info(dataset).input_shape
     return f"{c} × {h} × {w}"
@@ -352,7 +328,7 @@ class DatasetCard:
 
 def dataset_card(name: str) -> DatasetCard:
     """A dataset's state for Home: ready, a subset (which), or missing (and whether Prepare can find files)."""
-    from . import data, data_sources
+    from cnn_core import data, data_sources
 
     info, st = data.get_info(name), data.dataset_status(name)
     raw_name = "cifar10" if name == "cifar2" else name
@@ -372,7 +348,7 @@ def dataset_card(name: str) -> DatasetCard:
 
 def device_choices(current: str | None = None) -> list[str]:
     """Devices this machine has (auto, cpu, cuda / cuda:N, mps), plus `current` when it names another."""
-    from . import devices
+    from cnn_core import devices
 
     names = ["auto", "cpu"]
     if devices.device_error("cuda") is None:
@@ -386,3 +362,37 @@ def device_choices(current: str | None = None) -> list[str]:
     if current and current not in names:
         names.append(current)
     return names
+
+
+# ---- Compare: the differing settings and what they did, as text ---------------------------------
+def diff_table(records: list[dict], labels: dict[str, str] | None = None, outcomes: bool = True) -> pd.DataFrame:
+    """Only the config fields that differ (compare.diff_fields), one column per run, as text. With
+    `outcomes`, rows of what the difference did follow: test and best validation accuracy with the change
+    from the first run in points (none between runs on different datasets: they measure other tasks)."""
+    labels = labels or compare.unique_labels(records)
+    flats = [compare.flat_config(r) for r in records]
+    fields_ = compare.diff_fields(records)
+    data = {labels[r["id"]]: [fmt_value(f.get(k)) if k in f else MISSING for k in fields_]
+            for r, f in zip(records, flats)}
+    frame = pd.DataFrame(data, index=fields_, columns=[labels[r["id"]] for r in records])
+    if outcomes and records:
+        numbers = compare.outcomes(records)
+        extra = {}
+        for key, title in (("test_acc", "→ test accuracy"), ("best_val_acc", "→ best val accuracy")):
+            values = list(numbers[key])
+            extra[title] = [_fmt_outcome(v, values[0], i, same) for i, (v, same)
+                            in enumerate(zip(values, numbers["same_dataset"]))]
+        frame = pd.concat([frame, pd.DataFrame(extra, index=frame.columns).T])
+    frame.index.name = "field"
+    return frame
+
+
+def _fmt_outcome(value: float, first: float, i: int, same_data: bool = True) -> str:
+    """The accuracy, and its change from the first run's, in points; none between different datasets."""
+    if math.isnan(value):
+        return MISSING
+    if i == 0 or math.isnan(first):
+        return f"{value:.2%}"
+    if not same_data:
+        return f"{value:.2%} (another dataset: no delta)"
+    return f"{value:.2%} ({(value - first) * 100:+.2f} pts)"

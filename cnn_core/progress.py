@@ -1,0 +1,35 @@
+"""Progress as text, for the terminal and the dashboard alike: a one-line bar and durations."""
+from __future__ import annotations
+
+import math
+import sys
+import time
+
+
+def fmt_duration(seconds: float | None) -> str:
+    """0:42, 12:05, 1:02:03; '--:--' when unknown."""
+    if seconds is None or not math.isfinite(float(seconds)):
+        return "--:--"
+    s = int(round(float(seconds)))
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+
+class ProgressBar:
+    """A one-line progress bar on stderr (a line per update when stderr is not a terminal)."""
+
+    def __init__(self, stream=sys.stderr, width: int = 24):
+        self.stream, self.width, self.tty = stream, width, stream.isatty()
+        self.last_line = 0.0
+
+    def __call__(self, done: int, total: int, text: str = "") -> None:
+        frac = done / total if total else 0.0
+        filled = int(round(frac * self.width))
+        line = f"[{'#' * filled}{'-' * (self.width - filled)}] {frac:6.1%} {text}"
+        if self.tty:
+            self.stream.write("\r" + line[:160].ljust(100))
+            if done >= total:
+                self.stream.write("\n")
+        elif time.monotonic() - self.last_line > 5 or done >= total:
+            self.stream.write(line + "\n")
+            self.last_line = time.monotonic()
+        self.stream.flush()
