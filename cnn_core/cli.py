@@ -2,60 +2,22 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
-from dataclasses import fields
 
-from .config import ConfigError, TrainConfig, field_help
-
-
-def _parse_value(text: str):
-    """A flag value as JSON when it parses (numbers, true/false, null), else the text itself."""
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
+from .config import ConfigError, TrainConfig
+from .flags import add_config_flags
 
 
-def _add_config_flags(p: argparse.ArgumentParser) -> None:
-    for f in fields(TrainConfig):
-        if f.name == "arch_params":
-            continue
-        p.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, type=_parse_value, default=None,
-                       help=f"{field_help(f.name)} (default: {f.default if f.default is not None else 'dataset default'})")
-    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
-                   help="an architecture parameter, e.g. --param dropout=0.3 (repeatable)")
-
-
-def config_from_args(args) -> TrainConfig:
-    base = TrainConfig.from_json_file(args.config).to_dict() if args.config else TrainConfig().to_dict()
-    for f in fields(TrainConfig):
-        value = getattr(args, f.name, None)
-        if value is not None and f.name != "arch_params":
-            base[f.name] = value
-    params = base.get("arch_params")
-    if params is not None and not isinstance(params, dict):   # a JSON list here once crashed dict()
-        raise ConfigError({"arch_params": f"arch_params must be an object of parameter values, got {params!r}"})
-    params = dict(params or {})
-    for item in args.param:
-        if "=" not in item:
-            raise ConfigError({"arch_params": f"--param takes NAME=VALUE, got {item!r}"})
-        key, value = item.split("=", 1)
-        params[key.strip()] = _parse_value(value)
-    base["arch_params"] = params
-    return TrainConfig.from_dict(base)
-
-
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(config_cls: type = TrainConfig) -> argparse.ArgumentParser:
+    """The whole command line; the train command has a flag per setting of `config_cls`."""
     parser = argparse.ArgumentParser(prog="python -m cnn_core", description="Train and inspect tutorial CNNs.")
     parser.add_argument("--data-dir", help="data folder (default $CNN_DATA_DIR or ./data)")
     parser.add_argument("--runs-dir", help="runs folder (default $CNN_RUNS_DIR or ./runs)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     train = sub.add_parser("train", help="train a model (foreground, with a progress bar)")
-    _add_config_flags(train)
-    train.add_argument("--config", help="a JSON file of TrainConfig fields (flags override it)")
+    add_config_flags(train, config_cls)
     train.add_argument("--name", help="a display name for the run")
     train.add_argument("--run", help="train the already created run in this folder (used by the dashboard)")
     train.add_argument("--resume", nargs="?", const=True, default=None, metavar="RUN",

@@ -18,7 +18,7 @@ def _train_progress(bar: ProgressBar, path: Path):
 
 
 def train(args) -> int:
-    from .cli import config_from_args
+    from .flags import config_from_args
     from .engine import run_training
 
     if args.resume not in (None, True):

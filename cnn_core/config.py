@@ -2,56 +2,124 @@
 from __future__ import annotations
 
 import json
-import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+
+from .settings import setting, specs
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("none", "step", "cosine", "onecycle")
 AUGMENT_MODES = ("none", "standard", "affine")
 MAX_EPOCHS = 1000
 MAX_BATCH = 8192
-INT_FIELDS = ("val_size", "step_size", "batch_size", "epochs", "seed", "dry_run_batches", "log_every")
 
 
-def _help(text: str, label: str, **kw):
-    """A field with the words a person reads: `label` names it (form, error lists), `text` explains it."""
-    return field(metadata={"help": text, "label": label}, **kw)
+def _datasets() -> tuple:
+    from . import data  # torch: only when a dataset is checked or listed
+
+    return tuple(data.DATASETS)
+
+
+def _dataset_problem(name) -> str | None:
+    from . import data
+
+    try:
+        data.get_info(name)
+    except (ValueError, TypeError) as exc:
+        return str(exc)
+    return None
+
+
+def _archs() -> tuple:
+    from . import models  # torch
+
+    return tuple(models.ARCHITECTURES)
+
+
+def _arch_problem(name) -> str | None:
+    from . import models
+
+    try:
+        models.get_architecture(name)
+    except (ValueError, TypeError) as exc:
+        return str(exc)
+    return None
+
+
+def _devices() -> tuple:
+    from . import devices  # torch
+
+    return devices.available_names()
+
+
+def _device_problem(name) -> str | None:
+    from . import devices
+
+    return devices.device_error(name)
 
 
 @dataclass
 class TrainConfig:
-    dataset: str = _help("Dataset id: mnist, fashion-mnist, cifar10 or cifar2.", label="Dataset", default="mnist")
-    val_size: int | None = _help(
-        "Training images held out to measure validation accuracy each epoch; "
-        "empty = the dataset's default (5,000; 1,000 for cifar2).", label="Validation images", default=None)
-    arch: str = _help("Architecture id from the model registry (lenet, res-net-deep, ...).", label="Architecture", default="lenet")
-    arch_params: dict = _help("The architecture's own knobs (width, dropout, ...); "
-                              "missing ones take their defaults.", label="Architecture settings", default_factory=dict)
-    optimizer: str = _help("sgd (with momentum), adam or adamw.", label="Optimizer", default="sgd")
-    lr: float = _help("Learning rate: the step size of each update. SGD: 0.01-0.1; Adam: ~0.001.",
-                      label="Learning rate", default=0.03)
-    momentum: float = _help("SGD momentum (0 = plain SGD; 0.9 is the classic choice).", label="Momentum", default=0.9)
-    nesterov: bool = _help("SGD with Nesterov momentum (needs momentum > 0).", label="Nesterov", default=False)
-    schedule: str = _help("Learning-rate schedule: none, step (x gamma every step_size epochs), "
-                          "cosine (to 0 by the last epoch), onecycle (warm up, then anneal).", label="LR schedule", default="cosine")
-    step_size: int = _help("step schedule: epochs between learning-rate drops.", label="Step size (epochs)", default=5)
-    gamma: float = _help("step schedule: factor applied to the learning rate at each drop.", label="Gamma (LR factor)", default=0.1)
-    batch_size: int = _help("Images per update. Larger is faster per image, noisier gradients when small.",
-                            label="Batch size", default=64)
-    epochs: int = _help("Passes over the training images.", label="Epochs", default=5)
-    weight_decay: float = _help("L2 penalty on weights (0 = none; 5e-4 is common for CIFAR).", label="Weight decay", default=0.0)
-    label_smoothing: float = _help("Share of the target spread over the other classes (0 = none, 0.1 typical).",
-                                   label="Label smoothing", default=0.0)
-    augment: str = _help("Augmentation: none; standard (digits: shifts of 2 px; CIFAR: random crop + flip); "
-                         "affine (digits: shifts, small rotations and scale).", label="Augmentation", default="none")
-    seed: int = _help("Random seed: same seed and config on CPU give the same run.", label="Seed", default=0)
-    device: str = _help("auto picks CUDA, then Apple MPS, then CPU; or name cpu, cuda, cuda:N, mps.",
-                        label="Device", default="auto")
-    amp: bool = _help("Mixed precision (bfloat16 autocast) on CUDA: faster on modern GPUs.", label="Mixed precision (AMP)", default=False)
-    dry_run_batches: int = _help("If > 0, each epoch runs only this many batches (a quick check of the code path).",
-                                 label="Dry run: batches per epoch", default=0)
-    log_every: int = _help("Training steps between logged loss points.", label="Log the loss every N steps", default=20)
+    """Every choice of a training run. Each field's Setting (settings.py) is its one description: the
+    checks of validate(), the CLI flag and the Train form's widget all come from it."""
+    dataset: str = setting("choice", "mnist", choices=_datasets, checker=_dataset_problem, label="Dataset",
+                           section="choice", help="Dataset id: mnist, fashion-mnist, cifar10 or cifar2.")
+    val_size: int | None = setting(
+        "int", None, low=1, high=10_000_000, optional=True, label="Validation images", noun="validation size",
+        unit="images", section="model", step=1, placeholder="dataset default",
+        help="Training images held out to measure validation accuracy each epoch; "
+             "empty = the dataset's default (5,000; 1,000 for cifar2).")
+    arch: str = setting("choice", "lenet", choices=_archs, checker=_arch_problem, label="Architecture",
+                        section="choice", help="Architecture id from the model registry (lenet, res-net-deep, ...).")
+    arch_params: dict = setting("params", default_factory=dict, label="Architecture settings",
+                                help="The architecture's own knobs (width, dropout, ...); "
+                                     "missing ones take their defaults.")
+    optimizer: str = setting("choice", "sgd", choices=OPTIMIZERS, label="Optimizer", section="optimizer",
+                             help="sgd (with momentum), adam or adamw.")
+    lr: float = setting("float", 0.03, low=0, high=10, low_open=True, label="Learning rate", noun="learning rate",
+                        section="optimizer", step=0.001, fmt="%g",
+                        help="Learning rate: the step size of each update. SGD: 0.01-0.1; Adam: ~0.001.")
+    momentum: float = setting("float", 0.9, low=0, high=1, high_open=True, label="Momentum", section="optimizer",
+                              step=0.05, fmt="%.2f", when=("optimizer", "sgd"),
+                              help="SGD momentum (0 = plain SGD; 0.9 is the classic choice).")
+    nesterov: bool = setting("bool", False, label="Nesterov", section="optimizer", when=("optimizer", "sgd"),
+                             help="SGD with Nesterov momentum (needs momentum > 0).")
+    weight_decay: float = setting("float", 0.0, low=0, high=1, label="Weight decay", noun="weight decay",
+                                  section="optimizer", step=0.0001, fmt="%g",
+                                  help="L2 penalty on weights (0 = none; 5e-4 is common for CIFAR).")
+    schedule: str = setting("choice", "cosine", choices=SCHEDULES, label="LR schedule", section="optimizer",
+                            help="Learning-rate schedule: none, step (x gamma every step_size epochs), "
+                                 "cosine (to 0 by the last epoch), onecycle (warm up, then anneal).")
+    step_size: int = setting("int", 5, low=1, high=MAX_EPOCHS, label="Step size (epochs)", unit="epochs",
+                             section="optimizer", step=1, when=("schedule", "step"),
+                             help="step schedule: epochs between learning-rate drops.")
+    gamma: float = setting("float", 0.1, low=0, high=1, low_open=True, label="Gamma (LR factor)",
+                           section="optimizer", step=0.05, fmt="%g", when=("schedule", "step"),
+                           help="step schedule: factor applied to the learning rate at each drop.")
+    batch_size: int = setting("int", 64, low=1, high=MAX_BATCH, label="Batch size", noun="batch size",
+                              unit="images", section="training", step=1,
+                              help="Images per update. Larger is faster per image, noisier gradients when small.")
+    epochs: int = setting("int", 5, low=1, high=MAX_EPOCHS, label="Epochs", section="training", step=1,
+                          help="Passes over the training images.")
+    augment: str = setting("choice", "none", choices=AUGMENT_MODES, label="Augmentation", section="training",
+                           help="Augmentation: none; standard (digits: shifts of 2 px; CIFAR: random crop + flip); "
+                                "affine (digits: shifts, small rotations and scale).")
+    label_smoothing: float = setting("float", 0.0, low=0, high=1, high_open=True, label="Label smoothing",
+                                     noun="label smoothing", section="training", step=0.05, fmt="%.2f",
+                                     help="Share of the target spread over the other classes (0 = none, 0.1 typical).")
+    seed: int = setting("int", 0, low=0, high=2**32 - 1, label="Seed", section="training", step=1,
+                        help="Random seed: same seed and config on CPU give the same run.")
+    device: str = setting("text", "auto", choices=_devices, checker=_device_problem, label="Device",
+                          section="training",
+                          help="auto picks CUDA, then Apple MPS, then CPU; or name cpu, cuda, cuda:N, mps.")
+    amp: bool = setting("bool", False, label="Mixed precision (AMP)", section="training",
+                        help="Mixed precision (bfloat16 autocast) on CUDA: faster on modern GPUs.")
+    log_every: int = setting("int", 20, low=1, high=100_000, label="Log the loss every N steps", unit="steps",
+                             section="advanced", step=1, help="Training steps between logged loss points.")
+    dry_run_batches: int = setting("int", 0, low=0, high=1_000_000, label="Dry run: batches per epoch",
+                                   section="advanced", step=1, placeholder="0 = every batch",
+                                   help="If > 0, each epoch runs only this many batches "
+                                        "(a quick check of the code path).")
 
     # ---- conversion -------------------------------------------------------------------------
     def to_dict(self) -> dict:
@@ -90,10 +158,8 @@ class TrainConfig:
         errors = self.validate(check_data)
         if errors:
             raise ConfigError(errors)
-        for name in INT_FIELDS:   # a whole number written 2.0 (JSON, a flag) becomes the int the engine slices with
-            value = getattr(self, name)
-            if isinstance(value, float):
-                setattr(self, name, int(value))
+        for name, spec in specs(type(self)).items():   # 2.0 from JSON or a flag becomes the int the engine slices with
+            setattr(self, name, spec.coerce(getattr(self, name)))
         return self
 
 
@@ -105,110 +171,36 @@ class ConfigError(ValueError):
         super().__init__("invalid training config:\n" + "\n".join(f"  {k}: {v}" for k, v in self.errors.items()))
 
 
-def field_help(name: str) -> str:
+def field_help(name: str, cls: type = None) -> str:
     """The help text of a TrainConfig field (the Train page shows it next to the widget)."""
-    return next(f.metadata.get("help", "") for f in fields(TrainConfig) if f.name == name)
+    return specs(cls or TrainConfig)[name].help
 
 
-def field_label(name: str) -> str:
+def field_label(name: str, cls: type = None) -> str:
     """What a person calls a TrainConfig field ("Learning rate" for lr); `name` itself when it is none."""
-    return next((f.metadata.get("label", name) for f in fields(TrainConfig) if f.name == name), name)
+    spec = specs(cls or TrainConfig).get(name)
+    return spec.title if spec else name
 
 
 # ---- checks -------------------------------------------------------------------------------------
-def _is_int(v) -> bool:
-    return (isinstance(v, int) and not isinstance(v, bool)) or (isinstance(v, float) and v.is_integer())
-
-
-def _is_number(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-def _int_in(v, name, low, high) -> str | None:
-    if not _is_int(v):
-        return f"{name} must be a whole number, got {v!r}"
-    if not low <= v <= high:
-        return f"{name} must be between {low:,} and {high:,}, got {v:,}"
-    return None
-
-
-def _float_in(v, name, low, high, low_open=False, high_open=False) -> str | None:
-    if not _is_number(v):
-        return f"{name} must be a number, got {v!r}"
-    if not math.isfinite(v):
-        return f"{name} must be a finite number, got {v}"
-    lo_ok = v > low if low_open else v >= low
-    hi_ok = v < high if high_open else v <= high
-    if not (lo_ok and hi_ok):
-        lo = "(" if low_open else "["
-        hi = ")" if high_open else "]"
-        return f"{name} must be in {lo}{low:g}, {high:g}{hi}, got {v:g}"
-    return None
-
-
-def _choice(v, name, choices) -> str | None:
-    if v not in choices:
-        return f"{name} must be one of {', '.join(choices)}; got {v!r}"
-    return None
-
-
-def _bool(v, name) -> str | None:
-    return None if isinstance(v, bool) else f"{name} must be true or false, got {v!r}"
-
-
 def _validate(c: TrainConfig, check_data: bool) -> dict[str, str]:
     from . import data, devices, models  # local: keeps `import cnn_core.config` light
 
-    checks = {
-        "optimizer": _choice(c.optimizer, "optimizer", OPTIMIZERS),
-        "lr": _float_in(c.lr, "learning rate", 0, 10, low_open=True),
-        "momentum": _float_in(c.momentum, "momentum", 0, 1, high_open=True),
-        "nesterov": _bool(c.nesterov, "nesterov"),
-        "schedule": _choice(c.schedule, "schedule", SCHEDULES),
-        "step_size": _int_in(c.step_size, "step_size", 1, MAX_EPOCHS),
-        "gamma": _float_in(c.gamma, "gamma", 0, 1, low_open=True),
-        "batch_size": _int_in(c.batch_size, "batch size", 1, MAX_BATCH),
-        "epochs": _int_in(c.epochs, "epochs", 1, MAX_EPOCHS),
-        "weight_decay": _float_in(c.weight_decay, "weight decay", 0, 1),
-        "label_smoothing": _float_in(c.label_smoothing, "label smoothing", 0, 1, high_open=True),
-        "augment": _choice(c.augment, "augment", AUGMENT_MODES),
-        "seed": _int_in(c.seed, "seed", 0, 2**32 - 1),
-        "device": devices.device_error(c.device) if isinstance(c.device, str) else f"device must be text, got {c.device!r}",
-        "amp": _bool(c.amp, "amp"),
-        "dry_run_batches": _int_in(c.dry_run_batches, "dry_run_batches", 0, 1_000_000),
-        "log_every": _int_in(c.log_every, "log_every", 1, 100_000),
-    }
-    errors = {k: v for k, v in checks.items() if v}
+    errors = {name: msg for name, spec in specs(type(c)).items() if (msg := spec.check(getattr(c, name)))}
     if "nesterov" not in errors and "momentum" not in errors and c.nesterov and c.momentum == 0:
         errors["nesterov"] = "Nesterov momentum needs momentum > 0"
     if not errors.get("amp") and c.amp and not errors.get("device"):
         if devices.resolve_device(c.device).type != "cuda":
             errors["amp"] = "mixed precision runs on CUDA only; this run's device is not a CUDA GPU"
-
-    info = None
-    try:
-        info = data.get_info(c.dataset)
-    except (ValueError, TypeError) as exc:
-        errors["dataset"] = str(exc)
-    if c.val_size is not None:
-        msg = _int_in(c.val_size, "validation size", 1, 10_000_000)
-        if msg:
-            errors["val_size"] = msg
-    _validate_arch(c, info, errors, models)
+    info = None if "dataset" in errors else data.get_info(c.dataset)
+    if "arch" not in errors and "arch_params" not in errors:
+        _validate_arch(c, info, errors, models)
     if check_data and info is not None:
         _validate_sizes(c, info, errors, data)
     return errors
 
 
 def _validate_arch(c, info, errors, models) -> None:
-    try:
-        models.get_architecture(c.arch)
-    except (ValueError, TypeError) as exc:
-        errors["arch"] = str(exc)
-        return
-    if not isinstance(c.arch_params, dict):
-        errors["arch_params"] = f"arch_params must be an object of parameter values, got {c.arch_params!r}"
-        return
     bad = models.param_errors(c.arch, c.arch_params)
     errors.update({f"arch_params.{k}": v for k, v in bad.items()})
     if bad or info is None:

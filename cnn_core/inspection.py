@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import data
+from . import data, predict
 from .models import conv_layers
 
 EVAL_BATCH = 500
@@ -222,7 +222,7 @@ def feature_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
 
 
 @contextmanager
-def _recording(layers: list[tuple[str, nn.Module]], store: dict):
+def recording(layers: list[tuple[str, nn.Module]], store: dict):
     """Forward hooks that keep each layer's output in `store`, only for calls from this thread."""
     me = threading.get_ident()
 
@@ -254,7 +254,7 @@ def _batch1(x: torch.Tensor, model: nn.Module, target: int | None = None) -> tor
 def extract_feature_maps(model: nn.Module, x: torch.Tensor) -> tuple[list[FeatureMap], np.ndarray]:
     """Every feature layer's output for one normalized image (C, H, W), and the class probabilities (K,)."""
     layers = feature_layers(model)
-    with torch.no_grad(), _recording(layers, {}) as store:
+    with torch.no_grad(), recording(layers, {}) as store:
         probs = torch.softmax(model(_batch1(x, model)).float(), dim=1)[0]   # (K,)
     maps = [FeatureMap(name, type(m).__name__, store[name][0].float().cpu().numpy().copy())
             for name, m in layers if name in store]
@@ -262,9 +262,8 @@ def extract_feature_maps(model: nn.Module, x: torch.Tensor) -> tuple[list[Featur
 
 
 def top_k(probs: np.ndarray, classes, k: int = 3) -> list[tuple[str, float]]:
-    """The k most likely (class name, probability), most likely first."""
-    order = np.argsort(-probs, kind="stable")[:k]
-    return [(classes[i], float(probs[i])) for i in order]
+    """predict.top_k for one image's probabilities (K,): the k most likely (class name, probability)."""
+    return predict.top_k(torch.as_tensor(probs).reshape(1, -1), classes, k)[0]
 
 
 # ---- saliency ------------------------------------------------------------------------------------
@@ -289,7 +288,7 @@ def grad_cam(model: nn.Module, x: torch.Tensor, target: int, layer: str | None =
     if layer not in named:
         raise ValueError(f"no feature layer {layer!r} for Grad-CAM; choose one of: {', '.join(named) or 'none'}")
     xb = _batch1(x, model, target).requires_grad_(True)     # a graph even if the weights are frozen
-    with torch.enable_grad(), _recording([(layer, named[layer])], {}) as store:
+    with torch.enable_grad(), recording([(layer, named[layer])], {}) as store:
         score = model(xb)[0, target]
         acts = store[layer]                                           # (1, k, h, w)
         grads, = torch.autograd.grad(score, acts)                     # (1, k, h, w)

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from . import checkpoints, runs
-from .data import normalize
+from .data import DATASETS, normalize
 
 if TYPE_CHECKING:
     import numpy as np
@@ -64,9 +64,9 @@ def image_from_bytes(raw: bytes, input_shape) -> torch.Tensor:
 
 
 def image_for_model(raw: bytes, meta: dict) -> torch.Tensor:
-    """An image file as the run's model input, (C, H, W) uint8: a digit for an MNIST model goes
-    through MNIST's own recipe (mnist_preprocess); anything else is resized to the input size."""
-    if meta.get("dataset") == "mnist":
+    """An image file as the run's model input, (C, H, W) uint8: a digit for a model of a drawable dataset
+    (MNIST) goes through MNIST's own recipe (mnist_preprocess); anything else is resized to the input size."""
+    if drawable(meta.get("dataset")):
         return mnist_preprocess(ink_from_upload(raw))
     return image_from_bytes(raw, meta["input_shape"])
 
@@ -79,8 +79,10 @@ def predict_uint8(model: nn.Module, meta: dict, images: torch.Tensor) -> torch.T
 
 
 def top_k(probs: torch.Tensor, classes, k: int = 3) -> list[list[tuple[str, float]]]:
-    """For each row of probabilities, the k most likely (class name, probability)."""
-    values, indices = probs.topk(min(k, probs.shape[1]), dim=1)
+    """For each row of probabilities, the k most likely (class name, probability), most likely first;
+    of equal probabilities the lower class index first (a stable sort: topk orders ties at random)."""
+    values, indices = probs.sort(dim=1, descending=True, stable=True)
+    values, indices = values[:, :k], indices[:, :k]
     return [[(classes[i], float(v)) for v, i in zip(vs, ids)] for vs, ids in zip(values.tolist(), indices.tolist())]
 
 
@@ -177,6 +179,12 @@ def _open_image(raw: bytes):
 
 
 # ---- the Draw page's helpers: which runs can read a digit, one digit's answer and first-layer maps ------
+def drawable(dataset: str | None) -> bool:
+    """Whether a hand-drawn digit reads like the images of `dataset` (data.DatasetInfo.drawable)."""
+    info = DATASETS.get(dataset) if isinstance(dataset, str) else None
+    return bool(info and info.drawable)
+
+
 def mnist_runs(runs_dir: Path | None = None) -> list[dict]:
     """Runs that can read a drawn digit: the bundled model first (when it is there), then every run in
     the runs folder trained on MNIST that has a best.pt, newest first. Each record carries `path`."""
@@ -189,7 +197,7 @@ def mnist_runs(runs_dir: Path | None = None) -> list[dict]:
             pass                                     # a damaged bundled folder is left out, not fatal
     for record in runs.list_runs(runs_dir):
         dataset = record.get("dataset") or record.get("config", {}).get("dataset")
-        if dataset == "mnist" and (Path(record["path"]) / runs.BEST).is_file():
+        if drawable(dataset) and (Path(record["path"]) / runs.BEST).is_file():
             out.append(record)
     return out
 
@@ -202,9 +210,9 @@ def probabilities(model: nn.Module, meta: dict, image: torch.Tensor) -> "np.ndar
 def first_conv_maps(model: nn.Module, meta: dict, image: torch.Tensor) -> tuple[str, "np.ndarray"] | None:
     """The first conv layer's output for one uint8 image (C, H, W): (layer name, maps (K, h, w) float32).
     None for a model without conv layers (an MLP). Safe on a model shared between threads: when the conv is
-    the model's first layer (every registry model) it is applied directly, with no hook on the shared model."""
-    import threading
-
+    the model's first layer (every registry model) it is applied directly, with no hook on the shared model;
+    otherwise inspection.recording keeps the output of this thread's forward pass only."""
+    from .inspection import recording
     from .models import conv_layers
 
     convs = conv_layers(model)
@@ -213,19 +221,9 @@ def first_conv_maps(model: nn.Module, meta: dict, image: torch.Tensor) -> tuple[
     name, conv = convs[0]
     x = normalize(image.unsqueeze(0), meta["mean"], meta["std"]).to(conv.weight.device)   # (1, C, H, W)
     first_leaf = next(m for m in model.modules() if not list(m.children()))
-    if first_leaf is conv:
-        with torch.no_grad():
+    with torch.no_grad():
+        if first_leaf is conv:
             return name, conv(x)[0].float().cpu().numpy()                                # (K, h, w)
-    me, store = threading.get_ident(), {}
-
-    def keep(_m, _inp, out):
-        if threading.get_ident() == me:              # another session's forward pass is not ours
-            store.setdefault("maps", out)
-
-    handle = conv.register_forward_hook(keep)
-    try:
-        with torch.no_grad():
+        with recording([(name, conv)], {}) as store:
             model(x)
-    finally:
-        handle.remove()
-    return name, store["maps"][0].float().cpu().numpy()                                  # (K, h, w)
+    return name, store[name][0].float().cpu().numpy()                                    # (K, h, w)

@@ -38,6 +38,15 @@ def test_a_spike_does_not_flatten_the_loss_chart():
     assert charts.spikes([2.3, 0.9, 0.5, 0.3, 0.25, 0.2, 5.0, 0.2]) == [False] * 6 + [True, False]
 
 
+def test_a_jump_below_an_epoch_loss_is_drawn_whole():
+    """A logged loss that jumps (a spike by the rule) yet stays under an epoch's validation loss needs no
+    clipping: the chart draws, whole, with no note. (It once raised max() of nothing on the live panel.)"""
+    losses = [0.05, 0.04, 0.03, 0.03, 0.2, 0.03]
+    epochs = EPOCHS.assign(val_loss=[0.6, 0.5])
+    fig = charts.loss_figure(_steps(losses), epochs)
+    assert charts.spikes(losses)[4] and fig.layout.yaxis.range is None and not fig.layout.annotations
+
+
 def test_accuracy_axis_keeps_a_readable_span_and_marks_chance():
     """Accuracies all near 10 %: the axis spans at least 4 points with one-decimal ticks, and draws the
     chance line; a run far above chance has no chance line."""

@@ -609,3 +609,36 @@ def test_augment_bad_arguments():
         data.augment_batch(_batch("digits"), "digits", "flip", g)
     with pytest.raises(ValueError, match="unknown dataset kind 'rgb'; choose one of: digits, cifar"):
         data.augment_batch(_batch("digits"), "rgb", "none", g)
+
+
+def test_no_code_checks_a_dataset_by_name():
+    """The library and the dashboard ask the registry (format, torchvision, offline copies, derived_from,
+    drawable), never a dataset's name: a dataset added to data.DATASETS needs no branch elsewhere."""
+    import re
+
+    root = Path(__file__).resolve().parent.parent
+    ids = "|".join(re.escape(i) for i in data.DATASETS)
+    check = re.compile(rf"""(==|!=|\bin)\s*\(?\s*["']({ids})["']|["']({ids})["']\s*(==|!=)""")
+    found = []
+    for folder in ("cnn_core", "ui", "pages"):
+        for file in sorted((root / folder).rglob("*.py")):
+            for n, line in enumerate(file.read_text().splitlines(), 1):
+                if check.search(line.split("#", 1)[0]):
+                    found.append(f"{file.relative_to(root)}:{n}: {line.strip()}")
+    assert not found, "\n".join(found)
+
+
+def test_a_derived_dataset_keeps_its_class_subset(data_dir):
+    """CIFAR-2 is CIFAR-10's airplanes (0) and birds (2), relabelled 0 and 1, from the registry's entry."""
+    from datagen import write_cifar_dataset
+
+    write_cifar_dataset(data_dir / "cifar10", n_per_batch=40, n_test=60, seed=4)
+    c10, c2 = data.load_raw("cifar10"), data.load_raw("cifar2")
+    info = data.get_info("cifar2")
+    assert (info.derived_from, info.class_subset) == ("cifar10", (0, 2))
+    for part in ("train", "test"):
+        y10, x10 = getattr(c10, f"{part}_y"), getattr(c10, f"{part}_x")
+        keep = (y10 == 0) | (y10 == 2)
+        assert torch.equal(getattr(c2, f"{part}_x"), x10[keep])
+        assert torch.equal(getattr(c2, f"{part}_y"), (y10[keep] == 2).long())
+    assert c2.source.endswith("(CIFAR-10 airplane and bird)")

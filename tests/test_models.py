@@ -264,10 +264,10 @@ def test_deep_cnn_kernel_five_keeps_size():
 
 @pytest.mark.parametrize("arch,params,field,fragments", [
     ("lenet", {"dropout": 1.5}, "dropout", ["dropout must be between 0 and 0.9", "1.5"]),
-    ("mlp", {"hidden1": 4}, "hidden1", ["between 8 and 1024", "4"]),
-    ("mlp", {"hidden1": True}, "hidden1", ["integer", "between 8 and 1024"]),
-    ("mlp", {"hidden1": 3.5}, "hidden1", ["integer", "3.5"]),
-    ("mlp", {"hidden1": "128"}, "hidden1", ["integer", "'128'"]),
+    ("mlp", {"hidden1": 4}, "hidden1", ["between 8 and 1,024", "4"]),
+    ("mlp", {"hidden1": True}, "hidden1", ["whole number", "between 8 and 1,024"]),
+    ("mlp", {"hidden1": 3.5}, "hidden1", ["whole number", "3.5"]),
+    ("mlp", {"hidden1": "128"}, "hidden1", ["whole number", "'128'"]),
     ("cifar-net", {"dropout": float("nan")}, "dropout", ["number", "nan"]),
     ("res-net-deep", {"n_blocks": 0}, "n_blocks", ["between 1 and 100"]),
     ("deep-cnn", {"kernel_size": 4}, "kernel_size", ["one of 3, 5", "4"]),

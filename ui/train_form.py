@@ -1,13 +1,18 @@
-"""The Train page's form: dataset, architecture and its knobs, hyperparameters; each widget with its help
-and, under it, what TrainConfig.validate() says is wrong with it. Launch refuses until nothing is."""
+"""The Train page's New run tab: dataset, architecture and its knobs, hyperparameters; each widget drawn from
+its setting (cnn_core/settings.py: kind, range, label, help, section) with, under it, what validate() says is
+wrong with it. Launch refuses until nothing is. A setting added to TrainConfig appears here by itself."""
 from __future__ import annotations
 
 import streamlit as st
 
-from ui import views
-from cnn_core.config import AUGMENT_MODES, OPTIMIZERS, SCHEDULES, TrainConfig, field_help, field_label
+from cnn_core import runs
+from cnn_core.config import ConfigError, TrainConfig
+from cnn_core.settings import Setting
+from ui import actions, views
 
 KEEP = "session"    # widget values survive leaving the page and coming back
+SECTIONS = {"model": "Model", "optimizer": "Optimizer", "training": "Training"}   # the form's columns
+DRAWN = ("choice", *SECTIONS, "advanced")   # every section a setting may name ("advanced": under Training)
 
 
 def key(name: str) -> str:
@@ -35,19 +40,19 @@ def load_config(config: TrainConfig) -> list[str]:
     A value its widget cannot hold (text for a number, an unknown choice: a hand-edited or foreign run.json)
     is not taken: the field keeps its value and the returned notes name it. Returns those notes."""
     notes, archs = [], _archs()
+    form = views.form_settings(type(config))
     for name, value in views.form_values(config).items():
-        problem = views.form_value_problem(name, value)
-        if problem:
+        if problem := form[name].kind_problem(value):
             notes.append(f"{name}: {views.shown(value)} {problem}; kept {st.session_state.get(key(name))!r}")
         else:
             st.session_state[key(name)] = value
     arch = archs[st.session_state[key("arch")]]
     given = config.arch_params if config.arch == arch.id and isinstance(config.arch_params, dict) else {}
     for p in arch.params:
-        value = views.param_widget_value(p.kind, given.get(p.name, p.default))
-        if problem := views.param_value_problem(p, value):
+        value = p.widget_value(given.get(p.name, p.default))
+        if problem := p.kind_problem(value):
             notes.append(f"arch_params.{p.name}: {views.shown(value)} {problem}; the default {p.default!r} is used")
-            value = views.param_widget_value(p.kind, p.default)
+            value = p.widget_value(p.default)
         st.session_state[pkey(arch.id, p.name)] = value
     known = {p.name for p in arch.params}
     notes += [f"arch_params.{k}: unknown to {arch.id}; left out" for k in given if k not in known]
@@ -55,143 +60,199 @@ def load_config(config: TrainConfig) -> list[str]:
     return notes
 
 
-def init_state() -> None:
+def init_state(cls: type = TrainConfig) -> None:
     """Defaults for every widget, once per session."""
     if st.session_state.get("train.ready"):
         return
     for arch in _archs().values():
         for p in arch.params:
-            st.session_state[pkey(arch.id, p.name)] = views.param_widget_value(p.kind, p.default)
-    st.session_state[key("arch")] = TrainConfig().arch
-    load_config(TrainConfig())
+            st.session_state[pkey(arch.id, p.name)] = p.widget_value(p.default)
+    st.session_state[key("arch")] = cls().arch
+    load_config(cls())
     st.session_state["train.ready"] = True
 
 
-def current() -> tuple[TrainConfig, dict[str, str], str]:
+def current(cls: type = TrainConfig) -> tuple[TrainConfig, dict[str, str], str]:
     """The config the form holds now, its errors by field, and the run name."""
     ss = st.session_state
-    values = {f: ss.get(key(f)) for f in views.FORM_FIELDS}
+    values = {name: ss.get(key(name)) for name in views.form_settings(cls)}
     arch = _archs()[values["arch"]]
     params = {p.name: ss.get(pkey(arch.id, p.name), p.default) for p in arch.params}
-    config = views.config_from_form(values, params)
+    config = views.config_from_form(values, params, cls)
     errors = config.validate()
     name = (ss.get(key("name")) or "").strip()
-    if len(name) > 120:
-        errors["name"] = f"a run name has at most 120 characters, got {len(name)}"
+    if name:
+        try:
+            runs.clean_name(name)
+        except ValueError as exc:
+            errors["name"] = str(exc)
     return config, errors, name
 
 
+# ---- widgets ------------------------------------------------------------------------------------
 def _error(errors: dict, name: str) -> None:
     if name in errors:
         st.error(errors[name], icon=":material/error:")
 
 
-def _number(errors, name, step, fmt=None, **kw) -> None:
-    st.number_input(field_label(name), key=key(name), step=step, format=fmt, help=field_help(name),
-                    persist_state=KEEP, **kw)
-    _error(errors, name)
+def _tip(spec: Setting, code_name: str | None = None) -> str:
+    tip = spec.help
+    if spec.kind in ("int", "float"):
+        tip += f" Allowed: {spec.span()}" + (f" {spec.unit}" if spec.unit else "") + \
+            ("" if spec.default is None else f"; default {spec.default}") + "."
+    return tip + (f" (`{code_name}`)" if code_name else "")
 
 
-def _select(errors, name, options, **kw) -> None:
-    st.selectbox(field_label(name), options, key=key(name), help=field_help(name), persist_state=KEEP, **kw)
-    _error(errors, name)
-
-
-def _check(errors, name, **kw) -> None:
-    st.checkbox(field_label(name), key=key(name), help=field_help(name), persist_state=KEEP, **kw)
-    _error(errors, name)
-
-
-def _param_widget(arch_id: str, p, errors: dict) -> None:
-    k, tip = pkey(arch_id, p.name), f"{p.help} (`{p.name}`)"
-    if p.kind in ("int", "float"):
-        tip = f"{p.help} Allowed: {p.low:g} to {p.high:g}; default {p.default}. (`{p.name}`)"
-        st.number_input(p.title, key=k, step=1 if p.kind == "int" else 0.05, help=tip, persist_state=KEEP,
-                        format=None if p.kind == "int" else "%.2f")
-    elif p.kind == "bool":
-        st.checkbox(p.title, key=k, help=tip, persist_state=KEEP)
+def widget(spec: Setting, k: str, disabled: bool = False, tip: str | None = None, **kw) -> None:
+    """The widget a setting's kind asks for, under session key `k`."""
+    common = dict(key=k, help=tip or _tip(spec), disabled=disabled, persist_state=KEEP)
+    if spec.kind in ("int", "float"):
+        whole = spec.kind == "int"
+        st.number_input(spec.title, step=spec.step or (1 if whole else 0.05), format=spec.fmt or
+                        (None if whole else "%.2f"), placeholder=spec.placeholder, **common, **kw)
+    elif spec.kind == "bool":
+        st.checkbox(spec.title, **common, **kw)
+    elif spec.kind == "choice" or spec.choices:   # text with suggestions (device): what this machine has
+        options = list(spec.options())
+        if spec.kind == "text" and st.session_state.get(k) not in options and st.session_state.get(k):
+            options.append(st.session_state[k])   # a cloned run's cuda:3 stays shown, with its error
+        st.selectbox(spec.title, options, **common, **kw)
     else:
-        st.selectbox(p.title, p.choices, key=k, help=tip, persist_state=KEEP)
-    _error(errors, f"arch_params.{p.name}")
+        st.text_input(spec.title, **common, **kw)
 
 
-def choice_section(errors: dict) -> None:
+def _field(errors: dict, spec: Setting, **kw) -> None:
+    on = spec.when is None or st.session_state.get(key(spec.when[0])) == spec.when[1]
+    widget(spec, key(spec.name), disabled=not on, **kw)
+    _error(errors, spec.name)
+
+
+def section(errors: dict, name: str, cls: type = TrainConfig) -> None:
+    """The settings of section `name`, two to a row in their declared order."""
+    todo = [s for s in views.form_settings(cls).values() if s.section == name]
+    for i in range(0, len(todo), 2):
+        cols = st.columns(2, vertical_alignment="bottom")
+        for col, spec in zip(cols, todo[i:i + 2]):
+            with col:
+                _field(errors, spec)
+
+
+def choice_section(errors: dict, cls: type = TrainConfig) -> None:
     """Dataset and architecture side by side (wide enough for their names), and what the architecture
     teaches and fixes."""
-    datasets, archs = _datasets(), _archs()
+    datasets, archs, form = _datasets(), _archs(), views.form_settings(cls)
     a, b = st.columns(2, gap="large")
     with a:
-        _select(errors, "dataset", list(datasets), format_func=lambda d: datasets[d].title)
+        _field(errors, form["dataset"], format_func=lambda d: datasets[d].title)
     with b:
-        _select(errors, "arch", list(archs), format_func=lambda a: archs[a].title)
+        _field(errors, form["arch"], format_func=lambda a: archs[a].title)
     arch = archs[st.session_state[key("arch")]]
     st.markdown(f"**{arch.title}.** {arch.teaches}")
     if arch.fixes:
         st.caption(f":material/build: What the tutorial got wrong, fixed here: {arch.fixes}")
 
 
-def model_section(errors: dict) -> None:
-    """The architecture's own knobs and the validation size."""
+def model_section(errors: dict, cls: type = TrainConfig) -> None:
+    """The architecture's own knobs (each a Setting of models.ARCHITECTURES), then the Model settings."""
     arch = _archs()[st.session_state[key("arch")]]
     cols = st.columns(2)
     for i, p in enumerate(arch.params):
         with cols[i % 2]:
-            _param_widget(arch.id, p, errors)
-    _number(errors, "val_size", 1, placeholder="dataset default")
+            widget(p, pkey(arch.id, p.name), tip=_tip(p, p.name))
+            _error(errors, f"arch_params.{p.name}")
+    section(errors, "model", cls)
 
 
-def optimizer_section(errors: dict) -> None:
-    sgd = st.session_state[key("optimizer")] == "sgd"
-    step = st.session_state[key("schedule")] == "step"
-    _select(errors, "optimizer", OPTIMIZERS)
-    _number(errors, "lr", 0.001, "%g")
-    a, b = st.columns([3, 2], vertical_alignment="bottom")
-    with a:
-        _number(errors, "momentum", 0.05, "%.2f", disabled=not sgd)
-    with b:
-        _check(errors, "nesterov", disabled=not sgd)
-    _number(errors, "weight_decay", 0.0001, "%g")
-    _select(errors, "schedule", SCHEDULES)
-    a, b = st.columns(2)
-    with a:
-        _number(errors, "step_size", 1, disabled=not step)
-    with b:
-        _number(errors, "gamma", 0.05, "%g", disabled=not step)
-
-
-def training_section(errors: dict, devices: list[str]) -> None:
-    a, b = st.columns(2)
-    with a:
-        _number(errors, "batch_size", 1)
-    with b:
-        _number(errors, "epochs", 1)
-    _select(errors, "augment", AUGMENT_MODES)
-    _number(errors, "label_smoothing", 0.05, "%.2f")
-    a, b = st.columns(2)
-    with a:
-        _number(errors, "seed", 1)
-    with b:
-        _select(errors, "device", devices)
-    _check(errors, "amp")
-    st.text_input("Run name (optional)", key=key("name"), max_chars=120, persist_state=KEEP,
+def training_section(errors: dict, cls: type = TrainConfig) -> None:
+    section(errors, "training", cls)
+    st.text_input("Run name (optional)", key=key("name"), max_chars=runs.MAX_NAME, persist_state=KEEP,
                   placeholder="default: model, data, optimizer, lr, batch, epochs",
                   help="A name to find this run by in lists; empty = a name made of its main settings.")
     _error(errors, "name")
     with st.expander("Advanced"):
-        _number(errors, "log_every", 1)
-        _number(errors, "dry_run_batches", 1, placeholder="0 = every batch")
+        section(errors, "advanced", cls)
 
 
-def launch_bar(errors: dict, where: str) -> None:
+def new_run(cls: type = TrainConfig) -> None:
+    """The whole New run tab: clone box, Launch, the settings in three columns, the layer table."""
+    config, errors, _ = current(cls)
+    clone_box(cls)
+    launch_bar(errors, "top", cls)
+    choice_section(errors, cls)
+    drawn_by = {"model": model_section, "training": training_section}   # sections with more than settings
+    for (name, title), column in zip(SECTIONS.items(), st.columns(len(SECTIONS), gap="large")):
+        with column:
+            st.subheader(title)
+            if name in drawn_by:
+                drawn_by[name](errors, cls)
+            else:
+                section(errors, name, cls)
+    form = views.form_settings(cls)
+    shown = set(form) | {"name"} | {e for e in errors if e.startswith("arch_params.")}
+    for field in sorted(set(errors) - shown):
+        st.error(f"{views.error_labels({field: ''}, None)[0]}: {errors[field]}")
+    launch_bar(errors, "bottom", cls)
+    st.subheader("Layers of the model")
+    layer_table(config, errors)
+
+
+# ---- Launch and Clone ---------------------------------------------------------------------------
+def launch(cls: type = TrainConfig) -> None:
+    """Create the run from the form and start it; refuse while the form has errors."""
+    from cnn_core import jobs
+
+    config, errors, name = current(cls)
+    if errors:
+        arch = _archs().get(config.arch) if isinstance(config.arch, str) else None
+        actions.flash("error", "Not launched: fix " + ", ".join(views.error_labels(errors, arch)) + " first.")
+        return
+    try:
+        path = runs.create_run(config, name or views.default_name(config))
+    except ConfigError as exc:
+        actions.flash("error", "Not launched: " + "; ".join(f"{k}: {v}" for k, v in exc.errors.items()))
+        return
+    except (ValueError, OSError) as exc:
+        actions.flash("error", f"Not launched: {exc}")
+        return
+    try:
+        jobs.launch(path)
+    except (ValueError, OSError) as exc:   # never leave a run that looks queued but has no process
+        runs.update_run(path, status="failed", error=f"could not start the training process: {exc}")
+        actions.flash("error", f"Run {path.name} could not start: {exc}")
+        return
+    actions.watch(path.name)
+    actions.open_tab("Live")
+    actions.flash("success", f"Launched run {path.name}.")
+
+
+def clone(run_id: str | None, cls: type = TrainConfig) -> None:
+    """Fill the form with a saved run's settings (DIGITS' 'Clone job')."""
+    if not run_id:
+        return
+    try:
+        record = runs.read_run(runs.run_dir(run_id))
+        config, dropped = views.clone_config(record, cls)
+    except (ValueError, TypeError) as exc:
+        actions.flash("error", f"Could not clone {run_id}: {exc}")
+        return
+    given = (record.get("config") or {}).get("arch_params")
+    odd = [f"arch_params: {given!r:.60} is not an object of parameter values; the defaults are used"] \
+        if given is not None and not isinstance(given, dict) else []
+    notes = odd + load_config(config) + [f"{d}: a field unknown to this version" for d in dropped]
+    st.session_state["train.clone_note"] = ("warning" if notes else "success", f"Form filled from run {run_id}."
+                                            + (" Not carried over: " + "; ".join(notes) + "." if notes else ""))
+    actions.open_tab("New run")
+
+
+def launch_bar(errors: dict, where: str, cls: type = TrainConfig) -> None:
     """The Launch button and, beside it, what keeps it off or how the training slots stand. Drawn above
     the form (a keyboard reaches it in a few Tab presses) and again below it (`where`: top, bottom)."""
     from cnn_core import jobs
 
-    from ui import actions
-
-    launch, note = st.columns([1, 3], vertical_alignment="center")
-    launch.button("Launch", key="train.launch" if where == "top" else "train.launch_bottom", type="primary",
-                  icon=":material/rocket_launch:", disabled=bool(errors), on_click=actions.launch, width="stretch")
+    launch_col, note = st.columns([1, 3], vertical_alignment="center")
+    launch_col.button("Launch", key="train.launch" if where == "top" else "train.launch_bottom", type="primary",
+                      icon=":material/rocket_launch:", disabled=bool(errors), on_click=launch, args=(cls,),
+                      width="stretch")
     if errors:
         arch = _archs().get(st.session_state[key("arch")])
         which = "this setting is" if len(errors) == 1 else f"these {len(errors)} settings are"
@@ -236,20 +297,16 @@ def _layers(dataset: str, arch: str, params: tuple):
     return views.layer_frame(dataset, arch, dict(params))
 
 
-def clone_box() -> None:
+def clone_box(cls: type = TrainConfig) -> None:
     """Pick a saved run and copy its settings into the form (DIGITS' 'Clone job')."""
-    from cnn_core import runs
-
-    from ui import actions
-
     saved = {r["id"]: r for r in runs.list_runs() if r.get("effective_status") != "corrupt"}
     with st.expander("Clone settings from a saved run", icon=":material/content_copy:"):
         a, b = st.columns([3, 1], vertical_alignment="bottom")
         pick = a.selectbox("Run", list(saved), key="train.clone", index=None, placeholder="choose a run",
                            format_func=lambda i: f"{views.run_label(saved[i])} — {saved[i].get('arch')} "
                                                  f"on {saved[i].get('dataset')}")
-        b.button("Fill the form", key="train.clone_btn", disabled=pick is None, on_click=actions.clone,
-                 args=(pick,), width="stretch")
+        b.button("Fill the form", key="train.clone_btn", disabled=pick is None, on_click=clone,
+                 args=(pick, cls), width="stretch")
         if note := st.session_state.pop("train.clone_note", None):
             kind, text = note if isinstance(note, tuple) else ("success", note)
             getattr(st, kind)(text)

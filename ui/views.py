@@ -14,7 +14,8 @@ from pathlib import Path
 import pandas as pd
 
 from cnn_core import compare, runs
-from cnn_core.config import AUGMENT_MODES, INT_FIELDS, OPTIMIZERS, SCHEDULES, TrainConfig
+from cnn_core.config import TrainConfig, field_label
+from cnn_core.settings import Setting, specs
 from cnn_core.progress import fmt_duration  # noqa: F401  (the pages' durations read like the CLI's)
 
 MISSING = "—"     # a field one run has and another lacks (e.g. arch_params.width of another architecture)
@@ -27,13 +28,6 @@ STATUS_WORDS = {
     "interrupted": "its process ended without a word (killed, crashed, machine restarted); resumable",
     "corrupt": "its run.json cannot be read",
 }
-# TrainConfig fields the Train page shows as widgets (arch_params are per architecture).
-FORM_FIELDS = ("dataset", "arch", "optimizer", "lr", "momentum", "nesterov", "schedule", "step_size", "gamma",
-               "batch_size", "epochs", "weight_decay", "label_smoothing", "augment", "seed", "device", "amp",
-               "val_size", "log_every", "dry_run_batches")
-_FLOAT_FIELDS = ("lr", "momentum", "gamma", "weight_decay", "label_smoothing")
-
-
 # ---- formatting ---------------------------------------------------------------------------------
 def fmt_acc(value, digits: int = 2) -> str:
     """0.9712 -> '97.12%'; '–' when missing. 1.0 -> '100%' (no room is wasted on '100.00%')."""
@@ -138,10 +132,8 @@ def live_run(path: Path) -> LiveRun:
 def error_labels(errors: dict, arch=None) -> list[str]:
     """The names a person reads for the fields in `errors` ("Learning rate", "Dropout"), in form order
     where the form has them. `arch`: the registry entry whose knobs arch_params.<name> refers to."""
-    from cnn_core.config import field_label
-
     titles = {f"arch_params.{p.name}": p.title for p in (arch.params if arch else ())} | {"name": "Run name"}
-    order = {f: i for i, f in enumerate(("dataset", "arch", *titles, *FORM_FIELDS))}
+    order = {f: i for i, f in enumerate(("dataset", "arch", *titles, *form_settings()))}
     return [titles.get(f) or field_label(f) for f in sorted(errors, key=lambda f: (order.get(f, 99), f))]
 
 
@@ -200,95 +192,39 @@ def runs_frame(records: list[dict]) -> pd.DataFrame:
 
 
 # ---- the form <-> TrainConfig -------------------------------------------------------------------
-def _as_widget_value(name: str, value):
-    """Numbers as the type their widget holds (an int lr from a JSON file becomes 1.0)."""
-    if value is None or isinstance(value, bool):
-        return value
-    if name in _FLOAT_FIELDS and isinstance(value, (int, float)):
-        return float(value)
-    if name in INT_FIELDS and isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
+def form_settings(cls: type = TrainConfig) -> dict[str, Setting]:
+    """The settings the Train form draws as widgets: every one with a section (arch_params are per
+    architecture and drawn from its knobs)."""
+    return {name: spec for name, spec in specs(cls).items() if spec.section}
 
 
 def form_values(config: TrainConfig) -> dict:
-    """The value each form widget should hold to show `config` (arch_params excluded)."""
-    data = config.to_dict()
-    return {name: _as_widget_value(name, data[name]) for name in FORM_FIELDS}
+    """The value each form widget should hold to show `config` (an int lr from a JSON file becomes 1.0)."""
+    return {name: spec.widget_value(getattr(config, name)) for name, spec in form_settings(type(config)).items()}
 
 
-def config_from_form(values: dict, arch_params: dict) -> TrainConfig:
-    """A TrainConfig from the form's values; not validated (call .validate())."""
-    known = {f.name for f in fields(TrainConfig)}
+def config_from_form(values: dict, arch_params: dict, cls: type = TrainConfig) -> TrainConfig:
+    """A config from the form's values; not validated (call .validate())."""
+    known = {f.name for f in fields(cls)}
     data = {k: v for k, v in values.items() if k in known and k != "arch_params"}
-    return TrainConfig(**data, arch_params=dict(arch_params))
+    return cls(**data, arch_params=dict(arch_params))
 
 
-def clone_config(record: dict) -> tuple[TrainConfig, list[str]]:
+def clone_config(record: dict, cls: type = TrainConfig) -> tuple[TrainConfig, list[str]]:
     """The config of a saved run, for the form; fields this version does not know are dropped
     and returned by name, so a run from an older or newer version still clones."""
     data = dict(record.get("config") or {})
-    known = {f.name for f in fields(TrainConfig)}
+    known = {f.name for f in fields(cls)}
     dropped = sorted(set(data) - known)
-    config = TrainConfig(**{k: v for k, v in data.items() if k in known})
+    config = cls(**{k: v for k, v in data.items() if k in known})
     if not isinstance(config.arch_params, dict):
         config.arch_params = {}
     return config, dropped
 
 
-def param_widget_value(kind: str, value):
-    """An architecture parameter as its widget holds it."""
-    if kind == "float" and isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    if kind == "int" and isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
-
-
 def shown(value) -> str:
     """A value as a warning quotes it: its repr, cut to 60 characters."""
     return short(repr(value), 60)
-
-
-def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def form_value_problem(name: str, value) -> str | None:
-    """Why the form's widget for field `name` cannot hold `value` (text for a number, an unknown
-    choice: a hand-edited or foreign run.json), or None. Values of the right kind but out of range
-    are fine here: the form shows their error."""
-    from cnn_core import data, models
-
-    choices = {"dataset": tuple(data.DATASETS), "arch": tuple(models.ARCHITECTURES), "optimizer": OPTIMIZERS,
-               "schedule": SCHEDULES, "augment": AUGMENT_MODES}.get(name)
-    if choices is not None:
-        return None if isinstance(value, str) and value in choices else f"is not one of {', '.join(choices)}"
-    if name == "device":
-        return None if isinstance(value, str) else "is not a device name"
-    if name in ("nesterov", "amp"):
-        return None if isinstance(value, bool) else "is not true or false"
-    if value is None and name == "val_size":
-        return None
-    if not _is_number(value):
-        return "is not a number"
-    if name in INT_FIELDS and isinstance(value, float) and not value.is_integer():
-        return "is not a whole number"
-    return None
-
-
-def param_value_problem(param, value) -> str | None:
-    """Why the widget of architecture parameter `param` cannot hold `value`, or None."""
-    if param.kind == "bool":
-        return None if isinstance(value, bool) else "is not true or false"
-    if param.kind == "choice":
-        return None if value in param.choices and not isinstance(value, bool) else \
-            f"is not one of {', '.join(map(str, param.choices))}"
-    if not _is_number(value):
-        return "is not a number"
-    if param.kind == "int" and isinstance(value, float) and not value.is_integer():
-        return "is not a whole number"
-    return None
 
 
 # ---- model preview ------------------------------------------------------------------------------
@@ -331,8 +267,7 @@ def dataset_card(name: str) -> DatasetCard:
     from cnn_core import data, data_sources
 
     info, st = data.get_info(name), data.dataset_status(name)
-    raw_name = "cifar10" if name == "cifar2" else name
-    local = data_sources.find_local(raw_name, data.default_data_dir(), bare=False)
+    local = data_sources.find_local(data.files_of(name), data.default_data_dir(), bare=False)
     found = local is not None
     if st.state == "missing":
         if found:
@@ -344,24 +279,6 @@ def dataset_card(name: str) -> DatasetCard:
     if st.state == "subset":   # the subset's description names its source already, or gets it added
         detail = st.detail if st.source in st.detail else f"{st.source} — subset: {st.detail}"
     return DatasetCard(name, info.title, st.state, st.state, sizes, detail, found)
-
-
-def device_choices(current: str | None = None) -> list[str]:
-    """Devices this machine has (auto, cpu, cuda / cuda:N, mps), plus `current` when it names another."""
-    from cnn_core import devices
-
-    names = ["auto", "cpu"]
-    if devices.device_error("cuda") is None:
-        names.append("cuda")
-        n = 1
-        while n < 16 and devices.device_error(f"cuda:{n}") is None:
-            n += 1
-        names += [f"cuda:{i}" for i in range(n)] if n > 1 else []
-    if devices.device_error("mps") is None:
-        names.append("mps")
-    if current and current not in names:
-        names.append(current)
-    return names
 
 
 # ---- Compare: the differing settings and what they did, as text ---------------------------------

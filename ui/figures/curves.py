@@ -91,6 +91,8 @@ def _clip_spikes(fig: go.Figure, raw: list[float], epoch_steps: list, epoch_valu
     low, high = min(kept), max(kept)
     top = high + 0.08 * (high - low or high or 1)
     above = [v for v in raw + epoch_values if isinstance(v, (int, float)) and v > top]
+    if not above:   # the flagged points lie below an epoch's loss (or are NaN): the full range shows them
+        return
     fig.update_yaxes(range=[max(0.0, low - 0.05 * (high - low)), top])
     fig.add_annotation(text=f"{len(above)} point(s) above, up to {max(above):,.3g}: try the log scale",
                        xref="paper", yref="paper", x=1, y=1, xanchor="right", yanchor="bottom",
