@@ -33,7 +33,7 @@ DATASETS = {"mnist": ([1, 28, 28], 10), "fashion-mnist": ([1, 28, 28], 10), "cif
 
 def make_runs(root: Path, n: int) -> None:
     """n run folders as the engine leaves them (no checkpoints: the page does not read them)."""
-    from cnn_core import runs
+    from cnn_core import files, runs
     from cnn_core.config import TrainConfig
     from cnn_core.models import count_params, resolve_params
 
@@ -71,7 +71,7 @@ def make_runs(root: Path, n: int) -> None:
                   "progress": {"epoch": 10, "epochs": 10, "step": 500, "total_steps": 500, "steps_per_epoch": 50,
                                "images_per_sec": 2500.0, "elapsed": t},
                   "summary": summary}
-        runs.write_json_atomic(folder / runs.RUN_JSON, record)
+        files.write_json_atomic(folder / runs.RUN_JSON, record)
 
 
 def timed(label: str, fn, *args, **kw):
@@ -113,7 +113,7 @@ def apptest_child(picks: int) -> None:
     assert not at.exception, at.exception
     at.run()
     t3 = time.perf_counter()
-    at.multiselect(key="compare.pick").set_value([r["id"] for r in runs.list_runs()[:picks]]).run()
+    at.multiselect(key="compare.pick").set_value([r.id for r in runs.list_runs()[:picks]]).run()
     t4 = time.perf_counter()
     assert not at.exception, at.exception
     print(json.dumps({"import": t1 - t0, "first": t2 - t1, "rerun": t3 - t2, "picked": t4 - t3,

@@ -90,8 +90,8 @@ def _page_way(data_dir: Path, runs_dir: Path, logs: Path, dataset: str, epochs: 
             time.sleep(0.5)
         busy = (cpu_seconds(base.pid) - cpu0) / (time.monotonic() - t0)
         page.get_by_text("Test accuracy").first.wait_for(timeout=60_000)   # the tab saw the end
-    assert record["status"] == "completed", record.get("error")
-    return {"ips": record["summary"]["images_per_sec"], "wall": record["summary"]["wall_time"],
+    assert record.status == "completed", record.error
+    return {"ips": record.summary["images_per_sec"], "wall": record.summary["wall_time"],
             "idle": idle, "busy": busy}
 
 
@@ -105,7 +105,7 @@ def _cli_way(data_dir: Path, runs_dir: Path, dataset: str, epochs: int) -> dict:
                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=3600)
     assert out.returncode == 0, out.stderr[-2000:]
     record = runs.read_run(_new_run(runs_dir, before))
-    return {"ips": record["summary"]["images_per_sec"], "wall": record["summary"]["wall_time"]}
+    return {"ips": record.summary["images_per_sec"], "wall": record.summary["wall_time"]}
 
 
 def main() -> None:

@@ -63,9 +63,9 @@ def _lenet_run(folder: Path) -> Path:
     """A lenet MNIST run folder (untrained weights: the time does not depend on them)."""
     path = runs.create_run(TrainConfig(dataset="mnist", arch="lenet"), runs_dir=folder)
     record = runs.read_run(path)
-    model = build_model("lenet", (1, 28, 28), 10, record["arch_params"])
-    meta = {"arch": "lenet", "arch_params": record["arch_params"], "input_shape": [1, 28, 28], "num_classes": 10,
-            "classes": record["classes"], "mean": [0.1307], "std": [0.3081], "dataset": "mnist"}
+    model = build_model("lenet", (1, 28, 28), 10, record.arch_params)
+    meta = {"arch": "lenet", "arch_params": record.arch_params, "input_shape": [1, 28, 28], "num_classes": 10,
+            "classes": record.classes, "mean": [0.1307], "std": [0.3081], "dataset": "mnist"}
     checkpoints.save_atomic(checkpoints.model_record(model, meta), path / runs.BEST)
     return path
 

@@ -83,8 +83,8 @@ def engine_epoch(runs_root: Path, limit: int | None) -> tuple[float, float]:
                       batch_size=BATCH, epochs=1, device="cpu", dry_run_batches=limit or 0, seed=0)
     path = runs.create_run(cfg, runs_dir=runs_root)
     record = engine.run_training(path)
-    assert record["status"] == "completed", record.get("error")
-    return record["summary"]["images_per_sec"], record["summary"]["final_test_acc"]
+    assert record.status == "completed", record.error
+    return record.summary["images_per_sec"], record.summary["final_test_acc"]
 
 
 def bound(steps: int, batch: int = BATCH, channels_last: bool = engine.CHANNELS_LAST) -> float:

@@ -17,7 +17,8 @@ import torch
 from torch import nn
 
 from . import faults
-from .runs import temp_path
+from .models import build_model
+from .files import temp_path
 
 MODEL_FORMAT = "cnn-dashboard-model/1"
 _META_KEYS = ("arch", "arch_params", "input_shape", "num_classes", "classes", "mean", "std")
@@ -80,8 +81,6 @@ def model_meta(ckpt: dict) -> dict:
 
 def model_from_checkpoint(ckpt: dict, device: str | torch.device = "cpu") -> nn.Module:
     """Rebuild the architecture the checkpoint names and load its weights (eval mode)."""
-    from .models import build_model
-
     meta = model_meta(ckpt)
     try:
         model = build_model(meta["arch"], tuple(meta["input_shape"]), int(meta["num_classes"]), meta["arch_params"])

@@ -4,7 +4,12 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import torch
+
 from . import data, jobs, runs
+from .engine import run_training
+from .flags import config_from_args
+from .predict import image_for_model, load_model, predict_uint8, top_k
 from .progress import ProgressBar, fmt_duration
 
 
@@ -18,9 +23,6 @@ def _train_progress(bar: ProgressBar, path: Path):
 
 
 def train(args) -> int:
-    from .flags import config_from_args
-    from .engine import run_training
-
     if args.resume not in (None, True):
         path, resume = runs.resolve_run(args.resume), True
     elif args.run:
@@ -49,13 +51,13 @@ def train(args) -> int:
 
 
 def _print_outcome(record: dict) -> int:
-    status = record["status"]
+    status = record.status
     if status == "completed":
-        s = record["summary"]
-        print(f"completed run {record['id']}: test accuracy {s['test_acc']:.4f} (best epoch {s['best_epoch']}, "
+        s = record.summary
+        print(f"completed run {record.id}: test accuracy {s['test_acc']:.4f} (best epoch {s['best_epoch']}, "
               f"validation {s['best_val_acc']:.4f}), {s['images_per_sec']:.0f} images/s, {s['wall_time']:.1f} s")
         return 0
-    print(f"run {record['id']} {status}" + (f": {record['error']}" if record.get("error") else ""),
+    print(f"run {record.id} {status}" + (f": {record.error}" if record.error else ""),
           file=sys.stderr)
     return 0 if status == "cancelled" else 1
 
@@ -70,9 +72,11 @@ def runs_cmd(args) -> int:
         if not rows:
             print(f"no runs in {runs.default_runs_dir().resolve()}")
         for r in rows:
-            s = r.get("summary") or {}
-            print(f"{r['id']:<48} {r['effective_status']:<11} {r.get('dataset', '-'):<13} {r.get('arch', '-'):<13} "
-                  f"test {_acc(s.get('test_acc'))}  {r.get('name', '')}")
+            if r.corrupt:
+                print(f"{r.id:<48} {'corrupt':<11} {r.error}")
+                continue
+            print(f"{r.id:<48} {r.effective_status:<11} {r.dataset or '-':<13} {r.arch or '-':<13} "
+                  f"test {_acc(r.test_acc)}  {r.name}")
         return 0
     if args.action == "show":
         return _show(runs.resolve_run(read_only_run(args.run)))
@@ -95,10 +99,10 @@ def _f(value, spec: str) -> str:
 
 def _show(path: Path) -> int:
     r = runs.read_run(path)
-    s, c = r.get("summary") or {}, r["config"]
-    print(f"run       {r['id']}  ({r.get('name', '')})\nstatus    {runs.effective_status(r)}"
-          + (f"  error: {r['error']}" if r.get("error") else ""))
-    print(f"model     {r.get('arch', '-')} {r.get('arch_params', {})} on {r.get('dataset', '-')}")
+    s, c = r.summary, r.config
+    print(f"run       {r.id}  ({r.name})\nstatus    {runs.effective_status(r)}"
+          + (f"  error: {r.error}" if r.error else ""))
+    print(f"model     {r.arch} {r.arch_params} on {r.dataset}")
     print("training  " + " ".join(f"{label}{c.get(k, '-')}" for label, k in (
         ("", "optimizer"), ("lr ", "lr"), ("batch ", "batch_size"), ("epochs ", "epochs"), ("schedule ", "schedule"),
         ("augment ", "augment"), ("seed ", "seed"))))
@@ -156,10 +160,6 @@ def read_only_run(text: str) -> str | Path:
 
 
 def predict_cmd(args) -> int:
-    import torch
-
-    from .predict import image_for_model, load_model, predict_uint8, top_k
-
     model, meta = load_model(read_only_run(args.run), which=args.which)
     images = [image_for_model(Path(p).read_bytes(), meta) for p in args.images]
     probs = predict_uint8(model, meta, torch.stack(images))

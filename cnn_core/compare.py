@@ -29,25 +29,30 @@ def _short_params(params: dict) -> str:
     return ", ".join(f"{k}={text(v)}" for k, v in params.items())
 
 
-def runs_table(records: list[dict]) -> pd.DataFrame:
-    """One row per run, numbers kept as numbers (NaN where unknown) so the table sorts right."""
+def runs_table(records: list[runs.Run | runs.UnreadableRun]) -> pd.DataFrame:
+    """One row per run, numbers kept as numbers (NaN where unknown) so the table sorts right; a run that
+    cannot be read has its id, status `corrupt` and when its file was written."""
     rows = []
     for r in records:
-        cfg, s, p = r.get("config") or {}, r.get("summary") or {}, r.get("progress") or {}
-        running = r.get("effective_status") in runs.ACTIVE
+        if r.corrupt:
+            rows.append({"id": r.id, "name": r.title, "status": "corrupt", "created": _timestamp(r.created),
+                         "note": "", "epochs": 0})
+            continue
+        cfg, s, p = r.config, r.summary, r.progress
+        running = r.effective_status in runs.ACTIVE
         rows.append({
-            "id": r["id"], "name": r.get("name") or r["id"], "dataset": r.get("dataset") or cfg.get("dataset"),
-            "arch": r.get("arch") or cfg.get("arch"), "arch_params": _short_params(_arch_params(r)),
+            "id": r.id, "name": r.title, "dataset": r.dataset or cfg.get("dataset"),
+            "arch": r.arch or cfg.get("arch"), "arch_params": _short_params(_arch_params(r)),
             "optimizer": cfg.get("optimizer"), "lr": cfg.get("lr"), "batch_size": cfg.get("batch_size"),
             "weight_decay": cfg.get("weight_decay"), "augment": cfg.get("augment"), "schedule": cfg.get("schedule"),
-            "params": _count(r.get("n_params")), "epochs": s.get("epochs_done", 0),
+            "params": _count(r.n_params), "epochs": s.get("epochs_done", 0),
             "best_val_acc": _num(s.get("best_val_acc")), "final_val_acc": _num(s.get("last_val_acc")),
             "test_acc": _num(s.get("test_acc")),
             "wall_time": _num(p.get("elapsed") if running else s.get("wall_time", p.get("elapsed"))),
             "images_per_sec": _num(p.get("images_per_sec") if running else s.get("images_per_sec")),
-            "device": r.get("device") or s.get("device") or cfg.get("device"),
-            "status": r.get("effective_status") or r.get("status"), "created": _timestamp(r.get("created")),
-            "note": r.get("note") or "",
+            "device": r.device or s.get("device") or cfg.get("device"),
+            "status": r.effective_status, "created": _timestamp(r.created),
+            "note": r.note or "",
         })
     frame = pd.DataFrame(rows, columns=TABLE_COLUMNS)
     frame["params"] = frame["params"].astype("Int64")
@@ -80,94 +85,94 @@ def filter_table(table: pd.DataFrame, datasets=(), archs=(), statuses=()) -> pd.
     return table[keep]
 
 
-def unique_labels(records: list[dict]) -> dict[str, str]:
+def unique_labels(records: list[runs.Run]) -> dict[str, str]:
     """run id -> a legend label: the run's name, plus the end of its id where names repeat."""
-    names = [r.get("name") or r["id"] for r in records]
-    return {r["id"]: (n if names.count(n) == 1 else f"{n} · {r['id'][-4:]}") for r, n in zip(records, names)}
+    names = [r.title for r in records]
+    return {r.id: (n if names.count(n) == 1 else f"{n} · {r.id[-4:]}") for r, n in zip(records, names)}
 
 
 # ---- architecture parameters -------------------------------------------------------------------
-def _arch_params(record: dict) -> dict:
+def _arch_params(record: runs.Run) -> dict:
     """The resolved architecture parameters run.json keeps; the config's own when those are absent."""
-    params = record.get("arch_params")
+    params = record.arch_params
     if not isinstance(params, dict):
-        params = (record.get("config") or {}).get("arch_params")
+        params = record.config.get("arch_params")
     return params if isinstance(params, dict) else {}
 
 
 # ---- curves -------------------------------------------------------------------------------------
-def curves_frame(records: list[dict], labels: dict[str, str] | None = None) -> pd.DataFrame:
+def curves_frame(records: list[runs.Run], labels: dict[str, str] | None = None) -> pd.DataFrame:
     """Long table of every selected run's curves: one row per (run, point, split, metric).
     granularity "epoch" has train and val per finished epoch; "step" has train per logged step,
     its epoch fractional (step / steps per epoch) so both share one epoch axis."""
     labels = labels or unique_labels(records)
     rows = []
     for r in records:
-        path, label = Path(r["path"]), labels[r["id"]]
-        per_epoch = (r.get("progress") or {}).get("steps_per_epoch")
+        path, label = Path(r.path), labels[r.id]
+        per_epoch = r.progress.get("steps_per_epoch")
         for m in runs.read_metrics(path):
             if m["kind"] == "epoch":
                 for split in ("train", "val"):
                     for metric in ("loss", "acc"):
-                        rows.append((label, r["id"], "epoch", split, metric, m.get("epoch"), m.get("step"),
+                        rows.append((label, r.id, "epoch", split, metric, m.get("epoch"), m.get("step"),
                                      m.get("time"), m.get(f"{split}_{metric}")))
             elif m["kind"] == "step":
                 epoch = m["step"] / per_epoch if per_epoch else m.get("epoch")
                 for metric in ("loss", "acc"):
-                    rows.append((label, r["id"], "step", "train", metric, epoch, m.get("step"), m.get("time"),
+                    rows.append((label, r.id, "step", "train", metric, epoch, m.get("step"), m.get("time"),
                                  m.get(metric)))
     frame = pd.DataFrame(rows, columns=CURVE_COLUMNS)
     return frame.dropna(subset=["value"])
 
 
 # ---- config diff --------------------------------------------------------------------------------
-def flat_config(record: dict) -> dict:
+def flat_config(record: runs.Run) -> dict:
     """The run's config with arch_params flattened into arch_params.<name> (resolved values)."""
-    flat = {k: v for k, v in (record.get("config") or {}).items() if k != "arch_params"}
+    flat = {k: v for k, v in record.config.items() if k != "arch_params"}
     flat.update({f"arch_params.{k}": v for k, v in _arch_params(record).items()})
     return flat
 
 
-def diff_fields(records: list[dict]) -> list[str]:
+def diff_fields(records: list[runs.Run]) -> list[str]:
     """The flattened config fields whose values are not the same in every run, in config order."""
     flats = [flat_config(r) for r in records]
     order = list(dict.fromkeys(k for f in flats for k in f))
     return [k for k in order if len({json.dumps(f.get(k, "\x00absent"), sort_keys=True) for f in flats}) > 1]
 
 
-def outcomes(records: list[dict]) -> pd.DataFrame:
+def outcomes(records: list[runs.Run]) -> pd.DataFrame:
     """Per run (index: run id): test_acc and best_val_acc (NaN where unknown), and same_dataset: whether
     it trained on the first run's dataset (accuracies of different datasets do not compare)."""
     first = _dataset(records[0]) if records else None
-    return pd.DataFrame({"test_acc": [_num((r.get("summary") or {}).get("test_acc")) for r in records],
-                         "best_val_acc": [_num((r.get("summary") or {}).get("best_val_acc")) for r in records],
+    return pd.DataFrame({"test_acc": [_num(r.summary.get("test_acc")) for r in records],
+                         "best_val_acc": [_num(r.summary.get("best_val_acc")) for r in records],
                          "same_dataset": [_dataset(r) == first for r in records]},
-                        index=[r["id"] for r in records])
+                        index=[r.id for r in records])
 
 
-def _dataset(record: dict) -> str | None:
-    return record.get("dataset") or (record.get("config") or {}).get("dataset")
+def _dataset(record: runs.Run) -> str | None:
+    return record.dataset or record.config.get("dataset")
 
 
-def datasets_of(records: list[dict]) -> list[str]:
+def datasets_of(records: list[runs.Run]) -> list[str]:
     """The datasets of these runs, each once, in order: more than one means their accuracies do not compare."""
     return list(dict.fromkeys(d for d in map(_dataset, records) if d))
 
 
-def at_chance(records: list[dict]) -> list[dict]:
+def at_chance(records: list[runs.Run]) -> list[runs.Run]:
     """The completed runs whose test accuracy is chance level (runs.chance_note)."""
     return [r for r in records if runs.chance_note(r)]
 
 
 # ---- hyper-parameters against test accuracy -----------------------------------------------------
-def hyperparam_frame(records: list[dict], dataset: str) -> pd.DataFrame:
+def hyperparam_frame(records: list[runs.Run], dataset: str) -> pd.DataFrame:
     """Runs of `dataset` with a test accuracy: the config fields that vary among them, and test_acc."""
     chosen = [r for r in records
-              if r.get("dataset") == dataset and not math.isnan(_num((r.get("summary") or {}).get("test_acc")))]
+              if r.dataset == dataset and not math.isnan(_num(r.summary.get("test_acc")))]
     if not chosen:
         return pd.DataFrame(columns=["run", "test_acc"])
     labels = unique_labels(chosen)
     fields = [f for f in diff_fields(chosen) if f not in _SKIP_IN_PLOT]
-    rows = [{"run": labels[r["id"]], **{f: flat_config(r).get(f) for f in fields},
-             "test_acc": float(r["summary"]["test_acc"])} for r in chosen]
+    rows = [{"run": labels[r.id], **{f: flat_config(r).get(f) for f in fields},
+             "test_acc": float(r.summary["test_acc"])} for r in chosen]
     return pd.DataFrame(rows, columns=["run", *fields, "test_acc"])

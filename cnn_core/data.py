@@ -11,7 +11,6 @@ import json
 import logging
 import math
 import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +19,7 @@ from typing import Callable, Iterator, Sequence
 import torch
 import torch.nn.functional as F
 
-from cnn_core import data_sources as src
+from cnn_core import data_sources as src, files
 from cnn_core.data_sources import RawDataset  # what a source returns is what the cache holds
 
 log = logging.getLogger(__name__)
@@ -118,14 +117,12 @@ def _checksum(tensors: dict[str, torch.Tensor]) -> str:
 
 def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
+    tmp = files.temp_path(path)
     try:
-        write(Path(tmp))
-        os.chmod(tmp, 0o644)  # mkstemp makes it 0600; the cache is ordinary readable data
+        write(tmp)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import checkpoints, data, faults, runs
+from . import checkpoints, data, faults, files, runs
 from .config import TrainConfig
 from .devices import resolve_device
 from .models import build_model
@@ -103,7 +103,7 @@ class Trainer:
                  on_progress: Callable[[dict], None] | None = None):
         self.path = Path(path)
         self.record = runs.read_run(self.path)
-        self.config = TrainConfig.from_dict(self.record["config"]).check(check_data=False)
+        self.config = TrainConfig.from_dict(self.record.config).check(check_data=False)
         self.on_progress = on_progress
         c = self.config
         self.device = resolve_device(c.device)
@@ -113,7 +113,7 @@ class Trainer:
             raise TrainingFailed(f"batch size {c.batch_size} is larger than the "
                                  f"{len(self.splits.train_x)} training images")
         info = self.splits.info
-        self.meta = {"arch": c.arch, "arch_params": self.record["arch_params"],
+        self.meta = {"arch": c.arch, "arch_params": self.record.arch_params,
                      "input_shape": list(info.input_shape), "num_classes": len(info.classes),
                      "classes": list(info.classes), "mean": list(self.splits.mean),
                      "std": list(self.splits.std), "dataset": c.dataset}
@@ -310,7 +310,7 @@ class Trainer:
                                                              val_acc=val_acc), self.path / runs.BEST)
         self._snapshot(self.epoch, val_acc)
         self.save_checkpoint()
-        self._heartbeat(summary={**self.record.get("summary", {}), "best_epoch": self.best_epoch,
+        self._heartbeat(summary={**self.record.summary, "best_epoch": self.best_epoch,
                                  "best_val_acc": self.best_val_acc, "last_val_acc": val_acc,
                                  "last_train_acc": train_acc, "epochs_done": self.epoch})
 
@@ -389,7 +389,7 @@ def run_training(path: Path, resume: bool = False, on_progress=None) -> dict:
 def _prepare_folder(path: Path, resume: bool) -> None:
     """Before a process trains in `path`: drop the temp files a killed writer left behind, clear a
     fresh start of what an earlier attempt wrote, and set aside the space the final status needs."""
-    runs.remove_stale_temps(path)
+    files.remove_stale_temps(path, path / runs.SNAPSHOTS)
     if not resume:
         for name in (runs.METRICS, runs.CHECKPOINT, runs.BEST):
             (path / name).unlink(missing_ok=True)

@@ -30,7 +30,7 @@ def max_jobs() -> int:
     try:
         return max(1, int(os.environ[MAX_JOBS_ENV]))
     except (KeyError, ValueError):
-        import torch   # here, not at the top: pages import jobs without paying for torch
+        import torch  # here, not at the top: pages import jobs without paying for torch
         return 2 if torch.cuda.is_available() else 1
 
 
@@ -45,10 +45,10 @@ def launch(path: Path, resume: bool = False) -> int:
     path = Path(path).resolve()
     record = runs.read_run(path)
     status = runs.effective_status(record)
-    if status in runs.ACTIVE and record.get("pid"):   # a queued run no process has taken yet may start
-        raise ValueError(f"run {record['id']} is already {status}")
+    if status in runs.ACTIVE and record.pid:   # a queued run no process has taken yet may start
+        raise ValueError(f"run {record.id} is already {status}")
     if resume and not (path / runs.CHECKPOINT).is_file():
-        raise ValueError(f"run {record['id']} has no checkpoint to resume from")
+        raise ValueError(f"run {record.id} has no checkpoint to resume from")
     (path / runs.CANCEL).unlink(missing_ok=True)
     runs.update_run(path, status="queued", error=None, pid=None, heartbeat=time.time(),
                     host=socket.gethostname(), queued_at=time.time())
@@ -97,7 +97,7 @@ def delete_run(path: Path, runs_dir: Path | None = None, timeout: float = 60.0) 
     path = Path(path)
     try:
         record = runs.read_run(path)
-        status, pid = runs.effective_status(record), record.get("pid")
+        status, pid = runs.effective_status(record), record.pid
     except ValueError:
         status, pid = "corrupt", None
     deadline = time.monotonic() + timeout
@@ -111,10 +111,14 @@ def delete_run(path: Path, runs_dir: Path | None = None, timeout: float = 60.0) 
     return status
 
 
-def active_runs(runs_dir: Path | None = None) -> list[dict]:
+def active_runs(runs_dir: Path | None = None) -> list[runs.Run]:
     """Runs queued or running right now, oldest first."""
-    return sorted((r for r in runs.list_runs(runs_dir) if r["effective_status"] in runs.ACTIVE),
-                  key=lambda r: r.get("queued_at") or 0)
+    return in_progress(runs.list_runs(runs_dir))
+
+
+def in_progress(records: list) -> list[runs.Run]:
+    """The runs of a listing that are queued or running, oldest first."""
+    return sorted((r for r in records if r.effective_status in runs.ACTIVE), key=lambda r: r.queued_at or 0)
 
 
 @contextlib.contextmanager
@@ -127,7 +131,7 @@ def slot(path: Path, runs_dir: Path | None = None):
     slots.mkdir(exist_ok=True)
     my_id = path.name
     runs.update_run(path, status="queued", pid=os.getpid(), host=socket.gethostname(),
-                    heartbeat=time.time(), queued_at=runs.read_run(path).get("queued_at") or time.time())
+                    heartbeat=time.time(), queued_at=runs.read_run(path).queued_at or time.time())
     while True:
         if (path / runs.CANCEL).exists():
             yield None
@@ -152,6 +156,6 @@ def slot(path: Path, runs_dir: Path | None = None):
 
 def _oldest_waiting(root: Path, my_id: str) -> bool:
     """True when no live queued run was queued before `my_id`."""
-    queued = [r for r in runs.list_runs(root) if r["effective_status"] == "queued" and r.get("pid")]
-    queued.sort(key=lambda r: (r.get("queued_at") or 0, r["id"]))
-    return not queued or queued[0]["id"] == my_id
+    queued = [r for r in runs.list_runs(root) if r.effective_status == "queued" and r.pid]
+    queued.sort(key=lambda r: (r.queued_at or 0, r.id))
+    return not queued or queued[0].id == my_id

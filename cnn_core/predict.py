@@ -5,16 +5,14 @@ import io
 import re
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+import numpy as np
 import torch
+from PIL import Image
 from torch import nn
 
 from . import checkpoints, runs
 from .data import DATASETS, normalize
-
-if TYPE_CHECKING:
-    import numpy as np
 
 BUNDLED_MNIST = Path(__file__).resolve().parent.parent / "models" / "mnist-bundled"  # ships with the repo
 MAX_UPLOAD_BYTES = 10 * 2**20      # an uploaded file larger than this is refused unread
@@ -38,13 +36,13 @@ def _check_belongs(meta: dict, record: dict, file: Path) -> None:
     """CheckpointError naming each misfit when the weights file describes another model than its run.json
     (a best.pt copied in from another run): another architecture, class count or input size."""
     misfits = []
-    if isinstance(record.get("arch"), str) and meta["arch"] != record["arch"]:
-        misfits.append(f"architecture {meta['arch']!r} (the run's is {record['arch']!r})")
-    if isinstance(record.get("classes"), list) and meta["num_classes"] != len(record["classes"]):
-        misfits.append(f"{meta['num_classes']!r} classes (the run has {len(record['classes'])})")
+    if isinstance(record.arch, str) and meta["arch"] != record.arch:
+        misfits.append(f"architecture {meta['arch']!r} (the run's is {record.arch!r})")
+    if isinstance(record.classes, list) and meta["num_classes"] != len(record.classes):
+        misfits.append(f"{meta['num_classes']!r} classes (the run has {len(record.classes)})")
     shape = list(meta["input_shape"]) if isinstance(meta["input_shape"], (list, tuple)) else meta["input_shape"]
-    if isinstance(record.get("input_shape"), list) and shape != record["input_shape"]:
-        misfits.append(f"input {meta['input_shape']!r} (the run's is {record['input_shape']!r})")
+    if isinstance(record.input_shape, list) and shape != record.input_shape:
+        misfits.append(f"input {meta['input_shape']!r} (the run's is {record.input_shape!r})")
     if misfits:
         raise checkpoints.CheckpointError(
             f"{file.name} of run {file.parent.name} holds a model for another run: " + "; ".join(misfits)
@@ -54,8 +52,6 @@ def _check_belongs(meta: dict, record: dict, file: Path) -> None:
 def image_from_bytes(raw: bytes, input_shape) -> torch.Tensor:
     """Decode PNG/JPEG/... bytes into a (C, H, W) uint8 tensor of the model's input size.
     Refuses files that are too large, not images, or decompression bombs, with a ValueError."""
-    from PIL import Image
-
     img = _open_image(raw)
     channels, height, width = input_shape
     img = img.convert("L" if channels == 1 else "RGB").resize((width, height), Image.BILINEAR)
@@ -91,10 +87,8 @@ INK_THRESHOLD = 0.1        # a pixel is ink when brighter than this share of the
 MIN_INK_PIXELS = 8         # fewer ink pixels than this is an empty drawing
 
 
-def ink_from_rgba(rgba) -> "np.ndarray":
+def ink_from_rgba(rgba) -> np.ndarray:
     """Canvas RGBA (H, W, 4) uint8, white strokes on black -> ink intensity (H, W) float in [0, 1]."""
-    import numpy as np
-
     arr = np.asarray(rgba, dtype=np.float32)
     if arr.ndim != 3 or arr.shape[2] not in (3, 4):
         raise ValueError(f"expected an RGB(A) image array (H, W, 3|4), got shape {arr.shape}")
@@ -104,11 +98,9 @@ def ink_from_rgba(rgba) -> "np.ndarray":
     return gray
 
 
-def ink_from_upload(raw: bytes) -> "np.ndarray":
+def ink_from_upload(raw: bytes) -> np.ndarray:
     """An uploaded image file -> ink intensity (H, W) in [0, 1]: light-on-dark kept, dark-on-light
     inverted (judged by the border, which is background in a photo or scan of one digit)."""
-    import numpy as np
-
     img = _open_image(raw)
     if img.mode in ("RGBA", "LA") or "transparency" in img.info:
         rgba = np.asarray(img.convert("RGBA"), dtype=np.float32)
@@ -126,9 +118,6 @@ def mnist_preprocess(ink) -> torch.Tensor:
     """MNIST's recipe: crop to the ink, fit the longer side into 20 px (anti-aliased, aspect kept),
     paste into 28x28 with the intensity centre of mass at the centre. Returns (1, 28, 28) uint8.
     ValueError when there is no ink to read."""
-    import numpy as np
-    from PIL import Image
-
     ink = np.clip(np.asarray(ink, dtype=np.float32), 0.0, 1.0)          # (H, W)
     peak = float(ink.max()) if ink.size else 0.0
     mask = ink > max(peak * INK_THRESHOLD, 0.05)
@@ -153,8 +142,6 @@ def mnist_preprocess(ink) -> torch.Tensor:
 
 def _open_image(raw: bytes):
     """PIL image from upload bytes, refusing oversized files, decompression bombs and non-images."""
-    from PIL import Image
-
     if not raw:
         raise ValueError("the file is empty (0 bytes): upload a PNG or JPEG picture")
     if len(raw) > MAX_UPLOAD_BYTES:
@@ -185,29 +172,25 @@ def drawable(dataset: str | None) -> bool:
     return bool(info and info.drawable)
 
 
-def mnist_runs(runs_dir: Path | None = None) -> list[dict]:
+def drawable_runs(runs_dir: Path | None = None) -> list[runs.Run]:
     """Runs that can read a drawn digit: the bundled model first (when it is there), then every run in
-    the runs folder trained on MNIST that has a best.pt, newest first. Each record carries `path`."""
+    the runs folder trained on a drawable dataset (MNIST) that has a best.pt, newest first."""
     out = []
     if (BUNDLED_MNIST / runs.BEST).is_file():
         try:
-            record = runs.read_run(BUNDLED_MNIST)
-            out.append({**record, "path": str(BUNDLED_MNIST), "effective_status": record["status"]})
+            out.append(runs.read_run(BUNDLED_MNIST))
         except ValueError:
             pass                                     # a damaged bundled folder is left out, not fatal
-    for record in runs.list_runs(runs_dir):
-        dataset = record.get("dataset") or record.get("config", {}).get("dataset")
-        if drawable(dataset) and (Path(record["path"]) / runs.BEST).is_file():
-            out.append(record)
+    out += [r for r in runs.readable(runs.list_runs(runs_dir)) if drawable(r.dataset) and (r.path / runs.BEST).is_file()]
     return out
 
 
-def probabilities(model: nn.Module, meta: dict, image: torch.Tensor) -> "np.ndarray":
+def probabilities(model: nn.Module, meta: dict, image: torch.Tensor) -> np.ndarray:
     """Class probabilities (classes,) float32 for one uint8 image (C, H, W) of the model's input size."""
     return predict_uint8(model, meta, image.unsqueeze(0))[0].numpy()
 
 
-def first_conv_maps(model: nn.Module, meta: dict, image: torch.Tensor) -> tuple[str, "np.ndarray"] | None:
+def first_conv_maps(model: nn.Module, meta: dict, image: torch.Tensor) -> tuple[str, np.ndarray] | None:
     """The first conv layer's output for one uint8 image (C, H, W): (layer name, maps (K, h, w) float32).
     None for a model without conv layers (an MLP). Safe on a model shared between threads: when the conv is
     the model's first layer (every registry model) it is applied directly, with no hook on the shared model;

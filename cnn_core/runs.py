@@ -17,11 +17,14 @@ import secrets
 import shutil
 import socket
 import time
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
+from functools import cached_property
 from pathlib import Path
 
-from . import faults
+from . import faults, files
 from .config import ConfigError, TrainConfig
+from .settings import is_number
 
 RUNS_DIR_ENV = "CNN_RUNS_DIR"
 RUN_JSON = "run.json"
@@ -104,44 +107,6 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-# ---- atomic files -------------------------------------------------------------------------------
-def temp_path(path: Path) -> Path:
-    """Where a file is written before os.replace puts it at `path`: hidden, beside it, named by the
-    writing process (remove_stale_temps knows a dead writer's by that pid)."""
-    path = Path(path)
-    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
-
-
-def remove_stale_temps(folder: Path) -> None:
-    """Delete the temp files that writers killed mid-write left in a run folder and its snapshots."""
-    folder = Path(folder)
-    for tmp in [*folder.glob(".*.tmp"), *folder.glob(f"{SNAPSHOTS}/.*.tmp")]:
-        pid = tmp.name.rsplit(".", 2)[-2]
-        if not (pid.isdigit() and int(pid) != os.getpid() and pid_alive(int(pid))):
-            tmp.unlink(missing_ok=True)
-
-
-def write_json_atomic(path: Path, data: dict) -> None:
-    """Write to a temp file in the same folder, fsync, then os.replace: readers see old or new, never half."""
-    tmp = temp_path(path)
-    with open(tmp, "w") as f:
-        json.dump(data, f, indent=1, default=_json_default)
-        f.flush()
-        faults.reached("run-json-write")
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
-def _json_default(obj):
-    if hasattr(obj, "item"):
-        return obj.item()
-    if isinstance(obj, (tuple, set)):
-        return list(obj)
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"not JSON serializable: {type(obj).__name__}")
-
-
 @contextlib.contextmanager
 def _locked(path: Path):
     """An exclusive lock on the run folder's lock file, for read-modify-write of run.json."""
@@ -151,6 +116,101 @@ def _locked(path: Path):
             yield
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+# ---- the record ---------------------------------------------------------------------------------
+@dataclass
+class Run:
+    """One run.json, typed: the fields the product writes. Keys it does not know (a newer version's) are
+    kept in `extra` and written back, so an update by this version loses nothing. `folder` is where it
+    was read from (not stored)."""
+    id: str
+    status: str
+    config: dict
+    format: str = FORMAT
+    name: str = ""
+    note: str = ""
+    created: str = ""
+    host: str = ""
+    dataset: str = ""
+    arch: str = ""
+    arch_params: dict = field(default_factory=dict)
+    classes: list = field(default_factory=list)
+    input_shape: list = field(default_factory=list)
+    n_params: int | None = None
+    error: str | None = None
+    pid: int | None = None
+    heartbeat: float | None = None
+    progress: dict = field(default_factory=dict)
+    summary: dict = field(default_factory=dict)
+    started: float | None = None      # when a process last began training it (time.time())
+    queued_at: float | None = None    # when it joined the queue for a training slot
+    device: str | None = None         # what it trains on ("cpu", "cuda:0") and with how many threads
+    threads: int | None = None
+    versions: dict = field(default_factory=dict)
+    imported: dict = field(default_factory=dict)   # from_id, from_host, at: where an imported run came from
+    extra: dict = field(default_factory=dict, repr=False)
+    folder: Path | None = field(default=None, repr=False, compare=False)
+
+    corrupt = False
+
+    @classmethod
+    def from_dict(cls, data: dict, folder: Path | None = None) -> "Run":
+        known = {f.name for f in fields(cls)} - {"extra", "folder"}
+        values = {k: v for k, v in data.items() if k in known and v is not None}
+        config = values.get("config") or {}
+        for key in ("dataset", "arch", "arch_params"):   # runs of early versions kept these in config only
+            if key not in values and isinstance(config.get(key), (str, dict)):
+                values[key] = config[key]
+        return cls(**values, extra={k: v for k, v in data.items() if k not in known}, folder=folder)
+
+    def to_dict(self) -> dict:
+        """What run.json holds: every field but `folder`, and the unknown keys as they came."""
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("extra", "folder")}
+        return {**out, **self.extra}
+
+    @property
+    def path(self) -> Path:
+        return Path(self.folder) if self.folder is not None else default_runs_dir() / self.id
+
+    @property
+    def title(self) -> str:
+        """What a person calls it: its name, else its id."""
+        return self.name or self.id
+
+    @cached_property
+    def effective_status(self) -> str:
+        """The status a reader should show (see effective_status); read once per record."""
+        return effective_status(self)
+
+    @property
+    def test_acc(self) -> float | None:
+        value = self.summary.get("test_acc")
+        return float(value) if is_number(value) else None
+
+
+@dataclass
+class UnreadableRun:
+    """A run folder whose run.json cannot be read (torn, hand-edited, foreign): listed so a person sees it
+    and can delete it, never opened. `error` says why."""
+    id: str
+    folder: Path
+    error: str
+    created: str = ""          # the file's modification time: where it sorts in a list
+    corrupt = True
+    status = "corrupt"
+
+    @property
+    def path(self) -> Path:
+        return self.folder
+
+    @property
+    def title(self) -> str:
+        return self.id
+
+    @property
+    def effective_status(self) -> str:
+        return "corrupt"
 
 
 # ---- create / read / update ---------------------------------------------------------------------
@@ -169,7 +229,7 @@ def create_run(config: TrainConfig, name: str | None = None, runs_dir: Path | No
         errors = {**exc.errors, **errors}
     if errors:
         raise ConfigError(errors)
-    from . import data, models  # noqa: local, heavy imports only when a run is made
+    from . import data, models  # torch (2.7 s): only when a run is made; `import cnn_core.runs` stays light
 
     info = data.get_info(config.dataset)
     arch = models.get_architecture(config.arch)
@@ -179,23 +239,17 @@ def create_run(config: TrainConfig, name: str | None = None, runs_dir: Path | No
     run_id = new_run_id(config)
     path = run_dir(run_id, root)
     path.mkdir()
-    record = {
-        "format": FORMAT, "id": run_id,
-        "name": name,
-        "note": "", "created": _now(), "host": socket.gethostname(),
-        "config": config.to_dict(), "dataset": config.dataset, "arch": config.arch,
-        "arch_params": models.resolve_params(config.arch, config.arch_params),
-        "classes": list(info.classes), "input_shape": list(info.input_shape),
-        "n_params": models.count_params(config.arch, info.input_shape, len(info.classes), config.arch_params),
-        "status": "queued", "error": None, "pid": None, "heartbeat": None, "progress": {},
-        "summary": {},
-    }
-    write_json_atomic(path / RUN_JSON, record)
+    record = Run(id=run_id, status="queued", config=config.to_dict(), name=name, created=_now(),
+                 host=socket.gethostname(), dataset=config.dataset, arch=config.arch,
+                 arch_params=models.resolve_params(config.arch, config.arch_params),
+                 classes=list(info.classes), input_shape=list(info.input_shape),
+                 n_params=models.count_params(config.arch, info.input_shape, len(info.classes), config.arch_params))
+    files.write_json_atomic(path / RUN_JSON, record.to_dict())
     return path
 
 
-def read_run(path: Path) -> dict:
-    """run.json as a dict; ValueError naming the file when it is missing or not JSON."""
+def read_run(path: Path) -> Run:
+    """run.json as a Run; ValueError naming the file when it is missing, not JSON or not a run record."""
     file = Path(path) / RUN_JSON
     try:
         data = json.loads(file.read_text())
@@ -211,29 +265,31 @@ def read_run(path: Path) -> dict:
         raise ValueError(f"{file} is not a run record ({', '.join(wrong)} of the wrong type)")
     if not isinstance(data.get("id"), str):
         data["id"] = Path(path).name
-    return data
+    return Run.from_dict(data, Path(path))
 
 
 _RECORD_TYPES = {"config": dict, "status": str, "name": str, "note": str, "created": str, "host": str, "error": str,
                  "dataset": str, "arch": str, "arch_params": dict, "classes": list, "input_shape": list,
-                 "summary": dict, "progress": dict, "pid": int, "heartbeat": (int, float)}
+                 "summary": dict, "progress": dict, "pid": int, "heartbeat": (int, float), "n_params": int,
+                 "started": (int, float), "queued_at": (int, float), "device": str, "threads": int,
+                 "versions": dict, "imported": dict}
 
 
-def update_run(path: Path, **fields) -> dict:
-    """Read-modify-write run.json under the run's lock; nested dicts given are replaced whole."""
+def update_run(path: Path, **changes) -> Run:
+    """Read-modify-write run.json under the run's lock; nested dicts given are replaced whole. A key
+    that is no field of Run is kept among its `extra` keys."""
     path = Path(path)
     with _locked(path):
-        record = read_run(path)
-        record.update(fields)
-        write_json_atomic(path / RUN_JSON, record)
-    return record
+        data = {**read_run(path).to_dict(), **changes}
+        files.write_json_atomic(path / RUN_JSON, data)
+    return Run.from_dict(data, path)
 
 
-def rename_run(path: Path, name: str) -> dict:
+def rename_run(path: Path, name: str) -> Run:
     return update_run(path, name=clean_name(name))
 
 
-def set_note(path: Path, note: str) -> dict:
+def set_note(path: Path, note: str) -> Run:
     if not isinstance(note, str) or len(note) > 5000:
         raise ValueError("a note is text of at most 5,000 characters")
     return update_run(path, note=note)
@@ -254,40 +310,23 @@ def snapshot_file(path: Path, epoch: int) -> Path:
     return Path(path) / SNAPSHOTS / f"epoch-{epoch:03d}.pt"
 
 
-def pid_alive(pid: int) -> bool:
-    """True while process `pid` exists and is not a zombie."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return stat.rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:   # /proc is there and the process is not: it was reaped just now
-        return not Path("/proc/self/stat").exists()
-    except (OSError, IndexError):
-        return True
-
-
-def effective_status(record: dict) -> str:
+def effective_status(record: Run) -> str:
     """The status a reader should show: a queued/running run whose process is gone, or that was
-    created and never launched, is `interrupted`."""
-    status = record.get("status", "unknown")
+    created and never launched, is `interrupted`. (Run.effective_status: the same, read once.)"""
+    status = record.status
     if status not in ACTIVE:
         return status
-    pid = record.get("pid")
-    same_host = record.get("host") == socket.gethostname()
+    pid = record.pid
+    same_host = record.host == socket.gethostname()
     if pid and same_host:
-        return status if pid_alive(int(pid)) else "interrupted"
-    beat = record.get("heartbeat")
+        return status if files.pid_alive(int(pid)) else "interrupted"
+    beat = record.heartbeat
     if beat is None:   # created, never launched: fine for a moment, then no process will come
         if pid:
             return "interrupted"
         try:
-            age = time.time() - datetime.fromisoformat(record["created"]).timestamp()
-        except (KeyError, TypeError, ValueError):
+            age = time.time() - datetime.fromisoformat(record.created).timestamp()
+        except (TypeError, ValueError):
             return status
         return status if age < HEARTBEAT_STALE_S else "interrupted"
     return status if time.time() - float(beat) < HEARTBEAT_STALE_S else "interrupted"
@@ -296,20 +335,19 @@ def effective_status(record: dict) -> str:
 CHANCE_MARGIN = 0.05   # a test accuracy less than 5 points above chance: the model learned (almost) nothing
 
 
-def chance_acc(record: dict) -> float | None:
+def chance_acc(record: Run) -> float | None:
     """What guessing scores on the run's test set: the share of its most common class (recorded by the
     engine), else 1 / classes; None when the run does not say how many classes it has."""
-    recorded = (record.get("summary") or {}).get("chance_acc")
-    if isinstance(recorded, (int, float)) and not isinstance(recorded, bool):
+    recorded = record.summary.get("chance_acc")
+    if is_number(recorded):
         return float(recorded)
-    classes = record.get("classes")
-    return 1 / len(classes) if isinstance(classes, list) and classes else None
+    return 1 / len(record.classes) if record.classes else None
 
 
-def chance_note(record: dict) -> str | None:
+def chance_note(record: Run) -> str | None:
     """A warning when a completed run's test accuracy is at chance level, else None."""
-    acc, chance = (record.get("summary") or {}).get("test_acc"), chance_acc(record)
-    if record.get("status") != "completed" or not isinstance(acc, (int, float)) or chance is None:
+    acc, chance = record.test_acc, chance_acc(record)
+    if record.status != "completed" or acc is None or chance is None:
         return None
     if acc >= chance + CHANCE_MARGIN:
         return None
@@ -321,9 +359,8 @@ CHANCE_ADVICE = ("the model learned nothing useful. Look at the loss curve: a le
                  "learning rate 10x smaller or larger, or more epochs.")
 
 
-def list_runs(runs_dir: Path | None = None) -> list[dict]:
-    """Every run, newest first; each record gains `path` and `effective_status`.
-    A folder whose run.json cannot be read is listed with status `corrupt` and the reason."""
+def list_runs(runs_dir: Path | None = None) -> list[Run | UnreadableRun]:
+    """Every run, newest first. A folder whose run.json cannot be read is an UnreadableRun with the reason."""
     root = Path(runs_dir or default_runs_dir())
     if not root.is_dir():
         return []
@@ -333,19 +370,21 @@ def list_runs(runs_dir: Path | None = None) -> list[dict]:
             continue
         try:
             record = read_run(path)
-            record["effective_status"] = effective_status(record)
         except ValueError as exc:
             try:
                 mtime = (path / RUN_JSON).stat().st_mtime
             except FileNotFoundError:   # deleted while this listing read it: not a run any more
                 continue
-            record = {"id": path.name, "name": path.name, "status": "corrupt", "effective_status": "corrupt",
-                      "error": str(exc), "config": {},
-                      "created": datetime.fromtimestamp(mtime, timezone.utc).isoformat(timespec="seconds")}
-        record["path"] = str(path)
+            record = UnreadableRun(path.name, path, str(exc),
+                                   datetime.fromtimestamp(mtime, timezone.utc).isoformat(timespec="seconds"))
         out.append(record)
-    out.sort(key=lambda r: (r.get("created") or "", r["id"]), reverse=True)
+    out.sort(key=lambda r: (r.created, r.id), reverse=True)
     return out
+
+
+def readable(records: list[Run | UnreadableRun]) -> list[Run]:
+    """The runs of a listing that can be opened."""
+    return [r for r in records if not r.corrupt]
 
 
 # ---- metrics ------------------------------------------------------------------------------------
@@ -356,7 +395,7 @@ class MetricsWriter:
         self._file = open(Path(path) / METRICS, "a")
 
     def log(self, record: dict) -> None:
-        line = json.dumps(record, default=_json_default) + "\n"
+        line = json.dumps(record, default=files.json_default) + "\n"
         if faults.ACTIVE:   # a crash between the halves leaves the torn line readers must skip
             self._file.write(line[:len(line) // 2])
             self._file.flush()
@@ -399,7 +438,7 @@ def metrics_frames(path: Path):
     """metrics.jsonl as two pandas DataFrames: one row per logged training step (loss and accuracy over
     the last log_every steps), and one per finished epoch (train and validation loss and accuracy,
     learning rate, images/s)."""
-    import pandas as pd   # here: the run store is imported by every page before anything is drawn
+    import pandas as pd  # here: the run store is imported by every page before anything is drawn
 
     metrics = read_metrics(path)
     return (pd.DataFrame([m for m in metrics if m["kind"] == "step"], columns=_STEP_COLUMNS),
@@ -427,6 +466,6 @@ def truncate_metrics(path: Path, step: int) -> None:
     """Keep only the training records up to step `step` (a run resuming from its checkpoint); a test
     line from a finish that did not get to record `completed` goes too: the finish runs again."""
     kept = [r for r in read_metrics(path) if int(r.get("step", 0)) <= step and r["kind"] != "test"]
-    tmp = temp_path(Path(path) / METRICS)
+    tmp = files.temp_path(Path(path) / METRICS)
     tmp.write_text("".join(json.dumps(r) + "\n" for r in kept))
     os.replace(tmp, Path(path) / METRICS)

@@ -47,7 +47,7 @@ def weights_choices(path: Path, record: dict | None = None) -> list[Weights]:
     last snapshot). Reads file names and sizes only."""
     path = Path(path)
     record = record if record is not None else runs.read_run(path)
-    summary = record.get("summary") or {}
+    summary = record.summary
     out = [Weights(f"epoch-{e:03d}", f"epoch {e}", runs.snapshot_file(path, e), e)
            for e in snapshot_epochs(path)]
     if (path / runs.BEST).is_file():
@@ -64,10 +64,10 @@ def snapshot_note(path: Path, record: dict | None = None) -> str | None:
     if snapshot_epochs(path):
         return None
     record = record if record is not None else runs.read_run(path)
-    config = record.get("config") or {}
+    config = record.config
     try:
-        model = build_model(record["arch"], tuple(record["input_shape"]), len(record["classes"]),
-                            record.get("arch_params"))
+        model = build_model(record.arch, tuple(record.input_shape), len(record.classes),
+                            record.arch_params)
     except (KeyError, TypeError, ValueError):
         model = None
     if model is not None:

@@ -7,17 +7,19 @@ must load with torch.load(weights_only=True). An imported run never arrives queu
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import secrets
 import shutil
 import stat
+import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
-from . import runs
+from . import files, runs
 
 MAX_IMPORT_BYTES = 2 * 2**30      # unpacked size of one imported run
 MAX_IMPORT_FILES = 5000
@@ -194,10 +196,9 @@ def _copy_folder(src: Path, dest: Path) -> None:
 def _already_there(record: dict, root: Path) -> Path | None:
     """The run in the runs folder that `record` is a copy of: the same id, or imported from that id, and
     made at the same moment."""
-    original, created = record.get("id"), record.get("created")
-    for r in runs.list_runs(root):
-        if r.get("created") == created and original in (r["id"], (r.get("imported") or {}).get("from_id")):
-            return Path(r["path"])
+    for r in runs.readable(runs.list_runs(root)):
+        if r.created == record.created and record.id in (r.id, r.imported.get("from_id")):
+            return r.path
     return None
 
 
@@ -210,8 +211,6 @@ def _adopt(staging: Path, root: Path, on_duplicate: str = "ask") -> Path:
         record = runs.read_run(staging)
     except ValueError as exc:
         raise ImportRefused(f"refused: {str(exc).replace(str(staging), '<run>')}") from None
-    if not isinstance(record["config"], dict):
-        raise ImportRefused(f"refused: the config in its {runs.RUN_JSON} is not an object")
     _check_checkpoints(staging)
     for junk in [p for p in staging.rglob("*") if p.name.startswith(".") or p.name in _SKIP]:
         shutil.rmtree(junk) if junk.is_dir() else junk.unlink()
@@ -219,16 +218,15 @@ def _adopt(staging: Path, root: Path, on_duplicate: str = "ask") -> Path:
         if on_duplicate == "skip":
             return existing
         if on_duplicate == "ask":
-            raise RunExists(existing, runs.read_run(existing).get("name") or existing.name)
-        record["name"] = f"{record.get('name') or record.get('id')} (copy)"[:runs.MAX_NAME]
-    original = str(record.get("id") or "")
-    status = record["status"] if record["status"] in runs.FINISHED else "interrupted"   # never queued/running
-    record.update(pid=None, status=status,
-                  imported={"from_id": original, "from_host": record.get("host"), "at": runs._now()})
+            raise RunExists(existing, runs.read_run(existing).title)
+        record.name = f"{record.title} (copy)"[:runs.MAX_NAME]
+    original = record.id
+    record.status = record.status if record.status in runs.FINISHED else "interrupted"   # never queued/running
+    record.pid, record.imported = None, {"from_id": original, "from_host": record.host, "at": runs._now()}
     for _ in range(20):
-        run_id = _free_id(original, root)
-        record["id"] = run_id
-        runs.write_json_atomic(file, record)
+        record.id = _free_id(original, root)
+        files.write_json_atomic(file, record.to_dict())
+        run_id = record.id
         try:
             os.rename(staging, root / run_id)   # fails when another import took the id meanwhile
             return root / run_id
@@ -304,7 +302,7 @@ def export_model(path: Path, kind: str, batch=None) -> ExportResult:
     folder = path / EXPORT_DIR
     folder.mkdir(exist_ok=True)
     out = folder / f"{path.name}.{'onnx' if kind == 'onnx' else 'torchscript.pt'}"
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    tmp = files.temp_path(out)
     example = batch[:2]
     with torch.no_grad():
         expected = model(batch)                                              # (N, classes)
@@ -336,8 +334,6 @@ def _check_batch(meta: dict, n: int = 64):
 
 def _onnx(model, example, batch, file: Path):
     """torch.onnx (dynamo) with a dynamic batch axis; the file is then run by onnxruntime."""
-    import contextlib
-    import warnings
 
     import onnxruntime
     import torch
@@ -352,7 +348,6 @@ def _onnx(model, example, batch, file: Path):
 
 def _torchscript(model, example, batch, file: Path):
     """torch.jit.trace (deprecated upstream, still the TorchScript path), saved, loaded back, run."""
-    import warnings
 
     import torch
     with warnings.catch_warnings():

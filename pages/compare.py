@@ -13,26 +13,27 @@ nav.ensure_frame()
 st.title("Compare runs")
 st.caption("The tutorials change one thing at a time (width, dropout, batch norm, depth). Pick runs to see "
            "which choice helped, by how much, and where their curves part.")
-w.show_flash()
+nav.show_flash("compare")
 
 records = runs.list_runs()
-by_id = {r["id"]: r for r in records}
+readable = runs.readable(records)            # what can be compared; the rest is listed as corrupt
+by_id = {r.id: r for r in readable}
 labels = compare.unique_labels(records)
 
 if not records:
     st.info("No runs yet. Train one on the Train page, or import a run made elsewhere below.")
 else:
     table = compare.runs_table(records)
-    if chance := compare.at_chance(records):
+    if chance := compare.at_chance(readable):
         st.warning(f"{len(chance)} run(s) finished at chance level, no better than guessing: "
-                   + "; ".join(f"**{labels[r['id']]}** ({r['summary']['test_acc']:.2%})" for r in chance[:5])
+                   + "; ".join(f"**{labels[r.id]}** ({r.summary['test_acc']:.2%})" for r in chance[:5])
                    + f". In each, {runs.CHANCE_ADVICE}", icon=":material/warning:")
-    if unreadable := [r for r in records if r.get("effective_status") == "corrupt"]:
+    if unreadable := [r for r in records if r.corrupt]:
         st.warning(f"{len(unreadable)} run(s) cannot be read (status corrupt in the table): "
-                   + "; ".join(f"{r['id']}: {r.get('error')}" for r in unreadable[:5]), icon=":material/warning:")
+                   + "; ".join(f"{r.id}: {r.error}" for r in unreadable[:5]), icon=":material/warning:")
     shown = w.filters(table)
     st.caption(f"{len(shown)} of {len(table)} runs · click a column header to sort · tick rows to compare")
-    picked = [by_id[i] for i in w.runs_table(shown, list(table["id"]), labels)]
+    picked = [by_id[i] for i in w.runs_table(shown, list(table["id"]), labels) if i in by_id]
 
     # ---- curves ---------------------------------------------------------------------------------
     st.subheader("Curves")
@@ -68,11 +69,11 @@ else:
 
     # ---- hyper-parameters vs test accuracy ------------------------------------------------------
     st.subheader("Hyper-parameters against test accuracy")
-    datasets = sorted({r.get("dataset") for r in records if r.get("dataset")})
-    first = picked[0].get("dataset") if picked else None
+    datasets = sorted({r.dataset for r in readable if r.dataset})
+    first = picked[0].dataset if picked else None
     dataset = st.selectbox("Dataset", datasets, key="compare.pc_dataset",
                            index=datasets.index(first) if first in datasets else 0)
-    hp = compare.hyperparam_frame(records, dataset)
+    hp = compare.hyperparam_frame(readable, dataset)
     if len(hp) < 2:
         st.caption(f"Needs two or more finished runs of {dataset} with a test accuracy ({len(hp)} so far).")
     elif len(hp.columns) <= 2:
@@ -83,17 +84,17 @@ else:
 
     # ---- actions on one run ---------------------------------------------------------------------
     st.subheader("Run actions")
-    choices = [r["id"] for r in picked] or list(shown["id"]) or list(table["id"])
+    choices = [r.id for r in picked] or list(shown["id"]) or list(table["id"])
     rid = st.selectbox("Run", choices, key="compare.action_run", format_func=lambda i: labels.get(i, i))
-    if rid in by_id:
+    if record := next((r for r in records if r.id == rid), None):
         edit_tab, take_tab = st.tabs(["Rename, note, delete", "Download and export"], key="compare.tabs",
                                      on_change="rerun")              # stays on its tab across reruns
         if edit_tab.open is not False:
             with edit_tab:
-                w.edit_run(by_id[rid])
-        if take_tab.open is not False:
+                w.edit_run(record)
+        if take_tab.open is not False and not record.corrupt:
             with take_tab:
-                w.take_away(by_id[rid])
+                w.take_away(record)
 
 with st.expander("Import a run folder or zip made on another machine"):
     w.import_panel()

@@ -19,7 +19,7 @@ def main() -> None:
 
     from cnn_core import predict     # torch (2.7 s here): imported once the canvas is on screen
 
-    records = predict.mnist_runs()
+    records = predict.drawable_runs()
     if not records:
         with right:
             st.warning("No model can read digits yet: the bundled model (models/mnist-bundled) is missing "

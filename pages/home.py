@@ -29,8 +29,7 @@ st.caption("**Draw** works already: a small MNIST model trained by this project 
 st.subheader("Datasets")
 BADGE = {"ready": ":green-badge[ready]", "subset": ":orange-badge[subset]",
          "not prepared": ":blue-badge[not prepared]", "needs files": ":red-badge[needs files]"}
-if done := st.session_state.pop("home.prepared", None):
-    getattr(st, done[0])(done[1])
+nav.show_flash("home")
 for col, name in zip(st.columns(len(data.DATASETS)), data.DATASETS):
     card = views.dataset_card(name)
     with col.container(border=True):
@@ -45,22 +44,21 @@ for col, name in zip(st.columns(len(data.DATASETS)), data.DATASETS):
             try:
                 raw = data.prepare(name, progress=lambda done, total, msg: bar.progress(
                     min(done / total, 1.0) if total else 0.0, text=msg))
-                st.session_state["home.prepared"] = (
-                    "success", f"{card.title}: {len(raw.train_y):,} training and {len(raw.test_y):,} test "
+                nav.flash("home", "success", f"{card.title}: {len(raw.train_y):,} training and {len(raw.test_y):,} test "
                                f"images from {raw.source}.")
             except ValueError as exc:   # DatasetUnavailable and corrupt files: the message says what to do
-                st.session_state["home.prepared"] = ("error", f"{card.title} could not be prepared. {exc}")
+                nav.flash("home", "error", f"{card.title} could not be prepared. {exc}")
             st.rerun()
 
 st.subheader("Recent runs")
 if all_runs:
     st.dataframe(views.runs_frame(all_runs[:8]).drop(columns="id"), hide_index=True, width="stretch")
-    active = [r for r in all_runs if r["effective_status"] in runs.ACTIVE][:3]
-    done = next((r for r in all_runs if r["effective_status"] == "completed"), None)
+    active = [r for r in all_runs if r.effective_status in runs.ACTIVE][:3]
+    done = next((r for r in all_runs if r.effective_status == "completed"), None)
     for r in active:
-        nav.link("train", f"Watch on Train: {views.short(r.get('name'))} ({r['effective_status']})", run=r["id"])
+        nav.link("train", f"Watch on Train: {views.short(r.name)} ({r.effective_status})", run=r.id)
     if done:
-        nav.link("inspect", f"Inspect the latest finished run: {views.short(done.get('name'))}", run=done["id"])
+        nav.link("inspect", f"Inspect the latest finished run: {views.short(done.name)}", run=done.id)
 else:
     st.caption("No runs yet.")
 

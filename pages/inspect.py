@@ -18,7 +18,7 @@ def main() -> None:
     weights = iw.weights_header(record) if record else None
     if weights is None:
         return
-    stamp = (record["path"], weights.key, weights.stamp)
+    stamp = (record.path, weights.key, weights.stamp)
     try:
         ctx = inspect_tabs.Context(*iw.model(*stamp), stamp)
     except ValueError as exc:   # CheckpointError: missing, empty, corrupt or foreign file

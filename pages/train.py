@@ -15,12 +15,11 @@ st.session_state[actions.LAST_TAB] = "Live" if live_tab.open else "New run"   # 
 
 if new_tab.open:
     with new_tab:
-        actions.show_flash()
+        nav.show_flash("train")
         train_form.new_run()
 
 if live_tab.open:
     with live_tab:
-        actions.show_flash()
-        run_id = live.picker()
-        if run_id:
-            live.show(run_id)
+        nav.show_flash("train")
+        if record := live.picker():
+            live.show(record)

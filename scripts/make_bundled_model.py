@@ -17,7 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from cnn_core import runs  # noqa: E402
+from cnn_core import files, runs  # noqa: E402
 from cnn_core.predict import BUNDLED_MNIST  # noqa: E402
 
 COMMAND = ["train", "--dataset", "mnist", "--arch", "deep-cnn", "--param", "batch_norm=true",
@@ -39,10 +39,10 @@ def main() -> int:
         BUNDLED_MNIST.mkdir(parents=True)
         for name in (runs.RUN_JSON, runs.METRICS, runs.BEST):
             shutil.copy2(run / name, BUNDLED_MNIST / name)
-    record.update(pid=None, host="bundled", id=BUNDLED_MNIST.name)
-    runs.write_json_atomic(BUNDLED_MNIST / runs.RUN_JSON, record)
+    record.pid, record.host, record.id = None, "bundled", BUNDLED_MNIST.name
+    files.write_json_atomic(BUNDLED_MNIST / runs.RUN_JSON, record.to_dict())
     size = sum(p.stat().st_size for p in BUNDLED_MNIST.iterdir())
-    s = record["summary"]
+    s = record.summary
     print(f"bundled model in {BUNDLED_MNIST.relative_to(ROOT)} ({size / 1024:.0f} KB): test accuracy "
           f"{s['test_acc']:.4f} on {s['n_test']:,} test digits ({s.get('data_subset') or 'full MNIST'})")
     return 0

@@ -147,7 +147,7 @@ def train_runs(data_dir: Path, folder: Path, configs: dict[str, dict]) -> dict[s
         for name, config in configs.items():
             out[name] = runs.create_run(TrainConfig(**config), name=name, runs_dir=folder)
             record = engine.run_training(out[name])
-            assert record["status"] == "completed", (name, record.get("error"))
+            assert record.status == "completed", (name, record.error)
     finally:
         for k, v in saved.items():
             os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from cnn_core import checkpoints, data, runs
-from cnn_core.predict import BUNDLED_MNIST, load_model, mnist_runs, predict_uint8
+from cnn_core.predict import BUNDLED_MNIST, load_model, drawable_runs, predict_uint8
 
 ROOT = Path(__file__).resolve().parent.parent
 REAL_DATA = ROOT / "data"          # the autouse fixture points CNN_DATA_DIR at generated digits: not these
@@ -43,15 +43,15 @@ def test_best_pt_loads_with_weights_only(bundled):
 def test_run_json_is_a_completed_mnist_run_with_recorded_accuracy(bundled):
     """run.json reads as a run record: completed, MNIST, test accuracy >= 0.98, no pid of this machine."""
     record = runs.read_run(bundled)
-    assert record["status"] == "completed" and record["dataset"] == "mnist" and record["pid"] is None
-    assert record["summary"]["test_acc"] >= 0.98, record["summary"]
+    assert record.status == "completed" and record.dataset == "mnist" and record.pid is None
+    assert record.summary["test_acc"] >= 0.98, record.summary
     assert runs.read_metrics(bundled), "metrics.jsonl has no records"
-    json.dumps(record)   # plain JSON all the way down
+    json.dumps(record.to_dict())   # plain JSON all the way down
 
 
 def test_listed_first_on_a_fresh_install(bundled, runs_dir):
     """With an empty runs folder, the Draw page's run list is the bundled model alone."""
-    assert [r["path"] for r in mnist_runs(runs_dir)] == [str(bundled)]
+    assert [r.path for r in drawable_runs(runs_dir)] == [bundled]
 
 
 def test_accuracy_on_the_real_mnist_test_split(bundled):

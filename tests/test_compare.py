@@ -2,6 +2,7 @@
 delete (also of a live run), and the page itself under AppTest."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import shutil
@@ -11,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from cnn_core import checkpoints, compare, engine, jobs, runs
+from cnn_core import checkpoints, compare, engine, files, jobs, runs
 from cnn_core.config import TrainConfig
 from cnn_core.models import build_model
 from ui import views
@@ -36,38 +37,38 @@ def trained(small_data_dir, tmp_path_factory) -> Path:
         mp.setenv("CNN_OFFLINE", "1")
         for i, cfg in enumerate((BASE, VARIANT)):
             path = runs.create_run(TrainConfig(**cfg), name=f"run {'ab'[i]}", runs_dir=folder)
-            assert engine.run_training(path)["status"] == "completed"
+            assert engine.run_training(path).status == "completed"
     _TRAINED["folder"] = folder
     return folder
 
 
 @pytest.fixture
-def two_runs(trained, runs_dir) -> list[dict]:
+def two_runs(trained, runs_dir) -> list[runs.Run]:
     """The two trained runs copied into this test's runs folder, oldest first."""
     runs_dir.mkdir(parents=True, exist_ok=True)
     for run in trained.iterdir():
         shutil.copytree(run, runs_dir / run.name)
-    return sorted(runs.list_runs(runs_dir), key=lambda r: r["name"])
+    return sorted(runs.list_runs(runs_dir), key=lambda r: r.name)
 
 
-def _record(run_id: str, arch="lenet", params=None, dataset="mnist", lr=0.05, test_acc=0.9, **summary) -> dict:
+def _record(run_id: str, arch="lenet", params=None, dataset="mnist", lr=0.05, test_acc=0.9, **summary) -> runs.Run:
     """A run.json as create_run and the engine write it, without training."""
     shape, classes = ([1, 28, 28], list("0123456789")) if dataset != "cifar2" else ([3, 32, 32], ["a", "b"])
     from cnn_core.models import count_params, resolve_params
     config = TrainConfig(dataset=dataset, arch=arch, arch_params=params or {}, lr=lr).to_dict()
-    return {"format": runs.FORMAT, "id": run_id, "name": run_id, "note": "", "created": "2025-01-01T00:00:00+00:00",
+    return runs.Run.from_dict({"format": runs.FORMAT, "id": run_id, "name": run_id, "note": "", "created": "2025-01-01T00:00:00+00:00",
             "host": "elsewhere", "config": config, "dataset": dataset, "arch": arch,
             "arch_params": resolve_params(arch, params), "classes": classes, "input_shape": shape,
             "n_params": count_params(arch, shape, len(classes), params),
             "status": "completed", "error": None, "pid": None, "heartbeat": None, "progress": {},
             "summary": {"test_acc": test_acc, "best_val_acc": test_acc, "last_val_acc": test_acc,
-                        "epochs_done": 5, "wall_time": 10.0, "images_per_sec": 100.0, **summary}}
+                        "epochs_done": 5, "wall_time": 10.0, "images_per_sec": 100.0, **summary}})
 
 
-def _write(runs_dir: Path, record: dict) -> Path:
-    path = runs_dir / record["id"]
+def _write(runs_dir: Path, record: runs.Run) -> Path:
+    path = runs_dir / record.id
     path.mkdir(parents=True)
-    runs.write_json_atomic(path / runs.RUN_JSON, record)
+    files.write_json_atomic(path / runs.RUN_JSON, record.to_dict())
     return path
 
 
@@ -76,26 +77,26 @@ def test_table_numbers_equal_the_run_files(two_runs, runs_dir):
     """Every number in the table is the one run.json holds; parameters are best.pt's tensor count."""
     table = compare.runs_table(runs.list_runs(runs_dir)).set_index("id")
     for r in two_runs:
-        row, s = table.loc[r["id"]], r["summary"]
-        assert (row["name"], row["dataset"], row["arch"], row["status"]) == (r["name"], "mnist", "lenet", "completed")
-        assert (row["lr"], row["batch_size"], row["epochs"]) == (r["config"]["lr"], 32, s["epochs_done"])
+        row, s = table.loc[r.id], r.summary
+        assert (row["name"], row["dataset"], row["arch"], row["status"]) == (r.name, "mnist", "lenet", "completed")
+        assert (row["lr"], row["batch_size"], row["epochs"]) == (r.config["lr"], 32, s["epochs_done"])
         for column, key in (("test_acc", "test_acc"), ("best_val_acc", "best_val_acc"),
                             ("final_val_acc", "last_val_acc"), ("wall_time", "wall_time"),
                             ("images_per_sec", "images_per_sec")):
             assert row[column] == s[key], column
-        model = checkpoints.model_from_checkpoint(checkpoints.load_checkpoint(Path(r["path"]) / runs.BEST))
+        model = checkpoints.model_from_checkpoint(checkpoints.load_checkpoint(Path(r.path) / runs.BEST))
         assert row["params"] == sum(p.numel() for p in model.parameters())
-    assert table.loc[two_runs[1]["id"], "arch_params"].startswith("conv1_channels=6,")
+    assert table.loc[two_runs[1].id, "arch_params"].startswith("conv1_channels=6,")
 
 
 def test_parameter_counts_come_from_run_json(runs_dir):
     """The table's parameters are what create_run recorded (a queued run has them before it trains); a
     run.json without n_params (an old run) shows none rather than a number guessed."""
     path = runs.create_run(TrainConfig(arch="simple-cnn", arch_params={"width": 8}))
-    _write(runs_dir, {k: v for k, v in _record("old").items() if k != "n_params"})
+    _write(runs_dir, dataclasses.replace(_record("old"), n_params=None))
     table = compare.runs_table(runs.list_runs(runs_dir)).set_index("id")
     expected = sum(p.numel() for p in build_model("simple-cnn", (1, 28, 28), 10, {"width": 8}).parameters())
-    assert table.loc[path.name, "params"] == expected == runs.read_run(path)["n_params"]
+    assert table.loc[path.name, "params"] == expected == runs.read_run(path).n_params
     assert pd.isna(table.loc["old", "params"])
 
 
@@ -130,8 +131,8 @@ def test_filter_and_unknown_values(runs_dir):
 
 def test_labels_stay_unique_when_names_repeat():
     """Two runs with the same name get the end of their id in the legend."""
-    labels = compare.unique_labels([{"id": "x-aaaa", "name": "n"}, {"id": "x-bbbb", "name": "n"},
-                                    {"id": "y", "name": "other"}])
+    labels = compare.unique_labels([runs.Run(id=i, status="completed", config={}, name=n)
+                                    for i, n in (("x-aaaa", "n"), ("x-bbbb", "n"), ("y", "other"))])
     assert labels == {"x-aaaa": "n · aaaa", "x-bbbb": "n · bbbb", "y": "other"}
 
 
@@ -140,15 +141,15 @@ def test_curves_hold_every_logged_point(two_runs):
     """Per epoch: train and val loss/acc of each epoch; per step: each logged step, epoch = step/steps."""
     curves = compare.curves_frame(two_runs)
     for r in two_runs:
-        metrics = runs.read_metrics(Path(r["path"]))
-        mine = curves[curves["run_id"] == r["id"]]
+        metrics = runs.read_metrics(Path(r.path))
+        mine = curves[curves["run_id"] == r.id]
         epochs = [m for m in metrics if m["kind"] == "epoch"]
         steps = [m for m in metrics if m["kind"] == "step"]
         assert len(mine[mine["granularity"] == "epoch"]) == 4 * len(epochs) == 8
         val = mine[(mine["split"] == "val") & (mine["metric"] == "acc")]
         assert list(val["value"]) == [m["val_acc"] for m in epochs]
         step_loss = mine[(mine["granularity"] == "step") & (mine["metric"] == "loss")]
-        per = r["progress"]["steps_per_epoch"]
+        per = r.progress["steps_per_epoch"]
         assert list(step_loss["value"]) == [m["loss"] for m in steps]
         assert list(step_loss["epoch"]) == [m["step"] / per for m in steps]
 
@@ -193,10 +194,10 @@ def test_hyperparameter_axes():
 # ---- delete -------------------------------------------------------------------------------------
 def test_delete_removes_only_that_run(two_runs, runs_dir):
     """Deleting one run removes its folder; the other run keeps every file."""
-    keep = Path(two_runs[1]["path"])
+    keep = Path(two_runs[1].path)
     before = sorted(p.relative_to(keep) for p in keep.rglob("*"))
-    assert jobs.delete_run(Path(two_runs[0]["path"]), runs_dir) == "completed"
-    assert [r["id"] for r in runs.list_runs(runs_dir)] == [keep.name]
+    assert jobs.delete_run(Path(two_runs[0].path), runs_dir) == "completed"
+    assert [r.id for r in runs.list_runs(runs_dir)] == [keep.name]
     assert sorted(p.relative_to(keep) for p in keep.rglob("*")) == before
     with pytest.raises(ValueError):
         jobs.delete_run(runs_dir / "..", runs_dir)
@@ -209,13 +210,13 @@ def test_deleting_a_running_run_cancels_it_first(runs_dir):
     jobs.wait(path, timeout=90, until=("running",))
     assert jobs.delete_run(path, runs_dir, timeout=60) == "running"
     assert not path.exists()
-    assert not runs.pid_alive(pid) or _ends_soon(pid)
+    assert not files.pid_alive(pid) or _ends_soon(pid)
 
 
 def _ends_soon(pid: int, timeout: float = 10.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not runs.pid_alive(pid):
+        if not files.pid_alive(pid):
             return True
         time.sleep(0.1)
     return False
@@ -228,7 +229,7 @@ def test_page_overlays_diffs_and_renames(two_runs, runs_dir):
 
     at = AppTest.from_file(str(ROOT / "pages" / "compare.py"), default_timeout=60).run()
     assert not at.exception
-    ids = [r["id"] for r in two_runs]
+    ids = [r.id for r in two_runs]
     at.multiselect(key="compare.pick").set_value(ids).run()
     charts = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
     assert [len(c["data"]) for c in charts[:2]] == [4, 4]
@@ -238,7 +239,7 @@ def test_page_overlays_diffs_and_renames(two_runs, runs_dir):
     at.selectbox(key="compare.action_run").set_value(ids[1]).run()
     at.text_input(key=f"compare.name.{ids[1]}").set_value("wider is not better").run()
     at.button(key=f"compare.rename.{ids[1]}").click().run()
-    assert runs.read_run(Path(two_runs[1]["path"]))["name"] == "wider is not better"
+    assert runs.read_run(Path(two_runs[1].path)).name == "wider is not better"
     assert [s.value for s in at.success] == ["Renamed to 'wider is not better'."]
 
 
@@ -246,7 +247,7 @@ def test_page_imports_a_folder_and_refuses_a_bad_one(two_runs, runs_dir, tmp_pat
     """AppTest: importing a run folder by path lists it; a folder without run.json is refused."""
     from streamlit.testing.v1 import AppTest
 
-    src = Path(two_runs[0]["path"])
+    src = Path(two_runs[0].path)
     elsewhere = tmp_path / "elsewhere"
     shutil.copytree(src, elsewhere)
     (tmp_path / "empty").mkdir()
@@ -256,12 +257,12 @@ def test_page_imports_a_folder_and_refuses_a_bad_one(two_runs, runs_dir, tmp_pat
     assert "not a run folder" in at.error[0].value and len(runs.list_runs(runs_dir)) == 2
     at.text_input(key="compare.import_path.0").set_value(str(elsewhere)).run()
     at.button(key="compare.import").click().run()      # a copy of a run that is here: asked, not added
-    assert not at.exception and f"Run {src.name} ('{two_runs[0]['name']}') is already in the runs folder" \
+    assert not at.exception and f"Run {src.name} ('{two_runs[0].name}') is already in the runs folder" \
         in at.warning[0].value and len(runs.list_runs(runs_dir)) == 2
     at.button(key="compare.import_copy").click().run()
     assert not at.exception and at.success[0].value.startswith(f"Imported as run `{src.name}-imported-")
     assert len(runs.list_runs(runs_dir)) == 3 and at.text_input(key="compare.import_path.1").value == ""
-    assert f"{two_runs[0]['name']} (copy)" in {r["name"] for r in runs.list_runs(runs_dir)}
+    assert f"{two_runs[0].name} (copy)" in {r.name for r in runs.list_runs(runs_dir)}
 
 
 def test_page_skips_a_run_already_there(two_runs, runs_dir, tmp_path):
@@ -269,7 +270,7 @@ def test_page_skips_a_run_already_there(two_runs, runs_dir, tmp_path):
     from streamlit.testing.v1 import AppTest
 
     elsewhere = tmp_path / "elsewhere"
-    shutil.copytree(two_runs[1]["path"], elsewhere)
+    shutil.copytree(two_runs[1].path, elsewhere)
     at = AppTest.from_file(str(ROOT / "pages" / "compare.py"), default_timeout=60).run()
     at.text_input(key="compare.import_path.0").set_value(str(elsewhere)).run()
     at.button(key="compare.import").click().run()
@@ -293,7 +294,7 @@ def test_page_table_pins_the_name_and_shows_test_accuracy_early(two_runs):
 def test_diff_between_datasets_shows_no_delta():
     """MNIST against Fashion-MNIST: both accuracies, no '+12.17 pts' between different tasks."""
     a, b = _record("a", test_acc=0.98), _record("b", dataset="fashion-mnist", test_acc=0.8583)
-    b["config"]["dataset"] = "fashion-mnist"
+    b.config["dataset"] = "fashion-mnist"
     diff = views.diff_table([a, b])
     assert list(diff.loc["→ test accuracy"]) == ["98.00%", "85.83% (another dataset: no delta)"]
     assert "pts" not in " ".join(diff.loc["→ best val accuracy"]) and compare.datasets_of([a, b]) == \
@@ -309,7 +310,7 @@ def test_page_warns_of_runs_at_chance_and_of_different_datasets(runs_dir):
 
     _write(runs_dir, _record("dead", test_acc=0.1015, chance_acc=0.1127))
     other = _record("fashion", dataset="fashion-mnist", test_acc=0.86)
-    other["config"]["dataset"] = "fashion-mnist"
+    other.config["dataset"] = "fashion-mnist"
     _write(runs_dir, other)
     at = AppTest.from_file(str(ROOT / "pages" / "compare.py"), default_timeout=60).run()
     warning = " ".join(w.value for w in at.warning)

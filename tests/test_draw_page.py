@@ -31,9 +31,9 @@ def fake_run(runs_dir: Path, arch: str = "lenet", dataset: str = "mnist", seed: 
     path = runs.create_run(TrainConfig(dataset=dataset, arch=arch), runs_dir=runs_dir)
     record = runs.read_run(path)
     torch.manual_seed(seed)
-    model = build_model(arch, tuple(record["input_shape"]), len(record["classes"]), record["arch_params"])
-    meta = {"arch": arch, "arch_params": record["arch_params"], "input_shape": record["input_shape"],
-            "num_classes": len(record["classes"]), "classes": record["classes"], "mean": [0.13], "std": [0.31],
+    model = build_model(arch, tuple(record.input_shape), len(record.classes), record.arch_params)
+    meta = {"arch": arch, "arch_params": record.arch_params, "input_shape": record.input_shape,
+            "num_classes": len(record.classes), "classes": record.classes, "mean": [0.13], "std": [0.31],
             "dataset": dataset}
     checkpoints.save_atomic(checkpoints.model_record(model, meta, epoch=1, val_acc=0.1), path / runs.BEST)
     runs.update_run(path, status="completed")
@@ -107,14 +107,14 @@ def test_no_model_at_all_points_to_train(monkeypatch, tmp_path):
     assert "No model can read digits yet" in texts(at) and not predictions(at)
 
 
-def test_mnist_runs_listed_after_the_bundled_model(monkeypatch, tmp_path, runs_dir):
-    """mnist_runs: bundled first, then MNIST runs with a best.pt; Fashion-MNIST and weightless runs are left out."""
+def test_drawable_runs_listed_after_the_bundled_model(monkeypatch, tmp_path, runs_dir):
+    """drawable_runs: bundled first, then MNIST runs with a best.pt; Fashion-MNIST and weightless runs are left out."""
     bundled = fake_run(tmp_path / "models")
     monkeypatch.setattr(predict, "BUNDLED_MNIST", bundled)
     lenet = fake_run(runs_dir, "lenet")
     fake_run(runs_dir, "lenet", dataset="fashion-mnist")
     runs.create_run(TrainConfig(dataset="mnist"), runs_dir=runs_dir)          # queued: no best.pt yet
-    assert [r["path"] for r in predict.mnist_runs()] == [str(bundled), str(lenet)]
+    assert [r.path for r in predict.drawable_runs()] == [bundled, lenet]
 
 
 def test_every_run_side_by_side_and_an_mlp_has_no_maps(monkeypatch, tmp_path, runs_dir):

@@ -1,6 +1,8 @@
 """The training engine on small generated data: learning, determinism, cancel, exact resume, failures."""
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -25,8 +27,8 @@ def _epochs(path) -> list[dict]:
 def test_learning_happens_on_separable_classes():
     """lenet reaches well above chance (10%) on the generated classes within two epochs."""
     record, path = _run(arch="lenet")
-    assert record["status"] == "completed", record.get("error")
-    assert record["summary"]["test_acc"] > 0.8
+    assert record.status == "completed", record.error
+    assert record.summary["test_acc"] > 0.8
     assert [m["epoch"] for m in runs.read_metrics(path) if m["kind"] == "epoch"] == [1, 2]
 
 
@@ -41,7 +43,7 @@ def test_run_folder_is_complete():
     assert len(best["mean"]) == 1 and best["std"][0] > 0
     kinds = {m["kind"] for m in runs.read_metrics(path)}
     assert kinds == {"step", "epoch", "test"}
-    assert record["progress"]["step"] == record["progress"]["total_steps"]
+    assert record.progress["step"] == record.progress["total_steps"]
 
 
 def test_best_checkpoint_predicts_like_the_saved_model():
@@ -52,7 +54,7 @@ def test_best_checkpoint_predicts_like_the_saved_model():
     model, meta = load_model(path)
     splits = data.load_splits("mnist", 100, seed=FAST["seed"])
     _, acc = engine.evaluate(model, splits.test_x, splits.test_y)
-    assert acc == pytest.approx(record["summary"]["test_acc"], abs=1e-9)
+    assert acc == pytest.approx(record.summary["test_acc"], abs=1e-9)
 
 
 def test_same_seed_same_metrics():
@@ -74,12 +76,12 @@ def test_resume_equals_uninterrupted(monkeypatch, stop_step):
         if progress["step"] == stop_step:
             (path / runs.CANCEL).touch()
     stopped = run_training(path, on_progress=cancel_at)
-    assert stopped["status"] == "cancelled"
-    assert stopped["progress"]["step"] == stop_step
+    assert stopped.status == "cancelled"
+    assert stopped.progress["step"] == stop_step
     resumed = run_training(path, resume=True)
-    assert resumed["status"] == "completed"
+    assert resumed.status == "completed"
     assert _epochs(path) == _epochs(whole)
-    assert resumed["summary"]["test_acc"] == runs.read_run(whole)["summary"]["test_acc"]
+    assert resumed.summary["test_acc"] == runs.read_run(whole).summary["test_acc"]
 
 
 def test_cancel_leaves_loadable_checkpoint(monkeypatch):
@@ -87,7 +89,7 @@ def test_cancel_leaves_loadable_checkpoint(monkeypatch):
     path = runs.create_run(TrainConfig(**{**FAST, "arch": "mlp"}))
     monkeypatch.setattr(engine, "HEARTBEAT_S", 0.0)
     record = run_training(path, on_progress=lambda p: (path / runs.CANCEL).touch())
-    assert record["status"] == "cancelled"
+    assert record.status == "cancelled"
     assert runs.effective_status(runs.read_run(path)) == "cancelled"
     model, meta = load_model(path, which="latest")
     assert meta["arch"] == "mlp" and model(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
@@ -96,8 +98,8 @@ def test_cancel_leaves_loadable_checkpoint(monkeypatch):
 def test_nan_loss_fails_with_message():
     """A learning rate that blows the weights up ends the run `failed`, saying so."""
     record, path = _run(arch="mlp", lr=10.0, momentum=0.99, epochs=1)
-    assert record["status"] == "failed"
-    assert "diverged" in record["error"] and "learning rate" in record["error"]
+    assert record.status == "failed"
+    assert "diverged" in record.error and "learning rate" in record.error
     assert not (path / "best.pt").exists() or checkpoints.load_checkpoint(path / "best.pt")
 
 
@@ -105,8 +107,8 @@ def test_a_run_that_blows_up_fails_within_its_first_epoch_saying_it_diverged():
     """LeNet at learning rate 10 (the issue's case: loss 68,909 by step 20, then a dead net at chance): the
     run ends `failed` at its first logged step, saying it diverged, where, and what to try."""
     record, path = _run(arch="lenet", lr=10.0, epochs=3)
-    assert record["status"] == "failed"
-    error = record["error"]
+    assert record.status == "failed"
+    error = record.error
     assert error.startswith("the training loss diverged") and "at step 5 (epoch 1)" in error, error
     assert "Lower the learning rate (it is 10; try 1)" in error and "ln 10" in error
     assert [m["kind"] for m in runs.read_metrics(path)] == []       # stopped before its first line
@@ -137,11 +139,11 @@ def test_chance_accuracy_is_recorded_and_flagged():
     """The summary records what guessing the commonest test class scores; a run below it plus 5 points
     gets a warning, a run well above none."""
     record, path = _run(arch="lenet")
-    chance = record["summary"]["chance_acc"]
+    chance = record.summary["chance_acc"]
     assert 0.1 <= chance < 0.2 and runs.chance_note(record) is None
-    record["summary"]["test_acc"] = chance + 0.01
+    record.summary["test_acc"] = chance + 0.01
     assert runs.chance_note(record).startswith(f"test accuracy {chance + 0.01:.2%} is chance level")
-    assert runs.chance_note({**record, "status": "failed"}) is None
+    assert runs.chance_note(dataclasses.replace(record, status="failed")) is None
 
 
 @pytest.mark.parametrize("schedule", ["step", "cosine", "onecycle"])
@@ -156,15 +158,15 @@ def test_schedules_change_the_learning_rate(schedule):
 def test_adaptive_optimizers_learn(optimizer):
     """Adam and AdamW at their usual rate learn the generated classes."""
     record, _ = _run(arch="simple-cnn", optimizer=optimizer, lr=0.003, epochs=1)
-    assert record["summary"]["test_acc"] > 0.5
+    assert record.summary["test_acc"] > 0.5
 
 
 def test_cifar_shapes_train():
     """A colour dataset trains through the same loop (cifar2: two classes)."""
     record, _ = _run(dataset="cifar2", arch="res-net-deep", arch_params={"n_blocks": 2}, val_size=20,
                      augment="standard", epochs=1, batch_size=16)
-    assert record["status"] == "completed", record.get("error")
-    assert record["classes"] == ["airplane", "bird"]
+    assert record.status == "completed", record.error
+    assert record.classes == ["airplane", "bird"]
 
 
 def test_progress_keeps_speed_and_eta_across_epoch_boundaries(monkeypatch):
@@ -175,4 +177,4 @@ def test_progress_keeps_speed_and_eta_across_epoch_boundaries(monkeypatch):
     record = run_training(path, on_progress=reports.append)
     late = [p for p in reports if p["step"] > 2]
     assert late and all(p["images_per_sec"] > 0 and p["eta"] is not None for p in late)
-    assert record["progress"]["images_per_sec"] > 0
+    assert record.progress["images_per_sec"] > 0

@@ -23,7 +23,7 @@ def template_run(small_data_dir, tmp_path_factory):
         mp.setenv("CNN_DATA_DIR", str(small_data_dir))
         mp.setenv("CNN_OFFLINE", "1")
         path = runs.create_run(TrainConfig(**FAST), runs_dir=root)
-        assert engine.run_training(path)["status"] == "completed"
+        assert engine.run_training(path).status == "completed"
     return path
 
 
@@ -148,7 +148,7 @@ def test_switching_to_a_colour_mlp_run_keeps_working(run_copy):
     the MLP gets its no-conv explanations and gradient saliency."""
     mlp = runs.create_run(TrainConfig(**{**FAST, "dataset": "cifar2", "arch": "mlp", "val_size": 20,
                                          "batch_size": 16}))
-    assert engine.run_training(mlp)["status"] == "completed"
+    assert engine.run_training(mlp).status == "completed"
     at = _open(run_copy.name)
     at.selectbox(key="inspect.filter_layer").set_value("features.conv2").run()
     at.number_input(key="inspect.img_n").set_value(150).run()

@@ -32,7 +32,7 @@ def trained(small_data_dir, tmp_path_factory) -> dict:
                           }.items():
             path = runs.create_run(TrainConfig(**{**FAST, **cfg}), runs_dir=root)
             record = engine.run_training(path)
-            assert record["status"] == "completed", record.get("error")
+            assert record.status == "completed", record.error
             out[name] = path
     return out
 
@@ -57,7 +57,7 @@ def test_weights_choices_list_snapshots_then_best(trained):
     """A finished 2-epoch run offers epochs 0, 1, 2 and best, labelled with the best epoch."""
     choices = snapshots.weights_choices(trained["lenet"])
     assert [w.key for w in choices] == ["epoch-000", "epoch-001", "epoch-002", "best"]
-    best_epoch = runs.read_run(trained["lenet"])["summary"]["best_epoch"]
+    best_epoch = runs.read_run(trained["lenet"]).summary["best_epoch"]
     assert choices[-1].label == f"best (epoch {best_epoch})"
     assert snapshots.snapshot_note(trained["lenet"]) is None
 
@@ -128,7 +128,7 @@ def test_best_weights_reproduce_the_reported_test_accuracy(trained):
     """The confusion matrix of best.pt gives the test accuracy the engine wrote into run.json."""
     model, meta = snapshots.load_weights(_weights(trained["lenet"], "best"))
     preds = inspection.predict_test(model, inspection.load_test_set("mnist"), meta)
-    assert preds.correct.mean() == pytest.approx(runs.read_run(trained["lenet"])["summary"]["test_acc"])
+    assert preds.correct.mean() == pytest.approx(runs.read_run(trained["lenet"]).summary["test_acc"])
 
 
 def test_class_report_on_a_known_matrix():

@@ -26,8 +26,8 @@ def _wait_step(path, step, timeout=60):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         record = runs.read_run(path)
-        if record.get("progress", {}).get("step", 0) >= step:
-            assert record["status"] == "running", f"run ended before the test could act: {record['status']}"
+        if record.progress.get("step", 0) >= step:
+            assert record.status == "running", f"run ended before the test could act: {record.status}"
             return record
         time.sleep(0.2)
     raise TimeoutError(f"run never reached step {step}: {runs.read_run(path)}")
@@ -44,7 +44,7 @@ def test_kill_9_reads_interrupted_and_resumes(runs_dir):
     assert jobs.wait(path, timeout=120) == "completed"
     record = runs.read_run(path)
     assert [m["epoch"] for m in runs.read_metrics(path) if m["kind"] == "epoch"] == [1, 2, 3, 4]
-    assert record["summary"]["test_acc"] > 0.5
+    assert record.summary["test_acc"] > 0.5
 
 
 def test_second_run_queues_until_the_first_ends(runs_dir, monkeypatch):
@@ -58,14 +58,14 @@ def test_second_run_queues_until_the_first_ends(runs_dir, monkeypatch):
     deadline = time.monotonic() + 30
     while True:   # until the second process has been waiting for a slot for over a second
         waiting = runs.read_run(second)
-        if waiting["heartbeat"] > waiting["queued_at"] + 1.0 or time.monotonic() > deadline:
+        if waiting.heartbeat > waiting.queued_at + 1.0 or time.monotonic() > deadline:
             break
         time.sleep(0.2)
-    assert runs.read_run(first)["status"] == "running"
-    assert runs.effective_status(waiting) == "queued" and waiting["pid"]
+    assert runs.read_run(first).status == "running"
+    assert runs.effective_status(waiting) == "queued" and waiting.pid
     assert jobs.wait(first, timeout=120) == "completed"
     assert jobs.wait(second, timeout=120) == "completed"
-    assert runs.read_run(second)["started"] >= runs.read_run(first)["started"]
+    assert runs.read_run(second).started >= runs.read_run(first).started
 
 
 def test_cancel_a_launched_run(runs_dir):
@@ -84,7 +84,7 @@ def test_cli_train_show_predict(runs_dir, tmp_path):
               "--batch-size", "32", "--lr", "0.05", "--name", "cli run", "--quiet")
     assert out.returncode == 0, out.stderr
     assert "test accuracy" in out.stdout
-    run_id = runs.list_runs(runs_dir)[0]["id"]
+    run_id = runs.list_runs(runs_dir)[0].id
     show = cli("runs", "show", run_id)
     assert "<- best" in show.stdout and "test accuracy" in show.stdout
     image = tmp_path / "digit.png"
@@ -118,7 +118,7 @@ def test_launched_runs_share_the_cores(runs_dir, monkeypatch):
     path = runs.create_run(TrainConfig(**{**SLOW, "epochs": 1, "dry_run_batches": 2}))
     jobs.launch(path)
     assert jobs.wait(path, timeout=120) == "completed"
-    assert runs.read_run(path)["threads"] == max(1, (os.cpu_count() or 1) // 2) == jobs.threads_per_job()
+    assert runs.read_run(path).threads == max(1, (os.cpu_count() or 1) // 2) == jobs.threads_per_job()
 
 
 def test_cli_exits_non_zero_on_a_diverged_run(runs_dir):
@@ -127,7 +127,7 @@ def test_cli_exits_non_zero_on_a_diverged_run(runs_dir):
               "--quiet")
     assert out.returncode == 1 and "diverged" in out.stderr and "Lower the learning rate" in out.stderr
     (record,) = runs.list_runs(runs_dir)
-    assert record["status"] == "failed" and "diverged" in record["error"]
+    assert record.status == "failed" and "diverged" in record.error
 
 
 def test_runs_show_warns_of_chance_accuracy(runs_dir, capsys):
@@ -138,7 +138,7 @@ def test_runs_show_warns_of_chance_accuracy(runs_dir, capsys):
     path = runs.create_run(TrainConfig(dataset="mnist", epochs=1, val_size=100))
     record = engine.run_training(path)
     assert command_line.main(["runs", "show", path.name]) == 0 and "warning" not in capsys.readouterr().out
-    runs.update_run(path, summary={**record["summary"], "test_acc": record["summary"]["chance_acc"]})
+    runs.update_run(path, summary={**record.summary, "test_acc": record.summary["chance_acc"]})
     shown = cli("runs", "show", path.name).stdout
     assert "warning: test accuracy" in shown and "is chance level" in shown
 

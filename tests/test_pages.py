@@ -115,7 +115,7 @@ def test_good_config_launches_a_run(runs_dir):
     try:
         assert len(folders) == 1
         record = runs.read_run(folders[0])
-        assert record["name"] == "page launch" and record["config"]["batch_size"] == 32
+        assert record.name == "page launch" and record.config["batch_size"] == 32
         assert at.query_params["run"] == folders[0].name
         assert at.session_state["train.tab"] == "Live"
         assert "page launch" in texts(at)
@@ -237,7 +237,7 @@ def test_home_names_the_mnist_subset_source_once(tmp_path, monkeypatch):
 def test_live_panel_warns_of_a_run_at_chance():
     """A completed run whose test accuracy is chance level gets a warning, not a green success."""
     path = _finished_run(0.1015)
-    runs.update_run(path, summary={**runs.read_run(path)["summary"], "chance_acc": 0.1127})
+    runs.update_run(path, summary={**runs.read_run(path).summary, "chance_acc": 0.1127})
     at = app("pages/train.py", run=path.name)
     assert not at.exception and not at.success
     assert "Test accuracy 10.15% is chance level (guessing scores 11.27%)" in " ".join(w.value for w in at.warning)

@@ -1,11 +1,12 @@
 """The run store: ids, atomic records, torn metrics, listing, rename and delete; checkpoint errors."""
 from __future__ import annotations
 
+import json
 
 import pytest
 import torch
 
-from cnn_core import checkpoints, runs
+from cnn_core import checkpoints, files, runs
 from cnn_core.config import ConfigError, TrainConfig
 from cnn_core.models import build_model
 
@@ -25,9 +26,9 @@ def test_create_writes_a_queued_record(runs_dir):
     """create_run makes runs/<id>/run.json with status queued and the resolved architecture params."""
     path = _make(arch="cifar-net")
     record = runs.read_run(path)
-    assert path.parent == runs_dir.resolve() and record["id"] == path.name
-    assert record["status"] == "queued" and record["arch_params"]["n_chans1"] == 16
-    assert TrainConfig.from_dict(record["config"]) == TrainConfig(dataset="mnist", val_size=100, arch="cifar-net")
+    assert path.parent == runs_dir.resolve() and record.id == path.name
+    assert record.status == "queued" and record.arch_params["n_chans1"] == 16
+    assert TrainConfig.from_dict(record.config) == TrainConfig(dataset="mnist", val_size=100, arch="cifar-net")
 
 
 def test_bad_config_writes_nothing(runs_dir):
@@ -54,15 +55,35 @@ def test_list_newest_first_and_corrupt_run_shown(runs_dir):
     runs.update_run(a, created="2020-01-01T00:00:00+00:00")
     (b / "run.json").write_text("{ not json")
     listed = runs.list_runs(runs_dir)
-    assert [r["id"] for r in listed] == [b.name, a.name]
-    assert listed[0]["status"] == "corrupt" and "not valid JSON" in listed[0]["error"]
+    assert [r.id for r in listed] == [b.name, a.name]
+    assert listed[0].status == "corrupt" and "not valid JSON" in listed[0].error
+    assert isinstance(listed[0], runs.UnreadableRun) and listed[0].corrupt and listed[0].path == b
+    assert isinstance(listed[1], runs.Run) and not listed[1].corrupt and listed[1].arch == "mlp"
+    assert runs.readable(listed) == [listed[1]]
+
+
+def test_an_old_run_json_opens_and_keeps_what_it_does_not_know(runs_dir):
+    """A run.json of an early version (dataset and arch only in its config, nulls, a key this version does
+    not know) reads as a typed record; an update writes every key back, the unknown one included."""
+    folder = runs_dir / "old-run"
+    folder.mkdir(parents=True)
+    files.write_json_atomic(folder / runs.RUN_JSON, {
+        "id": "old-run", "status": "completed", "config": {"dataset": "mnist", "arch": "lenet", "lr": 0.1},
+        "summary": None, "pid": None, "from_the_future": {"kept": True}})
+    (record,) = runs.list_runs(runs_dir)
+    assert (record.dataset, record.arch, record.summary, record.title) == ("mnist", "lenet", {}, "old-run")
+    assert record.effective_status == "completed" and record.test_acc is None and record.path == folder
+    runs.rename_run(folder, "renamed")
+    stored = json.loads((folder / runs.RUN_JSON).read_text())
+    assert stored["name"] == "renamed" and stored["from_the_future"] == {"kept": True}
+    assert stored["config"] == {"dataset": "mnist", "arch": "lenet", "lr": 0.1}
 
 
 def test_rename_and_delete_only_that_run(runs_dir):
     """rename changes the display name; delete removes exactly one run folder."""
     a, b = _make(), _make(arch="mlp")
     runs.rename_run(a, "  my first run ")
-    assert runs.read_run(a)["name"] == "my first run"
+    assert runs.read_run(a).name == "my first run"
     with pytest.raises(ValueError):
         runs.rename_run(a, "x" * 300)
     runs.delete_run(a, runs_dir)
@@ -116,7 +137,7 @@ def test_never_launched_run_reads_queued_then_interrupted(runs_dir):
     """A run created but never given a process is queued for a moment, then interrupted (resumable)."""
     record = runs.read_run(_make())
     assert runs.effective_status(record) == "queued"
-    record["created"] = "2020-01-01T00:00:00+00:00"
+    record.created = "2020-01-01T00:00:00+00:00"
     assert runs.effective_status(record) == "interrupted"
 
 
@@ -127,7 +148,7 @@ def test_process_reaped_between_the_two_liveness_checks_is_dead(monkeypatch):
     proc = subprocess.Popen([sys.executable, "-c", "pass"])
     proc.wait()
     monkeypatch.setattr(runs.os, "kill", lambda pid, sig: None)   # the zombie answered signal 0
-    assert runs.pid_alive(proc.pid) is False
+    assert files.pid_alive(proc.pid) is False
 
 
 def test_listing_skips_a_run_deleted_while_it_is_read(runs_dir, monkeypatch):
@@ -142,4 +163,4 @@ def test_listing_skips_a_run_deleted_while_it_is_read(runs_dir, monkeypatch):
         return real(path)
 
     monkeypatch.setattr(runs, "read_run", read_then_vanish)
-    assert [r["id"] for r in runs.list_runs()] == [keep.name]
+    assert [r.id for r in runs.list_runs()] == [keep.name]

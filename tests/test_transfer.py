@@ -64,7 +64,7 @@ def test_zip_round_trip_keeps_every_file(run, tmp_path):
     for file in ("best.pt", "checkpoint.pt", "metrics.jsonl", "snapshots/epoch-001.pt"):
         assert (new / file).read_bytes() == (run / file).read_bytes()
     record = runs.read_run(new)
-    assert record["summary"] == runs.read_run(run)["summary"] and record["imported"]["from_id"] == run.name
+    assert record.summary == runs.read_run(run).summary and record.imported["from_id"] == run.name
 
 
 def test_importing_a_run_already_there_asks_then_copies_or_skips(run, runs_dir):
@@ -79,7 +79,7 @@ def test_importing_a_run_already_there_asks_then_copies_or_skips(run, runs_dir):
     new = transfer.import_run(raw, runs_dir, on_duplicate="copy")
     assert new != run and new.name.startswith(run.name) and runs.validate_run_id(new.name)
     record = runs.read_run(new)
-    assert record["id"] == new.name and record["name"] == f"{runs.read_run(run)['name']} (copy)"
+    assert record.id == new.name and record.name == f"{runs.read_run(run).name} (copy)"
     assert (run / runs.RUN_JSON).read_bytes() == before and len(runs.list_runs(runs_dir)) == 2
     with pytest.raises(transfer.RunExists):          # the copy's zip names the run it came from
         transfer.import_run(transfer.zip_run(new), runs_dir)
@@ -89,7 +89,7 @@ def test_another_run_with_a_taken_id_gets_a_new_id(run, runs_dir):
     """A different run (made at another moment) that happens to carry an id in use imports under a new id."""
     raw = _zip({f"{run.name}/run.json": _run_json(run.name)})
     new = transfer.import_run(raw, runs_dir)
-    assert new != run and new.name.startswith(run.name) and runs.read_run(new)["id"] == new.name
+    assert new != run and new.name.startswith(run.name) and runs.read_run(new).id == new.name
 
 
 @pytest.mark.parametrize("status", ["running", "queued", "weird"])
@@ -97,13 +97,13 @@ def test_imported_runs_are_never_running(status, runs_dir):
     """A run zipped while training arrives interrupted (resumable), with no pid."""
     raw = _zip({"r1/run.json": _run_json(status=status, pid=1234)})
     record = runs.read_run(transfer.import_run(raw, runs_dir))
-    assert record["status"] == "interrupted" and record["pid"] is None
+    assert record.status == "interrupted" and record.pid is None
 
 
 def test_folder_import_and_zip_with_run_json_at_top(run, runs_dir, tmp_path):
     """A plain run folder and a zip without a top folder both import."""
     new = transfer.import_run(run, tmp_path / "a")
-    assert runs.read_run(new)["id"] == run.name
+    assert runs.read_run(new).id == run.name
     flat = transfer.import_run(_zip({"run.json": _run_json("flat"), "metrics.jsonl": b""}), runs_dir)
     assert flat.name == "flat"
 

@@ -1,12 +1,11 @@
 """ui.views: the dashboard's display logic, without Streamlit."""
 from __future__ import annotations
 
-
 import pytest
 
 from cnn_core import runs
-from ui import views
 from cnn_core.config import TrainConfig
+from ui import views
 
 
 @pytest.mark.parametrize("seconds,text", [(None, "--:--"), (0, "0:00"), (42.4, "0:42"), (725, "12:05"),
@@ -26,15 +25,15 @@ def test_form_round_trip_gives_back_the_config():
 
 def test_clone_config_drops_fields_it_does_not_know():
     """A run written by another version still clones; the unknown fields are named."""
-    record = {"config": {**TrainConfig(lr=0.05).to_dict(), "warmup": 3}}
+    record = runs.Run(id="x", status="completed", config={**TrainConfig(lr=0.05).to_dict(), "warmup": 3})
     config, dropped = views.clone_config(record)
     assert config.lr == 0.05 and dropped == ["warmup"]
 
 
 def test_pick_run_prefers_the_url_then_running_then_next_queued():
-    all_runs = [{"id": "d", "effective_status": "queued"}, {"id": "c", "effective_status": "queued"},
-                {"id": "b", "effective_status": "running"}, {"id": "a", "effective_status": "completed"}]
-    ids = [r["id"] for r in all_runs]
+    all_runs = [runs.Run(id=i, status=s, config={})       # no process, no time: statuses read as written
+                for i, s in (("d", "queued"), ("c", "queued"), ("b", "running"), ("a", "completed"))]
+    ids = [r.id for r in all_runs]
     assert views.pick_run(ids, "a", all_runs) == "a"
     assert views.pick_run(ids, "gone", all_runs) == "b"
     assert views.pick_run(ids, None, all_runs[:2] + all_runs[3:]) == "c"   # the oldest waiting goes next
@@ -53,13 +52,13 @@ def test_live_run_reads_progress_metrics_and_best_epoch(runs_dir):
     (path / runs.METRICS).open("a").write('{"kind": "step", "ste')          # a torn last line is skipped
     writer.close()
     runs.update_run(path, status="cancelled", progress={"epoch": 2, "epochs": 2, "step": 15, "total_steps": 20})
-    run = views.live_run(path)
+    run = views.live_run(runs.read_run(path))
     assert (len(run.steps), len(run.epochs), run.best_epoch) == (1, 1, 1)
     assert run.fraction == 0.75 and run.progress_text == "epoch 2/2 · step 15/20"
     assert not run.active and not run.resumable          # no checkpoint yet
     assert run.speed == 100.0 and run.eta is None        # finished: the last epoch's speed, no ETA
     (path / runs.CHECKPOINT).write_bytes(b"x")
-    assert views.live_run(path).resumable
+    assert views.live_run(runs.read_run(path)).resumable
 
 
 def test_dataset_card_says_whether_files_wait_in_the_data_folder(tmp_path, monkeypatch):

@@ -7,21 +7,13 @@ from pathlib import Path
 
 import streamlit as st
 
+from cnn_core import jobs
+from ui import nav
+
 WATCH = "train.watch"          # the run-picker widget
 WATCHING = "train.watching"    # the watched run, kept while the picker is off screen (other pages)
-FLASH = "train.flash"          # (kind, message) shown once at the top of the open tab
 TAB = "train.tab"              # the New run / Live tabs
 LAST_TAB = "train.last_tab"    # the tab last open, kept while the page is off screen
-
-
-def flash(kind: str, message: str) -> None:
-    st.session_state[FLASH] = (kind, message)
-
-
-def show_flash() -> None:
-    kind, message = st.session_state.pop(FLASH, (None, None))
-    if kind:
-        getattr(st, kind)(message)
 
 
 def open_tab(name: str) -> None:
@@ -36,20 +28,16 @@ def watch(run_id: str) -> None:
 
 def stop(path: Path) -> None:
     """Ask the run to stop; it saves a checkpoint between steps and ends `cancelled`."""
-    from cnn_core import jobs
-
     was = jobs.cancel(path)
-    flash("info", f"Stop requested (the run was {was}); it saves a checkpoint and stops within a step.")
+    nav.flash("train", "info", f"Stop requested (the run was {was}); it saves a checkpoint and stops within a step.")
 
 
 def resume(path: Path, from_checkpoint: bool = True) -> None:
-    from cnn_core import jobs
-
     try:
         jobs.launch(path, resume=from_checkpoint)
     except (ValueError, OSError) as exc:
-        flash("error", f"Could not resume: {exc}")
+        nav.flash("train", "error", f"Could not resume: {exc}")
         return
     watch(Path(path).name)
     open_tab("Live")
-    flash("success", "Resumed from the last checkpoint." if from_checkpoint else "Started again.")
+    nav.flash("train", "success", "Resumed from the last checkpoint." if from_checkpoint else "Started again.")

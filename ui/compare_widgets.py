@@ -8,10 +8,9 @@ import pandas as pd
 import streamlit as st
 
 from cnn_core import compare, jobs, runs, transfer
-from ui import views
+from ui import nav, views
 
 PICK = "compare.pick"          # the ids of the runs being compared (the multiselect's state)
-FLASH = "compare.flash"        # (kind, text) shown once after an action's rerun
 _PCT = st.column_config.NumberColumn(format="percent")
 TABLE_CONFIG = {
     "name": st.column_config.TextColumn("name", width="medium", pinned=True),   # stays while scrolling sideways
@@ -27,18 +26,6 @@ TABLE_CONFIG = {
     "wall_time": st.column_config.NumberColumn("wall time (s)", format="%.1f"),
     "images_per_sec": st.column_config.NumberColumn("images/s", format="%.0f"),
 }
-
-
-def flash(kind: str, text: str) -> None:
-    st.session_state[FLASH] = (kind, text)
-
-
-def show_flash() -> None:
-    """The message of the last action, in a slot that is always there (so nothing below moves)."""
-    slot = st.empty()
-    kind, text = st.session_state.pop(FLASH, (None, None))
-    if kind:
-        getattr(slot, kind)(text)
 
 
 # ---- table and selection ------------------------------------------------------------------------
@@ -72,17 +59,17 @@ def _rename(path: Path, key: str) -> None:
     try:
         runs.rename_run(path, st.session_state[key])
         st.session_state["compare.action_run"] = path.name   # the picker shows the new name
-        flash("success", f"Renamed to {st.session_state[key]!r}.")
+        nav.flash("compare", "success", f"Renamed to {st.session_state[key]!r}.")
     except ValueError as exc:
-        flash("error", str(exc))
+        nav.flash("compare", "error", str(exc))
 
 
 def _save_note(path: Path, key: str) -> None:
     try:
         runs.set_note(path, st.session_state[key])
-        flash("success", "Note saved.")
+        nav.flash("compare", "success", "Note saved.")
     except ValueError as exc:
-        flash("error", str(exc))
+        nav.flash("compare", "error", str(exc))
 
 
 def _delete(path: Path, name: str) -> None:
@@ -90,26 +77,30 @@ def _delete(path: Path, name: str) -> None:
     try:
         was = jobs.delete_run(path)
         stopped = " (it was stopped first)" if was in runs.ACTIVE else ""
-        flash("success", f"Deleted run {name!r}{stopped}.")
+        nav.flash("compare", "success", f"Deleted run {name!r}{stopped}.")
         st.session_state[PICK] = [i for i in st.session_state.get(PICK, []) if i != path.name]
         st.session_state.pop("compare.action_run", None)
     except ValueError as exc:
-        flash("error", str(exc))
+        nav.flash("compare", "error", str(exc))
 
 
-def edit_run(record: dict) -> None:
-    """Rename, note, delete (with a confirmation)."""
-    path, rid, name = Path(record["path"]), record["id"], record.get("name") or record["id"]
-    left, right = st.columns(2)
-    left.text_input("Name", name, key=f"compare.name.{rid}", max_chars=runs.MAX_NAME)
-    left.button("Rename", key=f"compare.rename.{rid}", on_click=_rename, args=(path, f"compare.name.{rid}"))
-    right.text_area("Note", record.get("note") or "", key=f"compare.note.{rid}", height=80)
-    right.button("Save note", key=f"compare.savenote.{rid}", on_click=_save_note, args=(path, f"compare.note.{rid}"))
+def edit_run(record: runs.Run | runs.UnreadableRun) -> None:
+    """Rename, note, delete (with a confirmation); a run whose run.json cannot be read can only be deleted."""
+    path, rid, name = Path(record.path), record.id, record.title
+    if record.corrupt:
+        st.error(f"Its run.json cannot be read ({record.error}): it can only be deleted.")
+    else:
+        left, right = st.columns(2)
+        left.text_input("Name", name, key=f"compare.name.{rid}", max_chars=runs.MAX_NAME)
+        left.button("Rename", key=f"compare.rename.{rid}", on_click=_rename, args=(path, f"compare.name.{rid}"))
+        right.text_area("Note", record.note or "", key=f"compare.note.{rid}", height=80)
+        right.button("Save note", key=f"compare.savenote.{rid}", on_click=_save_note,
+                     args=(path, f"compare.note.{rid}"))
     if st.session_state.get("compare.confirm") != rid:
         st.button("Delete run…", key=f"compare.delete.{rid}", icon=":material/delete:",
                   on_click=lambda: st.session_state.update({"compare.confirm": rid}))
         return
-    live = record.get("effective_status") in runs.ACTIVE
+    live = record.effective_status in runs.ACTIVE
     st.warning(f"Delete {name!r} and every file in its folder? This cannot be undone."
                + (" It is training now: it will be stopped first." if live else ""))
     yes, no = st.columns(2)
@@ -117,9 +108,9 @@ def edit_run(record: dict) -> None:
     no.button("Cancel", key=f"compare.delete_no.{rid}", on_click=lambda: st.session_state.pop("compare.confirm"))
 
 
-def take_away(record: dict) -> None:
+def take_away(record: runs.Run) -> None:
     """Download best.pt and the zipped folder; export to ONNX and TorchScript, checked against PyTorch."""
-    path, rid = Path(record["path"]), record["id"]
+    path, rid = Path(record.path), record.id
     best = path / runs.BEST
     cols = st.columns(3)
     cols[0].download_button("Download best.pt", (lambda: best.read_bytes()) if best.is_file() else b"",
@@ -159,7 +150,7 @@ def import_panel() -> None:
         if skip.button("Skip", key="compare.import_skip"):
             st.session_state.pop("compare.import_exists", None)
             st.session_state["compare.import_n"] = n + 1
-            flash("info", "Not imported: the run is already here.")
+            nav.flash("compare", "info", "Not imported: the run is already here.")
             st.rerun()
 
 
@@ -174,5 +165,5 @@ def _import(source, on_duplicate: str) -> None:
         st.error(f"Not imported: {exc}")
         return
     st.session_state["compare.import_n"] += 1
-    flash("success", f"Imported as run `{new.name}` ({runs.read_run(new)['status']}).")
+    nav.flash("compare", "success", f"Imported as run `{new.name}` ({runs.read_run(new).status}).")
     st.rerun()

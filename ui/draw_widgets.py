@@ -6,6 +6,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from cnn_core import runs
 from ui.figures import CONFIG, images
 
 CANVAS = "draw.canvas"           # the canvas's key is CANVAS.<n>; Clear moves n on, which remounts it blank
@@ -23,11 +24,9 @@ def _model(path: str, mtime: float):
     return load_model(Path(path), which="best")   # a Path: the bundled model lies outside the runs folder
 
 
-def load(record: dict):
+def load(record: runs.Run):
     """The cached (model, meta) of a run record; a new best.pt (new mtime) loads afresh."""
-    from cnn_core import runs
-
-    path = Path(record["path"])
+    path = Path(record.path)
     return _model(str(path), (path / runs.BEST).stat().st_mtime)
 
 
@@ -62,15 +61,15 @@ def upload_input() -> bytes | None:
     return file.getvalue() if file is not None else None
 
 
-def run_picker(records: list[dict]) -> dict:
+def run_picker(records: list) -> runs.Run:
     """Selectbox over the MNIST runs (the bundled model first, so preselected); the chosen record."""
     from ui import views
 
-    by_path = {r["path"]: r for r in records}
+    by_path = {str(r.path): r for r in records}
 
     def label(path: str) -> str:
         text = views.run_label(by_path[path])
-        return text if "bundled" in text.lower() or by_path[path].get("host") != "bundled" else f"{text} · bundled"
+        return text if "bundled" in text.lower() or by_path[path].host != "bundled" else f"{text} · bundled"
 
     if st.session_state.get(RUN) not in by_path:
         st.session_state.pop(RUN, None)
@@ -116,14 +115,14 @@ def prepared(source: str, raw, left, middle):
         return None
 
 
-def every_answer(records: list[dict], image) -> None:
+def every_answer(records: list[runs.Run], image) -> None:
     """Each MNIST run's answer to the same input, side by side."""
     from cnn_core import predict
 
     st.subheader("Every MNIST run's answer")
     cols = st.columns(min(len(records), 4))
     for i, record in enumerate(records):
-        col, name = cols[i % len(cols)], record.get("name") or record["id"]
+        col, name = cols[i % len(cols)], record.title
         try:
             model, meta = load(record)
         except ValueError as exc:        # CheckpointError: a best.pt that is corrupt or does not fit
@@ -132,7 +131,7 @@ def every_answer(records: list[dict], image) -> None:
         probs = predict.probabilities(model, meta, image)
         best = int(probs.argmax())
         with col:
-            st.metric(name, meta["classes"][best], help=record["path"])
+            st.metric(name, meta["classes"][best], help=str(record.path))
             st.caption(f"{probs[best]:.1%} sure")
             probs_chart(probs, meta["classes"], best, height=230, key=f"draw.probs.{i}")
 

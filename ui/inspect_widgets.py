@@ -83,30 +83,30 @@ def filter_gradients(path: str, key: str, stamp: int, n: int = 64):
 
 
 # ---- pickers --------------------------------------------------------------------------------------
-def run_picker() -> dict | None:
+def run_picker() -> "runs.Run | None":
     """The run selectbox (default: ?run=<id>, else the newest finished run); its record, or None."""
     listed = runs.list_runs()
-    all_runs = [r for r in listed if r.get("effective_status") != "corrupt"]
-    unreadable = {r["id"]: r for r in listed if r.get("effective_status") == "corrupt"}
+    all_runs = runs.readable(listed)
+    unreadable = {r.id: r for r in listed if r.corrupt}
     wanted = st.query_params.get("run")
     if wanted in unreadable:
-        st.warning(f"Run {wanted!r} cannot be read: {unreadable[wanted].get('error')}", icon=":material/warning:")
+        st.warning(f"Run {wanted!r} cannot be read: {unreadable[wanted].error}", icon=":material/warning:")
     elif unreadable:
         st.caption(f"Left out, their run.json cannot be read: {', '.join(sorted(unreadable))}.")
     if not all_runs:
         st.info("No runs yet. Train one on the **Train** page, then come back to look inside it.",
                 icon=":material/info:")
         return None
-    by_id = {r["id"]: r for r in all_runs}
+    by_id = {r.id: r for r in all_runs}
     if wanted and wanted not in by_id and wanted not in unreadable:
         st.warning(f"There is no run {wanted[:100]!r} in the runs folder; pick one below.")
     if wanted in by_id:
         st.session_state[RUN] = wanted
     elif st.session_state.get(RUN) not in by_id:
-        done = [r["id"] for r in all_runs if r["effective_status"] in ("completed", "cancelled")]
+        done = [r.id for r in all_runs if r.effective_status in ("completed", "cancelled")]
         st.session_state[RUN] = (done or list(by_id))[0]
     run_id = st.selectbox("Run", list(by_id), key=RUN, on_change=_sync_query,
-                          format_func=lambda i: f"{views.run_label(by_id[i])} — {by_id[i]['effective_status']}")
+                          format_func=lambda i: f"{views.run_label(by_id[i])} — {by_id[i].effective_status}")
     st.query_params["run"] = run_id
     return by_id[run_id]
 
@@ -119,15 +119,15 @@ def weights_header(record: dict):
     """A word on runs still training, the weights slider, and why a run has no snapshots; the Weights or None."""
     from cnn_core import snapshots
 
-    path, status = Path(record["path"]), record["effective_status"]
+    path, status = Path(record.path), record.effective_status
     if status == "running":
-        p = record.get("progress") or {}
+        p = record.progress
         st.info(f"This run is still running (epoch {p.get('epoch', '?')} of {p.get('epochs', '?')}): you see "
                 "the weights saved so far. New epochs appear here when the page reruns.",
                 icon=":material/directions_run:")
         st.button("Check for new epochs", key="inspect.refresh", icon=":material/refresh:")
     elif status == "failed":
-        st.warning(f"This run failed: {(record.get('error') or 'no message').rstrip('.')}. The weights it saved before "
+        st.warning(f"This run failed: {(record.error or 'no message').rstrip('.')}. The weights it saved before "
                    "failing can still be inspected.", icon=":material/error:")
     weights = _weights_picker(path, record)
     if weights is not None and (note := snapshots.snapshot_note(path, record)):
@@ -141,13 +141,13 @@ def _weights_picker(path: Path, record: dict):
 
     choices = snapshots.weights_choices(path, record)
     if not choices:
-        where = "it is still waiting to start" if record["effective_status"] == "queued" else \
+        where = "it is still waiting to start" if record.effective_status == "queued" else \
             "its checkpoint files are missing (deleted, or the run failed before its first save)"
-        st.warning(f"Run **{record.get('name')}** has no saved weights to inspect: {where}. Weights appear "
+        st.warning(f"Run **{record.name}** has no saved weights to inspect: {where}. Weights appear "
                    "when training starts (epoch 0) and after each epoch.", icon=":material/warning:")
         return None
     by_key = {w.key: w for w in choices}
-    key = f"inspect.weights.{record['id']}"
+    key = f"inspect.weights.{record.id}"
     if st.session_state.get(key) not in by_key:
         st.session_state[key] = "best" if "best" in by_key else choices[-1].key
     if len(choices) == 1:

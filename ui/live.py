@@ -17,7 +17,7 @@ import html
 
 import streamlit as st
 
-from cnn_core import runs
+from cnn_core import jobs, runs
 from ui import actions, nav, views
 from ui.figures import curves
 
@@ -37,36 +37,38 @@ NO_FADE = ('<style>[data-testid="stElementContainer"][data-stale="true"] '
            '{opacity: 1 !important; transition: none !important}</style>')
 
 
-def _signature(run_id: str, status: str | None) -> tuple:
+def _signature(run_id: str, status: str | None, active: list[runs.Run]) -> tuple:
     """What, when it changes, needs the whole page redrawn: the other runs in progress (the picker lists
     them) and whether the watched run is still in progress (its buttons and outcome change when it ends).
     Its own queued -> running is redrawn by the ticking panel: a whole-page redraw then would land on the
     run's first seconds of training."""
-    from cnn_core import jobs
-
-    others = tuple((r["id"], r["effective_status"]) for r in jobs.active_runs() if r["id"] != run_id)
+    others = tuple((r.id, r.effective_status) for r in active if r.id != run_id)
     return others, status in runs.ACTIVE
+
+
+def _listing(run_id: str) -> tuple[runs.Run | None, list[runs.Run]]:
+    """One read of the runs folder: the watched run (None when it went or cannot be read) and the runs
+    in progress, oldest first."""
+    all_runs = runs.list_runs()
+    watched = next((r for r in runs.readable(all_runs) if r.id == run_id), None)
+    return watched, jobs.in_progress(all_runs)
 
 
 def first_tab() -> str:
     """The tab the page opens on: Live when the URL names a run or runs are in progress, else the tab
     this session had open last (New run at first)."""
-    from cnn_core import jobs
-
     if st.query_params.get("run") or jobs.active_runs():
         return "Live"
     return st.session_state.get(actions.LAST_TAB) or "New run"
 
 
-def picker() -> str | None:
-    """The run picker (runs in progress first) and a line per run in progress; returns the run id shown."""
-    from cnn_core import jobs
-
+def picker() -> runs.Run | None:
+    """The run picker (runs in progress first) and a line per run in progress; returns the run shown."""
     all_runs = runs.list_runs()
-    active = jobs.active_runs()
-    ordered = active + [r for r in all_runs if r["effective_status"] not in runs.ACTIVE][:PICKER_SIZE]
-    ids = [r["id"] for r in ordered]
-    by_id = {r["id"]: r for r in all_runs}
+    active = jobs.in_progress(all_runs)
+    ordered = active + [r for r in all_runs if r.effective_status not in runs.ACTIVE][:PICKER_SIZE]
+    ids = [r.id for r in ordered]
+    by_id = {r.id: r for r in all_runs}
     wanted = st.session_state.get(actions.WATCH) or st.query_params.get("run") \
         or st.session_state.get(actions.WATCHING)
     if wanted and wanted in by_id and wanted not in ids:
@@ -77,33 +79,32 @@ def picker() -> str | None:
         return None
     actions.watch(chosen)
     st.selectbox("Run", ids, key=actions.WATCH, help="Runs in progress first, then the most recent others.",
-                 format_func=lambda i: f"{views.run_label(by_id[i])} — {by_id[i]['effective_status']}")
+                 format_func=lambda i: f"{views.run_label(by_id[i])} — {by_id[i].effective_status}")
     lines = []
     for r in active:
-        where = (f"waiting, #{views.queue_position(r['id'], active)} in line"
-                 if r["effective_status"] == "queued" else "training")
-        lines.append(f"{ICON[r['effective_status']]} **{r.get('name')}** — {where}")
+        where = (f"waiting, #{views.queue_position(r.id, active)} in line"
+                 if r.effective_status == "queued" else "training")
+        lines.append(f"{ICON[r.effective_status]} **{r.name}** — {where}")
     st.markdown("**In progress:** " + ("  \n".join(lines) if lines else "nothing right now"))
     st.caption(f"At most {views.runs_at_once(jobs.max_jobs())} at once here; a run launched while every "
                "slot is busy waits `queued` and starts, oldest first, when one frees.")
-    st.session_state[SIGNATURE] = _signature(chosen, by_id[chosen]["effective_status"])
-    return chosen
+    st.session_state[SIGNATURE] = _signature(chosen, by_id[chosen].effective_status, active)
+    if by_id[chosen].corrupt:
+        st.warning(f"Run {chosen} cannot be read: {by_id[chosen].error}")
+        return None
+    return by_id[chosen]
 
 
-def show(run_id: str) -> None:
+def show(record: runs.Run) -> None:
     """The panel: its head, buttons and outcome drawn once; progress, numbers and charts redrawn every
     REFRESH_S while the run is queued or running, drawn once otherwise."""
-    try:
-        run = views.live_run(runs.run_dir(run_id))
-    except ValueError as exc:
-        st.warning(f"Run {run_id} cannot be read: {exc}")
-        return
+    run = views.live_run(record)
     if run.active:
         st.html(NO_FADE)
-        _ticking(run_id)
-        _ticking_charts(run_id)
+        _ticking(run.id)
+        _ticking_charts(run.id)
     else:
-        _head(run)
+        _head(run, [])
         _buttons(run)
         _outcome(run)
         _numbers_and_progress(run)
@@ -112,13 +113,11 @@ def show(run_id: str) -> None:
 
 @st.fragment(run_every=REFRESH_S)
 def _ticking(run_id: str) -> None:
-    try:
-        run = views.live_run(runs.run_dir(run_id))
-    except ValueError:
-        run = None
-    if run is None or _signature(run_id, run.status) != st.session_state.get(SIGNATURE):
+    record, active = _listing(run_id)      # the runs folder, read once per tick
+    if record is None or _signature(run_id, record.effective_status, active) != st.session_state.get(SIGNATURE):
         st.rerun(scope="app")   # the run ended or went, or another run came or went: redraw the page
-    _head(run)
+    run = views.live_run(record)
+    _head(run, active)
     _buttons(run)
     _numbers_and_progress(run)
 
@@ -126,18 +125,17 @@ def _ticking(run_id: str) -> None:
 @st.fragment(run_every=CHART_REFRESH_S)
 def _ticking_charts(run_id: str) -> None:
     try:
-        _charts(views.live_run(runs.run_dir(run_id)))
+        _charts(views.live_run(runs.read_run(runs.run_dir(run_id))))
     except ValueError:
         pass                    # the run went: the other fragment redraws the page
 
 
-def _head(run: views.LiveRun) -> None:
-    from cnn_core import jobs
-
+def _head(run: views.LiveRun, active: list[runs.Run]) -> None:
+    """Name and status; for a queued run, its place in line among the runs in progress (`active`)."""
     st.markdown(f"#### {run.name}\n{ICON.get(run.status, '')} **{run.status}** — "
                 f"{views.STATUS_WORDS.get(run.status, '')}")
     if run.status == "queued":
-        pos = views.queue_position(run.id, jobs.active_runs())
+        pos = views.queue_position(run.id, active)
         st.info(f"Waiting for a training slot{f' (#{pos} in line)' if pos else ''}: at most "
                 f"{views.runs_at_once(jobs.max_jobs())} at once here; this one starts when a slot frees.",
                 icon=":material/schedule:")
@@ -201,7 +199,7 @@ def _figures(run: views.LiveRun, smoothing: float, log: bool):
         # run is still starting (a first draw costs several times an update), not in its first seconds.
         loss = curves.loss_figure(run.steps, run.epochs, smoothing=smoothing, log=log)
         if run.steps.empty:
-            curves.waiting(loss, f"The first loss point appears after {run.record['config'].get('log_every', 20)}"
+            curves.waiting(loss, f"The first loss point appears after {run.record.config.get('log_every', 20)}"
                                  " training steps")
         acc = curves.accuracy_figure(run.epochs, run.best_epoch, chance=runs.chance_acc(run.record))
         if run.epochs.empty:
@@ -226,7 +224,7 @@ def _buttons(run: views.LiveRun) -> None:
 
 def _outcome(run: views.LiveRun) -> None:
     if run.status == "completed" and run.test_acc is not None:
-        best = run.record["summary"].get("best_epoch")
+        best = run.record.summary.get("best_epoch")
         if note := runs.chance_note(run.record):
             st.warning(f"{note[0].upper()}{note[1:]}", icon=":material/warning:")
         else:

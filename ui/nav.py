@@ -69,7 +69,9 @@ def link(name: str, label: str | None = None, run: str | None = None, help: str 
 
 @st.cache_resource(show_spinner=False)
 def _device_text() -> tuple[str, str]:
-    from cnn_core.devices import describe_device  # torch: loaded once per server process
+    from cnn_core.devices import (
+        describe_device,  # torch: loaded once per server process
+    )
 
     info = describe_device()
     return info.kind, info.label
@@ -86,3 +88,17 @@ def sidebar() -> None:
         st.markdown(f"**Data folder**  \n`{data.default_data_dir()}`")
         if os.environ.get("CNN_OFFLINE") == "1":
             st.caption("Offline mode (CNN_OFFLINE=1): datasets come from local files and packages only.")
+
+
+def flash(where: str, kind: str, text: str) -> None:
+    """A message (kind: success, info, warning, error) shown once, at the next draw of `where`'s slot:
+    what a button's callback or a rerun has to say to the page that follows."""
+    st.session_state[f"{where}.flash"] = (kind, text)
+
+
+def show_flash(where: str) -> None:
+    """The message waiting for `where`, in a slot that is always there (so nothing below moves)."""
+    slot = st.empty()
+    kind, text = st.session_state.pop(f"{where}.flash", (None, None))
+    if kind:
+        getattr(slot, kind)(text)

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from cnn_core import runs
+from cnn_core import jobs, runs
 from cnn_core.config import ConfigError, TrainConfig
 from cnn_core.settings import Setting
-from ui import actions, views
+from ui import actions, nav, views
 
 KEEP = "session"    # widget values survive leaving the page and coming back
 SECTIONS = {"model": "Model", "optimizer": "Optimizer", "training": "Training"}   # the form's columns
@@ -199,30 +199,28 @@ def new_run(cls: type = TrainConfig) -> None:
 # ---- Launch and Clone ---------------------------------------------------------------------------
 def launch(cls: type = TrainConfig) -> None:
     """Create the run from the form and start it; refuse while the form has errors."""
-    from cnn_core import jobs
-
     config, errors, name = current(cls)
     if errors:
         arch = _archs().get(config.arch) if isinstance(config.arch, str) else None
-        actions.flash("error", "Not launched: fix " + ", ".join(views.error_labels(errors, arch)) + " first.")
+        nav.flash("train", "error", "Not launched: fix " + ", ".join(views.error_labels(errors, arch)) + " first.")
         return
     try:
         path = runs.create_run(config, name or views.default_name(config))
     except ConfigError as exc:
-        actions.flash("error", "Not launched: " + "; ".join(f"{k}: {v}" for k, v in exc.errors.items()))
+        nav.flash("train", "error", "Not launched: " + "; ".join(f"{k}: {v}" for k, v in exc.errors.items()))
         return
     except (ValueError, OSError) as exc:
-        actions.flash("error", f"Not launched: {exc}")
+        nav.flash("train", "error", f"Not launched: {exc}")
         return
     try:
         jobs.launch(path)
     except (ValueError, OSError) as exc:   # never leave a run that looks queued but has no process
         runs.update_run(path, status="failed", error=f"could not start the training process: {exc}")
-        actions.flash("error", f"Run {path.name} could not start: {exc}")
+        nav.flash("train", "error", f"Run {path.name} could not start: {exc}")
         return
     actions.watch(path.name)
     actions.open_tab("Live")
-    actions.flash("success", f"Launched run {path.name}.")
+    nav.flash("train", "success", f"Launched run {path.name}.")
 
 
 def clone(run_id: str | None, cls: type = TrainConfig) -> None:
@@ -233,22 +231,20 @@ def clone(run_id: str | None, cls: type = TrainConfig) -> None:
         record = runs.read_run(runs.run_dir(run_id))
         config, dropped = views.clone_config(record, cls)
     except (ValueError, TypeError) as exc:
-        actions.flash("error", f"Could not clone {run_id}: {exc}")
+        nav.flash("train", "error", f"Could not clone {run_id}: {exc}")
         return
-    given = (record.get("config") or {}).get("arch_params")
+    given = record.config.get("arch_params")
     odd = [f"arch_params: {given!r:.60} is not an object of parameter values; the defaults are used"] \
         if given is not None and not isinstance(given, dict) else []
     notes = odd + load_config(config) + [f"{d}: a field unknown to this version" for d in dropped]
-    st.session_state["train.clone_note"] = ("warning" if notes else "success", f"Form filled from run {run_id}."
-                                            + (" Not carried over: " + "; ".join(notes) + "." if notes else ""))
+    nav.flash("train.clone", "warning" if notes else "success", f"Form filled from run {run_id}."
+              + (" Not carried over: " + "; ".join(notes) + "." if notes else ""))
     actions.open_tab("New run")
 
 
 def launch_bar(errors: dict, where: str, cls: type = TrainConfig) -> None:
     """The Launch button and, beside it, what keeps it off or how the training slots stand. Drawn above
     the form (a keyboard reaches it in a few Tab presses) and again below it (`where`: top, bottom)."""
-    from cnn_core import jobs
-
     launch_col, note = st.columns([1, 3], vertical_alignment="center")
     launch_col.button("Launch", key="train.launch" if where == "top" else "train.launch_bottom", type="primary",
                       icon=":material/rocket_launch:", disabled=bool(errors), on_click=launch, args=(cls,),
@@ -299,14 +295,12 @@ def _layers(dataset: str, arch: str, params: tuple):
 
 def clone_box(cls: type = TrainConfig) -> None:
     """Pick a saved run and copy its settings into the form (DIGITS' 'Clone job')."""
-    saved = {r["id"]: r for r in runs.list_runs() if r.get("effective_status") != "corrupt"}
+    saved = {r.id: r for r in runs.readable(runs.list_runs())}
     with st.expander("Clone settings from a saved run", icon=":material/content_copy:"):
         a, b = st.columns([3, 1], vertical_alignment="bottom")
         pick = a.selectbox("Run", list(saved), key="train.clone", index=None, placeholder="choose a run",
-                           format_func=lambda i: f"{views.run_label(saved[i])} — {saved[i].get('arch')} "
-                                                 f"on {saved[i].get('dataset')}")
+                           format_func=lambda i: f"{views.run_label(saved[i])} — {saved[i].arch} "
+                                                 f"on {saved[i].dataset}")
         b.button("Fill the form", key="train.clone_btn", disabled=pick is None, on_click=clone,
                  args=(pick, cls), width="stretch")
-        if note := st.session_state.pop("train.clone_note", None):
-            kind, text = note if isinstance(note, tuple) else ("success", note)
-            getattr(st, kind)(text)
+        nav.show_flash("train.clone")

@@ -15,8 +15,8 @@ import pandas as pd
 
 from cnn_core import compare, runs
 from cnn_core.config import TrainConfig, field_label
-from cnn_core.settings import Setting, specs
 from cnn_core.progress import fmt_duration  # noqa: F401  (the pages' durations read like the CLI's)
+from cnn_core.settings import Setting, specs
 
 MISSING = "—"     # a field one run has and another lacks (e.g. arch_params.width of another architecture)
 STATUS_WORDS = {
@@ -52,10 +52,10 @@ def short(text: str | None, limit: int = 48) -> str:
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
-def run_label(record: dict) -> str:
+def run_label(record: runs.Run) -> str:
     """What a run is called in a picker: its name and when it was created."""
-    created = fmt_created(record.get("created"))
-    name = record.get("name") or record["id"]
+    created = fmt_created(record.created)
+    name = record.title
     return f"{name} · {created}" if created else name
 
 
@@ -75,7 +75,7 @@ class LiveRun:
     name: str
     path: Path
     status: str              # effective status
-    record: dict
+    record: runs.Run
     steps: pd.DataFrame
     epochs: pd.DataFrame
     progress: dict
@@ -110,23 +110,22 @@ def progress_text(progress: dict) -> str:
             f"step {progress.get('step', 0)}/{progress.get('total_steps', '?')}")
 
 
-def live_run(path: Path) -> LiveRun:
-    """Everything the live panel draws for the run in `path`, read from its files."""
-    path = Path(path)
-    record = runs.read_run(path)
+def live_run(record: runs.Run) -> LiveRun:
+    """Everything the live panel draws for a run: its record, and its metrics read from its folder."""
+    path = record.path
     steps, epochs = runs.metrics_frames(path)
-    progress = record.get("progress") or {}
+    progress = record.progress
     total = progress.get("total_steps") or 0
-    status = runs.effective_status(record)
+    status = record.effective_status
     fraction = 1.0 if status == "completed" else (min(progress.get("step", 0) / total, 1.0) if total else 0.0)
-    summary = record.get("summary") or {}
+    summary = record.summary
     speed, eta = progress.get("images_per_sec") or None, progress.get("eta")
     if status not in runs.ACTIVE:   # finished or stopped: its whole-run speed, else its last epoch's
         last_epoch = float(epochs["images_per_sec"].iloc[-1]) if not epochs.empty else None
         speed, eta = summary.get("images_per_sec") or last_epoch or speed, None
-    return LiveRun(record["id"], record.get("name") or record["id"], path, status, record, steps, epochs,
-                   progress, fraction, progress_text(progress), runs.best_epoch(epochs), summary.get("test_acc"),
-                   record.get("error"), (path / runs.CHECKPOINT).is_file(), speed, eta)
+    return LiveRun(record.id, record.title, path, status, record, steps, epochs,
+                   progress, fraction, progress_text(progress), runs.best_epoch(epochs), record.test_acc,
+                   record.error, (path / runs.CHECKPOINT).is_file(), speed, eta)
 
 
 def error_labels(errors: dict, arch=None) -> list[str]:
@@ -142,32 +141,32 @@ def runs_at_once(n: int) -> str:
     return "1 run trains" if n == 1 else f"{n} runs train"
 
 
-def queue_note(active: list[dict], max_jobs: int) -> str:
+def queue_note(active: list[runs.Run], max_jobs: int) -> str:
     """One sentence on the training slots: how many train at once, how many run or wait now."""
-    running = sum(r["effective_status"] == "running" for r in active)
-    queued = sum(r["effective_status"] == "queued" for r in active)
+    running = sum(r.effective_status == "running" for r in active)
+    queued = sum(r.effective_status == "queued" for r in active)
     now = f"now {running} training, {queued} waiting" if active else "none training now"
     return (f"At most {runs_at_once(max_jobs)} at once on this machine "
             f"({now}). A run launched while every slot is busy waits as `queued` and starts, oldest first, "
             f"when a slot frees. Set CNN_MAX_JOBS to change the number of slots.")
 
 
-def queue_position(run_id: str, active: list[dict]) -> int | None:
+def queue_position(run_id: str, active: list[runs.Run]) -> int | None:
     """1 for the next run to get a slot; None when the run is not waiting."""
-    waiting = [r["id"] for r in active if r["effective_status"] == "queued"]
+    waiting = [r.id for r in active if r.effective_status == "queued"]
     return waiting.index(run_id) + 1 if run_id in waiting else None
 
 
-def pick_run(ids: list[str], wanted: str | None, all_runs: list[dict]) -> str | None:
+def pick_run(ids: list[str], wanted: str | None, all_runs: list[runs.Run]) -> str | None:
     """The run the live panel shows: `wanted` when it exists; else the newest running run, else the next
     queued one (the oldest), else the newest run. `all_runs` is newest first, as runs.list_runs gives it."""
     if wanted and wanted in ids:
         return wanted
-    running = [r["id"] for r in all_runs if r.get("effective_status") == "running"]
-    queued = [r["id"] for r in all_runs if r.get("effective_status") == "queued"]
+    running = [r.id for r in all_runs if r.effective_status == "running"]
+    queued = [r.id for r in all_runs if r.effective_status == "queued"]
     if running or queued:
         return running[0] if running else queued[-1]
-    return all_runs[0]["id"] if all_runs else None
+    return all_runs[0].id if all_runs else None
 
 
 def default_name(config: TrainConfig) -> str:
@@ -176,17 +175,21 @@ def default_name(config: TrainConfig) -> str:
             f"batch {config.batch_size} · {config.epochs} epochs")
 
 
-def runs_frame(records: list[dict]) -> pd.DataFrame:
+def runs_frame(records: list) -> pd.DataFrame:
     """A table of runs for Home: name, status, dataset, model, epochs, test accuracy, created."""
     rows = []
     for r in records:
-        s, p = r.get("summary") or {}, r.get("progress") or {}
-        rows.append({"name": r.get("name") or r["id"], "status": r.get("effective_status", "?"),
-                     "dataset": r.get("dataset", ""), "model": r.get("arch", ""),
+        if r.corrupt:
+            rows.append({"name": r.id, "status": "corrupt", "dataset": "", "model": "", "epochs": "",
+                         "test accuracy": "–", "created": fmt_created(r.created), "id": r.id})
+            continue
+        s, p = r.summary, r.progress
+        rows.append({"name": r.title, "status": r.effective_status,
+                     "dataset": r.dataset, "model": r.arch,
                      "epochs": f"{s.get('epochs_done', p.get('epoch', 0) if p else 0)}/"
-                               f"{(r.get('config') or {}).get('epochs', '?')}",
+                               f"{r.config.get('epochs', '?')}",
                      "test accuracy": fmt_acc(s.get("test_acc")),
-                     "created": fmt_created(r.get("created")), "id": r["id"]})
+                     "created": fmt_created(r.created), "id": r.id})
     return pd.DataFrame(rows, columns=["name", "status", "dataset", "model", "epochs", "test accuracy",
                                        "created", "id"])
 
@@ -213,7 +216,7 @@ def config_from_form(values: dict, arch_params: dict, cls: type = TrainConfig) -
 def clone_config(record: dict, cls: type = TrainConfig) -> tuple[TrainConfig, list[str]]:
     """The config of a saved run, for the form; fields this version does not know are dropped
     and returned by name, so a run from an older or newer version still clones."""
-    data = dict(record.get("config") or {})
+    data = dict(record.config)
     known = {f.name for f in fields(cls)}
     dropped = sorted(set(data) - known)
     config = cls(**{k: v for k, v in data.items() if k in known})
@@ -282,16 +285,16 @@ def dataset_card(name: str) -> DatasetCard:
 
 
 # ---- Compare: the differing settings and what they did, as text ---------------------------------
-def diff_table(records: list[dict], labels: dict[str, str] | None = None, outcomes: bool = True) -> pd.DataFrame:
+def diff_table(records: list[runs.Run], labels: dict[str, str] | None = None, outcomes: bool = True) -> pd.DataFrame:
     """Only the config fields that differ (compare.diff_fields), one column per run, as text. With
     `outcomes`, rows of what the difference did follow: test and best validation accuracy with the change
     from the first run in points (none between runs on different datasets: they measure other tasks)."""
     labels = labels or compare.unique_labels(records)
     flats = [compare.flat_config(r) for r in records]
     fields_ = compare.diff_fields(records)
-    data = {labels[r["id"]]: [fmt_value(f.get(k)) if k in f else MISSING for k in fields_]
+    data = {labels[r.id]: [fmt_value(f.get(k)) if k in f else MISSING for k in fields_]
             for r, f in zip(records, flats)}
-    frame = pd.DataFrame(data, index=fields_, columns=[labels[r["id"]] for r in records])
+    frame = pd.DataFrame(data, index=fields_, columns=[labels[r.id] for r in records])
     if outcomes and records:
         numbers = compare.outcomes(records)
         extra = {}

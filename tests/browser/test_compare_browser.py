@@ -73,7 +73,7 @@ def test_two_runs_side_by_side_rename_and_delete(server, trained, page):
     expect(page.get_by_text("Renamed to 'lr 0.05, renamed'.")).to_be_visible()
     idle(page)
     first = trained["lr 0.05, 10 filters"]
-    assert runs.read_run(first)["name"] == "lr 0.05, renamed"
+    assert runs.read_run(first).name == "lr 0.05, renamed"
     picker = page.locator('[data-testid="stMultiSelect"]').filter(has_text="Runs to compare")
     expect(picker).to_contain_text("lr 0.05, renamed")
     _screenshot(page, SHOTS / "compare.png")
@@ -140,8 +140,8 @@ def test_actions_right_after_the_page_opens_act_on_the_run_picked(server, traine
     name_box.fill("copy a, renamed at once")
     page.get_by_role("button", name="Rename", exact=True).click()
     expect(page.get_by_text("Renamed to 'copy a, renamed at once'.")).to_be_visible()
-    assert runs.read_run(a)["name"] == "copy a, renamed at once"
-    assert runs.read_run(b)["name"] == "copy b" and runs.read_run(source)["name"] != "copy a, renamed at once"
+    assert runs.read_run(a).name == "copy a, renamed at once"
+    assert runs.read_run(b).name == "copy b" and runs.read_run(source).name != "copy a, renamed at once"
     picker.first.click()
     page.get_by_role("option", name="copy b", exact=True).click()
     page.get_by_role("button", name="Delete run…").click()

@@ -31,8 +31,8 @@ def server(small_data_dir, tmp_path_factory):
     finally:
         from cnn_core import jobs, runs  # stop whatever a failed test left training
         for r in runs.list_runs(runs_dir):
-            if jobs.cancel(Path(r["path"])) in runs.ACTIVE:
-                jobs.wait(Path(r["path"]), timeout=60)
+            if jobs.cancel(Path(r.path)) in runs.ACTIVE:
+                jobs.wait(Path(r.path), timeout=60)
 
 
 @pytest.fixture(scope="module")
@@ -138,9 +138,9 @@ def test_launch_watch_reload_stop_resume(server, page):
     # fast this machine trains right now, the run is still going when the test reloads and presses Stop.
     from cnn_core import runs
 
-    pid = runs.read_run(runs_dir / run_id)["pid"]
+    pid = runs.read_run(runs_dir / run_id).pid
     with _held(pid):
-        held_at = runs.read_run(runs_dir / run_id)["progress"]["step"]
+        held_at = runs.read_run(runs_dir / run_id).progress["step"]
         page.reload()                     # the URL names the run: the page opens on its Live tab
         _status(page, "running").wait_for()
         page.locator('[role="progressbar"]').filter(has_text=f"step {held_at}/").first.wait_for()

@@ -184,7 +184,7 @@ def test_whole_number_written_as_float_is_stored_as_int(runs_dir):
     """JSON `"epochs": 2.0` is a whole number: accepted, and run.json stores the int the engine slices with
     (it stored 2.0 and the run failed as soon as it started)."""
     path = runs.create_run(TrainConfig.from_dict({"epochs": 2.0, "batch_size": 32.0, "val_size": 100.0}))
-    stored = runs.read_run(path)["config"]
+    stored = runs.read_run(path).config
     kept = [(stored[k], type(stored[k])) for k in ("epochs", "batch_size", "val_size")]
     assert kept == [(2, int), (32, int), (100, int)]
 
@@ -198,7 +198,7 @@ def _saved_run(fields: dict) -> Path:
     """A cancelled run whose run.json config holds `fields` (as a hand-edited or foreign run.json would)."""
     path = runs.create_run(TrainConfig(val_size=100, epochs=1))
     record = runs.read_run(path)
-    runs.update_run(path, status="cancelled", config={**record["config"], **fields})
+    runs.update_run(path, status="cancelled", config={**record.config, **fields})
     return path
 
 

@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 
 from browserkit import ARGS, CHROMIUM, SHOTS, dashboard_server, fill, select
-from cnn_core import jobs, runs
+from cnn_core import files, jobs, runs
 from ui import views
 from cnn_core.config import TrainConfig
 
@@ -57,13 +57,13 @@ def _status_of(path: Path) -> str:
 
 
 def _step(path: Path) -> int:
-    return int((runs.read_run(path).get("progress") or {}).get("step", 0))
+    return int(runs.read_run(path).progress.get("step", 0))
 
 
 def _waiting_in_queue(path: Path) -> bool:
     """The run's own process sits in jobs.slot, waiting: it has refreshed its heartbeat since it queued."""
     r = runs.read_run(path)
-    return runs.effective_status(r) == "queued" and bool(r.get("pid")) and r["heartbeat"] > r["queued_at"] + 0.6
+    return runs.effective_status(r) == "queued" and bool(r.pid) and r.heartbeat > r.queued_at + 0.6
 
 
 def _yielding(pid: int) -> int:
@@ -82,8 +82,8 @@ def _frozen(pid: int, path: Path):
     try:
         time.sleep(0.2)                 # a write under way when it stopped is either done or not begun
         record = runs.read_run(path)
-        assert runs.effective_status(record) == "running", f"the run already {record['status']}"
-        yield record["progress"]["step"]
+        assert runs.effective_status(record) == "running", f"the run already {record.status}"
+        yield record.progress["step"]
     finally:
         with contextlib.suppress(ProcessLookupError):   # the block may have let it go on and finish
             os.kill(pid, signal.SIGCONT)
@@ -94,12 +94,12 @@ def cleanup(runs_dir):
     """Teardown: resume and cancel whatever a failed test left training, so no process outlives it."""
     yield
     for r in runs.list_runs(runs_dir):
-        if r.get("pid"):
+        if r.pid:
             with contextlib.suppress(OSError):
-                os.kill(int(r["pid"]), signal.SIGCONT)
-        if jobs.cancel(Path(r["path"])) in runs.ACTIVE:
+                os.kill(int(r.pid), signal.SIGCONT)
+        if jobs.cancel(Path(r.path)) in runs.ACTIVE:
             with contextlib.suppress(TimeoutError):
-                jobs.wait(Path(r["path"]), timeout=60)
+                jobs.wait(Path(r.path), timeout=60)
 
 
 # ---- 1. two train, the third waits --------------------------------------------------------------
@@ -114,7 +114,7 @@ def test_two_train_at_once_and_the_third_waits_its_turn(runs_dir, cleanup):
     samples: list[tuple[str, ...]] = []
 
     def sample() -> tuple[str, ...]:
-        status = {r["id"]: r["effective_status"] for r in runs.list_runs(runs_dir)}
+        status = {r.id: r.effective_status for r in runs.list_runs(runs_dir)}
         samples.append(tuple(status[i] for i in ids))
         return samples[-1]
 
@@ -133,7 +133,7 @@ def test_two_train_at_once_and_the_third_waits_its_turn(runs_dir, cleanup):
         assert sample() == ("running", "running", "queued")
         assert _waiting_in_queue(paths[2])
         active = jobs.active_runs(runs_dir)
-        assert [r["id"] for r in active] == ids, "the queue lists the runs oldest first"
+        assert [r.id for r in active] == ids, "the queue lists the runs oldest first"
         assert views.queue_position(ids[2], active) == 1
     finally:
         for pid in held:
@@ -146,13 +146,13 @@ def test_two_train_at_once_and_the_third_waits_its_turn(runs_dir, cleanup):
     assert any(s in runs.FINISHED for s in samples[first_third][:2]), \
         f"the third started while both first runs still ran: {samples[first_third]}"
     records = [runs.read_run(p) for p in paths]
-    assert [r["status"] for r in records] == ["completed"] * 3, [r.get("error") for r in records]
-    assert [r["pid"] for r in records] == pids, "each run trained in the process launched for it"
-    ended = min(r["heartbeat"] for r in records[:2])   # the last write, with status completed
-    assert records[2]["started"] >= ended, "the third started before a slot freed"
+    assert [r.status for r in records] == ["completed"] * 3, [r.error for r in records]
+    assert [r.pid for r in records] == pids, "each run trained in the process launched for it"
+    ended = min(r.heartbeat for r in records[:2])   # the last write, with status completed
+    assert records[2].started >= ended, "the third started before a slot freed"
     for r in records:
-        assert 0.5 < r["summary"]["test_acc"] <= 1.0 and r["summary"]["epochs_done"] == 1, r["summary"]
-        assert r["progress"]["step"] == STEPS_PER_EPOCH
+        assert 0.5 < r.summary["test_acc"] <= 1.0 and r.summary["epochs_done"] == 1, r.summary
+        assert r.progress["step"] == STEPS_PER_EPOCH
 
 
 # ---- 2. delete a run while it trains ------------------------------------------------------------
@@ -191,7 +191,7 @@ def test_delete_while_training_stops_the_process_and_frees_the_slot(runs_dir, mo
         said = _delete(dropped, how)
         assert said == ("queued" if how == "library" else f"deleted run {dropped.name}")
         assert not dropped.exists()
-        _until(lambda: not runs.pid_alive(dropped_pid), 10, f"the deleted run's waiting process {dropped_pid} exiting")
+        _until(lambda: not files.pid_alive(dropped_pid), 10, f"the deleted run's waiting process {dropped_pid} exiting")
         _ended_with(dropped_log, f"run {dropped.name} cancelled while queued")
         step = _step(victim)
         _until(lambda: _step(victim) > step, 20, "the training run advancing after the queued one was deleted")
@@ -201,10 +201,10 @@ def test_delete_while_training_stops_the_process_and_frees_the_slot(runs_dir, mo
         said = _delete(victim, how)
         assert said == ("running" if how == "library" else f"deleted run {victim.name}")
         assert not victim.exists(), "the folder is still there after delete returned"
-        _until(lambda: not runs.pid_alive(victim_pid), 10, f"training process {victim_pid} exiting")
+        _until(lambda: not files.pid_alive(victim_pid), 10, f"training process {victim_pid} exiting")
         _ended_with(victim_log, f"run {victim.name} cancelled")   # stopped between steps, not crashed
-    assert jobs.wait(behind, timeout=120) == "completed", runs.read_run(behind).get("error")
-    assert runs.read_run(behind)["started"] >= deleted_at, "the queued run started before the delete"
+    assert jobs.wait(behind, timeout=120) == "completed", runs.read_run(behind).error
+    assert runs.read_run(behind).started >= deleted_at, "the queued run started before the delete"
     time.sleep(max(0.0, deleted_at + 3 - time.time()))   # what a deleted run still had to write has landed
     assert not victim.exists() and not dropped.exists(), "a deleted run's folder came back"
     assert sorted(p.name for p in runs_dir.iterdir()) == sorted([".slots", behind.name])
@@ -229,7 +229,7 @@ def test_a_folder_vanishing_mid_listing_does_not_end_a_waiting_run(runs_dir, mon
     with jobs.slot(path) as n:
         assert n == 0 and len(failed) == 2, "the slot came after two vanishing folders, not instead of them"
         record = runs.read_run(path)
-        assert record["status"] == "queued" and record["pid"] == os.getpid()
+        assert record.status == "queued" and record.pid == os.getpid()
 
 
 # ---- browsers -----------------------------------------------------------------------------------
@@ -324,8 +324,8 @@ def test_two_browsers_watch_one_run(small_data_dir, runs_dir, tmp_path, cleanup)
         final = [_shown_step(page) for page in pages]
         assert all(page.url.endswith(f"run={path.name}") for page in pages)
     record = runs.read_run(path)
-    assert record["status"] == "completed"
-    assert outcomes == [f"Test accuracy {views.fmt_acc(record['summary']['test_acc'])}"] * 2, outcomes
+    assert record.status == "completed"
+    assert outcomes == [f"Test accuracy {views.fmt_acc(record.summary['test_acc'])}"] * 2, outcomes
     assert final == [(total, total)] * 2
 
 
@@ -358,15 +358,15 @@ def test_dashboard_restarted_mid_run_picks_the_run_back_up(small_data_dir, runs_
             fill(page, "spinbutton", "Validation images", "100")
             fill(page, "textbox", "Run name (optional)", "survives a restart")
             page.get_by_role("button", name="Launch").first.click()
-            (path,) = _until(lambda: [Path(r["path"]) for r in runs.list_runs(runs_dir) if r.get("pid")], 60,
+            (path,) = _until(lambda: [Path(r.path) for r in runs.list_runs(runs_dir) if r.pid], 60,
                              "the launched run in the runs folder")
-            pid = _yielding(runs.read_run(path)["pid"])
+            pid = _yielding(runs.read_run(path).pid)
             _two_moments([page], pid, path, total)
             os.kill(pid, signal.SIGSTOP)         # held while the server shuts down (cleanup resumes it on failure)
             page.context.close()
         assert not _server_up(first_base), "the first server still answers"
         os.kill(pid, signal.SIGCONT)
-        assert runs.pid_alive(pid), "the training process died with the server that launched it"
+        assert files.pid_alive(pid), "the training process died with the server that launched it"
         before = _step(path)
         _until(lambda: _step(path) > before, 30, "the run advancing with no server")
         with _frozen(pid, path) as step:         # held while the new server starts and the page loads
@@ -383,6 +383,6 @@ def test_dashboard_restarted_mid_run_picks_the_run_back_up(small_data_dir, runs_
                 _shot(page, "restart-completed")
                 final = _shown_step(page)
     record = runs.read_run(path)
-    assert record["status"] == "completed" and record["pid"] == pid, "not the same process that finished it"
-    assert outcome == f"Test accuracy {views.fmt_acc(record['summary']['test_acc'])}"
+    assert record.status == "completed" and record.pid == pid, "not the same process that finished it"
+    assert outcome == f"Test accuracy {views.fmt_acc(record.summary['test_acc'])}"
     assert final == (total, total)

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from cnn_core import checkpoints, engine, faults, jobs, runs
+from cnn_core import checkpoints, engine, faults, files, jobs, runs
 from cnn_core.config import TrainConfig
 
 # 540 training images in 34 batches of 16: an epoch takes a fraction of a second, so checkpoint,
@@ -36,7 +36,7 @@ def _tmp_files(path: Path) -> list[Path]:
 
 def _wait_dead(pid: int, timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
-    while runs.pid_alive(pid):
+    while files.pid_alive(pid):
         assert time.monotonic() < deadline, f"process {pid} still alive after {timeout} s"
         time.sleep(0.05)
 
@@ -45,7 +45,7 @@ def assert_sound(path: Path) -> dict:
     """What must hold after any crash: every file parses or is refused cleanly, the status is
     `interrupted`, and the checkpoint, best weights and snapshots on disk all load."""
     record = runs.read_run(path)                            # ValueError if run.json were torn
-    assert runs.effective_status(record) == "interrupted", record["status"]
+    assert runs.effective_status(record) == "interrupted", record.status
     metrics = runs.read_metrics(path)
     assert all(r["kind"] in ("step", "epoch", "test") for r in metrics)
     found = {}
@@ -59,20 +59,20 @@ def assert_sound(path: Path) -> dict:
         assert model(torch.zeros(1, *best["input_shape"])).shape == (1, 10)
     for snap in sorted((path / runs.SNAPSHOTS).glob("epoch-*.pt")):
         checkpoints.load_checkpoint(snap)
-    listed = {r["id"]: r for r in runs.list_runs(path.parent)}
-    assert listed[path.name]["effective_status"] == "interrupted", (listed[path.name], record)
+    listed = {r.id: r for r in runs.list_runs(path.parent)}
+    assert listed[path.name].effective_status == "interrupted", (listed[path.name], record)
     return found
 
 
 def assert_finished_cleanly(path: Path, epochs: int) -> dict:
     """A completed run whose metrics read as if it had never been stopped."""
     record = runs.read_run(path)
-    assert record["status"] == "completed", record.get("error")
+    assert record.status == "completed", record.error
     metrics = runs.read_metrics(path)
     assert [m["epoch"] for m in metrics if m["kind"] == "epoch"] == list(range(1, epochs + 1))
     steps = [m["step"] for m in metrics if m["kind"] == "step"]
     assert steps == sorted(set(steps)), "duplicated or out-of-order step records after resume"
-    assert record["summary"]["test_acc"] > 0.5
+    assert record.summary["test_acc"] > 0.5
     assert not _tmp_files(path), _tmp_files(path)
     assert not (path / runs.RESERVE).exists()
     return record
@@ -89,7 +89,7 @@ def _launch_with_fault(path: Path, spec: str, monkeypatch, resume: bool = False)
 def _finish(path: Path, epochs: int, timeout: float = 180) -> dict:
     """Resume from the checkpoint, or start again when the crash came before the first one."""
     jobs.launch(path, resume=(path / runs.CHECKPOINT).is_file())
-    assert jobs.wait(path, timeout=timeout) == "completed", runs.read_run(path).get("error")
+    assert jobs.wait(path, timeout=timeout) == "completed", runs.read_run(path).error
     return assert_finished_cleanly(path, epochs)
 
 
@@ -130,8 +130,8 @@ def test_resume_after_kill_equals_a_run_never_stopped(runs_dir, monkeypatch):
     assert assert_sound(path)["checkpoint_epoch"] == 2
     record = _finish(path, 4)
     curve = lambda p: [round(m["val_acc"], 6) for m in runs.read_metrics(p) if m["kind"] == "epoch"]  # noqa: E731
-    assert curve(path) == curve(runs.run_dir(reference["id"]))
-    assert record["summary"]["test_acc"] == pytest.approx(reference["summary"]["test_acc"], abs=1e-9)
+    assert curve(path) == curve(runs.run_dir(reference.id))
+    assert record.summary["test_acc"] == pytest.approx(reference.summary["test_acc"], abs=1e-9)
 
 
 def test_fault_spec_is_checked():
@@ -147,7 +147,7 @@ def kill_loop(path: Path, kills: int, seed: int) -> int:
     rng, mid_training = random.Random(seed), 0
     def trained_steps(pid: int) -> int:   # steps this process has reported (run.json keeps the last one's)
         record = runs.read_run(path)
-        return record.get("progress", {}).get("step", 0) if record.get("pid") == pid else -1
+        return record.progress.get("step", 0) if record.pid == pid else -1
 
     for _ in range(kills):
         pid = jobs.launch(path, resume=(path / runs.CHECKPOINT).is_file())
@@ -155,21 +155,21 @@ def kill_loop(path: Path, kills: int, seed: int) -> int:
             time.sleep(rng.uniform(0.0, 3.0))          # while importing, loading data or queued
         else:
             before, deadline = None, time.monotonic() + 60
-            while runs.pid_alive(pid):
+            while files.pid_alive(pid):
                 step = trained_steps(pid)
-                if runs.read_run(path)["status"] == "running" and step >= 0:
+                if runs.read_run(path).status == "running" and step >= 0:
                     before = step if before is None else before
                     if step > before:
                         break
                 assert time.monotonic() < deadline, "the run never started training"
                 time.sleep(0.02)
             time.sleep(rng.uniform(0.0, 0.6))
-        if runs.read_run(path)["status"] == "completed":
+        if runs.read_run(path).status == "completed":
             break
-        mid_training += runs.read_run(path)["status"] == "running"
+        mid_training += runs.read_run(path).status == "running"
         os.kill(pid, signal.SIGKILL)
         _wait_dead(pid)
-        if runs.read_run(path)["status"] != "completed":   # it may have finished just before the kill
+        if runs.read_run(path).status != "completed":   # it may have finished just before the kill
             assert_sound(path)
     return mid_training
 
@@ -221,26 +221,26 @@ def test_disk_full_mid_run_fails_with_the_reason_and_keeps_the_checkpoint(tmp_pa
         path = runs.create_run(TrainConfig(**SMALL, epochs=500))
         jobs.launch(path)
         deadline = time.monotonic() + 120
-        while runs.read_run(path).get("summary", {}).get("epochs_done", 0) < 2:
-            assert time.monotonic() < deadline and runs.read_run(path)["status"] in runs.ACTIVE
+        while runs.read_run(path).summary.get("epochs_done", 0) < 2:
+            assert time.monotonic() < deadline and runs.read_run(path).status in runs.ACTIVE
             time.sleep(0.1)
         filler = _fill(disk)
         assert jobs.wait(path, timeout=60) == "failed"
         record = runs.read_run(path)
-        assert "The disk is full" in record["error"] and str(disk / "runs") in record["error"]
+        assert "The disk is full" in record.error and str(disk / "runs") in record.error
         kept = checkpoints.load_checkpoint(path / runs.CHECKPOINT)
-        assert f"after epoch {kept['epoch']}" in record["error"] and kept["epoch"] >= 2
+        assert f"after epoch {kept['epoch']}" in record.error and kept["epoch"] >= 2
         checkpoints.model_from_checkpoint(checkpoints.load_checkpoint(path / runs.BEST))
         assert not _tmp_files(path)
         # Free the space: the run resumes from the kept checkpoint and trains on.
         filler.unlink()
         jobs.launch(path, resume=True)
         deadline = time.monotonic() + 120
-        while runs.read_run(path).get("summary", {}).get("epochs_done", 0) <= kept["epoch"]:
+        while runs.read_run(path).summary.get("epochs_done", 0) <= kept["epoch"]:
             assert time.monotonic() < deadline, runs.read_run(path)
             time.sleep(0.1)
         jobs.cancel(path)
-        assert jobs.wait(path, timeout=60) == "cancelled", runs.read_run(path)["error"]
+        assert jobs.wait(path, timeout=60) == "cancelled", runs.read_run(path).error
         assert checkpoints.load_checkpoint(path / runs.CHECKPOINT)["epoch"] > kept["epoch"]
 
 
@@ -257,10 +257,10 @@ def test_disk_full_on_a_checkpoint_write_in_process(runs_dir, monkeypatch):
 
     monkeypatch.setattr(torch, "save", save)
     record = engine.run_training(path)
-    assert record["status"] == "failed"
-    assert "The disk is full" in record["error"] and "after epoch 1" in record["error"]
+    assert record.status == "failed"
+    assert "The disk is full" in record.error and "after epoch 1" in record.error
     assert checkpoints.load_checkpoint(path / runs.CHECKPOINT)["epoch"] == 1
     assert not _tmp_files(path) and not (path / runs.RESERVE).exists()
     monkeypatch.setattr(torch, "save", real_save)
-    assert engine.run_training(path, resume=True)["status"] == "completed"
+    assert engine.run_training(path, resume=True).status == "completed"
     assert_finished_cleanly(path, 4)

@@ -428,7 +428,7 @@ def test_hostile_run_id_refused_by_the_library(bad, sentinel, runs_dir, monkeypa
 def test_bad_run_name_refused(name, words, runs_dir, capsys):
     """clean_name, rename_run and `runs rename` refuse it; the run keeps its name."""
     path = fake_run(runs_dir)
-    before = runs.read_run(path)["name"]
+    before = runs.read_run(path).name
     with pytest.raises(ValueError, match=words):
         runs.clean_name(name)
     with pytest.raises(ValueError, match=words):
@@ -436,7 +436,7 @@ def test_bad_run_name_refused(name, words, runs_dir, capsys):
     rc, out, err = _cli(["runs", "rename", path.name, name], capsys)
     assert rc == 1 and out == ""
     _one_line_error(err, words)
-    assert runs.read_run(path)["name"] == before
+    assert runs.read_run(path).name == before
 
 
 def test_path_like_name_is_only_a_label(runs_dir, sentinel):
@@ -444,7 +444,7 @@ def test_path_like_name_is_only_a_label(runs_dir, sentinel):
     path = fake_run(runs_dir)
     assert runs.clean_name("a\x00b/../c") == "ab/../c"
     runs.rename_run(path, "../sentinel")
-    assert runs.read_run(path)["name"] == "../sentinel" and path.is_dir()
+    assert runs.read_run(path).name == "../sentinel" and path.is_dir()
     assert sorted(p.name for p in runs_dir.parent.iterdir()) == ["outside", "runs", "sentinel"]
 
 
@@ -486,7 +486,7 @@ def test_cli_reads_a_run_folder_named_outside_but_changes_nothing(argv, sentinel
     argv = [str(_digit_png(tmp_path)) if a == "IMAGE" else a for a in argv]
     rc, out, err = _cli(argv, capsys)
     assert rc == 0 and not err, err
-    assert (runs.read_run(sentinel)["id"] in out) if argv[0] == "runs" else out.startswith(f"{argv[-1]}: ")
+    assert (runs.read_run(sentinel).id in out) if argv[0] == "runs" else out.startswith(f"{argv[-1]}: ")
     assert _untouched(sentinel, before)
 
 

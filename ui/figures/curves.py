@@ -13,6 +13,8 @@ import math
 import pandas as pd
 import plotly.graph_objects as go
 
+from ui.views import fmt_value
+
 HEIGHT = 320
 CONFIG = {"displayModeBar": False}
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
@@ -191,8 +193,6 @@ def parcoords_dimensions(frame: pd.DataFrame) -> list[dict]:
     """Axes for a parallel-coordinates plot: numbers as they are (lr and weight decay on a log10 axis
     labelled in their own units), text and booleans as evenly spaced ticks; each range padded 15% so
     lines at the extremes stay visible. The last axis is test accuracy."""
-    from ui.views import fmt_value
-
     dims = []
     for column in [c for c in frame.columns if c != "run"]:
         values = frame[column].tolist()
