@@ -430,19 +430,26 @@ _NUMERIC = ("step", "epoch", "loss", "acc", "lr", "time", "train_loss", "train_a
             "images_per_sec", "test_acc", "test_loss", "final_test_acc")
 
 
-_STEP_COLUMNS = ["step", "epoch", "loss", "acc", "lr", "time"]
-_EPOCH_COLUMNS = ["epoch", "step", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "images_per_sec", "time"]
+# The columns every reader may count on, even before the first line; any other key the engine logs is
+# kept too, so a new metric reaches the charts without a change here.
+STEP_COLUMNS = ["step", "epoch", "loss", "acc", "lr", "time"]
+EPOCH_COLUMNS = ["epoch", "step", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "images_per_sec", "time"]
 
 
 def metrics_frames(path: Path):
     """metrics.jsonl as two pandas DataFrames: one row per logged training step (loss and accuracy over
     the last log_every steps), and one per finished epoch (train and validation loss and accuracy,
-    learning rate, images/s)."""
+    learning rate, images/s, and whatever else the engine logs)."""
     import pandas as pd  # here: the run store is imported by every page before anything is drawn
 
     metrics = read_metrics(path)
-    return (pd.DataFrame([m for m in metrics if m["kind"] == "step"], columns=_STEP_COLUMNS),
-            pd.DataFrame([m for m in metrics if m["kind"] == "epoch"], columns=_EPOCH_COLUMNS))
+
+    def frame(kind: str, base: list[str]):
+        rows = [m for m in metrics if m["kind"] == kind]
+        extra = [k for k in dict.fromkeys(k for m in rows for k in m) if k not in base and k != "kind"]
+        return pd.DataFrame(rows, columns=base + extra)
+
+    return frame("step", STEP_COLUMNS), frame("epoch", EPOCH_COLUMNS)
 
 
 def best_epoch(epochs) -> int | None:

@@ -164,3 +164,16 @@ def test_listing_skips_a_run_deleted_while_it_is_read(runs_dir, monkeypatch):
 
     monkeypatch.setattr(runs, "read_run", read_then_vanish)
     assert [r.id for r in runs.list_runs()] == [keep.name]
+
+
+def test_metrics_frames_keep_every_logged_key(runs_dir):
+    """Before any line the frames have the columns readers count on; a key the engine starts logging
+    (a new metric) arrives as a column with no change to the run store."""
+    path = _make()
+    steps, epochs = runs.metrics_frames(path)
+    assert steps.empty and list(steps.columns) == runs.STEP_COLUMNS and "val_acc" in epochs.columns
+    (path / runs.METRICS).write_text('{"kind": "step", "step": 20, "loss": 2.1, "grad_norm": 3.5}\n'
+                                     '{"kind": "epoch", "epoch": 1, "step": 50, "val_acc": 0.5, "val_f1": 0.4}\n')
+    steps, epochs = runs.metrics_frames(path)
+    assert list(steps["grad_norm"]) == [3.5] and list(epochs["val_f1"]) == [0.4]
+    assert list(epochs.columns[:len(runs.EPOCH_COLUMNS)]) == runs.EPOCH_COLUMNS

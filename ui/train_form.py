@@ -128,11 +128,11 @@ def _field(errors: dict, spec: Setting, **kw) -> None:
 
 
 def section(errors: dict, name: str, cls: type = TrainConfig) -> None:
-    """The settings of section `name`, two to a row in their declared order."""
+    """The settings of section `name`, two to a row in their declared order (one left alone spans it)."""
     todo = [s for s in views.form_settings(cls).values() if s.section == name]
     for i in range(0, len(todo), 2):
-        cols = st.columns(2, vertical_alignment="bottom")
-        for col, spec in zip(cols, todo[i:i + 2]):
+        row = todo[i:i + 2]
+        for col, spec in zip(st.columns(2, vertical_alignment="bottom") if len(row) == 2 else [st.container()], row):
             with col:
                 _field(errors, spec)
 
