@@ -44,6 +44,9 @@ def build_parser(config_cls: type = TrainConfig) -> argparse.ArgumentParser:
     prep.add_argument("name", help="mnist, fashion-mnist, cifar10, cifar2 or all")
     prep.add_argument("--from", dest="source_dir", help="a folder that holds the dataset's files")
 
+    pre = sub.add_parser("presets", help="the presets of each dataset (train --preset NAME), with their values")
+    pre.add_argument("--dataset", help="only this dataset's")
+
     pred = sub.add_parser("predict", help="top-3 classes of image files with a trained run")
     pred.add_argument("--run", required=True, help="run id, or the folder of a run anywhere: "
                       "--run models/mnist-bundled reads digits with the model that ships with the dashboard")
@@ -61,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     from . import cli_commands
 
     handler = {"train": cli_commands.train, "runs": cli_commands.runs_cmd,
-               "data": cli_commands.data_cmd, "predict": cli_commands.predict_cmd}[args.command]
+               "data": cli_commands.data_cmd, "predict": cli_commands.predict_cmd,
+               "presets": cli_commands.presets_cmd}[args.command]
     try:
         return handler(args) or 0
     except ConfigError as exc:

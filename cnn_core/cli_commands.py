@@ -1,12 +1,13 @@
 """What each CLI command does (the parser lives in cli.py)."""
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
 import torch
 
-from . import data, jobs, runs
+from . import data, jobs, presets, runs
 from .engine import run_training
 from .flags import config_from_args
 from .predict import image_for_model, load_model, predict_uint8, top_k
@@ -165,4 +166,20 @@ def predict_cmd(args) -> int:
     probs = predict_uint8(model, meta, torch.stack(images))
     for path, best in zip(args.images, top_k(probs, meta["classes"])):
         print(f"{path}: " + ", ".join(f"{name} {p:.3f}" for name, p in best))
+    return 0
+
+
+def presets_cmd(args) -> int:
+    """Each preset: dataset, name, what it is for, its values, what it measured here."""
+    shown = [p for p in presets.PRESETS if args.dataset in (None, p.dataset)]
+    if not shown:
+        print(f"no presets for {args.dataset}")
+    for p in shown:
+        shown_value = lambda v: json.dumps(v) if isinstance(v, bool) else v  # noqa: E731  (flags read JSON)
+        values = " ".join(f"--{k.replace('_', '-')} {shown_value(v)}" for k, v in sorted(
+            p.values.items(), key=lambda kv: kv[0] != "arch") if k != "arch_params")
+        params = " ".join(f"--param {k}={shown_value(v)}" for k, v in p.values.get("arch_params", {}).items())
+        print(f"{p.dataset} {p.name}: {p.purpose}\n    {values} {params}".rstrip())
+        if p.measured:
+            print(f"    measured: {p.measured}")
     return 0

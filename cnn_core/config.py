@@ -107,6 +107,9 @@ class TrainConfig:
     label_smoothing: float = setting("float", 0.0, low=0, high=1, high_open=True, label="Label smoothing",
                                      noun="label smoothing", section="training", step=0.05, fmt="%.2f",
                                      help="Share of the target spread over the other classes (0 = none, 0.1 typical).")
+    tta: bool = setting("bool", False, label="Mirror at test time (TTA)", section="training",
+                        help="Validation and test accuracy average each image's prediction with its mirror "
+                             "image's (test-time augmentation; for photos, not digits). Training is unchanged.")
     seed: int = setting("int", 0, low=0, high=2**32 - 1, label="Seed", section="training", step=1,
                         help="Random seed: same seed and config on CPU give the same run.")
     device: str = setting("text", "auto", choices=_devices, checker=_device_problem, label="Device",
@@ -193,6 +196,8 @@ def _validate(c: TrainConfig, check_data: bool) -> dict[str, str]:
         if devices.resolve_device(c.device).type != "cuda":
             errors["amp"] = "mixed precision runs on CUDA only; this run's device is not a CUDA GPU"
     info = None if "dataset" in errors else data.get_info(c.dataset)
+    if info is not None and c.tta is True and info.kind != "cifar":
+        errors["tta"] = f"a mirrored image of {info.title} is not one of its images: test-time mirroring is for photos"
     if "arch" not in errors and "arch_params" not in errors:
         _validate_arch(c, info, errors, models)
     if check_data and info is not None:

@@ -46,8 +46,9 @@ class TrainingFailed(Exception):
 
 
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = EVAL_BATCH,
-             amp: bool = False) -> tuple[float, float]:
-    """Mean cross-entropy loss and accuracy of `model` on (x, y), in eval mode, no gradients."""
+             amp: bool = False, mirror: bool = False) -> tuple[float, float]:
+    """Mean cross-entropy loss and accuracy of `model` on (x, y), in eval mode, no gradients. `mirror`:
+    the logits are the mean of each image's and its left-right mirror's (test-time augmentation)."""
     was_training = model.training
     model.eval()
     loss_sum = torch.zeros((), device=x.device)
@@ -56,6 +57,8 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
         for start in range(0, len(x), batch_size):
             xb, yb = _prep(x[start:start + batch_size]), y[start:start + batch_size]
             logits = model(xb).float()                       # (B, classes)
+            if mirror:
+                logits = (logits + model(xb.flip(3)).float()) / 2
             loss_sum += F.cross_entropy(logits, yb, reduction="sum")
             correct += (logits.argmax(1) == yb).sum()
     model.train(was_training)
@@ -295,7 +298,7 @@ class Trainer:
         self._check_diverged()
         ips = self.last_ips = self._throughput()
         self.epoch_seen0 = 0   # sums are zeroed below: until the next epoch starts, last_ips stands
-        val_loss, val_acc = evaluate(self.model, s.val_x, s.val_y, amp=c.amp)
+        val_loss, val_acc = evaluate(self.model, s.val_x, s.val_y, amp=c.amp, mirror=c.tta)
         record = {"kind": "epoch", "step": self.step, "epoch": self.epoch, "train_loss": train_loss,
                   "train_acc": train_acc, "val_loss": val_loss, "val_acc": val_acc,
                   "lr": self.optimizer.param_groups[0]["lr"], "images_per_sec": round(ips, 1),
@@ -324,10 +327,10 @@ class Trainer:
 
     def _finish(self) -> dict:
         s, c = self.splits, self.config
-        final_test_loss, final_test_acc = evaluate(self.model, s.test_x, s.test_y, amp=c.amp)
+        final_test_loss, final_test_acc = evaluate(self.model, s.test_x, s.test_y, amp=c.amp, mirror=c.tta)
         best = checkpoints.load_checkpoint(self.path / runs.BEST, map_location=self.device)
         checkpoints.load_weights(self.model, best["model"])
-        test_loss, test_acc = evaluate(self.model, s.test_x, s.test_y, amp=c.amp)
+        test_loss, test_acc = evaluate(self.model, s.test_x, s.test_y, amp=c.amp, mirror=c.tta)
         epochs = [r for r in runs.read_metrics(self.path) if r["kind"] == "epoch"]
         summary = {"test_acc": test_acc, "test_loss": test_loss, "final_test_acc": final_test_acc,
                    "final_test_loss": final_test_loss, "best_epoch": self.best_epoch,

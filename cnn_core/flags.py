@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from . import presets
 from .config import ConfigError, TrainConfig
 from .settings import Setting, specs
 
@@ -44,11 +45,22 @@ def add_config_flags(parser: argparse.ArgumentParser, cls: type = TrainConfig) -
     parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                         help="an architecture parameter, e.g. --param dropout=0.3 (repeatable)")
     parser.add_argument("--config", help="a JSON file of TrainConfig fields (flags override it)")
+    parser.add_argument("--preset", metavar="NAME", help="start from a preset of the dataset (tutorial, fast, ...: "
+                        "`python -m cnn_core presets` lists them); the other flags given win")
 
 
 def config_from_args(args, cls: type = TrainConfig):
-    """The config the flags describe: --config's file (or the defaults), then each flag given, then --param."""
+    """The config the flags describe: --config's file (or the defaults), then --preset's values, then each
+    flag given, then --param."""
     base = cls.from_json_file(args.config).to_dict() if args.config else cls().to_dict()
+    if getattr(args, "preset", None):
+        dataset = getattr(args, "dataset", None) or base.get("dataset")
+        try:
+            base.update(presets.values(args.preset, dataset))
+        except ValueError as exc:
+            raise ConfigError({"preset": str(exc)}) from None
+        if getattr(args, "arch", None) not in (None, base["arch"]):
+            base["arch_params"] = {}   # the preset's knobs belong to its own architecture
     for name, spec in specs(cls).items():
         value = getattr(args, name, None)
         if value is not None and spec.kind != "params":

@@ -138,6 +138,23 @@ def _build_res_net_deep(input_shape: Shape, num_classes: int, n_chans1: int, n_b
     return ClassifierNet(input_shape, num_classes, features, _residual_head(num_classes))
 
 
+def _build_fast_cnn(input_shape: Shape, num_classes: int, width: int) -> nn.Module:
+    # After cifar10-airbench: a conv stem, then three blocks of conv, 2x2 max-pool, batch norm, GELU, conv,
+    # batch norm, GELU (widths w, 2w, 2w); a global max-pool and one linear layer. Convs have no bias (the
+    # batch norm after each one has it).
+    widths, layers, c_in = (width, width, 2 * width, 2 * width), {}, input_shape[0]
+    layers.update(stem=nn.Conv2d(c_in, widths[0], 3, padding=1, bias=False), bn0=nn.BatchNorm2d(widths[0]),
+                  act0=nn.GELU())
+    for i, (a, b) in enumerate(zip(widths, widths[1:]), start=1):
+        layers.update({f"conv{i}a": nn.Conv2d(a, b, 3, padding=1, bias=False), f"pool{i}": nn.MaxPool2d(2),
+                       f"bn{i}a": nn.BatchNorm2d(b), f"act{i}a": nn.GELU(),
+                       f"conv{i}b": nn.Conv2d(b, b, 3, padding=1, bias=False), f"bn{i}b": nn.BatchNorm2d(b),
+                       f"act{i}b": nn.GELU()})
+    layers["gpool"] = nn.AdaptiveMaxPool2d(1)
+    head = lambda n: seq(flatten=nn.Flatten(), fc=nn.Linear(n, num_classes, bias=False))  # noqa: E731  n = 2w
+    return ClassifierNet(input_shape, num_classes, seq(**layers), head)
+
+
 # ---------------------------------------------------------------- registry
 
 _DROPOUT_HELP = "Fraction of {what} zeroed at random during training (0 = off); fights overfitting."
@@ -238,6 +255,15 @@ _ARCHS = [
                   help="Number of residual blocks (each one conv + batch norm)."),
         ),
         _build_res_net_deep,
+    ),
+    Architecture(
+        "fast-cnn", "Fast CNN (after cifar10-airbench)",
+        "Batch norm after every conv, GELU and a global max-pool let a small net take a high learning rate and "
+        "learn in a few epochs: the fast presets use it.",
+        "",
+        (Param("width", "int", 32, 8, 128, label="Width",
+               help="Channels of the stem and first block; the last two blocks have twice as many."),),
+        _build_fast_cnn,
     ),
 ]
 

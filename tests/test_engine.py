@@ -178,3 +178,23 @@ def test_progress_keeps_speed_and_eta_across_epoch_boundaries(monkeypatch):
     late = [p for p in reports if p["step"] > 2]
     assert late and all(p["images_per_sec"] > 0 and p["eta"] is not None for p in late)
     assert record.progress["images_per_sec"] > 0
+
+
+def test_mirror_at_test_time_averages_image_and_mirror():
+    """evaluate(mirror=True) scores the mean of each image's logits and its left-right mirror's; the
+    setting is refused for digits (a mirrored digit is not a digit)."""
+    import torch
+
+    from cnn_core.engine import evaluate
+    from cnn_core.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model("fast-cnn", (3, 32, 32), 2, {"width": 8}).eval()
+    x, y = torch.randn(16, 3, 32, 32), torch.randint(0, 2, (16,))
+    with torch.no_grad():
+        logits = (model(x) + model(x.flip(3))) / 2
+    loss, acc = evaluate(model, x, y, mirror=True)
+    assert acc == pytest.approx(float((logits.argmax(1) == y).float().mean()))
+    assert loss == pytest.approx(float(torch.nn.functional.cross_entropy(logits, y)), rel=1e-5)
+    assert "not one of its images" in TrainConfig(dataset="mnist", tta=True).validate(check_data=False)["tta"]
+    assert "tta" not in TrainConfig(dataset="cifar2", tta=True).validate(check_data=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from cnn_core import jobs, runs
+from cnn_core import jobs, presets, runs
 from cnn_core.config import ConfigError, TrainConfig
 from cnn_core.settings import Setting
 from ui import actions, nav, views
@@ -146,6 +146,7 @@ def choice_section(errors: dict, cls: type = TrainConfig) -> None:
         _field(errors, form["dataset"], format_func=lambda d: datasets[d].title)
     with b:
         _field(errors, form["arch"], format_func=lambda a: archs[a].title)
+    preset_row(cls)
     arch = archs[st.session_state[key("arch")]]
     st.markdown(f"**{arch.title}.** {arch.teaches}")
     if arch.fixes:
@@ -194,6 +195,34 @@ def new_run(cls: type = TrainConfig) -> None:
     launch_bar(errors, "bottom", cls)
     st.subheader("Layers of the model")
     layer_table(config, errors)
+
+
+def preset_row(cls: type = TrainConfig) -> None:
+    """The dataset's presets (cnn_core/presets.py): pick one, see what it is for and what it reached here,
+    and fill the form with it; every value stays visible and editable."""
+    found = presets.for_dataset(st.session_state[key("dataset")])
+    if not found:
+        return
+    pick_col, button_col = st.columns([3, 1], vertical_alignment="bottom")
+    pick = pick_col.selectbox("Preset", list(found), key="train.preset", index=None, placeholder="start from a preset",
+                              help="Named settings for this dataset: `tutorial` is what the tutorial did, `fast` "
+                                   "the quickest way found here to a good model. Filling keeps your seed and device.")
+    button_col.button("Fill the form", key="train.preset_btn", disabled=pick is None, on_click=fill_preset,
+                      args=(pick, cls), width="stretch")
+    if pick in found:
+        st.caption(found[pick].purpose + (f" Here: {found[pick].measured}." if found[pick].measured else ""))
+    nav.show_flash("train.preset")
+
+
+def fill_preset(name: str | None, cls: type = TrainConfig) -> None:
+    """Put a preset's values into the form over what it holds (seed, device and the rest stay)."""
+    if not name:
+        return
+    config, _, _ = current(cls)
+    values = {**config.to_dict(), **presets.values(name, config.dataset)}
+    notes = load_config(cls(**values))
+    nav.flash("train.preset", "warning" if notes else "success", f"Form filled from the {name} preset."
+              + (" Not carried over: " + "; ".join(notes) + "." if notes else ""))
 
 
 # ---- Launch and Clone ---------------------------------------------------------------------------

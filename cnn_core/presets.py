@@ -1,0 +1,81 @@
+"""Presets: named sets of TrainConfig values per dataset, to start from. `tutorial` is what the tutorials
+this product grew from did (so a learner starts where the tutorial started); `fast` is the shortest time
+to a good model on a laptop CPU, each choice with the measured reason beside it. CIFAR-2 has one
+tutorial preset per model of its tutorial (Deep Learning with PyTorch, chapter 8).
+
+A preset fills the Train form (every value visible and editable) or `python -m cnn_core train --preset
+NAME` (flags given with it win). `measured` is what bench/time_to_accuracy.py got on this project's
+2-core CPU: the Train page shows it beside the picker.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    dataset: str
+    purpose: str                # one line: what it is for, what it does
+    values: dict = field(default_factory=dict)   # TrainConfig fields (arch_params included), dataset excepted
+    measured: str = ""          # "about 12 s to 91.3% test accuracy on a 2-core CPU (3 seeds: ...)"
+
+
+# The MNIST tutorial: the deep CNN, Adam at 0.005, 10 epochs ("98-99 % after 10 epochs").
+_DIGITS_TUTORIAL = dict(arch="deep-cnn", arch_params={}, optimizer="adam", lr=0.005, schedule="none", batch_size=64,
+                        epochs=10, weight_decay=0.0, label_smoothing=0.0, augment="none")
+# The CIFAR-2 tutorial's loop: plain SGD (no momentum) at 1e-2, batch 64, 100 epochs, no schedule.
+_CIFAR_LOOP = dict(optimizer="sgd", lr=1e-2, momentum=0.0, nesterov=False, schedule="none", batch_size=64,
+                   epochs=100, weight_decay=0.0, label_smoothing=0.0, augment="none")
+_NET = dict(arch="cifar-net", arch_params={"n_chans1": 16, "activation": "tanh"})
+_WIDTH = dict(arch="cifar-net", arch_params={"n_chans1": 32, "activation": "tanh"})
+
+
+def _tutorial_cifar2(name: str, purpose: str, **values) -> Preset:
+    return Preset(name, "cifar2", purpose, {**_CIFAR_LOOP, **values})
+
+
+PRESETS: tuple[Preset, ...] = (
+    Preset("tutorial", "mnist", "The MNIST tutorial's run: the deep CNN, Adam at 0.005, batch 64, 10 epochs, "
+           "no schedule and no augmentation (it reported 98-99 %).", _DIGITS_TUTORIAL),
+    Preset("tutorial", "fashion-mnist", "The MNIST tutorial's run on Fashion-MNIST, unchanged: the deep CNN, "
+           "Adam at 0.005, batch 64, 10 epochs.", _DIGITS_TUTORIAL),
+    _tutorial_cifar2("tutorial", "The CIFAR-2 tutorial's first net: two convs (16 and 8 channels), tanh, plain "
+                     "SGD at 0.01, batch 64, 100 epochs (it reported 0.8995 validation accuracy).", **_NET),
+    _tutorial_cifar2("tutorial-width", "The tutorial's wider net: 32 and 16 channels, the same loop.", **_WIDTH),
+    # The tutorial adds 0.001 * sum(w^2) to the loss; its gradient is 0.002 * w, which is SGD's weight decay 0.002.
+    _tutorial_cifar2("tutorial-l2", "The wider net with the tutorial's L2 penalty, 0.001 × the sum of squared "
+                     "weights added to the loss: SGD weight decay 0.002 gives the same gradient.",
+                     **_WIDTH, weight_decay=0.002),
+    _tutorial_cifar2("tutorial-dropout", "The wider net with Dropout2d(0.4) after each conv stage.",
+                     arch="cifar-net", arch_params={"n_chans1": 32, "activation": "tanh", "dropout": 0.4}),
+    _tutorial_cifar2("tutorial-batchnorm", "The wider net with batch norm after each conv.",
+                     arch="cifar-net", arch_params={"n_chans1": 32, "activation": "tanh", "batch_norm": True}),
+    _tutorial_cifar2("tutorial-res", "The tutorial's NetRes: a skip connection around the third conv, "
+                     "32 channels, the same loop.", arch="res-net-small", arch_params={"n_chans1": 32}),
+    _tutorial_cifar2("tutorial-resdeep", "The tutorial's NetResDeep with 10 distinct residual blocks (its "
+                     "list repeated one block), SGD at 3e-3 (it reported 0.8835).",
+                     arch="res-net-deep", arch_params={"n_chans1": 32, "n_blocks": 10}, lr=3e-3),
+    Preset("tutorial", "cifar10", "The CIFAR-2 tutorial's first net and loop on all ten classes (the tutorials "
+           "train CIFAR-2 only): two tanh convs, plain SGD at 0.01, batch 64, 100 epochs.", {**_CIFAR_LOOP, **_NET}),
+)
+
+
+def for_dataset(dataset: str) -> dict[str, Preset]:
+    """The presets of `dataset` by name, in the order shown."""
+    return {p.name: p for p in PRESETS if p.dataset == dataset}
+
+
+def get(name: str, dataset: str) -> Preset:
+    """The preset `name` of `dataset`; ValueError naming the ones it has."""
+    found = for_dataset(dataset)
+    if name not in found:
+        have = ", ".join(found) or "none"
+        raise ValueError(f"no preset {name!r} for {dataset}; its presets: {have}")
+    return found[name]
+
+
+def values(name: str, dataset: str) -> dict:
+    """The TrainConfig values of a preset, its dataset included (a fresh copy: arch_params is a dict)."""
+    preset = get(name, dataset)
+    return {**preset.values, "arch_params": dict(preset.values.get("arch_params", {})), "dataset": dataset}
