@@ -328,9 +328,11 @@ class Trainer:
     def _finish(self) -> dict:
         s, c = self.splits, self.config
         final_test_loss, final_test_acc = evaluate(self.model, s.test_x, s.test_y, amp=c.amp, mirror=c.tta)
-        best = checkpoints.load_checkpoint(self.path / runs.BEST, map_location=self.device)
-        checkpoints.load_weights(self.model, best["model"])
-        test_loss, test_acc = evaluate(self.model, s.test_x, s.test_y, amp=c.amp, mirror=c.tta)
+        test_loss, test_acc = final_test_loss, final_test_acc
+        if self.best_epoch != self.epoch:   # the best validation epoch was an earlier one: test its weights
+            best = checkpoints.load_checkpoint(self.path / runs.BEST, map_location=self.device)
+            checkpoints.load_weights(self.model, best["model"])
+            test_loss, test_acc = evaluate(self.model, s.test_x, s.test_y, amp=c.amp, mirror=c.tta)
         epochs = [r for r in runs.read_metrics(self.path) if r["kind"] == "epoch"]
         summary = {"test_acc": test_acc, "test_loss": test_loss, "final_test_acc": final_test_acc,
                    "final_test_loss": final_test_loss, "best_epoch": self.best_epoch,

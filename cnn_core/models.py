@@ -138,20 +138,21 @@ def _build_res_net_deep(input_shape: Shape, num_classes: int, n_chans1: int, n_b
     return ClassifierNet(input_shape, num_classes, features, _residual_head(num_classes))
 
 
-def _build_fast_cnn(input_shape: Shape, num_classes: int, width: int) -> nn.Module:
-    # After cifar10-airbench: a conv stem, then three blocks of conv, 2x2 max-pool, batch norm, GELU, conv,
-    # batch norm, GELU (widths w, 2w, 2w); a global max-pool and one linear layer. Convs have no bias (the
-    # batch norm after each one has it).
-    widths, layers, c_in = (width, width, 2 * width, 2 * width), {}, input_shape[0]
-    layers.update(stem=nn.Conv2d(c_in, widths[0], 3, padding=1, bias=False), bn0=nn.BatchNorm2d(widths[0]),
-                  act0=nn.GELU())
-    for i, (a, b) in enumerate(zip(widths, widths[1:]), start=1):
+def _build_fast_cnn(input_shape: Shape, num_classes: int, width: int, stem: str) -> nn.Module:
+    # After cifar10-airbench: a stem that halves the image at once, then two blocks of conv, 2x2 max-pool,
+    # batch norm, GELU, conv, batch norm, GELU (widths 2w, 4w); a global max-pool and one linear layer.
+    # Convs have no bias (the batch norm after each one has it).
+    c = input_shape[0]
+    layers = ({"stem": nn.Conv2d(c, width, 2, stride=2, bias=False)} if stem == "patch" else
+              {"stem": nn.Conv2d(c, width, 3, padding=1, bias=False), "pool0": nn.MaxPool2d(2)})
+    layers.update(bn0=nn.BatchNorm2d(width), act0=nn.GELU())
+    for i, (a, b) in enumerate(((width, 2 * width), (2 * width, 4 * width)), start=1):
         layers.update({f"conv{i}a": nn.Conv2d(a, b, 3, padding=1, bias=False), f"pool{i}": nn.MaxPool2d(2),
                        f"bn{i}a": nn.BatchNorm2d(b), f"act{i}a": nn.GELU(),
                        f"conv{i}b": nn.Conv2d(b, b, 3, padding=1, bias=False), f"bn{i}b": nn.BatchNorm2d(b),
                        f"act{i}b": nn.GELU()})
     layers["gpool"] = nn.AdaptiveMaxPool2d(1)
-    head = lambda n: seq(flatten=nn.Flatten(), fc=nn.Linear(n, num_classes, bias=False))  # noqa: E731  n = 2w
+    head = lambda n: seq(flatten=nn.Flatten(), fc=nn.Linear(n, num_classes, bias=False))  # noqa: E731  n = 4w
     return ClassifierNet(input_shape, num_classes, seq(**layers), head)
 
 
@@ -261,8 +262,10 @@ _ARCHS = [
         "Batch norm after every conv, GELU and a global max-pool let a small net take a high learning rate and "
         "learn in a few epochs: the fast presets use it.",
         "",
-        (Param("width", "int", 32, 8, 128, label="Width",
-               help="Channels of the stem and first block; the last two blocks have twice as many."),),
+        (Param("width", "int", 16, 8, 128, label="Width",
+               help="Channels of the stem; the two blocks after it have 2x and 4x as many."),
+         Param("stem", "choice", "patch", choices=("patch", "conv"), label="Stem",
+               help="patch: a 2x2 conv with stride 2; conv: a 3x3 conv, then a 2x2 max-pool. Both halve the image."),),
         _build_fast_cnn,
     ),
 ]

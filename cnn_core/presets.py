@@ -31,6 +31,24 @@ _NET = dict(arch="cifar-net", arch_params={"n_chans1": 16, "activation": "tanh"}
 _WIDTH = dict(arch="cifar-net", arch_params={"n_chans1": 32, "activation": "tanh"})
 
 
+# The fast presets' common part. What was kept, and why (each measured on this project's 2-core CPU,
+# bench/time_to_accuracy.py and runs of 5-12 epochs on CIFAR-2, Fashion-MNIST and the MNIST subset):
+# - fast-cnn (after cifar10-airbench: batch norm after every conv, GELU, global max-pool), width 16 with a
+#   2x2 stride-2 stem: 5,000 images/s for a training step here against 1,450 for the same net at full
+#   resolution and 2,600 for airbench's own layout at width 16; widths that are not multiples of 16 ran
+#   2x slower per parameter (24: 1,200-1,900 images/s). The tutorial nets learn too slowly per epoch.
+# - one-cycle to 0.1 with Nesterov momentum 0.9, label smoothing 0.1, weight decay 5e-4: airbench's
+#   choices, kept as they are (not ablated one by one here; the first try with them met the targets).
+# - batch 128: 256 (at lr 0.2) was no faster (26 s against 26-28 s for 2 Fashion-MNIST epochs) and scored
+#   0.9065 against 0.9108-0.9114.
+# - channels_last and the data on the device as tensors with whole-batch augmentation: the engine always
+#   does both (channels_last: 2,350 against 1,450 images/s for a width-16 net of this kind); crop+flip costs ~2 ms a batch.
+# Not taken (yet): whitening/identity init of the first layer, lookahead/EMA of the weights and a higher
+# rate for batch-norm biases; each is more code for gains airbench measured on a GPU over more epochs.
+_FAST = dict(arch="fast-cnn", arch_params={"width": 16, "stem": "patch"}, optimizer="sgd", lr=0.1, momentum=0.9,
+             nesterov=True, schedule="onecycle", batch_size=128, weight_decay=5e-4, label_smoothing=0.1)
+
+
 def _tutorial_cifar2(name: str, purpose: str, **values) -> Preset:
     return Preset(name, "cifar2", purpose, {**_CIFAR_LOOP, **values})
 
@@ -58,6 +76,21 @@ PRESETS: tuple[Preset, ...] = (
                      arch="res-net-deep", arch_params={"n_chans1": 32, "n_blocks": 10}, lr=3e-3),
     Preset("tutorial", "cifar10", "The CIFAR-2 tutorial's first net and loop on all ten classes (the tutorials "
            "train CIFAR-2 only): two tanh convs, plain SGD at 0.01, batch 64, 100 epochs.", {**_CIFAR_LOOP, **_NET}),
+    # CIFAR-2: 5 epochs reached 0.898-0.9065, 6 reached 0.9105-0.9205 (3 seeds); crop+flip augmentation
+    # scored lower in so few epochs (0.898-0.9065 at 5); mirroring at test time added about 0.5 point.
+    Preset("fast", "cifar2", "The quickest way found here past the tutorial's 0.8995: fast-cnn, one-cycle "
+           "SGD to 0.1, label smoothing, 6 epochs, each test image also read mirrored.",
+           {**_FAST, "epochs": 6, "augment": "none", "tta": True},
+           "about 17 s of training to 91.1-92.1% test accuracy (3 seeds)"),
+    # Fashion-MNIST: 2 epochs reached 0.9108-0.9114; the 3x3 stem with a pool 0.9125 but 20 % slower.
+    Preset("fast", "fashion-mnist", "The quickest way found here to 91 %: fast-cnn, one-cycle SGD to 0.1, "
+           "label smoothing, 2 epochs.", {**_FAST, "epochs": 2, "augment": "none"},
+           "about 27 s of training to 91.1% test accuracy (2 seeds)"),
+    # MNIST (the 10k subset offline, or the full set): affine augmentation is what carries it past 0.99
+    # (0.9853 at 8 epochs without, 0.9902-0.9916 with); 12 epochs were no better than 8.
+    Preset("fast", "mnist", "Past 99 % quickly: fast-cnn, one-cycle SGD to 0.1, small rotations, scales and "
+           "shifts of each digit, 8 epochs.", {**_FAST, "epochs": 8, "augment": "affine"},
+           "about 13 s of training to 99.0-99.2% test accuracy on the 10k subset (3 seeds)"),
 )
 
 
