@@ -89,11 +89,12 @@ def fast_run(dataset: str, seed: int, runs_dir: Path) -> tuple[float, float]:
     """(training seconds, test accuracy) of the fast preset, run from the command line as a person would."""
     from cnn_core import runs
 
-    before = set(runs_dir.iterdir()) if runs_dir.exists() else set()
+    folders = lambda: {p for p in runs_dir.glob("*") if (p / runs.RUN_JSON).is_file()}  # noqa: E731
+    before = folders()
     cmd = [sys.executable, "-m", "cnn_core", "--runs-dir", str(runs_dir), "train", "--dataset", dataset,
            "--preset", "fast", "--seed", str(seed), "--quiet"]
-    subprocess.run(cmd, cwd=ROOT, check=True)
-    (path,) = set(runs_dir.iterdir()) - before
+    subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True)
+    (path,) = folders() - before
     record = runs.read_run(path)
     assert record.status == "completed", record.error
     return record.summary["wall_time"], record.summary["test_acc"]
