@@ -1,6 +1,7 @@
 """TrainConfig: every choice of a training run in one dataclass, validated at the edge."""
 from __future__ import annotations
 
+import importlib
 import json
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -14,36 +15,25 @@ MAX_EPOCHS = 1000
 MAX_BATCH = 8192
 
 
-def _datasets() -> tuple:
-    from . import data  # torch: only when a dataset is checked or listed
+def _registry(module: str, names: str, lookup: str):
+    """(choices, checker) of a setting whose values are the keys of cnn_core.<module>.<names>, checked by
+    <module>.<lookup> (its ValueError names the choices). The module (torch) is imported on first use only,
+    so `import cnn_core.config` stays light."""
+    def get(attr: str):
+        return getattr(importlib.import_module(f"cnn_core.{module}"), attr)
 
-    return tuple(data.DATASETS)
+    def problem(value) -> str | None:
+        try:
+            get(lookup)(value)
+        except (ValueError, TypeError) as exc:
+            return str(exc)
+        return None
 
-
-def _dataset_problem(name) -> str | None:
-    from . import data
-
-    try:
-        data.get_info(name)
-    except (ValueError, TypeError) as exc:
-        return str(exc)
-    return None
-
-
-def _archs() -> tuple:
-    from . import models  # torch
-
-    return tuple(models.ARCHITECTURES)
+    return (lambda: tuple(get(names))), problem
 
 
-def _arch_problem(name) -> str | None:
-    from . import models
-
-    try:
-        models.get_architecture(name)
-    except (ValueError, TypeError) as exc:
-        return str(exc)
-    return None
+_DATASETS, _DATASET_PROBLEM = _registry("data", "DATASETS", "get_info")
+_ARCHS, _ARCH_PROBLEM = _registry("models", "ARCHITECTURES", "get_architecture")
 
 
 def _devices() -> tuple:
@@ -62,14 +52,14 @@ def _device_problem(name) -> str | None:
 class TrainConfig:
     """Every choice of a training run. Each field's Setting (settings.py) is its one description: the
     checks of validate(), the CLI flag and the Train form's widget all come from it."""
-    dataset: str = setting("choice", "mnist", choices=_datasets, checker=_dataset_problem, label="Dataset",
+    dataset: str = setting("choice", "mnist", choices=_DATASETS, checker=_DATASET_PROBLEM, label="Dataset",
                            section="choice", help="Dataset id: mnist, fashion-mnist, cifar10 or cifar2.")
     val_size: int | None = setting(
         "int", None, low=1, high=10_000_000, optional=True, label="Validation images", noun="validation size",
         unit="images", section="model", step=1, placeholder="dataset default",
         help="Training images held out to measure validation accuracy each epoch; "
              "empty = the dataset's default (5,000; 1,000 for cifar2).")
-    arch: str = setting("choice", "lenet", choices=_archs, checker=_arch_problem, label="Architecture",
+    arch: str = setting("choice", "lenet", choices=_ARCHS, checker=_ARCH_PROBLEM, label="Architecture",
                         section="choice", help="Architecture id from the model registry (lenet, res-net-deep, ...).")
     arch_params: dict = setting("params", default_factory=dict, label="Architecture settings",
                                 help="The architecture's own knobs (width, dropout, ...); "
