@@ -43,15 +43,37 @@ def build_parser(config_cls: type = TrainConfig) -> argparse.ArgumentParser:
     prep = dsub.add_parser("prepare", help="find, decode and cache a dataset")
     prep.add_argument("name", help="mnist, fashion-mnist, cifar10, cifar2 or all")
     prep.add_argument("--from", dest="source_dir", help="a folder that holds the dataset's files")
+    add = dsub.add_parser("add", help="a dataset from your own pictures: a folder or a .zip of class folders")
+    add.add_argument("name", help="its name: 1-40 lowercase letters, digits, - and _")
+    add.add_argument("--from", dest="source", required=True, metavar="DIR_OR_ZIP",
+                     help="ROOT/<class>/<pictures> (split here), or ROOT/train/<class>/... and ROOT/test/<class>/...")
+    add.add_argument("--size", type=int, default=32, help="side of the square images stored, in pixels (default 32)")
+    add.add_argument("--channels", type=int, choices=(1, 3), default=3, help="1 grey or 3 colour (default 3)")
+    add.add_argument("--val", type=float, default=0.1, help="share held out for validation (default 0.1)")
+    add.add_argument("--test", type=float, default=0.1, help="share split off for test when the folder has no "
+                     "train/ and test/ (default 0.1)")
+    add.add_argument("--fit", choices=("crop", "pad"), default="crop", help="crop: shorter side to the size, "
+                     "centre crop (default); pad: longer side to the size, black borders")
+    add.add_argument("--seed", type=int, default=0, help="seed of the train/test split (default 0)")
+    add.add_argument("--preview", action="store_true", help="read and report only; write nothing")
+    show = dsub.add_parser("show", help="an added dataset's classes, counts, sizes found and warnings")
+    show.add_argument("name")
+    ren = dsub.add_parser("rename", help="rename a dataset added from your pictures")
+    ren.add_argument("name")
+    ren.add_argument("new_name")
+    dsub.add_parser("delete", help="delete a dataset added from your pictures").add_argument("name")
 
     pre = sub.add_parser("presets", help="the presets of each dataset (train --preset NAME), with their values")
     pre.add_argument("--dataset", help="only this dataset's")
 
-    pred = sub.add_parser("predict", help="top-3 classes of image files with a trained run")
+    pred = sub.add_parser("predict", help="top-3 classes of pictures with a trained run: files, or a folder or "
+                          ".zip of them (class subfolders give accuracy and a confusion matrix)")
     pred.add_argument("--run", required=True, help="run id, or the folder of a run anywhere: "
                       "--run models/mnist-bundled reads digits with the model that ships with the dashboard")
     pred.add_argument("--which", choices=("best", "latest"), default="best")
-    pred.add_argument("images", nargs="+", help="PNG/JPEG files")
+    pred.add_argument("images", nargs="+", metavar="FILE_DIR_OR_ZIP", help="PNG/JPEG/... files, folders, zips")
+    pred.add_argument("--top", type=int, default=3, help="classes shown per picture (default 3)")
+    pred.add_argument("--csv", help="also write the table to this CSV file")
     return parser
 
 

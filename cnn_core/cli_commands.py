@@ -1,16 +1,17 @@
 """What each CLI command does (the parser lives in cli.py)."""
 from __future__ import annotations
 
+import csv
 import json
 import sys
+import zipfile
 from pathlib import Path
 
-import torch
 
-from . import data, jobs, presets, runs
+from . import data, imagesets, jobs, presets, runs
 from .engine import run_training
 from .flags import config_from_args
-from .predict import image_for_model, load_model, predict_uint8, top_k
+from .predict import classify_many, image_for_model, load_model, predict_uint8, top_k
 from .progress import ProgressBar, fmt_duration
 
 
@@ -128,11 +129,14 @@ def _show(path: Path) -> int:
 def data_cmd(args) -> int:
     if args.action == "status":
         print(f"data folder: {data.default_data_dir().resolve()}")
-        for name in data.DATASETS:
+        for name, info in data.datasets().items():
             st = data.dataset_status(name)
             sizes = f"{st.n_train:,} train / {st.n_test:,} test" if st.state != "missing" else ""
-            print(f"  {name:<14} {st.state:<8} {sizes:<28} {st.source or st.detail}")
+            kind = " (yours)" if info.own is not None else ""
+            print(f"  {name + kind:<20} {st.state:<8} {sizes:<28} {st.source or st.detail}")
         return 0
+    if args.action in ("add", "show", "rename", "delete"):
+        return _own_data(args)
     names = list(data.DATASETS) if args.name == "all" else [args.name]
     failed = 0
     for name in names:
@@ -151,6 +155,54 @@ def data_cmd(args) -> int:
     return 1 if failed == len(names) else 0
 
 
+def _print_report(r: imagesets.Report, counts: dict | None = None) -> None:
+    print(r.summary())
+    width = max(len(c) for c in r.classes)
+    for c in r.classes:
+        n = (counts or r.counts)[c]
+        print(f"  {c:<{width}}  {n['train']:>7,} train  {n['test']:>6,} test")
+    print("sizes found: " + ", ".join(f"{size} ({n:,})" for size, n in r.sizes[:8])
+          + (f" and {len(r.sizes) - 8} more" if len(r.sizes) > 8 else ""))
+    for w in r.warnings:
+        print(f"warning: {w}")
+
+
+def _own_data(args) -> int:
+    if args.action == "rename":
+        imagesets.rename(args.name, args.new_name)
+        print(f"renamed dataset {args.name} to {args.new_name} (runs trained on it keep the name {args.name})")
+        return 0
+    if args.action == "delete":
+        imagesets.delete(args.name)
+        print(f"deleted dataset {args.name}")
+        return 0
+    if args.action == "show":
+        info = data.get_info(args.name)
+        if info.own is None:
+            raise ValueError(f"{args.name} is a built-in dataset: `data status` describes it")
+        own = info.own
+        report = imagesets.Report(f"{own['origin']}", own["layout"], list(info.classes), own["counts"],
+                                  [tuple(s) for s in own["sizes"]], [tuple(s) for s in own["skipped"]],
+                                  own["ignored"], own["warnings"])
+        print(f"{args.name}: {info.input_shape[0]} x {info.input_shape[1]} x {info.input_shape[2]} "
+              f"({imagesets.FITS[own['fit']]}); validation {own['val_size']:,} images at training time")
+        _print_report(report)
+        return 0
+    options = imagesets.Options(args.size, args.channels, args.val, args.test, args.fit, args.seed)
+    if not args.preview:
+        imagesets.check_name(args.name, data.default_data_dir())
+    found = imagesets.read_source(args.source, options, progress=ProgressBar())
+    _print_report(found.report)
+    if args.preview:
+        print("preview only: nothing written")
+        return 0
+    info = imagesets.add(args.name, args.source, options, read=found)
+    print(f"added dataset {info.id}: {len(found.train_y):,} train / {len(found.test_y):,} test, "
+          f"{info.input_shape[0]}x{info.input_shape[1]}x{info.input_shape[2]}, validation {info.default_val_size:,}"
+          f"\ntrain it: python -m cnn_core train --dataset {info.id}")
+    return 0
+
+
 def read_only_run(text: str) -> str | Path:
     """A run named on the command line for reading (show, predict): a folder holding run.json anywhere
     (models/mnist-bundled, a run copied from another machine) is taken as it is, the person typed it;
@@ -162,10 +214,36 @@ def read_only_run(text: str) -> str | Path:
 
 def predict_cmd(args) -> int:
     model, meta = load_model(read_only_run(args.run), which=args.which)
-    images = [image_for_model(Path(p).read_bytes(), meta) for p in args.images]
-    probs = predict_uint8(model, meta, torch.stack(images))
-    for path, best in zip(args.images, top_k(probs, meta["classes"])):
-        print(f"{path}: " + ", ".join(f"{name} {p:.3f}" for name, p in best))
+    sources = [str(p) for p in args.images]
+    many = len(sources) > 1 or not Path(sources[0]).is_file() or zipfile.is_zipfile(sources[0])
+    if not many:       # one picture: its answer, or why it cannot be read
+        probs = predict_uint8(model, meta, image_for_model(Path(sources[0]).read_bytes(), meta)[None])
+        print(f"{sources[0]}: " + ", ".join(f"{name} {p:.3f}" for name, p in top_k(probs, meta["classes"], args.top)[0]))
+        return 0
+    found = classify_many(model, meta, sources, progress=ProgressBar())
+    rows = found.rows(args.top)
+    for r in rows:
+        mark = "" if r["correct"] is None else ("  ok" if r["correct"] else f"  WRONG (is {r['label']})")
+        print(f"{r['file']}: " + ", ".join(
+            f"{r[f'top{i}']} {r[f'p{i}']:.3f}" for i in range(1, args.top + 1) if f"top{i}" in r) + mark)
+    for path, why in found.skipped:
+        print(f"skipped {path}: {why}", file=sys.stderr)
+    acc = found.accuracy()
+    if acc is not None:
+        n = len(found.labelled)
+        print(f"\naccuracy {acc:.4f} on {n:,} labelled pictures ({round(acc * n):,} right)")
+        cm = found.confusion()
+        w = max(len(c) for c in found.classes)
+        print("confusion (rows: true class, columns: predicted)\n" + " " * (w + 2)
+              + " ".join(f"{c[:6]:>6}" for c in found.classes))
+        for c, row in zip(found.classes, cm):
+            print(f"{c:<{w}}  " + " ".join(f"{v:>6}" for v in row))
+    if args.csv:
+        with open(args.csv, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+        print(f"wrote {len(rows):,} rows to {args.csv}", file=sys.stderr)
     return 0
 
 

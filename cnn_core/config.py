@@ -29,10 +29,14 @@ def _registry(module: str, names: str, lookup: str):
             return str(exc)
         return None
 
-    return (lambda: tuple(get(names))), problem
+    def choices() -> tuple:
+        found = get(names)
+        return tuple(found() if callable(found) else found)
+
+    return choices, problem
 
 
-_DATASETS, _DATASET_PROBLEM = _registry("data", "DATASETS", "get_info")
+_DATASETS, _DATASET_PROBLEM = _registry("data", "datasets", "get_info")   # built-in and added ones
 _ARCHS, _ARCH_PROBLEM = _registry("models", "ARCHITECTURES", "get_architecture")
 
 
@@ -53,7 +57,8 @@ class TrainConfig:
     """Every choice of a training run. Each field's Setting (settings.py) is its one description: the
     checks of validate(), the CLI flag and the Train form's widget all come from it."""
     dataset: str = setting("choice", "mnist", choices=_DATASETS, checker=_DATASET_PROBLEM, label="Dataset",
-                           section="choice", help="Dataset id: mnist, fashion-mnist, cifar10 or cifar2.")
+                           section="choice", help="Dataset id: mnist, fashion-mnist, cifar10, cifar2, or one added from your images "
+                           "(`python -m cnn_core data add`).")
     val_size: int | None = setting(
         "int", None, low=1, high=10_000_000, optional=True, label="Validation images", noun="validation size",
         unit="images", section="model", step=1, placeholder="dataset default",

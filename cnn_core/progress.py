@@ -17,7 +17,8 @@ def fmt_duration(seconds: float | None) -> str:
 class ProgressBar:
     """A one-line progress bar on stderr (a line per update when stderr is not a terminal)."""
 
-    def __init__(self, stream=sys.stderr, width: int = 24):
+    def __init__(self, stream=None, width: int = 24):
+        stream = stream or sys.stderr          # the stderr of now, not of when this module was imported
         self.stream, self.width, self.tty = stream, width, stream.isatty()
         self.last_line = 0.0
 

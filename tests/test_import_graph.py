@@ -13,7 +13,7 @@ MODULES = sorted(p.stem for p in (ROOT / "cnn_core").glob("*.py") if p.stem != "
 # Lowest first. A module imports (at the top or inside a function) only from its layer and those below.
 LAYERS = {
     "foundations": {"__init__", "settings", "faults", "files", "progress", "devices", "blocks", "data_sources"},
-    "what a run is made of": {"config", "models", "data", "presets"},
+    "what a run is made of": {"config", "models", "data", "imagesets", "presets"},
     "the run store": {"runs", "checkpoints"},
     "the work": {"engine", "jobs", "predict", "inspection", "snapshots", "compare", "transfer"},
     "the command line": {"flags", "cli_commands", "cli", "__main__"},

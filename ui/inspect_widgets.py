@@ -41,7 +41,7 @@ def test_for(meta: dict):
     from cnn_core import data
 
     name = meta.get("dataset")
-    status = data.dataset_status(name) if name in data.DATASETS else None
+    status = data.dataset_status(name) if name in data.datasets() else None
     version = (status.state, status.n_test, status.source) if status else ()
     return test_set(name, str(data.default_data_dir()), version)
 

@@ -32,7 +32,7 @@ def _archs():
 def _datasets():
     from cnn_core import data  # torch
 
-    return data.DATASETS
+    return data.datasets()
 
 
 def load_config(config: TrainConfig) -> list[str]:
