@@ -19,7 +19,8 @@ def build_parser(config_cls: type = TrainConfig) -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="train a model (foreground, with a progress bar)")
     add_config_flags(train, config_cls)
     train.add_argument("--name", help="a display name for the run")
-    train.add_argument("--run", help="train the already created run in this folder (used by the dashboard)")
+    train.add_argument("--run", "--run-dir", dest="run", help="train the already created run in this folder (used "
+                       "by the dashboard); under torchrun write --run-dir: torchrun takes --run for its --run-path")
     train.add_argument("--resume", nargs="?", const=True, default=None, metavar="RUN",
                        help="continue a cancelled or interrupted run from its checkpoint")
     train.add_argument("--detach", action="store_true", help="start in the background and return")
@@ -63,6 +64,32 @@ def build_parser(config_cls: type = TrainConfig) -> argparse.ArgumentParser:
     ren.add_argument("new_name")
     dsub.add_parser("delete", help="delete a dataset added from your pictures").add_argument("name")
 
+    sw = sub.add_parser("sweep", help="many runs from one base config: a grid or sampled values, on the local "
+                        "queue or a Ray cluster (trials are ordinary runs)")
+    add_config_flags(sw, config_cls)
+    sw.add_argument("--grid", action="append", default=[], metavar="NAME=V1,V2,...",
+                    help="try every combination of these values (repeatable): --grid lr=0.01,0.03,0.1")
+    sw.add_argument("--sample", action="append", default=[], metavar="NAME=[log:]LOW:HIGH",
+                    help="draw values from a range, log or linear, or from a list (repeatable): --sample "
+                         "lr=log:0.001:0.3 --sample label_smoothing=0:0.2 --sample optimizer=sgd,adam")
+    sw.add_argument("--trials", type=int, default=0, help="how many trials to draw (--sample); a grid has its size")
+    sw.add_argument("--objective", default="val_acc", help="val_acc (best validation accuracy, default) or val_loss "
+                    "(final validation loss)")
+    sw.add_argument("--sampler", default="tpe", help="tpe (Optuna's model-based sampler, default) or random")
+    sw.add_argument("--prune", default="none", help="stop poor trials early: none (default), median or asha")
+    sw.add_argument("--backend", default="local", help="local (this machine's queue, default) or ray")
+    sw.add_argument("--address", help="the Ray cluster (HOST:PORT); a local Ray instance when not given")
+    sw.add_argument("--wait", action="store_true", help="drive the sweep here, show its progress and name the "
+                    "best trial at the end (default: a background process drives it)")
+    sw.add_argument("--name", help="a name for the sweep")
+    sws = sub.add_parser("sweeps", help="list, show, cancel or delete sweeps")
+    swsub = sws.add_subparsers(dest="action", required=True)
+    swsub.add_parser("list", help="every sweep, newest first")
+    for action, what in (("show", "its trials, best first, and what mattered"), ("cancel", "stop its trials"),
+                         ("delete", "cancel it and delete its trials' runs"), ("drive", "run its driver here "
+                                                                                         "(the dashboard does)")):
+        swsub.add_parser(action, help=what).add_argument("sweep")
+
     pre = sub.add_parser("presets", help="the presets of each dataset (train --preset NAME), with their values")
     pre.add_argument("--dataset", help="only this dataset's")
 
@@ -87,7 +114,8 @@ def main(argv: list[str] | None = None) -> int:
 
     handler = {"train": cli_commands.train, "runs": cli_commands.runs_cmd,
                "data": cli_commands.data_cmd, "predict": cli_commands.predict_cmd,
-               "presets": cli_commands.presets_cmd}[args.command]
+               "presets": cli_commands.presets_cmd, "sweep": cli_commands.sweep_cmd,
+               "sweeps": cli_commands.sweeps_cmd}[args.command]
     try:
         return handler(args) or 0
     except ConfigError as exc:

@@ -8,8 +8,8 @@ import zipfile
 from pathlib import Path
 
 
-from . import data, imagesets, jobs, presets, runs
-from .engine import run_training
+from . import data, distributed, engine, imagesets, jobs, presets, runs, sweeps
+from .config import ConfigError
 from .flags import config_from_args
 from .predict import classify_many, image_for_model, load_model, predict_uint8, top_k
 from .progress import ProgressBar, fmt_duration
@@ -25,31 +25,80 @@ def _train_progress(bar: ProgressBar, path: Path):
 
 
 def train(args) -> int:
+    world = distributed.init()          # under torchrun: join the other processes; else nothing happens
+    try:
+        return _train(args) if not world.active else _train_together(args, world)
+    finally:
+        distributed.shutdown()
+
+
+def _run_to_train(args) -> tuple[Path, bool]:
+    """The run folder `train` works on, and whether it resumes: --resume RUN, --run DIR, or a new run made
+    from the flags (ConfigError before anything is written)."""
     if args.resume not in (None, True):
-        path, resume = runs.resolve_run(args.resume), True
-    elif args.run:
-        path, resume = runs.resolve_run(Path(args.run)), bool(args.resume)
-    else:
-        config = config_from_args(args)
-        path, resume = runs.create_run(config, name=args.name), False
-        print(f"run {path.name} in {path}", file=sys.stderr)
+        return runs.resolve_run(args.resume), True
+    if args.run:
+        return runs.resolve_run(Path(args.run)), bool(args.resume)
+    config = config_from_args(args)
+    if why := distributed.batch_problem(config.batch_size, distributed.launched_size()):
+        raise ConfigError({"batch_size": why})
+    path = runs.create_run(config, name=args.name)
+    print(f"run {path.name} in {path}", file=sys.stderr)
+    return path, False
+
+
+def _prepared_run(args) -> tuple[Path, bool]:
+    path, resume = _run_to_train(args)
     if not args.run:
         (path / runs.CANCEL).unlink(missing_ok=True)   # a person starting it now means it
     if resume and not (path / runs.CHECKPOINT).is_file():
         raise ValueError(f"run {path.name} has no checkpoint to resume from (it stopped before its first "
                          f"epoch ended); train it from the beginning: python -m cnn_core train --run {path}")
+    return path, resume
+
+
+def _train_here(args, path: Path, resume: bool, when_cancelled=lambda: None) -> int:
+    """Wait for a training slot, train, print how it ended."""
+    with jobs.slot(path) as slot:
+        if slot is None:
+            when_cancelled()
+            runs.update_run(path, status="cancelled")
+            print(f"run {path.name} cancelled while queued", file=sys.stderr)
+            return 1
+        record = engine.run_training(path, resume=resume,
+                                     on_progress=None if args.quiet else _train_progress(ProgressBar(), path))
+    return _print_outcome(record)
+
+
+def _train(args) -> int:
+    path, resume = _prepared_run(args)
     if args.detach:
         pid = jobs.launch(path, resume=resume)
         print(f"started run {path.name} (pid {pid}); `python -m cnn_core runs show {path.name}` follows it")
         return 0
-    with jobs.slot(path) as slot:
-        if slot is None:
-            runs.update_run(path, status="cancelled")
-            print(f"run {path.name} cancelled while queued", file=sys.stderr)
-            return 1
-        record = run_training(path, resume=resume,
-                              on_progress=None if args.quiet else _train_progress(ProgressBar(), path))
-    return _print_outcome(record)
+    return _train_here(args, path, resume)
+
+
+def _train_together(args, world) -> int:
+    """One run over the processes torchrun started: rank 0 makes or finds the run and waits for its slot,
+    the others take the run from it (engine.run_training: rank 0 alone writes)."""
+    if args.detach:
+        raise ValueError("--detach does not combine with torchrun: start torchrun itself in the background, or "
+                         "use the dashboard's Processes setting")
+    if not world.main:
+        got = distributed.broadcast(None)
+        if "error" not in got:
+            engine.run_training(Path(got["run"][0]), resume=got["run"][1])
+        return 0
+    try:
+        path, resume = _prepared_run(args)
+        if why := distributed.batch_problem(int(runs.read_run(path).config.get("batch_size") or 0), world.size):
+            raise ValueError(f"run {path.name}: {why}")
+    except (ValueError, TimeoutError) as exc:
+        distributed.broadcast({"error": str(exc)})      # the others stop too
+        raise
+    distributed.broadcast({"run": (str(path), resume)})
+    return _train_here(args, path, resume, lambda: distributed.broadcast({"error": "cancelled while queued"}))
 
 
 def _print_outcome(record: dict) -> int:
@@ -260,4 +309,75 @@ def presets_cmd(args) -> int:
         print(f"{p.dataset} {p.name}: {p.purpose}\n    {values} {params}".rstrip())
         if p.measured:
             print(f"    measured: {p.measured}")
+    return 0
+
+
+def _trial_line(t: dict, objective: str) -> str:
+    score = f"{t['score']:.4f}" if isinstance(t.get("score"), (int, float)) else "-"
+    values = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in t["params"].items())
+    return (f"  #{t['number']:<3} {t['status']:<11} {objective} {score:<7} {values}  {t.get('run') or ''}"
+            + (f"\n        {t['reason']}" if t.get("reason") else ""))
+
+
+def sweep_cmd(args) -> int:
+    """Check and create a sweep; drive it here with --wait (progress, then the best trial), else detached."""
+    base = config_from_args(args)
+    sweep = sweeps.create(base, sweeps.parse_grid(args.grid), sweeps.parse_sample(args.sample), args.trials,
+                          args.objective, args.sampler, args.prune, args.backend, args.address, args.name)
+    print(f"sweep {sweep.id}: {sweep.trials} trials of {sweep.name}, {sweep.backend}", file=sys.stderr)
+    if not args.wait:
+        pid = sweeps.launch(sweep)
+        print(f"started sweep {sweep.id} (pid {pid}); `python -m cnn_core sweeps show {sweep.id}` follows it")
+        return 0
+    bar = ProgressBar()
+
+    def report(s: sweeps.Sweep) -> None:
+        done = sum(t["status"] in runs.FINISHED + ("pruned",) for t in s.runs)
+        best = s.best()
+        bar(done, s.trials, f"{done}/{s.trials} trials done" + (
+            f", best #{best['number']} {best['score']:.4f}" if best else ""))
+
+    sweep = sweeps.drive(sweep.id, report=report)
+    return _sweep_outcome(sweep)
+
+
+def _sweep_outcome(sweep: sweeps.Sweep) -> int:
+    best = sweep.best()
+    print(f"sweep {sweep.id} {sweeps.effective_status(sweep)}" + (f": {sweep.error}" if sweep.error else ""))
+    if best:
+        print(f"best: trial #{best['number']}, {sweeps.OBJECTIVES[sweep.objective][1]} {best['score']:.4f}, run "
+              f"{best['run']}\n      " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in best["params"].items()))
+    return 0 if sweep.status == "completed" and best else 1
+
+
+def sweeps_cmd(args) -> int:
+    if args.action == "list":
+        found = sweeps.list_sweeps()
+        if not found:
+            print("no sweeps")
+        for s in found:
+            best = s.best()
+            print(f"{s.id:<22} {sweeps.effective_status(s):<11} {len(s.runs):>4}/{s.trials:<4} "
+                  f"best {best['score'] if best else '-':<8} {s.name}")
+        return 0
+    if args.action == "drive":
+        return _sweep_outcome(sweeps.drive(args.sweep))
+    if args.action == "cancel":
+        sweeps.cancel(args.sweep)
+        print(f"cancel requested for sweep {args.sweep}")
+        return 0
+    if args.action == "delete":
+        print(f"deleted sweep {args.sweep} and its {sweeps.delete(args.sweep)} runs")
+        return 0
+    s = sweeps.read(args.sweep)
+    print(f"sweep {s.id}  ({s.name})\nstatus    {sweeps.effective_status(s)}"
+          + (f"  error: {s.error}" if s.error else "")
+          + f"\nspace     {json.dumps(s.grid or s.sample)}\ntrials    {len(s.runs)} of {s.trials}, {s.backend}, "
+          f"sampler {'grid' if s.grid else s.sampler}, pruning {s.prune}")
+    order = sorted(s.runs, key=lambda t: (t.get("score") is None, -(t.get("score") or 0)
+                                          if s.direction == "maximize" else (t.get("score") or 0)))
+    for t in order:
+        print(_trial_line(t, s.objective))
+    if imp := sweeps.importance(s):
+        print("what mattered (Optuna's importance): " + ", ".join(f"{k} {v:.2f}" for k, v in imp.items()))
     return 0

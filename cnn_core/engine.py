@@ -15,8 +15,9 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
-from . import checkpoints, data, faults, files, runs
+from . import checkpoints, data, distributed, faults, files, runs
 from .config import TrainConfig
 from .devices import resolve_device
 from .models import build_model
@@ -35,6 +36,7 @@ CHANNELS_LAST = True              # measured faster for the conv models on CPU (
 DIVERGED_FACTOR = 5.0
 DIVERGED_FLOOR = 5.0
 LOSS_EMA = 0.95
+CANCEL_EVERY = 10                 # with several processes, rank 0's cancel file is shared every this many steps
 
 
 class Cancelled(Exception):
@@ -100,16 +102,30 @@ def _make_schedule(config: TrainConfig, optimizer, steps_per_epoch: int):
 
 
 class Trainer:
-    """One run: built from its run folder, trained by fit(); every state lives in self."""
+    """One run: built from its run folder, trained by fit(); every state lives in self.
+
+    Over several processes (torchrun; distributed.current().active) every process builds the same Trainer
+    and trains the same model, wrapped in DistributedDataParallel: each takes its contiguous part of every
+    global batch (batch_size is the global batch; every process draws the same permutation and the same
+    augmentation of the whole batch, so a resume with another number of processes goes on exactly), the
+    gradients are averaged by DDP, logged sums are added over the processes. Rank 0 alone reads and writes
+    the run folder and evaluates; the others get the run record and checkpoint from it (`record`, `ckpt`)."""
 
     def __init__(self, path: Path, resume: bool = False,
-                 on_progress: Callable[[dict], None] | None = None):
+                 on_progress: Callable[[dict], None] | None = None, record: runs.Run | None = None,
+                 ckpt: dict | None = None):
         self.path = Path(path)
-        self.record = runs.read_run(self.path)
+        self.world = distributed.current()
+        self.record = record if record is not None else runs.read_run(self.path)
         self.config = TrainConfig.from_dict(self.record.config).check(check_data=False)
         self.on_progress = on_progress
         c = self.config
         self.device = resolve_device(c.device)
+        if self.world.active and self.device.type == "cuda":       # one GPU per process of this machine
+            self.device = torch.device("cuda", torch.cuda.current_device())
+        distributed.uses(self.device)
+        if why := distributed.batch_problem(c.batch_size, self.world.size):
+            raise TrainingFailed(why)
         torch.manual_seed(c.seed)
         self.splits = data.load_splits(c.dataset, c.val_size, seed=c.seed).to(self.device)
         if c.batch_size > len(self.splits.train_x):
@@ -123,9 +139,12 @@ class Trainer:
         self.model = build_model(c.arch, info.input_shape, len(info.classes), c.arch_params).to(self.device)
         if CHANNELS_LAST:
             self.model = self.model.to(memory_format=torch.channels_last)
+        self.net = self.model           # what trains: the model, or its DDP wrapper (fit(); the unwrapped one is saved)
         self.optimizer = _make_optimizer(c, self.model)
         n = len(self.splits.train_x)
         full = math.ceil(n / c.batch_size)
+        if self.world.active and 0 < n % c.batch_size < self.world.size:
+            full -= 1                   # a last batch smaller than the processes would leave one without images
         self.steps_per_epoch = min(full, c.dry_run_batches) if c.dry_run_batches else full
         self.schedule = _make_schedule(c, self.optimizer, self.steps_per_epoch)
         self.loss_fn = nn.CrossEntropyLoss(label_smoothing=c.label_smoothing)
@@ -138,8 +157,11 @@ class Trainer:
         self.sums = self._zero_sums()
         self.loss_ema, self.loss_ema_n = torch.zeros((), device=self.device, dtype=torch.float64), 0
         self.snapshot_bytes = sum(p.numel() * p.element_size() for p in self.model.state_dict().values())
+        self.resumed_from = None
         if resume:
-            self._restore(checkpoints.load_checkpoint(self.path / runs.CHECKPOINT, map_location=self.device))
+            self.resumed_from = ckpt if ckpt is not None else checkpoints.load_checkpoint(
+                self.path / runs.CHECKPOINT, map_location="cpu")
+            self._restore(self.resumed_from)
 
     # ---- state ----------------------------------------------------------------------------------
     def _zero_sums(self) -> dict:
@@ -159,7 +181,7 @@ class Trainer:
 
     def _restore(self, ckpt: dict) -> None:
         checkpoints.load_weights(self.model, ckpt["model"], what=f"this run's {self.config.arch}")
-        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])     # moves its tensors to the parameters' device
         self.schedule.load_state_dict(ckpt["schedule"])
         self.epoch, self.batch_pos, self.step = ckpt["epoch"], ckpt["batch_pos"], ckpt["step"]
         self.epoch_gen_state = ckpt["epoch_gen_state"]
@@ -169,34 +191,63 @@ class Trainer:
             torch.cuda.set_rng_state_all(ckpt["cuda_rng_state"])
         self.sums = {k: (torch.tensor(v, device=self.device, dtype=torch.float64) if isinstance(v, float) else v)
                      for k, v in ckpt["sums"].items()}
+        if not self.world.main:         # the checkpoint's sums are all processes' together: rank 0 carries them
+            self.sums = self._zero_sums()
         self.best_val_acc, self.best_epoch = ckpt["best_val_acc"], ckpt["best_epoch"]
         ema, self.loss_ema_n = ckpt.get("loss_ema", [0.0, 0])     # absent from checkpoints made before it
         self.loss_ema = torch.tensor(float(ema), device=self.device, dtype=torch.float64)
         self.elapsed_before = ckpt["elapsed"]
-        runs.truncate_metrics(self.path, self.step)
+        if self.world.main:
+            runs.truncate_metrics(self.path, self.step)
 
     def _elapsed(self) -> float:
         return self.elapsed_before + (time.monotonic() - self.t_start if hasattr(self, "t_start") else 0.0)
 
     def save_checkpoint(self) -> None:
-        checkpoints.save_atomic(self._state(), self.path / runs.CHECKPOINT)
+        if self.world.main:
+            checkpoints.save_atomic(self._state(), self.path / runs.CHECKPOINT)
+
+    # ---- several processes ------------------------------------------------------------------------
+    def _reduce(self, keys: tuple[str, ...]) -> None:
+        """Add sums[keys] over the processes (every process then holds the totals) and average the loss
+        average, so that every process takes the same decisions (divergence) from the same numbers."""
+        if not self.world.active:
+            return
+        t = torch.stack([self.sums[k] if torch.is_tensor(self.sums[k]) else
+                         torch.tensor(float(self.sums[k]), device=self.device, dtype=torch.float64) for k in keys]
+                        + [self.loss_ema / self.world.size])
+        distributed.sum_(t)
+        for k, v in zip(keys, t):
+            self.sums[k] = v if torch.is_tensor(self.sums[k]) else int(v.item())
+        self.loss_ema.copy_(t[-1])
+
+    def _cancel_requested(self) -> bool:
+        if not self.world.active:
+            return (self.path / runs.CANCEL).exists()
+        return self.step % CANCEL_EVERY == 0 and distributed.any_(
+            self.world.main and (self.path / runs.CANCEL).exists(), self.device)
 
     # ---- the loop -------------------------------------------------------------------------------
-    def fit(self) -> dict:
-        """Train the remaining epochs, evaluate on the test set, return the summary."""
-        c = self.config
+    def fit(self) -> dict | None:
+        """Train the remaining epochs, evaluate on the test set, return the summary (None on a process
+        other than rank 0, which neither evaluates nor writes)."""
+        c, main = self.config, self.world.main
+        if self.world.active:           # a collective: every process is here (rank 0's weights go to all)
+            self.net = DistributedDataParallel(self.model, device_ids=[self.device.index]
+                                               if self.device.type == "cuda" else None)
         self.t_start, self.last_beat = time.monotonic(), 0.0
-        self.writer = runs.MetricsWriter(self.path)
-        if self.step == 0:
+        self.writer = runs.MetricsWriter(self.path) if main else None
+        if self.step == 0 and main:
             self._snapshot(0, None)
         try:
             while self.epoch < c.epochs:
                 self._train_epoch()
                 self.epoch, self.batch_pos = self.epoch + 1, 0
                 self._end_epoch()
-            return self._finish()
+            return self._finish() if main else None
         finally:
-            self.writer.close()
+            if self.writer:
+                self.writer.close()
 
     def _train_epoch(self) -> None:
         c, s = self.config, self.splits
@@ -208,11 +259,17 @@ class Trainer:
             idx = perm[b * c.batch_size:(b + 1) * c.batch_size]
             x = data.augment_batch(s.train_x[idx], s.info.kind, c.augment, self.aug_gen, s.black)  # (B,C,H,W)
             y = s.train_y[idx]                                                              # (B,)
+            if self.world.active:                                      # this process's part of the batch
+                part = distributed.shard(len(idx), self.world)
+                x, y = x[part], y[part]                                                     # (B/W, ...)
             with _autocast(self.device, c.amp):
-                logits = self.model(_prep(x))                                               # (B, classes)
+                logits = self.net(_prep(x))                                                 # (B, classes)
                 loss = self.loss_fn(logits.float(), y)
             self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            if self.world.active:   # DDP averages the processes' gradients: weigh each part by its share
+                (loss * (len(y) * self.world.size / len(idx))).backward()
+            else:
+                loss.backward()
             self.optimizer.step()
             faults.reached("step")
             self.schedule.step()
@@ -220,9 +277,11 @@ class Trainer:
             self._accumulate(loss.detach(), logits.detach(), y)
             if self.step % c.log_every == 0:
                 self._log_step()
-            if time.monotonic() - self.last_beat > HEARTBEAT_S:
+            if self.world.main and time.monotonic() - self.last_beat > HEARTBEAT_S:
                 self._heartbeat()
-            if (self.path / runs.CANCEL).exists():
+            if self._cancel_requested():
+                if self.world.active:   # the checkpoint holds every process's sums, carried by rank 0
+                    self._reduce(("loss", "correct", "seen"))
                 self.save_checkpoint()
                 raise Cancelled()
         self.epoch_gen_state = self.shuffle_gen.get_state()
@@ -260,17 +319,21 @@ class Trainer:
                              "(schedule onecycle), or add batch norm; then start again.")
 
     def _log_step(self) -> None:
+        self._reduce(("w_loss", "w_correct", "w_seen"))
         seen = max(self.sums["w_seen"], 1)
         loss = self.sums["w_loss"].item() / seen
         self._check_diverged()
-        self.writer.log({"kind": "step", "step": self.step, "epoch": self.epoch + 1,
+        if self.writer:
+            self.writer.log({"kind": "step", "step": self.step, "epoch": self.epoch + 1,
                          "loss": loss, "acc": self.sums["w_correct"].item() / seen,
                          "lr": self.optimizer.param_groups[0]["lr"], "time": round(self._elapsed(), 3)})
         self.sums.update(w_loss=self.sums["w_loss"] * 0, w_correct=self.sums["w_correct"] * 0, w_seen=0)
 
-    def _throughput(self) -> float:
-        """Images/s of the epoch in progress; between epochs, the last finished epoch's."""
-        seen = self.sums["seen"] - self.epoch_seen0
+    def _throughput(self, seen: int | None = None) -> float:
+        """Images/s of the epoch in progress, all processes together (`seen` images this epoch; by default
+        this process's count times the number of processes); between epochs, the last finished epoch's."""
+        if seen is None:
+            seen = (self.sums["seen"] - self.epoch_seen0) * self.world.size
         dt = time.monotonic() - self.epoch_t0
         return seen / dt if seen > 0 and dt > 0 else self.last_ips
 
@@ -285,6 +348,8 @@ class Trainer:
                 "lr": self.optimizer.param_groups[0]["lr"]}
 
     def _heartbeat(self, **extra) -> None:
+        if not self.world.main:
+            return
         progress = self._progress()
         runs.update_run(self.path, progress=progress, heartbeat=time.time(), **extra)
         self.last_beat = time.monotonic()
@@ -293,11 +358,16 @@ class Trainer:
 
     def _end_epoch(self) -> None:
         s, c = self.splits, self.config
+        self.sums["new"] = self.sums["seen"] - self.epoch_seen0          # images this process saw this epoch
+        self._reduce(("loss", "correct", "seen", "new"))
         seen = max(self.sums["seen"], 1)
         train_loss, train_acc = self.sums["loss"].item() / seen, self.sums["correct"].item() / seen
         self._check_diverged()
-        ips = self.last_ips = self._throughput()
+        ips = self.last_ips = self._throughput(self.sums.pop("new"))
         self.epoch_seen0 = 0   # sums are zeroed below: until the next epoch starts, last_ips stands
+        if not self.world.main:         # rank 0 evaluates and writes; the others go on to the next epoch
+            self.sums = self._zero_sums()
+            return
         val_loss, val_acc = evaluate(self.model, s.val_x, s.val_y, amp=c.amp, mirror=c.tta)
         record = {"kind": "epoch", "step": self.step, "epoch": self.epoch, "train_loss": train_loss,
                   "train_acc": train_acc, "val_loss": val_loss, "val_acc": val_acc,
@@ -357,18 +427,30 @@ def snapshot_budget_note(n_params: int, epochs: int) -> str | None:
             "only the best and latest weights are kept")
 
 
-def run_training(path: Path, resume: bool = False, on_progress=None) -> dict:
+def run_training(path: Path, resume: bool = False, on_progress=None) -> dict | None:
     """Train the run in `path` in this process, keeping run.json's status true whatever happens.
-    Returns the final run record."""
+    Returns the final run record. Over several processes (torchrun), rank 0 does this; the others follow
+    it (_follow) and return None."""
     path = Path(path)
+    world = distributed.current()
+    if not world.main:
+        return _follow(path, resume)
     _prepare_folder(path, resume)
     started = {"status": "running", "pid": os.getpid(), "host": socket.gethostname(),
                "heartbeat": time.time(), "error": None, "started": time.time()}
-    trainer = None
+    trainer, shared = None, False
     try:
         runs.update_run(path, **started)
         trainer = Trainer(path, resume=resume, on_progress=on_progress)
-        runs.update_run(path, device=str(trainer.device), threads=torch.get_num_threads(),
+        if world.active:            # the others get the record and checkpoint from here, then report back
+            distributed.broadcast({"record": trainer.record, "ckpt": trainer.resumed_from})
+            shared = True
+            problems = [p for p in distributed.gather(None) if p]
+            if problems:
+                raise TrainingFailed("; ".join(problems))
+        world = distributed.current()   # the backend is known now (the Trainer chose the device)
+        runs.update_run(path, world_size=world.size, backend=world.backend, hosts=distributed.hosts(),
+                        device=str(trainer.device), threads=torch.get_num_threads(),
                         versions={"torch": torch.__version__},
                         n_params=sum(p.numel() for p in trainer.model.parameters()))
         summary = trainer.fit()
@@ -377,8 +459,13 @@ def run_training(path: Path, resume: bool = False, on_progress=None) -> dict:
         return runs.update_run(path, status="cancelled", heartbeat=time.time())
     except (TrainingFailed, ValueError, OSError, RuntimeError) as exc:
         _release_reserve(path)
-        message = _disk_full_message(path, trainer) if _disk_full(exc) else str(exc)
         _log_traceback(path)
+        if world.active and not shared:
+            distributed.broadcast({"error": str(exc)})     # the others stop too
+        if distributed.is_peer_failure(exc):
+            return runs.update_run(path, status="interrupted", heartbeat=time.time(), error=(
+                f"another process of this run stopped ({exc}); the last checkpoint is kept: resume the run"))
+        message = _disk_full_message(path, trainer) if _disk_full(exc) else str(exc)
         return runs.update_run(path, status="failed", error=message, heartbeat=time.time())
     except BaseException as exc:  # KeyboardInterrupt, MemoryError ...: never leave "running" behind
         _release_reserve(path)
@@ -389,6 +476,28 @@ def run_training(path: Path, resume: bool = False, on_progress=None) -> dict:
         _release_reserve(path)
     return runs.update_run(path, status="completed", summary=summary, progress=trainer._progress(),
                            heartbeat=time.time())
+
+
+def _follow(path: Path, resume: bool) -> None:
+    """A process other than rank 0: take the run record and checkpoint from rank 0, build the same Trainer
+    (say why not, if it cannot: rank 0 records it), train its part. It writes nothing; rank 0 records
+    how the run ends."""
+    got = distributed.broadcast(None)
+    if "error" in got:
+        return None
+    trainer, problem = None, None
+    try:
+        trainer = Trainer(path, resume=resume, record=got["record"], ckpt=got["ckpt"])
+    except (TrainingFailed, ValueError, OSError, RuntimeError) as exc:
+        problem = f"process {distributed.current().rank} on {socket.gethostname()}: {exc}"
+    if any(distributed.gather(problem)):
+        return None
+    distributed.hosts()
+    try:
+        trainer.fit()
+    except (Cancelled, TrainingFailed):   # every process reached the same decision; rank 0 records it
+        pass
+    return None
 
 
 def _prepare_folder(path: Path, resume: bool) -> None:

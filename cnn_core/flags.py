@@ -2,20 +2,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 from . import presets
 from .config import ConfigError, TrainConfig
-from .settings import Setting, specs
-
-
-def parse_value(text: str):
-    """A flag value as JSON when it parses (numbers, true/false, null), else the text itself.
-    Not argparse's type=: a bad value reaches TrainConfig.validate(), which says what is allowed."""
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
+from .settings import Setting, parse_value, specs
 
 
 def flag_help(spec: Setting) -> str:

@@ -26,7 +26,7 @@ import torch
 from PIL import Image, ImageOps
 
 from . import data, files
-from .data_sources import RawDataset, open_image, split_stratified
+from .data_sources import RawDataset, open_image
 
 # Limits, stated to the person when they bite.
 MAX_FILES = 200_000                 # entries in a zip, or files in a folder
@@ -299,7 +299,11 @@ def read_source(source, options: Options | None = None, name: str | None = None,
     if len(classes) < 2:
         raise Refused(f"found one class only ({classes[0]}): a classifier needs at least two class folders")
     index = {c: i for i, c in enumerate(classes)}
-    todo = [(part, c, e) for part in sorted(parts) for c, e in sorted(parts[part], key=lambda r: (r[0], r[1].path))]
+    # Stored in the order of the file names (then class): files named by their index in a source (as a
+    # dataset exported to folders usually is) keep that source's order, so a run on them draws the very same
+    # batches as on the source itself (tests/test_real_data.py: the real CIFAR-2 as PNG files).
+    todo = [(part, c, e) for part in sorted(parts)
+            for c, e in sorted(parts[part], key=lambda r: (r[1].path.rsplit("/", 1)[-1], r[0], r[1].path))]
     images, labels, where, digests, skipped, sizes = [], [], [], [], [], Counter()
     t0 = time.monotonic()
     for done, (part, c, e) in enumerate(todo):
@@ -330,8 +334,7 @@ def read_source(source, options: Options | None = None, name: str | None = None,
                       + (f" (and {len(empty) - 1} more: {', '.join(empty[1:SHOWN])})" if len(empty) > 1 else "")
                       + ": remove it or put pictures in it")
     if "all" in parts:
-        train_idx, test_idx = split_stratified(y, options.test, options.seed)
-        train_idx, test_idx = train_idx.sort().values, test_idx.sort().values   # the folders' order, per part
+        train_idx, test_idx = _split(y, options.test, options.seed)
     else:
         train_idx, test_idx = torch.nonzero(~in_part).flatten(), torch.nonzero(in_part).flatten()
         missing = [c for c in classes if not (y[train_idx] == index[c]).any()]
@@ -350,6 +353,20 @@ def read_source(source, options: Options | None = None, name: str | None = None,
 
 def _n(k: int, one: str, many: str) -> str:
     return f"{k:,} {one if k == 1 else many}"
+
+
+def _split(y: torch.Tensor, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(train, test) indices: per class a seeded draw of round(fraction * n) pictures for test, at least one
+    of a class of two or more (so every class is tested), each part in the folders' order."""
+    g = torch.Generator().manual_seed(seed)
+    test = []
+    for c in torch.unique(y):
+        idx = torch.nonzero(y == c).flatten()
+        k = min(max(round(fraction * len(idx)), 1 if len(idx) >= 2 else 0), len(idx) - 1)
+        test.append(idx[torch.randperm(len(idx), generator=g)[:k]])
+    is_test = torch.zeros(len(y), dtype=torch.bool)
+    is_test[torch.cat(test)] = True
+    return torch.nonzero(~is_test).flatten(), torch.nonzero(is_test).flatten()
 
 
 def _examples(items: list[str]) -> str:

@@ -1,6 +1,6 @@
 """Training as a detached subprocess: launch, queue, poll, cancel.
 
-A launched run is `python -m cnn_core train --run DIR` in its own process session, so it
+A launched run is `python -m cnn_core train --run-dir DIR` in its own process session, so it
 outlives page reruns, browser reloads and even the dashboard server; it gets its share of the
 CPU cores as OMP_NUM_THREADS unless that is set already. At most MAX_JOBS runs
 train at once (default 1 on CPU, where two runs only slow each other down; 2 on a GPU); the
@@ -40,9 +40,23 @@ def threads_per_job() -> int:
     return max(1, (os.cpu_count() or 1) // max_jobs())
 
 
-def launch(path: Path, resume: bool = False) -> int:
-    """Start the run in `path` as a detached process; returns its pid. Output goes to train.log."""
+def max_processes() -> int:
+    """How many processes one run may train with on this machine: one per GPU, else one per core."""
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else (os.cpu_count() or 1)
+
+
+def launch(path: Path, resume: bool = False, processes: int = 1) -> int:
+    """Start the run in `path` as a detached process; returns its pid. Output goes to train.log.
+    processes > 1: torchrun on this machine (--standalone) starts that many, trained together (DDP); each
+    gets its share of this job's CPU threads."""
     path = Path(path).resolve()
+    if isinstance(processes, bool) or not isinstance(processes, int) or processes < 1:
+        raise ValueError(f"processes must be a whole number of at least 1, got {processes!r}")
+    if processes > 1 and processes > (most := max_processes()):
+        raise ValueError(f"{processes} processes asked; this machine can run at most {most} for one run "
+                         f"(one per {'GPU' if _has_cuda() else 'CPU core'})")
     record = runs.read_run(path)
     status = runs.effective_status(record)
     if status in runs.ACTIVE and record.pid:   # a queued run no process has taken yet may start
@@ -52,13 +66,16 @@ def launch(path: Path, resume: bool = False) -> int:
     (path / runs.CANCEL).unlink(missing_ok=True)
     runs.update_run(path, status="queued", error=None, pid=None, heartbeat=time.time(),
                     host=socket.gethostname(), queued_at=time.time())
-    cmd = [sys.executable, "-m", "cnn_core", "train", "--run", str(path), "--quiet"]
+    cmd = [sys.executable, "-m", "cnn_core", "train", "--run-dir", str(path), "--quiet"]
+    if processes > 1:     # torchrun is this module: `python -m torch.distributed.run` needs no PATH lookup
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(processes),
+               *cmd[1:]]
     if resume:
         cmd.append("--resume")
     project_root = Path(__file__).resolve().parent.parent
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(project_root),
                                                                     os.environ.get("PYTHONPATH")]))}
-    env.setdefault("OMP_NUM_THREADS", str(threads_per_job()))
+    env.setdefault("OMP_NUM_THREADS", str(max(1, threads_per_job() // processes)))
     with open(path / runs.LOG, "a") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 start_new_session=True, env=env)
@@ -66,6 +83,12 @@ def launch(path: Path, resume: bool = False) -> int:
     # Reap the child when it ends so it never lingers as a zombie that looks alive.
     threading.Thread(target=proc.wait, daemon=True).start()
     return proc.pid
+
+
+def _has_cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
 
 
 def cancel(path: Path) -> str:

@@ -159,8 +159,9 @@ def drawable(dataset: str | None) -> bool:
 
 
 def drawable_runs(runs_dir: Path | None = None) -> list[runs.Run]:
-    """Runs that can read a drawn digit: the bundled model first (when it is there), then every run in
-    the runs folder trained on a drawable dataset (MNIST) that has a best.pt, newest first."""
+    """Runs that can read a drawing: the bundled model first (when it is there), then every run in the runs
+    folder trained on a drawable dataset (MNIST, or a grey one added from pictures) with a best.pt, newest
+    first."""
     out = []
     if (BUNDLED_MNIST / runs.BEST).is_file():
         try:
@@ -169,6 +170,22 @@ def drawable_runs(runs_dir: Path | None = None) -> list[runs.Run]:
             pass                                     # a damaged bundled folder is left out, not fatal
     out += [r for r in runs.readable(runs.list_runs(runs_dir)) if drawable(r.dataset) and (r.path / runs.BEST).is_file()]
     return out
+
+
+def drawing_for_model(ink, meta: dict) -> torch.Tensor:
+    """A drawing's ink (H, W) in [0, 1] as the run's model input, (C, H, W) uint8: MNIST's recipe for a
+    built-in digit set; for a grey dataset added from pictures, the whole square resized to its size, dark
+    on light when its pictures are (their mean brightness above one half). ValueError when there is no ink."""
+    digit = mnist_preprocess(ink)                     # also the check that something was drawn
+    info = _info(meta.get("dataset"))
+    if info is None or info.own is None:
+        return digit
+    c, h, w = meta["input_shape"]
+    pixels = Image.fromarray((np.clip(np.asarray(ink, dtype=np.float32), 0, 1) * 255).round().astype(np.uint8))
+    a = np.asarray(pixels.resize((w, h), Image.BILINEAR))
+    if float(np.mean(info.own.get("mean", [0.0]))) > 0.5:
+        a = 255 - a
+    return torch.from_numpy(np.ascontiguousarray(a)).unsqueeze(0).expand(c, h, w).contiguous()
 
 
 def probabilities(model: nn.Module, meta: dict, image: torch.Tensor) -> np.ndarray:

@@ -149,6 +149,11 @@ class Run:
     threads: int | None = None
     versions: dict = field(default_factory=dict)
     imported: dict = field(default_factory=dict)   # from_id, from_host, at: where an imported run came from
+    sweep: str | None = None          # the sweep it is a trial of (sweeps.py), and its trial number
+    trial: int | None = None
+    world_size: int = 1               # processes that trained it together (torchrun), their backend and hosts
+    backend: str | None = None
+    hosts: list = field(default_factory=list)
     extra: dict = field(default_factory=dict, repr=False)
     folder: Path | None = field(default=None, repr=False, compare=False)
 

@@ -6,11 +6,21 @@ the value a widget can hold (`widget_value`, `kind_problem`). No torch here: the
 """
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import MISSING, dataclass, field, fields, replace
 from typing import Callable
 
 KINDS = ("int", "float", "bool", "choice", "text", "params")
+
+
+def parse_value(text: str):
+    """A value typed on a command line as JSON when it parses (numbers, true/false, null), else the text
+    itself. Not argparse's type=: a bad value reaches TrainConfig.validate(), which says what is allowed."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
 
 
 @dataclass(frozen=True)

@@ -96,5 +96,9 @@ else:
             with take_tab:
                 w.take_away(record)
 
+from ui import sweep_widgets  # noqa: E402
+
+sweep_widgets.compare_section()
+
 with st.expander("Import a run folder or zip made on another machine"):
     w.import_panel()

@@ -28,25 +28,36 @@ def main() -> None:
         return
     with right:
         record = dw.run_picker(records)
-    image = dw.prepared(source, raw, left, middle)
-    if image is None:
-        return
-    with middle:
-        dw.model_input(image)
+    ink = dw.prepared(source, raw, left, middle)
     try:
         model, meta = dw.load(record)
     except ValueError as exc:        # CheckpointError: a best.pt that is corrupt, hostile or does not fit
         right.error(str(exc), icon=":material/error:")
         return
+    if ink is not None:
+        answer(records, model, meta, ink, middle, right)
+    with st.expander("Classify many pictures with this model", icon=":material/photo_library:"):
+        from ui import own_data
+
+        own_data.classify_many(model, meta, "draw")
+
+
+def answer(records, model, meta: dict, ink, middle, right) -> None:
+    """What the chosen run reads in the drawing, every run's answer on demand, the first layer's maps."""
+    from cnn_core import predict
+
+    image = predict.drawing_for_model(ink, meta)
+    with middle:
+        dw.model_input(image)
     probs = predict.probabilities(model, meta, image)
     best, second = (int(i) for i in probs.argsort()[::-1][:2])
     with right:
         st.markdown(f"## Prediction: {meta['classes'][best]}")
         st.caption(f"{probs[best]:.1%} sure · second guess {meta['classes'][second]} ({probs[second]:.1%})")
         dw.probs_chart(probs, meta["classes"], best)
-        show_all = len(records) > 1 and st.toggle(f"Every MNIST run's answer ({len(records)} runs)", key=dw.ALL)
+        show_all = len(records) > 1 and st.toggle(f"Every run's answer ({len(records)} runs)", key=dw.ALL)
     if show_all:
-        dw.every_answer(records, image)
+        dw.every_answer(records, ink)
     dw.first_layer(model, meta, image)
 
 

@@ -7,7 +7,8 @@ nav.ensure_frame()
 
 st.title("CNN Trainer")
 st.markdown(
-    "Train the classic PyTorch tutorial CNNs on MNIST, Fashion-MNIST and CIFAR, and watch them learn.  \n"
+    "Train the classic PyTorch tutorial CNNs on MNIST, Fashion-MNIST, CIFAR or your own pictures, and watch "
+    "them learn.  \n"
     "Every model shows its layers and parameter counts before it trains; every run streams its loss and "
     "accuracy live.  \n"
     "Then look inside: filters, feature maps, mistakes; compare runs; draw a digit and see what the net says.")
@@ -49,6 +50,12 @@ for col, name in zip(st.columns(len(data.DATASETS)), data.DATASETS):
             except ValueError as exc:   # DatasetUnavailable and corrupt files: the message says what to do
                 nav.flash("home", "error", f"{card.title} could not be prepared. {exc}")
             st.rerun()
+
+st.subheader("Your own pictures")
+from ui import own_data  # noqa: E402
+own_data.added_list()
+with st.expander("Add a dataset from your pictures", icon=":material/add_photo_alternate:"):
+    own_data.add_panel()
 
 st.subheader("Recent runs")
 if all_runs:

@@ -10,13 +10,21 @@ st.caption("Set up a run and press Launch: it trains in its own process and the 
            "Reload the page, leave it or open a second tab: the run goes on.")
 
 train_form.init_state()
-new_tab, live_tab = st.tabs(["New run", "Live"], key=actions.TAB, on_change="rerun", default=live.first_tab())
-st.session_state[actions.LAST_TAB] = "Live" if live_tab.open else "New run"   # where to come back to
+new_tab, sweep_tab, live_tab = st.tabs(["New run", "Sweep", "Live"], key=actions.TAB, on_change="rerun",
+                                       default=live.first_tab())
+st.session_state[actions.LAST_TAB] = "Live" if live_tab.open else "Sweep" if sweep_tab.open else "New run"
 
 if new_tab.open:
     with new_tab:
         nav.show_flash("train")
         train_form.new_run()
+
+if sweep_tab.open:
+    with sweep_tab:
+        from ui import sweep_widgets
+
+        config, errors, _ = train_form.current()
+        sweep_widgets.sweep_tab(config, errors)
 
 if live_tab.open:
     with live_tab:

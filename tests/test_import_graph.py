@@ -12,10 +12,11 @@ ROOT = Path(__file__).resolve().parent.parent
 MODULES = sorted(p.stem for p in (ROOT / "cnn_core").glob("*.py") if p.stem != "__main__")
 # Lowest first. A module imports (at the top or inside a function) only from its layer and those below.
 LAYERS = {
-    "foundations": {"__init__", "settings", "faults", "files", "progress", "devices", "blocks", "data_sources"},
+    "foundations": {"__init__", "settings", "faults", "files", "progress", "devices", "distributed", "blocks",
+                    "data_sources"},
     "what a run is made of": {"config", "models", "data", "imagesets", "presets"},
     "the run store": {"runs", "checkpoints"},
-    "the work": {"engine", "jobs", "predict", "inspection", "snapshots", "compare", "transfer"},
+    "the work": {"engine", "jobs", "sweeps", "predict", "inspection", "snapshots", "compare", "transfer"},
     "the command line": {"flags", "cli_commands", "cli", "__main__"},
 }
 TENSOR_CODE = re.compile(r"\btorch\.|\bnn\.|\.backward\(")

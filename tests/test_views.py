@@ -55,6 +55,9 @@ def test_live_run_reads_progress_metrics_and_best_epoch(runs_dir):
     run = views.live_run(runs.read_run(path))
     assert (len(run.steps), len(run.epochs), run.best_epoch) == (1, 1, 1)
     assert run.fraction == 0.75 and run.progress_text == "epoch 2/2 · step 15/20"
+    runs.update_run(path, world_size=4, hosts=["a", "a", "b", "b"])               # torchrun over 2 machines
+    assert views.live_run(runs.read_run(path)).progress_text == "epoch 2/2 · step 15/20 · 4 processes on 2 machines"
+    runs.update_run(path, world_size=1, hosts=[])
     assert not run.active and not run.resumable          # no checkpoint yet
     assert run.speed == 100.0 and run.eta is None        # finished: the last epoch's speed, no ETA
     (path / runs.CHECKPOINT).write_bytes(b"x")

@@ -62,7 +62,7 @@ def upload_input() -> bytes | None:
 
 
 def run_picker(records: list) -> runs.Run:
-    """Selectbox over the MNIST runs (the bundled model first, so preselected); the chosen record."""
+    """Selectbox over the runs that read drawings (the bundled model first, so preselected); the chosen one."""
     from ui import views
 
     by_path = {str(r.path): r for r in records}
@@ -74,18 +74,20 @@ def run_picker(records: list) -> runs.Run:
     if st.session_state.get(RUN) not in by_path:
         st.session_state.pop(RUN, None)
     path = st.selectbox("Model", list(by_path), format_func=label, key=RUN,
-                        help="Every run trained on MNIST that has saved its best weights.")
+                        help="Every run trained on MNIST (or on a grey dataset added from your pictures) that "
+                             "has saved its best weights.")
     return by_path[path]
 
 
-def model_input(image, caption: str = "What the model sees: 28×28") -> None:
-    """The preprocessed (1, 28, 28) uint8 image, enlarged 6x with sharp pixels."""
+def model_input(image) -> None:
+    """The model's input (1, H, W) uint8 (28 x 28 for MNIST), enlarged to 168 px with sharp pixels."""
     import numpy as np
     from PIL import Image
 
-    pixels = np.asarray(image)[0]                                             # (28, 28) uint8
-    st.image(Image.fromarray(pixels).resize((168, 168), Image.NEAREST), caption=caption, width=168,
-             alt="The drawing as the model reads it: 28 by 28 grey pixels, the digit centred")
+    pixels = np.asarray(image)[0]                                             # (H, W) uint8
+    h, w = pixels.shape
+    st.image(Image.fromarray(pixels).resize((168, 168), Image.NEAREST), caption=f"What the model sees: {w}×{h}",
+             width=168, alt=f"The drawing as the model reads it: {w} by {h} grey pixels")
 
 
 def probs_chart(probs, classes, best: int, height: int = 300, key: str = "draw.probs") -> None:
@@ -96,7 +98,8 @@ def probs_chart(probs, classes, best: int, height: int = 300, key: str = "draw.p
 # ---- what the page shows of one input: cnn_core.predict imports torch (2.7 s here), so it is imported
 # in these functions, which run once the canvas is on screen -------------------------------------------
 def prepared(source: str, raw, left, middle):
-    """The (1, 28, 28) model input from the drawing or the upload; None, with a friendly word, when none."""
+    """The ink (H, W) in [0, 1] of the drawing or the upload, checked to hold a digit; None, with a friendly
+    word, when none. predict.drawing_for_model makes each model's input of it."""
     from cnn_core import predict
 
     if raw is None:
@@ -105,7 +108,8 @@ def prepared(source: str, raw, left, middle):
         return None
     try:
         ink = predict.ink_from_rgba(raw) if source == "Draw" else predict.ink_from_upload(raw)
-        return predict.mnist_preprocess(ink)
+        predict.mnist_preprocess(ink)    # the check that there is ink to read
+        return ink
     except ValueError as exc:            # the library's words: an empty drawing, or a refused file
         text = str(exc)[0].upper() + str(exc)[1:]
         if source == "Draw" and "empty" in text:     # a blank canvas is no error; an empty file is
@@ -115,11 +119,11 @@ def prepared(source: str, raw, left, middle):
         return None
 
 
-def every_answer(records: list[runs.Run], image) -> None:
-    """Each MNIST run's answer to the same input, side by side."""
+def every_answer(records: list[runs.Run], ink) -> None:
+    """Each run's answer to the same drawing, side by side."""
     from cnn_core import predict
 
-    st.subheader("Every MNIST run's answer")
+    st.subheader("Every run's answer")
     cols = st.columns(min(len(records), 4))
     for i, record in enumerate(records):
         col, name = cols[i % len(cols)], record.title
@@ -128,7 +132,7 @@ def every_answer(records: list[runs.Run], image) -> None:
         except ValueError as exc:        # CheckpointError: a best.pt that is corrupt or does not fit
             col.error(f"{name}: {exc}")
             continue
-        probs = predict.probabilities(model, meta, image)
+        probs = predict.probabilities(model, meta, predict.drawing_for_model(ink, meta))
         best = int(probs.argmax())
         with col:
             st.metric(name, meta["classes"][best], help=str(record.path))

@@ -125,6 +125,13 @@ def saliency(ctx: Context) -> None:
     st.plotly_chart(images.saliency_figure(images.to_rgb(test.images[index]), heat, title), config=CONFIG)
 
 
+def classify_many(ctx: Context) -> None:
+    """Many pictures of a person's own read by these weights (DIGITS' Classify Many)."""
+    from ui import own_data
+
+    own_data.classify_many(ctx.net, ctx.meta, "inspect")
+
+
 TABS = {"Filters": filters, "Feature maps": feature_maps, "Confusion": confusion, "Mistakes": mistakes,
-        "Saliency": saliency}
+        "Saliency": saliency, "Classify many": classify_many}
 NEEDS_TEST = ("Feature maps", "Confusion", "Mistakes", "Saliency")   # the others draw from the weights alone

@@ -226,6 +226,9 @@ def fill_preset(name: str | None, cls: type = TrainConfig) -> None:
 
 
 # ---- Launch and Clone ---------------------------------------------------------------------------
+PROCESSES = "train.processes"
+
+
 def launch(cls: type = TrainConfig) -> None:
     """Create the run from the form and start it; refuse while the form has errors."""
     config, errors, name = current(cls)
@@ -242,7 +245,7 @@ def launch(cls: type = TrainConfig) -> None:
         nav.flash("train", "error", f"Not launched: {exc}")
         return
     try:
-        jobs.launch(path)
+        jobs.launch(path, processes=int(st.session_state.get(PROCESSES) or 1))
     except (ValueError, OSError) as exc:   # never leave a run that looks queued but has no process
         runs.update_run(path, status="failed", error=f"could not start the training process: {exc}")
         nav.flash("train", "error", f"Run {path.name} could not start: {exc}")
@@ -278,6 +281,8 @@ def launch_bar(errors: dict, where: str, cls: type = TrainConfig) -> None:
     launch_col.button("Launch", key="train.launch" if where == "top" else "train.launch_bottom", type="primary",
                       icon=":material/rocket_launch:", disabled=bool(errors), on_click=launch, args=(cls,),
                       width="stretch")
+    if where == "top":
+        processes_input(launch_col)
     if errors:
         arch = _archs().get(st.session_state[key("arch")])
         which = "this setting is" if len(errors) == 1 else f"these {len(errors)} settings are"
@@ -285,6 +290,16 @@ def launch_bar(errors: dict, where: str, cls: type = TrainConfig) -> None:
                      icon=":material/block:")
     elif where == "top":
         note.caption(views.queue_note(jobs.active_runs(), jobs.max_jobs()))
+
+
+def processes_input(where) -> None:
+    """How many processes train the run together (torchrun on this machine, DistributedDataParallel)."""
+    most = jobs.max_processes()
+    where.number_input("Processes", 1, max(most, 1), 1, step=1, key=PROCESSES, help=(
+        f"1: one process, as usual. N: the run is launched through torchrun on this machine and N processes "
+        f"train it together, each on its part of every batch (the batch size must divide by N). At most {most} "
+        f"here (one per {'GPU' if jobs._has_cuda() else 'CPU core'}). On 2 CPU cores one process with 2 threads "
+        "is about as fast: this is for learning how training is spread, and for GPUs."))
 
 
 def layer_table(config: TrainConfig, errors: dict) -> None:

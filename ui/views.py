@@ -103,11 +103,16 @@ class LiveRun:
         return self.status in ("cancelled", "interrupted") and not self.has_checkpoint and self.steps.empty
 
 
-def progress_text(progress: dict) -> str:
+def progress_text(progress: dict, world_size: int = 1, hosts: list | None = None) -> str:
+    """"epoch 2/5 · step 140/315", and with several processes "· 2 processes" (on how many machines)."""
     if not progress:
         return "not started yet"
+    together = ""
+    if world_size > 1:
+        machines = len(set(hosts or []))
+        together = f" · {world_size} processes" + (f" on {machines} machines" if machines > 1 else "")
     return (f"epoch {progress.get('epoch', 0)}/{progress.get('epochs', '?')} · "
-            f"step {progress.get('step', 0)}/{progress.get('total_steps', '?')}")
+            f"step {progress.get('step', 0)}/{progress.get('total_steps', '?')}{together}")
 
 
 def live_run(record: runs.Run) -> LiveRun:
@@ -124,7 +129,8 @@ def live_run(record: runs.Run) -> LiveRun:
         last_epoch = float(epochs["images_per_sec"].iloc[-1]) if not epochs.empty else None
         speed, eta = summary.get("images_per_sec") or last_epoch or speed, None
     return LiveRun(record.id, record.title, path, status, record, steps, epochs,
-                   progress, fraction, progress_text(progress), runs.best_epoch(epochs), record.test_acc,
+                   progress, fraction, progress_text(progress, record.world_size, record.hosts),
+                   runs.best_epoch(epochs), record.test_acc,
                    record.error, (path / runs.CHECKPOINT).is_file(), speed, eta)
 
 

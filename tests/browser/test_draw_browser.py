@@ -136,7 +136,8 @@ def test_upload_is_read_and_a_bomb_refused(page):
     paper = Image.new("L", (400, 300), 235)
     ImageDraw.Draw(paper).line([(150, 60), (260, 60), (185, 250)], fill=20, width=16, joint="curve")
     page.get_by_role("radio", name="Upload").or_(page.get_by_role("button", name="Upload")).first.click()
-    chooser = page.locator('[data-testid="stFileUploaderDropzoneInput"]')
+    chooser = page.locator('[data-testid="stFileUploader"]').filter(has_text="A picture of one digit").locator(
+        '[data-testid="stFileUploaderDropzoneInput"]')             # Classify many, below, has an uploader too
     chooser.set_input_files({"name": "seven.png", "mimeType": "image/png", "buffer": _png(paper)})
     expect(_prediction(page)).to_have_text("Prediction: 7", timeout=60_000)
     page.wait_for_timeout(600)

@@ -173,7 +173,7 @@ def _ended_with(log, line: str) -> None:
     assert line in text and "Traceback" not in text, text[-2000:]
 
 
-@pytest.mark.parametrize("how", ["library", "cli"])
+@pytest.mark.parametrize("how", ["library", pytest.param("cli", marks=pytest.mark.stress)])  # the suite's 10 min
 def test_delete_while_training_stops_the_process_and_frees_the_slot(runs_dir, monkeypatch, cleanup, how):
     """One slot, a run training and two queued behind it. Deleting a queued run (Compare's delete_run, or
     `runs delete ID`) ends its waiting process and leaves the training run alone; deleting the training run
@@ -304,6 +304,7 @@ def _outcome(page) -> str:
 
 
 @pytest.mark.browser
+@pytest.mark.stress   # 23 s: in the stress tier (`make test-stress`) to keep the suite within 10 minutes
 @requires_chromium
 def test_two_browsers_watch_one_run(small_data_dir, runs_dir, tmp_path, cleanup):
     """Two browser sessions on the Train page's live view of one run (?run=ID), launched from the library:
@@ -337,6 +338,7 @@ def _server_up(base: str) -> bool:
 
 
 @pytest.mark.browser
+@pytest.mark.stress   # 41 s: in the stress tier (`make test-stress`) to keep the suite within 10 minutes
 @requires_chromium
 def test_dashboard_restarted_mid_run_picks_the_run_back_up(small_data_dir, runs_dir, tmp_path, cleanup):
     """A run launched from the Train page keeps training while the dashboard server is down (the same

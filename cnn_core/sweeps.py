@@ -1,0 +1,523 @@
+"""Sweeps: a base config, a search space, a budget and an objective. Every trial is an ordinary run of the
+run store (tagged with its sweep and trial number); Optuna picks the values (a grid, random, or its
+model-based TPE sampler) and, if asked, stops poor trials early (median rule or ASHA). Trials run on the
+local queue (jobs.launch: the slots of this machine) or as Ray tasks on a cluster.
+
+A sweep is `<runs>/.sweeps/<id>.json`, written by its driver (`drive`), a process of its own like a run's:
+`python -m cnn_core sweeps drive ID`, detached, or in the foreground with `sweep --wait`.
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import os
+import socket
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from . import files, jobs, runs
+from .config import ConfigError, TrainConfig
+from .settings import parse_value, specs
+
+MAX_TRIALS = 1_000
+FOLDER = ".sweeps"
+OBJECTIVES = {"val_acc": ("maximize", "best validation accuracy"),
+              "val_loss": ("minimize", "final validation loss")}
+SAMPLERS = ("tpe", "random")
+PRUNERS = ("none", "median", "asha")
+BACKENDS = ("local", "ray")
+ACTIVE = ("starting", "running")
+POLL_S = 0.5
+CONNECT_TIMEOUT_S = 5.0
+
+
+@dataclass
+class Sweep:
+    id: str
+    name: str
+    base: dict                                   # TrainConfig fields shared by every trial
+    grid: dict = field(default_factory=dict)     # field -> values (every combination is a trial)
+    sample: dict = field(default_factory=dict)   # field -> {"low", "high", "scale": linear|log} or {"values": [...]}
+    trials: int = 0                              # how many (a grid: its size)
+    objective: str = "val_acc"
+    sampler: str = "tpe"
+    prune: str = "none"
+    backend: str = "local"
+    address: str | None = None                   # a Ray cluster's, else a local Ray instance
+    seed: int = 0
+    status: str = "starting"                     # starting, running, completed, cancelled, failed, interrupted
+    created: str = ""
+    pid: int | None = None
+    host: str = ""
+    error: str | None = None
+    runs: list = field(default_factory=list)     # per trial: number, run, params, status, score, reason
+
+    @property
+    def direction(self) -> str:
+        return OBJECTIVES[self.objective][0]
+
+    def best(self) -> dict | None:
+        scored = [t for t in self.runs if t.get("score") is not None and t.get("status") == "completed"]
+        if not scored:
+            return None
+        return (max if self.direction == "maximize" else min)(scored, key=lambda t: t["score"])
+
+
+# ---- the space: parsed, checked ------------------------------------------------------------------------
+
+def _field(name: str):
+    known = {k: s for k, s in specs(TrainConfig).items() if s.kind not in ("params",)}
+    if name not in known:
+        raise ConfigError({name: f"{name!r} is not a setting a sweep can vary; choose among: {', '.join(known)}"})
+    return known[name]
+
+
+def parse_grid(items: list[str]) -> dict:
+    """["lr=0.01,0.03,0.1", "batch_size=64,128"] -> {"lr": [0.01, 0.03, 0.1], "batch_size": [64, 128]}."""
+    out = {}
+    for item in items:
+        name, _, values = item.partition("=")
+        name = name.strip().replace("-", "_")
+        _field(name)
+        parsed = [parse_value(v.strip()) for v in values.split(",") if v.strip()]
+        if not parsed:
+            raise ConfigError({name: f"--grid {item!r}: give NAME=V1,V2,..."})
+        out[name] = parsed
+    return out
+
+
+def parse_sample(items: list[str]) -> dict:
+    """["lr=log:0.001:0.3", "dropout=0:0.5", "optimizer=sgd,adam"] -> ranges (linear or log) and choices."""
+    out = {}
+    for item in items:
+        name, _, text = item.partition("=")
+        name = name.strip().replace("-", "_")
+        spec = _field(name)
+        parts = text.split(":")
+        if "," in text or spec.kind in ("choice", "bool"):
+            out[name] = {"values": [parse_value(v.strip()) for v in text.split(",") if v.strip()]}
+            continue
+        scale = parts.pop(0) if parts and parts[0] in ("log", "linear") else "linear"
+        try:
+            low, high = (float(p) for p in parts)
+        except ValueError:
+            raise ConfigError({name: f"--sample {item!r}: give NAME=LOW:HIGH, NAME=log:LOW:HIGH or "
+                                     "NAME=V1,V2,..."}) from None
+        if not low < high or (scale == "log" and low <= 0):
+            raise ConfigError({name: f"--sample {item!r}: LOW must be below HIGH" + (" and above 0 on a log scale"
+                                                                                       if scale == "log" else "")})
+        if spec.kind == "int":
+            low, high = int(math.ceil(low)), int(math.floor(high))
+        out[name] = {"low": low, "high": high, "scale": scale}
+    return out
+
+
+def _corners(sweep: Sweep) -> list[dict]:
+    """The values to check before anything launches: every grid point; each sampled range's ends and
+    every listed choice (a value in a checked range passes the same checks)."""
+    if sweep.grid:
+        names = list(sweep.grid)
+        return [dict(zip(names, combo)) for combo in itertools.product(*sweep.grid.values())]
+    out = []
+    for name, dim in sweep.sample.items():
+        out += [{name: v} for v in (dim["values"] if "values" in dim else (dim["low"], dim["high"]))]
+    return out
+
+
+def check(sweep: Sweep) -> None:
+    """ConfigError naming each problem, before anything is written: an empty space, a grid and a sample
+    together, too many trials, and every value TrainConfig's own checks refuse (with its message)."""
+    errors = {}
+    if not sweep.grid and not sweep.sample:
+        errors["space"] = "the search space is empty: give --grid NAME=V1,V2 or --sample NAME=LOW:HIGH"
+    if sweep.grid and sweep.sample:
+        errors["space"] = "give --grid or --sample, not both: a grid tries every combination, a sample draws"
+    if sweep.grid:
+        sweep.trials = math.prod(len(v) for v in sweep.grid.values())
+    if not isinstance(sweep.trials, int) or isinstance(sweep.trials, bool) or not 1 <= sweep.trials <= MAX_TRIALS:
+        errors["trials"] = f"a sweep has 1 to {MAX_TRIALS:,} trials; this one would have {sweep.trials!r}"
+    for what, value, allowed in (("objective", sweep.objective, OBJECTIVES), ("sampler", sweep.sampler, SAMPLERS),
+                                 ("prune", sweep.prune, PRUNERS), ("backend", sweep.backend, BACKENDS)):
+        if value not in allowed:
+            errors[what] = f"{what} must be one of: {', '.join(allowed)}; got {value!r}"
+    if not errors:
+        for i, values in enumerate(_corners(sweep)):
+            try:
+                TrainConfig.from_dict({**sweep.base, **values}).check()
+            except ConfigError as exc:
+                for k, v in exc.errors.items():
+                    errors.setdefault(k, f"{v} (in {', '.join(f'{n}={x}' for n, x in values.items())})")
+    if errors:
+        raise ConfigError(errors)
+
+
+# ---- the sweep store ----------------------------------------------------------------------------------
+
+def folder(runs_dir: Path | None = None) -> Path:
+    return Path(runs_dir or runs.default_runs_dir()) / FOLDER
+
+
+def _file(sweep_id: str, runs_dir: Path | None = None) -> Path:
+    if not isinstance(sweep_id, str) or not sweep_id.replace("-", "").isalnum():
+        raise ValueError(f"no sweep {sweep_id!r}")
+    return folder(runs_dir) / f"{sweep_id}.json"
+
+
+def save(sweep: Sweep, runs_dir: Path | None = None) -> None:
+    folder(runs_dir).mkdir(parents=True, exist_ok=True)
+    files.write_json_atomic(_file(sweep.id, runs_dir), asdict(sweep))
+
+
+def read(sweep_id: str, runs_dir: Path | None = None) -> Sweep:
+    path = _file(sweep_id, runs_dir)
+    try:
+        data = json.loads(path.read_text())
+        return Sweep(**{k: v for k, v in data.items() if k in Sweep.__dataclass_fields__})
+    except FileNotFoundError:
+        raise ValueError(f"no sweep {sweep_id!r} in {folder(runs_dir)}") from None
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"sweep {sweep_id}: {path} cannot be read ({exc})") from None
+
+
+def list_sweeps(runs_dir: Path | None = None) -> list[Sweep]:
+    out = []
+    for path in sorted(folder(runs_dir).glob("*.json"), reverse=True):
+        try:
+            out.append(read(path.stem, runs_dir))
+        except ValueError:
+            continue
+    return out
+
+
+def effective_status(sweep: Sweep) -> str:
+    """A starting or running sweep whose driver is gone reads interrupted."""
+    if sweep.status in ACTIVE and sweep.pid and sweep.host == socket.gethostname() \
+            and not files.pid_alive(int(sweep.pid)):
+        return "interrupted"
+    return sweep.status
+
+
+def create(base: TrainConfig, grid: dict | None = None, sample: dict | None = None, trials: int = 0,
+           objective: str = "val_acc", sampler: str = "tpe", prune: str = "none", backend: str = "local",
+           address: str | None = None, name: str | None = None, runs_dir: Path | None = None) -> Sweep:
+    """Check, then write a new sweep (status starting). ConfigError before anything is written."""
+    base.check()
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    sweep = Sweep(f"{stamp}-{os.urandom(2).hex()}", "", base.to_dict(), dict(grid or {}), dict(sample or {}),
+                  trials, objective, sampler, prune, backend, address, base.seed,
+                  created=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+    check(sweep)
+    if backend == "ray" and address:
+        if (why := _ray_unreachable(address)) is not None:
+            raise ValueError(f"the Ray cluster at {address} does not answer ({why}); nothing was launched")
+    shown = ", ".join(list(sweep.grid) + list(sweep.sample))
+    sweep.name = name or f"sweep of {shown} · {base.dataset} · {base.arch}"
+    save(sweep, runs_dir)
+    return sweep
+
+
+def _ray_unreachable(address: str) -> str | None:
+    host, _, port = address.replace("ray://", "").rpartition(":")
+    try:
+        with socket.create_connection((host or address, int(port or 6379)), timeout=CONNECT_TIMEOUT_S):
+            return None
+    except (OSError, ValueError) as exc:
+        return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def launch(sweep: Sweep, runs_dir: Path | None = None) -> int:
+    """Start the sweep's driver as a detached process (like a run's); its pid."""
+    import subprocess
+    root = Path(runs_dir or runs.default_runs_dir()).resolve()
+    log = folder(root) / f"{sweep.id}.log"
+    env = {**os.environ, runs.RUNS_DIR_ENV: str(root)}
+    with open(log, "a") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "cnn_core", "sweeps", "drive", sweep.id], stdout=out,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True, env=env,
+                                cwd=Path(__file__).resolve().parent.parent)
+    import threading
+    threading.Thread(target=proc.wait, daemon=True).start()
+    return proc.pid
+
+
+def cancel(sweep_id: str, runs_dir: Path | None = None) -> None:
+    """Ask the driver to stop: it cancels its queued and running trials, then ends cancelled."""
+    sweep = read(sweep_id, runs_dir)
+    (folder(runs_dir) / f"{sweep.id}.cancel").touch()
+    if effective_status(sweep) not in ACTIVE:      # no driver to do it: cancel what it left
+        for t in sweep.runs:
+            path = Path(runs_dir or runs.default_runs_dir()) / t["run"]
+            if path.is_dir():
+                jobs.cancel(path)
+
+
+def delete(sweep_id: str, runs_dir: Path | None = None) -> int:
+    """Cancel the sweep, delete its trials' runs and its record; how many runs were deleted."""
+    sweep = read(sweep_id, runs_dir)
+    cancel(sweep_id, runs_dir)
+    deadline = time.monotonic() + 30
+    while effective_status(read(sweep_id, runs_dir)) in ACTIVE and time.monotonic() < deadline:
+        time.sleep(0.25)
+    root = Path(runs_dir or runs.default_runs_dir())
+    gone = 0
+    for t in read(sweep_id, runs_dir).runs or sweep.runs:
+        if (root / t["run"]).is_dir():
+            jobs.delete_run(root / t["run"], root)
+            gone += 1
+    for suffix in (".json", ".cancel", ".log"):
+        (folder(runs_dir) / f"{sweep.id}{suffix}").unlink(missing_ok=True)
+    return gone
+
+
+# ---- the driver ---------------------------------------------------------------------------------------
+
+class LocalTrials:
+    """Trials on this machine's queue: a detached process each, at most jobs.max_jobs() training at once."""
+
+    def __init__(self, sweep: Sweep):
+        self.capacity = jobs.max_jobs()
+
+    def start(self, path: Path) -> None:
+        jobs.launch(path)
+
+    def done(self, path: Path) -> bool:
+        return runs.read_run(path).effective_status in runs.FINISHED
+
+    def close(self) -> None:
+        pass
+
+
+def _ray_train(path: str) -> str:
+    """A trial as a Ray task: the run trained in the worker's process (its folder on the shared runs folder)."""
+    import torch
+    from cnn_core import engine
+
+    torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1"))))
+    record = engine.run_training(Path(path))
+    return record.status if record else "failed"
+
+
+class RayTrials:
+    """Trials as Ray tasks on the cluster at `address`, or on a local Ray instance: each task asks for the
+    CPUs (and GPU) a run takes here; the runs folder must be one every node reaches."""
+
+    def __init__(self, sweep: Sweep, cpus: int | None = None):
+        import ray
+
+        project = str(Path(__file__).resolve().parent.parent)
+        env = {k: v for k, v in os.environ.items() if k.startswith("CNN_")}
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [project, os.environ.get("PYTHONPATH")]))
+        self.cpus = cpus or jobs.threads_per_job()
+        env["OMP_NUM_THREADS"] = str(self.cpus)
+        if not ray.is_initialized():
+            ray.init(address=sweep.address or None, runtime_env={"env_vars": env}, include_dashboard=False,
+                     log_to_driver=False, num_cpus=None if sweep.address else (os.cpu_count() or 1))
+        self.ray = ray
+        self.task = ray.remote(num_cpus=self.cpus, max_retries=0)(_ray_train)
+        self.capacity = max(1, int(ray.cluster_resources().get("CPU", 1) // self.cpus))
+        self.pending: dict[str, object] = {}
+
+    def start(self, path: Path) -> None:
+        runs.update_run(path, status="queued", heartbeat=time.time(), queued_at=time.time())
+        self.pending[str(path)] = self.task.remote(str(path))
+
+    def done(self, path: Path) -> bool:
+        ref = self.pending.get(str(path))
+        if ref is None:
+            return True
+        ready, _ = self.ray.wait([ref], timeout=0)
+        if ready:
+            try:
+                self.ray.get(ready[0])
+            except Exception as exc:          # the worker died: the run reads interrupted or failed
+                if runs.read_run(path).status in runs.ACTIVE:
+                    runs.update_run(path, status="failed", error=f"the Ray task failed: {exc}")
+            del self.pending[str(path)]
+            return True
+        return False
+
+    def close(self) -> None:
+        self.ray.shutdown()
+
+
+def _study(sweep: Sweep):
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    if sweep.grid:      # every point is enqueued, in the order listed (_study's caller); no sampling left
+        sampler = optuna.samplers.RandomSampler(seed=sweep.seed)
+    elif sweep.sampler == "random":
+        sampler = optuna.samplers.RandomSampler(seed=sweep.seed)
+    else:
+        sampler = optuna.samplers.TPESampler(seed=sweep.seed, n_startup_trials=min(5, max(1, sweep.trials // 3)))
+    pruner = {"none": optuna.pruners.NopPruner(),
+              "median": optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1),
+              "asha": optuna.pruners.SuccessiveHalvingPruner()}[sweep.prune]
+    study = optuna.create_study(direction=sweep.direction, sampler=sampler, pruner=pruner)
+    for point in (_corners(sweep) if sweep.grid else []):
+        study.enqueue_trial(point)
+    return study
+
+
+def _suggest(trial, sweep: Sweep) -> dict:
+    if sweep.grid:
+        return {name: trial.suggest_categorical(name, values) for name, values in sweep.grid.items()}
+    out = {}
+    for name, dim in sweep.sample.items():
+        if "values" in dim:
+            out[name] = trial.suggest_categorical(name, dim["values"])
+        elif specs(TrainConfig)[name].kind == "int":
+            out[name] = trial.suggest_int(name, dim["low"], dim["high"], log=dim["scale"] == "log")
+        else:
+            out[name] = trial.suggest_float(name, dim["low"], dim["high"], log=dim["scale"] == "log")
+    return out
+
+
+def _epoch_scores(path: Path, objective: str) -> list[float]:
+    key = "val_acc" if objective == "val_acc" else "val_loss"
+    return [float(m[key]) for m in runs.read_metrics(path) if m.get("kind") == "epoch" and m.get(key) is not None]
+
+
+def score(record: runs.Run, objective: str) -> float | None:
+    """A finished trial's score: its best validation accuracy, or its final validation loss."""
+    if objective == "val_acc":
+        value = record.summary.get("best_val_acc")
+    else:
+        losses = _epoch_scores(record.path, "val_loss")
+        value = losses[-1] if losses else None
+    return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
+
+
+def _stop(live: dict, sweep: Sweep, trials, timeout: float = 60.0) -> None:
+    """Cancel the live trials, wait (up to `timeout`) for their processes to end, record how they ended."""
+    for _, path, _ in live.values():
+        jobs.cancel(path)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not all(trials.done(p) and runs.read_run(p).effective_status
+                                                  in runs.FINISHED for _, p, _ in live.values()):
+        time.sleep(POLL_S)
+    for number, (_, path, _) in live.items():
+        entry = sweep.runs[number - 1]
+        entry["status"] = runs.read_run(path).effective_status
+        entry["reason"] = entry["reason"] or "the sweep was cancelled"
+
+
+def drive(sweep_id: str, runs_dir: Path | None = None, report=None) -> Sweep:
+    """Run the sweep to its end in this process: ask Optuna for each trial's values, start it as a run,
+    report its validation score each epoch (pruning stops a poor one: cancelled, with the reason), tell
+    Optuna how it ended. A failed trial (diverged, NaN) is recorded with its reason and the sweep goes
+    on. `report(sweep)` is called as trials move."""
+    import optuna
+
+    root = Path(runs_dir or runs.default_runs_dir())
+    sweep = read(sweep_id, root)
+    sweep.status, sweep.pid, sweep.host = "running", os.getpid(), socket.gethostname()
+    save(sweep, root)
+    stop_file = folder(root) / f"{sweep.id}.cancel"
+    study = _study(sweep)
+    try:
+        trials = RayTrials(sweep) if sweep.backend == "ray" else LocalTrials(sweep)
+    except Exception as exc:      # ray missing, or its cluster refused us
+        sweep.status, sweep.error = "failed", f"{sweep.backend} could not start: {type(exc).__name__}: {exc}"
+        save(sweep, root)
+        return sweep
+    live: dict[int, tuple] = {}            # trial number -> (optuna trial, run folder, epochs reported)
+    try:
+        while True:
+            if stop_file.exists():
+                _stop(live, sweep, trials)
+                sweep.status = "cancelled"
+                break
+            while len(live) < trials.capacity and len(sweep.runs) < sweep.trials:
+                trial = study.ask()
+                params = _suggest(trial, sweep)
+                number = len(sweep.runs) + 1
+                label = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
+                entry = {"number": number, "params": params, "status": "queued", "score": None, "reason": None}
+                try:
+                    path = runs.create_run(TrainConfig.from_dict({**sweep.base, **params}),
+                                           name=f"{sweep.name} #{number}: {label}"[:runs.MAX_NAME], runs_dir=root)
+                except (ConfigError, ValueError) as exc:     # a sampled value the checks refuse
+                    study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                    sweep.runs.append({**entry, "run": None, "status": "failed", "reason": str(exc)})
+                    continue
+                runs.update_run(path, sweep=sweep.id, trial=number)
+                trials.start(path)
+                live[number] = (trial, path, 0)
+                sweep.runs.append({**entry, "run": path.name})
+            for number, (trial, path, reported) in list(live.items()):
+                entry = sweep.runs[number - 1]
+                values = _epoch_scores(path, sweep.objective)
+                for epoch in range(reported + 1, len(values) + 1):
+                    trial.report(values[epoch - 1], epoch)
+                    if sweep.prune != "none" and trial.should_prune():
+                        jobs.cancel(path)
+                        entry["reason"] = (f"stopped early by the {sweep.prune} rule after epoch {epoch}: "
+                                           f"{OBJECTIVES[sweep.objective][1]} {values[epoch - 1]:.4f} was among the "
+                                           "worst at that epoch")
+                live[number] = (trial, path, len(values))
+                record = runs.read_run(path)
+                entry["status"] = record.effective_status
+                if not trials.done(path) or record.effective_status in runs.ACTIVE:
+                    continue
+                record = runs.read_run(path)
+                entry["status"], entry["score"] = record.effective_status, score(record, sweep.objective)
+                if entry["reason"] and entry["status"] == "cancelled":
+                    entry["status"] = "pruned"
+                    study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+                elif entry["status"] == "completed" and entry["score"] is not None:
+                    study.tell(trial, entry["score"])
+                else:
+                    entry["reason"] = entry["reason"] or record.error or f"the run ended {entry['status']}"
+                    study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                del live[number]
+            save(sweep, root)
+            if report:
+                report(sweep)
+            if not live and len(sweep.runs) >= sweep.trials:
+                sweep.status = "completed"
+                break
+            time.sleep(POLL_S)
+    except BaseException as exc:
+        sweep.status, sweep.error = "failed", f"{type(exc).__name__}: {exc}"
+        _stop(live, sweep, trials, timeout=10)
+        raise
+    finally:
+        trials.close()
+        save(sweep, root)
+        stop_file.unlink(missing_ok=True)
+    return sweep
+
+
+# ---- what a sweep found ------------------------------------------------------------------------------
+
+def importance(sweep: Sweep) -> dict[str, float]:
+    """How much each swept field mattered to the score (Optuna's fANOVA importance over the completed
+    trials); {} with fewer than two completed trials or a single field that never varied."""
+    import optuna
+
+    done = [t for t in sweep.runs if t.get("status") == "completed" and t.get("score") is not None]
+    names = list(sweep.grid) + list(sweep.sample)
+    if len(done) < 2 or not names:
+        return {}
+    study = optuna.create_study(direction=sweep.direction)
+    dists = {}
+    for name in names:
+        values = sweep.grid.get(name) or sweep.sample[name].get("values")
+        if values is not None:
+            dists[name] = optuna.distributions.CategoricalDistribution(values)
+        else:
+            dim = sweep.sample[name]
+            cls = (optuna.distributions.IntDistribution if specs(TrainConfig)[name].kind == "int"
+                   else optuna.distributions.FloatDistribution)
+            dists[name] = cls(dim["low"], dim["high"], log=dim["scale"] == "log")
+    for t in done:
+        study.add_trial(optuna.trial.create_trial(params=t["params"], distributions=dists, value=t["score"]))
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        return dict(optuna.importance.get_param_importances(study))
+    except (RuntimeError, ValueError, ZeroDivisionError):
+        return {}

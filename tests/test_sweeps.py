@@ -1,0 +1,113 @@
+"""Sweeps (cnn_core/sweeps.py): bad spaces refused before anything launches, a grid driven to its end on the
+local queue with a failed trial recorded and the sweep going on, cancel and delete, and trials as tasks of a
+real Ray instance started by the test (2 CPUs)."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from cnn_core import runs, sweeps
+from cnn_core.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+BASE = ["--dataset", "mnist", "--arch", "mlp", "--val-size", "50", "--batch-size", "64", "--epochs", "1"]
+
+
+def cli(*args: str, timeout=300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "cnn_core", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def cli_here(capsys, *args) -> tuple[int, str, str]:
+    """The CLI's parser and handlers in this process, for commands that refuse before launching anything
+    (a fresh process would only add 3 s of importing torch)."""
+    code = main(list(args))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def nothing_launched(runs_dir: Path) -> bool:
+    return not runs.list_runs(runs_dir) and not list(sweeps.folder(runs_dir).glob("*.json"))
+
+
+@pytest.mark.parametrize("space, words", [
+    ((), "the search space is empty"),
+    (("--grid", "colour=red,blue"), "'colour' is not a setting a sweep can vary"),
+    (("--grid", "lr=0.1,0"), "learning rate must be in (0, 10], got 0 (in lr=0)"),
+    (("--grid", "batch_size=64,0"), "batch size must be between 1 and 8,192, got 0 (in batch_size=0)"),
+    (("--sample", "lr=log:0.001:0.1", "--trials", "1001"), "a sweep has 1 to 1,000 trials; this one would have 1001"),
+    (("--grid", "lr=" + ",".join(str(i / 1000) for i in range(1, 41)), "--grid",
+      "batch_size=" + ",".join(str(b) for b in range(8, 34))), "this one would have 1040"),
+    (("--sample", "weight_decay=0.5:0.1", "--trials", "3"), "LOW must be below HIGH"),
+    (("--grid", "lr=0.1", "--sample", "momentum=0:0.9"), "give --grid or --sample, not both"),
+])
+def test_bad_spaces_are_refused_with_their_reason_and_nothing_launches(capsys, runs_dir, space, words):
+    code, _, err = cli_here(capsys, "sweep", *BASE, *space)
+    assert code == 2 and words in err, err
+    assert nothing_launched(runs_dir)
+
+
+def test_a_ray_address_that_does_not_answer_is_refused_quickly(capsys, runs_dir):
+    started = time.monotonic()
+    code, _, err = cli_here(capsys, "sweep", *BASE, "--grid", "lr=0.01,0.1", "--backend", "ray",
+                            "--address", "192.0.2.1:6379")
+    assert code == 1 and "the Ray cluster at 192.0.2.1:6379 does not answer" in err and "nothing was launched" in err
+    assert time.monotonic() - started < sweeps.CONNECT_TIMEOUT_S + 5
+    assert nothing_launched(runs_dir)
+
+
+def test_a_grid_runs_every_trial_as_a_run_records_a_failure_and_names_the_best(runs_dir):
+    """lr 10 blows LeNet up (the engine stops it as failed); the sweep records why and goes on."""
+    out = cli("sweep", *BASE[:2], "--arch", "lenet", *BASE[4:], "--grid", "lr=0.05,10", "--wait")
+    assert out.returncode == 0, out.stdout + out.stderr[-3000:]
+    (sweep,) = sweeps.list_sweeps()
+    assert sweep.status == "completed" and [t["number"] for t in sweep.runs] == [1, 2]
+    by_lr = {t["params"]["lr"]: t for t in sweep.runs}
+    assert by_lr[10]["status"] == "failed" and "diverged" in by_lr[10]["reason"]
+    assert by_lr[0.05]["status"] == "completed" and by_lr[0.05]["score"] > 0.5
+    assert f"best: trial #{by_lr[0.05]['number']}" in out.stdout and "--lr 0.05" in out.stdout
+    trials = sorted(runs.readable(runs.list_runs(runs_dir)), key=lambda r: r.trial)
+    assert [(r.sweep, r.trial) for r in trials] == [(sweep.id, 1), (sweep.id, 2)]
+    assert {r.config["lr"] for r in trials} == {0.05, 10}
+    shown = cli("sweeps", "show", sweep.id)
+    assert "completed" in shown.stdout and "diverged" in shown.stdout
+
+
+def test_cancel_stops_the_trials_and_delete_removes_them(runs_dir, capsys):
+    out = cli("sweep", "--dataset", "mnist", "--arch", "lenet", "--val-size", "50", "--batch-size", "8", "--epochs",
+              "10", "--sample", "lr=log:0.001:0.01", "--trials", "6", "--sampler", "random")   # slow trials
+    assert out.returncode == 0, out.stderr
+    (sweep,) = sweeps.list_sweeps()
+    deadline = time.monotonic() + 120
+    while not any(t["status"] == "running" for t in sweeps.read(sweep.id).runs):
+        assert time.monotonic() < deadline, sweeps.read(sweep.id)
+        time.sleep(0.3)
+    assert cli_here(capsys, "sweeps", "cancel", sweep.id)[0] == 0
+    while sweeps.effective_status(sweeps.read(sweep.id)) in sweeps.ACTIVE:
+        assert time.monotonic() < deadline
+        time.sleep(0.3)
+    done = sweeps.read(sweep.id)
+    assert done.status == "cancelled" and len(done.runs) < 6
+    ended = {r.id: r.effective_status for r in runs.readable(runs.list_runs(runs_dir))}
+    assert "cancelled" in ended.values() and set(ended.values()) <= {"cancelled", "completed"}
+    assert {t["run"]: t["status"] for t in done.runs} == ended
+    code, out, _ = cli_here(capsys, "sweeps", "delete", sweep.id)
+    assert code == 0 and f"and its {len(done.runs)} runs" in out
+    assert nothing_launched(runs_dir)
+
+
+def test_trials_run_as_tasks_of_a_real_ray_instance(runs_dir):
+    """No --address: the driver starts a local Ray instance (2 CPUs here) and runs each trial as a task."""
+    pytest.importorskip("ray")
+    out = cli("sweep", *BASE[:-1], "2", "--grid", "lr=0.05,0.1", "--backend", "ray", "--wait", timeout=400)
+    assert out.returncode == 0, out.stdout + out.stderr[-3000:]
+    (sweep,) = sweeps.list_sweeps()
+    assert sweep.backend == "ray" and all(t["status"] == "completed" for t in sweep.runs)
+    records = runs.readable(runs.list_runs(runs_dir))
+    assert len(records) == 2 and all(r.summary["test_acc"] > 0.3 for r in records), [r.summary for r in records]
+    assert all(r.pid != os.getpid() for r in records)            # trained in Ray's worker processes

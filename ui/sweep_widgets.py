@@ -1,0 +1,144 @@
+"""Sweeps on the dashboard: the Sweep tab of Train (the New run form's values as the base, a row per swept
+field, Launch, the trials as they go) and the Sweeps section of Compare (trials by score, overlaid curves,
+parallel coordinates, what mattered, cancel and delete). The work is cnn_core.sweeps'."""
+from __future__ import annotations
+
+import pandas as pd
+import plotly.express as px
+import streamlit as st
+
+from cnn_core import compare, runs, sweeps
+from ui import nav
+from ui.figures import CONFIG
+from ui.figures import curves as figures
+
+K = "sweep"
+ROWS = f"{K}.rows"
+EXAMPLE = pd.DataFrame([{"field": "lr", "values": "log:0.003:0.3"}, {"field": "batch_size", "values": "64,128"}])
+
+
+def _space(rows: pd.DataFrame, sample: bool) -> tuple[dict, dict]:
+    items = [f"{r.field}={r['values']}" for _, r in rows.dropna().iterrows() if str(r["values"]).strip()]
+    return ({}, sweeps.parse_sample(items)) if sample else (sweeps.parse_grid(items), {})
+
+
+def trials_frame(sweep: sweeps.Sweep) -> pd.DataFrame:
+    """One row per trial, best score first: number, status, score, the swept values, why it stopped."""
+    rows = [{"trial": t["number"], "status": t["status"], "score": t.get("score"), **t["params"],
+             "why": t.get("reason") or "", "run": t.get("run")} for t in sweep.runs]
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return frame
+    best = sweep.best()
+    frame.insert(1, "best", [bool(best) and t == best["number"] for t in frame["trial"]])
+    return frame.sort_values("score", ascending=sweep.direction == "minimize", na_position="last")
+
+
+def sweep_tab(config, errors: dict) -> None:
+    """The base is the New run tab's form; here, what to vary and how many trials."""
+    st.caption("A sweep launches many runs from the New run tab's settings, each with other values of the "
+               "fields below: every combination of listed values (a grid), or values drawn from ranges. Each "
+               "trial is an ordinary run: every page opens it.")
+    if errors:
+        st.warning("Fix the New run tab's settings first: " + ", ".join(errors), icon=":material/block:")
+        return
+    mode = st.segmented_control("Space", ["Grid", "Sample"], default="Grid", key=f"{K}.mode") or "Grid"
+    st.caption("Grid: values separated by commas (0.01,0.03,0.1). Sample: LOW:HIGH, log:LOW:HIGH, or a list "
+               "of choices. Fields: " + ", ".join(k for k in vars(config) if k not in ("arch_params", "dataset")))
+    rows = st.data_editor(EXAMPLE, num_rows="dynamic", key=ROWS, hide_index=True, width="stretch", column_config={
+        "field": st.column_config.SelectboxColumn("field", options=[k for k in vars(config) if k != "arch_params"],
+                                                  required=True),
+        "values": st.column_config.TextColumn("values or range", required=True)})
+    a, b, c, d = st.columns(4)
+    trials = a.number_input("Trials", 1, sweeps.MAX_TRIALS, 8, key=f"{K}.trials", disabled=mode == "Grid",
+                            help="How many to draw (a grid has as many as its combinations).")
+    objective = b.selectbox("Objective", list(sweeps.OBJECTIVES), key=f"{K}.objective",
+                            format_func=lambda o: sweeps.OBJECTIVES[o][1])
+    prune = c.selectbox("Stop poor trials", list(sweeps.PRUNERS), key=f"{K}.prune",
+                        help="median: a trial below the median of earlier ones at the same epoch stops; asha: "
+                             "successive halving. Stopped trials show why.")
+    backend = d.selectbox("Where", list(sweeps.BACKENDS), key=f"{K}.backend",
+                          help="local: this machine's queue. ray: tasks on a Ray cluster (or a local Ray).")
+    address = st.text_input("Ray address (empty: a local Ray instance)", key=f"{K}.address",
+                            disabled=backend != "ray").strip() or None
+    if st.button("Launch sweep", key=f"{K}.launch", type="primary", icon=":material/rocket_launch:"):
+        try:
+            grid, sample = _space(rows, mode == "Sample")
+            sweep = sweeps.create(config, grid, sample, int(trials), objective, "tpe", prune, backend, address)
+            sweeps.launch(sweep)
+            nav.flash("sweep", "success", f"Launched sweep {sweep.id}: {sweep.trials} trials.")
+        except ValueError as exc:   # ConfigError too: each problem, before anything launched
+            errors_ = getattr(exc, "errors", None)
+            nav.flash("sweep", "error", "Not launched: " + ("; ".join(f"{k}: {v}" for k, v in errors_.items())
+                                                            if errors_ else str(exc)))
+        st.rerun()
+    nav.show_flash("sweep")
+    live()
+
+
+@st.fragment(run_every=2.0)
+def live() -> None:
+    """The sweeps, newest first; the chosen one's trials as they go."""
+    found = sweeps.list_sweeps()
+    if not found:
+        return
+    st.subheader("Sweeps")
+    by_id = {s.id: s for s in found}
+    sid = st.selectbox("Sweep", list(by_id), key=f"{K}.pick", format_func=lambda i: f"{by_id[i].name} · "
+                       f"{sweeps.effective_status(by_id[i])} · {len(by_id[i].runs)}/{by_id[i].trials}")
+    show(by_id[sid])
+
+
+def show(sweep: sweeps.Sweep, actions: bool = True) -> None:
+    status = sweeps.effective_status(sweep)
+    best = sweep.best()
+    st.markdown(f"**{status}** · {len(sweep.runs)} of {sweep.trials} trials started · "
+                f"{sweeps.OBJECTIVES[sweep.objective][1]}" + (f" · best: trial #{best['number']}, "
+                                                              f"{best['score']:.4f}" if best else ""))
+    if sweep.error:
+        st.error(sweep.error, icon=":material/error:")
+    frame = trials_frame(sweep)
+    if not frame.empty:
+        st.dataframe(frame, hide_index=True, width="stretch",
+                     column_config={"best": st.column_config.CheckboxColumn("best")})
+    if actions and status in sweeps.ACTIVE and st.button("Cancel sweep", key=f"{K}.cancel.{sweep.id}"):
+        sweeps.cancel(sweep.id)
+        st.rerun()
+
+
+def compare_section() -> None:
+    """Compare: a sweep's trials by score, overlaid, in parallel coordinates, and what mattered."""
+    found = sweeps.list_sweeps()
+    if not found:
+        return
+    st.subheader("Sweeps")
+    by_id = {s.id: s for s in found}
+    sid = st.selectbox("Sweep", list(by_id), key="compare.sweep", format_func=lambda i: by_id[i].name)
+    sweep = by_id[sid]
+    show(sweep, actions=False)
+    records = [r for r in runs.readable(runs.list_runs()) if r.sweep == sweep.id]
+    if records:
+        labels = {r.id: f"#{r.trial}" for r in records}
+        curves = compare.curves_frame(records, labels)
+        if not curves.empty:
+            left, right = st.columns(2)
+            left.plotly_chart(figures.runs_curves_figure(curves, "loss", "epoch", "epoch"), key="compare.sweep_loss")
+            right.plotly_chart(figures.runs_curves_figure(curves, "acc", "epoch", "epoch"), key="compare.sweep_acc")
+    frame = trials_frame(sweep)
+    names = list(sweep.grid) + list(sweep.sample)
+    scored = frame.dropna(subset=["score"]) if not frame.empty else frame
+    if len(scored) >= 2:
+        st.plotly_chart(px.parallel_coordinates(scored, dimensions=[n for n in names if
+                                                                    pd.api.types.is_numeric_dtype(scored[n])]
+                                                + ["score"], color="score"), key="compare.sweep_pc", config=CONFIG)
+    if imp := sweeps.importance(sweep):
+        st.plotly_chart(px.bar(x=list(imp.values()), y=list(imp), orientation="h",
+                               labels={"x": "importance (share of the score's variance)", "y": "field"},
+                               title="What mattered (Optuna's fANOVA importance)"), key="compare.sweep_imp",
+                        config=CONFIG)
+    with st.popover("Delete this sweep", icon=":material/delete:"):
+        st.caption(f"This cancels it and deletes its {len(sweep.runs)} trial runs.")
+        if st.button("Delete sweep and its runs", key="compare.sweep_delete", type="primary"):
+            gone = sweeps.delete(sweep.id)
+            nav.flash("compare", "success", f"Deleted sweep {sweep.id} and its {gone} runs.")
+            st.rerun()
