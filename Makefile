@@ -31,7 +31,7 @@ chromium:
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
 test: data chromium
-	$(BIN)/python -m pytest -q -m "not stress" tests
+	$(BIN)/python -m pytest -q -m "not stress" --durations=15 tests
 
 test-stress: setup
 	$(BIN)/python -m pytest -q -m stress tests

@@ -30,7 +30,7 @@ SAMPLERS = ("tpe", "random")
 PRUNERS = ("none", "median", "asha")
 BACKENDS = ("local", "ray")
 ACTIVE = ("starting", "running")
-POLL_S = 0.5
+POLL_S = 0.25
 CONNECT_TIMEOUT_S = 5.0
 
 
@@ -354,7 +354,7 @@ def _study(sweep: Sweep):
     else:
         sampler = optuna.samplers.TPESampler(seed=sweep.seed, n_startup_trials=min(5, max(1, sweep.trials // 3)))
     pruner = {"none": optuna.pruners.NopPruner(),
-              "median": optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1),
+              "median": optuna.pruners.MedianPruner(n_startup_trials=2),
               "asha": optuna.pruners.SuccessiveHalvingPruner()}[sweep.prune]
     study = optuna.create_study(direction=sweep.direction, sampler=sampler, pruner=pruner)
     for point in (_corners(sweep) if sweep.grid else []):
@@ -468,7 +468,11 @@ def drive(sweep_id: str, runs_dir: Path | None = None, report=None) -> Sweep:
                 if entry["reason"] and entry["status"] == "cancelled":
                     entry["status"] = "pruned"
                     study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-                elif entry["status"] == "completed" and entry["score"] is not None:
+                    del live[number]
+                    continue
+                if entry["status"] == "completed":
+                    entry["reason"] = None      # finished before a stop asked after its last epoch reached it
+                if entry["status"] == "completed" and entry["score"] is not None:
                     study.tell(trial, entry["score"])
                 else:
                     entry["reason"] = entry["reason"] or record.error or f"the run ended {entry['status']}"
@@ -499,6 +503,7 @@ def importance(sweep: Sweep) -> dict[str, float]:
     trials); {} with fewer than two completed trials or a single field that never varied."""
     import optuna
 
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     done = [t for t in sweep.runs if t.get("status") == "completed" and t.get("score") is not None]
     names = list(sweep.grid) + list(sweep.sample)
     if len(done) < 2 or not names:
@@ -516,7 +521,6 @@ def importance(sweep: Sweep) -> dict[str, float]:
             dists[name] = cls(dim["low"], dim["high"], log=dim["scale"] == "log")
     for t in done:
         study.add_trial(optuna.trial.create_trial(params=t["params"], distributions=dists, value=t["score"]))
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
         return dict(optuna.importance.get_param_importances(study))
     except (RuntimeError, ValueError, ZeroDivisionError):

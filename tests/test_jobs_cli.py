@@ -8,6 +8,7 @@ import sys
 import time
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from cnn_core import jobs, runs
@@ -47,6 +48,7 @@ def test_kill_9_reads_interrupted_and_resumes(runs_dir):
     assert record.summary["test_acc"] > 0.5
 
 
+@pytest.mark.stress   # reliability/test_concurrency's third-waits-its-turn covers the queue; the suite's 10 minutes
 def test_second_run_queues_until_the_first_ends(runs_dir, monkeypatch):
     """With one slot, a second launched run waits `queued`, then trains after the first."""
     monkeypatch.setenv("CNN_MAX_JOBS", "1")

@@ -4,6 +4,7 @@ real Ray instance started by the test (2 CPUs)."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -111,3 +112,20 @@ def test_trials_run_as_tasks_of_a_real_ray_instance(runs_dir):
     records = runs.readable(runs.list_runs(runs_dir))
     assert len(records) == 2 and all(r.summary["test_acc"] > 0.3 for r in records), [r.summary for r in records]
     assert all(r.pid != os.getpid() for r in records)            # trained in Ray's worker processes
+
+
+def test_the_median_rule_stops_a_poor_trial_and_says_why(runs_dir, monkeypatch):
+    """Grid points run in the order given, one at a time here (CNN_MAX_JOBS=1): two good learning rates
+    complete, then lr 1e-6 sits at chance and is stopped early (Optuna's median rule, from 2 completed
+    trials), cancelled with the reason; the sweep still completes. The driver runs in this process (what
+    `sweep --wait` runs), its trials as real processes."""
+    monkeypatch.setenv("CNN_MAX_JOBS", "1")
+    from cnn_core.config import TrainConfig
+
+    base = TrainConfig(dataset="mnist", arch="lenet", val_size=50, batch_size=8, lr=0.01, epochs=8)  # ~0.3 s an epoch
+    sweep = sweeps.drive(sweeps.create(base, grid={"lr": [0.01, 0.02, 0.000001]}, prune="median").id)
+    assert [t["status"] for t in sweep.runs] == ["completed", "completed", "pruned"], sweep.runs
+    assert re.match(r"stopped early by the median rule after epoch [1-7]: best validation accuracy 0\.\d+ was "
+                    "among the worst", sweep.runs[2]["reason"]), sweep.runs[2]["reason"]
+    (pruned,) = [r for r in runs.readable(runs.list_runs(runs_dir)) if r.trial == 3]
+    assert pruned.status == "cancelled" and pruned.summary.get("epochs_done", 0) < 8

@@ -14,7 +14,9 @@ from ui.figures import curves as figures
 
 K = "sweep"
 ROWS = f"{K}.rows"
-EXAMPLE = pd.DataFrame([{"field": "lr", "values": "log:0.003:0.3"}, {"field": "batch_size", "values": "64,128"}])
+EXAMPLES = {"Grid": pd.DataFrame([{"field": "lr", "values": "0.01,0.03,0.1"}, {"field": "batch_size", "values": "64,128"}]),
+            "Sample": pd.DataFrame([{"field": "lr", "values": "log:0.003:0.3"},
+                                    {"field": "label_smoothing", "values": "0:0.2"}])}
 
 
 def _space(rows: pd.DataFrame, sample: bool) -> tuple[dict, dict]:
@@ -45,7 +47,8 @@ def sweep_tab(config, errors: dict) -> None:
     mode = st.segmented_control("Space", ["Grid", "Sample"], default="Grid", key=f"{K}.mode") or "Grid"
     st.caption("Grid: values separated by commas (0.01,0.03,0.1). Sample: LOW:HIGH, log:LOW:HIGH, or a list "
                "of choices. Fields: " + ", ".join(k for k in vars(config) if k not in ("arch_params", "dataset")))
-    rows = st.data_editor(EXAMPLE, num_rows="dynamic", key=ROWS, hide_index=True, width="stretch", column_config={
+    rows = st.data_editor(EXAMPLES[mode], num_rows="dynamic", key=f"{ROWS}.{mode}", hide_index=True, width="stretch",
+                          column_config={
         "field": st.column_config.SelectboxColumn("field", options=[k for k in vars(config) if k != "arch_params"],
                                                   required=True),
         "values": st.column_config.TextColumn("values or range", required=True)})
@@ -128,9 +131,10 @@ def compare_section() -> None:
     names = list(sweep.grid) + list(sweep.sample)
     scored = frame.dropna(subset=["score"]) if not frame.empty else frame
     if len(scored) >= 2:
-        st.plotly_chart(px.parallel_coordinates(scored, dimensions=[n for n in names if
-                                                                    pd.api.types.is_numeric_dtype(scored[n])]
-                                                + ["score"], color="score"), key="compare.sweep_pc", config=CONFIG)
+        fig = px.parallel_coordinates(scored, dimensions=[n for n in names if pd.api.types.is_numeric_dtype(scored[n])]
+                                      + ["score"], color="score")
+        fig.update_layout(margin=dict(l=70, r=70, t=50, b=30))          # room for the outer axes' names
+        st.plotly_chart(fig, key="compare.sweep_pc", config=CONFIG)
     if imp := sweeps.importance(sweep):
         st.plotly_chart(px.bar(x=list(imp.values()), y=list(imp), orientation="h",
                                labels={"x": "importance (share of the score's variance)", "y": "field"},

@@ -8,7 +8,7 @@ import time
 from browserkit import SHOTS, chromium_page, cpu_seconds, dashboard_server
 
 IDLE_SHARE = 0.10    # of one core, over the window below
-WINDOW_S = 15
+WINDOW_S = 10
 
 
 def test_server_is_idle_with_a_tab_open(small_data_dir, runs_dir, tmp_path):
