@@ -79,17 +79,23 @@ def sweep_tab(config, errors: dict) -> None:
     live()
 
 
+def picked(key: str) -> sweeps.Sweep | None:
+    """A "Sweeps" heading and a picker over the sweeps, newest first (name, status, trials started); the
+    sweep chosen, or None when there is none."""
+    by_id = {s.id: s for s in sweeps.list_sweeps()}
+    if not by_id:
+        return None
+    st.subheader("Sweeps")
+    sid = st.selectbox("Sweep", list(by_id), key=key, format_func=lambda i: f"{by_id[i].name} · "
+                       f"{sweeps.effective_status(by_id[i])} · {len(by_id[i].runs)}/{by_id[i].trials}")
+    return by_id[sid]
+
+
 @st.fragment(run_every=2.0)
 def live() -> None:
-    """The sweeps, newest first; the chosen one's trials as they go."""
-    found = sweeps.list_sweeps()
-    if not found:
-        return
-    st.subheader("Sweeps")
-    by_id = {s.id: s for s in found}
-    sid = st.selectbox("Sweep", list(by_id), key=f"{K}.pick", format_func=lambda i: f"{by_id[i].name} · "
-                       f"{sweeps.effective_status(by_id[i])} · {len(by_id[i].runs)}/{by_id[i].trials}")
-    show(by_id[sid])
+    """The chosen sweep's trials as they go."""
+    if sweep := picked(f"{K}.pick"):
+        show(sweep)
 
 
 def show(sweep: sweeps.Sweep, actions: bool = True) -> None:
@@ -111,13 +117,9 @@ def show(sweep: sweeps.Sweep, actions: bool = True) -> None:
 
 def compare_section() -> None:
     """Compare: a sweep's trials by score, overlaid, in parallel coordinates, and what mattered."""
-    found = sweeps.list_sweeps()
-    if not found:
+    sweep = picked("compare.sweep")
+    if sweep is None:
         return
-    st.subheader("Sweeps")
-    by_id = {s.id: s for s in found}
-    sid = st.selectbox("Sweep", list(by_id), key="compare.sweep", format_func=lambda i: by_id[i].name)
-    sweep = by_id[sid]
     show(sweep, actions=False)
     records = [r for r in runs.readable(runs.list_runs()) if r.sweep == sweep.id]
     if records:
