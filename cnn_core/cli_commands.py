@@ -230,9 +230,7 @@ def _own_data(args) -> int:
         if info.own is None:
             raise ValueError(f"{args.name} is a built-in dataset: `data status` describes it")
         own = info.own
-        report = imagesets.Report(f"{own['origin']}", own["layout"], list(info.classes), own["counts"],
-                                  [tuple(s) for s in own["sizes"]], [tuple(s) for s in own["skipped"]],
-                                  own["ignored"], own["warnings"])
+        report = imagesets.report_of(info)
         print(f"{args.name}: {info.input_shape[0]} x {info.input_shape[1]} x {info.input_shape[2]} "
               f"({imagesets.FITS[own['fit']]}); validation {own['val_size']:,} images at training time")
         _print_report(report)

@@ -56,7 +56,13 @@ class Refused(ValueError):
 class Entry:
     path: str                       # relative, '/'-separated, the common root folder of a zip taken off
     size: int                       # bytes (uncompressed)
-    read: Callable[[], bytes]
+    reader: Callable[[], bytes]
+
+    def read(self) -> bytes:
+        """The file's bytes; ValueError, unread, when it is over MAX_IMAGE_BYTES."""
+        if self.size > MAX_IMAGE_BYTES:
+            raise ValueError(f"the file is {self.size / 2**20:.1f} MB; the limit is {MAX_IMAGE_BYTES // 2**20} MB")
+        return self.reader()
 
 
 @dataclass
@@ -310,8 +316,6 @@ def read_source(source, options: Options | None = None, name: str | None = None,
         if done % 256 == 0:
             progress(done, len(todo), f"reading {done:,} of {len(todo):,} pictures")
         try:
-            if e.size > MAX_IMAGE_BYTES:
-                raise ValueError(f"the file is {e.size / 2**20:.1f} MB; the limit is {MAX_IMAGE_BYTES // 2**20} MB")
             raw = e.read()
             x, found = decode(raw, options.size, options.channels, options.fit)
         except (ValueError, OSError, zipfile.BadZipFile) as exc:
@@ -458,6 +462,13 @@ def add(name: str, source, options: Options | None = None, data_dir: str | Path 
 def added(data_dir: str | Path | None = None) -> list[data.DatasetInfo]:
     """The datasets added from a person's images, by name."""
     return [i for i in data.datasets(data_dir).values() if i.own is not None]
+
+
+def report_of(info: data.DatasetInfo) -> Report:
+    """The report an added dataset was stored with (its manifest's own entry), to show after adding."""
+    own = info.own
+    return Report(own["origin"], own["layout"], list(info.classes), own["counts"], [tuple(s) for s in own["sizes"]],
+                  [tuple(s) for s in own["skipped"]], own["ignored"], own["warnings"])
 
 
 def _own(name: str, data_dir: Path) -> data.DatasetInfo:

@@ -72,14 +72,21 @@ def launch(path: Path, resume: bool = False, processes: int = 1) -> int:
                *cmd[1:]]
     if resume:
         cmd.append("--resume")
+    pid = start_detached(cmd, path / runs.LOG,
+                         {"OMP_NUM_THREADS": str(max(1, threads_per_job() // processes))})
+    runs.update_run(path, pid=pid)
+    return pid
+
+
+def start_detached(cmd: list[str], log: Path, defaults: dict | None = None, **env) -> int:
+    """Start `cmd` in its own process session (it outlives the caller), output appended to `log`, this project
+    importable; `defaults` fill environment variables not set already, `env` overrides. Its pid."""
     project_root = Path(__file__).resolve().parent.parent
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(project_root),
-                                                                    os.environ.get("PYTHONPATH")]))}
-    env.setdefault("OMP_NUM_THREADS", str(max(1, threads_per_job() // processes)))
-    with open(path / runs.LOG, "a") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True, env=env)
-    runs.update_run(path, pid=proc.pid)
+    full = {**(defaults or {}), **os.environ, **env,
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(project_root), os.environ.get("PYTHONPATH")]))}
+    with open(log, "a") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True, env=full)    # the caller's folder: relative paths hold
     # Reap the child when it ends so it never lingers as a zombie that looks alive.
     threading.Thread(target=proc.wait, daemon=True).start()
     return proc.pid

@@ -293,9 +293,6 @@ def classify_many(model: nn.Module, meta: dict, sources, progress=None, batch: i
         if progress and done % 64 == 0:
             progress(done, len(entries), f"reading {done:,} of {len(entries):,} pictures")
         try:
-            if e.size > imagesets.MAX_IMAGE_BYTES:
-                raise ValueError(f"the file is {e.size / 2**20:.1f} MB; the limit is "
-                                 f"{imagesets.MAX_IMAGE_BYTES // 2**20} MB")
             images.append(image_for_model(e.read(), meta))
         except (ValueError, OSError, zipfile.BadZipFile) as exc:
             skipped.append((e.path, str(exc)))

@@ -230,17 +230,9 @@ def _ray_unreachable(address: str) -> str | None:
 
 def launch(sweep: Sweep, runs_dir: Path | None = None) -> int:
     """Start the sweep's driver as a detached process (like a run's); its pid."""
-    import subprocess
     root = Path(runs_dir or runs.default_runs_dir()).resolve()
-    log = folder(root) / f"{sweep.id}.log"
-    env = {**os.environ, runs.RUNS_DIR_ENV: str(root)}
-    with open(log, "a") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "cnn_core", "sweeps", "drive", sweep.id], stdout=out,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True, env=env,
-                                cwd=Path(__file__).resolve().parent.parent)
-    import threading
-    threading.Thread(target=proc.wait, daemon=True).start()
-    return proc.pid
+    return jobs.start_detached([sys.executable, "-m", "cnn_core", "sweeps", "drive", sweep.id],
+                               folder(root) / f"{sweep.id}.log", **{runs.RUNS_DIR_ENV: str(root)})
 
 
 def cancel(sweep_id: str, runs_dir: Path | None = None) -> None:

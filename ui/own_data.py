@@ -213,10 +213,7 @@ def _act(action, done: str) -> None:
 def _look(info) -> None:
     from cnn_core import data, imagesets
 
-    own = info.own
-    report = imagesets.Report(own["origin"], own["layout"], list(info.classes), own["counts"],
-                              [tuple(s) for s in own["sizes"]], [tuple(s) for s in own["skipped"]],
-                              own["ignored"], own["warnings"])
+    report = imagesets.report_of(info)
     try:
         raw = data.load_raw(info.id)
     except ValueError as exc:
