@@ -82,13 +82,19 @@ def build_parser(config_cls: type = TrainConfig) -> argparse.ArgumentParser:
     sw.add_argument("--wait", action="store_true", help="drive the sweep here, show its progress and name the "
                     "best trial at the end (default: a background process drives it)")
     sw.add_argument("--name", help="a name for the sweep")
-    sws = sub.add_parser("sweeps", help="list, show, cancel or delete sweeps")
+    sws = sub.add_parser("sweeps", help="list, show, cancel, resume or delete sweeps")
     swsub = sws.add_subparsers(dest="action", required=True)
     swsub.add_parser("list", help="every sweep, newest first")
     for action, what in (("show", "its trials, best first, and what mattered"), ("cancel", "stop its trials"),
-                         ("delete", "cancel it and delete its trials' runs"), ("drive", "run its driver here "
-                                                                                         "(the dashboard does)")):
-        swsub.add_parser(action, help=what).add_argument("sweep")
+                         ("delete", "cancel it and delete its trials' runs"),
+                         ("resume", "go on with a sweep whose driver died (interrupted or failed)"),
+                         ("drive", "run its driver here (the dashboard does)")):
+        one = swsub.add_parser(action, help=what)
+        one.add_argument("sweep")
+        if action in ("resume", "drive"):
+            one.add_argument("--wait" if action == "resume" else "--resume", action="store_true",
+                             help="drive it here and show its progress" if action == "resume" else
+                             "go on from the record of a driver that died")
 
     pre = sub.add_parser("presets", help="the presets of each dataset (train --preset NAME), with their values")
     pre.add_argument("--dataset", help="only this dataset's")

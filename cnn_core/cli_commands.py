@@ -8,7 +8,7 @@ import zipfile
 from pathlib import Path
 
 
-from . import data, distributed, engine, imagesets, jobs, presets, runs, sweeps
+from . import data, distributed, engine, imagesets, jobs, presets, runs, sweep_runner, sweeps
 from .config import ConfigError
 from .flags import config_from_args
 from .predict import classify_many, image_for_model, load_model, predict_uint8, top_k
@@ -323,10 +323,17 @@ def sweep_cmd(args) -> int:
     sweep = sweeps.create(base, sweeps.parse_grid(args.grid), sweeps.parse_sample(args.sample), args.trials,
                           args.objective, args.sampler, args.prune, args.backend, args.address, args.name)
     print(f"sweep {sweep.id}: {sweep.trials} trials of {sweep.name}, {sweep.backend}", file=sys.stderr)
-    if not args.wait:
-        pid = sweeps.launch(sweep)
+    return _drive(sweep, args.wait)
+
+
+def _drive(sweep: sweeps.Sweep, wait: bool, resume: bool = False) -> int:
+    """Detached (the sweep's own process), or here showing progress and ending with the best trial."""
+    if not wait:
+        pid = sweeps.launch(sweep, resume=resume)
         print(f"started sweep {sweep.id} (pid {pid}); `python -m cnn_core sweeps show {sweep.id}` follows it")
         return 0
+    if resume:
+        sweeps.check_resume(sweep)
     bar = ProgressBar()
 
     def report(s: sweeps.Sweep) -> None:
@@ -335,8 +342,7 @@ def sweep_cmd(args) -> int:
         bar(done, s.trials, f"{done}/{s.trials} trials done" + (
             f", best #{best['number']} {best['score']:.4f}" if best else ""))
 
-    sweep = sweeps.drive(sweep.id, report=report)
-    return _sweep_outcome(sweep)
+    return _sweep_outcome(sweep_runner.drive(sweep.id, report=report, resume=resume))
 
 
 def _sweep_outcome(sweep: sweeps.Sweep) -> int:
@@ -359,7 +365,9 @@ def sweeps_cmd(args) -> int:
                   f"best {best['score'] if best else '-':<8} {s.name}")
         return 0
     if args.action == "drive":
-        return _sweep_outcome(sweeps.drive(args.sweep))
+        return _sweep_outcome(sweep_runner.drive(args.sweep, resume=args.resume))
+    if args.action == "resume":
+        return _drive(sweeps.read(args.sweep), args.wait, resume=True)
     if args.action == "cancel":
         sweeps.cancel(args.sweep)
         print(f"cancel requested for sweep {args.sweep}")

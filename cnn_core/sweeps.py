@@ -3,8 +3,9 @@ run store (tagged with its sweep and trial number); Optuna picks the values (a g
 model-based TPE sampler) and, if asked, stops poor trials early (median rule or ASHA). Trials run on the
 local queue (jobs.launch: the slots of this machine) or as Ray tasks on a cluster.
 
-A sweep is `<runs>/.sweeps/<id>.json`, written by its driver (`drive`), a process of its own like a run's:
-`python -m cnn_core sweeps drive ID`, detached, or in the foreground with `sweep --wait`.
+A sweep is `<runs>/.sweeps/<id>.json`, written by its driver (cnn_core.sweep_runner.drive), a process of
+its own like a run's: `python -m cnn_core sweeps drive ID`, detached, or in the foreground with `sweep --wait`.
+This module is the record, its space and checks, the store, and what a sweep found.
 """
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ SAMPLERS = ("tpe", "random")
 PRUNERS = ("none", "median", "asha")
 BACKENDS = ("local", "ray")
 ACTIVE = ("starting", "running")
+RESUMABLE = ("interrupted", "failed")          # its driver died (killed, or an error): `sweeps resume` goes on
 POLL_S = 0.25
 CONNECT_TIMEOUT_S = 5.0
 
@@ -115,7 +117,7 @@ def parse_sample(items: list[str]) -> dict:
     return out
 
 
-def _corners(sweep: Sweep) -> list[dict]:
+def corners(sweep: Sweep) -> list[dict]:
     """The values to check before anything launches: every grid point; each sampled range's ends and
     every listed choice (a value in a checked range passes the same checks)."""
     if sweep.grid:
@@ -144,7 +146,7 @@ def check(sweep: Sweep) -> None:
         if value not in allowed:
             errors[what] = f"{what} must be one of: {', '.join(allowed)}; got {value!r}"
     if not errors:
-        for i, values in enumerate(_corners(sweep)):
+        for i, values in enumerate(corners(sweep)):
             try:
                 TrainConfig.from_dict({**sweep.base, **values}).check()
             except ConfigError as exc:
@@ -228,11 +230,24 @@ def _ray_unreachable(address: str) -> str | None:
         return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
-def launch(sweep: Sweep, runs_dir: Path | None = None) -> int:
-    """Start the sweep's driver as a detached process (like a run's); its pid."""
+def launch(sweep: Sweep, runs_dir: Path | None = None, resume: bool = False) -> int:
+    """Start the sweep's driver as a detached process (like a run's); its pid. resume: an interrupted or
+    failed sweep goes on from where its driver stopped (ValueError for any other)."""
     root = Path(runs_dir or runs.default_runs_dir()).resolve()
-    return jobs.start_detached([sys.executable, "-m", "cnn_core", "sweeps", "drive", sweep.id],
-                               folder(root) / f"{sweep.id}.log", **{runs.RUNS_DIR_ENV: str(root)})
+    if resume:
+        check_resume(sweep)
+    pid = jobs.start_detached([sys.executable, "-m", "cnn_core", "sweeps", "drive", sweep.id]
+                              + (["--resume"] if resume else []),
+                              folder(root) / f"{sweep.id}.log", **{runs.RUNS_DIR_ENV: str(root)})
+    if resume:       # not resumable twice while its driver starts
+        sweep.status, sweep.pid, sweep.host = "starting", pid, socket.gethostname()
+        save(sweep, root)
+    return pid
+
+
+def check_resume(sweep: Sweep) -> None:
+    if (status := effective_status(sweep)) not in RESUMABLE:
+        raise ValueError(f"sweep {sweep.id} is {status}: only an interrupted or failed sweep resumes")
 
 
 def cancel(sweep_id: str, runs_dir: Path | None = None) -> None:
@@ -264,231 +279,39 @@ def delete(sweep_id: str, runs_dir: Path | None = None) -> int:
     return gone
 
 
-# ---- the driver ---------------------------------------------------------------------------------------
-
-class LocalTrials:
-    """Trials on this machine's queue: a detached process each, at most jobs.max_jobs() training at once."""
-
-    def __init__(self, sweep: Sweep):
-        self.capacity = jobs.max_jobs()
-
-    def start(self, path: Path) -> None:
-        jobs.launch(path)
-
-    def done(self, path: Path) -> bool:
-        return runs.read_run(path).effective_status in runs.FINISHED
-
-    def close(self) -> None:
-        pass
-
-
-def _ray_train(path: str) -> str:
-    """A trial as a Ray task: the run trained in the worker's process (its folder on the shared runs folder)."""
-    import torch
-    from cnn_core import engine
-
-    torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1"))))
-    record = engine.run_training(Path(path))
-    return record.status if record else "failed"
-
-
-class RayTrials:
-    """Trials as Ray tasks on the cluster at `address`, or on a local Ray instance: each task asks for the
-    CPUs (and GPU) a run takes here; the runs folder must be one every node reaches."""
-
-    def __init__(self, sweep: Sweep, cpus: int | None = None):
-        import ray
-
-        project = str(Path(__file__).resolve().parent.parent)
-        env = {k: v for k, v in os.environ.items() if k.startswith("CNN_")}
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [project, os.environ.get("PYTHONPATH")]))
-        self.cpus = cpus or jobs.threads_per_job()
-        env["OMP_NUM_THREADS"] = str(self.cpus)
-        if not ray.is_initialized():
-            ray.init(address=sweep.address or None, runtime_env={"env_vars": env}, include_dashboard=False,
-                     log_to_driver=False, num_cpus=None if sweep.address else (os.cpu_count() or 1))
-        self.ray = ray
-        self.task = ray.remote(num_cpus=self.cpus, max_retries=0)(_ray_train)
-        self.capacity = max(1, int(ray.cluster_resources().get("CPU", 1) // self.cpus))
-        self.pending: dict[str, object] = {}
-
-    def start(self, path: Path) -> None:
-        runs.update_run(path, status="queued", heartbeat=time.time(), queued_at=time.time())
-        self.pending[str(path)] = self.task.remote(str(path))
-
-    def done(self, path: Path) -> bool:
-        ref = self.pending.get(str(path))
-        if ref is None:
-            return True
-        ready, _ = self.ray.wait([ref], timeout=0)
-        if ready:
-            try:
-                self.ray.get(ready[0])
-            except Exception as exc:          # the worker died: the run reads interrupted or failed
-                if runs.read_run(path).status in runs.ACTIVE:
-                    runs.update_run(path, status="failed", error=f"the Ray task failed: {exc}")
-            del self.pending[str(path)]
-            return True
-        return False
-
-    def close(self) -> None:
-        self.ray.shutdown()
-
-
-def _study(sweep: Sweep):
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    if sweep.grid:      # every point is enqueued, in the order listed (_study's caller); no sampling left
-        sampler = optuna.samplers.RandomSampler(seed=sweep.seed)
-    elif sweep.sampler == "random":
-        sampler = optuna.samplers.RandomSampler(seed=sweep.seed)
-    else:
-        sampler = optuna.samplers.TPESampler(seed=sweep.seed, n_startup_trials=min(5, max(1, sweep.trials // 3)))
-    pruner = {"none": optuna.pruners.NopPruner(),
-              "median": optuna.pruners.MedianPruner(n_startup_trials=2),
-              "asha": optuna.pruners.SuccessiveHalvingPruner()}[sweep.prune]
-    study = optuna.create_study(direction=sweep.direction, sampler=sampler, pruner=pruner)
-    for point in (_corners(sweep) if sweep.grid else []):
-        study.enqueue_trial(point)
-    return study
-
-
-def _suggest(trial, sweep: Sweep) -> dict:
-    if sweep.grid:
-        return {name: trial.suggest_categorical(name, values) for name, values in sweep.grid.items()}
-    out = {}
-    for name, dim in sweep.sample.items():
-        if "values" in dim:
-            out[name] = trial.suggest_categorical(name, dim["values"])
-        elif specs(TrainConfig)[name].kind == "int":
-            out[name] = trial.suggest_int(name, dim["low"], dim["high"], log=dim["scale"] == "log")
-        else:
-            out[name] = trial.suggest_float(name, dim["low"], dim["high"], log=dim["scale"] == "log")
-    return out
-
-
-def _epoch_scores(path: Path, objective: str) -> list[float]:
+# ---- scores ---------------------------------------------------------------------------------------------
+def epoch_scores(path: Path, objective: str) -> list[float]:
     key = "val_acc" if objective == "val_acc" else "val_loss"
     return [float(m[key]) for m in runs.read_metrics(path) if m.get("kind") == "epoch" and m.get(key) is not None]
-
 
 def score(record: runs.Run, objective: str) -> float | None:
     """A finished trial's score: its best validation accuracy, or its final validation loss."""
     if objective == "val_acc":
         value = record.summary.get("best_val_acc")
     else:
-        losses = _epoch_scores(record.path, "val_loss")
+        losses = epoch_scores(record.path, "val_loss")
         value = losses[-1] if losses else None
     return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
 
 
-def _stop(live: dict, sweep: Sweep, trials, timeout: float = 60.0) -> None:
-    """Cancel the live trials, wait (up to `timeout`) for their processes to end, record how they ended."""
-    for _, path, _ in live.values():
-        jobs.cancel(path)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and not all(trials.done(p) and runs.read_run(p).effective_status
-                                                  in runs.FINISHED for _, p, _ in live.values()):
-        time.sleep(POLL_S)
-    for number, (_, path, _) in live.items():
-        entry = sweep.runs[number - 1]
-        entry["status"] = runs.read_run(path).effective_status
-        entry["reason"] = entry["reason"] or "the sweep was cancelled"
+# ---- what a sweep found ------------------------------------------------------------------------------
 
-
-def drive(sweep_id: str, runs_dir: Path | None = None, report=None) -> Sweep:
-    """Run the sweep to its end in this process: ask Optuna for each trial's values, start it as a run,
-    report its validation score each epoch (pruning stops a poor one: cancelled, with the reason), tell
-    Optuna how it ended. A failed trial (diverged, NaN) is recorded with its reason and the sweep goes
-    on. `report(sweep)` is called as trials move."""
+def distributions(sweep: Sweep) -> dict:
+    """Each swept field's Optuna distribution: the grid's or the listed choices, else the sampled range."""
     import optuna
 
-    root = Path(runs_dir or runs.default_runs_dir())
-    sweep = read(sweep_id, root)
-    sweep.status, sweep.pid, sweep.host = "running", os.getpid(), socket.gethostname()
-    save(sweep, root)
-    stop_file = folder(root) / f"{sweep.id}.cancel"
-    study = _study(sweep)
-    try:
-        trials = RayTrials(sweep) if sweep.backend == "ray" else LocalTrials(sweep)
-    except Exception as exc:      # ray missing, or its cluster refused us
-        sweep.status, sweep.error = "failed", f"{sweep.backend} could not start: {type(exc).__name__}: {exc}"
-        save(sweep, root)
-        return sweep
-    live: dict[int, tuple] = {}            # trial number -> (optuna trial, run folder, epochs reported)
-    try:
-        while True:
-            if stop_file.exists():
-                _stop(live, sweep, trials)
-                sweep.status = "cancelled"
-                break
-            while len(live) < trials.capacity and len(sweep.runs) < sweep.trials:
-                trial = study.ask()
-                params = _suggest(trial, sweep)
-                number = len(sweep.runs) + 1
-                label = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
-                entry = {"number": number, "params": params, "status": "queued", "score": None, "reason": None}
-                try:
-                    path = runs.create_run(TrainConfig.from_dict({**sweep.base, **params}),
-                                           name=f"{sweep.name} #{number}: {label}"[:runs.MAX_NAME], runs_dir=root)
-                except (ConfigError, ValueError) as exc:     # a sampled value the checks refuse
-                    study.tell(trial, state=optuna.trial.TrialState.FAIL)
-                    sweep.runs.append({**entry, "run": None, "status": "failed", "reason": str(exc)})
-                    continue
-                runs.update_run(path, sweep=sweep.id, trial=number)
-                trials.start(path)
-                live[number] = (trial, path, 0)
-                sweep.runs.append({**entry, "run": path.name})
-            for number, (trial, path, reported) in list(live.items()):
-                entry = sweep.runs[number - 1]
-                values = _epoch_scores(path, sweep.objective)
-                for epoch in range(reported + 1, len(values) + 1):
-                    trial.report(values[epoch - 1], epoch)
-                    if sweep.prune != "none" and trial.should_prune():
-                        jobs.cancel(path)
-                        entry["reason"] = (f"stopped early by the {sweep.prune} rule after epoch {epoch}: "
-                                           f"{OBJECTIVES[sweep.objective][1]} {values[epoch - 1]:.4f} was among the "
-                                           "worst at that epoch")
-                live[number] = (trial, path, len(values))
-                record = runs.read_run(path)
-                entry["status"] = record.effective_status
-                if not trials.done(path) or record.effective_status in runs.ACTIVE:
-                    continue
-                record = runs.read_run(path)
-                entry["status"], entry["score"] = record.effective_status, score(record, sweep.objective)
-                if entry["reason"] and entry["status"] == "cancelled":
-                    entry["status"] = "pruned"
-                    study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-                    del live[number]
-                    continue
-                if entry["status"] == "completed":
-                    entry["reason"] = None      # finished before a stop asked after its last epoch reached it
-                if entry["status"] == "completed" and entry["score"] is not None:
-                    study.tell(trial, entry["score"])
-                else:
-                    entry["reason"] = entry["reason"] or record.error or f"the run ended {entry['status']}"
-                    study.tell(trial, state=optuna.trial.TrialState.FAIL)
-                del live[number]
-            save(sweep, root)
-            if report:
-                report(sweep)
-            if not live and len(sweep.runs) >= sweep.trials:
-                sweep.status = "completed"
-                break
-            time.sleep(POLL_S)
-    except BaseException as exc:
-        sweep.status, sweep.error = "failed", f"{type(exc).__name__}: {exc}"
-        _stop(live, sweep, trials, timeout=10)
-        raise
-    finally:
-        trials.close()
-        save(sweep, root)
-        stop_file.unlink(missing_ok=True)
-    return sweep
+    out = {}
+    for name in list(sweep.grid) + list(sweep.sample):
+        values = sweep.grid.get(name) or sweep.sample[name].get("values")
+        if values is not None:
+            out[name] = optuna.distributions.CategoricalDistribution(values)
+        else:
+            dim = sweep.sample[name]
+            cls = (optuna.distributions.IntDistribution if specs(TrainConfig)[name].kind == "int"
+                   else optuna.distributions.FloatDistribution)
+            out[name] = cls(dim["low"], dim["high"], log=dim["scale"] == "log")
+    return out
 
-
-# ---- what a sweep found ------------------------------------------------------------------------------
 
 def importance(sweep: Sweep) -> dict[str, float]:
     """How much each swept field mattered to the score (Optuna's fANOVA importance over the completed
@@ -497,20 +320,9 @@ def importance(sweep: Sweep) -> dict[str, float]:
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     done = [t for t in sweep.runs if t.get("status") == "completed" and t.get("score") is not None]
-    names = list(sweep.grid) + list(sweep.sample)
-    if len(done) < 2 or not names:
+    if len(done) < 2 or not (dists := distributions(sweep)):
         return {}
     study = optuna.create_study(direction=sweep.direction)
-    dists = {}
-    for name in names:
-        values = sweep.grid.get(name) or sweep.sample[name].get("values")
-        if values is not None:
-            dists[name] = optuna.distributions.CategoricalDistribution(values)
-        else:
-            dim = sweep.sample[name]
-            cls = (optuna.distributions.IntDistribution if specs(TrainConfig)[name].kind == "int"
-                   else optuna.distributions.FloatDistribution)
-            dists[name] = cls(dim["low"], dim["high"], log=dim["scale"] == "log")
     for t in done:
         study.add_trial(optuna.trial.create_trial(params=t["params"], distributions=dists, value=t["score"]))
     try:

@@ -16,7 +16,7 @@ LAYERS = {
                     "data_sources"},
     "what a run is made of": {"config", "models", "data", "imagesets", "presets"},
     "the run store": {"runs", "checkpoints"},
-    "the work": {"engine", "jobs", "sweeps", "predict", "inspection", "snapshots", "compare", "transfer"},
+    "the work": {"engine", "jobs", "sweeps", "sweep_runner", "predict", "inspection", "snapshots", "compare", "transfer"},
     "the command line": {"flags", "cli_commands", "cli", "__main__"},
 }
 TENSOR_CODE = re.compile(r"\btorch\.|\bnn\.|\.backward\(")

@@ -1,10 +1,12 @@
-"""Sweeps (cnn_core/sweeps.py): bad spaces refused before anything launches, a grid driven to its end on the
-local queue with a failed trial recorded and the sweep going on, cancel and delete, and trials as tasks of a
-real Ray instance started by the test (2 CPUs)."""
+"""Sweeps (cnn_core/sweeps.py, sweep_runner.py): bad spaces refused before anything launches, a grid driven
+to its end on the local queue with a failed trial recorded and the sweep going on, cancel and delete, trials
+as tasks of a real Ray instance started by the test (2 CPUs), pruning (median, ASHA), and a driver killed
+with kill -9 then resumed."""
 from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -12,16 +14,16 @@ from pathlib import Path
 
 import pytest
 
-from cnn_core import runs, sweeps
+from cnn_core import runs, sweep_runner, sweeps
 from cnn_core.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE = ["--dataset", "mnist", "--arch", "mlp", "--val-size", "50", "--batch-size", "64", "--epochs", "1"]
 
 
-def cli(*args: str, timeout=300) -> subprocess.CompletedProcess:
+def cli(*args: str, timeout=300, **env) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "cnn_core", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout)
+                          timeout=timeout, env={**os.environ, **env})
 
 
 def cli_here(capsys, *args) -> tuple[int, str, str]:
@@ -123,9 +125,48 @@ def test_the_median_rule_stops_a_poor_trial_and_says_why(runs_dir, monkeypatch):
     from cnn_core.config import TrainConfig
 
     base = TrainConfig(dataset="mnist", arch="lenet", val_size=50, batch_size=8, lr=0.01, epochs=8)  # ~0.3 s an epoch
-    sweep = sweeps.drive(sweeps.create(base, grid={"lr": [0.01, 0.02, 0.000001]}, prune="median").id)
+    sweep = sweep_runner.drive(sweeps.create(base, grid={"lr": [0.01, 0.02, 0.000001]}, prune="median").id)
     assert [t["status"] for t in sweep.runs] == ["completed", "completed", "pruned"], sweep.runs
     assert re.match(r"stopped early by the median rule after epoch [1-7]: best validation accuracy 0\.\d+ was "
                     "among the worst", sweep.runs[2]["reason"]), sweep.runs[2]["reason"]
     (pruned,) = [r for r in runs.readable(runs.list_runs(runs_dir)) if r.trial == 3]
     assert pruned.status == "cancelled" and pruned.summary.get("epochs_done", 0) < 8
+
+
+def test_a_killed_driver_resumes_and_asha_stops_the_poor_trial(runs_dir, capsys):
+    """Grid lr 0.02 then 1e-6, one trial at a time (CNN_MAX_JOBS=1), 6 epochs each. The driver is killed
+    (kill -9) while trial 1 trains: the sweep reads interrupted and trial 1, a detached run, trains on.
+    `sweeps resume --wait` follows trial 1 to its end (the same process: not restarted), then runs trial 2,
+    which ASHA (successive halving) compares with trial 1 at its first rung, epoch 1, and stops."""
+    base = ["--dataset", "mnist", "--arch", "lenet", "--val-size", "50", "--batch-size", "8", "--epochs", "6"]
+    out = cli("sweep", *base, "--grid", "lr=0.02,0.000001", "--prune", "asha", CNN_MAX_JOBS="1")
+    assert out.returncode == 0, out.stderr
+    (sweep,) = sweeps.list_sweeps()
+    deadline = time.monotonic() + 120
+    while not any(t["status"] == "running" for t in sweep.runs):
+        assert time.monotonic() < deadline, sweep
+        time.sleep(0.2)
+        sweep = sweeps.read(sweep.id)
+    first = runs.read_run(runs_dir / sweep.runs[0]["run"])
+    os.kill(sweep.pid, signal.SIGKILL)
+    while sweeps.effective_status(sweeps.read(sweep.id)) != "interrupted":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert runs.read_run(first.path).effective_status == "running"          # the trial trains on
+    code, _, err = cli_here(capsys, "sweeps", "resume", sweep.id)            # not twice, nor a finished one
+    assert code == 0
+    code, _, err = cli_here(capsys, "sweeps", "resume", sweep.id)
+    assert code == 1 and f"sweep {sweep.id} is starting: only an interrupted or failed sweep resumes" in err, err
+    os.kill(sweeps.read(sweep.id).pid, signal.SIGKILL)                       # this test follows it with --wait
+    while sweeps.effective_status(sweeps.read(sweep.id)) != "interrupted":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    out = cli("sweeps", "resume", sweep.id, "--wait", CNN_MAX_JOBS="1")
+    assert out.returncode == 0 and "best: trial #1" in out.stdout, out.stdout + out.stderr[-3000:]
+    done = sweeps.read(sweep.id)
+    assert done.status == "completed" and [t["status"] for t in done.runs] == ["completed", "pruned"], done.runs
+    assert re.match(r"stopped early by the asha rule after epoch 1: ", done.runs[1]["reason"]), done.runs[1]
+    trained = {r.trial: r for r in runs.readable(runs.list_runs(runs_dir))}
+    assert sorted(trained) == [1, 2] and trained[1].pid == first.pid and trained[1].summary["epochs_done"] == 6
+    assert [m["epoch"] for m in runs.read_metrics(first.path) if m.get("kind") == "epoch"] == [1, 2, 3, 4, 5, 6]
+    assert trained[2].status == "cancelled" and trained[2].summary.get("epochs_done", 0) < 6

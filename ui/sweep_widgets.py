@@ -14,7 +14,7 @@ from ui.figures import curves as figures
 
 K = "sweep"
 ROWS = f"{K}.rows"
-EXAMPLES = {"Grid": pd.DataFrame([{"field": "lr", "values": "0.01,0.03,0.1"}, {"field": "batch_size", "values": "64,128"}]),
+EXAMPLES = {"Grid": pd.DataFrame([{"field": "lr", "values": "0.01,0.03,0.1"}]),     # add a row: every combination
             "Sample": pd.DataFrame([{"field": "lr", "values": "log:0.003:0.3"},
                                     {"field": "label_smoothing", "values": "0:0.2"}])}
 
@@ -80,14 +80,14 @@ def sweep_tab(config, errors: dict) -> None:
 
 
 def picked(key: str) -> sweeps.Sweep | None:
-    """A "Sweeps" heading and a picker over the sweeps, newest first (name, status, trials started); the
+    """A "Sweeps" heading and a picker over the sweeps, newest first (name and id); the
     sweep chosen, or None when there is none."""
     by_id = {s.id: s for s in sweeps.list_sweeps()}
     if not by_id:
         return None
     st.subheader("Sweeps")
-    sid = st.selectbox("Sweep", list(by_id), key=key, format_func=lambda i: f"{by_id[i].name} · "
-                       f"{sweeps.effective_status(by_id[i])} · {len(by_id[i].runs)}/{by_id[i].trials}")
+    # no status in the label: a selectbox keeps the label it first drew while the sweep moves on
+    sid = st.selectbox("Sweep", list(by_id), key=key, format_func=lambda i: f"{by_id[i].name} · {i}")
     return by_id[sid]
 
 
@@ -112,6 +112,11 @@ def show(sweep: sweeps.Sweep, actions: bool = True) -> None:
                      column_config={"best": st.column_config.CheckboxColumn("best")})
     if actions and status in sweeps.ACTIVE and st.button("Cancel sweep", key=f"{K}.cancel.{sweep.id}"):
         sweeps.cancel(sweep.id)
+        st.rerun()
+    if actions and status in sweeps.RESUMABLE and st.button(
+            "Resume sweep", key=f"{K}.resume.{sweep.id}", icon=":material/play_arrow:",
+            help="Its driver stopped. Trials that ended count as they ended; the others go on."):
+        sweeps.launch(sweep, resume=True)
         st.rerun()
 
 
