@@ -50,11 +50,23 @@ def _ray_train(path: str, resume: bool = False) -> str:
     return record.status if record else "failed"
 
 
+def _ray_token() -> bool:
+    """Whether this machine holds a Ray token (where Ray looks: RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH, or
+    ~/.ray/auth_token, the file `ray start` writes and a cluster's nodes share)."""
+    return bool(os.environ.get("RAY_AUTH_TOKEN") or os.environ.get("RAY_AUTH_TOKEN_PATH")
+                or (Path.home() / ".ray" / "auth_token").is_file())
+
+
 class RayTrials:
     """Trials as Ray tasks on the cluster at `address`, or on a local Ray instance: each task asks for the
     CPUs (and GPU) a run takes here; the runs folder must be one every node reaches."""
 
     def __init__(self, sweep: Sweep, cpus: int | None = None):
+        if sweep.address and "RAY_AUTH_MODE" not in os.environ and _ray_token():
+            # A cluster started by `ray start` (Ray 2.59 and later) asks for its token; a driver given an
+            # explicit address sends it only in token mode (read when ray is
+            # imported). A cluster without authentication ignores it.
+            os.environ["RAY_AUTH_MODE"] = "token"
         import ray
 
         project = str(Path(__file__).resolve().parent.parent)
@@ -195,6 +207,10 @@ def drive(sweep_id: str, runs_dir: Path | None = None, report=None, resume: bool
         trials = RayTrials(sweep) if sweep.backend == "ray" else LocalTrials(sweep)
     except Exception as exc:      # ray missing, or its cluster refused us
         sweep.status, sweep.error = "failed", f"{sweep.backend} could not start: {type(exc).__name__}: {exc}"
+        if sweep.address:
+            sweep.error += (". If the cluster uses token authentication (Ray's default since 2.59), copy its "
+                            "token (`ray get-auth-token` on the head node) to ~/.ray/auth_token here, or set "
+                            "RAY_AUTH_TOKEN")
         save(sweep, root)
         return sweep
     live: dict[int, tuple] = {}            # trial number -> (optuna trial, run folder, epochs reported)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -104,16 +105,37 @@ def test_cancel_stops_the_trials_and_delete_removes_them(runs_dir, capsys):
     assert nothing_launched(runs_dir)
 
 
-def test_trials_run_as_tasks_of_a_real_ray_instance(runs_dir):
-    """No --address: the driver starts a local Ray instance (2 CPUs here) and runs each trial as a task."""
+@pytest.fixture
+def ray_cluster(tmp_path):
+    """A Ray cluster of its own (a head node with 2 CPUs, `ray start --head --block`), as a person starts
+    one; its address. Stopped with its process group (not `ray stop`, which stops every Ray here)."""
     pytest.importorskip("ray")
-    out = cli("sweep", *BASE[:-1], "2", "--grid", "lr=0.05,0.1", "--backend", "ray", "--wait", timeout=400)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    head = subprocess.Popen([str(Path(sys.executable).with_name("ray")), "start", "--head", "--block",
+                             "--port", str(port), "--num-cpus", "2", "--include-dashboard=false",
+                             "--disable-usage-stats"], stdout=(tmp_path / "ray.log").open("w"),
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        os.killpg(head.pid, signal.SIGKILL)        # all of it: its GCS, raylet and workers (a test's data only)
+        head.wait(30)
+
+
+def test_trials_run_as_tasks_on_a_real_ray_cluster(runs_dir, ray_cluster):
+    """--address: the driver joins the cluster (with its token: Ray's default since 2.59) and runs each
+    trial as a task in the cluster's worker processes, writing to the shared runs folder."""
+    out = cli("sweep", *BASE[:-1], "2", "--grid", "lr=0.05,0.1", "--backend", "ray", "--address", ray_cluster,
+              "--wait", timeout=400)
     assert out.returncode == 0, out.stdout + out.stderr[-3000:]
     (sweep,) = sweeps.list_sweeps()
-    assert sweep.backend == "ray" and all(t["status"] == "completed" for t in sweep.runs)
+    assert sweep.backend == "ray" and sweep.address == ray_cluster
+    assert all(t["status"] == "completed" for t in sweep.runs), sweep.runs
     records = runs.readable(runs.list_runs(runs_dir))
     assert len(records) == 2 and all(r.summary["test_acc"] > 0.3 for r in records), [r.summary for r in records]
-    assert all(r.pid != os.getpid() for r in records)            # trained in Ray's worker processes
+    assert all(r.pid != os.getpid() for r in records)            # trained in the cluster's worker processes
 
 
 def test_the_median_rule_stops_a_poor_trial_and_says_why(runs_dir, monkeypatch):
