@@ -189,3 +189,21 @@ class NetResDeepFeatures(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.pool1(self.act1(self.conv1(x)))  # (B, n, H/2, W/2)
         return self.pool2(self.blocks(out))  # (B, n, H/4, W/4)
+
+
+class Residual(nn.Module):
+    """The layer editor's residual block: conv 3x3 (padding 1) -> batch norm -> ReLU, plus the input.
+    The input passes unchanged when the channels stay (the book's ResBlock, with batch_norm), else
+    through a 1x1 conv and batch norm (the shortcut). Without batch norm the conv has a bias (NetRes's
+    skip)."""
+
+    def __init__(self, in_chans: int, n_chans: int, batch_norm: bool = True) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(in_chans, n_chans, kernel_size=3, padding=1, bias=not batch_norm)
+        self.batch_norm = nn.BatchNorm2d(n_chans) if batch_norm else nn.Identity()
+        self.act = nn.ReLU()
+        self.shortcut = nn.Identity() if in_chans == n_chans else nn.Sequential(
+            nn.Conv2d(in_chans, n_chans, kernel_size=1, bias=False), nn.BatchNorm2d(n_chans))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self.batch_norm(self.conv(x))) + self.shortcut(x)  # (B, n, H, W)

@@ -23,6 +23,8 @@ def build_parser(config_cls: type = TrainConfig) -> argparse.ArgumentParser:
                        "by the dashboard); under torchrun write --run-dir: torchrun takes --run for its --run-path")
     train.add_argument("--resume", nargs="?", const=True, default=None, metavar="RUN",
                        help="continue a cancelled or interrupted run from its checkpoint")
+    train.add_argument("--more", type=int, metavar="N", help="with --resume RUN: train a finished or stopped run N "
+                       "epochs more (the same run goes on from its checkpoint; its curves continue)")
     train.add_argument("--detach", action="store_true", help="start in the background and return")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -34,6 +36,12 @@ def build_parser(config_cls: type = TrainConfig) -> argparse.ArgumentParser:
     for action in ("delete", "cancel"):
         rsub.add_parser(action, help=f"{action} one run").add_argument(
             "run", help="run id or folder in the runs folder")
+    steer = rsub.add_parser("steer", help="change a training run's course: a new learning rate (from its next "
+                            "step), pause, continue")
+    steer.add_argument("run")
+    steer.add_argument("--lr", type=float, help="the new base learning rate (the schedule scales it)")
+    steer.add_argument("--pause", action="store_true", help="pause it (it keeps its memory and slot)")
+    steer.add_argument("--continue", dest="go_on", action="store_true", help="continue a paused run")
     rename = rsub.add_parser("rename", help="give a run a display name")
     rename.add_argument("run")
     rename.add_argument("name")
@@ -96,6 +104,12 @@ def build_parser(config_cls: type = TrainConfig) -> argparse.ArgumentParser:
                              help="drive it here and show its progress" if action == "resume" else
                              "go on from the record of a driver that died")
 
+    exp = sub.add_parser("export", help="take a run away: script (one file of plain PyTorch that trains it), "
+                         "onnx, pt2 (torch.export), torchscript (the old format)")
+    exp.add_argument("kind", choices=("script", "onnx", "pt2", "torchscript"))
+    exp.add_argument("run", help="run id, or the folder of a run anywhere")
+    exp.add_argument("-o", "--output", help="script: the file to write (default: RUN.py here)")
+
     pre = sub.add_parser("presets", help="the presets of each dataset (train --preset NAME), with their values")
     pre.add_argument("--dataset", help="only this dataset's")
 
@@ -121,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     handler = {"train": cli_commands.train, "runs": cli_commands.runs_cmd,
                "data": cli_commands.data_cmd, "predict": cli_commands.predict_cmd,
                "presets": cli_commands.presets_cmd, "sweep": cli_commands.sweep_cmd,
-               "sweeps": cli_commands.sweeps_cmd}[args.command]
+               "sweeps": cli_commands.sweeps_cmd, "export": cli_commands.export_cmd}[args.command]
     try:
         return handler(args) or 0
     except ConfigError as exc:

@@ -49,6 +49,11 @@ def _run_to_train(args) -> tuple[Path, bool]:
 
 def _prepared_run(args) -> tuple[Path, bool]:
     path, resume = _run_to_train(args)
+    if getattr(args, "more", None) is not None:
+        if not resume:
+            raise ValueError("--more N goes with --resume RUN: the run to train N epochs more")
+        total = jobs.more_epochs(path, args.more)
+        print(f"run {path.name}: {args.more} more epochs, {total} in all", file=sys.stderr)
     if not args.run:
         (path / runs.CANCEL).unlink(missing_ok=True)   # a person starting it now means it
     if resume and not (path / runs.CHECKPOINT).is_file():
@@ -140,6 +145,14 @@ def runs_cmd(args) -> int:
     elif args.action == "delete":
         jobs.delete_run(path)
         print(f"deleted run {path.name}")
+    elif args.action == "steer":
+        ask = {k: v for k, v in (("lr", args.lr), ("pause", True if args.pause else False if args.go_on else None))
+               if v is not None}
+        if not ask:
+            raise ValueError("say what to change: --lr RATE, --pause or --continue")
+        runs.steer(path, **ask)
+        print(f"asked run {path.name}: " + ", ".join(f"{k} {v}" for k, v in ask.items())
+              + " (taken at its next step)")
     return 0
 
 
@@ -387,3 +400,19 @@ def sweeps_cmd(args) -> int:
     if imp := sweeps.importance(s):
         print("what mattered (Optuna's importance): " + ", ".join(f"{k} {v:.2f}" for k, v in imp.items()))
     return 0
+
+
+def export_cmd(args) -> int:
+    """A run as a plain PyTorch script, or its model as ONNX, .pt2 or TorchScript (checked against PyTorch)."""
+    path = runs.resolve_run(read_only_run(args.run))
+    if args.kind == "script":
+        from . import script_export
+
+        out = script_export.write(path, Path(args.output or f"{path.name}.py"))
+        print(f"wrote {out}: python {out} --epochs 1 --data-dir {data.default_data_dir()}")
+        return 0
+    from . import transfer
+
+    result = transfer.export_model(path, args.kind)
+    print(f"{result.path}\n{result.message}")
+    return 0 if result.ok else 1

@@ -96,6 +96,14 @@ class TrainConfig:
                               help="Images per update. Larger is faster per image, noisier gradients when small.")
     epochs: int = setting("int", 5, low=1, high=MAX_EPOCHS, label="Epochs", section="training", step=1,
                           help="Passes over the training images.")
+    patience: int = setting("int", 0, low=0, high=MAX_EPOCHS, label="Early stopping: patience", unit="epochs",
+                            section="training", step=1,
+                            help="Stop once validation accuracy has not gained for this many epochs in a row (0 = "
+                                 "off, train every epoch). The best epoch's weights are the ones tested.")
+    min_gain: float = setting("float", 0.0, low=0, high=1, label="Early stopping: minimum gain",
+                              noun="minimum gain", section="training", step=0.001, fmt="%g",
+                              help="A rise in validation accuracy smaller than this does not count as a gain "
+                                   "(0.002 = 0.2 points); with patience above 0.")
     augment: str = setting("choice", "none", choices=AUGMENT_MODES, label="Augmentation", section="training",
                            help="Augmentation: none; standard (digits: shifts of 2 px; CIFAR: random crop + flip); "
                                 "affine (digits: shifts, small rotations and scale).")

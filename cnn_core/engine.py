@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import errno
+import json
 import math
 import os
 import shutil
@@ -36,6 +37,7 @@ CHANNELS_LAST = True              # measured faster for the conv models on CPU (
 DIVERGED_FACTOR = 5.0
 DIVERGED_FLOOR = 5.0
 LOSS_EMA = 0.95
+PAUSE_POLL_S = 0.25               # a paused run looks for continue (or cancel) this often
 CANCEL_EVERY = 10                 # with several processes, rank 0's cancel file is shared every this many steps
 
 
@@ -152,6 +154,9 @@ class Trainer:
         self.aug_gen = torch.Generator().manual_seed(c.seed + 1)
         self.epoch, self.batch_pos, self.step = 0, 0, 0
         self.best_val_acc, self.best_epoch, self.elapsed_before = -1.0, 0, 0.0
+        self.gain_acc, self.gain_epoch = -1.0, 0          # early stopping: the last epoch that counted as a gain
+        self.stopped: dict | None = None                  # {"epoch", "reason"} once early stopping stopped it
+        self.lr_scale = 1.0                               # steered: the base learning rate / config.lr
         self.last_ips = 0.0
         self.epoch_gen_state = self.shuffle_gen.get_state()
         self.sums = self._zero_sums()
@@ -176,6 +181,7 @@ class Trainer:
                 "cuda_rng_state": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else [],
                 "sums": {k: (v.item() if torch.is_tensor(v) else v) for k, v in self.sums.items()},
                 "best_val_acc": self.best_val_acc, "best_epoch": self.best_epoch,
+                "gain": [self.gain_acc, self.gain_epoch], "lr_scale": self.lr_scale,
                 "loss_ema": [self.loss_ema.item(), self.loss_ema_n],
                 "elapsed": self._elapsed(), "config": self.config.to_dict(), **self.meta}
 
@@ -194,6 +200,12 @@ class Trainer:
         if not self.world.main:         # the checkpoint's sums are all processes' together: rank 0 carries them
             self.sums = self._zero_sums()
         self.best_val_acc, self.best_epoch = ckpt["best_val_acc"], ckpt["best_epoch"]
+        self.gain_acc, self.gain_epoch = ckpt.get("gain", [self.best_val_acc, self.best_epoch])
+        if ckpt.get("config", {}).get("epochs") != self.config.epochs:     # more epochs asked: patience anew
+            self.gain_epoch = self.epoch
+            if isinstance(self.schedule, torch.optim.lr_scheduler.OneCycleLR):   # stretched to the new length
+                self.schedule.total_steps = self.steps_per_epoch * self.config.epochs
+        self.lr_scale = float(ckpt.get("lr_scale", 1.0))    # the optimizer's saved rates already carry it
         ema, self.loss_ema_n = ckpt.get("loss_ema", [0.0, 0])     # absent from checkpoints made before it
         self.loss_ema = torch.tensor(float(ema), device=self.device, dtype=torch.float64)
         self.elapsed_before = ckpt["elapsed"]
@@ -240,7 +252,7 @@ class Trainer:
         if self.step == 0 and main:
             self._snapshot(0, None)
         try:
-            while self.epoch < c.epochs:
+            while self.epoch < c.epochs and not self._early_stop():
                 self._train_epoch()
                 self.epoch, self.batch_pos = self.epoch + 1, 0
                 self._end_epoch()
@@ -273,18 +285,93 @@ class Trainer:
             self.optimizer.step()
             faults.reached("step")
             self.schedule.step()
+            self._scale_lr()
             self.step, self.batch_pos = self.step + 1, b + 1
             self._accumulate(loss.detach(), logits.detach(), y)
             if self.step % c.log_every == 0:
                 self._log_step()
             if self.world.main and time.monotonic() - self.last_beat > HEARTBEAT_S:
                 self._heartbeat()
+            self._steer()
             if self._cancel_requested():
-                if self.world.active:   # the checkpoint holds every process's sums, carried by rank 0
-                    self._reduce(("loss", "correct", "seen"))
-                self.save_checkpoint()
-                raise Cancelled()
+                self._stop_here()
         self.epoch_gen_state = self.shuffle_gen.get_state()
+
+    def _stop_here(self) -> None:
+        if self.world.active:   # the checkpoint holds every process's sums, carried by rank 0
+            self._reduce(("loss", "correct", "seen"))
+        self.save_checkpoint()
+        raise Cancelled()
+
+    # ---- steering (runs.steer: a new learning rate, pause and continue) ------------------------------
+    def _scale_lr(self) -> None:
+        """The schedule sets each step's rate from config.lr; a steered run's base rate scales it."""
+        if self.lr_scale != 1.0:
+            for group in self.optimizer.param_groups:
+                group["lr"] *= self.lr_scale
+
+    def _request(self, now: bool = False) -> dict:
+        """The steering request waiting for this run (taken: the file goes), {} when none. Over several
+        processes rank 0 reads it and every process gets it, every CANCEL_EVERY steps (or `now`)."""
+        if not (now or not self.world.active or self.step % CANCEL_EVERY == 0):
+            return {}
+        file, ask = self.path / runs.STEER, {}
+        if self.world.main and file.exists():
+            try:
+                ask = json.loads(file.read_text())
+            except (OSError, ValueError):
+                ask = {}
+            file.unlink(missing_ok=True)
+        if self.world.active:
+            ask = distributed.broadcast(ask if self.world.main else None)
+        return ask if isinstance(ask, dict) else {}
+
+    def _steer(self, ask: dict | None = None) -> None:
+        ask = self._request() if ask is None else ask
+        lr = ask.get("lr")
+        if isinstance(lr, (int, float)) and not isinstance(lr, bool) and 0 < lr <= 10:
+            was, self.lr_scale = self.config.lr * self.lr_scale, lr / self.config.lr
+            for group in self.optimizer.param_groups:
+                group["lr"] *= lr / was
+            if self.writer:
+                self.writer.log({"kind": "steer", "step": self.step, "epoch": self.epoch + 1, "lr": lr, "was": was,
+                                 "rate": self.optimizer.param_groups[0]["lr"], "time": round(self._elapsed(), 3)})
+            self._heartbeat()
+        if ask.get("pause") is True:
+            self._paused()
+
+    def _paused(self) -> None:
+        """Wait here, the model in memory and the slot held, until continued (pause false) or cancelled;
+        a learning-rate change asked meanwhile takes effect on continuing. The checkpoint is saved first:
+        a paused run killed resumes from here."""
+        if self.world.active:
+            self._reduce(("loss", "correct", "seen"))
+            if not self.world.main:
+                self.sums.update(loss=self.sums["loss"] * 0, correct=self.sums["correct"] * 0, seen=0)
+        self.save_checkpoint()
+        if self.world.main:
+            self._heartbeat(status="paused")
+            self.writer.log({"kind": "pause", "step": self.step, "epoch": self.epoch + 1,
+                             "time": round(self._elapsed(), 3)})
+        paused_at, ask = time.monotonic(), {}
+        while True:
+            time.sleep(PAUSE_POLL_S)
+            ask.update(self._request(now=True))         # a rate asked meanwhile waits for continue
+            cancel = self.world.main and (self.path / runs.CANCEL).exists()
+            if self.world.active:
+                cancel = distributed.any_(cancel, self.device)
+            if cancel:
+                raise Cancelled()
+            if self.world.main and time.monotonic() - self.last_beat > HEARTBEAT_S:
+                self._heartbeat(status="paused")
+            if ask.get("pause") is False:
+                break
+        paused = time.monotonic() - paused_at                   # a pause is neither training time nor speed
+        self.t_start += paused
+        self.epoch_t0 += paused
+        if self.world.main:
+            self._heartbeat(status="running")
+        self._steer({k: v for k, v in ask.items() if k != "pause"})
 
     def _accumulate(self, loss, logits, y) -> None:
         n = len(y)
@@ -377,6 +464,8 @@ class Trainer:
         # The epoch's line goes out before its checkpoint: a crash between the two replays the epoch
         # from the previous checkpoint (resume cuts the line again); the other order loses the line.
         self.writer.log(record)
+        if val_acc > self.gain_acc + c.min_gain:
+            self.gain_acc, self.gain_epoch = val_acc, self.epoch
         if val_acc > self.best_val_acc:
             self.best_val_acc, self.best_epoch = val_acc, self.epoch
             checkpoints.save_atomic(checkpoints.model_record(self.model, self.meta, epoch=self.epoch,
@@ -386,6 +475,22 @@ class Trainer:
         self._heartbeat(summary={**self.record.summary, "best_epoch": self.best_epoch,
                                  "best_val_acc": self.best_val_acc, "last_val_acc": val_acc,
                                  "last_train_acc": train_acc, "epochs_done": self.epoch})
+
+    def _early_stop(self) -> bool:
+        """Patience epochs without a gain of min_gain in validation accuracy: the stop is logged (the chart
+        marks it) and the run ends here; every process takes rank 0's decision."""
+        c = self.config
+        stop = bool(c.patience) and self.epoch < c.epochs and self.epoch - self.gain_epoch >= c.patience
+        if self.world.active:
+            stop = distributed.any_(self.world.main and stop, self.device)
+        if stop and self.world.main:
+            gain = f"gain of {c.min_gain:g}" if c.min_gain else "gain"
+            self.stopped = {"epoch": self.epoch, "reason": (
+                f"no {gain} in validation accuracy for {c.patience} epoch{'s' if c.patience != 1 else ''} (the "
+                f"last at epoch {self.gain_epoch}: "
+                f"{self.gain_acc:.2%}); stopped after epoch {self.epoch} of {c.epochs}")}
+            self.writer.log({"kind": "stop", "step": self.step, **self.stopped})
+        return stop
 
     def _snapshot(self, epoch: int, val_acc: float | None) -> None:
         """Weights of epoch `epoch` (0 = before training) for Inspect, while under the size cap."""
@@ -412,7 +517,9 @@ class Trainer:
                    "images_per_sec": round(sum(r["images_per_sec"] for r in epochs) / max(len(epochs), 1), 1),
                    "n_train": len(s.train_x), "n_val": len(s.val_x), "n_test": len(s.test_x),
                    "chance_acc": float(torch.bincount(s.test_y).max()) / max(len(s.test_y), 1),
-                   "data_subset": s.subset, "data_source": s.source}
+                   "data_subset": s.subset, "data_source": s.source,
+                   **({"stopped_early": self.stopped["epoch"], "stop_reason": self.stopped["reason"]}
+                      if self.stopped else {})}
         self.writer.log({"kind": "test", "step": self.step, "test_acc": test_acc, "test_loss": test_loss,
                          "final_test_acc": final_test_acc})
         return summary

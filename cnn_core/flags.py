@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 
+from . import layers as layer_list
 from . import presets
 from .config import ConfigError, TrainConfig
 from .settings import Setting, parse_value, specs
@@ -34,6 +35,10 @@ def add_config_flags(parser: argparse.ArgumentParser, cls: type = TrainConfig) -
                             help=flag_help(spec).replace("%", "%%"))
     parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                         help="an architecture parameter, e.g. --param dropout=0.3 (repeatable)")
+    parser.add_argument("--layers", metavar="FILE.json", help="your own network: a JSON list of layers (the "
+                        "Train page's layer editor downloads one), e.g. [{\"type\": \"conv\", \"out\": 16, "
+                        "\"kernel\": 3, \"padding\": 1}, {\"type\": \"activation\", \"fn\": \"relu\"}, ...]; "
+                        "sets --arch custom")
     parser.add_argument("--config", help="a JSON file of TrainConfig fields (flags override it)")
     parser.add_argument("--preset", metavar="NAME", help="start from a preset of the dataset (tutorial, fast, ...: "
                         "`python -m cnn_core presets` lists them); the other flags given win")
@@ -41,7 +46,7 @@ def add_config_flags(parser: argparse.ArgumentParser, cls: type = TrainConfig) -
 
 def config_from_args(args, cls: type = TrainConfig):
     """The config the flags describe: --config's file (or the defaults), then --preset's values, then each
-    flag given, then --param."""
+    flag given, then --param; --layers makes it a custom network (arch custom, its layer list)."""
     base = cls.from_json_file(args.config).to_dict() if args.config else cls().to_dict()
     if getattr(args, "preset", None):
         dataset = getattr(args, "dataset", None) or base.get("dataset")
@@ -64,5 +69,11 @@ def config_from_args(args, cls: type = TrainConfig):
             raise ConfigError({"arch_params": f"--param takes NAME=VALUE, got {item!r}"})
         key, value = item.split("=", 1)
         params[key.strip()] = parse_value(value)
+    if getattr(args, "layers", None):
+        try:
+            params = {"layers": layer_list.read_file(args.layers)}
+        except ValueError as exc:
+            raise ConfigError({"layers": str(exc)}) from None
+        base["arch"] = "custom"
     base["arch_params"] = params
     return cls.from_dict(base)

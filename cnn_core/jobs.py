@@ -78,6 +78,27 @@ def launch(path: Path, resume: bool = False, processes: int = 1) -> int:
     return pid
 
 
+def more_epochs(path: Path, n) -> int:
+    """Let a finished or stopped run train `n` epochs more: the same run goes on from its checkpoint (its
+    curves continue) to the epochs it has done plus n; a schedule stretches to the new length and early
+    stopping counts its patience anew. The new number of epochs; launch(path, resume=True) trains them."""
+    from .config import MAX_EPOCHS
+
+    path = Path(path).resolve()
+    record = runs.read_run(path)
+    if (status := runs.effective_status(record)) in runs.ACTIVE:
+        raise ValueError(f"run {record.id} is {status}: more epochs are for a finished or stopped run")
+    if not (path / runs.CHECKPOINT).is_file():
+        raise ValueError(f"run {record.id} has no checkpoint to go on from")
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"more epochs must be a whole number of at least 1, got {n!r}")
+    done = int(record.summary.get("epochs_done") or 0)
+    if done + n > MAX_EPOCHS:
+        raise ValueError(f"{done} + {n} epochs is more than {MAX_EPOCHS:,}")
+    runs.update_run(path, config={**record.config, "epochs": done + n})
+    return done + n
+
+
 def start_detached(cmd: list[str], log: Path, defaults: dict | None = None, **env) -> int:
     """Start `cmd` in its own process session (it outlives the caller), output appended to `log`, this project
     importable; `defaults` fill environment variables not set already, `env` overrides. Its pid."""

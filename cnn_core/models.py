@@ -15,6 +15,7 @@ from cnn_core.blocks import (
     NetResFeatures,
     seq,
 )
+from cnn_core import layers as layer_list
 from cnn_core.settings import Setting
 
 Shape = tuple[int, int, int]  # (channels, height, width), no batch dimension
@@ -156,6 +157,10 @@ def _build_fast_cnn(input_shape: Shape, num_classes: int, width: int, stem: str)
     return ClassifierNet(input_shape, num_classes, seq(**layers), head)
 
 
+def _build_custom(input_shape: Shape, num_classes: int, layers: list) -> nn.Module:
+    return layer_list.build(layers, input_shape, num_classes)
+
+
 # ---------------------------------------------------------------- registry
 
 _DROPOUT_HELP = "Fraction of {what} zeroed at random during training (0 = off); fights overfitting."
@@ -267,6 +272,16 @@ _ARCHS = [
          Param("stem", "choice", "patch", choices=("patch", "conv"), label="Stem",
                help="patch: a 2x2 conv with stride 2; conv: a 3x3 conv, then a 2x2 max-pool. Both halve the image."),),
         _build_fast_cnn,
+    ),
+    Architecture(
+        "custom", "Your own layers (layer editor)",
+        "Build the network layer by layer: after each one you see its output shape, its parameters and how "
+        "much of the image one value sees; what does not fit is said in words.",
+        "",
+        (Param("layers", "layers", layer_list.DEFAULT, checker=layer_list.problem, label="Layers",
+               help="The layer list: conv, pools, batch norm, dropout, activations, residual blocks, flatten, "
+                    "global pooling, linear. The output layer (to the classes) is added for you."),),
+        _build_custom,
     ),
 ]
 

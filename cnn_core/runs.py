@@ -32,11 +32,12 @@ METRICS = "metrics.jsonl"
 CHECKPOINT = "checkpoint.pt"
 BEST = "best.pt"
 CANCEL = "cancel.request"
+STEER = "steer.json"              # a request to the training process: {"lr": new rate} or {"pause": true|false}
 LOG = "train.log"
 SNAPSHOTS = "snapshots"
 RESERVE = ".reserve"            # space set aside by a training process, freed to record a full disk
 FORMAT = "cnn-dashboard-run/1"
-ACTIVE = ("queued", "running")
+ACTIVE = ("queued", "running", "paused")       # paused: its process holds its slot and waits (steer)
 FINISHED = ("completed", "failed", "cancelled", "interrupted")
 HEARTBEAT_STALE_S = 60.0          # a run silent this long, on another host, reads as interrupted
 MAX_NAME = 120
@@ -441,10 +442,14 @@ STEP_COLUMNS = ["step", "epoch", "loss", "acc", "lr", "time"]
 EPOCH_COLUMNS = ["epoch", "step", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "images_per_sec", "time"]
 
 
-def metrics_frames(path: Path):
+EVENTS = ("steer", "pause", "stop")     # metrics lines of what changed a run's course
+
+
+def metrics_frames(path: Path, events: bool = False):
     """metrics.jsonl as two pandas DataFrames: one row per logged training step (loss and accuracy over
     the last log_every steps), and one per finished epoch (train and validation loss and accuracy,
-    learning rate, images/s, and whatever else the engine logs)."""
+    learning rate, images/s, and whatever else the engine logs); with `events`, a third: the learning
+    rate changes, pauses and early stop (kind, step, epoch, lr, ...)."""
     import pandas as pd  # here: the run store is imported by every page before anything is drawn
 
     metrics = read_metrics(path)
@@ -454,7 +459,12 @@ def metrics_frames(path: Path):
         extra = [k for k in dict.fromkeys(k for m in rows for k in m) if k not in base and k != "kind"]
         return pd.DataFrame(rows, columns=base + extra)
 
-    return frame("step", STEP_COLUMNS), frame("epoch", EPOCH_COLUMNS)
+    frames = frame("step", STEP_COLUMNS), frame("epoch", EPOCH_COLUMNS)
+    if not events:
+        return frames
+    rows = [m for m in metrics if m["kind"] in EVENTS]
+    return (*frames, pd.DataFrame(rows, columns=list(dict.fromkeys(["kind", "step", "epoch", "lr"]
+                                                                  + [k for m in rows for k in m]))))
 
 
 def best_epoch(epochs) -> int | None:
@@ -476,8 +486,32 @@ def _metric_ok(record) -> bool:
 
 def truncate_metrics(path: Path, step: int) -> None:
     """Keep only the training records up to step `step` (a run resuming from its checkpoint); a test
-    line from a finish that did not get to record `completed` goes too: the finish runs again."""
-    kept = [r for r in read_metrics(path) if int(r.get("step", 0)) <= step and r["kind"] != "test"]
+    line from a finish that did not get to record `completed` goes too (the finish runs again), and an
+    early stop's line (the resumed loop decides again: with more epochs asked, it goes on)."""
+    kept = [r for r in read_metrics(path) if int(r.get("step", 0)) <= step and r["kind"] not in ("test", "stop")]
     tmp = files.temp_path(Path(path) / METRICS)
     tmp.write_text("".join(json.dumps(r) + "\n" for r in kept))
     os.replace(tmp, Path(path) / METRICS)
+
+
+def steer(path: Path, **request) -> dict:
+    """Ask the run's training process to change course at its next step: lr=RATE (the base learning rate
+    the schedule scales), pause=True|False. Requests add up until the process takes them; the request."""
+    path = Path(path)
+    record = read_run(path)
+    if (status := effective_status(record)) not in ("running", "paused"):
+        raise ValueError(f"run {record.id} is {status}: only a training run can be steered")
+    if "lr" in request:
+        from .config import TrainConfig
+        from .settings import specs
+
+        if (why := specs(TrainConfig)["lr"].check(request["lr"])) is not None:
+            raise ValueError(why)
+    file = path / STEER
+    try:
+        pending = json.loads(file.read_text())
+    except (OSError, ValueError):
+        pending = {}
+    pending = {**(pending if isinstance(pending, dict) else {}), **request}
+    files.write_json_atomic(file, pending)
+    return pending

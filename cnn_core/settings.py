@@ -11,7 +11,7 @@ import math
 from dataclasses import MISSING, dataclass, field, fields, replace
 from typing import Callable
 
-KINDS = ("int", "float", "bool", "choice", "text", "params")
+KINDS = ("int", "float", "bool", "choice", "text", "params", "layers")
 
 
 def parse_value(text: str):
@@ -26,7 +26,8 @@ def parse_value(text: str):
 @dataclass(frozen=True)
 class Setting:
     name: str
-    kind: str                        # one of KINDS; "params" is the architecture's own knobs (not a widget)
+    kind: str                        # one of KINDS; "params" is the architecture's own knobs (not a widget);
+                                     # "layers" a layer list, drawn by the layer editor
     default: object = None
     low: float | None = None         # int, float: the allowed range (inclusive unless low_open / high_open)
     high: float | None = None
@@ -103,6 +104,8 @@ class Setting:
             return self.checker(value) if self.checker else None
         if self.kind == "params":
             return None if isinstance(value, dict) else f"{self.name} must be an object of parameter values, {got}"
+        if self.kind == "layers":           # a layer list (cnn_core.layers); the checker says what is wrong
+            return self.checker(value) if self.checker else None
         whole = self.kind == "int"
         if not (is_whole(value) if whole else is_number(value)):
             return f"{self.what} must be {'a whole number' if whole else 'a number'} {self.span()}, {got}"
@@ -133,6 +136,8 @@ class Setting:
             return float(value)
         if self.kind == "choice" and not self.checker:
             return next(c for c in self.options() if c == value)
+        if self.kind == "layers":           # a copy: the default list is shared
+            return json.loads(json.dumps(value))
         return value
 
 

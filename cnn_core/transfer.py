@@ -1,4 +1,5 @@
-"""Runs you can take away: a run folder as a zip, import of a folder or zip, ONNX / TorchScript export.
+"""Runs you can take away: a run folder as a zip, import of a folder or zip, ONNX / torch.export (.pt2) /
+TorchScript export.
 
 An import is checked before anything lands in the runs folder: a zip with entries outside its
 run folder, absolute paths, links or special files, too many or too large files, or a run.json
@@ -262,10 +263,12 @@ def _check_checkpoints(folder: Path) -> None:
 
 
 # ---- model export -------------------------------------------------------------------------------
+EXPORTS = {"onnx": "onnx", "pt2": "pt2", "torchscript": "torchscript.pt"}     # kind -> file suffix
+TITLES = {"onnx": "ONNX", "pt2": "torch.export (.pt2)", "torchscript": "TorchScript (old format)"}
 @dataclass
 class ExportResult:
     """An exported model file and how its outputs compared with the PyTorch model's on one batch."""
-    kind: str               # "onnx" | "torchscript"
+    kind: str               # "onnx" | "pt2" | "torchscript"
     path: Path
     batch: str              # what the check ran on, e.g. "64 test images of mnist"
     max_abs_diff: float     # largest |logit difference|
@@ -280,20 +283,21 @@ class ExportResult:
     def message(self) -> str:
         verdict = "matches PyTorch" if self.ok else "DOES NOT match PyTorch"
         classes = "same predicted classes" if self.same_classes else "different predicted classes"
-        title = {"onnx": "ONNX", "torchscript": "TorchScript"}.get(self.kind, self.kind)
+        title = TITLES.get(self.kind, self.kind)
         return (f"{title} export {verdict} on {self.batch}: {classes}, largest logit difference "
                 f"{self.max_abs_diff:.2e} (tolerance {self.tolerance:.0e})")
 
 
 def export_model(path: Path, kind: str, batch=None) -> ExportResult:
-    """Export the run's best model to <run>/exports/ as ONNX or TorchScript, load the export back,
-    and compare its logits with the PyTorch model's on `batch` (normalized (N, C, H, W) float32;
-    default: up to 64 test images of the run's dataset when it is prepared here, else noise)."""
+    """Export the run's best model to <run>/exports/ as ONNX, torch.export's .pt2 or TorchScript (the old
+    format: deprecated upstream, kept while it loads), load the export back, and compare its logits with
+    the PyTorch model's on `batch` (normalized (N, C, H, W) float32; default: up to 64 test images of the
+    run's dataset when it is prepared here, else noise)."""
     import torch
 
     from .predict import load_model
-    if kind not in ("onnx", "torchscript"):
-        raise ValueError(f"export kind must be onnx or torchscript, got {kind!r}")
+    if kind not in EXPORTS:
+        raise ValueError(f"export kind must be one of {', '.join(EXPORTS)}, got {kind!r}")
     path = Path(path).resolve()
     model, meta = load_model(path)
     described = f"{len(batch)} given images" if batch is not None else ""
@@ -301,13 +305,13 @@ def export_model(path: Path, kind: str, batch=None) -> ExportResult:
         batch, described = _check_batch(meta)
     folder = path / EXPORT_DIR
     folder.mkdir(exist_ok=True)
-    out = folder / f"{path.name}.{'onnx' if kind == 'onnx' else 'torchscript.pt'}"
+    out = folder / f"{path.name}.{EXPORTS[kind]}"
     tmp = files.temp_path(out)
     example = batch[:2]
     with torch.no_grad():
         expected = model(batch)                                              # (N, classes)
         try:
-            got = (_onnx(model, example, batch, tmp) if kind == "onnx" else _torchscript(model, example, batch, tmp))
+            got = {"onnx": _onnx, "pt2": _pt2, "torchscript": _torchscript}[kind](model, example, batch, tmp)
             os.replace(tmp, out)
         finally:
             tmp.unlink(missing_ok=True)
@@ -344,6 +348,17 @@ def _onnx(model, example, batch, file: Path):
         program.save(str(file))
     session = onnxruntime.InferenceSession(str(file), providers=["CPUExecutionProvider"])
     return torch.from_numpy(session.run(None, {"input": batch.numpy()})[0])
+
+
+def _pt2(model, example, batch, file: Path):
+    """torch.export: an ExportedProgram with a dynamic batch axis, saved as .pt2, loaded back with plain
+    torch (torch.export.load(...).module()), run."""
+    import torch
+
+    program = torch.export.export(model.eval(), (example,),
+                                  dynamic_shapes=({0: torch.export.Dim("batch", min=1, max=65536)},))
+    torch.export.save(program, str(file))
+    return torch.export.load(str(file)).module()(batch)
 
 
 def _torchscript(model, example, batch, file: Path):

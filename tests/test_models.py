@@ -21,7 +21,7 @@ from cnn_core.models import (
     resolve_params,
 )
 
-IDS = ["mlp", "lenet", "simple-cnn", "deep-cnn", "cifar-net", "res-net-small", "res-net-deep", "fast-cnn"]
+IDS = ["mlp", "lenet", "simple-cnn", "deep-cnn", "cifar-net", "res-net-small", "res-net-deep", "fast-cnn", "custom"]
 SHAPES = [(1, 28, 28), (3, 32, 32)]
 CASES = [(a, s, k) for a in IDS for s in SHAPES for k in (10, 2)]
 
@@ -39,7 +39,7 @@ def _build(arch, shape=(1, 28, 28), k=10, **params):
 
 
 def test_registry_ids_in_ui_order():
-    """The registry holds exactly these ids (the tutorials' seven, then the fast presets' net), in UI order."""
+    """The registry holds exactly these ids (the tutorials' seven, the fast presets' net, your own layers), in UI order."""
     assert list(ARCHITECTURES) == IDS
 
 

@@ -170,7 +170,7 @@ def test_live_panel_shows_a_finished_run_from_the_url():
     assert "Test accuracy 97.00%" in text and "completed" in text
     bar = next(m.value for m in at.markdown if 'role="progressbar"' in m.value)
     assert "epoch 3/3 · step 12/12" in bar and 'aria-valuenow="100.0"' in bar
-    assert len(at.get("plotly_chart")) == 2
+    assert [c.key for c in at.get("plotly_chart")] == ["train.chart.loss", "train.chart.lr", "train.chart.acc"]
     links = at.get("page_link")
     assert any("inspect" in link.proto.page and path.name in link.proto.query_string for link in links)
 

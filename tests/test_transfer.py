@@ -3,6 +3,8 @@ that predict what the PyTorch model predicts."""
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 import json
 import os
 import stat
@@ -169,14 +171,15 @@ def test_folder_with_a_symlink_is_refused(run, runs_dir, tmp_path):
 
 
 # ---- model export -------------------------------------------------------------------------------
-@pytest.mark.parametrize("kind", ["onnx", "torchscript"])
+@pytest.mark.parametrize("kind", ["onnx", "pt2", "torchscript"])
 @pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated")
 def test_export_predicts_like_pytorch(kind, run):
     """The export, loaded back, gives the original's classes on real test images, logits within 1e-4."""
     result = transfer.export_model(run, kind)
     assert result.ok and result.path.is_file() and result.path.parent == run / "exports"
     assert result.batch.endswith("test images of mnist") and result.max_abs_diff <= 1e-4
-    assert result.message.startswith({"onnx": "ONNX", "torchscript": "TorchScript"}[kind] + " export matches")
+    assert result.message.startswith({"onnx": "ONNX", "pt2": "torch.export (.pt2)",
+                                      "torchscript": "TorchScript (old format)"}[kind] + " export matches")
     model, meta = load_model(run)
     x = data.normalize(data.load_raw("mnist").test_x[64:96], meta["mean"], meta["std"])  # (32, 1, 28, 28)
     with torch.no_grad():
@@ -185,6 +188,14 @@ def test_export_predicts_like_pytorch(kind, run):
         import onnxruntime
         session = onnxruntime.InferenceSession(str(result.path), providers=["CPUExecutionProvider"])
         got = torch.from_numpy(session.run(None, {"input": x.numpy()})[0])
+    elif kind == "pt2":     # plain torch in a process of its own: no cnn_core, no model class
+        torch.save(x, x_file := result.path.with_name("x.pt"))
+        code = ("import sys, torch; m = torch.export.load(sys.argv[1]).module(); "
+                "torch.save(m(torch.load(sys.argv[2])), sys.argv[3]); assert 'cnn_core' not in sys.modules")
+        subprocess.run([sys.executable, "-c", code, str(result.path), str(x_file), str(x_file) + ".out"],
+                       cwd=result.path.parent, check=True, timeout=120)
+        got = torch.load(str(x_file) + ".out")
+        x_file.unlink()
     else:
         got = torch.jit.load(str(result.path))(x)
     assert torch.equal(got.argmax(1), expected.argmax(1))

@@ -1,4 +1,4 @@
-"""What the Live panel's buttons do (stop, resume), and the Train page's shared state: the watched run,
+"""What the Live panel's buttons do (stop, resume, steer: learning rate, pause, continue; more epochs), and the Train page's shared state: the watched run,
 the open tab, the message shown once. Launch and Clone are the form's own (ui/train_form.py). Each runs
 as a widget callback, before the page redraws, so the page that follows already shows the result."""
 from __future__ import annotations
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from cnn_core import jobs
+from cnn_core import jobs, runs
 from ui import nav
 
 WATCH = "train.watch"          # the run-picker widget
@@ -41,3 +41,28 @@ def resume(path: Path, from_checkpoint: bool = True) -> None:
     watch(Path(path).name)
     open_tab("Live")
     nav.flash("train", "success", "Resumed from the last checkpoint." if from_checkpoint else "Started again.")
+
+
+def steer(path: Path, what: str, **ask) -> None:
+    """A steering request (runs.steer): the run takes it at its next step. Keyed values (a widget's) are
+    read from the session: steer(path, "lr", lr="train.steer_lr")."""
+    ask = {k: st.session_state[v] if isinstance(v, str) else v for k, v in ask.items()}
+    try:
+        runs.steer(path, **ask)
+    except ValueError as exc:
+        nav.flash("train", "error", f"Not changed: {exc}")
+        return
+    nav.flash("train", "info", f"{what}: asked; the run takes it at its next step.")
+
+
+def more(path: Path, key: str) -> None:
+    """Train the finished or stopped run st.session_state[key] epochs more, from its checkpoint."""
+    try:
+        total = jobs.more_epochs(path, int(st.session_state[key]))
+        jobs.launch(path, resume=True)
+    except (ValueError, OSError) as exc:
+        nav.flash("train", "error", f"Could not go on: {exc}")
+        return
+    watch(Path(path).name)
+    open_tab("Live")
+    nav.flash("train", "success", f"Training {st.session_state[key]} more epochs ({total} in all) from the checkpoint.")

@@ -119,12 +119,21 @@ def take_away(record: runs.Run) -> None:
     cols[1].download_button("Download run folder (.zip)", lambda: transfer.zip_run(path), file_name=f"{rid}.zip",
                             mime="application/zip", on_click="ignore", key=f"compare.dl_zip.{rid}",
                             icon=":material/folder_zip:")
+    st.download_button("Download as a PyTorch script (.py)", lambda: _script(path), file_name=f"{rid}.py",
+                       mime="text/x-python", on_click="ignore", key=f"compare.dl_script.{rid}",
+                       disabled=not best.is_file(), icon=":material/code:",
+                       help="One file of plain PyTorch (no cnn_core): the model written out layer by layer, the "
+                            "data, split, augmentation, optimizer, schedule and loop. `python FILE.py --epochs 1 "
+                            "--data-dir data` prints one JSON line per epoch; its head says what is exact.")
     state = f"compare.export.{rid}"
-    if cols[2].button("Export ONNX + TorchScript", key=f"compare.export_btn.{rid}", disabled=not best.is_file(),
-                      help=None if best.is_file() else "the run has no best.pt yet"):
+    if cols[2].button("Export ONNX, .pt2, TorchScript", key=f"compare.export_btn.{rid}", disabled=not best.is_file(),
+                      help="ONNX (onnxruntime and other runtimes), torch.export's .pt2 (plain torch: "
+                           "torch.export.load(path).module()), TorchScript (the old format, deprecated upstream); "
+                           "each is loaded back and checked against the PyTorch model" if best.is_file()
+                      else "the run has no best.pt yet"):
         with st.spinner("Exporting and checking against PyTorch…"):
             try:
-                st.session_state[state] = [transfer.export_model(path, k) for k in ("onnx", "torchscript")]
+                st.session_state[state] = [transfer.export_model(path, k) for k in transfer.EXPORTS]
             except Exception as exc:  # noqa: BLE001  any exporter failure is shown, never a traceback
                 st.error(f"Export failed: {type(exc).__name__}: {str(exc)[:500]}")
     for result in st.session_state.get(state, []):
@@ -167,3 +176,12 @@ def _import(source, on_duplicate: str) -> None:
     st.session_state["compare.import_n"] += 1
     nav.flash("compare", "success", f"Imported as run `{new.name}` ({runs.read_run(new).status}).")
     st.rerun()
+
+
+def _script(path) -> str:
+    from cnn_core import script_export
+
+    try:
+        return script_export.script(path)
+    except (ValueError, OSError) as exc:        # shown as the file's only line rather than a traceback
+        return f"# this run cannot be written out as a script: {exc}\n"

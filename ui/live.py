@@ -24,7 +24,7 @@ from ui.figures import curves
 PICKER_SIZE = 30      # recent finished runs offered beside every run in progress
 REFRESH_S = 2         # status, progress and numbers of a run in progress (one HTML block)
 CHART_REFRESH_S = 8   # its loss and accuracy charts (a changed chart costs the browser ~70 ms)
-ICON = {"queued": ":material/schedule:", "running": ":material/directions_run:",
+ICON = {"queued": ":material/schedule:", "running": ":material/directions_run:", "paused": ":material/pause:",
         "completed": ":material/check_circle:", "failed": ":material/error:",
         "cancelled": ":material/stop_circle:", "interrupted": ":material/warning:"}
 SIGNATURE = "train.signature"
@@ -184,15 +184,16 @@ def _charts(run: views.LiveRun) -> None:
     smoothing = b.slider("Smoothing", 0.0, 0.99, 0.6, 0.01, key=SMOOTHING,
                          help="Exponential moving average of the logged loss, as TensorBoard draws it "
                               "(0 = the raw points). The raw points stay behind it, faint.")
-    loss_fig, acc_fig = _figures(run, smoothing, log)
+    loss_fig, acc_fig, lr_fig = _figures(run, smoothing, log)
     loss, acc = st.columns(2, gap="medium")
     loss.plotly_chart(loss_fig, key="train.chart.loss", config=curves.CONFIG)
     acc.plotly_chart(acc_fig, key="train.chart.acc", config=curves.CONFIG)
+    loss.plotly_chart(lr_fig, key="train.chart.lr", config=curves.CONFIG)
 
 
 def _figures(run: views.LiveRun, smoothing: float, log: bool):
     """The two figures; the same objects again while nothing they show has changed."""
-    key = (run.id, smoothing, log, run.status, len(run.steps), len(run.epochs))
+    key = (run.id, smoothing, log, run.status, len(run.steps), len(run.epochs), len(run.events))
     cached = st.session_state.get(CHARTS)
     if cached is None or cached["key"] != key:
         # Drawn empty, with a word, before the first point: the browser then builds each chart while the
@@ -201,25 +202,49 @@ def _figures(run: views.LiveRun, smoothing: float, log: bool):
         if run.steps.empty:
             curves.waiting(loss, f"The first loss point appears after {run.record.config.get('log_every', 20)}"
                                  " training steps")
-        acc = curves.accuracy_figure(run.epochs, run.best_epoch, chance=runs.chance_acc(run.record))
+        acc = curves.accuracy_figure(run.epochs, run.best_epoch, chance=runs.chance_acc(run.record),
+                                     stopped=run.record.summary.get("stopped_early"))
         if run.epochs.empty:
             curves.waiting(acc, "Accuracy appears when the first epoch ends")
-        cached = {"key": key, "figures": (loss, acc)}
+        cached = {"key": key, "figures": (loss, acc, curves.lr_figure(run.steps, run.events))}
         st.session_state[CHARTS] = cached
     return cached["figures"]
 
 
 def _buttons(run: views.LiveRun) -> None:
     if run.active:
-        st.button("Stop", key="train.stop", icon=":material/stop:", on_click=actions.stop, args=(run.path,),
-                  help="Saves a checkpoint and ends the run `cancelled`; Resume continues it.")
-    elif run.resumable:
+        a, b, c, d = st.columns([1, 1, 1.4, 1], vertical_alignment="bottom")
+        a.button("Stop", key="train.stop", icon=":material/stop:", on_click=actions.stop, args=(run.path,),
+                 help="Saves a checkpoint and ends the run `cancelled`; Resume continues it.", width="stretch")
+        if run.status == "paused":
+            b.button("Continue", key="train.continue", icon=":material/play_arrow:", type="primary",
+                     on_click=actions.steer, args=(run.path, "Continue"), kwargs={"pause": False}, width="stretch")
+        elif run.status == "running":
+            b.button("Pause", key="train.pause", icon=":material/pause:", on_click=actions.steer,
+                     args=(run.path, "Pause"), kwargs={"pause": True}, width="stretch",
+                     help="Holds the run between two steps (a checkpoint is saved; the model stays in memory).")
+        if run.status in ("running", "paused"):
+            base = float(run.base_lr or 0.01)
+            c.number_input("New learning rate", min_value=1e-6, max_value=10.0, value=base, step=base / 10,
+                           format="%g", key="train.steer_lr",
+                           help="The base rate the schedule scales, from the next step on; drawn on the "
+                                "learning-rate chart and kept in metrics.jsonl, so resume replays it.")
+            d.button("Set rate", key="train.steer", icon=":material/tune:", on_click=actions.steer,
+                     args=(run.path, "New learning rate"), kwargs={"lr": "train.steer_lr"}, width="stretch")
+        return
+    if run.resumable:
         st.button("Resume", key="train.resume", icon=":material/play_arrow:", type="primary",
                   on_click=actions.resume, args=(run.path,), help="Continue from the last checkpoint.")
     elif run.restartable:
         st.button("Start", key="train.restart", icon=":material/play_arrow:", type="primary",
                   on_click=actions.resume, args=(run.path, False),
                   help="It stopped before its first checkpoint: train it from the beginning.")
+    if run.has_checkpoint and run.status in ("completed", "cancelled", "interrupted", "failed"):
+        a, b, _ = st.columns([1, 1, 2], vertical_alignment="bottom")
+        a.number_input("More epochs", 1, 1000, 5, key="train.more_n",
+                       help="The same run goes on from its checkpoint for this many epochs; its curves continue.")
+        b.button("Train more", key="train.more", icon=":material/fast_forward:", on_click=actions.more,
+                 args=(run.path, "train.more_n"), width="stretch")
 
 
 def _outcome(run: views.LiveRun) -> None:
@@ -230,6 +255,8 @@ def _outcome(run: views.LiveRun) -> None:
         else:
             st.success(f"**Test accuracy {views.fmt_acc(run.test_acc)}** with the weights of the best "
                        f"validation epoch ({best}).", icon=":material/check_circle:")
+        if reason := run.record.summary.get("stop_reason"):
+            st.info(f"Stopped early: {reason}.", icon=":material/front_hand:")
         nav.link("inspect", "Inspect this run: filters, feature maps, mistakes", run=run.id)
     elif run.status == "failed":
         st.error(f"The run failed: {run.error or 'no message'}")

@@ -157,7 +157,7 @@ def model_section(errors: dict, cls: type = TrainConfig) -> None:
     """The architecture's own knobs (each a Setting of models.ARCHITECTURES), then the Model settings."""
     arch = _archs()[st.session_state[key("arch")]]
     cols = st.columns(2)
-    for i, p in enumerate(arch.params):
+    for i, p in enumerate(q for q in arch.params if q.kind != "layers"):   # a layer list: the editor above
         with cols[i % 2]:
             widget(p, pkey(arch.id, p.name), tip=_tip(p, p.name))
             _error(errors, f"arch_params.{p.name}")
@@ -180,6 +180,11 @@ def new_run(cls: type = TrainConfig) -> None:
     clone_box(cls)
     launch_bar(errors, "top", cls)
     choice_section(errors, cls)
+    if config.arch == "custom" and "dataset" not in errors:
+        from ui import layer_editor
+
+        info = _datasets()[config.dataset]
+        layer_editor.editor(tuple(info.input_shape), len(info.classes))
     drawn_by = {"model": model_section, "training": training_section}   # sections with more than settings
     for (name, title), column in zip(SECTIONS.items(), st.columns(len(SECTIONS), gap="large")):
         with column:

@@ -22,6 +22,7 @@ MISSING = "—"     # a field one run has and another lacks (e.g. arch_params.wi
 STATUS_WORDS = {
     "queued": "waiting for a training slot",
     "running": "training",
+    "paused": "paused between two steps, its model in memory and its slot held; Continue goes on",
     "completed": "finished",
     "failed": "stopped by an error (below); resumable from its last checkpoint when it has one",
     "cancelled": "stopped by the user; resumable from its checkpoint",
@@ -87,6 +88,13 @@ class LiveRun:
     has_checkpoint: bool
     speed: float | None      # training images/s now (the last epoch's figure at an epoch boundary)
     eta: float | None        # seconds left at that speed
+    events: pd.DataFrame = None   # learning-rate changes, pauses, an early stop (runs.EVENTS)
+
+    @property
+    def base_lr(self) -> float | None:
+        """The base learning rate now: the last one steered to, else the config's."""
+        steers = self.events[self.events["kind"] == "steer"] if self.events is not None else []
+        return float(steers["lr"].iloc[-1]) if len(steers) else self.record.config.get("lr")
 
     @property
     def active(self) -> bool:
@@ -118,7 +126,7 @@ def progress_text(progress: dict, world_size: int = 1, hosts: list | None = None
 def live_run(record: runs.Run) -> LiveRun:
     """Everything the live panel draws for a run: its record, and its metrics read from its folder."""
     path = record.path
-    steps, epochs = runs.metrics_frames(path)
+    steps, epochs, events = runs.metrics_frames(path, events=True)
     progress = record.progress
     total = progress.get("total_steps") or 0
     status = record.effective_status
@@ -131,7 +139,7 @@ def live_run(record: runs.Run) -> LiveRun:
     return LiveRun(record.id, record.title, path, status, record, steps, epochs,
                    progress, fraction, progress_text(progress, record.world_size, record.hosts),
                    runs.best_epoch(epochs), record.test_acc,
-                   record.error, (path / runs.CHECKPOINT).is_file(), speed, eta)
+                   record.error, (path / runs.CHECKPOINT).is_file(), speed, eta, events)
 
 
 def error_labels(errors: dict, arch=None) -> list[str]:

@@ -80,8 +80,8 @@ def test_two_runs_side_by_side_rename_and_delete(server, trained, page):
 
     page.get_by_role("tab", name="Download and export").click()
     idle(page)                                              # switching tabs reruns the page
-    page.get_by_role("button", name="Export ONNX + TorchScript").click()
-    for kind in ("ONNX", "TorchScript"):                     # the check's result is shown
+    page.get_by_role("button", name="Export ONNX, .pt2, TorchScript").click()
+    for kind in ("ONNX", "torch.export (.pt2)", "TorchScript (old format)"):     # each check's result is shown
         expect(page.get_by_text(f"{kind} export matches PyTorch on 64 test images of mnist")).to_be_visible()
     expect(page.get_by_role("button", name=f"Download {first.name}.onnx")).to_be_visible()
     idle(page)

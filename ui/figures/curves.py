@@ -101,9 +101,27 @@ def _clip_spikes(fig: go.Figure, raw: list[float], epoch_steps: list, epoch_valu
                        showarrow=False, font=dict(size=11, color="#b71c1c"))
 
 
-def accuracy_figure(epochs: pd.DataFrame, best: int | None, chance: float | None = None) -> go.Figure:
-    """Accuracy per epoch, train and validation, with the best validation epoch marked and, when the
-    curves come near it, the accuracy of guessing."""
+def lr_figure(steps: pd.DataFrame, events: pd.DataFrame | None = None) -> go.Figure:
+    """The learning rate at every logged step (after the schedule), with each change asked while the run
+    trained marked where it took effect."""
+    fig = go.Figure()
+    fig.add_scatter(x=_list(steps["step"]), y=_list(steps["lr"]) if "lr" in steps else [], mode="lines",
+                    name="learning rate", line=dict(color=STEP, width=1.5), hovertemplate="%{y:.3g}")
+    steers = events[events["kind"] == "steer"] if events is not None and len(events) else None
+    if steers is not None and len(steers):
+        fig.add_scatter(x=_list(steers["step"]), y=_list(steers["rate"]), mode="markers+text", name="changed",
+                        marker=dict(symbol="diamond", size=11, color=BEST),
+                        text=[f"→ {lr:.3g}" for lr in _list(steers["lr"])], textposition="top center",
+                        hovertemplate="base rate set to %{text} at step %{x}")
+    _layout(fig, "Learning rate", "training step", "learning rate")
+    fig.update_layout(height=240, showlegend=False)
+    return fig
+
+
+def accuracy_figure(epochs: pd.DataFrame, best: int | None, chance: float | None = None,
+                    stopped: int | None = None) -> go.Figure:
+    """Accuracy per epoch, train and validation, with the best validation epoch marked, the epoch early
+    stopping ended it at, and, when the curves come near it, the accuracy of guessing."""
     fig = go.Figure()
     fig.add_scatter(x=_list(epochs["epoch"]), y=_list(epochs["train_acc"]), mode="lines+markers", name="train",
                     line=dict(color=TRAIN, width=2), hovertemplate="%{y:.2%}")
@@ -123,6 +141,10 @@ def accuracy_figure(epochs: pd.DataFrame, best: int | None, chance: float | None
         fig.add_hline(y=chance, line=dict(color="#9e9e9e", dash="dot", width=1.5),
                       annotation_text=f"chance {chance:.0%}", annotation_position="top left",
                       annotation_font=dict(size=11, color="#616161"))
+    if stopped is not None:
+        fig.add_vline(x=stopped, line=dict(color="#6d4c41", dash="dash", width=1.5),
+                      annotation_text=f"stopped early (epoch {stopped})", annotation_position="top left",
+                      annotation_font=dict(size=11, color="#6d4c41"))
     fig.update_yaxes(range=[low, high], tickformat=".1%" if high - low < 0.1 else ".0%")
     fig.update_xaxes(dtick=1 if last <= 20 else None, range=[first - 0.4, last + 0.4])
     return _layout(fig, "Accuracy per epoch", "epoch", "accuracy")

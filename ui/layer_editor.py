@@ -1,0 +1,192 @@
+"""The layer editor (Train > New run, architecture "Your own layers"): start from a registry model or from
+empty; add, remove, reorder and edit layers. Under every layer, live: its output shape, its parameters
+and the running total, the output-size formula with its numbers, and how much of the image one value
+sees; what does not fit is said in words. Beside it, the conv-versus-dense figures for this input. The
+work is cnn_core.layers'; the list lives in the form's session state like any architecture knob."""
+from __future__ import annotations
+
+import json
+import uuid
+
+import streamlit as st
+
+from cnn_core import layers as layer_list
+
+from ui.train_form import pkey
+
+LIST = pkey("custom", "layers")       # the form reads the list here (an architecture knob)
+UIDS, LAST = "le.uids", "le.last"     # a stable widget key per row; the list as the editor last left it
+
+
+def _layers() -> list[dict]:
+    ss = st.session_state
+    if not isinstance(ss.get(LIST), list):
+        ss[LIST] = json.loads(json.dumps(layer_list.DEFAULT))
+    if ss.get(LAST) != json.dumps(ss[LIST]) or len(ss.get(UIDS, [])) != len(ss[LIST]):
+        ss[UIDS] = [uuid.uuid4().hex[:8] for _ in ss[LIST]]   # set from elsewhere (a clone): fresh widgets
+        _keep()
+    return ss[LIST]
+
+
+def _keep() -> None:
+    st.session_state[LAST] = json.dumps(st.session_state[LIST])
+
+
+def _set(i: int, field: str, wkey: str) -> None:
+    st.session_state[LIST][i][field] = st.session_state[wkey]
+    _keep()
+
+
+def _retype(i: int, wkey: str) -> None:
+    st.session_state[LIST][i] = {"type": st.session_state[wkey]}
+    st.session_state[UIDS][i] = uuid.uuid4().hex[:8]
+    _keep()
+
+
+def _move(i: int, to: int) -> None:
+    for name in (LIST, UIDS):
+        items = st.session_state[name]
+        items.insert(to, items.pop(i))
+    _keep()
+
+
+def _remove(i: int) -> None:
+    for name in (LIST, UIDS):
+        st.session_state[name].pop(i)
+    _keep()
+
+
+def _add() -> None:
+    st.session_state[LIST].append({"type": st.session_state["le.add_type"]})
+    st.session_state[UIDS].append(uuid.uuid4().hex[:8])
+    _keep()
+
+
+def _start_from(input_shape: tuple, classes: int) -> None:
+    from cnn_core import models
+
+    arch = st.session_state["le.start"]
+    if arch == "empty":
+        st.session_state[LIST] = [{"type": "flatten"}]
+    else:
+        params = {p.name: st.session_state.get(pkey(arch, p.name), p.default)
+                  for p in models.get_architecture(arch).params}
+        try:
+            model = models.build_model(arch, input_shape, classes, params)
+        except ValueError:
+            model = models.build_model(arch, input_shape, classes)
+        st.session_state[LIST] = layer_list.from_model(model)
+    st.session_state[LIST + ".from"] = arch
+
+
+def _receptive(step) -> str:
+    return "the whole image" if step.receptive is None else f"{step.receptive}×{step.receptive} px"
+
+
+def _shape(step) -> str:
+    return "—" if step.shape is None else " × ".join(map(str, step.shape))
+
+
+def editor(input_shape: tuple, classes: int) -> None:
+    """The whole editor for a (C, H, W) input and `classes` outputs."""
+    from cnn_core import models
+
+    items = _layers()
+    starts = {a.id: a.title for a in models.ARCHITECTURES.values() if a.id != "custom"}
+    st.subheader("Your layers")
+    a, b, c = st.columns([3, 1, 2], vertical_alignment="bottom")
+    a.selectbox("Start from", [*starts, "empty"], key="le.start", format_func=lambda i: starts.get(i, "empty"),
+                help="A tutorial model's layers (with its knobs as set on the form), or an empty list.")
+    b.button("Load", key="le.load", on_click=_start_from, args=(input_shape, classes), width="stretch",
+              icon=":material/download:")
+    c.download_button("Layers as JSON", json.dumps(items, indent=1), "layers.json", "application/json",
+                      key="le.download", width="stretch", icon=":material/data_object:",
+                      help="For the CLI: python -m cnn_core train --layers layers.json")
+    why = layer_list.problem(items)
+    steps = layer_list.plan(items, input_shape, classes) if why is None else []
+    st.caption(f"Input: {' × '.join(map(str, input_shape))}. Under each layer: its output shape, its weights "
+               "and the running total, the size formula with its numbers, and how much of the image one value "
+               "sees (the receptive field).")
+    if why:
+        st.error(why, icon=":material/error:")
+    uids, row = st.session_state[UIDS], 0
+    for step in steps:                      # one step per layer, and the ones the editor adds (auto)
+        if step.auto:
+            _auto(step)
+        else:
+            _row(row, uids[row], items[row], step, len(items))
+            row += 1
+    for i in range(row, len(items)):        # no plan: the list itself is wrong (said above)
+        _row(i, uids[i], items[i], None, len(items))
+    if steps and steps[-1].shape is not None:
+        st.markdown(f"**{steps[-1].total:,}** parameters in all.")
+    d, e = st.columns([3, 1], vertical_alignment="bottom")
+    d.selectbox("Add a layer", list(layer_list.TYPES), key="le.add_type",
+                format_func=lambda t: f"{t}: {layer_list.TYPES[t][1]}")
+    e.button("Add", key="le.add", on_click=_add, width="stretch", icon=":material/add:")
+    conv_vs_dense(input_shape)
+
+
+def _auto(step) -> None:
+    st.caption(f":material/auto_awesome: **{step.name}** · {step.text} → {_shape(step)} · "
+               f"{step.params:,} parameters (total {step.total:,})" + (f" · {step.formula}" if step.formula else ""))
+
+
+def _row(i: int, uid: str, layer: dict, step, n: int) -> None:
+    fields = layer_list.TYPES.get(layer.get("type"), ((), ""))[0]
+    with st.container(border=True, key=f"le.row.{uid}"):
+        cols = st.columns([1.6, 1, 1, 1, 1, 1, 0.4, 0.4, 0.4], vertical_alignment="bottom")
+        name = step.name if step else f"layer {i + 1}"
+        tkey = f"le.{uid}.type"
+        if st.session_state.get(tkey) != layer.get("type") and layer.get("type") in layer_list.TYPES:
+            st.session_state[tkey] = layer["type"]
+        cols[0].selectbox(name, list(layer_list.TYPES), key=tkey, on_change=_retype, args=(i, tkey),
+                          help=layer_list.TYPES.get(layer.get("type"), ((), ""))[1])
+        for col, spec in zip(cols[1:6], fields):
+            wkey = f"le.{uid}.{spec.name}"
+            value = layer.get(spec.name, layer_list.full(layer)[spec.name])
+            if st.session_state.get(wkey) != value:
+                st.session_state[wkey] = value
+            with col:
+                if spec.kind == "int":
+                    st.number_input(spec.name, min_value=int(spec.low), max_value=int(spec.high), step=1, key=wkey,
+                                    on_change=_set, args=(i, spec.name, wkey), help=spec.help)
+                elif spec.kind == "float":
+                    st.number_input(spec.name, min_value=0.0, max_value=0.95, step=0.05, key=wkey,
+                                    on_change=_set, args=(i, spec.name, wkey), help=spec.help)
+                elif spec.kind == "bool":
+                    st.checkbox(spec.name, key=wkey, on_change=_set, args=(i, spec.name, wkey), help=spec.help)
+                else:
+                    st.selectbox(spec.name, list(spec.options()), key=wkey, on_change=_set,
+                                 args=(i, spec.name, wkey), help=spec.help)
+        cols[6].button("", key=f"le.up.{uid}", icon=":material/arrow_upward:", disabled=i == 0,
+                       on_click=_move, args=(i, i - 1), help="Move up")
+        cols[7].button("", key=f"le.down.{uid}", icon=":material/arrow_downward:", disabled=i == n - 1,
+                       on_click=_move, args=(i, i + 1), help="Move down")
+        cols[8].button("", key=f"le.del.{uid}", icon=":material/close:", on_click=_remove, args=(i,),
+                       help="Remove", disabled=n == 1)
+        if step is not None:
+            parts = [f"→ **{_shape(step)}**", f"{step.params:,} parameters (total {step.total:,})"]
+            if step.formula:
+                parts.append(step.formula)
+            if step.shape is not None:
+                parts.append(f"one value sees {_receptive(step)}")
+            st.caption(" · ".join(parts))
+            if step.problem:
+                st.error(step.problem, icon=":material/error:")
+
+
+def conv_vs_dense(input_shape: tuple) -> None:
+    """The tutorial's comparison with the true figures for this input."""
+    f = layer_list.conv_vs_dense(input_shape)
+    with st.expander("Why convolutions: a conv against a dense layer, with the true figures",
+                     icon=":material/calculate:"):
+        st.markdown(
+            f"For this {' × '.join(map(str, input_shape))} input, 16 outputs each:\n\n"
+            f"- a **3×3 conv** with 16 filters has {f['conv_formula']} weights (plus 16 biases);\n"
+            f"- a **dense layer** to 16 units has {f['dense_formula']} weights (plus 16 biases): "
+            f"**{f['ratio']:,.0f}×** as many.\n\n"
+            "The tutorial writes 16·3·3·3 = 1728 for the conv and 3·32·32 = 9216 for the dense layer; both are "
+            "wrong (16·3·3·3 is 432, and the dense layer has 3·32·32 weights per unit, 49,152 for 16 units on "
+            "a 3×32×32 image). The conv's weights do not grow with the image: the same 3×3 filters slide over "
+            "every position.")
