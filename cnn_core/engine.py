@@ -70,6 +70,24 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
     return loss_sum.item() / n, correct.item() / n
 
 
+GRAD_BINS = 30
+
+
+def gradient_histograms(model: nn.Module, bins: int = GRAD_BINS) -> dict:
+    """Per weight tensor of each conv and linear layer: a histogram of its gradient after the last step
+    (the epoch's last batch), {name: {"lo", "hi", "counts"}}; for Inspect's histograms over epochs."""
+    out = {}
+    for name, m in model.named_modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)) and m.weight.grad is not None:
+            g = m.weight.grad.detach().float().flatten().cpu()
+            lo, hi = float(g.min()), float(g.max())
+            if not (math.isfinite(lo) and math.isfinite(hi)):
+                continue
+            counts = torch.histc(g, bins=bins, min=lo, max=hi if hi > lo else lo + 1e-12)
+            out[name] = {"lo": lo, "hi": hi, "counts": [int(c) for c in counts.tolist()]}
+    return out
+
+
 def _prep(x: torch.Tensor) -> torch.Tensor:
     return x.contiguous(memory_format=torch.channels_last) if CHANNELS_LAST and x.dim() == 4 else x
 
@@ -464,6 +482,8 @@ class Trainer:
         # The epoch's line goes out before its checkpoint: a crash between the two replays the epoch
         # from the previous checkpoint (resume cuts the line again); the other order loses the line.
         self.writer.log(record)
+        self.writer.log({"kind": "grads", "step": self.step, "epoch": self.epoch,
+                         "layers": gradient_histograms(self.model)})
         if val_acc > self.gain_acc + c.min_gain:
             self.gain_acc, self.gain_epoch = val_acc, self.epoch
         if val_acc > self.best_val_acc:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -16,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import data, predict
+from . import data, predict, runs
 from .models import conv_layers
 
 EVAL_BATCH = 500
@@ -189,6 +190,67 @@ def filter_gradients(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> list
         grads = torch.autograd.grad(loss, [m.weight for _, m in layers], allow_unused=True)
     return [(name, (g if g is not None else torch.zeros_like(m.weight)).detach().cpu().numpy())
             for (name, m), g in zip(layers, grads)]
+
+
+# ---- histograms over epochs (TensorBoard's) ------------------------------------------------------------
+HIST_BINS = 30
+
+
+def weight_tensors(model: nn.Module) -> dict[str, np.ndarray]:
+    """The weight tensor of every conv and linear layer, flat, by layer name (forward order)."""
+    return {name: m.weight.detach().cpu().float().numpy().ravel().copy() for name, m in model.named_modules()
+            if isinstance(m, (nn.Conv2d, nn.Linear))}
+
+
+def weight_histories(path: Path) -> dict[str, dict[int, np.ndarray]]:
+    """Layer -> epoch -> its weights, from the run's snapshots (epoch 0: before training)."""
+    from .snapshots import snapshot_epochs
+
+    out: dict[str, dict[int, np.ndarray]] = {}
+    for epoch in snapshot_epochs(path):
+        state = torch.load(runs.snapshot_file(path, epoch), map_location="cpu", weights_only=True)["model"]
+        for key, value in state.items():
+            if key.endswith(".weight") and value.dim() in (2, 4):       # conv and linear weights
+                out.setdefault(key.removesuffix(".weight"), {})[epoch] = value.float().numpy().ravel()
+    return out
+
+
+def histogram_frame(by_epoch: dict[int, np.ndarray], bins: int = HIST_BINS) -> pd.DataFrame:
+    """Long form for a heatmap: epoch, value (bin centre), share of the tensor in that bin; one range of
+    bins over every epoch so that the distributions compare."""
+    lo = min(float(v.min()) for v in by_epoch.values())
+    hi = max(float(v.max()) for v in by_epoch.values())
+    edges = np.linspace(lo, hi if hi > lo else lo + 1e-12, bins + 1)
+    centres = (edges[:-1] + edges[1:]) / 2
+    rows = []
+    for epoch, values in sorted(by_epoch.items()):
+        counts, _ = np.histogram(values, edges)
+        rows += [{"epoch": epoch, "value": float(c), "share": float(n) / max(len(values), 1)}
+                 for c, n in zip(centres, counts)]
+    return pd.DataFrame(rows)
+
+
+def gradient_history(path: Path) -> dict[str, dict[int, dict]]:
+    """Layer -> epoch -> {"lo", "hi", "counts"}: the histograms the engine logged of each layer's
+    gradient at the end of every epoch (its last batch)."""
+    out: dict[str, dict[int, dict]] = {}
+    for m in runs.read_metrics(path):
+        if m.get("kind") == "grads" and isinstance(m.get("layers"), dict):
+            for name, h in m["layers"].items():
+                out.setdefault(name, {})[int(m["epoch"])] = h
+    return out
+
+
+def gradient_frame(by_epoch: dict[int, dict]) -> pd.DataFrame:
+    """The logged gradient histograms in the long form of histogram_frame (each epoch on its own range)."""
+    rows = []
+    for epoch, h in sorted(by_epoch.items()):
+        counts = np.asarray(h["counts"], dtype=float)
+        edges = np.linspace(h["lo"], h["hi"], len(counts) + 1)
+        total = max(counts.sum(), 1.0)
+        rows += [{"epoch": epoch, "value": float(c), "share": n / total}
+                 for c, n in zip((edges[:-1] + edges[1:]) / 2, counts)]
+    return pd.DataFrame(rows)
 
 
 # ---- feature maps --------------------------------------------------------------------------------

@@ -42,7 +42,7 @@ def test_run_folder_is_complete():
     assert best["arch"] == "simple-cnn" and best["num_classes"] == 10 and best["input_shape"] == [1, 28, 28]
     assert len(best["mean"]) == 1 and best["std"][0] > 0
     kinds = {m["kind"] for m in runs.read_metrics(path)}
-    assert kinds == {"step", "epoch", "test"}
+    assert kinds == {"step", "epoch", "grads", "test"}
     assert record.progress["step"] == record.progress["total_steps"]
 
 

@@ -309,3 +309,20 @@ def test_mosaic_places_tiles_with_gaps():
     assert m.shape == (2 * 2 + 1, 3 * 2 + 2)
     np.testing.assert_array_equal(m[3:5, 0:2], tiles[3])
     assert np.isnan(m[2]).all() and np.isnan(m[:, 2]).all()
+
+
+def test_weight_and_gradient_histograms_over_epochs():
+    """The engine logs every conv/linear layer's gradient histogram at each epoch's end; the snapshots give
+    the weights at epochs 0..2; both come out as one distribution per epoch that sums to 1."""
+    path = runs.create_run(TrainConfig(dataset="mnist", arch="lenet", val_size=100, batch_size=32, epochs=2, lr=0.05))
+    assert engine.run_training(path).status == "completed"
+    grads = inspection.gradient_history(path)
+    assert set(grads) == {"features.conv1", "features.conv2", "classifier.fc1", "classifier.fc2"}
+    assert sorted(grads["features.conv1"]) == [1, 2]
+    assert sum(grads["features.conv1"][1]["counts"]) == 10 * 1 * 5 * 5        # every weight's gradient, once
+    weights = inspection.weight_histories(path)
+    assert sorted(weights["features.conv2"]) == [0, 1, 2] and weights["features.conv2"][0].size == 20 * 10 * 25
+    for frame in (inspection.histogram_frame(weights["features.conv2"]),
+                  inspection.gradient_frame(grads["classifier.fc1"])):
+        assert frame.groupby("epoch")["share"].sum().round(6).eq(1.0).all()
+    assert not (weights["features.conv2"][0] == weights["features.conv2"][2]).all()    # the weights moved

@@ -30,6 +30,7 @@ def _record(tmp: Path, dataset: str) -> dict:
     return record
 
 
+@pytest.mark.stress   # 46 s of real CIFAR-2 training: in `make test-stress`, to keep the suite within 10 minutes
 def test_the_real_cifar2_prepares_and_as_png_folders_trains_like_the_built_in_one(tmp_path):
     """`data prepare cifar2 --from` keeps CIFAR-10's airplanes and birds: 10,000 train and 2,000 test, half
     each. Its images written as PNG files in train/<class>/ and test/<class>/, named by their index, and

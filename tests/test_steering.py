@@ -7,13 +7,13 @@ from __future__ import annotations
 import json
 import math
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from cnn_core import engine, jobs, runs
+from cnn_core.cli import main
 from cnn_core.config import TrainConfig
 from cnn_core.engine import run_training
 
@@ -115,15 +115,18 @@ def test_more_epochs_continue_a_completed_run_as_one():
     assert _epochs(path) == _epochs(straight)             # the same as 2 epochs at once
 
 
-def test_pause_and_continue_a_training_process_from_the_cli(runs_dir):
+def test_pause_and_continue_a_training_process_from_the_cli(runs_dir, capsys):
     """A real detached run: `runs steer --pause` holds it (status paused, no step taken), `--lr` and
     `--continue` let it go on at the new rate (the change and the pause in its log); then it is stopped."""
     path = runs.create_run(TrainConfig(**{**FAST, "batch_size": 4, "epochs": 200, "log_every": 10}))   # long
     jobs.launch(path)
 
     def cli(*args):
-        return subprocess.run([sys.executable, "-m", "cnn_core", "runs", "steer", path.name, *args], cwd=ROOT,
-                              capture_output=True, text=True, timeout=60)
+        """The CLI's parser and handler in this process (the training is the real process here; a fresh
+        interpreter per command would only add 3 s of importing torch each)."""
+        code = main(["runs", "steer", path.name, *args])
+        out = capsys.readouterr()
+        return subprocess.CompletedProcess(args, code, out.out, out.err)
 
     def until(what, timeout=60):
         deadline = time.monotonic() + timeout

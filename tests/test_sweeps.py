@@ -138,6 +138,7 @@ def test_trials_run_as_tasks_on_a_real_ray_cluster(runs_dir, ray_cluster):
     assert all(r.pid != os.getpid() for r in records)            # trained in the cluster's worker processes
 
 
+@pytest.mark.stress   # 17 s; the ASHA test below covers pruning in the suite (kept within 10 minutes)
 def test_the_median_rule_stops_a_poor_trial_and_says_why(runs_dir, monkeypatch):
     """Grid points run in the order given, one at a time here (CNN_MAX_JOBS=1): two good learning rates
     complete, then lr 1e-6 sits at chance and is stopped early (Optuna's median rule, from 2 completed

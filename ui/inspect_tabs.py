@@ -56,12 +56,40 @@ def feature_maps(ctx: Context) -> None:
     if not maps:
         st.info("This model has no conv layers, so there are no feature maps: it flattens the image at once.")
         return
+    kernel_to_map(ctx, maps)
     st.caption("Each layer's output for the chosen image, channel by channel (left to right, top to bottom), "
                "on one colour scale per layer.")
     for row in range(0, len(maps), 2):      # a row of two at a time: stacked on a phone, still in network order
         for col, (i, fm) in zip(st.columns(2), enumerate(maps[row:row + 2], start=row)):
             title = f"{fm.name} · {fm.kind} · output {' × '.join(map(str, fm.shape))}"
             col.plotly_chart(images.feature_map_figure(fm.maps, title), config=CONFIG, key=f"inspect.fm.{i}")
+
+
+def kernel_to_map(ctx: Context, maps: list) -> None:
+    """CNN Explainer's link: click a kernel of a conv layer and see the map it makes from the chosen image."""
+    layers = dict(inspection.conv_filters(ctx.net))
+    by_name = {fm.name: fm for fm in maps}
+    shown = [n for n in layers if n.removeprefix("features.") in by_name]
+    if not shown:
+        return
+    st.markdown("**A kernel and the map it makes.** Click a kernel: beside it, what it produces from this image "
+                "(before the activation).")
+    a, b = st.columns([1, 1], gap="medium")
+    iw.keep_valid("inspect.k_layer", shown, shown[0])
+    name = a.selectbox("Conv layer", shown, key="inspect.k_layer")
+    event = a.plotly_chart(images.kernel_picker_figure(layers[name], name), config=CONFIG, on_select="rerun",
+                           selection_mode="points", key=f"inspect.kernels.{name}")
+    points = (event.selection.points if event and event.selection else None) or []
+    k = int(points[0]["customdata"]) if points and points[0].get("customdata") is not None else 0
+    fm = by_name[name.removeprefix("features.")]
+    weight = layers[name][k]                                       # (in, kh, kw)
+    b.plotly_chart(images.filters_figure(weight[None], f"{name} filter {k} · {' × '.join(map(str, weight.shape))}"),
+                   config=CONFIG, key="inspect.kernel_one")
+    b.plotly_chart(images.feature_map_figure(fm.maps[k:k + 1], f"its map: {name} channel {k} · "
+                                             f"{' × '.join(map(str, fm.maps.shape[1:]))}", height=260),
+                   config=CONFIG, key="inspect.kernel_map")
+    b.caption(f"Filter {k} slides over the {weight.shape[0]} input channel(s); at each position it multiplies "
+              "its weights by the pixels under it and adds them up (plus its bias): one value of this map.")
 
 
 def confusion(ctx: Context) -> None:
@@ -125,6 +153,53 @@ def saliency(ctx: Context) -> None:
     st.plotly_chart(images.saliency_figure(images.to_rgb(test.images[index]), heat, title), config=CONFIG)
 
 
+def histograms(ctx: Context) -> None:
+    """TensorBoard's histograms: one layer's weights over the saved epochs, and its gradients as logged at
+    the end of every epoch, with the epoch chosen above marked."""
+    import plotly.express as px
+
+    from cnn_core import snapshots
+
+    path = ctx.stamp[0]
+    weights = iw.weight_histories(str(path), tuple(snapshots.snapshot_epochs(path)))
+    grads = inspection.gradient_history(path)
+    names = list(dict.fromkeys([*weights, *grads]))
+    if not names:
+        st.info("This run saved no snapshots and logged no gradients (runs made before histograms were "
+                "recorded, or a model too big for snapshots): there is nothing to draw.")
+        return
+    iw.keep_valid("inspect.hist_layer", names, names[0])
+    name = st.selectbox("Layer", names, key="inspect.hist_layer",
+                        help="Conv and linear layers: the values of their weight tensors.")
+    chosen = ctx.meta.get("epoch") if isinstance(ctx.meta.get("epoch"), int) else None
+    left, right = st.columns(2)
+    if name in weights and len(weights[name]) >= 1:
+        frame = inspection.histogram_frame(weights[name])
+        grid = frame.pivot(index="value", columns="epoch", values="share")
+        fig = px.imshow(grid, origin="lower", aspect="auto", color_continuous_scale="Blues",
+                        labels={"x": "epoch", "y": "weight value", "color": "share"},
+                        title=f"{name}: weights over epochs (0 = before training)")
+        fig.update_yaxes(tickformat=".2g")
+        if chosen is not None:
+            fig.add_vline(x=chosen, line=dict(color="#e65100", width=2))
+        left.plotly_chart(fig, config=CONFIG, key="inspect.hist_w")
+    else:
+        left.info("No snapshots of this layer's weights (the run saved none).")
+    if name in grads:
+        frame = inspection.gradient_frame(grads[name])
+        fig = px.line(frame, x="value", y="share", color="epoch", color_discrete_sequence=px.colors.sequential.Oranges[2:],
+                      title=f"{name}: gradients at the end of each epoch (its last batch)",
+                      labels={"value": "gradient value", "share": "share of the weights"})
+        fig.update_xaxes(tickformat=".1e")
+        right.plotly_chart(fig, config=CONFIG, key="inspect.hist_g")
+    else:
+        right.info("No gradients were logged for this run (runs made before this version).")
+    st.caption("Weights: each column is one saved epoch, darker where more weights have that value; a "
+               "distribution that widens or drifts shows the layer learning. Gradients: how the last step of each "
+               "epoch would move the weights; shrinking towards 0 as training settles, exploding or stuck at 0 "
+               "when something is wrong. The orange line marks the epoch picked above.")
+
+
 def classify_many(ctx: Context) -> None:
     """Many pictures of a person's own read by these weights (DIGITS' Classify Many)."""
     from ui import own_data
@@ -133,5 +208,5 @@ def classify_many(ctx: Context) -> None:
 
 
 TABS = {"Filters": filters, "Feature maps": feature_maps, "Confusion": confusion, "Mistakes": mistakes,
-        "Saliency": saliency, "Classify many": classify_many}
+        "Saliency": saliency, "Histograms": histograms, "Classify many": classify_many}
 NEEDS_TEST = ("Feature maps", "Confusion", "Mistakes", "Saliency")   # the others draw from the weights alone

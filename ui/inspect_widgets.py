@@ -82,6 +82,14 @@ def filter_gradients(path: str, key: str, stamp: int, n: int = 64):
     return dict(inspection.filter_gradients(net, test.x(slice(0, n), meta), test.y[:n]))
 
 
+@st.cache_data(max_entries=8, show_spinner="Reading the snapshots…")
+def weight_histories(path: str, epochs: tuple):
+    """Layer -> epoch -> weights of every snapshot (`epochs`: the saved ones, part of the cache key)."""
+    from cnn_core import inspection
+
+    return inspection.weight_histories(Path(path))
+
+
 # ---- pickers --------------------------------------------------------------------------------------
 def run_picker() -> "runs.Run | None":
     """The run selectbox (default: ?run=<id>, else the newest finished run); its record, or None."""

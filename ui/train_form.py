@@ -151,6 +151,41 @@ def choice_section(errors: dict, cls: type = TrainConfig) -> None:
     st.markdown(f"**{arch.title}.** {arch.teaches}")
     if arch.fixes:
         st.caption(f":material/build: What the tutorial got wrong, fixed here: {arch.fixes}")
+    slips(arch.id, errors)
+
+
+def slips(arch_id: str, errors: dict) -> None:
+    """The tutorials' slips where they bite, with this model's true figures (cnn_core.slips)."""
+    if "dataset" in errors:
+        return
+    from cnn_core import slips as figures
+
+    info = _datasets()[st.session_state[key("dataset")]]
+    shape, classes = tuple(info.input_shape), len(info.classes)
+    if arch_id == "res-net-deep" and st.toggle("Show the tutorial's `n_blocks * [ResBlock(n)]`", key="train.slip_blocks",
+                                                help="What the tutorial's one line builds, against n blocks of their own."):
+        params = {p.name: st.session_state.get(pkey(arch_id, p.name), p.default) for p in _archs()[arch_id].params}
+        try:
+            f = figures.shared_blocks(shape, classes, int(params["n_chans1"]), int(params["n_blocks"]))
+        except (ValueError, TypeError) as exc:
+            st.caption(f"(not computed: {exc})")
+        else:
+            st.info(f"`nn.Sequential(*({f['n_blocks']} * [ResBlock({params['n_chans1']})]))` lists **one** block "
+                    f"{f['n_blocks']} times: one set of weights applied {f['n_blocks']} times. That net has "
+                    f"**{f['tutorial']:,}** parameters; with {f['n_blocks']} blocks of their own (built here) it has "
+                    f"**{f['fixed']:,}**: {f['n_blocks'] - 1} × {f['block']:,} more. Both run {f['n_blocks']} "
+                    f"blocks deep; only the second can learn {f['n_blocks']} different things.",
+                    icon=":material/content_copy:")
+    with st.expander("Why the model ends in logits, not Softmax", icon=":material/function:"):
+        f = figures.softmax_twice(classes)
+        st.markdown(
+            f"CrossEntropyLoss applies (log-)softmax itself. A tutorial model that ends in `nn.Softmax` gets "
+            f"softmax twice. For a confident, right answer on {classes} classes (logits 4, 1, −2, … for the true "
+            f"class first): the loss on the logits is **{f['logits']['loss']:.3f}**; on softmax(logits) it is "
+            f"**{f['softmax first']['loss']:.3f}**, and it can never go below **{f['floor']:.3f}** (a perfect "
+            f"one-hot still goes through a softmax). The gradient reaching the logits shrinks from "
+            f"{f['logits']['grad']:.3f} to {f['softmax first']['grad']:.3f}: learning slows. Output logits and "
+            "let the loss do the softmax; `log_softmax` pairs with `NLLLoss`.")
 
 
 def model_section(errors: dict, cls: type = TrainConfig) -> None:

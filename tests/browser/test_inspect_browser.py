@@ -15,7 +15,7 @@ import pytest
 from browserkit import SHOTS, chromium_page, dashboard_server, idle, train_runs
 
 
-TABS = ("Filters", "Feature maps", "Confusion", "Mistakes", "Saliency")
+TABS = ("Filters", "Feature maps", "Confusion", "Mistakes", "Saliency", "Histograms")
 VISUAL = ".js-plotly-plot, [data-testid='stImage'] img"
 
 @pytest.fixture(scope="module")
@@ -105,6 +105,27 @@ def test_new_image_choice_updates_maps_and_saliency(server, trained_run, page):
     assert "Test image #17" in sal.inner_text()
 
 
+KERNEL_AT_JS = """k => { const el = Array.from(document.querySelectorAll('.js-plotly-plot'))
+    .find(e => (e.data || []).some(t => t.name === 'kernels'));
+  const t = el.data.find(t => t.name === 'kernels'), i = t.customdata.indexOf(k), L = el._fullLayout;
+  const r = el.getBoundingClientRect();
+  return [r.left + L.xaxis._offset + L.xaxis.l2p(t.x[i]), r.top + L.yaxis._offset + L.yaxis.l2p(t.y[i])]; }"""
+
+
+def test_a_click_on_a_kernel_shows_the_map_it_makes(server, trained_run, page):
+    """Feature maps: click kernel 3 of conv1 (CNN Explainer's link): the kernel and its map for the chosen
+    image appear beside the kernels, the map equal to conv1's channel 3."""
+    page.goto(f"{server}/inspect?run={trained_run.name}")
+    panel = _open_tab(page, "Feature maps")
+    panel.get_by_text("features.conv1 filter 0").wait_for()               # the first kernel until one is clicked
+    x, y = page.evaluate(KERNEL_AT_JS, 3)
+    page.mouse.click(x, y)
+    panel.get_by_text("features.conv1 filter 3").wait_for()
+    panel.get_by_text("its map: features.conv1 channel 3").wait_for()
+    idle(page)
+    _shot(page, "inspect-kernel-map.png", tall=True)
+
+
 def test_colour_first_layer_filters(server, trained_runs, page):
     """A CIFAR run's first conv layer draws its 3-channel kernels as colour tiles (a plotly image trace)."""
     page.goto(f"{server}/inspect?run={trained_runs['colour'].name}")
@@ -125,7 +146,7 @@ def test_feature_maps_keep_network_order_on_a_phone(server, trained_run, page):
     try:
         page.goto(f"{server}/inspect?run={trained_run.name}")
         panel = _open_tab(page, "Feature maps")
-        panel.locator(".js-plotly-plot").nth(len(order)).wait_for()       # the probabilities, then every layer
+        panel.locator(".js-plotly-plot").nth(len(order) + 3).wait_for()   # probabilities, kernel + its map, layers
         tops = panel.locator(".js-plotly-plot .gtitle").evaluate_all(
             "els => els.map(e => [e.getBoundingClientRect().top, e.textContent])")
         shown = [text.split(" · ")[0] for _, text in sorted(tops) if " · output " in text]

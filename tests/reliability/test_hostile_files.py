@@ -322,11 +322,11 @@ def test_metrics_readers_skip_garbage(garbage_metrics_run, capsys):
 
 
 def test_metrics_garbage_pages_still_draw_the_epochs(garbage_metrics_run):
-    """Train's live panel draws its loss and accuracy charts; Compare overlays the run's curves."""
+    """Train's live panel draws its loss, learning-rate and accuracy charts; Compare overlays the run's curves."""
     at = _app("train.py", run=garbage_metrics_run.name)
-    charts = at.get("plotly_chart")
-    assert len(charts) == 2 and not at.error
-    acc = json.loads(charts[1].proto.spec)
+    charts = {c.key: c for c in at.get("plotly_chart")}
+    assert set(charts) == {"train.chart.loss", "train.chart.lr", "train.chart.acc"} and not at.error
+    acc = json.loads(charts["train.chart.acc"].proto.spec)
     assert [list(t.get("x", [])) for t in acc["data"] if t.get("mode", "").startswith("lines")][0] == [1, 2]
     at = _app("compare.py", **{"compare.pick": [garbage_metrics_run.name]})
     assert len(at.get("plotly_chart")) >= 2 and not at.error

@@ -98,6 +98,35 @@ def filters_figure(weight: np.ndarray, title: str, per_filter: bool = False, rgb
     return _image_figure(trace, f"{title}{shown} · {layout_note}{scale_note}", *z.shape)
 
 
+def kernel_centres(weight_shape: tuple, max_filters: int = 64, max_inputs: int = 64, rgb: bool = True):
+    """Where filters_figure draws each kernel: (x, y, filter index) of every tile's centre."""
+    out_ch, in_ch, kh, kw = weight_shape
+    out_ch, in_ch = min(out_ch, max_filters), min(in_ch, max_inputs)
+    points = []
+    if (in_ch == 3 and rgb) or in_ch == 1:
+        cols = grid_shape(out_ch)[1]
+        for k in range(out_ch):
+            r, c = divmod(k, cols)
+            points.append((c * (kw + GAP) + (kw - 1) / 2, r * (kh + GAP) + (kh - 1) / 2, k))
+    else:
+        for k in range(out_ch):
+            for j in range(in_ch):
+                points.append((j * (kw + GAP) + (kw - 1) / 2, k * (kh + GAP) + (kh - 1) / 2, k))
+    return points
+
+
+def kernel_picker_figure(weight: np.ndarray, title: str, per_filter: bool = False) -> go.Figure:
+    """filters_figure with a clickable point on every kernel (Streamlit selects scatter points, not heatmap
+    cells): the selection's customdata is the filter's index."""
+    fig = filters_figure(weight, title, per_filter)
+    xs, ys, ks = zip(*kernel_centres(weight.shape))
+    fig.add_scatter(x=xs, y=ys, customdata=ks, mode="markers", showlegend=False, name="kernels",
+                    marker=dict(size=max(8, 240 // max(len(set(xs)), 1)), color="rgba(0,0,0,0.01)", symbol="square"),
+                    hovertemplate="filter %{customdata}: click to see its map<extra></extra>")
+    fig.update_layout(clickmode="event+select", dragmode=False)
+    return fig
+
+
 def feature_map_figure(maps: np.ndarray, title: str, max_maps: int = 64, height: int = 320) -> go.Figure:
     """One layer's maps (C, H, W) as a mosaic heatmap on the layer's shared colour scale."""
     m = maps[:max_maps].astype(np.float32)
