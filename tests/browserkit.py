@@ -79,6 +79,22 @@ def dashboard_server(data_dir: Path, runs_dir: Path, log_dir: Path, *, address: 
             proc.kill()
 
 
+@contextlib.contextmanager
+def training_dashboard(data_dir: Path, runs_dir: Path, log_dir: Path, **env: str):
+    """dashboard_server for tests that launch runs or sweeps: whatever still trains in `runs_dir` when the
+    block ends (a failed test's) is cancelled and waited for, and its sweeps deleted."""
+    try:
+        with dashboard_server(data_dir, runs_dir, log_dir, **env) as base:
+            yield base
+    finally:
+        from cnn_core import jobs, runs, sweeps
+        for s in sweeps.list_sweeps(runs_dir):
+            sweeps.delete(s.id, runs_dir)
+        for r in runs.list_runs(runs_dir):
+            if jobs.cancel(Path(r.path)) in runs.ACTIVE:
+                jobs.wait(Path(r.path), timeout=60)
+
+
 class Server(str):
     """The base url (a str, as tests use it), with the server's pid and log file."""
 

@@ -32,15 +32,21 @@ def stop(path: Path) -> None:
     nav.flash("train", "info", f"Stop requested (the run was {was}); it saves a checkpoint and stops within a step.")
 
 
-def resume(path: Path, from_checkpoint: bool = True) -> None:
+def _launch(path: Path, resume: bool, done: str, failed: str) -> None:
+    """Start the run's process; then watch it on the Live tab and say `done`, or say why it could not."""
     try:
-        jobs.launch(path, resume=from_checkpoint)
+        jobs.launch(path, resume=resume)
     except (ValueError, OSError) as exc:
-        nav.flash("train", "error", f"Could not resume: {exc}")
+        nav.flash("train", "error", f"{failed}: {exc}")
         return
     watch(Path(path).name)
     open_tab("Live")
-    nav.flash("train", "success", "Resumed from the last checkpoint." if from_checkpoint else "Started again.")
+    nav.flash("train", "success", done)
+
+
+def resume(path: Path, from_checkpoint: bool = True) -> None:
+    _launch(path, from_checkpoint, "Resumed from the last checkpoint." if from_checkpoint else "Started again.",
+            "Could not resume")
 
 
 def steer(path: Path, what: str, **ask) -> None:
@@ -57,12 +63,10 @@ def steer(path: Path, what: str, **ask) -> None:
 
 def more(path: Path, key: str) -> None:
     """Train the finished or stopped run st.session_state[key] epochs more, from its checkpoint."""
+    n = int(st.session_state[key])
     try:
-        total = jobs.more_epochs(path, int(st.session_state[key]))
-        jobs.launch(path, resume=True)
-    except (ValueError, OSError) as exc:
+        total = jobs.more_epochs(path, n)
+    except ValueError as exc:
         nav.flash("train", "error", f"Could not go on: {exc}")
         return
-    watch(Path(path).name)
-    open_tab("Live")
-    nav.flash("train", "success", f"Training {st.session_state[key]} more epochs ({total} in all) from the checkpoint.")
+    _launch(path, True, f"Training {n} more epochs ({total} in all) from the checkpoint.", "Could not go on")

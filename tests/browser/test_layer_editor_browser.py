@@ -9,24 +9,17 @@ datasets and its own runs folder. Screenshots (1440 and 400 px) go to artifacts/
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
-from browserkit import SHOTS, chromium_page, dashboard_server, fill, idle, select
+from browserkit import SHOTS, chromium_page, training_dashboard, fill, idle, select
 
 
 @pytest.fixture(scope="module")
 def server(small_data_dir, tmp_path_factory):
     runs_dir = tmp_path_factory.mktemp("editor-runs")
-    try:
-        with dashboard_server(small_data_dir, runs_dir, tmp_path_factory.mktemp("editor-log")) as base:
-            yield base, runs_dir
-    finally:
-        from cnn_core import jobs, runs  # stop what the test launched
-        for r in runs.list_runs(runs_dir):
-            if jobs.cancel(Path(r.path)) in runs.ACTIVE:
-                jobs.wait(Path(r.path), timeout=60)
+    with training_dashboard(small_data_dir, runs_dir, tmp_path_factory.mktemp("editor-log")) as base:
+        yield base, runs_dir
 
 
 @pytest.fixture(scope="module")

@@ -13,20 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from browserkit import SHOTS, chromium_page, dashboard_server, fill, idle, select
+from browserkit import SHOTS, chromium_page, training_dashboard, fill, idle, select
 
 
 @pytest.fixture(scope="module")
 def server(small_data_dir, tmp_path_factory):
     runs_dir = tmp_path_factory.mktemp("sweep-runs")
-    try:
-        with dashboard_server(small_data_dir, runs_dir, tmp_path_factory.mktemp("sweep-log"),
-                              CNN_MAX_JOBS="2") as base:
-            yield base, runs_dir
-    finally:
-        from cnn_core import sweeps  # stop whatever a failed test left running
-        for s in sweeps.list_sweeps(runs_dir):
-            sweeps.delete(s.id, runs_dir)
+    with training_dashboard(small_data_dir, runs_dir, tmp_path_factory.mktemp("sweep-log"), CNN_MAX_JOBS="2") as base:
+        yield base, runs_dir
 
 
 @pytest.fixture(scope="module")

@@ -47,7 +47,7 @@ def assert_sound(path: Path) -> dict:
     record = runs.read_run(path)                            # ValueError if run.json were torn
     assert runs.effective_status(record) == "interrupted", record.status
     metrics = runs.read_metrics(path)
-    assert all(r["kind"] in ("step", "epoch", "test") for r in metrics)
+    assert all(r["kind"] in ("step", "epoch", "grads", "test") for r in metrics)
     found = {}
     if (path / runs.CHECKPOINT).is_file():
         ckpt = checkpoints.load_checkpoint(path / runs.CHECKPOINT)
