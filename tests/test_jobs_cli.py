@@ -34,6 +34,7 @@ def _wait_step(path, step, timeout=60):
     raise TimeoutError(f"run never reached step {step}: {runs.read_run(path)}")
 
 
+@pytest.mark.stress   # reliability/test_faults kills runs (kill -9) and resumes them exactly in the suite (10 minutes)
 def test_kill_9_reads_interrupted_and_resumes(runs_dir):
     """A launched job killed with SIGKILL shows `interrupted`; resume finishes the run."""
     path = runs.create_run(TrainConfig(**SLOW))

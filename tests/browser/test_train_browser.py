@@ -6,7 +6,7 @@ artifacts/screenshots/ for a person to look at.
 """
 from __future__ import annotations
 
-import contextlib
+from pathlib import Path
 import os
 import re
 import signal
@@ -33,45 +33,25 @@ def page():
         yield pg
 
 
-def _epochs_lasting(seconds: float, steps_per_epoch: int = 63) -> int:
-    """Epochs of the browser run (LeNet, batch 8, 500 training images: 63 steps each) that take at least
-    `seconds` on this machine as loaded right now: long enough to reload and stop it mid-run, short
-    enough to watch it finish. Timed with the job's own thread count (the server runs with
-    CNN_MAX_JOBS=2: one thread each on 2 cores); a CPU here trains 10 to 400 such steps a second."""
-    import torch
-    import torch.nn.functional as F
-
-    from cnn_core.models import build_model
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(max(1, (os.cpu_count() or 1) // 2))
-    try:
-        model = build_model("lenet", (1, 28, 28), 10)
-        opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-        x, y = torch.randn(8, 1, 28, 28), torch.randint(0, 10, (8,))
-        t0, n = time.perf_counter(), 0
-        while time.perf_counter() - t0 < 0.5:
-            loss = F.cross_entropy(model(x), y)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            n += 1
-        steps_per_s = n / (time.perf_counter() - t0)   # an upper bound: the run also evaluates and checkpoints
-    finally:
-        torch.set_num_threads(threads)
-    # At least 60 epochs (9 s at the fastest 400 steps/s): the speed above is measured in this process,
-    # which a busy machine slows more than the run (the suite once saw such a run end before Stop).
-    return max(60, min(400, round(seconds * steps_per_s / steps_per_epoch)))
+# The run's length needs no guess at this machine's speed: its process is stopped (SIGSTOP) from the
+# moment it is launched and runs only while the test watches it grow (two windows of a few seconds); 400
+# epochs of 63 steps outlast them at any speed. Once stopped, its length is cut to the epoch it is in
+# (jobs.more_epochs, what Train more does), so that Resume finishes it in seconds.
+EPOCHS = 400
 
 
-@contextlib.contextmanager
-def _held(pid: int):
-    """The process stopped (SIGSTOP) for the block, continued after it whatever happens."""
-    os.kill(pid, signal.SIGSTOP)
-    try:
-        yield
-    finally:
-        os.kill(pid, signal.SIGCONT)
+def _stopped_at_launch(runs_dir: Path, timeout: float = 30) -> int:
+    """The launched run's process, stopped as soon as run.json names it; its pid."""
+    from cnn_core import runs
+
+    deadline = time.monotonic() + timeout
+    while True:
+        pids = [r.pid for r in runs.readable(runs.list_runs(runs_dir)) if r.pid]
+        if pids:
+            os.kill(pids[0], signal.SIGSTOP)
+            return pids[0]
+        assert time.monotonic() < deadline, "no run was launched"
+        time.sleep(0.05)
 
 
 def _status(page, status: str):
@@ -88,20 +68,25 @@ def _reading(page) -> tuple[int, int]:
     return step, points
 
 
-def _grows(page, timeout: float = 30) -> tuple[tuple[int, int], tuple[int, int]]:
-    """Two readings, the second with both the step and the chart's point count larger."""
-    deadline = time.monotonic() + timeout
-    first = _reading(page)
-    while first[0] == 0 or first[1] == 0:
-        assert time.monotonic() < deadline, f"no progress or chart yet: {first}"
-        page.wait_for_timeout(500)
+def _grows(page, pid: int, timeout: float = 30) -> tuple[tuple[int, int], tuple[int, int]]:
+    """Let the stopped process run (SIGCONT) until two readings, the second with both the step and the
+    chart's point count larger; stop it again."""
+    os.kill(pid, signal.SIGCONT)
+    try:
+        deadline = time.monotonic() + timeout
         first = _reading(page)
-    while True:
-        page.wait_for_timeout(1000)
-        second = _reading(page)
-        if second[0] > first[0] and second[1] > first[1]:
-            return first, second
-        assert time.monotonic() < deadline, f"the run did not grow: {first} then {second}"
+        while first[0] == 0 or first[1] == 0:
+            assert time.monotonic() < deadline, f"no progress or chart yet: {first}"
+            page.wait_for_timeout(500)
+            first = _reading(page)
+        while True:
+            page.wait_for_timeout(1000)
+            second = _reading(page)
+            if second[0] > first[0] and second[1] > first[1]:
+                return first, second
+            assert time.monotonic() < deadline, f"the run did not grow: {first} then {second}"
+    finally:
+        os.kill(pid, signal.SIGSTOP)
 
 
 def test_launch_watch_reload_stop_resume(server, page):
@@ -116,44 +101,41 @@ def test_launch_watch_reload_stop_resume(server, page):
     select(page, "Architecture", "LeNet-style CNN (PyTorch MNIST example)")
     fill(page, "spinbutton", "Batch size", "8")
     fill(page, "spinbutton", "Learning rate", "0.005")     # 0.03 with batch 8 diverges on these images
-    fill(page, "spinbutton", "Epochs", str(_epochs_lasting(30)))
+    fill(page, "spinbutton", "Epochs", str(EPOCHS))
     fill(page, "spinbutton", "Validation images", "100")
     fill(page, "textbox", "Run name (optional)", "browser run")
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "train-form.png"), full_page=True)
     page.get_by_role("button", name="Launch").first.click()
+    pid = _stopped_at_launch(runs_dir)
 
     page.get_by_role("tab", name="Live", selected=True).wait_for()   # Launch opens the Live tab
-    first, second = _grows(page, timeout=60)
+    first, second = _grows(page, pid, timeout=60)
     (run_id,) = [p.name for p in runs_dir.iterdir() if (p / "run.json").exists()]
     assert f"run={run_id}" in page.url
-
-    # Between the moments the test watches it grow, the training process is held (SIGSTOP), so however
-    # fast this machine trains right now, the run is still going when the test reloads and presses Stop.
     from cnn_core import runs
 
-    pid = runs.read_run(runs_dir / run_id).pid
-    with _held(pid):
-        held_at = runs.read_run(runs_dir / run_id).progress["step"]
-        page.reload()                     # the URL names the run: the page opens on its Live tab
-        _status(page, "running").wait_for()
-        page.locator('[role="progressbar"]').filter(has_text=f"step {held_at}/").first.wait_for()
-    after_reload, later = _grows(page)
-    # Held from here to the Stop: the epochs above were sized by a speed measured while this machine may
-    # have been busy (the suite ran one such run to its end before Stop once); held, it cannot finish.
-    with _held(pid):                      # the cancel request waits for the next step, as for a slow one
-        assert after_reload[0] >= second[0], "after a reload the page shows the same run, further on"
-        SHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SHOTS / "train-live.png"))
-        assert "browser run" in page.locator('[data-testid="stMainBlockContainer"]').inner_text()
-        page.get_by_role("button", name="Stop").click()
-        deadline = time.monotonic() + 30
-        while not (runs_dir / run_id / runs.CANCEL).exists():
-            assert time.monotonic() < deadline, "Stop made no cancel request"
-            time.sleep(0.1)
+    held_at = runs.read_run(runs_dir / run_id).progress["step"]
+    page.reload()                         # the URL names the run: the page opens on its Live tab
+    _status(page, "running").wait_for()
+    page.locator('[role="progressbar"]').filter(has_text=f"step {held_at}/").first.wait_for()
+    after_reload, later = _grows(page, pid)
+    assert after_reload[0] >= second[0], "after a reload the page shows the same run, further on"
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "train-live.png"))
+    assert "browser run" in page.locator('[data-testid="stMainBlockContainer"]').inner_text()
+    page.get_by_role("button", name="Stop").click()      # still stopped: the request waits for its next step
+    deadline = time.monotonic() + 30
+    while not (runs_dir / run_id / runs.CANCEL).exists():
+        assert time.monotonic() < deadline, "Stop made no cancel request"
+        time.sleep(0.1)
+    os.kill(pid, signal.SIGCONT)
     _status(page, "cancelled").wait_for(timeout=60_000)
     assert (runs_dir / run_id / "checkpoint.pt").stat().st_size > 0
     stopped_at = _reading(page)[0]
+    from cnn_core import jobs
+
+    jobs.more_epochs(runs_dir / run_id, 1)       # the rest: the epoch it stopped in (see EPOCHS)
 
     page.get_by_role("button", name="Resume").click()
     page.get_by_text(re.compile(r"Test accuracy \d")).wait_for(timeout=300_000)
@@ -202,6 +184,7 @@ def _overflows(page, label: str) -> bool:
     return box.locator("input").first.evaluate("el => el.scrollWidth > el.clientWidth + 1")
 
 
+@pytest.mark.stress   # 17 s of opening every dropdown: in `make test-stress`, to keep the suite within 10 minutes
 def test_dropdowns_show_their_whole_choice(server, page):
     """At 1440 px, every architecture's and dataset's name fits its dropdown, and so does a run with a long
     default name in the Live tab's run picker."""
