@@ -1,0 +1,49 @@
+"""Sweeps on a Ray cluster of the test's own (cnn_core/sweep_runner.RayTrials): `ray start --head` as a
+person starts one, then `sweep --backend ray --address`. A file of its own so that the suite's two
+workers share the sweep tests evenly."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cnn_core import runs, sweeps
+from test_sweeps import BASE, cli
+
+
+@pytest.fixture
+def ray_cluster(tmp_path):
+    """A Ray cluster of its own (a head node with 2 CPUs, `ray start --head --block`), as a person starts
+    one; its address. Stopped with its process group (not `ray stop`, which stops every Ray here)."""
+    pytest.importorskip("ray")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    head = subprocess.Popen([str(Path(sys.executable).with_name("ray")), "start", "--head", "--block",
+                             "--port", str(port), "--num-cpus", "2", "--include-dashboard=false",
+                             "--disable-usage-stats"], stdout=(tmp_path / "ray.log").open("w"),
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        os.killpg(head.pid, signal.SIGKILL)        # all of it: its GCS, raylet and workers (a test's data only)
+        head.wait(30)
+
+
+def test_trials_run_as_tasks_on_a_real_ray_cluster(runs_dir, ray_cluster):
+    """--address: the driver joins the cluster (with its token: Ray's default since 2.59) and runs each
+    trial as a task in the cluster's worker processes, writing to the shared runs folder."""
+    out = cli("sweep", *BASE[:-1], "2", "--grid", "lr=0.05,0.1", "--backend", "ray", "--address", ray_cluster,
+              "--wait", timeout=400)
+    assert out.returncode == 0, out.stdout + out.stderr[-3000:]
+    (sweep,) = sweeps.list_sweeps()
+    assert sweep.backend == "ray" and sweep.address == ray_cluster
+    assert all(t["status"] == "completed" for t in sweep.runs), sweep.runs
+    records = runs.readable(runs.list_runs(runs_dir))
+    assert len(records) == 2 and all(r.summary["test_acc"] > 0.3 for r in records), [r.summary for r in records]
+    assert all(r.pid != os.getpid() for r in records)            # trained in the cluster's worker processes
