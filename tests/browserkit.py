@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shlex
+import signal
 import socket
 import subprocess
 import sys
@@ -91,8 +92,42 @@ def training_dashboard(data_dir: Path, runs_dir: Path, log_dir: Path, **env: str
         for s in sweeps.list_sweeps(runs_dir):
             sweeps.delete(s.id, runs_dir)
         for r in runs.list_runs(runs_dir):
+            if getattr(r, "pid", None):
+                try:
+                    os.kill(r.pid, signal.SIGCONT)      # one a test left stopped (stopped_at_launch)
+                except OSError:
+                    pass
             if jobs.cancel(Path(r.path)) in runs.ACTIVE:
                 jobs.wait(Path(r.path), timeout=60)
+
+
+def stopped_at_launch(runs_dir: Path, timeout: float = 30) -> int:
+    """The launched run's process, stopped (SIGSTOP) as soon as run.json names it; its pid. A test then
+    lets it run (SIGCONT) only while it watches, so that no machine is too fast for the test."""
+    from cnn_core import runs
+
+    deadline = time.monotonic() + timeout
+    while True:
+        pids = [r.pid for r in runs.readable(runs.list_runs(runs_dir)) if r.pid]
+        if pids:
+            os.kill(pids[0], signal.SIGSTOP)
+            return pids[0]
+        assert time.monotonic() < deadline, "no run was launched"
+        time.sleep(0.05)
+
+
+def run_until(pid: int, path: Path, done, timeout: float = 60) -> None:
+    """Let a stopped run's process go (SIGCONT) until done(its record) holds, then stop it again."""
+    from cnn_core import runs
+
+    os.kill(pid, signal.SIGCONT)
+    try:
+        deadline = time.monotonic() + timeout
+        while not done(runs.read_run(path)):
+            assert time.monotonic() < deadline, runs.read_run(path)
+            time.sleep(0.05)
+    finally:
+        os.kill(pid, signal.SIGSTOP)
 
 
 class Server(str):

@@ -8,11 +8,15 @@ datasets and its own runs folder. Screenshots (1440 and 400 px) go to artifacts/
 """
 from __future__ import annotations
 
+import os
 import re
+import signal
+import time
 
 import pytest
 
-from browserkit import SHOTS, chromium_page, training_dashboard, fill, idle, select
+from browserkit import (SHOTS, chromium_page, fill, idle, run_until, select, stopped_at_launch,
+                        training_dashboard)
 
 
 @pytest.fixture(scope="module")
@@ -88,8 +92,9 @@ def test_build_a_network_layer_by_layer_and_launch_it(server, page):
     page.set_viewport_size({"width": 1440, "height": 1300})
     idle(page)
 
-    fill(page, "spinbutton", "Epochs", "300")            # long enough to steer; stopped below
+    fill(page, "spinbutton", "Epochs", "1000")
     page.get_by_role("button", name="Launch").first.click()
+    pid = stopped_at_launch(runs_dir)        # runs only while the test watches: no machine finishes it first
     page.get_by_role("tab", name="Live", selected=True).wait_for()
     (record,) = runs.readable(runs.list_runs(runs_dir))
     stack = record.config["arch_params"]["layers"]
@@ -99,17 +104,25 @@ def test_build_a_network_layer_by_layer_and_launch_it(server, page):
         "lenet", (1, 28, 28), 10))]
     assert record.n_params == layers.plan(stack, (1, 28, 28), 10)[-1].total == lenet - 6 * 26 - 6 * 20 * 25
 
+    run_until(pid, record.path, lambda r: r.status == "running" and r.progress.get("step"))
     page.get_by_role("button", name="Pause").click()
+    os.kill(pid, signal.SIGCONT)             # it takes the pause at its next step
     page.locator('[data-testid="stTabs"] strong').filter(has_text=re.compile("^paused$")).first.wait_for()
     assert runs.read_run(record.path).effective_status == "paused"
     fill(page, "spinbutton", "New learning rate", "0.004")
     page.get_by_role("button", name="Set rate").click()
     idle(page)
     page.get_by_role("button", name="Continue").click()
-    page.wait_for_function("() => Array.from(document.querySelectorAll('.js-plotly-plot'))"
-                           ".some(e => (e.data || []).some(t => t.name === 'changed'))", timeout=60_000)
+    deadline = time.monotonic() + 60
+    while not [m for m in runs.read_metrics(record.path) if m["kind"] == "steer"]:
+        assert time.monotonic() < deadline, "the rate change was not taken"
+        time.sleep(0.1)
+    os.kill(pid, signal.SIGSTOP)             # held again while the chart shows the change
     (steer,) = [m for m in runs.read_metrics(record.path) if m["kind"] == "steer"]
     assert steer["lr"] == 0.004 and steer["was"] == record.config["lr"]
+    page.wait_for_function("() => Array.from(document.querySelectorAll('.js-plotly-plot'))"
+                           ".some(e => (e.data || []).some(t => t.name === 'changed'))", timeout=60_000)
     page.screenshot(path=str(SHOTS / "train-steered.png"))
     page.get_by_role("button", name="Stop").click()
+    os.kill(pid, signal.SIGCONT)
     assert jobs.wait(record.path, timeout=60) == "cancelled"

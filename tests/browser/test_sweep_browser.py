@@ -76,7 +76,7 @@ def test_launch_a_sweep_watch_its_trials_compare_and_delete_them(server, page):
     select(page, "Dataset", "MNIST")
     select(page, "Architecture", "LeNet-style CNN (PyTorch MNIST example)")
     fill(page, "spinbutton", "Batch size", "32")
-    fill(page, "spinbutton", "Epochs", "1")
+    fill(page, "spinbutton", "Epochs", "2")
     fill(page, "spinbutton", "Validation images", "100")
     page.get_by_role("tab", name="Sweep").click()
     idle(page)
@@ -84,7 +84,7 @@ def test_launch_a_sweep_watch_its_trials_compare_and_delete_them(server, page):
     page.get_by_role("button", name="Launch sweep").click()
     expect(page.get_by_text(re.compile(r"Launched sweep \S+: 2 trials"))).to_be_visible()
     (sweep,) = sweeps.list_sweeps(runs_dir)
-    assert sweep.grid == {"lr": [0.003, 0.05]} and sweep.base["epochs"] == 1 and sweep.base["arch"] == "lenet"
+    assert sweep.grid == {"lr": [0.003, 0.05]} and sweep.base["epochs"] == 2 and sweep.base["arch"] == "lenet"
     expect(page.get_by_text(re.compile(r"^completed · 2 of 2 trials started"))).to_be_visible()
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "train-sweep.png"), full_page=True)
@@ -98,6 +98,8 @@ def test_launch_a_sweep_watch_its_trials_compare_and_delete_them(server, page):
     idle(page)
     page.wait_for_function("() => Array.from(document.querySelectorAll('.js-plotly-plot'))"
                            ".some(e => (e.data || []).some(t => t.type === 'parcoords'))")
+    page.wait_for_function("() => Array.from(document.querySelectorAll('.js-plotly-plot'))"
+                           ".some(e => (e.data || []).some(t => String(t.name).startsWith('#2')))")
     kinds = page.evaluate("() => Array.from(document.querySelectorAll('.js-plotly-plot'))"
                           ".map(e => (e.data || []).map(t => t.type).join(','))")
     assert any("parcoords" in k for k in kinds) and any(k.startswith("bar") for k in kinds), kinds

@@ -6,7 +6,6 @@ artifacts/screenshots/ for a person to look at.
 """
 from __future__ import annotations
 
-from pathlib import Path
 import os
 import re
 import signal
@@ -14,7 +13,7 @@ import time
 
 import pytest
 
-from browserkit import SHOTS, chromium_page, training_dashboard, fill, idle, select
+from browserkit import SHOTS, chromium_page, fill, idle, select, stopped_at_launch, training_dashboard
 
 
 STEP_RE = re.compile(r"step (\d+)/(\d+)")
@@ -38,20 +37,6 @@ def page():
 # epochs of 63 steps outlast them at any speed. Once stopped, its length is cut to the epoch it is in
 # (jobs.more_epochs, what Train more does), so that Resume finishes it in seconds.
 EPOCHS = 400
-
-
-def _stopped_at_launch(runs_dir: Path, timeout: float = 30) -> int:
-    """The launched run's process, stopped as soon as run.json names it; its pid."""
-    from cnn_core import runs
-
-    deadline = time.monotonic() + timeout
-    while True:
-        pids = [r.pid for r in runs.readable(runs.list_runs(runs_dir)) if r.pid]
-        if pids:
-            os.kill(pids[0], signal.SIGSTOP)
-            return pids[0]
-        assert time.monotonic() < deadline, "no run was launched"
-        time.sleep(0.05)
 
 
 def _status(page, status: str):
@@ -107,7 +92,7 @@ def test_launch_watch_reload_stop_resume(server, page):
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "train-form.png"), full_page=True)
     page.get_by_role("button", name="Launch").first.click()
-    pid = _stopped_at_launch(runs_dir)
+    pid = stopped_at_launch(runs_dir)
 
     page.get_by_role("tab", name="Live", selected=True).wait_for()   # Launch opens the Live tab
     first, second = _grows(page, pid, timeout=60)
