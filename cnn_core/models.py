@@ -252,8 +252,8 @@ _ARCHS = [
         "res-net-deep", "Deep residual net (n ResBlocks with batch norm)",
         "Residual blocks with batch norm let a net be many layers deep and still train.",
         "`n_blocks * [ResBlock(n)]` repeats ONE block (one set of weights) n times; here n distinct blocks "
-        "are built (nn.Sequential(*(ResBlock(n) for _ in range(n_blocks)))). The fc input (8*8*n_chans1 "
-        "in the book) is computed from the input.",
+        "are built (`nn.Sequential(*(ResBlock(n) for _ in range(n_blocks)))`). The fc input "
+        "(`8*8*n_chans1` in the book) is computed from the input.",
         (
             Param("n_chans1", "int", 32, 2, 256, label="Channels (n_chans1)",
                   help="Channels in the stem conv and in every residual block."),

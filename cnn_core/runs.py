@@ -24,7 +24,7 @@ from pathlib import Path
 
 from . import faults, files
 from .config import ConfigError, TrainConfig
-from .settings import is_number
+from .settings import is_number, specs
 
 RUNS_DIR_ENV = "CNN_RUNS_DIR"
 RUN_JSON = "run.json"
@@ -502,9 +502,6 @@ def steer(path: Path, **request) -> dict:
     if (status := effective_status(record)) not in ("running", "paused"):
         raise ValueError(f"run {record.id} is {status}: only a training run can be steered")
     if "lr" in request:
-        from .config import TrainConfig
-        from .settings import specs
-
         if (why := specs(TrainConfig)["lr"].check(request["lr"])) is not None:
             raise ValueError(why)
     file = path / STEER

@@ -75,8 +75,8 @@ def script(path: Path) -> str:
         config["val_size"] = record.summary.get("n_val")
     changes = {int(m["step"]): float(m["lr"]) for m in runs.read_metrics(path) if m.get("kind") == "steer"}
     info = data.get_info(config["dataset"]) if config["dataset"] in data.datasets() else None
-    tv = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST", "cifar10": "CIFAR10", "cifar2": "CIFAR10"}
-    subset = list(info.class_subset) if info is not None and getattr(info, "class_subset", None) else None
+    tv = data.files_of(config["dataset"]).torchvision if info else None    # CIFAR-2's is CIFAR-10's class
+    subset = list(info.class_subset) if info is not None and info.class_subset else None
     own_classes = [str(c) for c in meta["classes"]]
     parts = [
         _HEADER.format(name=record.title, id=record.id, dataset=config["dataset"], file="{file}", total=total,
@@ -86,7 +86,7 @@ def script(path: Path) -> str:
         "RUN = " + pprint.pformat(config, sort_dicts=False, width=110),
         f"CLASSES = {own_classes!r}",
         f"INPUT_SHAPE = {tuple(meta['input_shape'])}      # channels, height, width",
-        f"TORCHVISION = {tv.get(config['dataset'])!r}      # the dataset class, where there is one",
+        f"TORCHVISION = {tv!r}      # the dataset class, where there is one",
         f"CLASS_SUBSET = {subset!r}      # official class numbers kept (CIFAR-2: airplane, bird)",
         f"KIND = {(info.kind if info else 'cifar')!r}      # digits or cifar: which augmentation",
         f"EVAL_BATCH = {engine.EVAL_BATCH}",
@@ -113,21 +113,18 @@ def _container_shapes(model: nn.Module, input_shape: tuple) -> dict:
     """Output shape (no batch) of every direct child of features and classifier, by dotted name."""
     import torch
 
-    out, handles = {}, []
-    for prefix, seq in (("features.", model.features), ("classifier.", model.classifier)):
-        for name, m in seq.named_children():
-            handles.append(m.register_forward_hook(
-                lambda mod, inp, res, key=prefix + name: out.__setitem__(key, tuple(res.shape[1:]))))
+    from .inspection import recording
+
+    children = [(f"{part}.{name}", m) for part in ("features", "classifier")
+                for name, m in getattr(model, part).named_children()]
     was = model.training
     model.eval()
     try:
-        with torch.no_grad():
+        with torch.no_grad(), recording(children, {}) as out:
             model(torch.zeros(1, *input_shape))
     finally:
         model.train(was)
-        for h in handles:
-            h.remove()
-    return out
+    return {name: tuple(t.shape[1:]) for name, t in out.items()}
 
 
 def write(path: Path, out: Path) -> Path:
