@@ -123,6 +123,11 @@ def test_build_a_network_layer_by_layer_and_launch_it(server, page):
     page.wait_for_function("() => Array.from(document.querySelectorAll('.js-plotly-plot'))"
                            ".some(e => (e.data || []).some(t => t.name === 'changed'))", timeout=60_000)
     page.screenshot(path=str(SHOTS / "train-steered.png"))
-    page.get_by_role("button", name="Stop").click()
+    deadline = time.monotonic() + 30
+    while not (record.path / runs.CANCEL).exists():     # the request is written before the process goes on
+        assert time.monotonic() < deadline, "Stop made no cancel request"
+        if page.get_by_role("button", name="Stop").is_visible():
+            page.get_by_role("button", name="Stop").click()    # again, if a panel redraw took the first click
+        page.wait_for_timeout(500)
     os.kill(pid, signal.SIGCONT)
     assert jobs.wait(record.path, timeout=60) == "cancelled"
