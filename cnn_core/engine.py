@@ -419,7 +419,7 @@ class Trainer:
                     "from, so the weights blew up.")
         else:
             return
-        lr = self.config.lr
+        lr = self.config.lr * self.lr_scale            # as steered, if it was
         raise TrainingFailed(f"{what} Lower the learning rate (it is {lr:g}; try {lr / 10:g}), or warm it up "
                              "(schedule onecycle), or add batch norm; then start again.")
 
