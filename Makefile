@@ -30,10 +30,11 @@ chromium:
 	  SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
-# Two passes: the browser tests alone (they time pages and runs), then the rest on two workers
-# (pytest-xdist, a file per worker at a time: its fixtures stay whole).
+# Two passes on two workers (pytest-xdist, a file per worker at a time: its fixtures stay whole): the
+# browser tests, apart from the training-heavy rest so that their pages answer as fast as a person's,
+# then the rest.
 test: data chromium
-	$(BIN)/python -m pytest -q -m "browser and not stress" --durations=10 tests
+	$(BIN)/python -m pytest -q -m "browser and not stress" -n 2 --dist loadfile --durations=10 tests
 	$(BIN)/python -m pytest -q -m "not browser and not stress" -n 2 --dist loadfile --durations=10 tests
 
 test-stress: setup

@@ -208,7 +208,12 @@ def small_disk(where: Path, size_mb: int):
 def _fill(folder: Path) -> Path:
     """Write a file until the disk refuses: ENOSPC."""
     filler = folder / "filler.bin"
-    with open(filler, "wb") as f:
+    try:
+        f = open(filler, "wb")
+    except OSError as exc:          # full before the filler: say what filled it
+        used = subprocess.run(["du", "-ak", str(folder)], capture_output=True, text=True).stdout
+        raise AssertionError(f"{exc} before the filler was made; what the disk holds (KiB):\n{used}") from exc
+    with f:
         with pytest.raises(OSError) as refused:
             while True:
                 f.write(bytes(64 * 1024))
