@@ -135,36 +135,36 @@ def _auto(step) -> None:
 def _row(i: int, uid: str, layer: dict, step, n: int) -> None:
     fields = layer_list.TYPES.get(layer.get("type"), ((), ""))[0]
     with st.container(border=True, key=f"le.row.{uid}"):
-        cols = st.columns([1.6, 1, 1, 1, 1, 1, 0.4, 0.4, 0.4], vertical_alignment="bottom")
+        # one row that wraps (not columns, which stack one widget per line on a phone): the type, its
+        # fields at fixed widths, then move and remove
+        row = st.container(horizontal=True, vertical_alignment="bottom", gap="small")
         name = step.name if step else f"layer {i + 1}"
         tkey = f"le.{uid}.type"
         if st.session_state.get(tkey) != layer.get("type") and layer.get("type") in layer_list.TYPES:
             st.session_state[tkey] = layer["type"]
-        cols[0].selectbox(name, list(layer_list.TYPES), key=tkey, on_change=_retype, args=(i, tkey),
-                          help=layer_list.TYPES.get(layer.get("type"), ((), ""))[1])
-        for col, spec in zip(cols[1:6], fields):
+        row.selectbox(name, list(layer_list.TYPES), key=tkey, on_change=_retype, args=(i, tkey), width=160,
+                      help=layer_list.TYPES.get(layer.get("type"), ((), ""))[1])
+        for spec in fields:
             wkey = f"le.{uid}.{spec.name}"
             value = layer.get(spec.name, layer_list.full(layer)[spec.name])
             if st.session_state.get(wkey) != value:
                 st.session_state[wkey] = value
-            with col:
-                if spec.kind == "int":
-                    st.number_input(spec.name, min_value=int(spec.low), max_value=int(spec.high), step=1, key=wkey,
-                                    on_change=_set, args=(i, spec.name, wkey), help=spec.help)
-                elif spec.kind == "float":
-                    st.number_input(spec.name, min_value=0.0, max_value=0.95, step=0.05, key=wkey,
-                                    on_change=_set, args=(i, spec.name, wkey), help=spec.help)
-                elif spec.kind == "bool":
-                    st.checkbox(spec.name, key=wkey, on_change=_set, args=(i, spec.name, wkey), help=spec.help)
-                else:
-                    st.selectbox(spec.name, list(spec.options()), key=wkey, on_change=_set,
-                                 args=(i, spec.name, wkey), help=spec.help)
-        cols[6].button("", key=f"le.up.{uid}", icon=":material/arrow_upward:", disabled=i == 0,
-                       on_click=_move, args=(i, i - 1), help="Move up")
-        cols[7].button("", key=f"le.down.{uid}", icon=":material/arrow_downward:", disabled=i == n - 1,
-                       on_click=_move, args=(i, i + 1), help="Move down")
-        cols[8].button("", key=f"le.del.{uid}", icon=":material/close:", on_click=_remove, args=(i,),
-                       help="Remove", disabled=n == 1)
+            common = dict(key=wkey, on_change=_set, args=(i, spec.name, wkey), help=spec.help)
+            if spec.kind == "int":
+                row.number_input(spec.name, min_value=int(spec.low), max_value=int(spec.high), step=1, width=110,
+                                 **common)
+            elif spec.kind == "float":
+                row.number_input(spec.name, min_value=0.0, max_value=0.95, step=0.05, width=110, **common)
+            elif spec.kind == "bool":
+                row.checkbox(spec.name, **common)
+            else:
+                row.selectbox(spec.name, list(spec.options()), width=110, **common)
+        row.button("", key=f"le.up.{uid}", icon=":material/arrow_upward:", disabled=i == 0,
+                   on_click=_move, args=(i, i - 1), help="Move up")
+        row.button("", key=f"le.down.{uid}", icon=":material/arrow_downward:", disabled=i == n - 1,
+                   on_click=_move, args=(i, i + 1), help="Move down")
+        row.button("", key=f"le.del.{uid}", icon=":material/close:", on_click=_remove, args=(i,),
+                   help="Remove", disabled=n == 1)
         if step is not None:
             parts = [f"→ **{_shape(step)}**", f"{step.params:,} parameters (total {step.total:,})"]
             if step.formula:

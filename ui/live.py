@@ -78,8 +78,10 @@ def picker() -> runs.Run | None:
         st.info("No runs yet. Set one up in the **New run** tab and press **Launch**; it trains here, live.")
         return None
     actions.watch(chosen)
+    # no status in the label: a keyed selectbox keeps the label it first drew while the run moves on (the
+    # status is in the lines below and on the panel)
     st.selectbox("Run", ids, key=actions.WATCH, help="Runs in progress first, then the most recent others.",
-                 format_func=lambda i: f"{views.run_label(by_id[i])} — {by_id[i].effective_status}")
+                 format_func=lambda i: views.run_label(by_id[i]))
     lines = []
     for r in active:
         where = (f"waiting, #{views.queue_position(r.id, active)} in line"
