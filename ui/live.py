@@ -82,14 +82,6 @@ def picker() -> runs.Run | None:
     # status is in the lines below and on the panel)
     st.selectbox("Run", ids, key=actions.WATCH, help="Runs in progress first, then the most recent others.",
                  format_func=lambda i: views.run_label(by_id[i]))
-    lines = []
-    for r in active:
-        where = (f"waiting, #{views.queue_position(r.id, active)} in line"
-                 if r.effective_status == "queued" else "training")
-        lines.append(f"{ICON[r.effective_status]} **{r.name}** — {where}")
-    st.markdown("**In progress:** " + ("  \n".join(lines) if lines else "nothing right now"))
-    st.caption(f"At most {views.runs_at_once(jobs.max_jobs())} at once here; a run launched while every "
-               "slot is busy waits `queued` and starts, oldest first, when one frees.")
     st.session_state[SIGNATURE] = _signature(chosen, by_id[chosen].effective_status, active)
     if by_id[chosen].corrupt:
         st.warning(f"Run {chosen} cannot be read: {by_id[chosen].error}")
@@ -106,6 +98,7 @@ def show(record: runs.Run) -> None:
         _ticking(run.id)
         _ticking_charts(run.id)
     else:
+        _in_progress(jobs.in_progress(runs.list_runs()))
         _head(run, [])
         _buttons(run)
         _outcome(run)
@@ -119,6 +112,7 @@ def _ticking(run_id: str) -> None:
     if record is None or _signature(run_id, record.effective_status, active) != st.session_state.get(SIGNATURE):
         st.rerun(scope="app")   # the run ended or went, or another run came or went: redraw the page
     run = views.live_run(record)
+    _in_progress(active)
     _head(run, active)
     _buttons(run)
     _numbers_and_progress(run)
@@ -130,6 +124,19 @@ def _ticking_charts(run_id: str) -> None:
         _charts(views.live_run(runs.read_run(runs.run_dir(run_id))))
     except ValueError:
         pass                    # the run went: the other fragment redraws the page
+
+
+def _in_progress(active: list[runs.Run]) -> None:
+    """A line per run in progress, waiting or training: redrawn with the ticking panel, since the watched
+    run's own queued -> running redraws only that (_signature)."""
+    lines = []
+    for r in active:
+        where = (f"waiting, #{views.queue_position(r.id, active)} in line"
+                 if r.effective_status == "queued" else "training")
+        lines.append(f"{ICON[r.effective_status]} **{r.name}** — {where}")
+    st.markdown("**In progress:** " + ("  \n".join(lines) if lines else "nothing right now"))
+    st.caption(f"At most {views.runs_at_once(jobs.max_jobs())} at once here; a run launched while every "
+               "slot is busy waits `queued` and starts, oldest first, when one frees.")
 
 
 def _head(run: views.LiveRun, active: list[runs.Run]) -> None:

@@ -123,6 +123,11 @@ def test_build_a_network_layer_by_layer_and_launch_it(server, page):
     page.wait_for_function("() => Array.from(document.querySelectorAll('.js-plotly-plot'))"
                            ".some(e => (e.data || []).some(t => t.name === 'changed'))", timeout=60_000)
     page.screenshot(path=str(SHOTS / "train-steered.png"))
+    in_progress = page.locator('[data-testid="stMarkdownContainer"]').filter(   # redrawn with the panel,
+        has_text=re.compile(r"^In progress:")).first                                # not left at "waiting"
+    expect(in_progress).to_contain_text(f"{record.name} — training")
+    expect(in_progress).not_to_contain_text("waiting")
+    expect(page.get_by_role("combobox", name="Run")).not_to_have_value(re.compile("queued"))
     deadline = time.monotonic() + 30
     while not (record.path / runs.CANCEL).exists():     # the request is written before the process goes on
         assert time.monotonic() < deadline, "Stop made no cancel request"
