@@ -75,7 +75,8 @@ GRAD_BINS = 30
 
 def gradient_histograms(model: nn.Module, bins: int = GRAD_BINS) -> dict:
     """Per weight tensor of each conv and linear layer: a histogram of its gradient after the last step
-    (the epoch's last batch), {name: {"lo", "hi", "counts"}}; for Inspect's histograms over epochs."""
+    (the epoch's last batch) and its root mean square, {name: {"lo", "hi", "counts", "rms"}}; for Inspect's
+    histograms and gradient sizes over epochs."""
     out = {}
     for name, m in model.named_modules():
         if isinstance(m, (nn.Conv2d, nn.Linear)) and m.weight.grad is not None:
@@ -84,7 +85,8 @@ def gradient_histograms(model: nn.Module, bins: int = GRAD_BINS) -> dict:
             if not (math.isfinite(lo) and math.isfinite(hi)):
                 continue
             counts = torch.histc(g, bins=bins, min=lo, max=hi if hi > lo else lo + 1e-12)
-            out[name] = {"lo": lo, "hi": hi, "counts": [int(c) for c in counts.tolist()]}
+            out[name] = {"lo": lo, "hi": hi, "counts": [int(c) for c in counts.tolist()],
+                         "rms": float(g.square().mean().sqrt())}
     return out
 
 

@@ -241,6 +241,23 @@ def gradient_history(path: Path) -> dict[str, dict[int, dict]]:
     return out
 
 
+def gradient_sizes(by_epoch: dict[int, dict]) -> pd.DataFrame:
+    """One row per logged epoch: the gradient's root mean square (`rms`, the size a vanishing or exploding
+    gradient shows in), as logged, or estimated from the histogram's bin centres for logs made before it
+    was (`estimated`)."""
+    rows = []
+    for epoch, h in sorted(by_epoch.items()):
+        counts = np.asarray(h["counts"], dtype=float)
+        if isinstance(h.get("rms"), (int, float)):
+            rms, estimated = float(h["rms"]), False
+        else:
+            edges = np.linspace(h["lo"], h["hi"], len(counts) + 1)
+            centres = (edges[:-1] + edges[1:]) / 2
+            rms, estimated = float(np.sqrt((counts * centres ** 2).sum() / max(counts.sum(), 1.0))), True
+        rows.append({"epoch": epoch, "rms": rms, "estimated": estimated})
+    return pd.DataFrame(rows, columns=["epoch", "rms", "estimated"])
+
+
 def gradient_frame(by_epoch: dict[int, dict]) -> pd.DataFrame:
     """The logged gradient histograms in the long form of histogram_frame (each epoch on its own range)."""
     rows = []

@@ -326,3 +326,19 @@ def test_weight_and_gradient_histograms_over_epochs():
                   inspection.gradient_frame(grads["classifier.fc1"])):
         assert frame.groupby("epoch")["share"].sum().round(6).eq(1.0).all()
     assert not (weights["features.conv2"][0] == weights["features.conv2"][2]).all()    # the weights moved
+    sizes = inspection.gradient_sizes(grads["features.conv1"])
+    assert list(sizes["epoch"]) == [1, 2] and not sizes["estimated"].any() and (sizes["rms"] > 0).all()
+    # a log made before the size was: estimated from the histogram's bins, right within a factor of 2 (the
+    # chart's log axis; most weights share the bin around 0, whose centre is not 0)
+    older = {e: {k: v for k, v in h.items() if k != "rms"} for e, h in grads["classifier.fc1"].items()}
+    estimate, true = inspection.gradient_sizes(older), inspection.gradient_sizes(grads["classifier.fc1"])
+    assert estimate["estimated"].all() and ((estimate["rms"] / true["rms"]).between(0.5, 2)).all()
+
+
+def test_gradient_size_is_the_root_mean_square_of_the_gradient():
+    """The logged size is the gradient's RMS: a layer whose every gradient is 3 or -3 has size 3."""
+    net = torch.nn.Sequential(torch.nn.Linear(4, 2, bias=False))
+    net[0].weight.grad = torch.tensor([[3.0, -3.0, 3.0, -3.0], [-3.0, 3.0, 3.0, 3.0]])
+    (h,) = engine.gradient_histograms(net).values()
+    assert h["rms"] == 3.0 and sum(h["counts"]) == 8 and (h["lo"], h["hi"]) == (-3.0, 3.0)
+    assert inspection.gradient_sizes({1: h})["rms"].tolist() == [3.0]

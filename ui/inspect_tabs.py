@@ -186,18 +186,38 @@ def histograms(ctx: Context) -> None:
     else:
         left.info("No snapshots of this layer's weights (the run saved none).")
     if name in grads:
-        frame = inspection.gradient_frame(grads[name])
-        fig = px.line(frame, x="value", y="share", color="epoch", color_discrete_sequence=px.colors.sequential.Oranges[2:],
-                      title=f"{name}: gradients at the end of each epoch (its last batch)",
-                      labels={"value": "gradient value", "share": "share of the weights"})
-        fig.update_xaxes(tickformat=".1e")
-        right.plotly_chart(fig, config=CONFIG, key="inspect.hist_g")
+        _gradients(right, name, grads[name], chosen)
     else:
         right.info("No gradients were logged for this run (runs made before this version).")
     st.caption("Weights: each column is one saved epoch, darker where more weights have that value; a "
                "distribution that widens or drifts shows the layer learning. Gradients: how the last step of each "
-               "epoch would move the weights; shrinking towards 0 as training settles, exploding or stuck at 0 "
-               "when something is wrong. The orange line marks the epoch picked above.")
+               "epoch would move the weights. Their size (log scale) shrinks slowly as training settles; a size "
+               "that falls by powers of ten is a vanishing gradient, one that climbs an exploding one. The orange "
+               "line marks the epoch picked above; its gradients' spread is drawn below the size.")
+
+
+def _gradients(where, name: str, by_epoch: dict[int, dict], chosen: int | None) -> None:
+    """The gradient's size (RMS) at each epoch's end, on a log axis that shows vanishing and exploding
+    alike; under it the histogram of the picked epoch (the last logged one before it, for epoch 0 or best)."""
+    import plotly.express as px
+
+    sizes = inspection.gradient_sizes(by_epoch)
+    fig = px.line(sizes, x="epoch", y="rms", markers=True, log_y=True, height=300,
+                  title=f"{name}: gradient size at each epoch's end",
+                  labels={"rms": "root mean square" + (" (estimated)" if sizes["estimated"].any() else "")})
+    fig.update_traces(line_color="#e65100")
+    fig.update_xaxes(dtick=1 if len(sizes) <= 20 else None)
+    if chosen is not None and chosen >= 1:
+        fig.add_vline(x=chosen, line=dict(color="#e65100", width=2, dash="dot"))
+    where.plotly_chart(fig, config=CONFIG, key="inspect.hist_g")
+    shown = max([e for e in by_epoch if chosen is None or e <= max(chosen, 1)], default=min(by_epoch))
+    frame = inspection.gradient_frame({shown: by_epoch[shown]})
+    bars = px.bar(frame, x="value", y="share", height=260, title=f"its spread at the end of epoch {shown}",
+                  labels={"value": "gradient value", "share": "share of the weights"})
+    bars.update_traces(marker_color="#fb8c00")
+    bars.update_layout(bargap=0)
+    bars.update_xaxes(tickformat=".1e")
+    where.plotly_chart(bars, config=CONFIG, key="inspect.hist_g_spread")
 
 
 def classify_many(ctx: Context) -> None:
