@@ -78,10 +78,10 @@ def picker() -> runs.Run | None:
         st.info("No runs yet. Set one up in the **New run** tab and press **Launch**; it trains here, live.")
         return None
     actions.watch(chosen)
-    # no status in the label: a keyed selectbox keeps the label it first drew while the run moves on (the
-    # status is in the lines below and on the panel)
+    # no status in the label but `corrupt`, which stays: a keyed selectbox keeps the label it first drew
+    # while the run moves on (the status is in the lines below and on the panel)
     st.selectbox("Run", ids, key=actions.WATCH, help="Runs in progress first, then the most recent others.",
-                 format_func=lambda i: views.run_label(by_id[i]))
+                 format_func=lambda i: views.run_label(by_id[i]) + (" — corrupt" if by_id[i].corrupt else ""))
     st.session_state[SIGNATURE] = _signature(chosen, by_id[chosen].effective_status, active)
     if by_id[chosen].corrupt:
         st.warning(f"Run {chosen} cannot be read: {by_id[chosen].error}")
