@@ -28,7 +28,7 @@ def build_parser(config_cls: type = TrainConfig) -> argparse.ArgumentParser:
     train.add_argument("--detach", action="store_true", help="start in the background and return")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
 
-    r = sub.add_parser("runs", help="list, show, rename or delete runs")
+    r = sub.add_parser("runs", help="list, show, rename, steer, cancel or delete runs")
     rsub = r.add_subparsers(dest="action", required=True)
     rsub.add_parser("list", help="every run, newest first")
     rsub.add_parser("show", help="show one run").add_argument(
