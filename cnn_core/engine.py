@@ -253,10 +253,12 @@ class Trainer:
             self.sums[k] = v if torch.is_tensor(self.sums[k]) else int(v.item())
         self.loss_ema.copy_(t[-1])
 
-    def _cancel_requested(self) -> bool:
+    def _cancel_requested(self, now: bool = False) -> bool:
+        """Whether Stop was asked; over several processes rank 0's answer is shared every CANCEL_EVERY
+        steps (or `now`: every process asks at once)."""
         if not self.world.active:
             return (self.path / runs.CANCEL).exists()
-        return self.step % CANCEL_EVERY == 0 and distributed.any_(
+        return (now or self.step % CANCEL_EVERY == 0) and distributed.any_(
             self.world.main and (self.path / runs.CANCEL).exists(), self.device)
 
     # ---- the loop -------------------------------------------------------------------------------
@@ -337,11 +339,13 @@ class Trainer:
             return {}
         file, ask = self.path / runs.STEER, {}
         if self.world.main and file.exists():
+            taken = files.temp_path(file)
+            os.replace(file, taken)     # taken whole: a request written while this reads waits in a new file
             try:
-                ask = json.loads(file.read_text())
+                ask = json.loads(taken.read_text())
             except (OSError, ValueError):
                 ask = {}
-            file.unlink(missing_ok=True)
+            taken.unlink(missing_ok=True)
         if self.world.active:
             ask = distributed.broadcast(ask if self.world.main else None)
         return ask if isinstance(ask, dict) else {}
@@ -377,10 +381,7 @@ class Trainer:
         while True:
             time.sleep(PAUSE_POLL_S)
             ask.update(self._request(now=True))         # a rate asked meanwhile waits for continue
-            cancel = self.world.main and (self.path / runs.CANCEL).exists()
-            if self.world.active:
-                cancel = distributed.any_(cancel, self.device)
-            if cancel:
+            if self._cancel_requested(now=True):
                 raise Cancelled()
             if self.world.main and time.monotonic() - self.last_beat > HEARTBEAT_S:
                 self._heartbeat(status="paused")

@@ -196,12 +196,6 @@ def filter_gradients(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> list
 HIST_BINS = 30
 
 
-def weight_tensors(model: nn.Module) -> dict[str, np.ndarray]:
-    """The weight tensor of every conv and linear layer, flat, by layer name (forward order)."""
-    return {name: m.weight.detach().cpu().float().numpy().ravel().copy() for name, m in model.named_modules()
-            if isinstance(m, (nn.Conv2d, nn.Linear))}
-
-
 def weight_histories(path: Path) -> dict[str, dict[int, np.ndarray]]:
     """Layer -> epoch -> its weights, from the run's snapshots (epoch 0: before training)."""
     from .snapshots import snapshot_epochs
@@ -241,18 +235,23 @@ def gradient_history(path: Path) -> dict[str, dict[int, dict]]:
     return out
 
 
+def _logged_bins(h: dict) -> tuple[np.ndarray, np.ndarray]:
+    """A logged gradient histogram's bin centres and counts (its bins split lo..hi evenly)."""
+    counts = np.asarray(h["counts"], dtype=float)
+    edges = np.linspace(h["lo"], h["hi"], len(counts) + 1)
+    return (edges[:-1] + edges[1:]) / 2, counts
+
+
 def gradient_sizes(by_epoch: dict[int, dict]) -> pd.DataFrame:
     """One row per logged epoch: the gradient's root mean square (`rms`, the size a vanishing or exploding
     gradient shows in), as logged, or estimated from the histogram's bin centres for logs made before it
     was (`estimated`)."""
     rows = []
     for epoch, h in sorted(by_epoch.items()):
-        counts = np.asarray(h["counts"], dtype=float)
         if isinstance(h.get("rms"), (int, float)):
             rms, estimated = float(h["rms"]), False
         else:
-            edges = np.linspace(h["lo"], h["hi"], len(counts) + 1)
-            centres = (edges[:-1] + edges[1:]) / 2
+            centres, counts = _logged_bins(h)
             rms, estimated = float(np.sqrt((counts * centres ** 2).sum() / max(counts.sum(), 1.0))), True
         rows.append({"epoch": epoch, "rms": rms, "estimated": estimated})
     return pd.DataFrame(rows, columns=["epoch", "rms", "estimated"])
@@ -262,11 +261,9 @@ def gradient_frame(by_epoch: dict[int, dict]) -> pd.DataFrame:
     """The logged gradient histograms in the long form of histogram_frame (each epoch on its own range)."""
     rows = []
     for epoch, h in sorted(by_epoch.items()):
-        counts = np.asarray(h["counts"], dtype=float)
-        edges = np.linspace(h["lo"], h["hi"], len(counts) + 1)
+        centres, counts = _logged_bins(h)
         total = max(counts.sum(), 1.0)
-        rows += [{"epoch": epoch, "value": float(c), "share": n / total}
-                 for c, n in zip((edges[:-1] + edges[1:]) / 2, counts)]
+        rows += [{"epoch": epoch, "value": float(c), "share": n / total} for c, n in zip(centres, counts)]
     return pd.DataFrame(rows)
 
 

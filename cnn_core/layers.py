@@ -19,7 +19,10 @@ from pathlib import Path
 from .settings import Setting
 
 MAX_LAYERS = 200
-ACTIVATIONS = ("relu", "tanh", "gelu", "sigmoid", "leaky_relu", "elu", "silu")
+# name -> its torch.nn class (looked up only when a model is built: `plan` needs no torch)
+TORCH_ACTIVATIONS = {"relu": "ReLU", "tanh": "Tanh", "gelu": "GELU", "sigmoid": "Sigmoid", "leaky_relu": "LeakyReLU",
+                     "elu": "ELU", "silu": "SiLU"}
+ACTIVATIONS = tuple(TORCH_ACTIVATIONS)
 
 _I = lambda name, default, low, high, help: Setting(name, "int", default, low, high, help=help)  # noqa: E731
 _KERNEL = _I("kernel", 3, 1, 31, "side of the square kernel, in pixels")
@@ -27,17 +30,15 @@ _STRIDE = _I("stride", 1, 1, 16, "step between two kernel positions")
 _PAD = _I("padding", 0, 0, 15, "zeros added on every side first")
 _BIAS = Setting("bias", "bool", True, help="a learned offset per output")
 _P = Setting("p", "float", 0.5, 0.0, 1.0, high_open=True, help="fraction zeroed at random in training")
+_POOL = (_I("kernel", 2, 1, 31, "window side"), _I("stride", 2, 1, 16, "step between windows"),
+         _I("padding", 0, 0, 15, "zeros added on every side (at most half the window)"))
 
 # type -> (its fields, what it does in one line)
 TYPES: dict[str, tuple[tuple[Setting, ...], str]] = {
     "conv": ((_I("out", 16, 1, 2048, "filters (output channels)"), _KERNEL, _STRIDE, _PAD, _BIAS),
              "slides out filters of in x K x K weights over the image"),
-    "maxpool": ((_I("kernel", 2, 1, 31, "window side"), _I("stride", 2, 1, 16, "step between windows"),
-                 _I("padding", 0, 0, 15, "zeros added on every side (at most half the window)")),
-                "keeps the largest value of each window"),
-    "avgpool": ((_I("kernel", 2, 1, 31, "window side"), _I("stride", 2, 1, 16, "step between windows"),
-                 _I("padding", 0, 0, 15, "zeros added on every side (at most half the window)")),
-                "averages each window"),
+    "maxpool": (_POOL, "keeps the largest value of each window"),
+    "avgpool": (_POOL, "averages each window"),
     "batchnorm": ((), "normalises each channel over the batch, then scales and shifts it (2 weights a channel)"),
     "dropout": ((_P,), "zeroes values at random in training"),
     "dropout2d": ((Setting("p", "float", 0.2, 0.0, 1.0, high_open=True, help="fraction of channels zeroed"),),
@@ -170,6 +171,9 @@ def plan(layers: list, input_shape: tuple, num_classes: int) -> list[Step]:
                               problem="not reached: a layer above does not fit"))
             continue
         image = len(shape) == 3
+        if kind == "flatten" and image:
+            flatten(False)
+            continue
         if kind == "linear" and image:
             flatten(True, "added: a linear layer takes a vector")
             image = False
@@ -208,11 +212,6 @@ def plan(layers: list, input_shape: tuple, num_classes: int) -> list[Step]:
         elif kind == "globalpool":
             step.formula = f"{_shape_text(shape)} -> {shape[0]} values, one per channel"
             shape = (shape[0],)
-        elif kind == "flatten":
-            if image:
-                counts["flatten"] -= 1
-                flatten(False)
-                continue
         elif kind == "linear":
             n = shape[0]
             step.params = n * layer["out"] + (layer["out"] if layer["bias"] else 0)
@@ -272,8 +271,6 @@ def build(layers: list, input_shape: tuple, num_classes: int):
     steps = plan(layers, input_shape, num_classes)
     if found := problems(steps):
         raise ValueError(found[0])
-    acts = {"relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU, "sigmoid": nn.Sigmoid, "leaky_relu": nn.LeakyReLU,
-            "elu": nn.ELU, "silu": nn.SiLU}
     features, classifier = {}, {}
     shape = tuple(input_shape)
     raw = iter(full(layer) for layer in layers)
@@ -293,7 +290,7 @@ def build(layers: list, input_shape: tuple, num_classes: int):
         elif kind in ("dropout", "dropout2d"):
             module = (nn.Dropout if kind == "dropout" else nn.Dropout2d)(layer["p"])
         elif kind == "activation":
-            module = acts[layer["fn"]]()
+            module = getattr(nn, TORCH_ACTIVATIONS[layer["fn"]])()
         elif kind == "residual":
             module = Residual(shape[0], layer["channels"], layer["batch_norm"])
         elif kind == "flatten":
@@ -317,8 +314,7 @@ def from_model(model) -> list[dict]:
 
     from .blocks import NetResFeatures, ResBlock
 
-    acts = {nn.ReLU: "relu", nn.Tanh: "tanh", nn.GELU: "gelu", nn.Sigmoid: "sigmoid", nn.LeakyReLU: "leaky_relu",
-            nn.ELU: "elu", nn.SiLU: "silu"}
+    acts = {getattr(nn, cls): name for name, cls in TORCH_ACTIVATIONS.items()}
     out: list[dict] = []
 
     def walk(m) -> None:

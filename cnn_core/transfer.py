@@ -18,7 +18,7 @@ import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO
+from typing import BinaryIO, Callable, NamedTuple
 
 from . import files, runs
 
@@ -262,9 +262,7 @@ def _check_checkpoints(folder: Path) -> None:
             raise ImportRefused(str(exc).replace(str(folder), "<run>")) from None
 
 
-# ---- model export -------------------------------------------------------------------------------
-EXPORTS = {"onnx": "onnx", "pt2": "pt2", "torchscript": "torchscript.pt"}     # kind -> file suffix
-TITLES = {"onnx": "ONNX", "pt2": "torch.export (.pt2)", "torchscript": "TorchScript (old format)"}
+# ---- model export (the kinds: EXPORTS, at the end) -------------------------------------------------
 @dataclass
 class ExportResult:
     """An exported model file and how its outputs compared with the PyTorch model's on one batch."""
@@ -283,7 +281,7 @@ class ExportResult:
     def message(self) -> str:
         verdict = "matches PyTorch" if self.ok else "DOES NOT match PyTorch"
         classes = "same predicted classes" if self.same_classes else "different predicted classes"
-        title = TITLES.get(self.kind, self.kind)
+        title = EXPORTS[self.kind].title if self.kind in EXPORTS else self.kind
         return (f"{title} export {verdict} on {self.batch}: {classes}, largest logit difference "
                 f"{self.max_abs_diff:.2e} (tolerance {self.tolerance:.0e})")
 
@@ -305,13 +303,13 @@ def export_model(path: Path, kind: str, batch=None) -> ExportResult:
         batch, described = _check_batch(meta)
     folder = path / EXPORT_DIR
     folder.mkdir(exist_ok=True)
-    out = folder / f"{path.name}.{EXPORTS[kind]}"
+    out = folder / f"{path.name}.{EXPORTS[kind].suffix}"
     tmp = files.temp_path(out)
     example = batch[:2]
     with torch.no_grad():
         expected = model(batch)                                              # (N, classes)
         try:
-            got = {"onnx": _onnx, "pt2": _pt2, "torchscript": _torchscript}[kind](model, example, batch, tmp)
+            got = EXPORTS[kind].run(model, example, batch, tmp)
             os.replace(tmp, out)
         finally:
             tmp.unlink(missing_ok=True)
@@ -336,6 +334,13 @@ def _check_batch(meta: dict, n: int = 64):
     return data.normalize(images, meta["mean"], meta["std"]), f"{n} random-noise images"
 
 
+def _any_batch() -> tuple:
+    """torch.export's dynamic shapes for the one input: any batch size (axis 0)."""
+    import torch
+
+    return ({0: torch.export.Dim("batch", min=1, max=65536)},)
+
+
 def _onnx(model, example, batch, file: Path):
     """torch.onnx (dynamo) with a dynamic batch axis; the file is then run by onnxruntime."""
 
@@ -344,7 +349,7 @@ def _onnx(model, example, batch, file: Path):
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
         program = torch.onnx.export(model, (example,), dynamo=True, input_names=["input"], output_names=["logits"],
-                                    dynamic_shapes=({0: torch.export.Dim("batch", min=1, max=65536)},))
+                                    dynamic_shapes=_any_batch())
         program.save(str(file))
     session = onnxruntime.InferenceSession(str(file), providers=["CPUExecutionProvider"])
     return torch.from_numpy(session.run(None, {"input": batch.numpy()})[0])
@@ -355,8 +360,7 @@ def _pt2(model, example, batch, file: Path):
     torch (torch.export.load(...).module()), run."""
     import torch
 
-    program = torch.export.export(model.eval(), (example,),
-                                  dynamic_shapes=({0: torch.export.Dim("batch", min=1, max=65536)},))
+    program = torch.export.export(model.eval(), (example,), dynamic_shapes=_any_batch())
     torch.export.save(program, str(file))
     return torch.export.load(str(file)).module()(batch)
 
@@ -371,3 +375,13 @@ def _torchscript(model, example, batch, file: Path):
         torch.jit.save(traced, str(file))
         loaded = torch.jit.load(str(file), map_location="cpu")
     return loaded(batch)
+
+
+class Exporter(NamedTuple):
+    suffix: str             # the file's: <run>.<suffix>
+    title: str
+    run: Callable           # (model, example, batch, file) -> the export's logits on batch, loaded back
+
+
+EXPORTS = {"onnx": Exporter("onnx", "ONNX", _onnx), "pt2": Exporter("pt2", "torch.export (.pt2)", _pt2),
+           "torchscript": Exporter("torchscript.pt", "TorchScript (old format)", _torchscript)}

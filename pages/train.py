@@ -29,5 +29,5 @@ if sweep_tab.open:
 if live_tab.open:
     with live_tab:
         nav.show_flash("train")
-        if record := live.picker():
-            live.show(record)
+        if picked := live.picker():
+            live.show(*picked)

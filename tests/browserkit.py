@@ -177,6 +177,16 @@ def fill(page, role: str, label: str, value: str) -> None:
     page.wait_for_timeout(800)
 
 
+def open_train_form(page, base: str, dataset: str, arch: str) -> None:
+    """Train > New run as a person opens it (the page's first full draw, sidebar included), then the
+    dataset and the architecture chosen."""
+    page.goto(f"{base}/train")
+    page.get_by_text("Layers of the model").wait_for()
+    page.locator('[data-testid="stSidebar"]').get_by_text("Runs folder").wait_for()
+    select(page, "Dataset", dataset)
+    select(page, "Architecture", arch)
+
+
 def idle(page, timeout_ms: int = 60_000) -> None:
     """Wait until the script run ends (the status widget's running indicator is gone)."""
     page.wait_for_timeout(300)

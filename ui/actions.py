@@ -1,6 +1,7 @@
-"""What the Live panel's buttons do (stop, resume, steer: learning rate, pause, continue; more epochs), and the Train page's shared state: the watched run,
-the open tab, the message shown once. Launch and Clone are the form's own (ui/train_form.py). Each runs
-as a widget callback, before the page redraws, so the page that follows already shows the result."""
+"""What the Live panel's buttons do (stop, resume, steer: learning rate, pause, continue; more epochs), and
+the Train page's shared state: the watched run, the open tab, the message shown once. Launch and Clone are
+the form's own (ui/train_form.py). Each runs as a widget callback, before the page redraws, so the page
+that follows already shows the result."""
 from __future__ import annotations
 
 from pathlib import Path

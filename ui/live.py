@@ -62,8 +62,8 @@ def first_tab() -> str:
     return st.session_state.get(actions.LAST_TAB) or "New run"
 
 
-def picker() -> runs.Run | None:
-    """The run picker (runs in progress first) and a line per run in progress; returns the run shown."""
+def picker() -> tuple[runs.Run, list[runs.Run]] | None:
+    """The run picker (runs in progress first); the run shown and the runs in progress, or None."""
     all_runs = runs.list_runs()
     active = jobs.in_progress(all_runs)
     ordered = active + [r for r in all_runs if r.effective_status not in runs.ACTIVE][:PICKER_SIZE]
@@ -86,10 +86,10 @@ def picker() -> runs.Run | None:
     if by_id[chosen].corrupt:
         st.warning(f"Run {chosen} cannot be read: {by_id[chosen].error}")
         return None
-    return by_id[chosen]
+    return by_id[chosen], active
 
 
-def show(record: runs.Run) -> None:
+def show(record: runs.Run, active: list[runs.Run]) -> None:
     """The panel: its head, buttons and outcome drawn once; progress, numbers and charts redrawn every
     REFRESH_S while the run is queued or running, drawn once otherwise."""
     run = views.live_run(record)
@@ -98,7 +98,7 @@ def show(record: runs.Run) -> None:
         _ticking(run.id)
         _ticking_charts(run.id)
     else:
-        _in_progress(jobs.in_progress(runs.list_runs()))
+        _in_progress(active)
         _head(run, [])
         _buttons(run)
         _outcome(run)
@@ -248,7 +248,7 @@ def _buttons(run: views.LiveRun) -> None:
         st.button("Start", key="train.restart", icon=":material/play_arrow:", type="primary",
                   on_click=actions.resume, args=(run.path, False),
                   help="It stopped before its first checkpoint: train it from the beginning.")
-    if run.has_checkpoint and run.status in ("completed", "cancelled", "interrupted", "failed"):
+    if run.has_checkpoint and run.status in runs.FINISHED:
         a, b, _ = st.columns([1, 1, 2], vertical_alignment="bottom")
         a.number_input("More epochs", 1, 1000, 5, key="train.more_n",
                        help="The same run goes on from its checkpoint for this many epochs; its curves continue.")

@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from browserkit import (SHOTS, chromium_page, fill, idle, run_until, select, stopped_at_launch,
+from browserkit import (SHOTS, chromium_page, fill, idle, open_train_form, run_until, select, stopped_at_launch,
                         training_dashboard)
 
 
@@ -43,10 +43,7 @@ def test_build_a_network_layer_by_layer_and_launch_it(server, page):
 
     expect.set_options(timeout=60_000)
     base, runs_dir = server
-    page.goto(f"{base}/train")
-    page.get_by_text("Layers of the model").wait_for()
-    select(page, "Dataset", "MNIST")
-    select(page, "Architecture", "Your own layers (layer editor)")
+    open_train_form(page, base, "MNIST", "Your own layers (layer editor)")
     page.get_by_role("heading", name="Your layers").wait_for()
     expect(_caption(page, "→ 16 × 28 × 28 · 160 parameters (total 160) · out = floor((28 + 2*1 - 3) / 1) + 1 = 28 "
                           "· one value sees 3×3 px")).to_be_visible()

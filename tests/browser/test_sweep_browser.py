@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from browserkit import SHOTS, chromium_page, training_dashboard, fill, idle, select
+from browserkit import SHOTS, chromium_page, fill, idle, open_train_form, training_dashboard
 
 
 @pytest.fixture(scope="module")
@@ -71,10 +71,7 @@ def test_launch_a_sweep_watch_its_trials_compare_and_delete_them(server, page):
 
     expect.set_options(timeout=90_000)
     base, runs_dir = server
-    page.goto(f"{base}/train")
-    page.get_by_text("Layers of the model").wait_for()
-    select(page, "Dataset", "MNIST")
-    select(page, "Architecture", "LeNet-style CNN (PyTorch MNIST example)")
+    open_train_form(page, base, "MNIST", "LeNet-style CNN (PyTorch MNIST example)")
     fill(page, "spinbutton", "Batch size", "32")
     fill(page, "spinbutton", "Epochs", "2")
     fill(page, "spinbutton", "Validation images", "100")

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from browserkit import SHOTS, chromium_page, fill, idle, select, stopped_at_launch, training_dashboard
+from browserkit import SHOTS, chromium_page, fill, idle, open_train_form, select, stopped_at_launch, training_dashboard
 
 
 STEP_RE = re.compile(r"step (\d+)/(\d+)")
@@ -78,12 +78,8 @@ def test_launch_watch_reload_stop_resume(server, page):
     """Launch from Train, see steps and chart points grow, reload and see the same run still growing,
     Stop (cancelled, checkpoint on disk), Resume until completed with a test accuracy."""
     base, runs_dir = server
-    page.goto(f"{base}/train")        # the server's very first request is a deep link to a page
-    page.get_by_text("Layers of the model").wait_for()
-    page.locator('[data-testid="stSidebar"]').get_by_text("Runs folder").wait_for()  # the frame ran
-
-    select(page, "Dataset", "Fashion-MNIST")
-    select(page, "Architecture", "LeNet-style CNN (PyTorch MNIST example)")
+    # the server's very first request is a deep link to a page
+    open_train_form(page, base, "Fashion-MNIST", "LeNet-style CNN (PyTorch MNIST example)")
     fill(page, "spinbutton", "Batch size", "8")
     fill(page, "spinbutton", "Learning rate", "0.005")     # 0.03 with batch 8 diverges on these images
     fill(page, "spinbutton", "Epochs", str(EPOCHS))
