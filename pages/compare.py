@@ -85,7 +85,7 @@ else:
     # ---- actions on one run ---------------------------------------------------------------------
     st.subheader("Run actions")
     choices = [r.id for r in picked] or list(shown["id"]) or list(table["id"])
-    rid = st.selectbox("Run", choices, key="compare.action_run", format_func=lambda i: labels.get(i, i))
+    rid = st.selectbox("Run", choices, key=w.PICKED, format_func=lambda i: labels.get(i, i))
     if record := next((r for r in records if r.id == rid), None):
         edit_tab, take_tab = st.tabs(["Rename, note, delete", "Download and export"], key="compare.tabs",
                                      on_change="rerun")              # stays on its tab across reruns

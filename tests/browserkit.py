@@ -161,11 +161,23 @@ def chromium_page(height: int = 1300, timeout_ms: int = 60_000):
 
 
 # ---- driving widgets ------------------------------------------------------------------------------
-def select(page, label: str, option: str) -> None:
-    """Choose `option` in the selectbox labelled `label`."""
-    page.locator('[data-testid="stSelectbox"]').filter(has_text=label).first.click()
-    page.get_by_role("option", name=option, exact=True).click()
-    page.wait_for_timeout(800)
+def select(page, label: str, option: str, settle_ms: int = 800) -> None:
+    """Choose `option` in the selectbox labelled exactly `label`. A list opened while the page redraws can
+    close under the pointer (its options were redrawn); a person opens it again, and so does this."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    box = page.locator('[data-testid="stSelectbox"]').filter(has=page.get_by_text(label, exact=True)).first
+    item = page.get_by_role("option", name=option, exact=True)
+    for attempt in range(5):
+        box.click()
+        try:
+            item.click(timeout=10_000)
+            break
+        except PlaywrightTimeout:
+            if attempt == 4:
+                raise
+            page.keyboard.press("Escape")
+    page.wait_for_timeout(settle_ms)
 
 
 def fill(page, role: str, label: str, value: str) -> None:

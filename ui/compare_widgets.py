@@ -11,6 +11,7 @@ from cnn_core import compare, jobs, runs, transfer
 from ui import nav, views
 
 PICK = "compare.pick"          # the ids of the runs being compared (the multiselect's state)
+PICKED = "compare.action_run"  # the id of the run that Run actions act on (its selectbox's state)
 _PCT = st.column_config.NumberColumn(format="percent")
 TABLE_CONFIG = {
     "name": st.column_config.TextColumn("name", width="medium", pinned=True),   # stays while scrolling sideways
@@ -58,7 +59,7 @@ def runs_table(shown: pd.DataFrame, all_ids: list[str], labels: dict[str, str]) 
 def _rename(path: Path, key: str) -> None:
     try:
         runs.rename_run(path, st.session_state[key])
-        st.session_state["compare.action_run"] = path.name   # the picker shows the new name
+        st.session_state[PICKED] = path.name   # the picker shows the new name
         nav.flash("compare", "success", f"Renamed to {st.session_state[key]!r}.")
     except ValueError as exc:
         nav.flash("compare", "error", str(exc))
@@ -79,7 +80,7 @@ def _delete(path: Path, name: str) -> None:
         stopped = " (it was stopped first)" if was in runs.ACTIVE else ""
         nav.flash("compare", "success", f"Deleted run {name!r}{stopped}.")
         st.session_state[PICK] = [i for i in st.session_state.get(PICK, []) if i != path.name]
-        st.session_state.pop("compare.action_run", None)
+        st.session_state.pop(PICKED, None)
     except ValueError as exc:
         nav.flash("compare", "error", str(exc))
 
@@ -97,8 +98,10 @@ def edit_run(record: runs.Run | runs.UnreadableRun) -> None:
         right.button("Save note", key=f"compare.savenote.{rid}", on_click=_save_note,
                      args=(path, f"compare.note.{rid}"))
     if st.session_state.get("compare.confirm") != rid:
-        st.button("Delete run…", key=f"compare.delete.{rid}", icon=":material/delete:",
-                  on_click=lambda: st.session_state.update({"compare.confirm": rid}))
+        # one key for every run, and the run asked about is the one picked when the click arrives: a click
+        # on the button still drawn for the run picked before (the page had not redrawn yet) asked about that one
+        st.button("Delete run…", key="compare.delete", icon=":material/delete:",
+                  on_click=lambda: st.session_state.update({"compare.confirm": st.session_state.get(PICKED, rid)}))
         return
     live = record.effective_status in runs.ACTIVE
     st.warning(f"Delete {name!r} and every file in its folder? This cannot be undone."

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from browserkit import SHOTS, chromium_page, dashboard_server, idle, train_runs
+from browserkit import SHOTS, chromium_page, dashboard_server, idle, select, train_runs
 
 
 BASE = dict(dataset="mnist", val_size=100, epochs=3, batch_size=32, lr=0.05, log_every=4)
@@ -132,9 +132,7 @@ def test_actions_right_after_the_page_opens_act_on_the_run_picked(server, traine
     source = next(p for p in trained.values() if p.exists())
     a, b = _copy(source, "copy a"), _copy(source, "copy b")
     page.goto(f"{server}/compare")
-    picker = page.locator('[data-testid="stSelectbox"]').filter(has=page.get_by_text("Run", exact=True))
-    picker.first.click()
-    page.get_by_role("option", name="copy a", exact=True).click()
+    select(page, "Run", "copy a", settle_ms=0)
     name_box = page.get_by_role("textbox", name="Name", exact=True)
     expect(name_box).to_have_value("copy a")
     name_box.fill("copy a, renamed at once")
@@ -142,8 +140,7 @@ def test_actions_right_after_the_page_opens_act_on_the_run_picked(server, traine
     expect(page.get_by_text("Renamed to 'copy a, renamed at once'.")).to_be_visible()
     assert runs.read_run(a).name == "copy a, renamed at once"
     assert runs.read_run(b).name == "copy b" and runs.read_run(source).name != "copy a, renamed at once"
-    picker.first.click()
-    page.get_by_role("option", name="copy b", exact=True).click()
+    select(page, "Run", "copy b", settle_ms=0)
     page.get_by_role("button", name="Delete run…").click()
     expect(page.get_by_text("Delete 'copy b' and every file in its folder?")).to_be_visible()
     page.get_by_role("button", name="Cancel", exact=True).click()
