@@ -24,7 +24,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cnn_core import data, engine, runs  # noqa: E402
+from cnn_core import data, engine, evaluation, runs  # noqa: E402
 from cnn_core.config import TrainConfig  # noqa: E402
 from cnn_core.models import build_model  # noqa: E402
 
@@ -87,7 +87,7 @@ def engine_epoch(runs_root: Path, limit: int | None) -> tuple[float, float]:
     return record.summary["images_per_sec"], record.summary["final_test_acc"]
 
 
-def bound(steps: int, batch: int = BATCH, channels_last: bool = engine.CHANNELS_LAST) -> float:
+def bound(steps: int, batch: int = BATCH, channels_last: bool = evaluation.CHANNELS_LAST) -> float:
     """images/s of the model stepping on one pre-made batch: the compute-only ceiling."""
     torch.manual_seed(0)
     model = build_model("lenet", (1, 28, 28), 10)

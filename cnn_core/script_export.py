@@ -16,7 +16,7 @@ from pathlib import Path
 
 from torch import nn
 
-from . import blocks, data, engine, runs
+from . import blocks, data, evaluation, runs
 
 _OWN = (blocks.ResBlock, blocks.NetResFeatures, blocks.NetResDeepFeatures, blocks.Residual)
 
@@ -89,7 +89,7 @@ def script(path: Path) -> str:
         f"TORCHVISION = {tv!r}      # the dataset class, where there is one",
         f"CLASS_SUBSET = {subset!r}      # official class numbers kept (CIFAR-2: airplane, bird)",
         f"KIND = {(info.kind if info else 'cifar')!r}      # digits or cifar: which augmentation",
-        f"EVAL_BATCH = {engine.EVAL_BATCH}",
+        f"EVAL_BATCH = {evaluation.EVAL_BATCH}",
         f"LR_CHANGES = {changes!r}      # step -> base learning rate, changed while it trained"]),
         "\n# ---- the model " + "-" * 84,
     ]

@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from . import checkpoints, engine, runs
+from . import checkpoints, runs, trainer
 from .models import build_model
 
 
@@ -73,7 +73,7 @@ def snapshot_note(path: Path, record: dict | None = None) -> str | None:
     if model is not None:
         # The engine caps the bytes of the whole state dict (buffers too), in float32 here.
         values = sum(t.numel() * t.element_size() for t in model.state_dict().values()) // 4
-        note = engine.snapshot_budget_note(values, int(config.get("epochs", 1)))
+        note = trainer.snapshot_budget_note(values, int(config.get("epochs", 1)))
         if note:
             return f"This run keeps no per-epoch snapshots: {note}."
     return ("This run has no per-epoch snapshots (it stopped before saving any, or they were deleted); "

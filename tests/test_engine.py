@@ -6,7 +6,7 @@ import dataclasses
 import pytest
 import torch
 
-from cnn_core import checkpoints, engine, runs
+from cnn_core import checkpoints, evaluation, runs, trainer
 from cnn_core.config import TrainConfig
 from cnn_core.engine import run_training
 from cnn_core.predict import load_model
@@ -53,7 +53,7 @@ def test_best_checkpoint_predicts_like_the_saved_model():
     record, path = _run(arch="lenet", epochs=1)
     model, meta = load_model(path)
     splits = data.load_splits("mnist", 100, seed=FAST["seed"])
-    _, acc = engine.evaluate(model, splits.test_x, splits.test_y)
+    _, acc = evaluation.evaluate(model, splits.test_x, splits.test_y)
     assert acc == pytest.approx(record.summary["test_acc"], abs=1e-9)
 
 
@@ -70,7 +70,7 @@ def test_resume_equals_uninterrupted(monkeypatch, stop_step):
     cfg = dict(arch="lenet", arch_params={"dropout": 0.3}, augment="standard", schedule="onecycle")
     _, whole = _run(**cfg)
     path = runs.create_run(TrainConfig(**{**FAST, **cfg}))
-    monkeypatch.setattr(engine, "HEARTBEAT_S", 0.0)   # report every step so the cancel lands at stop_step
+    monkeypatch.setattr(trainer, "HEARTBEAT_S", 0.0)   # report every step so the cancel lands at stop_step
 
     def cancel_at(progress):
         if progress["step"] == stop_step:
@@ -87,7 +87,7 @@ def test_resume_equals_uninterrupted(monkeypatch, stop_step):
 def test_cancel_leaves_loadable_checkpoint(monkeypatch):
     """Cancel ends `cancelled` with a checkpoint that loads and rebuilds the model."""
     path = runs.create_run(TrainConfig(**{**FAST, "arch": "mlp"}))
-    monkeypatch.setattr(engine, "HEARTBEAT_S", 0.0)
+    monkeypatch.setattr(trainer, "HEARTBEAT_S", 0.0)
     record = run_training(path, on_progress=lambda p: (path / runs.CANCEL).touch())
     assert record.status == "cancelled"
     assert runs.effective_status(runs.read_run(path)) == "cancelled"
@@ -119,20 +119,20 @@ def test_a_spike_that_recovers_is_no_divergence():
     """One batch with a huge loss in a run that then goes on learning stays a spike: the smoothed loss is
     what is judged, so the run completes."""
     path = runs.create_run(TrainConfig(**{**FAST, "arch": "mlp", "epochs": 1}))
-    trainer = engine.Trainer(path)
+    run = trainer.Trainer(path)
 
     def steps(loss: float, n: int) -> None:
         for _ in range(n):
-            trainer._accumulate(torch.tensor(loss), torch.zeros(32, 10), torch.zeros(32, dtype=torch.long))
+            run._accumulate(torch.tensor(loss), torch.zeros(32, 10), torch.zeros(32, dtype=torch.long))
 
     steps(0.3, 30)
     steps(60.0, 1)
-    trainer._check_diverged()           # 60 nats once: the average over ~20 steps is 3.3, under 11.5
+    run._check_diverged()           # 60 nats once: the average over ~20 steps is 3.3, under 11.5
     steps(0.3, 10)
-    trainer._check_diverged()
+    run._check_diverged()
     steps(60.0, 20)                     # 60 nats for 20 steps: blown up
-    with pytest.raises(engine.TrainingFailed, match="diverged"):
-        trainer._check_diverged()
+    with pytest.raises(trainer.TrainingFailed, match="diverged"):
+        run._check_diverged()
 
 
 def test_chance_accuracy_is_recorded_and_flagged():
@@ -171,7 +171,7 @@ def test_cifar_shapes_train():
 
 def test_progress_keeps_speed_and_eta_across_epoch_boundaries(monkeypatch):
     """Every progress report after the first steps, epoch ends included, has images/s and an ETA."""
-    monkeypatch.setattr(engine, "HEARTBEAT_S", 0.0)
+    monkeypatch.setattr(trainer, "HEARTBEAT_S", 0.0)
     reports = []
     path = runs.create_run(TrainConfig(**{**FAST, "arch": "mlp", "epochs": 3}))
     record = run_training(path, on_progress=reports.append)
@@ -185,7 +185,7 @@ def test_mirror_at_test_time_averages_image_and_mirror():
     setting is refused for digits (a mirrored digit is not a digit)."""
     import torch
 
-    from cnn_core.engine import evaluate
+    from cnn_core.evaluation import evaluate
     from cnn_core.models import build_model
 
     torch.manual_seed(0)

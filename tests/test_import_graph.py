@@ -14,9 +14,10 @@ MODULES = sorted(p.stem for p in (ROOT / "cnn_core").glob("*.py") if p.stem != "
 LAYERS = {
     "foundations": {"__init__", "settings", "faults", "files", "progress", "devices", "distributed", "blocks",
                     "data_sources"},
-    "what a run is made of": {"config", "layers", "models", "slips", "data", "imagesets", "presets"},
+    "what a run is made of": {"config", "layers", "models", "slips", "data", "imagesets", "presets",
+                              "optimizers", "evaluation"},
     "the run store": {"runs", "checkpoints"},
-    "the work": {"engine", "jobs", "sweeps", "sweep_runner", "predict", "inspection", "snapshots", "compare", "transfer", "script_export"},
+    "the work": {"trainer", "engine", "jobs", "sweeps", "sweep_runner", "predict", "inspection", "snapshots", "compare", "transfer", "script_export"},
     "the command line": {"flags", "cli_commands", "cli", "__main__"},
 }
 TENSOR_CODE = re.compile(r"\btorch\.|\bnn\.|\.backward\(")

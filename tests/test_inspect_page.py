@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from cnn_core import engine, runs
+from cnn_core import engine, runs, trainer
 from cnn_core.config import TrainConfig
 
 PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "inspect.py")
@@ -78,7 +78,7 @@ def test_new_image_and_epoch_choices_rerun_cleanly(run_copy):
 
 def test_run_without_snapshots_explains_the_cap(monkeypatch, runs_dir):
     """A run over the snapshot size cap shows why there is no epoch slider, and still inspects best."""
-    monkeypatch.setattr(engine, "SNAPSHOT_CAP_BYTES", 1000)
+    monkeypatch.setattr(trainer, "SNAPSHOT_CAP_BYTES", 1000)
     path = runs.create_run(TrainConfig(**FAST))
     engine.run_training(path)
     at = _open(path.name)

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cnn_core import checkpoints, data, engine, inspection, runs, snapshots
+from cnn_core import checkpoints, data, engine, evaluation, inspection, runs, snapshots, trainer
 from ui.figures import images as plots
 from cnn_core.config import TrainConfig
 from cnn_core.models import build_model
@@ -83,7 +83,7 @@ def test_training_changed_the_filters(trained):
 
 def test_no_snapshots_says_why(monkeypatch, runs_dir):
     """A run over the snapshot cap has none, offers best and latest, and the note names the cap."""
-    monkeypatch.setattr(engine, "SNAPSHOT_CAP_BYTES", 1000)
+    monkeypatch.setattr(trainer, "SNAPSHOT_CAP_BYTES", 1000)
     path = runs.create_run(TrainConfig(**{**FAST, "arch": "simple-cnn", "epochs": 1}))
     engine.run_training(path)
     assert snapshots.snapshot_epochs(path) == []
@@ -120,7 +120,7 @@ def test_confusion_matrix_against_manual_count(trained, key):
     with torch.no_grad():
         manual = model(test.x(slice(None), meta)).argmax(1)
     assert np.trace(cm) == int((manual == test.y).sum())
-    _, acc = engine.evaluate(model, test.x(slice(None), meta), test.y)
+    _, acc = evaluation.evaluate(model, test.x(slice(None), meta), test.y)
     assert np.trace(cm) / cm.sum() == pytest.approx(acc, abs=1e-12)
 
 
@@ -339,6 +339,6 @@ def test_gradient_size_is_the_root_mean_square_of_the_gradient():
     """The logged size is the gradient's RMS: a layer whose every gradient is 3 or -3 has size 3."""
     net = torch.nn.Sequential(torch.nn.Linear(4, 2, bias=False))
     net[0].weight.grad = torch.tensor([[3.0, -3.0, 3.0, -3.0], [-3.0, 3.0, 3.0, 3.0]])
-    (h,) = engine.gradient_histograms(net).values()
+    (h,) = evaluation.gradient_histograms(net).values()
     assert h["rms"] == 3.0 and sum(h["counts"]) == 8 and (h["lo"], h["hi"]) == (-3.0, 3.0)
     assert inspection.gradient_sizes({1: h})["rms"].tolist() == [3.0]

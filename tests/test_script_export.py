@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from cnn_core import engine, runs
+from cnn_core import engine, runs, trainer
 from cnn_core.cli import main
 from cnn_core.config import TrainConfig
 
@@ -55,7 +55,7 @@ def test_a_custom_network_with_a_steered_rate_is_written_out_and_replayed(tmp_pa
              {"type": "activation", "fn": "relu"}, {"type": "residual", "channels": 12}, {"type": "maxpool"},
              {"type": "globalpool"}]
     path = runs.create_run(TrainConfig(**FAST, arch="custom", arch_params={"layers": stack}, schedule="onecycle"))
-    monkeypatch.setattr(engine, "HEARTBEAT_S", 0.0)
+    monkeypatch.setattr(trainer, "HEARTBEAT_S", 0.0)
 
     asked = []
 

@@ -1,4 +1,4 @@
-"""Steering a run (cnn_core/engine.py, runs.steer, jobs.more_epochs): a learning-rate change mid-run
+"""Steering a run (cnn_core/trainer.py, runs.steer, jobs.more_epochs): a learning-rate change mid-run
 takes effect at the next step, is logged, and a run stopped and resumed after it ends exactly like one
 never stopped; early stopping's epoch and reason; more epochs on a finished run; pause and continue of a
 real training process from the CLI."""
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from cnn_core import engine, jobs, runs
+from cnn_core import jobs, runs, trainer
 from cnn_core.cli import main
 from cnn_core.config import TrainConfig
 from cnn_core.engine import run_training
@@ -48,7 +48,7 @@ def _steer_and_cancel(path, steer_at, cancel_at=None):
 
 
 def test_a_learning_rate_change_takes_effect_at_the_next_step_and_resumes_exactly(monkeypatch):
-    monkeypatch.setattr(engine, "HEARTBEAT_S", 0.0)     # progress every step: the requests land where asked
+    monkeypatch.setattr(trainer, "HEARTBEAT_S", 0.0)     # progress every step: the requests land where asked
     whole = runs.create_run(TrainConfig(**FAST))
     assert run_training(whole, on_progress=_steer_and_cancel(whole, 5)).status == "completed"
     steps = {m["step"]: m["lr"] for m in _metrics(whole, "step")}
