@@ -140,9 +140,9 @@ def test_clone_fills_the_form_from_a_saved_run():
     assert "Form filled from run" in texts(at)
 
 
-def _finished_run(test_acc: float = 0.97) -> Path:
+def _finished_run(test_acc: float = 0.97, **config) -> Path:
     """A completed run written by hand: three epochs of metrics, a summary."""
-    path = runs.create_run(TrainConfig(epochs=3, val_size=100), "finished")
+    path = runs.create_run(TrainConfig(**{"epochs": 3, "val_size": 100, "lr": 0.01, **config}), "finished")
     writer = runs.MetricsWriter(path)
     for e in (1, 2, 3):
         for s in range(1, 5):
@@ -155,7 +155,8 @@ def _finished_run(test_acc: float = 0.97) -> Path:
     runs.update_run(path, status="completed", summary={"test_acc": test_acc, "best_epoch": 2,
                                                        "images_per_sec": 500.0},
                     progress={"epoch": 3, "epochs": 3, "step": 12, "total_steps": 12, "steps_per_epoch": 4,
-                              "images_per_sec": 0.0, "elapsed": 6.0, "eta": None, "lr": 0.01})
+                              "images_per_sec": 0.0, "elapsed": 6.0, "eta": None,
+                              "lr": 0.0 if config.get("schedule") == "cosine" else 0.01})
     return path
 
 
@@ -173,6 +174,20 @@ def test_live_panel_shows_a_finished_run_from_the_url():
     assert [c.key for c in at.get("plotly_chart")] == ["train.chart.loss", "train.chart.lr", "train.chart.acc"]
     links = at.get("page_link")
     assert any("inspect" in link.proto.page and path.name in link.proto.query_string for link in links)
+
+
+def _numbers(at: AppTest) -> str:
+    return next(m.value for m in at.markdown if 'data-testid="runNumbers"' in m.value)
+
+
+def test_a_finished_run_shows_the_rate_its_schedule_ended_on_beside_its_base_rate():
+    """A cosine run ends at rate 0: the panel says it is the schedule's end and names the base rate; a
+    constant rate is shown alone."""
+    cosine = app("pages/train.py", run=_finished_run(schedule="cosine").name)
+    assert "at the end (cosine schedule), base 0.01" in _numbers(cosine)
+    assert ">0<" in _numbers(cosine)
+    constant = app("pages/train.py", run=_finished_run(schedule="none").name)
+    assert ">0.01<" in _numbers(constant) and "at the end" not in _numbers(constant)
 
 
 def test_live_panel_defaults_to_the_newest_active_run():

@@ -14,6 +14,7 @@ while the run starts, so their first, costly draw is done before training is.
 from __future__ import annotations
 
 import html
+import math
 
 import streamlit as st
 
@@ -150,6 +151,20 @@ def _head(run: views.LiveRun, active: list[runs.Run]) -> None:
                 icon=":material/schedule:")
 
 
+def _learning_rate(run: views.LiveRun, lr: float | None) -> tuple[str, str, str, str]:
+    """The rate now while it trains; once it has ended, the rate its schedule ended on, and the base rate
+    it started from (a finished cosine run ends at 0, which alone reads like a mistake)."""
+    if lr is None:
+        return "Learning rate", "–", "Appears with the first step.", ""
+    if run.active or run.base_lr is None or math.isclose(lr, run.base_lr):
+        return "Learning rate", f"{lr:.3g}", "The optimizer's current learning rate (after the schedule).", ""
+    schedule = run.record.config.get("schedule", "constant")
+    return ("Learning rate", f"{lr:.3g}",
+            "The rate at the run's last step, after its schedule; the base rate it was set (or steered) to "
+            "beside it. The learning-rate chart below draws every step.",
+            f"at the end ({schedule} schedule), base {run.base_lr:.3g}")
+
+
 def _numbers_and_progress(run: views.LiveRun) -> None:
     """The progress bar and four numbers (images/s, ETA, learning rate, best validation accuracy) as one
     block of plain HTML: one element to redraw per tick, and no animation (st.progress animated, ~60 ms
@@ -160,19 +175,19 @@ def _numbers_and_progress(run: views.LiveRun) -> None:
     lr, best = run.progress.get("lr"), run.best_epoch
     numbers = [
         ("Images/s", f"{run.speed:,.0f}" if run.speed else "–",
-         "Training images per second (the run's mean once it has finished)."),
+         "Training images per second (the run's mean once it has finished).", ""),
         ("ETA", views.fmt_duration(run.eta) if run.active else "–",
-         "Time left at the current speed (evaluation not counted)."),
-        ("Learning rate", f"{lr:.3g}" if lr is not None else "–",
-         "The optimizer's current learning rate (after the schedule)."),
+         "Time left at the current speed (evaluation not counted).", ""),
+        _learning_rate(run, lr),
         ("Best val. acc.", views.fmt_acc(run.epochs["val_acc"].max(), 1) if best is not None else "–",
          f"Highest validation accuracy so far (epoch {best}); its weights are kept in best.pt."
-         if best is not None else "Appears when the first epoch ends."),
+         if best is not None else "Appears when the first epoch ends.", ""),
     ]
     cells = "".join(
         f'<div title="{html.escape(tip)}"><div style="font-size:0.875rem">{label}</div>'
-        f'<div style="font-size:2rem;line-height:1.3">{html.escape(value)}</div></div>'
-        for label, value, tip in numbers)
+        f'<div style="font-size:2rem;line-height:1.3">{html.escape(value)}</div>'
+        + (f'<div style="font-size:0.8rem;opacity:0.7">{html.escape(note)}</div>' if note else "") + '</div>'
+        for label, value, tip, note in numbers)
     st.markdown(
         f'<div role="progressbar" aria-label="Training progress" aria-valuenow="{pct}" aria-valuemin="0" '
         f'aria-valuemax="100" data-testid="runProgress" style="margin:0.25rem 0 0.6rem">'
