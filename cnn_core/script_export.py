@@ -16,7 +16,7 @@ from pathlib import Path
 
 from torch import nn
 
-from . import blocks, data, evaluation, runs
+from . import augment, blocks, data, evaluation, runs
 
 _OWN = (blocks.ResBlock, blocks.NetResFeatures, blocks.NetResDeepFeatures, blocks.Residual)
 
@@ -102,9 +102,9 @@ def script(path: Path) -> str:
               _source(data._stratified_counts, data.channel_stats, data.normalize),
               _SPLITS,
               "\n# ---- augmentation (the engine's, batch at once on the normalized images) " + "-" * 26,
-              _source(data._translate, data._affine, data.augment_batch).replace(
-                  "if kind not in _KINDS:", "if kind not in (\"digits\", \"cifar\"):").replace(
-                  "if mode not in AUGMENTATIONS:", "if mode not in (\"none\", \"standard\", \"affine\"):"),
+              _source(augment._translate, augment._affine, augment.augment_batch).replace(
+                  "if kind not in KINDS:", f"if kind not in {augment.KINDS!r}:").replace(
+                  "if mode not in AUGMENT_MODES:", f"if mode not in {augment.AUGMENT_MODES!r}:"),
               "\n# ---- training " + "-" * 84, _TRAIN]
     return "\n\n".join(parts).replace("{file}", f"{record.id}.py") + "\n"
 

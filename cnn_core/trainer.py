@@ -13,7 +13,7 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from . import checkpoints, data, distributed, evaluation, faults, files, optimizers, runs
+from . import augment, checkpoints, data, distributed, evaluation, faults, files, optimizers, runs
 from .config import TrainConfig
 from .devices import resolve_device
 from .models import build_model
@@ -209,7 +209,7 @@ class Trainer:
         self.epoch_t0, self.epoch_seen0 = time.monotonic(), self.sums["seen"]
         for b in range(self.batch_pos, self.steps_per_epoch):
             idx = perm[b * c.batch_size:(b + 1) * c.batch_size]
-            x = data.augment_batch(s.train_x[idx], s.info.kind, c.augment, self.aug_gen, s.black)  # (B,C,H,W)
+            x = augment.augment_batch(s.train_x[idx], s.info.kind, c.augment, self.aug_gen, s.black)  # (B,C,H,W)
             y = s.train_y[idx]                                                              # (B,)
             if self.world.active:                                      # this process's part of the batch
                 part = distributed.shard(len(idx), self.world)

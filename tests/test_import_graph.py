@@ -15,7 +15,7 @@ LAYERS = {
     "foundations": {"__init__", "settings", "faults", "files", "progress", "devices", "distributed", "blocks",
                     "data_sources"},
     "what a run is made of": {"config", "layers", "models", "slips", "data", "imagesets", "presets",
-                              "optimizers", "evaluation"},
+                              "optimizers", "evaluation", "augment"},
     "the run store": {"runs", "checkpoints"},
     "the work": {"trainer", "engine", "jobs", "sweeps", "sweep_runner", "predict", "inspection", "snapshots", "compare", "transfer", "script_export"},
     "the command line": {"flags", "cli_commands", "cli", "__main__"},
