@@ -141,7 +141,7 @@ def choice_section(errors: dict, cls: type = TrainConfig) -> None:
     """Dataset and architecture side by side (wide enough for their names), and what the architecture
     teaches and fixes."""
     datasets, archs, form = _datasets(), _archs(), views.form_settings(cls)
-    a, b = st.columns(2, gap="large")
+    a, b = st.columns(2, gap="medium")
     with a:
         _field(errors, form["dataset"], format_func=lambda d: datasets[d].title)
     with b:
@@ -221,7 +221,7 @@ def new_run(cls: type = TrainConfig) -> None:
         info = _datasets()[config.dataset]
         layer_editor.editor(tuple(info.input_shape), len(info.classes))
     drawn_by = {"model": model_section, "training": training_section}   # sections with more than settings
-    for (name, title), column in zip(SECTIONS.items(), st.columns(len(SECTIONS), gap="large")):
+    for (name, title), column in zip(SECTIONS.items(), st.columns(len(SECTIONS), gap="medium")):
         with column:
             st.subheader(title)
             if name in drawn_by:
@@ -356,7 +356,7 @@ def layer_table(config: TrainConfig, errors: dict) -> None:
     except ValueError as exc:
         st.error(str(exc))
         return
-    table_col, notes = st.columns([3, 2], gap="large")
+    table_col, notes = st.columns([3, 2], gap="medium")
     with table_col:
         if bad:
             st.caption("Shown with the default of " + ", ".join(f"{p.title} ({p.default})" for p in bad)
