@@ -19,7 +19,7 @@ import threading
 import time
 from pathlib import Path
 
-from . import runs
+from . import files, runs
 
 MAX_JOBS_ENV = "CNN_MAX_JOBS"
 POLL_S = 0.5
@@ -149,11 +149,16 @@ def delete_run(path: Path, runs_dir: Path | None = None, timeout: float = 60.0) 
     try:
         record = runs.read_run(path)
         status, pid = runs.effective_status(record), record.pid
+        here = record.host == socket.gethostname()
     except ValueError:
-        status, pid = "corrupt", None
+        status, pid, here = "corrupt", None, False
     deadline = time.monotonic() + timeout
-    # Asked again on every poll: the engine drops a request made before its first step.
-    while status in runs.ACTIVE and pid and cancel(path) in runs.ACTIVE:
+    while status in runs.ACTIVE and pid:
+        # Stop asked again on every poll: the engine drops a request made before its first step. The
+        # process writes `cancelled` before it lets go of its folder (the disk reserve, train.log): the
+        # folder goes once the process has ended too.
+        if cancel(path) not in runs.ACTIVE and not (here and files.pid_alive(int(pid))):
+            break
         if time.monotonic() > deadline:
             raise ValueError(f"run {path.name} did not stop within {timeout:.0f} s; nothing deleted, "
                              "try again in a moment")

@@ -307,7 +307,15 @@ def delete_run(path: Path, runs_dir: Path | None = None) -> None:
     root = Path(runs_dir or default_runs_dir()).resolve()
     if path.parent != root or not (path / RUN_JSON).is_file():
         raise ValueError(f"{path} is not a run folder inside {root}; nothing deleted")
-    shutil.rmtree(path)
+    for attempt in range(3):
+        try:
+            shutil.rmtree(path)
+            return
+        except FileNotFoundError:   # a file removed meanwhile (by a process letting go): what is left goes
+            if not path.exists():
+                return
+            if attempt == 2:
+                raise
 
 
 # ---- liveness -----------------------------------------------------------------------------------

@@ -204,22 +204,34 @@ def test_delete_removes_only_that_run(two_runs, runs_dir):
 
 
 def test_deleting_a_running_run_cancels_it_first(runs_dir):
-    """A launched run is cancelled and waited for, then its folder goes; its process has ended."""
+    """A launched run is cancelled and waited for, then its folder goes once its process has ended (it
+    writes `cancelled` before it lets go of the folder: deleting at that moment once found a file gone
+    from under it)."""
     path = runs.create_run(TrainConfig(**dict(BASE, epochs=50, batch_size=8)))
     pid = jobs.launch(path)
     jobs.wait(path, timeout=90, until=("running",))
     assert jobs.delete_run(path, runs_dir, timeout=60) == "running"
-    assert not path.exists()
-    assert not files.pid_alive(pid) or _ends_soon(pid)
+    assert not path.exists() and not files.pid_alive(pid)
 
 
-def _ends_soon(pid: int, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not files.pid_alive(pid):
-            return True
-        time.sleep(0.1)
-    return False
+def test_a_file_removed_while_the_folder_is_deleted_does_not_stop_the_delete(runs_dir, monkeypatch):
+    """rmtree meeting a file that its process removed meanwhile goes over what is left. (The real race, a
+    process removing its disk reserve between rmtree's listing and its unlink, cannot be timed from a
+    test: the first pass meets it by hand here.)"""
+    path = runs.create_run(TrainConfig(**BASE))
+    (path / runs.RESERVE).write_bytes(b"0")
+    real, calls = shutil.rmtree, []
+
+    def racing(target, *args, **kwargs):
+        calls.append(target)
+        if len(calls) == 1:
+            (path / runs.RESERVE).unlink()
+            raise FileNotFoundError(2, "No such file or directory", runs.RESERVE)
+        return real(target, *args, **kwargs)
+
+    monkeypatch.setattr(shutil, "rmtree", racing)
+    runs.delete_run(path, runs_dir)
+    assert not path.exists() and len(calls) == 2
 
 
 # ---- the page -----------------------------------------------------------------------------------
