@@ -206,10 +206,11 @@ def small_disk(where: Path, size_mb: int):
 
 
 def _fill(folder: Path) -> Path:
-    """Write a file until the disk refuses: ENOSPC."""
+    """Write a file until the disk refuses: ENOSPC. Unbuffered: a buffered file kept the refused bytes
+    and its close, writing them again, raised ENOSPC a second time."""
     filler = folder / "filler.bin"
     try:
-        f = open(filler, "wb")
+        f = open(filler, "wb", buffering=0)
     except OSError as exc:          # full before the filler: say what filled it
         used = subprocess.run(["du", "-ak", str(folder)], capture_output=True, text=True).stdout
         raise AssertionError(f"{exc} before the filler was made; what the disk holds (KiB):\n{used}") from exc
@@ -217,7 +218,6 @@ def _fill(folder: Path) -> Path:
         with pytest.raises(OSError) as refused:
             while True:
                 f.write(bytes(64 * 1024))
-                f.flush()
     assert refused.value.errno == errno.ENOSPC
     return filler
 
