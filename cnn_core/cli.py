@@ -5,7 +5,7 @@ import argparse
 import os
 import sys
 
-from . import transfer
+from . import model_export
 from .config import ConfigError, TrainConfig
 from .flags import add_config_flags
 
@@ -107,7 +107,7 @@ def build_parser(config_cls: type = TrainConfig) -> argparse.ArgumentParser:
 
     exp = sub.add_parser("export", help="take a run away: script (one file of plain PyTorch that trains it), "
                          "onnx, pt2 (torch.export), torchscript (the old format)")
-    exp.add_argument("kind", choices=("script", *transfer.EXPORTS))
+    exp.add_argument("kind", choices=("script", *model_export.EXPORTS))
     exp.add_argument("run", help="run id, or the folder of a run anywhere")
     exp.add_argument("-o", "--output", help="script: the file to write (default: RUN.py here)")
 

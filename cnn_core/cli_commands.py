@@ -411,8 +411,8 @@ def export_cmd(args) -> int:
         out = script_export.write(path, Path(args.output or f"{path.name}.py"))
         print(f"wrote {out}: python {out} --epochs 1 --data-dir {data.default_data_dir()}")
         return 0
-    from . import transfer
+    from . import model_export
 
-    result = transfer.export_model(path, args.kind)
+    result = model_export.export_model(path, args.kind)
     print(f"{result.path}\n{result.message}")
     return 0 if result.ok else 1

@@ -35,6 +35,7 @@ CANCEL = "cancel.request"
 STEER = "steer.json"              # a request to the training process: {"lr": new rate} or {"pause": true|false}
 LOG = "train.log"
 SNAPSHOTS = "snapshots"
+EXPORT_DIR = "exports"          # model exports (model_export.py); never zipped with the run
 RESERVE = ".reserve"            # space set aside by a training process, freed to record a full disk
 FORMAT = "cnn-dashboard-run/1"
 ACTIVE = ("queued", "running", "paused")       # paused: its process holds its slot and waits (steer)

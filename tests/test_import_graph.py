@@ -17,7 +17,7 @@ LAYERS = {
     "what a run is made of": {"config", "layers", "models", "slips", "data", "imagesets", "presets",
                               "optimizers", "evaluation", "augment"},
     "the run store": {"runs", "checkpoints"},
-    "the work": {"trainer", "engine", "jobs", "sweeps", "sweep_runner", "predict", "inspection", "snapshots", "compare", "transfer", "script_export"},
+    "the work": {"trainer", "engine", "jobs", "sweeps", "sweep_runner", "predict", "inspection", "snapshots", "compare", "transfer", "model_export", "script_export"},
     "the command line": {"flags", "cli_commands", "cli", "__main__"},
 }
 TENSOR_CODE = re.compile(r"\btorch\.|\bnn\.|\.backward\(")

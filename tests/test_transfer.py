@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from cnn_core import data, runs, transfer
+from cnn_core import data, model_export, runs, transfer
 from cnn_core.predict import load_model
 from test_compare import trained  # noqa: F401  (fixture: two runs trained by the real engine)
 
@@ -175,7 +175,7 @@ def test_folder_with_a_symlink_is_refused(run, runs_dir, tmp_path):
 @pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated")
 def test_export_predicts_like_pytorch(kind, run):
     """The export, loaded back, gives the original's classes on real test images, logits within 1e-4."""
-    result = transfer.export_model(run, kind)
+    result = model_export.export_model(run, kind)
     assert result.ok and result.path.is_file() and result.path.parent == run / "exports"
     assert result.batch.endswith("test images of mnist") and result.max_abs_diff <= 1e-4
     assert result.message.startswith({"onnx": "ONNX", "pt2": "torch.export (.pt2)",

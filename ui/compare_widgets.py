@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from cnn_core import compare, jobs, runs, transfer
+from cnn_core import compare, jobs, model_export, runs, transfer
 from ui import nav, views
 
 PICK = "compare.pick"          # the ids of the runs being compared (the multiselect's state)
@@ -136,7 +136,7 @@ def take_away(record: runs.Run) -> None:
                       else "the run has no best.pt yet"):
         with st.spinner("Exporting and checking against PyTorch…"):
             try:
-                st.session_state[state] = [transfer.export_model(path, k) for k in transfer.EXPORTS]
+                st.session_state[state] = [model_export.export_model(path, k) for k in model_export.EXPORTS]
             except Exception as exc:  # noqa: BLE001  any exporter failure is shown, never a traceback
                 st.error(f"Export failed: {type(exc).__name__}: {str(exc)[:500]}")
     for result in st.session_state.get(state, []):

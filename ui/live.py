@@ -158,10 +158,10 @@ def _learning_rate(run: views.LiveRun, lr: float | None) -> tuple[str, str, str,
         return "Learning rate", "–", "Appears with the first step.", ""
     if run.active or run.base_lr is None or math.isclose(lr, run.base_lr):
         return "Learning rate", f"{lr:.3g}", "The optimizer's current learning rate (after the schedule).", ""
-    schedule = run.record.config.get("schedule", "constant")
+    schedule = run.record.config.get("schedule", "none")
     return ("Learning rate", f"{lr:.3g}",
-            "The rate at the run's last step, after its schedule; the base rate it was set (or steered) to "
-            "beside it. The learning-rate chart below draws every step.",
+            "The rate at the run's last step, after its schedule; beneath it, the base rate it was set (or "
+            "steered) to. The learning-rate chart below draws every step.",
             f"at the end ({schedule} schedule), base {run.base_lr:.3g}")
 
 

@@ -130,18 +130,12 @@ def _field(errors: dict, spec: Setting, **kw) -> None:
 def section(errors: dict, name: str, cls: type = TrainConfig) -> None:
     """The settings of section `name`, two to a row in their declared order (one left alone spans it); a
     checkbox has a row to itself (beside another field its label was cut: "Mirror at test t…")."""
-    rows, pair = [], []
+    rows: list[list[Setting]] = []
     for spec in (s for s in views.form_settings(cls).values() if s.section == name):
-        if spec.kind == "bool":
-            rows += [pair] if pair else []
-            rows.append([spec])
-            pair = []
+        if spec.kind != "bool" and rows and len(rows[-1]) == 1 and rows[-1][0].kind != "bool":
+            rows[-1].append(spec)
         else:
-            pair.append(spec)
-            if len(pair) == 2:
-                rows.append(pair)
-                pair = []
-    rows += [pair] if pair else []
+            rows.append([spec])
     for row in rows:
         for col, spec in zip(st.columns(2, vertical_alignment="bottom") if len(row) == 2 else [st.container()], row):
             with col:
