@@ -8,7 +8,7 @@ import zipfile
 from pathlib import Path
 
 
-from . import data, distributed, engine, imagesets, jobs, presets, runs, sweep_runner, sweeps
+from . import data, distributed, engine, imagesets, jobs, metrics_log, presets, runs, sweep_runner, sweeps
 from .config import ConfigError
 from .flags import config_from_args
 from .predict import classify_many, image_for_model, load_model, predict_uint8, top_k
@@ -17,7 +17,7 @@ from .progress import ProgressBar, fmt_duration
 
 def _train_progress(bar: ProgressBar, path: Path):
     def report(p: dict) -> None:
-        steps = [r for r in runs.read_metrics(path)[-3:] if r["kind"] == "step"]
+        steps = [r for r in metrics_log.read_metrics(path)[-3:] if r["kind"] == "step"]
         loss = f"loss {steps[-1]['loss']:.4f} acc {steps[-1]['acc']:.3f} " if steps else ""
         bar(p["step"], p["total_steps"], f"epoch {p['epoch']}/{p['epochs']} {loss}"
                                           f"{p['images_per_sec']:.0f} img/s ETA {fmt_duration(p['eta'])}")
@@ -170,7 +170,7 @@ def _show(path: Path) -> int:
     print("training  " + " ".join(f"{label}{c.get(k, '-')}" for label, k in (
         ("", "optimizer"), ("lr ", "lr"), ("batch ", "batch_size"), ("epochs ", "epochs"), ("schedule ", "schedule"),
         ("augment ", "augment"), ("seed ", "seed"))))
-    epochs = [m for m in runs.read_metrics(path) if m["kind"] == "epoch"]
+    epochs = [m for m in metrics_log.read_metrics(path) if m["kind"] == "epoch"]
     if epochs:
         print("\nepoch  train_loss  train_acc  val_loss  val_acc   img/s")
         for m in epochs:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import runs
+from . import metrics_log, runs
 
 # What a person compares first comes first: the run, how it ended, its accuracy; then its settings.
 TABLE_COLUMNS = ["id", "name", "status", "test_acc", "best_val_acc", "final_val_acc", "dataset", "arch",
@@ -110,7 +110,7 @@ def curves_frame(records: list[runs.Run], labels: dict[str, str] | None = None) 
     for r in records:
         path, label = Path(r.path), labels[r.id]
         per_epoch = r.progress.get("steps_per_epoch")
-        for m in runs.read_metrics(path):
+        for m in metrics_log.read_metrics(path):
             if m["kind"] == "epoch":
                 for split in ("train", "val"):
                     for metric in ("loss", "acc"):

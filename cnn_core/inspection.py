@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import data, predict, runs
+from . import data, metrics_log, predict, runs
 from .models import conv_layers
 
 EVAL_BATCH = 500
@@ -228,7 +228,7 @@ def gradient_history(path: Path) -> dict[str, dict[int, dict]]:
     """Layer -> epoch -> {"lo", "hi", "counts"}: the histograms the engine logged of each layer's
     gradient at the end of every epoch (its last batch)."""
     out: dict[str, dict[int, dict]] = {}
-    for m in runs.read_metrics(path):
+    for m in metrics_log.read_metrics(path):
         if m.get("kind") == "grads" and isinstance(m.get("layers"), dict):
             for name, h in m["layers"].items():
                 out.setdefault(name, {})[int(m["epoch"])] = h

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from torch import nn
 
-from . import augment, blocks, data, evaluation, runs
+from . import augment, blocks, data, evaluation, metrics_log, runs
 
 _OWN = (blocks.ResBlock, blocks.NetResFeatures, blocks.NetResDeepFeatures, blocks.Residual)
 
@@ -73,7 +73,7 @@ def script(path: Path) -> str:
     shapes = _container_shapes(model, tuple(meta["input_shape"]))
     if config.get("val_size") is None:        # the dataset's default, as the run resolved it
         config["val_size"] = record.summary.get("n_val")
-    changes = {int(m["step"]): float(m["lr"]) for m in runs.read_metrics(path) if m.get("kind") == "steer"}
+    changes = {int(m["step"]): float(m["lr"]) for m in metrics_log.read_metrics(path) if m.get("kind") == "steer"}
     info = data.get_info(config["dataset"]) if config["dataset"] in data.datasets() else None
     tv = data.files_of(config["dataset"]).torchvision if info else None    # CIFAR-2's is CIFAR-10's class
     subset = list(info.class_subset) if info is not None and info.class_subset else None

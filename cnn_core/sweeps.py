@@ -19,7 +19,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from . import files, jobs, runs
+from . import files, jobs, metrics_log, runs
 from .config import ConfigError, TrainConfig
 from .settings import parse_value, specs
 
@@ -282,7 +282,7 @@ def delete(sweep_id: str, runs_dir: Path | None = None) -> int:
 # ---- scores ---------------------------------------------------------------------------------------------
 def epoch_scores(path: Path, objective: str) -> list[float]:
     key = "val_acc" if objective == "val_acc" else "val_loss"
-    return [float(m[key]) for m in runs.read_metrics(path) if m.get("kind") == "epoch" and m.get(key) is not None]
+    return [float(m[key]) for m in metrics_log.read_metrics(path) if m.get("kind") == "epoch" and m.get(key) is not None]
 
 def score(record: runs.Run, objective: str) -> float | None:
     """A finished trial's score: its best validation accuracy, or its final validation loss."""

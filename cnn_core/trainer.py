@@ -13,7 +13,7 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from . import augment, checkpoints, data, distributed, evaluation, faults, files, optimizers, runs
+from . import augment, checkpoints, data, distributed, evaluation, faults, files, metrics_log, optimizers, runs
 from .config import TrainConfig
 from .devices import resolve_device
 from .models import build_model
@@ -148,7 +148,7 @@ class Trainer:
         self.loss_ema = torch.tensor(float(ema), device=self.device, dtype=torch.float64)
         self.elapsed_before = ckpt["elapsed"]
         if self.world.main:
-            runs.truncate_metrics(self.path, self.step)
+            metrics_log.truncate_metrics(self.path, self.step)
 
     def _elapsed(self) -> float:
         return self.elapsed_before + (time.monotonic() - self.t_start if hasattr(self, "t_start") else 0.0)
@@ -188,7 +188,7 @@ class Trainer:
             self.net = DistributedDataParallel(self.model, device_ids=[self.device.index]
                                                if self.device.type == "cuda" else None)
         self.t_start, self.last_beat = time.monotonic(), 0.0
-        self.writer = runs.MetricsWriter(self.path) if main else None
+        self.writer = metrics_log.MetricsWriter(self.path) if main else None
         if self.step == 0 and main:
             self._snapshot(0, None)
         try:
@@ -449,7 +449,7 @@ class Trainer:
             best = checkpoints.load_checkpoint(self.path / runs.BEST, map_location=self.device)
             checkpoints.load_weights(self.model, best["model"])
             test_loss, test_acc = evaluation.evaluate(self.model, s.test_x, s.test_y, amp=c.amp, mirror=c.tta)
-        epochs = [r for r in runs.read_metrics(self.path) if r["kind"] == "epoch"]
+        epochs = [r for r in metrics_log.read_metrics(self.path) if r["kind"] == "epoch"]
         summary = {"test_acc": test_acc, "test_loss": test_loss, "final_test_acc": final_test_acc,
                    "final_test_loss": final_test_loss, "best_epoch": self.best_epoch,
                    "best_val_acc": self.best_val_acc, "last_val_acc": epochs[-1]["val_acc"] if epochs else None,

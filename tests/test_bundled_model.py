@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from cnn_core import checkpoints, data, runs
+from cnn_core import checkpoints, data, metrics_log, runs
 from cnn_core.predict import BUNDLED_MNIST, load_model, drawable_runs, predict_uint8
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,7 +45,7 @@ def test_run_json_is_a_completed_mnist_run_with_recorded_accuracy(bundled):
     record = runs.read_run(bundled)
     assert record.status == "completed" and record.dataset == "mnist" and record.pid is None
     assert record.summary["test_acc"] >= 0.98, record.summary
-    assert runs.read_metrics(bundled), "metrics.jsonl has no records"
+    assert metrics_log.read_metrics(bundled), "metrics.jsonl has no records"
     json.dumps(record.to_dict())   # plain JSON all the way down
 
 

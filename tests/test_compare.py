@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from cnn_core import checkpoints, compare, engine, files, jobs, runs
+from cnn_core import checkpoints, compare, engine, files, jobs, metrics_log, runs
 from cnn_core.config import TrainConfig
 from cnn_core.models import build_model
 from ui import views
@@ -141,7 +141,7 @@ def test_curves_hold_every_logged_point(two_runs):
     """Per epoch: train and val loss/acc of each epoch; per step: each logged step, epoch = step/steps."""
     curves = compare.curves_frame(two_runs)
     for r in two_runs:
-        metrics = runs.read_metrics(Path(r.path))
+        metrics = metrics_log.read_metrics(Path(r.path))
         mine = curves[curves["run_id"] == r.id]
         epochs = [m for m in metrics if m["kind"] == "epoch"]
         steps = [m for m in metrics if m["kind"] == "step"]

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from cnn_core import distributed, engine, jobs, runs
+from cnn_core import distributed, engine, jobs, metrics_log, runs
 from cnn_core.config import TrainConfig
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,7 +65,7 @@ def test_two_processes_train_one_run_that_learns_like_one(runs_dir):
     assert len(two.hosts) == 2 and two.status == "completed"
     assert abs(one.test_acc - two.test_acc) <= 0.015, (one.test_acc, two.test_acc)
     assert one.test_acc > 0.8
-    epochs = [m for m in runs.read_metrics(two.path) if m["kind"] == "epoch"]
+    epochs = [m for m in metrics_log.read_metrics(two.path) if m["kind"] == "epoch"]
     assert [m["epoch"] for m in epochs] == [1, 2] and all(m["images_per_sec"] > 0 for m in epochs)
     assert not torch.distributed.is_initialized()                        # nothing here joined a group
 
@@ -112,7 +112,7 @@ def test_killing_one_of_two_processes_leaves_an_interrupted_run_that_resumes_wit
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     done = runs.read_run(found[0])
     assert done.status == "completed" and done.world_size == 1
-    assert [m["epoch"] for m in runs.read_metrics(found[0]) if m["kind"] == "epoch"] == list(range(1, 13))
+    assert [m["epoch"] for m in metrics_log.read_metrics(found[0]) if m["kind"] == "epoch"] == list(range(1, 13))
 
 
 def test_a_batch_the_processes_cannot_share_is_refused_before_anything_is_written(runs_dir):

@@ -6,7 +6,7 @@ import dataclasses
 import pytest
 import torch
 
-from cnn_core import checkpoints, evaluation, runs, trainer
+from cnn_core import checkpoints, evaluation, metrics_log, runs, trainer
 from cnn_core.config import TrainConfig
 from cnn_core.engine import run_training
 from cnn_core.predict import load_model
@@ -21,7 +21,7 @@ def _run(**overrides) -> tuple[dict, object]:
 
 def _epochs(path) -> list[dict]:
     keys = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc")
-    return [{k: m[k] for k in keys} for m in runs.read_metrics(path) if m["kind"] == "epoch"]
+    return [{k: m[k] for k in keys} for m in metrics_log.read_metrics(path) if m["kind"] == "epoch"]
 
 
 def test_learning_happens_on_separable_classes():
@@ -29,7 +29,7 @@ def test_learning_happens_on_separable_classes():
     record, path = _run(arch="lenet")
     assert record.status == "completed", record.error
     assert record.summary["test_acc"] > 0.8
-    assert [m["epoch"] for m in runs.read_metrics(path) if m["kind"] == "epoch"] == [1, 2]
+    assert [m["epoch"] for m in metrics_log.read_metrics(path) if m["kind"] == "epoch"] == [1, 2]
 
 
 def test_run_folder_is_complete():
@@ -41,7 +41,7 @@ def test_run_folder_is_complete():
     best = torch.load(path / "best.pt", weights_only=True)
     assert best["arch"] == "simple-cnn" and best["num_classes"] == 10 and best["input_shape"] == [1, 28, 28]
     assert len(best["mean"]) == 1 and best["std"][0] > 0
-    kinds = {m["kind"] for m in runs.read_metrics(path)}
+    kinds = {m["kind"] for m in metrics_log.read_metrics(path)}
     assert kinds == {"step", "epoch", "grads", "test"}
     assert record.progress["step"] == record.progress["total_steps"]
 
@@ -111,7 +111,7 @@ def test_a_run_that_blows_up_fails_within_its_first_epoch_saying_it_diverged():
     error = record.error
     assert error.startswith("the training loss diverged") and "at step 5 (epoch 1)" in error, error
     assert "Lower the learning rate (it is 10; try 1)" in error and "ln 10" in error
-    assert [m["kind"] for m in runs.read_metrics(path)] == []       # stopped before its first line
+    assert [m["kind"] for m in metrics_log.read_metrics(path)] == []       # stopped before its first line
     assert not (path / runs.BEST).exists()
 
 
@@ -150,7 +150,7 @@ def test_chance_accuracy_is_recorded_and_flagged():
 def test_schedules_change_the_learning_rate(schedule):
     """Each schedule moves the logged learning rate away from its starting value."""
     _, path = _run(arch="mlp", schedule=schedule, step_size=1, epochs=2)
-    rates = [m["lr"] for m in runs.read_metrics(path) if m["kind"] == "step"]
+    rates = [m["lr"] for m in metrics_log.read_metrics(path) if m["kind"] == "step"]
     assert len(set(round(r, 8) for r in rates)) > 1
 
 

@@ -16,7 +16,7 @@ LAYERS = {
                     "data_sources"},
     "what a run is made of": {"config", "layers", "models", "slips", "data", "imagesets", "presets",
                               "optimizers", "evaluation", "augment"},
-    "the run store": {"runs", "checkpoints"},
+    "the run store": {"runs", "metrics_log", "checkpoints"},
     "the work": {"trainer", "engine", "jobs", "sweeps", "sweep_runner", "predict", "inspection", "snapshots", "compare", "transfer", "model_export", "script_export"},
     "the command line": {"flags", "cli_commands", "cli", "__main__"},
 }

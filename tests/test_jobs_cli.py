@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cnn_core import jobs, runs
+from cnn_core import jobs, metrics_log, runs
 from cnn_core.config import TrainConfig
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -45,7 +45,7 @@ def test_kill_9_reads_interrupted_and_resumes(runs_dir):
     jobs.launch(path, resume=True)
     assert jobs.wait(path, timeout=120) == "completed"
     record = runs.read_run(path)
-    assert [m["epoch"] for m in runs.read_metrics(path) if m["kind"] == "epoch"] == [1, 2, 3, 4]
+    assert [m["epoch"] for m in metrics_log.read_metrics(path) if m["kind"] == "epoch"] == [1, 2, 3, 4]
     assert record.summary["test_acc"] > 0.5
 
 

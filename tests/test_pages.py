@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from cnn_core import jobs, runs
+from cnn_core import jobs, metrics_log, runs
 from cnn_core.config import TrainConfig
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -143,7 +143,7 @@ def test_clone_fills_the_form_from_a_saved_run():
 def _finished_run(test_acc: float = 0.97, **config) -> Path:
     """A completed run written by hand: three epochs of metrics, a summary."""
     path = runs.create_run(TrainConfig(**{"epochs": 3, "val_size": 100, "lr": 0.01, **config}), "finished")
-    writer = runs.MetricsWriter(path)
+    writer = metrics_log.MetricsWriter(path)
     for e in (1, 2, 3):
         for s in range(1, 5):
             writer.log({"kind": "step", "step": (e - 1) * 4 + s, "epoch": e, "loss": 1 / (e + s), "acc": 0.5,

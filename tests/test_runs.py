@@ -6,7 +6,7 @@ import json
 import pytest
 import torch
 
-from cnn_core import checkpoints, files, runs
+from cnn_core import checkpoints, files, metrics_log, runs
 from cnn_core.config import ConfigError, TrainConfig
 from cnn_core.models import build_model
 
@@ -45,7 +45,7 @@ def test_torn_and_garbage_metrics_lines_are_skipped(runs_dir):
     path = _make()
     (path / "metrics.jsonl").write_text('{"kind": "step", "step": 1, "loss": 2.0}\nnot json\n[1, 2]\n'
                                         '{"kind": "epoch", "step": 2, "val_acc": 0.5}\n{"kind": "st')
-    assert [m["step"] for m in runs.read_metrics(path)] == [1, 2]
+    assert [m["step"] for m in metrics_log.read_metrics(path)] == [1, 2]
 
 
 def test_list_newest_first_and_corrupt_run_shown(runs_dir):
@@ -170,10 +170,10 @@ def test_metrics_frames_keep_every_logged_key(runs_dir):
     """Before any line the frames have the columns readers count on; a key the engine starts logging
     (a new metric) arrives as a column with no change to the run store."""
     path = _make()
-    steps, epochs = runs.metrics_frames(path)
-    assert steps.empty and list(steps.columns) == runs.STEP_COLUMNS and "val_acc" in epochs.columns
+    steps, epochs = metrics_log.metrics_frames(path)
+    assert steps.empty and list(steps.columns) == metrics_log.STEP_COLUMNS and "val_acc" in epochs.columns
     (path / runs.METRICS).write_text('{"kind": "step", "step": 20, "loss": 2.1, "grad_norm": 3.5}\n'
                                      '{"kind": "epoch", "epoch": 1, "step": 50, "val_acc": 0.5, "val_f1": 0.4}\n')
-    steps, epochs = runs.metrics_frames(path)
+    steps, epochs = metrics_log.metrics_frames(path)
     assert list(steps["grad_norm"]) == [3.5] and list(epochs["val_f1"]) == [0.4]
-    assert list(epochs.columns[:len(runs.EPOCH_COLUMNS)]) == runs.EPOCH_COLUMNS
+    assert list(epochs.columns[:len(metrics_log.EPOCH_COLUMNS)]) == metrics_log.EPOCH_COLUMNS

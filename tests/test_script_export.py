@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from cnn_core import engine, runs, trainer
+from cnn_core import engine, metrics_log, runs, trainer
 from cnn_core.cli import main
 from cnn_core.config import TrainConfig
 
@@ -32,7 +32,7 @@ def _export_and_run(path, tmp_path, small_data_dir, capsys) -> list[dict]:
 
 
 def _first_epoch(path) -> dict:
-    return next(m for m in runs.read_metrics(path) if m["kind"] == "epoch")
+    return next(m for m in metrics_log.read_metrics(path) if m["kind"] == "epoch")
 
 
 def test_the_script_trains_the_run_again_to_its_first_epoch(tmp_path, small_data_dir, capsys):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from cnn_core import jobs, runs, trainer
+from cnn_core import jobs, metrics_log, runs, trainer
 from cnn_core.cli import main
 from cnn_core.config import TrainConfig
 from cnn_core.engine import run_training
@@ -27,7 +27,7 @@ def _log_tail(path, lines=15):
 
 
 def _metrics(path, kind):
-    return [m for m in runs.read_metrics(path) if m["kind"] == kind]
+    return [m for m in metrics_log.read_metrics(path) if m["kind"] == kind]
 
 
 def _epochs(path):
@@ -151,7 +151,7 @@ def test_pause_and_continue_a_training_process_from_the_cli(runs_dir, capsys):
     out = cli("--lr", "0.005", "--continue")
     assert out.returncode == 0 and "asked run" in out.stdout, out.stderr
     until(lambda r: r.effective_status == "running" and r.progress["step"] > held + 20)
-    assert [m["kind"] for m in runs.read_metrics(path) if m["kind"] in ("pause", "steer")] == ["pause", "steer"]
+    assert [m["kind"] for m in metrics_log.read_metrics(path) if m["kind"] in ("pause", "steer")] == ["pause", "steer"]
     (steer,) = _metrics(path, "steer")
     assert steer["lr"] == 0.005 and steer["step"] == held
     assert jobs.cancel(path) in runs.ACTIVE and jobs.wait(path, timeout=60) == "cancelled"

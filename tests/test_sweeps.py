@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from cnn_core import runs, sweep_runner, sweeps
+from cnn_core import metrics_log, runs, sweep_runner, sweeps
 from cnn_core.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -156,5 +156,5 @@ def test_a_killed_driver_resumes_and_asha_stops_the_poor_trial(runs_dir, capsys)
     assert re.match(r"stopped early by the asha rule after epoch 1: ", done.runs[1]["reason"]), done.runs[1]
     trained = {r.trial: r for r in runs.readable(runs.list_runs(runs_dir))}
     assert sorted(trained) == [1, 2] and trained[1].pid == first.pid and trained[1].summary["epochs_done"] == 6
-    assert [m["epoch"] for m in runs.read_metrics(first.path) if m.get("kind") == "epoch"] == [1, 2, 3, 4, 5, 6]
+    assert [m["epoch"] for m in metrics_log.read_metrics(first.path) if m.get("kind") == "epoch"] == [1, 2, 3, 4, 5, 6]
     assert trained[2].status == "cancelled" and trained[2].summary.get("epochs_done", 0) < 6

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from cnn_core import runs
+from cnn_core import metrics_log, runs
 from cnn_core.config import TrainConfig
 from ui import views
 
@@ -45,7 +45,7 @@ def test_pick_run_prefers_the_url_then_running_then_next_queued():
 def test_live_run_reads_progress_metrics_and_best_epoch(runs_dir):
     """live_run turns run.json and metrics.jsonl into what the panel draws."""
     path = runs.create_run(TrainConfig(epochs=2, val_size=100), "live")
-    writer = runs.MetricsWriter(path)
+    writer = metrics_log.MetricsWriter(path)
     writer.log({"kind": "step", "step": 5, "epoch": 1, "loss": 2.0, "acc": 0.1, "lr": 0.01, "time": 1})
     writer.log({"kind": "epoch", "step": 10, "epoch": 1, "train_loss": 1.5, "train_acc": 0.4, "val_loss": 1.4,
                 "val_acc": 0.5, "lr": 0.01, "images_per_sec": 100.0, "time": 2})

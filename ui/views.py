@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from cnn_core import compare, runs
+from cnn_core import compare, metrics_log, runs
 from cnn_core.config import TrainConfig, field_label
 from cnn_core.progress import fmt_duration  # noqa: F401  (the pages' durations read like the CLI's)
 from cnn_core.settings import Setting, specs
@@ -88,7 +88,7 @@ class LiveRun:
     has_checkpoint: bool
     speed: float | None      # training images/s now (the last epoch's figure at an epoch boundary)
     eta: float | None        # seconds left at that speed
-    events: pd.DataFrame = None   # learning-rate changes, pauses, an early stop (runs.EVENTS)
+    events: pd.DataFrame = None   # learning-rate changes, pauses, an early stop (metrics_log.EVENTS)
 
     @property
     def base_lr(self) -> float | None:
@@ -126,7 +126,7 @@ def progress_text(progress: dict, world_size: int = 1, hosts: list | None = None
 def live_run(record: runs.Run) -> LiveRun:
     """Everything the live panel draws for a run: its record, and its metrics read from its folder."""
     path = record.path
-    steps, epochs, events = runs.metrics_frames(path, events=True)
+    steps, epochs, events = metrics_log.metrics_frames(path, events=True)
     progress = record.progress
     total = progress.get("total_steps") or 0
     status = record.effective_status
@@ -138,7 +138,7 @@ def live_run(record: runs.Run) -> LiveRun:
         speed, eta = summary.get("images_per_sec") or last_epoch or speed, None
     return LiveRun(record.id, record.title, path, status, record, steps, epochs,
                    progress, fraction, progress_text(progress, record.world_size, record.hosts),
-                   runs.best_epoch(epochs), record.test_acc,
+                   metrics_log.best_epoch(epochs), record.test_acc,
                    record.error, (path / runs.CHECKPOINT).is_file(), speed, eta, events)
 
 

@@ -39,7 +39,7 @@ def _caption(page, text: str):
 def test_build_a_network_layer_by_layer_and_launch_it(server, page):
     from playwright.sync_api import expect
 
-    from cnn_core import jobs, layers, models, runs
+    from cnn_core import jobs, layers, metrics_log, models, runs
 
     expect.set_options(timeout=60_000)
     base, runs_dir = server
@@ -111,11 +111,11 @@ def test_build_a_network_layer_by_layer_and_launch_it(server, page):
     idle(page)
     page.get_by_role("button", name="Continue").click()
     deadline = time.monotonic() + 60
-    while not [m for m in runs.read_metrics(record.path) if m["kind"] == "steer"]:
+    while not [m for m in metrics_log.read_metrics(record.path) if m["kind"] == "steer"]:
         assert time.monotonic() < deadline, "the rate change was not taken"
         time.sleep(0.1)
     os.kill(pid, signal.SIGSTOP)             # held again while the chart shows the change
-    (steer,) = [m for m in runs.read_metrics(record.path) if m["kind"] == "steer"]
+    (steer,) = [m for m in metrics_log.read_metrics(record.path) if m["kind"] == "steer"]
     assert steer["lr"] == 0.004 and steer["was"] == record.config["lr"]
     page.wait_for_function("() => Array.from(document.querySelectorAll('.js-plotly-plot'))"
                            ".some(e => (e.data || []).some(t => t.name === 'changed'))", timeout=60_000)

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from cnn_core import checkpoints, engine, faults, files, jobs, runs
+from cnn_core import checkpoints, engine, faults, files, jobs, metrics_log, runs
 from cnn_core.config import TrainConfig
 
 # 540 training images in 34 batches of 16: an epoch takes a fraction of a second, so checkpoint,
@@ -46,7 +46,7 @@ def assert_sound(path: Path) -> dict:
     `interrupted`, and the checkpoint, best weights and snapshots on disk all load."""
     record = runs.read_run(path)                            # ValueError if run.json were torn
     assert runs.effective_status(record) == "interrupted", record.status
-    metrics = runs.read_metrics(path)
+    metrics = metrics_log.read_metrics(path)
     assert all(r["kind"] in ("step", "epoch", "grads", "test") for r in metrics)
     found = {}
     if (path / runs.CHECKPOINT).is_file():
@@ -68,7 +68,7 @@ def assert_finished_cleanly(path: Path, epochs: int) -> dict:
     """A completed run whose metrics read as if it had never been stopped."""
     record = runs.read_run(path)
     assert record.status == "completed", record.error
-    metrics = runs.read_metrics(path)
+    metrics = metrics_log.read_metrics(path)
     assert [m["epoch"] for m in metrics if m["kind"] == "epoch"] == list(range(1, epochs + 1))
     steps = [m["step"] for m in metrics if m["kind"] == "step"]
     assert steps == sorted(set(steps)), "duplicated or out-of-order step records after resume"
@@ -116,7 +116,7 @@ def test_kill_at_a_fault_point_loses_nothing(point, n, leaves, runs_dir, monkeyp
     if leaves == "run.json temp":
         assert any(f.name.startswith(".run.json.") for f in _tmp_files(path))
     if leaves == "no checkpoint":
-        assert "checkpoint_epoch" not in state and runs.read_metrics(path)[0]["step"] == 2
+        assert "checkpoint_epoch" not in state and metrics_log.read_metrics(path)[0]["step"] == 2
     elif point == "step":
         assert state["checkpoint_epoch"] == 1
     _finish(path, 4)
@@ -130,7 +130,7 @@ def test_resume_after_kill_equals_a_run_never_stopped(runs_dir, monkeypatch):
     _wait_dead(_launch_with_fault(path, "kill@step:80", monkeypatch), timeout=120)
     assert assert_sound(path)["checkpoint_epoch"] == 2
     record = _finish(path, 4)
-    curve = lambda p: [round(m["val_acc"], 6) for m in runs.read_metrics(p) if m["kind"] == "epoch"]  # noqa: E731
+    curve = lambda p: [round(m["val_acc"], 6) for m in metrics_log.read_metrics(p) if m["kind"] == "epoch"]  # noqa: E731
     assert curve(path) == curve(runs.run_dir(reference.id))
     assert record.summary["test_acc"] == pytest.approx(reference.summary["test_acc"], abs=1e-9)
 

@@ -19,7 +19,7 @@ import torch
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from cnn_core import checkpoints, cli, predict, runs, snapshots, transfer
+from cnn_core import checkpoints, cli, metrics_log, predict, runs, snapshots, transfer
 from cnn_core.checkpoints import CheckpointError
 from cnn_core.models import build_model
 from test_draw_page import canvas_state, drawn_one, fake_run
@@ -175,7 +175,7 @@ def test_every_torch_load_in_the_product_uses_weights_only():
         pickles += [where for name in ("pickle.load", "pickle.loads") for _ in _calls(tree, name)]
     assert loads and all(safe for *_, safe in loads), [x for x in loads if not x[2]]
     assert {w for w, *_ in loads} >= {"cnn_core/checkpoints.py", "cnn_core/data.py"}
-    assert jit == ["cnn_core/transfer.py"] and pickles == []
+    assert jit == ["cnn_core/model_export.py"] and pickles == []
 
 
 # ---- checkpoints that do not fit ----------------------------------------------------------------
@@ -313,7 +313,7 @@ def garbage_metrics_run(runs_dir) -> Path:
 
 def test_metrics_readers_skip_garbage(garbage_metrics_run, capsys):
     """read_metrics keeps exactly the two whole epochs; `runs show` prints them and marks the best."""
-    assert [(m["kind"], m["epoch"]) for m in runs.read_metrics(garbage_metrics_run)] == [("epoch", 1), ("epoch", 2)]
+    assert [(m["kind"], m["epoch"]) for m in metrics_log.read_metrics(garbage_metrics_run)] == [("epoch", 1), ("epoch", 2)]
     rc, out, err = _cli(["runs", "show", garbage_metrics_run.name], capsys)
     assert rc == 0 and err == ""
     rows = [li.split() for li in out.splitlines() if li[:5].strip().isdigit()]
