@@ -21,8 +21,10 @@ setup: $(STAMP)
 data: setup
 	$(BIN)/python -m cnn_core data prepare $(DATASET)
 
+# ui/serve.py: `streamlit run dashboard.py` on PORT and ADDRESS, answering only to the names it is served under;
+# beyond loopback it prints the URL with the token a browser needs (docs/SECURITY.md).
 run: data
-	$(BIN)/python -m streamlit run dashboard.py --server.port $(PORT) --server.address $(ADDRESS)
+	$(BIN)/python -m ui.serve --port $(PORT) --address $(ADDRESS)
 
 # Debian's chromium drives the browser tests (Playwright cannot download its own here).
 chromium:

@@ -1,10 +1,14 @@
-"""The dashboard frame: page setup, navigation over the pages, and the shared sidebar."""
+"""The dashboard frame: page setup, who may come in (ui/access.py), navigation over the pages, and the shared
+sidebar."""
 import streamlit as st
 
-from ui import nav
+from ui import access, nav
 
 st.set_page_config(page_title="CNN Trainer", page_icon=":material/neurology:", layout="wide")
-page = st.navigation(nav.all_pages())
-with nav.framed():
-    page.run()
-nav.sidebar()
+if access.granted():
+    page = st.navigation(nav.all_pages())
+    with nav.framed():
+        page.run()
+    nav.sidebar()
+else:   # served beyond loopback, no token yet: every page's address shows how to get in, and nothing else
+    st.navigation(nav.all_pages(access.sign_in), position="hidden").run()

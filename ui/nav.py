@@ -19,15 +19,16 @@ _PAGES = {  # name: (file, title, icon, default)
 }
 
 
-def page(name: str) -> st.Page:
-    """The st.Page of `name` (home, train, inspect, compare, draw); the same object st.navigation registers."""
+def page(name: str, content=None) -> st.Page:
+    """The st.Page of `name` (home, train, inspect, compare, draw); the same object st.navigation registers.
+    content: a function shown at that page's address instead of the page (ui/access.py's sign_in)."""
     file, title, icon, default = _PAGES[name]
-    return st.Page(ROOT / "pages" / file, title=title, icon=icon, url_path=None if default else name,
+    return st.Page(content or ROOT / "pages" / file, title=title, icon=icon, url_path=None if default else name,
                    default=default)
 
 
-def all_pages() -> list[st.Page]:
-    return [page(name) for name in _PAGES]
+def all_pages(content=None) -> list[st.Page]:
+    return [page(name, content) for name in _PAGES]
 
 
 _frame = threading.local()   # each session's script runs in its own thread

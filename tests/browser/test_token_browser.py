@@ -1,0 +1,51 @@
+"""Served beyond loopback (`make run ADDRESS=0.0.0.0`, the README's command for a class or a second machine),
+nobody uses the dashboard without the token printed at start, as with Jupyter. The server is started by
+`make run`'s own command line; the browser reaches it on 127.0.0.1, one of the names it answers to."""
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import expect
+
+from browserkit import SHOTS, chromium_page, dashboard_server
+
+HOW_TO_GET_IN = "asks for its token"
+
+
+def _printed_url(log) -> str:
+    """The URL with the token that the server printed where it was started."""
+    found = re.search(r"http://\S+:(\d+)/\?token=([\w-]+)", log.read_text())
+    assert found, log.read_text()[-2000:]
+    return found.group(2)
+
+
+def test_beyond_loopback_every_page_wants_the_token(small_data_dir, runs_dir, tmp_path):
+    """Without the token, Home, a deep link to Train and a wrong typed token show only how to get in (no page,
+    no sidebar); the printed URL lets the browser in, drops the token from the address bar, and its cookie
+    lets it back in later; a second browser still gets nothing."""
+    with dashboard_server(small_data_dir, runs_dir, tmp_path, address="0.0.0.0") as base:
+        token = _printed_url(base.log)
+        assert len(token) >= 32
+        with chromium_page() as page:
+            for path in ("/", "/train", "/compare?run=x"):
+                page.goto(base + path)
+                expect(page.get_by_text(HOW_TO_GET_IN)).to_be_visible()
+                assert page.get_by_text("Recent runs").count() == 0
+                assert page.locator('[data-testid="stSidebar"], [data-testid="stSidebarNavLink"]').count() == 0
+            page.get_by_label("Token").fill("not-the-token")
+            page.keyboard.press("Enter")
+            expect(page.get_by_text("That is not this dashboard's token.")).to_be_visible()
+            SHOTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(SHOTS / "token-asked.png"))
+
+            page.goto(f"{base}/?token={token}")
+            expect(page.get_by_text("Recent runs")).to_be_visible(timeout=60_000)
+            expect(page).not_to_have_url(re.compile("token="))
+            page.goto(base + "/train")                    # a new session: the cookie lets it in
+            expect(page.get_by_role("tab", name="New run")).to_be_visible(timeout=60_000)
+        with chromium_page() as other:                    # another browser, no cookie
+            other.goto(base + "/train")
+            expect(other.get_by_text(HOW_TO_GET_IN)).to_be_visible()
+            other.get_by_label("Token").fill(token)
+            other.keyboard.press("Enter")
+            expect(other.get_by_role("tab", name="New run")).to_be_visible(timeout=60_000)   # the page asked for
