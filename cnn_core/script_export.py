@@ -10,7 +10,9 @@ from this package's source, so the file stays true to the code that trained the 
 from __future__ import annotations
 
 import inspect
+import json
 import pprint
+import re
 import textwrap
 from pathlib import Path
 
@@ -19,6 +21,7 @@ from torch import nn
 from . import augment, blocks, data, evaluation, metrics_log, runs
 
 _OWN = (blocks.ResBlock, blocks.NetResFeatures, blocks.NetResDeepFeatures, blocks.Residual)
+_PLAIN_FILE = re.compile(r"[A-Za-z0-9_.-]{1,100}")   # a file name the usage line may show as it is
 
 
 def _ctor(m: nn.Module, indent: str = "") -> str:
@@ -46,7 +49,7 @@ def _sequential(seq: nn.Sequential, indent: str, shapes: dict | None = None, pre
     for name, m in seq.named_children():
         shape = (shapes or {}).get(f"{prefix}{name}")
         note = f"  # -> {' x '.join(map(str, shape))}" if shape else ""
-        lines.append(f'{indent}    ("{name}", {_ctor(m, indent)}),{note}')
+        lines.append(f'{indent}    ({json.dumps(name)}, {_ctor(m, indent)}),{note}')
     return "nn.Sequential(OrderedDict([\n" + "\n".join(lines) + f"\n{indent}]))"
 
 
@@ -61,8 +64,11 @@ def _source(*objects) -> str:
     return "\n\n".join(textwrap.dedent(inspect.getsource(o)).strip() for o in objects)
 
 
-def script(path: Path) -> str:
-    """The whole file for the run in `path` (its best.pt's model: the one the run kept)."""
+def script(path: Path, file_name: str | None = None) -> str:
+    """The whole file for the run in `path` (its best.pt's model: the one the run kept), to be saved as
+    `file_name` (default <run folder>.py). No data is pasted into code: the run's name, id and config go
+    into constants through repr(), the docstring holds none of them, and a file name that is not plain
+    (letters, digits, '.', '_', '-') is shown in the usage line as FILE.py."""
     from .predict import load_model
 
     path = Path(path)
@@ -79,10 +85,11 @@ def script(path: Path) -> str:
     subset = list(info.class_subset) if info is not None and info.class_subset else None
     own_classes = [str(c) for c in meta["classes"]]
     parts = [
-        _HEADER.format(name=record.title, id=record.id, dataset=config["dataset"], file="{file}", total=total,
-                       changes=len(changes)),
+        _HEADER.format(file=_usage_name(file_name or f"{path.name}.py"), total=total, changes=len(changes)),
         _IMPORTS,
         "\n".join([
+        f"RUN_NAME = {record.title!r}      # the run's name in the dashboard",
+        f"RUN_ID = {record.id!r}",
         "RUN = " + pprint.pformat(config, sort_dicts=False, width=110),
         f"CLASSES = {own_classes!r}",
         f"INPUT_SHAPE = {tuple(meta['input_shape'])}      # channels, height, width",
@@ -106,7 +113,12 @@ def script(path: Path) -> str:
                   "if kind not in KINDS:", f"if kind not in {augment.KINDS!r}:").replace(
                   "if mode not in AUGMENT_MODES:", f"if mode not in {augment.AUGMENT_MODES!r}:"),
               "\n# ---- training " + "-" * 84, _TRAIN]
-    return "\n\n".join(parts).replace("{file}", f"{record.id}.py") + "\n"
+    return "\n\n".join(parts) + "\n"
+
+
+def _usage_name(file_name: str) -> str:
+    """`file_name` when plain enough to stand in the docstring's usage line as it is, else FILE.py."""
+    return file_name if _PLAIN_FILE.fullmatch(file_name) else "FILE.py"
 
 
 def _container_shapes(model: nn.Module, input_shape: tuple) -> dict:
@@ -128,22 +140,22 @@ def _container_shapes(model: nn.Module, input_shape: tuple) -> dict:
 
 
 def write(path: Path, out: Path) -> Path:
-    text = script(path)
+    """script(path) saved as `out` (UTF-8: names and classes may hold any character)."""
     out = Path(out)
-    out.write_text(text.replace(f"{Path(path).name}.py", out.name))
+    out.write_text(script(path, out.name), encoding="utf-8")
     return out
 
 
 _HEADER = '''#!/usr/bin/env python3
-"""{name} (run {id}), exported by cnn_core as one file of plain PyTorch: the model, the data, the
+"""A run (RUN_NAME, RUN_ID) exported by cnn_core as one file of plain PyTorch: the model, the data, the
 split, normalization, augmentation, optimizer, schedule and training loop, as the run had them.
 
     python {file} --epochs 1 --data-dir DATA        # one JSON line per epoch: epoch, train_loss, val_acc, ...
 
 Where the images come from (--source): `cache` (the default where it is there) reads the very file the
-run trained on, DATA/cache/{dataset}.pt (made by `python -m cnn_core data prepare`); `torchvision`
-downloads the official set with torchvision's dataset class into DATA; `folder` reads --folder, class
-subfolders of pictures (an ImageFolder), for a dataset of your own.
+run trained on, DATA/cache/<dataset>.pt with the dataset RUN names (made by `python -m cnn_core data
+prepare`); `torchvision` downloads the official set with torchvision's dataset class into DATA; `folder`
+reads --folder, class subfolders of pictures (an ImageFolder), for a dataset of your own.
 
 What is exact and what is not:
 - With `cache`, the same seed and torch on the CPU, it draws the same validation split, the same initial
@@ -163,6 +175,7 @@ import json
 import math
 import time
 from collections import OrderedDict
+from math import inf, nan  # noqa: F401  (a value the run kept may be one: RUN and LR_CHANGES are written by repr)
 from pathlib import Path
 from typing import Sequence
 

@@ -68,3 +68,107 @@ def test_a_custom_network_with_a_steered_rate_is_written_out_and_replayed(tmp_pa
     assert "class Residual(nn.Module):" in (tmp_path / f"{path.name}.py").read_text()
     run = _first_epoch(path)
     assert abs(text_lines[0]["val_acc"] - run["val_acc"]) <= 0.015, (text_lines, run)
+
+
+# ---- data never becomes code: a hostile run name or dataset name stays text -------------------------
+import ast  # noqa: E402
+import shutil  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from cnn_core import script_export  # noqa: E402
+
+BUNDLED = Path(__file__).resolve().parent.parent / "models" / "mnist-bundled"
+TOUCH = '__import__("pathlib").Path("pwned").touch()'     # what a payload that ran would leave in the cwd
+HOSTILE = {
+    "triple double quotes": f'x""";{TOUCH};"""',
+    "triple single quotes": f"x''';{TOUCH};'''",
+    "newline": f"a\n{TOUCH}\n# ",
+    "carriage return": f"a\r{TOUCH}\r",
+    "braces": "{} {file} {name} {0} {dataset} mnist-bundled.py",
+    "backslashes": "a \\N{BULLET} \\x00 \\u12 \\",
+    "hash": f"# not a comment\n{TOUCH}",
+    "nul": "nul\x00byte",
+    "10,000 characters": "long " + "y" * 10_000,
+}
+
+
+def _trained_run(runs_dir: Path, field: str = "name", value: str | None = None) -> Path:
+    """The bundled MNIST run copied into the runs folder (a trained run, no training), with `field`
+    ("name", or "dataset" in its config) set to `value` as a hand-edited or imported run.json can."""
+    path = runs_dir / BUNDLED.name
+    shutil.copytree(BUNDLED, path)
+    if value is not None:
+        changes = ({"name": value} if field == "name"
+                   else {"config": {**runs.read_run(path).config, "dataset": value}})
+        runs.update_run(path, **changes)
+    return path
+
+
+def _top_level(text: str) -> list[str]:
+    """Each top-level statement of a Python file, as its kind and the names it defines."""
+    out = []
+    for node in ast.parse(text).body:
+        if isinstance(node, ast.Assign):
+            out.append("= " + ",".join(ast.unparse(t) for t in node.targets))
+        elif isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            out.append(f"{type(node).__name__} {node.name}")
+        else:
+            out.append(type(node).__name__)
+    return out
+
+
+def _constant(text: str, name: str):
+    """The value of the top-level constant `name` in a Python file."""
+    for node in ast.parse(text).body:
+        if isinstance(node, ast.Assign) and [ast.unparse(t) for t in node.targets] == [name]:
+            return ast.literal_eval(node.value)
+    raise AssertionError(f"no top-level constant {name}")
+
+
+@pytest.mark.parametrize("field", ["name", "dataset"])
+@pytest.mark.parametrize("value", HOSTILE.values(), ids=HOSTILE.keys())
+def test_a_hostile_value_leaves_the_scripts_statements_as_for_a_plain_one(runs_dir, field, value):
+    """The file parses to the same top-level statements as with a plain name: no statement came in."""
+    plain = _top_level(script_export.script(_trained_run(runs_dir)))
+    shutil.rmtree(runs_dir / BUNDLED.name)
+    assert _top_level(script_export.script(_trained_run(runs_dir, field, value))) == plain
+
+
+@pytest.mark.parametrize("value", HOSTILE.values(), ids=HOSTILE.keys())
+def test_a_hostile_run_name_is_kept_as_text_in_the_script(runs_dir, value):
+    """The run's name is the value of the RUN_NAME constant, character for character."""
+    text = script_export.script(_trained_run(runs_dir, "name", value))
+    assert _constant(text, "RUN_NAME") == value
+
+
+@pytest.mark.parametrize("value", HOSTILE.values(), ids=HOSTILE.keys())
+def test_a_hostile_dataset_name_is_kept_as_text_in_the_script(runs_dir, value):
+    """The dataset's name is RUN["dataset"], character for character, and nowhere in the docstring."""
+    text = script_export.script(_trained_run(runs_dir, "dataset", value))
+    assert _constant(text, "RUN")["dataset"] == value
+    assert value not in ast.get_docstring(ast.parse(text))
+
+
+@pytest.mark.parametrize("field", ["name", "dataset"])
+@pytest.mark.parametrize("key", ["triple double quotes", "newline"])
+def test_the_script_of_a_hostile_run_runs_help_without_running_the_payload(tmp_path, runs_dir, field, key):
+    """`python script.py --help` exits 0 and the payload's file is not created."""
+    path = _trained_run(runs_dir, field, HOSTILE[key])
+    out = script_export.write(path, tmp_path / "script.py")
+    done = subprocess.run([sys.executable, str(out), "--help"], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "--epochs" in done.stdout and not (tmp_path / "pwned").exists()
+
+
+@pytest.mark.parametrize("out_name, shown", [("my_run.py", "my_run.py"), ('x""";y.py', "FILE.py"),
+                                             ("a\nb.py", "FILE.py")])
+def test_the_output_file_name_is_written_into_the_usage_line_only_when_plain(tmp_path, runs_dir, out_name,
+                                                                            shown):
+    """The usage line names the file written; a name that is not plain letters, digits, '.', '_', '-'
+    is shown as FILE.py, and the rest of the file is the same."""
+    path = _trained_run(runs_dir)
+    out = script_export.write(path, tmp_path / out_name)
+    text = out.read_text(encoding="utf-8")
+    assert f"    python {shown} --epochs 1 --data-dir DATA" in ast.get_docstring(ast.parse(text))
+    assert _top_level(text) == _top_level(script_export.script(path))
