@@ -7,7 +7,6 @@ random-generator states and the position in the epoch, for an exact resume.
 """
 from __future__ import annotations
 
-import os
 import pickle
 import re
 import zipfile
@@ -18,7 +17,7 @@ from torch import nn
 
 from . import faults
 from .models import build_model
-from .files import temp_path
+from .files import atomic_write
 
 MODEL_FORMAT = "cnn-dashboard-model/1"
 _META_KEYS = ("arch", "arch_params", "input_shape", "num_classes", "classes", "mean", "std")
@@ -29,18 +28,11 @@ class CheckpointError(ValueError):
 
 
 def save_atomic(obj: dict, path: Path) -> None:
-    """torch.save to a temp file beside `path`, fsync, then os.replace: a crash leaves the old file."""
-    path = Path(path)
-    tmp = temp_path(path)
-    try:
-        with open(tmp, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            faults.reached("checkpoint-write")
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    """torch.save through files.atomic_write: a crash or an error leaves the old file."""
+    with atomic_write(path) as f:
+        torch.save(obj, f)
+        f.flush()
+        faults.reached("checkpoint-write")
 
 
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict:

@@ -159,13 +159,8 @@ def _checksum(tensors: dict[str, torch.Tensor]) -> str:
 
 def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = files.temp_path(path)
-    try:
+    with files.atomic_write(path, mode=None) as tmp:
         write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def _write_cache(raw: RawDataset, data_dir: Path, origin: str, own: dict | None = None) -> None:

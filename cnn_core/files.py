@@ -1,12 +1,16 @@
 """Files that are whole or absent: every write goes to a hidden temp file beside its target, is fsynced,
-then renamed over it, so a reader (or a process killed mid-write) sees the old file or the new one,
-never half. Used by the run store, checkpoints, the dataset cache and exports."""
+then renamed over it and its folder fsynced (atomic_write), so a reader (or a process killed mid-write)
+sees the old file or the new one, never half, and a failed write leaves no temp file. Used by the run
+store, checkpoints, the metrics log, the dataset cache and exports."""
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
 import threading
 from pathlib import Path
+from typing import IO, Iterator
 
 from . import faults
 
@@ -27,15 +31,52 @@ def remove_stale_temps(*folders: Path) -> None:
             tmp.unlink(missing_ok=True)
 
 
-def write_json_atomic(path: Path, data: dict) -> None:
-    """Write to a temp file in the same folder, fsync, then os.replace: readers see old or new, never half."""
+@contextlib.contextmanager
+def atomic_write(path: Path, mode: str | None = "wb") -> Iterator[IO | Path]:
+    """Write `path` whole or not at all: yields its temp file (temp_path) open in `mode` (text: UTF-8),
+    or, with mode=None, the temp file's path, for writers that take a path (torch.onnx.export). When the
+    block ends the file is flushed and fsynced, renamed over `path`, and the folder fsynced (the rename is
+    on disk only then). On any exception the temp file is removed and `path` is left as it was."""
+    path = Path(path)
     tmp = temp_path(path)
-    with open(tmp, "w") as f:
+    try:
+        if mode is None:
+            yield tmp
+            fd = os.open(tmp, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        else:
+            with open(tmp, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
+                yield f
+                f.flush()
+                os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    fsync_folder(path.parent)
+
+
+def fsync_folder(folder: Path) -> None:
+    """fsync a folder, so that a file renamed or created in it keeps its name after a power cut."""
+    fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    except OSError as exc:      # a file system that cannot fsync a folder (some network ones): nothing to do
+        if exc.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EBADF):
+            raise
+    finally:
+        os.close(fd)
+
+
+def write_json_atomic(path: Path, data: dict) -> None:
+    """JSON through atomic_write: readers see the old file or the new one, never half; an error (a value
+    JSON cannot hold) leaves the old file and no temp file."""
+    with atomic_write(path, "w") as f:
         json.dump(data, f, indent=1, default=json_default)
         f.flush()
         faults.reached("run-json-write")
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def json_default(obj):

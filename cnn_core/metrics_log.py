@@ -4,7 +4,6 @@ pandas frames, cut back to a checkpoint's step on resume."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 from . import faults, files
@@ -106,6 +105,5 @@ def truncate_metrics(path: Path, step: int) -> None:
     line from a finish that did not get to record `completed` goes too (the finish runs again), and an
     early stop's line (the resumed loop decides again: with more epochs asked, it goes on)."""
     kept = [r for r in read_metrics(path) if int(r.get("step", 0)) <= step and r["kind"] not in ("test", "stop")]
-    tmp = files.temp_path(Path(path) / METRICS)
-    tmp.write_text("".join(json.dumps(r) + "\n" for r in kept))
-    os.replace(tmp, Path(path) / METRICS)
+    with files.atomic_write(Path(path) / METRICS, "w") as f:
+        f.write("".join(json.dumps(r) + "\n" for r in kept))

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,15 +56,11 @@ def export_model(path: Path, kind: str, batch=None) -> ExportResult:
     folder = path / runs.EXPORT_DIR
     folder.mkdir(exist_ok=True)
     out = folder / f"{path.name}.{EXPORTS[kind].suffix}"
-    tmp = files.temp_path(out)
     example = batch[:2]
     with torch.no_grad():
         expected = model(batch)                                              # (N, classes)
-        try:
+        with files.atomic_write(out, mode=None) as tmp:
             got = EXPORTS[kind].run(model, example, batch, tmp)
-            os.replace(tmp, out)
-        finally:
-            tmp.unlink(missing_ok=True)
     diff = float((got - expected).abs().max())
     same = bool((got.argmax(1) == expected.argmax(1)).all())
     return ExportResult(kind, out, described, diff, same)
