@@ -94,11 +94,21 @@ def new_run_id(config: TrainConfig) -> str:
     return f"{stamp}-{config.dataset}-{config.arch}-{secrets.token_hex(2)}"
 
 
+def _printable(name: str) -> str:
+    return "".join(ch for ch in name if ch.isprintable()).strip()
+
+
+def tidy_name(name: str) -> str:
+    """A name from elsewhere (an imported run) as a rename would keep it: printable, one line, cut to
+    MAX_NAME characters; '' when nothing printable is left (the run then shows its id)."""
+    return _printable(name if isinstance(name, str) else "")[:MAX_NAME].strip()
+
+
 def clean_name(name: str) -> str:
     """A display name: printable, one line, at most 120 characters."""
     if not isinstance(name, str):
         raise ValueError(f"a run name must be text, got {type(name).__name__}")
-    cleaned = "".join(ch for ch in name if ch.isprintable()).strip()
+    cleaned = _printable(name)
     if not cleaned:
         raise ValueError("a run name cannot be empty")
     if len(cleaned) > MAX_NAME:
@@ -405,7 +415,9 @@ def readable(records: list[Run | UnreadableRun]) -> list[Run]:
 
 def steer(path: Path, **request) -> dict:
     """Ask the run's training process to change course at its next step: lr=RATE (the base learning rate
-    the schedule scales), pause=True|False. Requests add up until the process takes them; the request."""
+    the schedule scales), pause=True|False. Requests add up until the process takes them; returns what
+    waits now. The read-modify-write holds the run's lock, so requests from two tabs at once both stay.
+    The training process takes them under the same lock (take_steering): each request arrives once."""
     path = Path(path)
     record = read_run(path)
     if (status := effective_status(record)) not in ("running", "paused"):
@@ -414,10 +426,26 @@ def steer(path: Path, **request) -> dict:
         if (why := specs(TrainConfig)["lr"].check(request["lr"])) is not None:
             raise ValueError(why)
     file = path / STEER
-    try:
-        pending = json.loads(file.read_text())
-    except (OSError, ValueError):
-        pending = {}
-    pending = {**(pending if isinstance(pending, dict) else {}), **request}
-    files.write_json_atomic(file, pending)
+    with _locked(path):
+        try:
+            pending = json.loads(file.read_text())
+        except (OSError, ValueError):
+            pending = {}
+        pending = {**(pending if isinstance(pending, dict) else {}), **request}
+        files.write_json_atomic(file, pending)
     return pending
+
+
+def take_steering(path: Path) -> dict:
+    """The steering requests waiting for the run in `path`, taken (the file goes); {} when none. Under the
+    run's lock, as steer() writes them: a request is taken once, never lost."""
+    file = Path(path) / STEER
+    if not file.exists():
+        return {}
+    with _locked(Path(path)):
+        try:
+            ask = json.loads(file.read_text())
+        except (OSError, ValueError):
+            ask = {}
+        file.unlink(missing_ok=True)
+    return ask if isinstance(ask, dict) else {}

@@ -2,9 +2,7 @@
 learning rate, pause), Stop, early stopping, divergence, exact resume; over one process or several."""
 from __future__ import annotations
 
-import json
 import math
-import os
 import time
 from pathlib import Path
 from typing import Callable
@@ -13,7 +11,7 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from . import augment, checkpoints, data, distributed, evaluation, faults, files, metrics_log, optimizers, runs
+from . import augment, checkpoints, data, distributed, evaluation, faults, metrics_log, optimizers, runs
 from .config import TrainConfig
 from .devices import resolve_device
 from .models import build_model
@@ -255,15 +253,7 @@ class Trainer:
         processes rank 0 reads it and every process gets it, every CANCEL_EVERY steps (or `now`)."""
         if not (now or not self.world.active or self.step % CANCEL_EVERY == 0):
             return {}
-        file, ask = self.path / runs.STEER, {}
-        if self.world.main and file.exists():
-            taken = files.temp_path(file)
-            os.replace(file, taken)     # taken whole: a request written while this reads waits in a new file
-            try:
-                ask = json.loads(taken.read_text())
-            except (OSError, ValueError):
-                ask = {}
-            taken.unlink(missing_ok=True)
+        ask = runs.take_steering(self.path) if self.world.main else {}
         if self.world.active:
             ask = distributed.broadcast(ask if self.world.main else None)
         return ask if isinstance(ask, dict) else {}

@@ -198,7 +198,8 @@ def _already_there(record: dict, root: Path) -> Path | None:
 
 
 def _adopt(staging: Path, root: Path, on_duplicate: str = "ask") -> Path:
-    """Check the unpacked run, give it a free id, mark it not running, move it into the runs folder."""
+    """Check the unpacked run, give it a free id, mark it not running, move it into the runs folder.
+    Its name is kept as a rename would keep it (runs.tidy_name: printable, one line, at most MAX_NAME)."""
     file = staging / runs.RUN_JSON
     if file.stat().st_size > MAX_RUN_JSON_BYTES:
         raise ImportRefused(f"its {runs.RUN_JSON} is larger than {MAX_RUN_JSON_BYTES // 2**20} MB")
@@ -206,6 +207,7 @@ def _adopt(staging: Path, root: Path, on_duplicate: str = "ask") -> Path:
         record = runs.read_run(staging)
     except ValueError as exc:
         raise ImportRefused(f"refused: {str(exc).replace(str(staging), '<run>')}") from None
+    record.name = runs.tidy_name(record.name)
     _check_checkpoints(staging)
     for junk in [p for p in staging.rglob("*") if p.name.startswith(".") or p.name in _SKIP]:
         shutil.rmtree(junk) if junk.is_dir() else junk.unlink()

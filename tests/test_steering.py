@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -158,3 +160,76 @@ def test_pause_and_continue_a_training_process_from_the_cli(runs_dir, capsys):
     out = cli("--lr", "0.02")
     assert out.returncode == 1 and "is cancelled: only a training run can be steered" in out.stderr
     assert json.loads((path / runs.RUN_JSON).read_text())["status"] == "cancelled"
+
+
+# ---- many tabs steering at once: every request arrives -------------------------------------------
+_STEERER = """
+import sys, time
+from pathlib import Path
+from cnn_core import runs
+path, who, n = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+(path.parent / f"ready-{who}").touch()
+while not (path.parent / "go").exists():
+    time.sleep(0.001)
+for i in range(n):
+    runs.steer(path, **{f"{who}-{i}": True})
+"""
+
+_TAKER = """
+import json, sys, time
+from pathlib import Path
+from types import SimpleNamespace
+from cnn_core import trainer
+path = Path(sys.argv[1])
+me = SimpleNamespace(path=path, world=SimpleNamespace(active=False, main=True), step=0)
+(path.parent / "ready-taker").touch()
+taken = {}
+while not (path.parent / "done").exists():
+    taken.update(trainer.Trainer._request(me, now=True))      # the training process's own take
+print(json.dumps(sorted(taken)))
+"""
+
+
+def _training_run() -> Path:
+    """A run whose record says it is running in this (live) process: steer() accepts it."""
+    path = runs.create_run(TrainConfig(**FAST))
+    runs.update_run(path, status="running", pid=os.getpid())
+    return path
+
+
+def _start(script: str, *args) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", script, *map(str, args)], stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+def _go(path: Path, procs: dict, timeout: float = 60) -> None:
+    """Wait until every process is ready, then let them all start at once."""
+    deadline = time.monotonic() + timeout
+    while not all((path.parent / f"ready-{who}").exists() for who in procs):
+        assert time.monotonic() < deadline and all(p.poll() is None for p in procs.values()), "a child did not start"
+        time.sleep(0.01)
+    (path.parent / "go").touch()
+
+
+def test_steering_from_several_processes_at_once_loses_no_request():
+    """3 processes x 40 requests with distinct keys, at once: steer.json holds all 120."""
+    path = _training_run()
+    procs = {who: _start(_STEERER, path, who, 40) for who in ("a", "b", "c")}
+    _go(path, procs)
+    assert [p.wait(timeout=120) for p in procs.values()] == [0, 0, 0]
+    pending = json.loads((path / runs.STEER).read_text())
+    assert {f"{who}-{i}" for who in procs for i in range(40)} - set(pending) == set()
+
+
+def test_requests_made_while_the_training_process_takes_them_all_arrive():
+    """2 steering processes x 40 requests while a third takes them as the trainer does: each key is
+    taken or still waiting, none lost."""
+    path = _training_run()
+    procs = {who: _start(_STEERER, path, who, 40) for who in ("a", "b")}
+    procs["taker"] = taker = _start(_TAKER, path)
+    _go(path, procs)
+    assert [procs[who].wait(timeout=120) for who in ("a", "b")] == [0, 0]
+    (path.parent / "done").touch()
+    taken = json.loads(taker.communicate(timeout=120)[0])
+    pending = json.loads((path / runs.STEER).read_text()) if (path / runs.STEER).exists() else {}
+    assert {f"{who}-{i}" for who in ("a", "b") for i in range(40)} - {*taken, *pending} == set()
