@@ -213,10 +213,15 @@ def _validate_arch(c, info, errors, models) -> None:
     errors.update({f"arch_params.{k}": v for k, v in bad.items()})
     if bad or info is None:
         return
+    # On the meta device: a model refused here (too large, say) is never allocated, and one that is
+    # accepted is not built for real either (the form calls this on every rerun).
+    batch = int(c.batch_size) if "batch_size" not in errors else None
     try:
-        models.build_model(c.arch, info.input_shape, len(info.classes), c.arch_params)
+        found = models.size_problems(c.arch, info.input_shape, len(info.classes), c.arch_params, batch)
     except ValueError as exc:
-        errors["arch"] = str(exc)
+        found = [str(exc)]
+    if found:
+        errors["arch"] = "; ".join(found)
 
 
 def _validate_sizes(c, info, errors, data) -> None:

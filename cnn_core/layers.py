@@ -8,17 +8,36 @@ trains, resumes, inspects and exports like the presets.
 
 The editor adds two layers itself, marked `auto`: a flatten before the first linear layer when the
 features are still an image, and the output layer (linear to the number of classes, logits, no softmax).
+
+Size limits (MAX_PARAMS, MAX_ACTIVATION_BYTES) are checked from counts alone, before anything is allocated:
+`problem` refuses a list whose parameters pass the limit whatever the image, `size_problems` a plan whose
+parameters or one training batch's activations do.
 """
 from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from .settings import Setting
 
 MAX_LAYERS = 200
+# Size limits: far above any network a learner makes here, far below what hurts the machine. Either can be
+# raised for one process by its environment variable (a whole number), e.g. CNN_MAX_PARAMS=200000000.
+# Parameters: the registry's models have 12 thousand to 160 thousand at their defaults and 7.4 million at
+# most with every knob at its top (res-net-deep aside: 59 million with 256 channels and 100 blocks);
+# ResNet-50 has 25.6 million. 50 million float32 weights are 200 MB, and training holds four copies (weights,
+# gradients, Adam's two moments: 800 MB) and writes three to every checkpoint.
+MAX_PARAMS = 50_000_000
+# Activations: what autograd keeps of one training batch for the backward pass, about every layer's output
+# in float32 (within a factor of 2 of torch's own figure: tests/test_model_size.py). The largest registry
+# model at its defaults (res-net-deep on 32x32) keeps 1.3 MB an image: 83 MB for a batch of 64 (the presets
+# use 64 and 128), 2 GB only past 1,539 images. 2 GB leaves an 8 GB laptop room for the dashboard, the
+# dataset and a second run (CNN_MAX_JOBS is 2 with CUDA).
+MAX_ACTIVATION_BYTES = 2_000_000_000
+BYTES_PER_VALUE = 4                   # float32
 # name -> its torch.nn class (looked up only when a model is built: `plan` needs no torch)
 TORCH_ACTIVATIONS = {"relu": "ReLU", "tanh": "Tanh", "gelu": "GELU", "sigmoid": "Sigmoid", "leaky_relu": "LeakyReLU",
                      "elu": "ELU", "silu": "SiLU"}
@@ -97,6 +116,8 @@ def problem(layers) -> str | None:
                              + (f" ({', '.join(known)})" if known else " (it has none)"))
             elif (msg := known[key].check(value)) is not None:
                 found.append(f"layer {i} ({layer['type']}): {msg}")
+    if not found and (why := params_problem(params_at_least(layers), at_least=True)):
+        found.append(why)
     return "; ".join(found) or None
 
 
@@ -128,6 +149,7 @@ class Step:
     receptive: int | None = None  # the input pixels (a side) one output value sees; None: the whole image
     problem: str | None = None
     auto: bool = False          # added by the editor (a flatten before a linear layer, the output layer)
+    values: int = 0             # activations of one image it keeps for the backward pass (its outputs)
 
 
 def _side(n: int, k: int, s: int, p: int) -> int:
@@ -179,6 +201,7 @@ def plan(layers: list, input_shape: tuple, num_classes: int) -> list[Step]:
             image = False
         name = name_of(kind)
         step = Step(name, kind, _describe(layer), shape, 0, 0, receptive=field if image else None)
+        copies = 1                      # outputs of this size it makes (a residual block: several)
         if kind in ("conv", "maxpool", "avgpool", "residual", "dropout2d", "globalpool") and not image:
             step.problem = (f"{name} comes after the image was flattened: a {kind} needs feature maps "
                             "(channels x height x width); move it above the flatten (or global pool)")
@@ -207,6 +230,7 @@ def plan(layers: list, input_shape: tuple, num_classes: int) -> list[Step]:
             step.formula = f"3x3 conv, padding 1: out = floor(({h} + 2*1 - 3) / 1) + 1 = {h}; plus the input" + (
                 "" if ch == c else f" through a 1x1 conv ({c} -> {ch} channels)")
             shape, field = (ch, h, w), field + 2 * jump
+            copies = 2 + bn + (0 if ch == c else 2)      # conv, (BN), ReLU; the shortcut's conv and BN
         elif kind == "batchnorm":
             step.params = 2 * shape[0]
         elif kind == "globalpool":
@@ -221,6 +245,7 @@ def plan(layers: list, input_shape: tuple, num_classes: int) -> list[Step]:
             shape = None
         step.shape = shape
         step.receptive = field if shape is not None and len(shape) == 3 else None
+        step.values = copies * math.prod(shape) if shape is not None and kind != "flatten" else 0  # a view: none
         add(step)
     if shape is not None:
         if len(shape) == 3:
@@ -228,12 +253,102 @@ def plan(layers: list, input_shape: tuple, num_classes: int) -> list[Step]:
         n = shape[0]
         add(Step("output", "linear", f"linear to {num_classes} classes (logits; the loss applies the softmax)",
                  (num_classes,), n * num_classes + num_classes, 0,
-                 f"{n:,} x {num_classes} weights + {num_classes} biases", None, auto=True))
+                 f"{n:,} x {num_classes} weights + {num_classes} biases", None, auto=True, values=num_classes))
     return steps
 
 
 def problems(steps: list[Step]) -> list[str]:
     return [s.problem for s in steps if s.problem and not s.problem.startswith("not reached")]
+
+
+# ---- size: parameters and activations against the limits ------------------------------------------------
+
+def _limit(env: str, default: int) -> int:
+    """The limit the environment variable `env` sets (a whole number above 0, "1e8" and "100_000_000" too),
+    else `default` (a value that is not one is ignored)."""
+    raw = os.environ.get(env, "").strip().replace("_", "")
+    try:
+        value = int(float(raw)) if raw else default
+    except (ValueError, OverflowError):
+        return default
+    return value if value > 0 else default
+
+
+def max_params() -> int:
+    return _limit("CNN_MAX_PARAMS", MAX_PARAMS)
+
+
+def max_activation_bytes() -> int:
+    return _limit("CNN_MAX_ACTIVATION_BYTES", MAX_ACTIVATION_BYTES)
+
+
+def size_text(n: float) -> str:
+    """Bytes for a person: 412 GB, 4.8 GB, 76 MB (powers of 1000)."""
+    for unit, scale in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= scale:
+            v = n / scale
+            return f"{v:,.0f} {unit}" if v >= 10 or v == int(v) else f"{v:.1f} {unit}"
+    return f"{n:,.0f} bytes"
+
+
+def params_problem(n: int, at_least: bool = False) -> str | None:
+    """Why `n` parameters are too many, or None. at_least: `n` is a lower bound (params_at_least)."""
+    limit = max_params()
+    if n <= limit:
+        return None
+    return (f"this network has {'at least ' if at_least else ''}{n:,} parameters (about "
+            f"{size_text(n * BYTES_PER_VALUE)} of weights{', whatever the image' if at_least else ''}); the limit "
+            f"is {limit:,} (CNN_MAX_PARAMS): use fewer or narrower layers")
+
+
+def activations_problem(values: int, batch_size: int) -> str | None:
+    """Why one training batch keeping `values` activations an image is too much, or None."""
+    per_image, limit = values * BYTES_PER_VALUE, max_activation_bytes()
+    if per_image * batch_size <= limit:
+        return None
+    fits = limit // per_image
+    fix = (f"use a batch of at most {fits:,} images, or" if fits >= 1 else "even one image is over it:")
+    return (f"one training batch of {batch_size:,} images keeps about {size_text(per_image * batch_size)} of "
+            f"activations for the backward pass ({size_text(per_image)} an image); the limit is "
+            f"{size_text(limit)} (CNN_MAX_ACTIVATION_BYTES): {fix} fewer or narrower layers, or pool earlier")
+
+
+def params_at_least(layers: list) -> int:
+    """The parameters the (well-formed) list has whatever the image: each layer's input counted as the
+    fewest values it can have (one channel, a 1x1 image, two classes). 25 linear layers of 65,536 units
+    have over 10^11 with no input shape known."""
+    width, total = 1, 0                 # the fewest channels (or values) reaching this layer
+    for raw in layers:
+        layer = full(raw)
+        kind = layer["type"]
+        if kind == "conv":
+            total += layer["out"] * width * layer["kernel"] ** 2 + (layer["out"] if layer["bias"] else 0)
+            width = layer["out"]
+        elif kind == "residual":        # its shortcut left out: with the true channels it may be none
+            ch = layer["channels"]
+            total += ch * width * 9 + (2 * ch if layer["batch_norm"] else ch)
+            width = ch
+        elif kind == "batchnorm":
+            total += 2 * width
+        elif kind == "linear":
+            total += width * layer["out"] + (layer["out"] if layer["bias"] else 0)
+            width = layer["out"]
+    return total + width * 2 + 2        # the output layer
+
+
+def activation_values(steps: list[Step], input_shape: tuple) -> int:
+    """Activations of one image a training step keeps: the input and every layer's outputs."""
+    return math.prod(input_shape) + sum(s.values for s in steps)
+
+
+def size_problems(steps: list[Step], input_shape: tuple, batch_size: int | None = None) -> list[str]:
+    """What of a plan that fits is over the size limits (parameters; with batch_size, activations)."""
+    if not steps or steps[-1].shape is None:
+        return []
+    found = [params_problem(steps[-1].total)]
+    if batch_size:
+        found.append(activations_problem(activation_values(steps, input_shape), batch_size))
+    return [f for f in found if f]
 
 
 def _describe(layer: dict) -> str:

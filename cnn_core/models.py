@@ -1,6 +1,11 @@
-"""Architecture registry: the tutorials' seed models, their parameters, a shape-inferring builder, and layer tables."""
+"""Architecture registry: the tutorials' seed models, their parameters, a shape-inferring builder, and layer tables.
+
+A model's size (parameters, one batch's activations) is measured on PyTorch's meta device, where tensors
+have shapes and no memory: a model over the limits (cnn_core.layers.MAX_PARAMS, MAX_ACTIVATION_BYTES) is
+refused before any of it is allocated."""
 from __future__ import annotations
 
+import math
 import numbers
 from dataclasses import dataclass
 from typing import Callable
@@ -337,10 +342,28 @@ def _shape_text(shape: tuple) -> str:
     return "x".join(map(str, shape))
 
 
+def on_meta():
+    """A `with` block in which models are built on the meta device: shapes and counts, no memory. The
+    default device is per thread, so other threads (other Streamlit sessions) are not affected."""
+    return torch.device("meta")
+
+
 def build_model(
-    arch_id: str, input_shape: Shape, num_classes: int, params: dict | None = None,
+    arch_id: str, input_shape: Shape, num_classes: int, params: dict | None = None, meta: bool = False,
 ) -> nn.Module:
-    """A fresh model of `arch_id` for (C, H, W) inputs; it outputs logits of shape (B, num_classes)."""
+    """A fresh model of `arch_id` for (C, H, W) inputs; it outputs logits of shape (B, num_classes).
+    meta (or inside `on_meta()`): on the meta device, shapes and counts only. Otherwise the parameters are
+    counted on meta first, and a model over the limit is refused (ValueError) before it is allocated."""
+    with on_meta():
+        shapes = _build(arch_id, input_shape, num_classes, params)
+    if meta or torch.get_default_device().type == "meta":
+        return shapes
+    if why := layer_list.params_problem(sum(p.numel() for p in shapes.parameters())):
+        raise ValueError(why)
+    return _build(arch_id, input_shape, num_classes, params)
+
+
+def _build(arch_id: str, input_shape: Shape, num_classes: int, params: dict | None) -> nn.Module:
     arch = get_architecture(arch_id)
     shape = tuple(input_shape) if isinstance(input_shape, (tuple, list)) else None
     if shape is None or len(shape) != 3 or not all(_is_int(s) and s >= 1 for s in shape):
@@ -356,8 +379,36 @@ def build_model(
 
 
 def count_params(arch_id: str, input_shape: Shape, num_classes: int, params: dict | None = None) -> int:
-    """The number of weights and biases of the model build_model makes."""
-    return sum(p.numel() for p in build_model(arch_id, input_shape, num_classes, params).parameters())
+    """The number of weights and biases of the model build_model makes (counted on meta: nothing allocated)."""
+    return sum(p.numel() for p in build_model(arch_id, input_shape, num_classes, params, meta=True).parameters())
+
+
+def activation_values(model: nn.Module, input_shape: Shape) -> int:
+    """Activations of one image a training step keeps for the backward pass, as layers.activation_values
+    counts them from a plan: the input and the output of every leaf module but the views (Flatten,
+    Identity, an empty Sequential). `model` on meta: one forward there, nothing allocated."""
+    counted = [math.prod(input_shape)]
+    hook = lambda _m, _in, out: counted.append(out.numel()) if isinstance(out, torch.Tensor) else None  # noqa: E731
+    handles = [m.register_forward_hook(hook) for m in model.modules()
+               if next(m.children(), None) is None and not isinstance(m, (nn.Flatten, nn.Identity, *_CONTAINERS))]
+    try:
+        with torch.no_grad():
+            model.eval()(torch.zeros(1, *input_shape, device="meta"))    # (1, C, H, W): one image
+    finally:
+        for h in handles:
+            h.remove()
+    return sum(counted)
+
+
+def size_problems(arch_id: str, input_shape: Shape, num_classes: int, params: dict | None = None,
+                  batch_size: int | None = None) -> list[str]:
+    """What is over the size limits (parameters; with batch_size, one training batch's activations), in
+    words; [] when the model is within them. Measured on meta. ValueError when the model cannot be built."""
+    model = build_model(arch_id, input_shape, num_classes, params, meta=True)
+    found = [layer_list.params_problem(sum(p.numel() for p in model.parameters()))]
+    if batch_size:
+        found.append(layer_list.activations_problem(activation_values(model, tuple(input_shape)), batch_size))
+    return [f for f in found if f]
 
 
 # ---------------------------------------------------------------- inspection

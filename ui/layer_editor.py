@@ -71,10 +71,10 @@ def _start_from(input_shape: tuple, classes: int) -> None:
     else:
         params = {p.name: st.session_state.get(pkey(arch, p.name), p.default)
                   for p in models.get_architecture(arch).params}
-        try:
-            model = models.build_model(arch, input_shape, classes, params)
+        try:                            # on the meta device: only its layers are read
+            model = models.build_model(arch, input_shape, classes, params, meta=True)
         except ValueError:
-            model = models.build_model(arch, input_shape, classes)
+            model = models.build_model(arch, input_shape, classes, meta=True)
         st.session_state[LIST] = layer_list.from_model(model)
     st.session_state[LIST + ".from"] = arch
 
@@ -87,8 +87,9 @@ def _shape(step) -> str:
     return "—" if step.shape is None else " × ".join(map(str, step.shape))
 
 
-def editor(input_shape: tuple, classes: int) -> None:
-    """The whole editor for a (C, H, W) input and `classes` outputs."""
+def editor(input_shape: tuple, classes: int, batch_size: int | None = None) -> None:
+    """The whole editor for a (C, H, W) input and `classes` outputs; with batch_size, one training batch's
+    activations are weighed too."""
     from cnn_core import models
 
     items = _layers()
@@ -119,7 +120,12 @@ def editor(input_shape: tuple, classes: int) -> None:
     for i in range(row, len(items)):        # no plan: the list itself is wrong (said above)
         _row(i, uids[i], items[i], None, len(items))
     if steps and steps[-1].shape is not None:
-        st.markdown(f"**{steps[-1].total:,}** parameters in all.")
+        image = layer_list.activation_values(steps, input_shape) * layer_list.BYTES_PER_VALUE
+        batch = f", {layer_list.size_text(image * batch_size)} for a batch of {batch_size:,}" if batch_size else ""
+        st.markdown(f"**{steps[-1].total:,}** parameters in all. Activations kept for the backward pass: "
+                    f"{layer_list.size_text(image)} an image{batch}.")
+        for why in layer_list.size_problems(steps, input_shape, batch_size):
+            st.error(why, icon=":material/error:")
     d, e = st.columns([3, 1], vertical_alignment="bottom")
     d.selectbox("Add a layer", list(layer_list.TYPES), key="le.add_type",
                 format_func=lambda t: f"{t}: {layer_list.TYPES[t][1]}")

@@ -75,6 +75,12 @@ CASES = [
         page=(("selectbox", "train.arch", "res-net-deep"), ("number_input", "train.p.res-net-deep.n_blocks", 1000))),
     Bad("arch-unfit-input", "arch", "lenet cannot take input 1x8x8", ("--dataset", "tiny8", "--arch", "lenet"),
         page=(("selectbox", "train.dataset", "tiny8"),)),
+    # Both knobs at their top: over the size limits (cnn_core/layers.py); counted on meta, never allocated.
+    Bad("model-too-large", "arch", "this network has 59,437,930 parameters (about 238 MB of weights); the limit is "
+        "50,000,000 (CNN_MAX_PARAMS): use fewer or narrower layers",
+        ("--arch", "res-net-deep", "--param", "n_chans1=256", "--param", "n_blocks=100"),
+        page=(("selectbox", "train.arch", "res-net-deep"), ("number_input", "train.p.res-net-deep.n_chans1", 256),
+              ("number_input", "train.p.res-net-deep.n_blocks", 100))),
     Bad("dataset-unknown", "dataset", "unknown dataset 'imagenet'", ("--dataset", "imagenet"),
         how="clone-note", clone={"dataset": "imagenet"}),
     Bad("arch-unknown", "arch", "unknown architecture 'vgg'", ("--arch", "vgg"),
