@@ -4,8 +4,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
-from . import model_export
+from . import jobs, model_export, runs
 from .config import ConfigError, TrainConfig
 from .flags import add_config_flags
 
@@ -27,6 +28,8 @@ def build_parser(config_cls: type = TrainConfig) -> argparse.ArgumentParser:
     train.add_argument("--more", type=int, metavar="N", help="with --resume RUN: train a finished or stopped run N "
                        "epochs more (the same run goes on from its checkpoint; its curves continue)")
     train.add_argument("--detach", action="store_true", help="start in the background and return")
+    train.add_argument("--processes", type=int, default=1, metavar="N", help="with --run: wait for a training slot, "
+                       "then train over N processes through torchrun on this machine (the dashboard's Processes)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
 
     r = sub.add_parser("runs", help="list, show, rename, steer, cancel or delete runs")
@@ -87,7 +90,8 @@ def build_parser(config_cls: type = TrainConfig) -> argparse.ArgumentParser:
     sw.add_argument("--sampler", default="tpe", help="tpe (Optuna's model-based sampler, default) or random")
     sw.add_argument("--prune", default="none", help="stop poor trials early: none (default), median or asha")
     sw.add_argument("--backend", default="local", help="local (this machine's queue, default) or ray")
-    sw.add_argument("--address", help="the Ray cluster (HOST:PORT); a local Ray instance when not given")
+    sw.add_argument("--address", help="the Ray cluster (HOST:PORT, or a name from $CNN_RAY_ADDRESSES); a local Ray "
+                    "instance when not given")
     sw.add_argument("--wait", action="store_true", help="drive the sweep here, show its progress and name the "
                     "best trial at the end (default: a background process drives it)")
     sw.add_argument("--name", help="a name for the sweep")
@@ -131,14 +135,8 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["CNN_DATA_DIR"] = args.data_dir
     if args.runs_dir:
         os.environ["CNN_RUNS_DIR"] = args.runs_dir
-    from . import cli_commands
-
-    handler = {"train": cli_commands.train, "runs": cli_commands.runs_cmd,
-               "data": cli_commands.data_cmd, "predict": cli_commands.predict_cmd,
-               "presets": cli_commands.presets_cmd, "sweep": cli_commands.sweep_cmd,
-               "sweeps": cli_commands.sweeps_cmd, "export": cli_commands.export_cmd}[args.command]
     try:
-        return handler(args) or 0
+        return (_train_after_the_queue(args) if _waits_first(args) else _handle(args)) or 0
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -148,4 +146,41 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return 130
+
+
+def _waits_first(args) -> bool:
+    """`train --run DIR` (what the dashboard launches) waits for its slot before it imports torch: a queued
+    run costs ~20 MB, not ~600. Not under torchrun: there the process that started torchrun waited."""
+    if args.command != "train":
+        return False
+    if args.processes != 1 and (not args.run or args.detach or args.processes < 1):
+        raise ValueError(f"--processes N (a whole number of at least 1) goes with --run DIR, without --detach; "
+                         f"got {args.processes}")
+    return bool(args.run) and args.resume in (None, True) and not args.detach \
+        and int(os.environ.get("WORLD_SIZE") or 1) == 1
+
+
+def _train_after_the_queue(args) -> int:
+    """Wait for a slot (cancel while waiting ends the run `cancelled`), then train: here, or as torchrun over
+    --processes N, which inherits the slot."""
+    path = runs.resolve_run(Path(args.run))
+    with jobs.slot(path) as slot:
+        if slot is None:
+            print(jobs.end_cancelled_while_queued(path), file=sys.stderr)
+            return 1
+        if args.processes > 1:   # torchrun is a module: `python -m torch.distributed.run` needs no PATH lookup
+            jobs.hand_over(path, [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node",
+                                  str(args.processes), "-m", "cnn_core", "train", "--run-dir", str(path), "--quiet"]
+                           + (["--resume"] if args.resume else []))
+        return _handle(args)      # its jobs.slot(path) is this one
+
+
+def _handle(args) -> int:
+    from . import cli_commands
+
+    handler = {"train": cli_commands.train, "runs": cli_commands.runs_cmd,
+               "data": cli_commands.data_cmd, "predict": cli_commands.predict_cmd,
+               "presets": cli_commands.presets_cmd, "sweep": cli_commands.sweep_cmd,
+               "sweeps": cli_commands.sweeps_cmd, "export": cli_commands.export_cmd}[args.command]
+    return handler(args)
 

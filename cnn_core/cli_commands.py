@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import sys
 import zipfile
 from pathlib import Path
@@ -67,8 +68,7 @@ def _train_here(args, path: Path, resume: bool, when_cancelled=lambda: None) -> 
     with jobs.slot(path) as slot:
         if slot is None:
             when_cancelled()
-            runs.update_run(path, status="cancelled")
-            print(f"run {path.name} cancelled while queued", file=sys.stderr)
+            print(jobs.end_cancelled_while_queued(path), file=sys.stderr)
             return 1
         record = engine.run_training(path, resume=resume,
                                      on_progress=None if args.quiet else _train_progress(ProgressBar(), path))
@@ -78,7 +78,12 @@ def _train_here(args, path: Path, resume: bool, when_cancelled=lambda: None) -> 
 def _train(args) -> int:
     path, resume = _prepared_run(args)
     if args.detach:
-        pid = jobs.launch(path, resume=resume)
+        try:
+            pid = jobs.launch(path, resume=resume)
+        except jobs.QueueFull:
+            if not (args.run or resume):     # made just now for this launch: nothing of it is kept
+                runs.delete_run(path)
+            raise
         print(f"started run {path.name} (pid {pid}); `python -m cnn_core runs show {path.name}` follows it")
         return 0
     return _train_here(args, path, resume)
@@ -333,8 +338,10 @@ def _trial_line(t: dict, objective: str) -> str:
 def sweep_cmd(args) -> int:
     """Check and create a sweep; drive it here with --wait (progress, then the best trial), else detached."""
     base = config_from_args(args)
+    named = sweeps.ray_addresses() if args.address and os.environ.get(sweeps.RAY_ADDRESSES_ENV) else {}
     sweep = sweeps.create(base, sweeps.parse_grid(args.grid), sweeps.parse_sample(args.sample), args.trials,
-                          args.objective, args.sampler, args.prune, args.backend, args.address, args.name)
+                          args.objective, args.sampler, args.prune, args.backend,
+                          named.get(args.address, args.address), args.name)    # a configured name, or any address
     print(f"sweep {sweep.id}: {sweep.trials} trials of {sweep.name}, {sweep.backend}", file=sys.stderr)
     return _drive(sweep, args.wait)
 

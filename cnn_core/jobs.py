@@ -6,6 +6,11 @@ CPU cores as OMP_NUM_THREADS unless that is set already. At most MAX_JOBS runs
 train at once (default 1 on CPU, where two runs only slow each other down; 2 on a GPU); the
 others wait in status `queued`, oldest first. A slot is an flock on runs/.slots/N.lock, which
 the kernel releases when the process dies, however it dies.
+
+A waiting process is small: `train --run-dir` waits for its slot before it imports torch (cli.py), and
+it reads no other run: it holds a ticket in runs/.queue (`<queued_at>.<pid>.<run id>`, an empty file), so
+its place in line is one directory listing, and a ticket whose process died is removed by whoever sees it.
+At most MAX_QUEUED runs wait at once: launch refuses the next (QueueFull).
 """
 from __future__ import annotations
 
@@ -22,7 +27,27 @@ from pathlib import Path
 from . import files, runs
 
 MAX_JOBS_ENV = "CNN_MAX_JOBS"
+MAX_QUEUED_ENV = "CNN_MAX_QUEUED"
+MAX_QUEUED = 16         # runs waiting at once: a waiting process costs ~20 MB (a training one, torch: ~600 MB)
+SLOT_HELD_ENV = "CNN_SLOT_HELD"   # "N:<run dir>": this process's parent (torchrun) holds slot N for that run
+QUEUE = ".queue"
 POLL_S = 0.5
+HEARTBEAT_S = 15.0      # a waiting run's heartbeat; readers on other hosts call it gone after 60 s
+
+
+class QueueFull(ValueError):
+    """Launch refused: MAX_QUEUED runs already wait for a slot."""
+
+
+def max_queued() -> int:
+    """Runs that may wait for a slot at once: $CNN_MAX_QUEUED, else MAX_QUEUED."""
+    text = os.environ.get(MAX_QUEUED_ENV, "").strip()
+    if not text:
+        return MAX_QUEUED
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError(f"{MAX_QUEUED_ENV} must be a whole number of at least 1 (runs that may wait for a "
+                         f"training slot at once), got {text!r}")
+    return int(text)
 
 
 def max_jobs() -> int:
@@ -63,18 +88,24 @@ def launch(path: Path, resume: bool = False, processes: int = 1) -> int:
         raise ValueError(f"run {record.id} is already {status}")
     if resume and not (path / runs.CHECKPOINT).is_file():
         raise ValueError(f"run {record.id} has no checkpoint to resume from")
-    (path / runs.CANCEL).unlink(missing_ok=True)
-    runs.update_run(path, status="queued", error=None, pid=None, heartbeat=time.time(),
-                    host=socket.gethostname(), queued_at=time.time())
+    cap, slots = max_queued(), max_jobs()
     cmd = [sys.executable, "-m", "cnn_core", "train", "--run-dir", str(path), "--quiet"]
-    if processes > 1:     # torchrun is this module: `python -m torch.distributed.run` needs no PATH lookup
-        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(processes),
-               *cmd[1:]]
+    if processes > 1:     # the process waits for its slot, then becomes torchrun (cli.py)
+        cmd += ["--processes", str(processes)]
     if resume:
         cmd.append("--resume")
-    pid = start_detached(cmd, path / runs.LOG,
-                         {"OMP_NUM_THREADS": str(max(1, threads_per_job() // processes))})
-    runs.update_run(path, pid=pid)
+    with _queue_lock(path.parent):     # counted and joined at once: launches side by side cannot overshoot
+        if (waiting := len(waiting_runs(path.parent))) >= cap:
+            raise QueueFull(f"{waiting} {'runs are' if waiting != 1 else 'run is'} already waiting for a training "
+                            f"slot (the limit, {MAX_QUEUED_ENV}={cap}): wait for one to finish, or stop one")
+        (path / runs.CANCEL).unlink(missing_ok=True)
+        queued_at = time.time()
+        runs.update_run(path, status="queued", error=None, pid=None, heartbeat=queued_at,
+                        host=socket.gethostname(), queued_at=queued_at)
+        pid = start_detached(cmd, path / runs.LOG, {"OMP_NUM_THREADS": str(max(1, threads_per_job() // processes)),
+                                                    MAX_JOBS_ENV: str(slots)})   # the waiter need not ask torch
+        _ticket(path, queued_at, pid).touch()   # before the lock goes: the process removes it only after
+        runs.update_run(path, pid=pid)
     return pid
 
 
@@ -177,41 +208,132 @@ def in_progress(records: list) -> list[runs.Run]:
     return sorted((r for r in records if r.effective_status in runs.ACTIVE), key=lambda r: r.queued_at or 0)
 
 
+# ---- the queue: tickets, slots --------------------------------------------------------------------
+_held: dict[Path, tuple[int | None, object]] = {}     # run folder -> (slot, its lock file) held by this process
+
+
+def _queue_dir(root: Path) -> Path:
+    folder = Path(root) / QUEUE
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
 @contextlib.contextmanager
-def slot(path: Path, runs_dir: Path | None = None):
-    """Hold one of max_jobs() training slots for the life of the block; wait (status queued,
-    heartbeat kept) until one is free and this run is the oldest waiting. Yields the slot
-    number, or None when a cancel was requested while the run was still waiting."""
-    path = Path(path).resolve()
+def _queue_lock(root: Path):
+    """Held while a ticket is counted and made (launch), made or removed (the waiter): a waiter cannot take
+    its slot and remove its ticket before the launch that started it has made that ticket."""
+    with open(_queue_dir(root) / ".lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _ticket(path: Path, queued_at: float, pid: int) -> Path:
+    """The run's place in line: sorted by name, the oldest first."""
+    return _queue_dir(path.parent) / f"{queued_at:017.6f}.{pid}.{path.name}"
+
+
+def _line(root: Path, before: str | None = None) -> list[tuple[Path, int, str]]:
+    """The live tickets, oldest first: (ticket, pid, run id); only those ahead of ticket name `before` when
+    given. Tickets of dead processes met on the way are removed."""
+    out = []
+    for name in sorted(os.listdir(_queue_dir(root))):
+        if before is not None and name >= before:
+            break
+        stamp, _, rest = name.partition(".")          # "<seconds>.<micro>.<pid>.<run id>"
+        _, _, rest = rest.partition(".")
+        pid, _, run_id = rest.partition(".")
+        if not (stamp.isdigit() and pid.isdigit() and run_id):
+            continue
+        if files.pid_alive(int(pid)):
+            out.append((Path(root) / QUEUE / name, int(pid), run_id))
+        else:                                         # killed while waiting: its place is free
+            (Path(root) / QUEUE / name).unlink(missing_ok=True)
+    return out
+
+
+def waiting_runs(runs_dir: Path | None = None) -> list[str]:
+    """The runs whose processes wait for a training slot now, next in line first (one directory listing)."""
+    return [run_id for _, _, run_id in _line(Path(runs_dir or runs.default_runs_dir()))]
+
+
+def _try_slot(slots: Path):
+    """The first free slot: (number, its locked file), or None when all are taken."""
+    for n in range(max_jobs()):
+        handle = open(slots / f"{n}.lock", "a")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return n, handle
+        except BlockingIOError:
+            handle.close()
+    return None
+
+
+def _wait_in_line(path: Path, ticket: Path):
+    """Poll until this ticket is first in line and a slot is free: (number, locked file); None on cancel.
+    Each poll: the queue's listing, a stat of the cancel file, and the slot locks when first."""
     slots = path.parent / ".slots"
     slots.mkdir(exist_ok=True)
-    my_id = path.name
-    runs.update_run(path, status="queued", pid=os.getpid(), host=socket.gethostname(),
-                    heartbeat=time.time(), queued_at=runs.read_run(path).queued_at or time.time())
+    beat = time.monotonic()
     while True:
         if (path / runs.CANCEL).exists():
-            yield None
-            return
-        if _oldest_waiting(path.parent, my_id):
-            for n in range(max_jobs()):
-                handle = open(slots / f"{n}.lock", "a")
-                try:
-                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    handle.close()
-                    continue
-                try:
-                    yield n
-                finally:
-                    fcntl.flock(handle, fcntl.LOCK_UN)
-                    handle.close()
-                return
-        runs.update_run(path, heartbeat=time.time())
+            return None
+        if not _line(path.parent, before=ticket.name) and (got := _try_slot(slots)) is not None:
+            return got
+        if time.monotonic() - beat > HEARTBEAT_S:
+            runs.update_run(path, heartbeat=time.time())
+            beat = time.monotonic()
         time.sleep(POLL_S)
 
 
-def _oldest_waiting(root: Path, my_id: str) -> bool:
-    """True when no live queued run was queued before `my_id`."""
-    queued = [r for r in runs.list_runs(root) if r.effective_status == "queued" and r.pid]
-    queued.sort(key=lambda r: (r.queued_at or 0, r.id))
-    return not queued or queued[0].id == my_id
+@contextlib.contextmanager
+def slot(path: Path, runs_dir: Path | None = None):
+    """Hold one of max_jobs() training slots for the life of the block; wait (status queued, a ticket in
+    runs/.queue, heartbeat kept) until one is free and this run is the oldest waiting. Yields the slot
+    number, or None when a cancel was requested while the run was still waiting. Nested in a block of
+    its own for the same run, it yields what the outer one holds; under torchrun started by a waiting
+    process (SLOT_HELD_ENV), the slot that process holds."""
+    path = Path(path).resolve()
+    if path in _held:
+        yield _held[path][0]
+        return
+    n, _, held_for = os.environ.get(SLOT_HELD_ENV, "").partition(":")
+    record = runs.update_run(path, status="queued", pid=os.getpid(), host=socket.gethostname(),
+                             heartbeat=time.time(), queued_at=runs.read_run(path).queued_at or time.time())
+    if n.isdigit() and held_for == str(path):
+        yield int(n)
+        return
+    ticket = _ticket(path, record.queued_at, os.getpid())
+    with _queue_lock(path.parent):
+        ticket.touch()
+    try:
+        got = _wait_in_line(path, ticket)
+    finally:
+        with _queue_lock(path.parent):
+            ticket.unlink(missing_ok=True)
+    _held[path] = got or (None, None)
+    try:
+        yield _held[path][0]
+    finally:
+        del _held[path]
+        if got:
+            fcntl.flock(got[1], fcntl.LOCK_UN)
+            got[1].close()
+
+
+def hand_over(path: Path, cmd: list[str]) -> None:
+    """Become `cmd` (os.execv), the slot held for `path` kept: its lock file stays open in the new program,
+    which SLOT_HELD_ENV tells (cnn_core's train under torchrun takes it as its own). Never returns."""
+    n, handle = _held[Path(path).resolve()]
+    os.set_inheritable(handle.fileno(), True)
+    os.environ[SLOT_HELD_ENV] = f"{n}:{Path(path).resolve()}"
+    sys.stdout.flush()
+    os.execv(cmd[0], cmd)
+
+
+def end_cancelled_while_queued(path: Path) -> str:
+    """Record that a run was cancelled before it got a slot; the line to print."""
+    runs.update_run(path, status="cancelled")
+    return f"run {Path(path).name} cancelled while queued"

@@ -25,15 +25,42 @@ ENDED = ("completed", "failed", "pruned")      # a trial's states that a resumed
 
 # ---- where trials run ---------------------------------------------------------------------------------
 class LocalTrials:
-    """Trials on this machine's queue: a detached process each, at most jobs.max_jobs() training at once."""
+    """Trials on this machine's queue: a detached process each, at most jobs.max_jobs() training at once. A
+    trial the line has no room for (jobs.QueueFull: CNN_MAX_QUEUED runs wait already) waits here, status
+    queued, and is launched once there is room; cancelled meanwhile, it ends cancelled."""
+
+    RETRY_S = 1.0
 
     def __init__(self, sweep: Sweep):
         self.capacity = jobs.max_jobs()
+        self.held: dict[Path, tuple[bool, float]] = {}     # trial not launched yet -> (resume, last try)
 
     def start(self, path: Path, resume: bool = False) -> None:
-        jobs.launch(path, resume=resume)
+        try:
+            jobs.launch(path, resume=resume)
+        except jobs.QueueFull:
+            runs.update_run(path, status="queued", heartbeat=time.time(), queued_at=time.time())
+            self.held[path] = (resume, time.monotonic())
+
+    def _retry(self, path: Path) -> None:
+        """A held trial: cancelled, it ends so; else launched if the line has room now (tried once a second)."""
+        resume, tried = self.held[path]
+        if (path / runs.CANCEL).exists():
+            del self.held[path]
+            runs.update_run(path, status="cancelled")
+        elif time.monotonic() - tried >= self.RETRY_S:
+            try:
+                jobs.launch(path, resume=resume)
+                del self.held[path]
+            except jobs.QueueFull:
+                self.held[path] = (resume, time.monotonic())
+                runs.update_run(path, heartbeat=time.time())      # still waiting: not `interrupted`
 
     def done(self, path: Path) -> bool:
+        if path in self.held:
+            self._retry(path)
+            if path in self.held:
+                return False
         return runs.read_run(path).effective_status in runs.FINISHED
 
     def close(self) -> None:
@@ -179,9 +206,10 @@ def _replay(study, sweep: Sweep, trials, root: Path) -> dict[int, tuple]:
                 value=entry["score"] if ended == state.COMPLETE else None))
             continue
         study.enqueue_trial(entry["params"])
-        status = runs.read_run(path).effective_status
-        if status not in runs.ACTIVE and status != "completed":
-            trials.start(path, resume=(path / runs.CHECKPOINT).is_file())
+        record = runs.read_run(path)
+        status = record.effective_status
+        if (status not in runs.ACTIVE and status != "completed") or (status == "queued" and not record.pid):
+            trials.start(path, resume=(path / runs.CHECKPOINT).is_file())     # ended, or held by the old driver
         entry["reason"] = None
         trial = study.ask()
         _suggest(trial, sweep)       # the enqueued values, recorded as this trial's

@@ -59,11 +59,13 @@ def test_second_run_queues_until_the_first_ends(runs_dir, monkeypatch):
     _wait_step(first, 5)
     jobs.launch(second)
     deadline = time.monotonic() + 30
-    while True:   # until the second process has been waiting for a slot for over a second
+    while True:   # until the second process sits in the line (its ticket there, its first heartbeat written)
         waiting = runs.read_run(second)
-        if waiting.heartbeat > waiting.queued_at + 1.0 or time.monotonic() > deadline:
+        if (waiting.heartbeat > waiting.queued_at and second.name in jobs.waiting_runs(runs_dir)) \
+                or time.monotonic() > deadline:
             break
         time.sleep(0.2)
+    time.sleep(1.0)
     assert runs.read_run(first).status == "running"
     assert runs.effective_status(waiting) == "queued" and waiting.pid
     assert jobs.wait(first, timeout=120) == "completed"

@@ -163,7 +163,7 @@ def slips(arch_id: str, errors: dict) -> None:
     """The tutorials' slips where they bite, with this model's true figures (cnn_core.slips)."""
     if "dataset" in errors:
         return
-    from cnn_core import slips as figures
+    from cnn_core import models, slips as figures
 
     info = _datasets()[st.session_state[key("dataset")]]
     shape, classes = tuple(info.input_shape), len(info.classes)
@@ -171,7 +171,8 @@ def slips(arch_id: str, errors: dict) -> None:
                                                 help="What the tutorial's one line builds, against n blocks of their own."):
         params = {p.name: st.session_state.get(pkey(arch_id, p.name), p.default) for p in _archs()[arch_id].params}
         try:
-            f = figures.shared_blocks(shape, classes, int(params["n_chans1"]), int(params["n_blocks"]))
+            with models.on_meta():      # counts only: nothing of the model is allocated in the server
+                f = figures.shared_blocks(shape, classes, int(params["n_chans1"]), int(params["n_blocks"]))
         except (ValueError, TypeError) as exc:
             st.caption(f"(not computed: {exc})")
         else:
@@ -224,7 +225,8 @@ def new_run(cls: type = TrainConfig) -> None:
         from ui import layer_editor
 
         info = _datasets()[config.dataset]
-        layer_editor.editor(tuple(info.input_shape), len(info.classes))
+        layer_editor.editor(tuple(info.input_shape), len(info.classes),
+                            None if "batch_size" in errors else int(config.batch_size))
     drawn_by = {"model": model_section, "training": training_section}   # sections with more than settings
     for (name, title), column in zip(SECTIONS.items(), st.columns(len(SECTIONS), gap="medium")):
         with column:
@@ -291,6 +293,10 @@ def launch(cls: type = TrainConfig) -> None:
         return
     try:
         jobs.launch(path, processes=int(st.session_state.get(PROCESSES) or 1))
+    except jobs.QueueFull as exc:          # the line is full: nothing started, the run made for it goes
+        runs.delete_run(path)
+        nav.flash("train", "error", f"Not launched: {exc}.")
+        return
     except (ValueError, OSError) as exc:   # never leave a run that looks queued but has no process
         runs.update_run(path, status="failed", error=f"could not start the training process: {exc}")
         nav.flash("train", "error", f"Run {path.name} could not start: {exc}")
@@ -379,7 +385,10 @@ def layer_table(config: TrainConfig, errors: dict) -> None:
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def _layers(dataset: str, arch: str, params: tuple):
-    return views.layer_frame(dataset, arch, dict(params))
+    from cnn_core import models
+
+    with models.on_meta():      # shapes and counts only: the server allocates nothing of the model
+        return views.layer_frame(dataset, arch, dict(params))
 
 
 def clone_box(cls: type = TrainConfig) -> None:
