@@ -13,6 +13,7 @@ import itertools
 import json
 import math
 import os
+import re
 import socket
 import sys
 import time
@@ -34,6 +35,9 @@ ACTIVE = ("starting", "running")
 RESUMABLE = ("interrupted", "failed")          # its driver died (killed, or an error): `sweeps resume` goes on
 POLL_S = 0.25
 CONNECT_TIMEOUT_S = 5.0
+RAY_ADDRESSES_ENV = "CNN_RAY_ADDRESSES"     # the Ray clusters the dashboard may use: NAME=HOST:PORT,... (or HOST:PORT)
+_RAY_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_. -]{0,39}$")
+_RAY_ADDRESS_RE = re.compile(r"^(ray://)?([A-Za-z0-9][A-Za-z0-9.-]{0,252}|\[[0-9A-Fa-f:.]+\]):\d{1,5}$")
 
 
 @dataclass
@@ -202,10 +206,45 @@ def effective_status(sweep: Sweep) -> str:
     return sweep.status
 
 
+def ray_addresses() -> dict[str, str]:
+    """The Ray clusters this server is configured with, name -> address, from $CNN_RAY_ADDRESSES: entries
+    separated by commas, each NAME=HOST:PORT or HOST:PORT (its own name), ray:// allowed
+    ("lab=10.0.0.5:6379, gpu=ray://gpu-box:10001"). The dashboard offers these and a local Ray instance,
+    nothing else. ValueError naming an entry that is not of that form."""
+    out = {}
+    for entry in filter(None, (e.strip() for e in os.environ.get(RAY_ADDRESSES_ENV, "").split(","))):
+        name, _, address = (part.strip() for part in entry.rpartition("="))
+        if not ((not name or _RAY_NAME_RE.match(name)) and _RAY_ADDRESS_RE.match(address)
+                and 0 < int(address.rpartition(":")[2]) < 65536):
+            raise ValueError(f"{RAY_ADDRESSES_ENV}: {entry[:80]!r} is not NAME=HOST:PORT or HOST:PORT "
+                             "(entries separated by commas)")
+        out[name or address] = address
+    return out
+
+
+def configured_address(cluster: str) -> str:
+    """The address of the Ray cluster this server is configured with under the name `cluster`; ValueError
+    for any other name (nothing is connected to)."""
+    known = ray_addresses()
+    if not isinstance(cluster, str) or cluster not in known:
+        offered = ", ".join(known) if known else f"none is configured (the server's {RAY_ADDRESSES_ENV})"
+        raise ValueError(f"{str(cluster)[:80]!r} is not a Ray cluster this server is configured with; choose a "
+                         f"local Ray instance or one of: {offered}; nothing was launched")
+    return known[cluster]
+
+
 def create(base: TrainConfig, grid: dict | None = None, sample: dict | None = None, trials: int = 0,
            objective: str = "val_acc", sampler: str = "tpe", prune: str = "none", backend: str = "local",
-           address: str | None = None, name: str | None = None, runs_dir: Path | None = None) -> Sweep:
-    """Check, then write a new sweep (status starting). ConfigError before anything is written."""
+           address: str | None = None, name: str | None = None, runs_dir: Path | None = None,
+           cluster: str | None = None) -> Sweep:
+    """Check, then write a new sweep (status starting). ConfigError before anything is written. The Ray
+    cluster: `cluster`, the name of one this server is configured with (ray_addresses: the dashboard's
+    way, a name it cannot turn into any other address), or `address`, any HOST:PORT (the command line's:
+    the machine's own user typed it); neither: a local Ray instance."""
+    if cluster is not None:
+        if address is not None or backend != "ray":
+            raise ValueError("a configured Ray cluster goes with backend ray and no address")
+        address = configured_address(cluster)
     base.check()
     stamp = time.strftime("%Y%m%d-%H%M%S")
     sweep = Sweep(f"{stamp}-{os.urandom(2).hex()}", "", base.to_dict(), dict(grid or {}), dict(sample or {}),
@@ -224,7 +263,7 @@ def create(base: TrainConfig, grid: dict | None = None, sample: dict | None = No
 def _ray_unreachable(address: str) -> str | None:
     host, _, port = address.replace("ray://", "").rpartition(":")
     try:
-        with socket.create_connection((host or address, int(port or 6379)), timeout=CONNECT_TIMEOUT_S):
+        with socket.create_connection((host.strip("[]") or address, int(port or 6379)), timeout=CONNECT_TIMEOUT_S):
             return None
     except (OSError, ValueError) as exc:
         return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

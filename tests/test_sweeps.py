@@ -158,3 +158,112 @@ def test_a_killed_driver_resumes_and_asha_stops_the_poor_trial(runs_dir, capsys)
     assert sorted(trained) == [1, 2] and trained[1].pid == first.pid and trained[1].summary["epochs_done"] == 6
     assert [m["epoch"] for m in metrics_log.read_metrics(first.path) if m.get("kind") == "epoch"] == [1, 2, 3, 4, 5, 6]
     assert trained[2].status == "cancelled" and trained[2].summary.get("epochs_done", 0) < 6
+
+
+def test_a_sweep_waits_for_room_in_a_full_line_then_runs_every_trial(runs_dir, monkeypatch):
+    """CNN_MAX_QUEUED=1 and the line full (an outside run waits for the one slot, which this test holds): the
+    driver launches no trial past the cap; its first trial is held, status queued, no process. Once the
+    outside run is cancelled the trial takes the free place in line, and with the slot let go both trials
+    train and the sweep completes."""
+    import fcntl
+    import threading
+
+    from cnn_core import jobs
+    from cnn_core.config import TrainConfig
+
+    monkeypatch.setenv("CNN_MAX_JOBS", "1")
+    monkeypatch.setenv("CNN_MAX_QUEUED", "1")
+    base = TrainConfig(dataset="mnist", arch="mlp", val_size=50, batch_size=64, epochs=1)
+    outside = runs.create_run(base)
+    (runs_dir / ".slots").mkdir(parents=True)
+    slot = open(runs_dir / ".slots" / "0.lock", "a")
+    fcntl.flock(slot, fcntl.LOCK_EX)
+    jobs.launch(outside)
+    sweep = sweeps.create(base, grid={"lr": [0.05, 0.1]})
+    driver = threading.Thread(target=sweep_runner.drive, args=(sweep.id,), daemon=True)
+    driver.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not (trials := sweeps.read(sweep.id).runs):
+            assert time.monotonic() < deadline, "no trial made"
+            time.sleep(0.1)
+        first = runs_dir / trials[0]["run"]
+        time.sleep(2.5)                         # two retries of the held trial, both refused
+        held = runs.read_run(first)
+        assert held.pid is None and held.effective_status == "queued" and not (first / runs.LOG).exists()
+        assert jobs.waiting_runs(runs_dir) == [outside.name] and len(sweeps.read(sweep.id).runs) == 1
+        jobs.cancel(outside)
+        while first.name not in jobs.waiting_runs(runs_dir):
+            assert time.monotonic() < deadline, "the held trial never took the free place"
+            time.sleep(0.1)
+    finally:
+        slot.close()
+    driver.join(240)
+    done = sweeps.read(sweep.id)
+    assert not driver.is_alive() and done.status == "completed", done
+    assert [t["status"] for t in done.runs] == ["completed", "completed"], done.runs
+    assert runs.read_run(outside).status == "cancelled"
+
+
+@pytest.fixture
+def listener():
+    """A real TCP server on this machine that accepts nothing by itself: (its HOST:PORT, a function that says
+    whether anything connected to it since)."""
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        server.settimeout(0.3)
+
+        def connected() -> bool:
+            try:
+                server.accept()[0].close()
+                return True
+            except TimeoutError:
+                return False
+        yield f"127.0.0.1:{server.getsockname()[1]}", connected
+
+
+def test_the_dashboard_path_refuses_an_unconfigured_ray_address_without_connecting(runs_dir, monkeypatch, listener):
+    """sweeps.create(cluster=...) takes only a name the server is configured with (CNN_RAY_ADDRESSES): an
+    address that answers, passed as the cluster, is refused in words before any socket reaches it, and
+    nothing is written; the configured name resolves to its address (the reachability probe connects)."""
+    from cnn_core.config import TrainConfig
+
+    address, connected = listener
+    base = TrainConfig(dataset="mnist", arch="mlp", epochs=1)
+    monkeypatch.delenv(sweeps.RAY_ADDRESSES_ENV, raising=False)
+    with pytest.raises(ValueError, match=rf"^'{address}' is not a Ray cluster this server is configured with; choose "
+                       r"a local Ray instance or one of: none is configured \(the server's CNN_RAY_ADDRESSES\)"):
+        sweeps.create(base, grid={"lr": [0.1]}, backend="ray", cluster=address)
+    monkeypatch.setenv(sweeps.RAY_ADDRESSES_ENV, f"lab={address}, gpu=10.0.0.9:6379")
+    with pytest.raises(ValueError, match=r"^'elsewhere' is not a Ray cluster .* one of: lab, gpu; nothing was launched"):
+        sweeps.create(base, grid={"lr": [0.1]}, backend="ray", cluster="elsewhere")
+    assert not connected() and nothing_launched(runs_dir)
+    sweep = sweeps.create(base, grid={"lr": [0.1]}, backend="ray", cluster="lab")
+    assert sweep.address == address and sweeps.read(sweep.id).address == address and connected()
+
+
+def test_a_bad_ray_address_setting_is_named(monkeypatch):
+    """CNN_RAY_ADDRESSES with an entry that is not NAME=HOST:PORT or HOST:PORT is refused naming it."""
+    monkeypatch.setenv(sweeps.RAY_ADDRESSES_ENV, "lab=10.0.0.5:6379, gpu=http://gpu-box")
+    with pytest.raises(ValueError, match=r"CNN_RAY_ADDRESSES: 'gpu=http://gpu-box' is not NAME=HOST:PORT or HOST:PORT"):
+        sweeps.ray_addresses()
+    monkeypatch.setenv(sweeps.RAY_ADDRESSES_ENV, "lab=10.0.0.5:6379, 127.0.0.1:6380")
+    assert sweeps.ray_addresses() == {"lab": "10.0.0.5:6379", "127.0.0.1:6380": "127.0.0.1:6380"}
+
+
+def test_the_sweep_tab_offers_configured_ray_clusters_and_no_free_address(monkeypatch):
+    """Train's Sweep tab: no text box for an address; with backend ray, a picker of a local Ray instance and
+    the server's configured clusters, by name."""
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv(sweeps.RAY_ADDRESSES_ENV, "lab=10.0.0.5:6379, gpu=10.0.0.9:6379")
+    at = AppTest.from_file(str(ROOT / "pages" / "train.py"), default_timeout=90)
+    at.session_state["train.tab"] = "Sweep"
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    at.selectbox(key="sweep.backend").set_value("ray").run()
+    assert not at.exception and not at.text_input, [t.label for t in at.text_input]
+    picker = at.selectbox(key="sweep.cluster")
+    assert picker.options == ["a local Ray instance", "lab", "gpu"] and not picker.disabled
+    assert picker.set_value("gpu").run().selectbox(key="sweep.cluster").value == "gpu"

@@ -62,12 +62,12 @@ def sweep_tab(config, errors: dict) -> None:
                              "successive halving. Stopped trials show why.")
     backend = d.selectbox("Where", list(sweeps.BACKENDS), key=f"{K}.backend",
                           help="local: this machine's queue. ray: tasks on a Ray cluster (or a local Ray).")
-    address = st.text_input("Ray address (empty: a local Ray instance)", key=f"{K}.address",
-                            disabled=backend != "ray").strip() or None
+    cluster = _cluster_picker(disabled=backend != "ray")
     if st.button("Launch sweep", key=f"{K}.launch", type="primary", icon=":material/rocket_launch:"):
         try:
             grid, sample = _space(rows, mode == "Sample")
-            sweep = sweeps.create(config, grid, sample, int(trials), objective, "tpe", prune, backend, address)
+            sweep = sweeps.create(config, grid, sample, int(trials), objective, "tpe", prune, backend,
+                                  cluster=cluster if backend == "ray" else None)
             sweeps.launch(sweep)
             nav.flash("sweep", "success", f"Launched sweep {sweep.id}: {sweep.trials} trials.")
         except ValueError as exc:   # ConfigError too: each problem, before anything launched
@@ -77,6 +77,22 @@ def sweep_tab(config, errors: dict) -> None:
         st.rerun()
     nav.show_flash("sweep")
     live()
+
+
+def _cluster_picker(disabled: bool) -> str | None:
+    """The Ray cluster, among those the server is configured with (CNN_RAY_ADDRESSES) or a local Ray
+    instance: a name the library resolves, never an address typed here. None: a local Ray instance."""
+    try:
+        names = list(sweeps.ray_addresses())
+    except ValueError as exc:          # the server's setting is wrong: say so, offer the local instance
+        st.error(str(exc), icon=":material/error:")
+        names = []
+    local = ""
+    name = st.selectbox("Ray cluster", [local, *names], key=f"{K}.cluster", disabled=disabled,
+                        format_func=lambda n: n or "a local Ray instance",
+                        help=f"The clusters this server was started with ({sweeps.RAY_ADDRESSES_ENV}=NAME=HOST:PORT,"
+                             "... where the dashboard starts), or a Ray instance started on this machine.")
+    return name or None
 
 
 def picked(key: str) -> sweeps.Sweep | None:
