@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
-from . import data, files
+from . import data, files, guards
 from .data_sources import RawDataset, open_image
 
 # Limits, stated to the person when they bite.
@@ -91,10 +91,15 @@ def _folder_listing(root: Path) -> Listing:
             rel = p.relative_to(root).as_posix()
             if len(entries) + len(ignored) >= MAX_FILES:
                 raise Refused(f"{root} holds more than {MAX_FILES:,} files; the limit is {MAX_FILES:,}")
-            if _hidden(rel.split("/")) or p.is_symlink() or not _is_image_name(name):
+            try:
+                st = os.lstat(p)
+            except OSError:
+                continue                                    # gone meanwhile
+            if _hidden(rel.split("/")) or stat.S_ISLNK(st.st_mode) or not _is_image_name(name):
                 ignored.append(rel)
                 continue
-            entries.append(Entry(rel, p.stat().st_size, p.read_bytes))
+            # a pipe or device named like a picture is listed, then skipped unopened: reading one would block
+            entries.append(Entry(rel, st.st_size, lambda p=p: guards.read_regular(p, MAX_IMAGE_BYTES, follow=False)))
     return Listing(f"folder {root}", entries, ignored, folders)
 
 
@@ -154,16 +159,23 @@ def list_source(source, name: str | None = None) -> Listing:
             raise Refused(f"{label} is not a readable zip file ({exc})") from None
         return _strip_root(_zip_listing(zf, label, len(source)))
     path = Path(source).expanduser()
-    if path.is_dir():
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise Refused(f"{path} does not exist: name a folder of class folders, or a .zip of one") from None
+    except (OSError, ValueError) as exc:
+        raise Refused(f"{path} cannot be read ({getattr(exc, 'strerror', None) or exc})") from None
+    if stat.S_ISDIR(mode):
         return _folder_listing(path.resolve())
-    if not path.exists():
-        raise Refused(f"{path} does not exist: name a folder of class folders, or a .zip of one")
-    if zipfile.is_zipfile(path):
-        try:
-            zf = zipfile.ZipFile(path)
-        except zipfile.BadZipFile as exc:
-            raise Refused(f"{path} is not a readable zip file ({exc})") from None
-        return _strip_root(_zip_listing(zf, f"zip {path}", path.stat().st_size))
+    if stat.S_ISREG(mode):                          # a pipe or device is never opened (it would block, or never end)
+        f = guards.open_regular(path)
+        if zipfile.is_zipfile(f):
+            try:
+                zf = zipfile.ZipFile(f)
+            except zipfile.BadZipFile as exc:
+                raise Refused(f"{path} is not a readable zip file ({exc})") from None
+            return _strip_root(_zip_listing(zf, f"zip {path}", os.fstat(f.fileno()).st_size))
+        f.close()
     raise Refused(f"{path} is neither a folder nor a zip file")
 
 
@@ -310,25 +322,31 @@ def read_source(source, options: Options | None = None, name: str | None = None,
     # batches as on the source itself (tests/test_real_data.py: the real CIFAR-2 as PNG files).
     todo = [(part, c, e) for part in sorted(parts)
             for c, e in sorted(parts[part], key=lambda r: (r[1].path.rsplit("/", 1)[-1], r[0], r[1].path))]
-    images, labels, where, digests, skipped, sizes = [], [], [], [], [], Counter()
+    too_big = guards.decoded_problem(len(todo), options.channels, options.size, options.size,
+                                     "choose a smaller size or fewer pictures")
+    if too_big:                                     # before anything is decoded: 1x1 pictures at 512 each take 768 KB
+        raise Refused(too_big)
+    x = torch.empty(len(todo), options.channels, options.size, options.size, dtype=torch.uint8)   # (N, C, S, S)
+    filled = x.numpy()                              # the same memory, written picture by picture
+    n, labels, where, digests, skipped, sizes = 0, [], [], [], [], Counter()
     t0 = time.monotonic()
     for done, (part, c, e) in enumerate(todo):
         if done % 256 == 0:
             progress(done, len(todo), f"reading {done:,} of {len(todo):,} pictures")
         try:
             raw = e.read()
-            x, found = decode(raw, options.size, options.channels, options.fit)
+            picture, found = decode(raw, options.size, options.channels, options.fit)
         except (ValueError, OSError, zipfile.BadZipFile) as exc:
             skipped.append((e.path, str(exc)))
             continue
-        images.append(x)
+        filled[n] = picture
+        n += 1
         labels.append(index[c])
         where.append((part, e.path))
         digests.append(hashlib.blake2b(raw, digest_size=16).digest())
         sizes[f"{found[0]}x{found[1]}"] += 1
-    progress(len(todo), len(todo), f"read {len(images):,} pictures in {time.monotonic() - t0:.1f} s")
-    x = torch.from_numpy(np.stack(images)) if images else torch.zeros(0, options.channels, options.size,
-                                                                       options.size, dtype=torch.uint8)
+    progress(len(todo), len(todo), f"read {n:,} pictures in {time.monotonic() - t0:.1f} s")
+    x = x[:n]                                       # the skipped pictures' rows were never filled
     y = torch.tensor(labels, dtype=torch.int64)
     in_part = torch.tensor([p == "test" for p, _ in where], dtype=torch.bool)
     found_in = Counter(int(v) for v in y)
@@ -451,12 +469,25 @@ def add(name: str, source, options: Options | None = None, data_dir: str | Path 
            "sizes": r.sizes[:20], "skipped": r.skipped[:200], "n_skipped": len(r.skipped), "ignored": r.ignored,
            "warnings": r.warnings, "mean": mean, "std": std}
     raw = RawDataset(name, found.train_x, found.train_y, found.test_x, found.test_y, source=r.source, origin=origin)
+    _check_disk(name, raw, data_dir)
     (data_dir / "cache").mkdir(parents=True, exist_ok=True)
     files.remove_stale_temps(data_dir / "cache")
     if progress:
         progress(1, 1, f"{name}: writing the cache")
     data._write_cache(raw, data_dir, origin, own=own)
     return data.get_info(name, data_dir)
+
+
+def _check_disk(name: str, raw: RawDataset, data_dir: Path) -> None:
+    """Refused when caching `raw` would bring the added datasets' caches past the DATA_DISK budget."""
+    new = sum(t.nbytes for t in (raw.train_x, raw.train_y, raw.test_x, raw.test_y))
+    used = sum(p.stat().st_size for info in added(data_dir) for p in data._cache_paths(info.id, data_dir)
+               if p.is_file())
+    limit = guards.budget(guards.DATA_DISK)
+    if used + new > limit:
+        raise Refused(f"Adding {name!r} ({guards.fmt_bytes(new)}) would bring the added datasets to "
+                      f"{guards.fmt_bytes(used + new)}; the limit is {guards.fmt_bytes(limit)} ({guards.DATA_DISK}): "
+                      "delete a dataset or raise the limit")
 
 
 def added(data_dir: str | Path | None = None) -> list[data.DatasetInfo]:

@@ -1,6 +1,10 @@
 """Inference from a run folder: load the trained model once, turn images into its input, predict."""
 from __future__ import annotations
 
+import csv
+import io
+import os
+import stat
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,7 +14,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from . import checkpoints, imagesets, runs
+from . import checkpoints, guards, imagesets, runs
 from .data import DatasetInfo, get_info, normalize
 from .data_sources import open_image
 
@@ -262,6 +266,28 @@ class Classified:
             out.append(row)
         return out
 
+    def to_csv(self, k: int = 3) -> str:
+        """rows() as CSV text for a spreadsheet (label and correct only when a picture is labelled). A cell a
+        spreadsheet would run as a formula (it starts with = + - @, a tab or a carriage return: a file name
+        in a zip can) is written as text, with a leading quote, as OWASP's CSV-injection advice says."""
+        rows = self.rows(k)
+        if all(r["label"] is None for r in rows):
+            rows = [{c: v for c, v in r.items() if c not in ("label", "correct")} for r in rows]
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=list(rows[0]) if rows else ["file"])   # RFC 4180: CR LF, CR quoted
+        writer.writeheader()
+        writer.writerows({c: spreadsheet_text(v) for c, v in r.items()} for r in rows)
+        return out.getvalue()
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_text(value):
+    """A CSV cell that a spreadsheet shows as text, never runs: a string starting with = + - @, a tab or a
+    carriage return gets a leading single quote; anything else is returned as it is."""
+    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
+
 
 def _label(path: str, classes: list[str]) -> int | None:
     """The class named by the nearest folder of `path` that is one of `classes` (test/cat/1.png -> cat)."""
@@ -269,6 +295,18 @@ def _label(path: str, classes: list[str]) -> int | None:
         if part in classes:
             return classes.index(part)
     return None
+
+
+def _picture_file(path) -> bool:
+    """Whether `path` is a regular file that is not a zip (a picture to read); False for a folder, a zip,
+    a pipe or a device (never opened: list_source refuses those)."""
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return False
+        with guards.open_regular(path) as f:
+            return not zipfile.is_zipfile(f)
+    except (OSError, ValueError):
+        return False
 
 
 def classify_many(model: nn.Module, meta: dict, sources, progress=None, batch: int = 256) -> Classified:
@@ -280,29 +318,35 @@ def classify_many(model: nn.Module, meta: dict, sources, progress=None, batch: i
         is_zip = isinstance(raw, (bytes, bytearray)) and raw[:4] == b"PK\x03\x04"
         if isinstance(raw, (bytes, bytearray)) and not is_zip:
             entries.append(imagesets.Entry(name or "upload", len(raw), lambda raw=raw: bytes(raw)))
-        elif not is_zip and Path(raw).is_file() and not zipfile.is_zipfile(raw):
-            entries.append(imagesets.Entry(str(raw), Path(raw).stat().st_size, Path(raw).read_bytes))
+        elif not is_zip and _picture_file(raw):
+            entries.append(imagesets.Entry(str(raw), Path(raw).stat().st_size,
+                                           lambda p=raw: guards.read_regular(p, imagesets.MAX_IMAGE_BYTES)))
         else:
             listing = imagesets.list_source(raw, name)
             entries += listing.entries
             ignored += len(listing.ignored)
     if len(entries) > imagesets.MAX_FILES:
         raise ValueError(f"{len(entries):,} pictures; the limit is {imagesets.MAX_FILES:,}")
-    classes, done, skipped, images, files, truth = list(meta["classes"]), 0, [], [], [], []
+    c, h, w = meta["input_shape"]
+    too_big = guards.decoded_problem(len(entries), c, h, w, "choose fewer pictures")
+    if too_big:                                  # before anything is decoded or allocated
+        raise ValueError(too_big)
+    x = torch.empty(len(entries), c, h, w, dtype=torch.uint8)           # (N, C, H, W), filled as read
+    classes, skipped, files, truth = list(meta["classes"]), [], [], []
     for done, e in enumerate(entries):
         if progress and done % 64 == 0:
             progress(done, len(entries), f"reading {done:,} of {len(entries):,} pictures")
         try:
-            images.append(image_for_model(e.read(), meta))
+            x[len(files)] = image_for_model(e.read(), meta)
         except (ValueError, OSError, zipfile.BadZipFile) as exc:
             skipped.append((e.path, str(exc)))
             continue
         files.append(e.path)
         truth.append(_label(e.path, classes))
-    if not images:
+    if not files:
         raise ValueError("no picture could be read" + (f": {skipped[0][0]}: {skipped[0][1]}" if skipped else
                                                        " (give PNG, JPEG, BMP, GIF or WebP files)"))
-    x = torch.stack(images)
+    x = x[:len(files)]
     probs = torch.cat([predict_uint8(model, meta, x[i:i + batch]) for i in range(0, len(x), batch)])
     if progress:
         progress(len(entries), len(entries), f"read {len(files):,} pictures")

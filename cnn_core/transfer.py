@@ -141,7 +141,7 @@ def _unpack_zip(zf: zipfile.ZipFile, dest: Path) -> None:
             problem = _entry_problem(info)
             if problem:
                 raise ImportRefused(f"refused: the zip entry {info.filename[:100]!r} {problem}")
-        _check_size(len(infos), sum(i.file_size for i in infos))
+        _check_size(len(infos), sum(i.file_size for i in infos), dest.parent)
         prefix = _run_prefix([i.filename for i in infos])
         written = 0
         for info in infos:
@@ -160,11 +160,21 @@ def _unpack_zip(zf: zipfile.ZipFile, dest: Path) -> None:
                     out.write(chunk)
 
 
-def _check_size(n_files: int, n_bytes: int) -> None:
+def _check_size(n_files: int, n_bytes: int, root: Path | None = None) -> None:
+    """ImportRefused past the files and bytes of one run, or past the runs folder `root`'s disk budget
+    (guards.RUNS_DISK) once the run is in."""
+    from . import guards
+
     if n_files > MAX_IMPORT_FILES:
         raise ImportRefused(f"{n_files:,} files; a run is imported with at most {MAX_IMPORT_FILES:,}")
     if n_bytes > MAX_IMPORT_BYTES:
         raise ImportRefused(f"{n_bytes / 2**30:.1f} GB unpacked; the limit is {MAX_IMPORT_BYTES / 2**30:.0f} GB")
+    if root is not None:
+        used, limit = guards.folder_bytes(root), guards.budget(guards.RUNS_DISK)
+        if used + n_bytes > limit:
+            raise ImportRefused(f"Importing this run ({guards.fmt_bytes(n_bytes)}) would bring the runs folder to "
+                                f"{guards.fmt_bytes(used + n_bytes)}; the limit is {guards.fmt_bytes(limit)} "
+                                f"({guards.RUNS_DISK}): delete runs or raise the limit")
 
 
 def _copy_folder(src: Path, dest: Path) -> None:
@@ -173,19 +183,29 @@ def _copy_folder(src: Path, dest: Path) -> None:
         raise ImportRefused(f"{src} is a symbolic link; name the run folder itself")
     if not (src / runs.RUN_JSON).is_file():
         raise ImportRefused(f"{src} holds no {runs.RUN_JSON}: it is not a run folder")
-    files = []
-    for item in src.rglob("*"):
-        if item.is_symlink():
-            raise ImportRefused(f"refused: {item.relative_to(src)} is a symbolic link")
-        if item.is_file():
-            files.append(item)
-        elif not item.is_dir():
-            raise ImportRefused(f"refused: {item.relative_to(src)} is not a regular file or folder")
-    _check_size(len(files), sum(f.stat().st_size for f in files))
+    from . import guards
+
+    files, n_bytes = [], 0
+    for parent, dirs, names in os.walk(src):          # links are not followed: each is met, and refused
+        for item in (Path(parent) / n for n in dirs + names):
+            st = item.lstat()
+            mode = st.st_mode
+            if stat.S_ISLNK(mode):
+                raise ImportRefused(f"refused: {item.relative_to(src)} is a symbolic link")
+            if stat.S_ISREG(mode):
+                files.append(item)
+                n_bytes += st.st_size
+            elif not stat.S_ISDIR(mode):               # a pipe, device or socket: never opened
+                raise ImportRefused(f"refused: {item.relative_to(src)} is not a regular file or folder")
+    _check_size(len(files), n_bytes, dest.parent)
     for file in files:
         target = dest / file.relative_to(src)
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(file, target)
+        try:
+            with guards.open_regular(file, follow=False) as fin, open(target, "wb") as out:
+                shutil.copyfileobj(fin, out)
+        except ValueError:                             # swapped for a pipe or a link since it was listed
+            raise ImportRefused(f"refused: {file.relative_to(src)} is not a regular file") from None
 
 
 def _already_there(record: dict, root: Path) -> Path | None:

@@ -255,9 +255,11 @@ def test_page_overlays_diffs_and_renames(two_runs, runs_dir):
     assert [s.value for s in at.success] == ["Renamed to 'wider is not better'."]
 
 
-def test_page_imports_a_folder_and_refuses_a_bad_one(two_runs, runs_dir, tmp_path):
+def test_page_imports_a_folder_and_refuses_a_bad_one(two_runs, runs_dir, tmp_path, monkeypatch):
     """AppTest: importing a run folder by path lists it; a folder without run.json is refused."""
     from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("CNN_IMPORT_ROOTS", str(tmp_path))      # the browser reads only under the import folders
 
     src = Path(two_runs[0].path)
     elsewhere = tmp_path / "elsewhere"
@@ -277,9 +279,11 @@ def test_page_imports_a_folder_and_refuses_a_bad_one(two_runs, runs_dir, tmp_pat
     assert f"{two_runs[0].name} (copy)" in {r.name for r in runs.list_runs(runs_dir)}
 
 
-def test_page_skips_a_run_already_there(two_runs, runs_dir, tmp_path):
+def test_page_skips_a_run_already_there(two_runs, runs_dir, tmp_path, monkeypatch):
     """AppTest: Skip on the 'already here' question imports nothing and says so."""
     from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("CNN_IMPORT_ROOTS", str(tmp_path))      # the browser reads only under the import folders
 
     elsewhere = tmp_path / "elsewhere"
     shutil.copytree(two_runs[1].path, elsewhere)

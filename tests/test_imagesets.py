@@ -360,3 +360,75 @@ def test_a_drawing_is_fitted_to_a_grey_dataset_of_pictures(tmp_path, data_dir):
     assert image[0, 0, 0] == 255 and image[0, 8, 8] < 50             # dark ink on light paper, like its pictures
     digit = predict.drawing_for_model(ink, {"dataset": "mnist", "input_shape": [1, 28, 28]})
     assert digit.shape == (1, 28, 28) and digit[0, 0, 0] == 0        # MNIST: its own recipe, light on dark
+
+
+# ---- budgets: decoded size and disk (issue 27, items 4 and 8) -------------------------------------------
+
+def _tiny_pngs_zip(tmp_path, n: int, name="tiny.zip") -> Path:
+    """A zip of n 1x1 PNGs in two class folders: a few KB that decode to n * 3 * size^2 bytes."""
+    png = io.BytesIO()
+    Image.new("RGB", (1, 1), (200, 30, 30)).save(png, "PNG")
+    return _zip(tmp_path, {f"{'ab'[i % 2]}/{i}.png": png.getvalue() for i in range(n)}, name)
+
+
+def test_decoded_size_is_refused_before_decoding_with_the_numbers(tmp_path, data_dir, monkeypatch):
+    """300 1x1 PNGs at 512x512 colour (236 MB decoded) against a 100 MB budget: refused, nothing written."""
+    monkeypatch.setenv("CNN_MAX_DATASET_BYTES", "100000000")
+    with pytest.raises(imagesets.Refused) as exc:
+        imagesets.add("big", _tiny_pngs_zip(tmp_path, 300), imagesets.Options(size=512, channels=3), data_dir=data_dir)
+    assert str(exc.value) == ("300 pictures at 512x512 colour would take 235.9 MB in memory; the limit is 100.0 MB "
+                              "(CNN_MAX_DATASET_BYTES): choose a smaller size or fewer pictures")
+    assert written(data_dir) == []
+
+
+def test_a_refused_decoded_size_never_raises_peak_memory(tmp_path):
+    """The same refused add in a fresh process: its peak resident memory grows by under 100 MiB (decoding
+    every picture first, as before the budget, grew it by about 690 MiB here)."""
+    # VmHWM, the peak of this process's own memory: ru_maxrss carries the parent's (pytest's) peak across exec
+    script = ("import sys\n"
+              "from cnn_core import imagesets\n"
+              "peak = lambda: int(open('/proc/self/status').read().split('VmHWM:')[1].split()[0])   # KiB\n"
+              "before = peak()\n"
+              "try:\n"
+              "    imagesets.add('big', sys.argv[1], imagesets.Options(size=512, channels=3))\n"
+              "    print('added')\n"
+              "except imagesets.Refused:\n"
+              "    print('refused')\n"
+              "print((peak() - before) // 1024)\n")
+    out = subprocess.run([sys.executable, "-c", script, str(_tiny_pngs_zip(tmp_path, 300))], cwd=ROOT,
+                         capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "CNN_DATA_DIR": str(tmp_path / "data"),
+                              "CNN_MAX_DATASET_BYTES": "100000000"})
+    verdict, grown_mib = out.stdout.split()
+    assert verdict == "refused" and int(grown_mib) < 100, out.stdout + out.stderr
+
+
+def test_classify_many_refuses_past_the_decoded_budget_before_decoding(tmp_path, monkeypatch):
+    """Classify many with MNIST's bundled model: 200 pictures at 28x28 grey against a 100 KB budget."""
+    from cnn_core import predict
+
+    if not (predict.BUNDLED_MNIST / runs.BEST).is_file():
+        pytest.skip("models/mnist-bundled is not made yet")
+    model, meta = predict.load_model(predict.BUNDLED_MNIST)
+    monkeypatch.setenv("CNN_MAX_DATASET_BYTES", "100000")
+    with pytest.raises(ValueError) as exc:
+        predict.classify_many(model, meta, [str(_tiny_pngs_zip(tmp_path, 200))])
+    assert str(exc.value) == ("200 pictures at 28x28 grey would take 156.8 KB in memory; the limit is 100.0 KB "
+                              "(CNN_MAX_DATASET_BYTES): choose fewer pictures")
+
+
+def test_adding_past_the_disk_limit_for_added_datasets_is_refused_with_the_numbers(tmp_path, data_dir, monkeypatch):
+    """A second dataset that would bring the added datasets past CNN_MAX_DATA_DISK is refused; the first stays."""
+    from cnn_core import guards
+
+    src = class_folders(tmp_path / "src", {"red": 10, "blue": 10})
+    imagesets.add("first", src, imagesets.Options(size=16), data_dir=data_dir)
+    used = sum(p.stat().st_size for p in (data_dir / "cache").glob("first.*"))
+    new = 20 * 3 * 16 * 16 + 20 * 8                     # the pictures (uint8) and their labels (int64)
+    monkeypatch.setenv("CNN_MAX_DATA_DISK", str(used + new // 2))
+    with pytest.raises(imagesets.Refused) as exc:
+        imagesets.add("second", src, imagesets.Options(size=16), data_dir=data_dir)
+    assert str(exc.value) == (f"Adding 'second' (15.5 KB) would bring the added datasets to "
+                              f"{guards.fmt_bytes(used + new)}; the limit is {guards.fmt_bytes(used + new // 2)} "
+                              "(CNN_MAX_DATA_DISK): delete a dataset or raise the limit")
+    assert written(data_dir) == ["first.json", "first.pt"]

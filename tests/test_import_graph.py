@@ -14,7 +14,7 @@ MODULES = sorted(p.stem for p in (ROOT / "cnn_core").glob("*.py") if p.stem != "
 LAYERS = {
     "foundations": {"__init__", "settings", "faults", "files", "progress", "devices", "distributed", "blocks",
                     "data_sources"},
-    "what a run is made of": {"config", "layers", "models", "slips", "data", "imagesets", "presets",
+    "what a run is made of": {"config", "layers", "models", "slips", "data", "imagesets", "guards", "presets",
                               "optimizers", "evaluation", "augment"},
     "the run store": {"runs", "metrics_log", "checkpoints"},
     "the work": {"trainer", "engine", "jobs", "sweeps", "sweep_runner", "predict", "inspection", "snapshots", "compare", "transfer", "model_export", "script_export"},

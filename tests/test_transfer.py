@@ -102,6 +102,17 @@ def test_imported_runs_are_never_running(status, runs_dir):
     assert record.status == "interrupted" and record.pid is None
 
 
+@pytest.mark.parametrize("name, arrives", [
+    ("line one\nline two\r\x00" + "z" * 10_000, ("line oneline two" + "z" * 10_000)[:runs.MAX_NAME]),
+    ("  tidy name \t", "tidy name"),
+    ("\n\x00\r ", ""),
+], ids=["control characters and 10,000 characters", "spaces and a tab", "nothing printable"])
+def test_an_imported_runs_name_is_cleaned_as_a_rename_would(name, arrives, runs_dir):
+    """Control characters go, the name is cut to runs.MAX_NAME; a name left empty shows the run's id."""
+    record = runs.read_run(transfer.import_run(_zip({"r1/run.json": _run_json(name=name)}), runs_dir))
+    assert record.name == arrives and record.title == (arrives or "r1")
+
+
 def test_folder_import_and_zip_with_run_json_at_top(run, runs_dir, tmp_path):
     """A plain run folder and a zip without a top folder both import."""
     new = transfer.import_run(run, tmp_path / "a")
@@ -201,3 +212,39 @@ def test_export_predicts_like_pytorch(kind, run):
     assert torch.equal(got.argmax(1), expected.argmax(1))
     assert (got - expected).abs().max() <= 1e-4
     assert "exports/" not in " ".join(zipfile.ZipFile(io.BytesIO(transfer.zip_run(run))).namelist())
+
+
+@pytest.mark.parametrize("kind", ["zip", "folder"])
+def test_an_import_past_the_runs_folder_limit_is_refused_with_the_numbers(kind, runs_dir, tmp_path, monkeypatch):
+    """An import that would bring the runs folder past CNN_MAX_RUNS_DISK is refused with the numbers; nothing lands."""
+    (runs_dir / "old").mkdir(parents=True)
+    (runs_dir / "old" / "big.bin").write_bytes(bytes(5000))
+    monkeypatch.setenv("CNN_MAX_RUNS_DISK", "6000")
+    entries = {"r1/run.json": _run_json(), "r1/data.bin": bytes(2000)}
+    source = _zip(entries)
+    if kind == "folder":
+        for name, content in entries.items():
+            (tmp_path / name).parent.mkdir(exist_ok=True)
+            (tmp_path / name).write_bytes(content)
+        source = tmp_path / "r1"
+    size = 2000 + len(_run_json())
+    with pytest.raises(transfer.ImportRefused) as exc:
+        transfer.import_run(source, runs_dir)
+    assert str(exc.value) == (f"Importing this run ({size / 1000:.1f} KB) would bring the runs folder to "
+                              f"{(5000 + size) / 1000:.1f} KB; the limit is 6.0 KB (CNN_MAX_RUNS_DISK): delete runs "
+                              "or raise the limit")
+    assert sorted(p.name for p in runs_dir.iterdir()) == ["old"]
+
+
+def test_a_run_folder_holding_a_pipe_is_refused_at_once(tmp_path, runs_dir):
+    """A run folder with a FIFO named best.pt is refused in a fresh process within the timeout, never waited on."""
+    folder = tmp_path / "piped"
+    folder.mkdir()
+    (folder / runs.RUN_JSON).write_bytes(_run_json())
+    os.mkfifo(folder / "best.pt")
+    script = ("import sys\nfrom cnn_core import transfer\n"
+              "try:\n    transfer.import_run(sys.argv[1], sys.argv[2])\n"
+              "except transfer.ImportRefused as exc:\n    print(exc)\n")
+    out = subprocess.run([sys.executable, "-c", script, str(folder), str(runs_dir)], capture_output=True, text=True,
+                         timeout=60, cwd=Path(__file__).resolve().parent.parent)
+    assert out.stdout.strip() == "refused: best.pt is not a regular file or folder", out.stderr

@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from cnn_core import compare, jobs, model_export, runs, transfer
-from ui import nav, views
+from ui import nav, own_data, views
 
 PICK = "compare.pick"          # the ids of the runs being compared (the multiselect's state)
 PICKED = "compare.action_run"  # the id of the run that Run actions act on (its selectbox's state)
@@ -150,9 +150,10 @@ def import_panel() -> None:
     that is already here is not added again unasked: import it as a copy, or skip it."""
     n = st.session_state.setdefault("compare.import_n", 0)       # a new key empties the inputs
     upload = st.file_uploader("A run zipped on another machine", type=["zip"], key=f"compare.upload.{n}")
-    folder = st.text_input("…or the path of a run folder on this machine", key=f"compare.import_path.{n}")
-    source = (lambda: upload.getvalue()) if upload else (lambda: Path(folder.strip()).expanduser())
-    if st.button("Import", key="compare.import", disabled=not (upload or folder.strip())):
+    folder = own_data.server_folder("…or a run folder (or its zip) on the server's disk", f"compare.import_path.{n}",
+                                    "my-run")
+    source = (lambda: upload.getvalue()) if upload else (lambda: _typed_run(folder))
+    if st.button("Import", key="compare.import", disabled=not (upload or folder)):
         _import(source, "ask")
     if (exists := st.session_state.get("compare.import_exists")) is not None:
         st.warning(f"{exists}.", icon=":material/content_copy:")
@@ -164,6 +165,15 @@ def import_panel() -> None:
             st.session_state["compare.import_n"] = n + 1
             nav.flash("compare", "info", "Not imported: the run is already here.")
             st.rerun()
+
+
+def _typed_run(folder: str) -> Path:
+    """The folder typed in the import box, read only under the import folders (guards.confine's one message)."""
+    from cnn_core import guards
+
+    if not folder:
+        raise ValueError("name a run folder, or upload its zip")
+    return guards.confine(folder, "the run folder")
 
 
 def _import(source, on_duplicate: str) -> None:

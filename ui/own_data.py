@@ -19,6 +19,8 @@ READ = f"{K}.read"               # (signature of source and options, the ImageSe
 TILE = 48                        # px of one sample picture in the previews and the classify-many table
 THUMBS = 2_000                   # rows of the classify-many table that get a thumbnail (a data URL each)
 PICTURES = ["png", "jpg", "jpeg", "bmp", "gif", "webp"]
+FOLDERS_OFF = ("Reading folders on the server is off: this dashboard is served beyond this machine. Whoever runs "
+               "it can set CNN_IMPORT_ROOTS to the folders it may read.")
 
 
 # ---- pure helpers: frames and pictures -----------------------------------------------------------------
@@ -62,6 +64,32 @@ def many_frame(result, k: int = 3, thumbs: int = THUMBS) -> pd.DataFrame:
     return frame
 
 
+# ---- a path on the server's disk, typed in the browser ------------------------------------------------
+
+def folders_off() -> bool:
+    """Served beyond loopback with no CNN_IMPORT_ROOTS: the folder boxes are off (docs/SECURITY.md)."""
+    from cnn_core import guards
+    from ui import access
+
+    return access.served_beyond_loopback() and not guards.roots_named()
+
+
+def server_folder(label: str, key: str, placeholder: str) -> str:
+    """A box for a path on the server's disk, '' when empty; while folders are off it is disabled, says why,
+    and what it holds is never used. The path is read only through guards.confine (the import folders)."""
+    from cnn_core import guards
+
+    off = folders_off()
+    where = ", ".join(str(r) for r in guards.import_roots()) if not off else ""
+    text = st.text_input(label, key=key, placeholder=placeholder, disabled=off,
+                         help=FOLDERS_OFF if off else f"On the machine that runs the dashboard, under {where} "
+                         "(CNN_IMPORT_ROOTS names the folders it may read); a name alone is looked for there.")
+    if off:
+        st.caption(FOLDERS_OFF)
+        return ""
+    return text.strip()
+
+
 # ---- Home: the datasets added, and adding one -------------------------------------------------------
 
 def show_report(report, classes, per_class=None, counts: dict | None = None) -> None:
@@ -96,9 +124,7 @@ def _source_widgets():
             return None, None, None
         raw = up.getvalue()
         return raw, up.name, ("zip", up.name, len(raw), up.file_id)
-    folder = st.text_input("Folder on the server's disk", key=f"{K}.folder",
-                           placeholder="/home/me/pictures/pets", help="A folder of class folders, on the machine "
-                           "that runs the dashboard.").strip()
+    folder = server_folder("Folder on the server's disk", f"{K}.folder", "pets")
     return (folder, None, ("folder", folder)) if folder else (None, None, None)
 
 
@@ -129,7 +155,7 @@ def _progress_bar(text: str):
 
 def add_panel() -> None:
     """Upload a zip or name a folder, set the size, channels, fit and shares, Preview, Add."""
-    from cnn_core import imagesets
+    from cnn_core import guards, imagesets
 
     st.caption("Put each class's pictures in a folder named after the class (cat/1.png, dog/2.jpg, …), or in "
                "train/<class>/ and test/<class>/ to keep your own split. PNG, JPEG, BMP, GIF and WebP; any size.")
@@ -142,7 +168,11 @@ def add_panel() -> None:
                    disabled=source is None)
     signature = (signature, tuple(vars(options).values()))
     kept = st.session_state.get(READ)
+    if source is None:                     # a click that a disabled button should not have sent
+        preview = add = False
     try:
+        if (preview or add) and isinstance(source, str):
+            source = str(guards.confine(source))       # the one message for any path outside the import folders
         if add:
             imagesets.check_name(name, _data_dir())
         if (preview or add) and (kept is None or kept[0] != signature):
@@ -227,17 +257,19 @@ def _look(info) -> None:
 def classify_many(model, meta: dict, where: str) -> None:
     """Upload pictures or a zip (or name a folder): a sortable table of the top 3 per picture with thumbnails,
     a CSV download; with class folders, accuracy, the confusion matrix and the mistakes."""
-    from cnn_core import predict
+    from cnn_core import guards, predict
 
     key = f"{where}.many"
     st.caption("Pictures are fitted to the model's input as its training pictures were. Put them in folders "
                f"named after classes ({', '.join(meta['classes'][:3])}, …) to get accuracy and a confusion matrix.")
     files = st.file_uploader("Pictures, or a .zip of them", type=PICTURES + ["zip"], accept_multiple_files=True,
                              key=f"{key}.files")
-    folder = st.text_input("or a folder on the server's disk", key=f"{key}.folder", placeholder="/home/me/check")
-    if st.button("Classify", key=f"{key}.go", icon=":material/play_arrow:", disabled=not files and not folder.strip()):
-        sources = [(f.name, f.getvalue()) for f in files or []] + ([folder.strip()] if folder.strip() else [])
+    folder = server_folder("or a folder on the server's disk", f"{key}.folder", "check")
+    if st.button("Classify", key=f"{key}.go", icon=":material/play_arrow:", disabled=not files and not folder):
         try:
+            sources = [(f.name, f.getvalue()) for f in files or []] + ([str(guards.confine(folder))] if folder else [])
+            if not sources:
+                return
             result = predict.classify_many(model, meta, sources, progress=_progress_bar("Reading the pictures…"))
         except ValueError as exc:
             st.error(str(exc), icon=":material/error:")
@@ -261,7 +293,7 @@ def classify_many(model, meta: dict, where: str) -> None:
            for i in (1, 2, 3)}})
     if len(frame) > THUMBS:
         st.caption(f"Thumbnails for the first {THUMBS:,} rows.")
-    st.download_button("Download CSV", frame.drop(columns="picture").to_csv(index=False), "predictions.csv",
+    st.download_button("Download CSV", result.to_csv(), "predictions.csv",   # formulas in names written as text
                        "text/csv", key=f"{key}.csv", icon=":material/download:")
     if result.skipped:
         with st.expander(f"{len(result.skipped):,} pictures could not be read"):

