@@ -9,6 +9,7 @@ from pathlib import Path
 from . import jobs, model_export, runs
 from .config import ConfigError, TrainConfig
 from .flags import add_config_flags
+from .progress import Inert
 
 
 def build_parser(config_cls: type = TrainConfig) -> argparse.ArgumentParser:
@@ -135,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["CNN_DATA_DIR"] = args.data_dir
     if args.runs_dir:
         os.environ["CNN_RUNS_DIR"] = args.runs_dir
+    streams = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = Inert(sys.stdout), Inert(sys.stderr)   # names from files print as text
     try:
         return (_train_after_the_queue(args) if _waits_first(args) else _handle(args)) or 0
     except ConfigError as exc:
@@ -146,6 +149,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)
         return 130
+    finally:
+        sys.stdout, sys.stderr = streams
 
 
 def _waits_first(args) -> bool:

@@ -1,7 +1,6 @@
 """What each CLI command does (the parser lives in cli.py)."""
 from __future__ import annotations
 
-import csv
 import json
 import os
 import sys
@@ -304,10 +303,7 @@ def predict_cmd(args) -> int:
         for c, row in zip(found.classes, cm):
             print(f"{c:<{w}}  " + " ".join(f"{v:>6}" for v in row))
     if args.csv:
-        with open(args.csv, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
+        Path(args.csv).write_text(found.to_csv(args.top), encoding="utf-8", newline="")   # formula-like cells as text
         print(f"wrote {len(rows):,} rows to {args.csv}", file=sys.stderr)
     return 0
 

@@ -2,8 +2,26 @@
 from __future__ import annotations
 
 import math
+import re
 import sys
 import time
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")   # what a terminal acts on, bar \t \n \r
+
+
+class Inert:
+    """A text stream that shows control characters as escapes (\\x1b) instead of passing them on: a file name
+    from a zip can hold an escape sequence that retitles, clears or rewrites the terminal. Newlines, tabs and
+    the progress bar's carriage return pass as they are."""
+
+    def __init__(self, stream):
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        return self.stream.write(_CONTROL.sub(lambda m: f"\\x{ord(m[0]):02x}", text))
+
+    def __getattr__(self, name):
+        return getattr(self.stream, name)
 
 
 def fmt_duration(seconds: float | None) -> str:

@@ -537,3 +537,27 @@ def test_classify_many_csv_writes_formula_like_names_as_text():
     rows = list(csv.DictReader(io.StringIO(result.to_csv())))
     assert sorted(r["file"] for r in rows) == sorted(["'" + n for n in FORMULA_NAMES] + ["7/ok.png"])
     assert list(rows[0]) == ["file", "label", "correct", "top1", "p1", "top2", "p2", "top3", "p3"]
+
+
+@pytest.mark.skipif(not (predict.BUNDLED_MNIST / runs.BEST).is_file(), reason="needs models/mnist-bundled")
+def test_the_cli_shows_hostile_names_inert_and_writes_its_csv_as_text(tmp_path):
+    """`predict ZIP --csv`: a zip entry named with a terminal escape sequence is printed with the escape shown
+    (\\x1b), not sent to the terminal, and the CSV's formula-like cells are text, as on the page."""
+    import csv
+    import io
+    import zipfile
+
+    png = io.BytesIO()
+    Image.fromarray(np.pad(np.full((16, 4), 255, np.uint8), ((6, 6), (12, 12)))).save(png, "PNG")
+    names = ["\x1b]0;owned\x07title.png", "\x1b[2Jclear.png", *FORMULA_NAMES[:4]]
+    with zipfile.ZipFile(tmp_path / "names.zip", "w") as zf:
+        for name in names:
+            zf.writestr(name, png.getvalue())
+    out = subprocess.run([sys.executable, "-m", "cnn_core", "predict", "--run", str(predict.BUNDLED_MNIST),
+                          str(tmp_path / "names.zip"), "--csv", str(tmp_path / "out.csv")], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "\x1b" not in out.stdout + out.stderr and "\x07" not in out.stdout
+    assert "\\x1b]0;owned\\x07title.png:" in out.stdout and "\\x1b[2Jclear.png:" in out.stdout
+    cells = sorted(r["file"] for r in csv.DictReader(open(tmp_path / "out.csv", newline="")))
+    assert cells == sorted(["'" + n for n in FORMULA_NAMES[:4]] + names[:2])
