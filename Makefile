@@ -21,8 +21,8 @@ setup: $(STAMP)
 data: setup
 	$(BIN)/python -m cnn_core data prepare $(DATASET)
 
-# ui/serve.py: `streamlit run dashboard.py` on PORT and ADDRESS, answering only to the names it is served under;
-# beyond loopback it prints the URL with the token a browser needs (docs/SECURITY.md).
+# ui/serve.py: Streamlit serves dashboard.py (through ui/gate.py, its token gate) on PORT and ADDRESS, answering
+# only to the names it is served under; beyond loopback it prints the URL with the token (docs/SECURITY.md).
 run: data
 	$(BIN)/python -m ui.serve --port $(PORT) --address $(ADDRESS)
 

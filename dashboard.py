@@ -10,5 +10,5 @@ if access.granted():
     with nav.framed():
         page.run()
     nav.sidebar()
-else:   # served beyond loopback, no token yet: every page's address shows how to get in, and nothing else
+else:   # no access (a server started without ui/gate.py): every page's address says how to start it, nothing else
     st.navigation(nav.all_pages(access.sign_in), position="hidden").run()

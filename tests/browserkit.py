@@ -38,7 +38,7 @@ def serve_command(port: int, address: str | None = "127.0.0.1") -> list[str]:
         return [sys.executable, "-m", "streamlit", "run", "dashboard.py", "--server.port", str(port)]
     out = subprocess.run(["make", "-s", "-n", "run", f"PORT={port}", f"ADDRESS={address}"], cwd=ROOT,
                          capture_output=True, text=True, check=True).stdout
-    (line,) = [ln for ln in out.splitlines() if " -m ui.serve " in ln]       # it execs `streamlit run dashboard.py`
+    (line,) = [ln for ln in out.splitlines() if " -m ui.serve " in ln]   # it execs `streamlit run ui/gate.py`
     argv = shlex.split(line)
     return [sys.executable, *argv[1:]]
 

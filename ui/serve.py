@@ -1,5 +1,5 @@
-"""How `make run` serves the dashboard: Streamlit on dashboard.py, answering only to the names it is served
-under, and asking for a token when other machines can reach it (docs/SECURITY.md).
+"""How `make run` serves the dashboard: Streamlit on dashboard.py (through ui/gate.py), answering only to the
+names it is served under, and asking for a token when other machines can reach it (docs/SECURITY.md).
 
     python -m ui.serve --port 8501 --address 127.0.0.1      # what `make run` runs
 
@@ -7,13 +7,15 @@ under, and asking for a token when other machines can reach it (docs/SECURITY.md
   web page whose DNS name is rebound to 127.0.0.1 sends its own name and is refused. The list is the
   loopback names, the address served on (for 0.0.0.0 or ::, this machine's names and addresses) and
   $CNN_ALLOWED_HOSTS (more names, comma-separated: a DNS alias, a reverse proxy's name).
-- The token: served beyond loopback (or whenever $CNN_TOKEN is set), a browser gets in only with the token
-  (ui/access.py). It is $CNN_TOKEN, else a new random one; the URL to open is printed at start, as
-  Jupyter does.
+- The token: served beyond loopback (or whenever $CNN_TOKEN is set), no request but the health check
+  reaches Streamlit without it (ui/gate.py, an ASGI middleware in front of the whole server, as Jupyter
+  does). It is $CNN_TOKEN, else a new random one; the URL to open is printed at start.
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
+import hmac
 import ipaddress
 import os
 import secrets
@@ -26,6 +28,25 @@ TOKEN_ENV = "CNN_TOKEN"
 HOSTS_ENV = "CNN_ALLOWED_HOSTS"
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 ANY = ("0.0.0.0", "::", "")           # listen on every interface
+
+
+def token() -> str | None:
+    """The secret a browser must bring, or None when none is asked for ($CNN_TOKEN; main sets it)."""
+    return os.environ.get(TOKEN_ENV) or None
+
+
+def cookie_name(port) -> str:
+    return f"cnn_access_{port}"
+
+
+def cookie_value(secret: str) -> str:
+    """What a browser let in keeps: a keyed hash of the token (the token itself never sits in a cookie)."""
+    return hmac.new(secret.encode(), b"cnn-dashboard access cookie", hashlib.sha256).hexdigest()
+
+
+def matches(given, expected: str) -> bool:
+    """Whether `given` is `expected`, compared in constant time (a wrong guess says nothing of the token)."""
+    return isinstance(given, str) and hmac.compare_digest(given.encode(), expected.encode())
 
 
 def is_loopback(address: str | None) -> bool:
@@ -75,9 +96,9 @@ def urls(address: str, port: int, token: str | None) -> list[str]:
 
 
 def command(port: int, address: str, hosts: list[str]) -> list[str]:
-    """`streamlit run dashboard.py` with the port, the address and the host list; the rest comes from
-    .streamlit/config.toml."""
-    return [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard.py"), "--server.port", str(port),
+    """`streamlit run ui/gate.py` (dashboard.py behind the token gate) with the port, the address and the host
+    list; the rest comes from .streamlit/config.toml."""
+    return [sys.executable, "-m", "streamlit", "run", str(ROOT / "ui" / "gate.py"), "--server.port", str(port),
             "--server.address", address, *[f"--server.allowedHosts={h}" for h in hosts]]
 
 
@@ -87,13 +108,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--address", default="127.0.0.1")
     args = parser.parse_args(argv)
     hosts = allowed_hosts(args.address, os.environ.get(HOSTS_ENV))
-    token = os.environ.get(TOKEN_ENV) or None
-    if token is None and not is_loopback(args.address):
-        token = os.environ[TOKEN_ENV] = secrets.token_urlsafe(24)
-    if token:
+    secret = token()
+    if secret is None and not is_loopback(args.address):
+        secret = os.environ[TOKEN_ENV] = secrets.token_urlsafe(24)
+    if secret:
         print("The dashboard asks for its token. Open one of these URLs (the token is the secret: share it only "
               "with the people meant to use this dashboard):", *[f"    {u}" for u in urls(args.address, args.port,
-              token)], f"It answers to the host names: {', '.join(hosts)} (more: {HOSTS_ENV}=name1,name2).",
+              secret)], f"It answers to the host names: {', '.join(hosts)} (more: {HOSTS_ENV}=name1,name2).",
               sep="\n", flush=True)
     os.execv(sys.executable, command(args.port, args.address, hosts))
 

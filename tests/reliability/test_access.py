@@ -8,6 +8,8 @@ import os
 import re
 import socket
 import tomllib
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -17,14 +19,15 @@ from browserkit import dashboard_server
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def handshake(base: str, host: str) -> str:
+def handshake(base: str, host: str, cookie: str = "") -> str:
     """The status line the server answers to a browser's WebSocket handshake sent with this Host header (and
-    the matching Origin, as a page served from that name sends)."""
+    the matching Origin, as a page served from that name sends), and this Cookie header if any."""
     port = int(base.rsplit(":", 1)[1])
     key = base64.b64encode(os.urandom(16)).decode()
     request = (f"GET /_stcore/stream HTTP/1.1\r\nHost: {host}:{port}\r\nOrigin: http://{host}:{port}\r\n"
                f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-               "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: streamlit\r\n\r\n")
+               "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: streamlit\r\n"
+               + (f"Cookie: {cookie}\r\n" if cookie else "") + "\r\n")
     with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
         s.sendall(request.encode())
         answer = s.recv(4096).decode("latin-1")
@@ -51,35 +54,60 @@ def test_config_lists_the_loopback_names_and_keeps_streamlits_checks():
     assert server.get("enableXsrfProtection", True) and server.get("enableCORS", True)
 
 
-def test_served_beyond_loopback_answers_to_this_machines_names_and_prints_the_token(small_data_dir, runs_dir,
-                                                                                     tmp_path):
-    """`make run ADDRESS=0.0.0.0` with CNN_TOKEN and CNN_ALLOWED_HOSTS set: this machine's name and the extra
-    name get the WebSocket, a rebound name does not, and the URL printed at start carries that token."""
+def _http(url: str, method: str = "GET") -> tuple[int, dict, str]:
+    """(status, headers, body) of one request, redirects not followed."""
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args):
+            return None
+
+    try:
+        with urllib.request.build_opener(NoRedirect).open(urllib.request.Request(url, method=method,
+                                                                                  data=b"" if method == "PUT" else None),
+                                                          timeout=10) as r:
+            return r.status, dict(r.headers), r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), e.read().decode()
+
+
+def test_beyond_loopback_nothing_but_the_health_check_answers_without_the_token(small_data_dir, runs_dir,
+                                                                                 tmp_path):
+    """`make run ADDRESS=0.0.0.0` with CNN_TOKEN and CNN_ALLOWED_HOSTS set: the printed URL carries the token;
+    without its cookie the WebSocket is refused (no session: no page runs, no upload lands), a page is the
+    form for the token and an upload is refused; the token sets an HttpOnly, SameSite=Strict cookie and is
+    taken out of the URL; with the cookie, this machine's name and the extra name get the WebSocket and a
+    rebound name still does not."""
     token = "the-tests-own-token-0123456789abcdef"
     with dashboard_server(small_data_dir, runs_dir, tmp_path, address="0.0.0.0", CNN_TOKEN=token,
                           CNN_ALLOWED_HOSTS="dash.example") as base:
-        for good in ("127.0.0.1", socket.gethostname(), "dash.example", "DASH.example"):
-            assert " 101 " in handshake(base, good), good
-        for evil in ("evil.example", "dash.example.evil.example"):
-            assert " 101 " not in handshake(base, evil), evil
         port = base.rsplit(":", 1)[1]
         assert re.search(rf"http://\S+:{port}/\?token={token}\n", base.log.read_text()), base.log.read_text()
+        assert " 101 " not in handshake(base, "127.0.0.1")
+        status, _, body = _http(f"{base}/train?run=x")
+        assert status == 401 and "asks for its token" in body and "streamlit" not in body.lower()
+        assert _http(f"{base}/_stcore/upload_file/s/f", "PUT")[0] == 401
+        health = _http(f"{base}/_stcore/health")
+        assert (health[0], health[2]) == (200, "ok")
+        status, _, body = _http(f"{base}/?token=wrong&run=%22%3E%3Cscript%3Ealert(1)%3C/script%3E")
+        assert status == 401 and "not this dashboard's token" in body and "<script>" not in body
+        status, headers, _ = _http(f"{base}/train?run=x&token={token}")
+        assert status == 303 and headers["location"] == "/train?run=x"
+        cookie = headers["set-cookie"]
+        assert "HttpOnly" in cookie and "SameSite=strict" in cookie and token not in cookie
+        cookie = cookie.split(";", 1)[0]
+        for good in ("127.0.0.1", socket.gethostname(), "dash.example", "DASH.example"):
+            assert " 101 " in handshake(base, good, cookie), good
+        for evil in ("evil.example", "dash.example.evil.example"):
+            assert " 101 " not in handshake(base, evil, cookie), evil
 
 
-def test_on_loopback_no_token_is_asked_unless_one_is_set(monkeypatch):
-    """Served on loopback the dashboard opens at once; with CNN_TOKEN set it shows only how to get in until the
-    URL brings that token, which then leaves the URL."""
+def test_a_page_started_without_the_gate_lets_nobody_in(monkeypatch):
+    """dashboard.py on loopback opens at once; with CNN_TOKEN set but no gate in front (AppTest runs the script
+    as `streamlit run dashboard.py` would), every session sees only how to start it with `make run`."""
     from streamlit.testing.v1 import AppTest
 
     at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=60).run()
     assert [t.value for t in at.title] == ["CNN Trainer"] and "Device" in str(at.sidebar.markdown[0].value)
     monkeypatch.setenv("CNN_TOKEN", "t0ken-set-by-the-owner")
     at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=60).run()
-    assert "asks for its token" in at.info[0].value and not at.sidebar.markdown
-    at.query_params["token"] = "wrong"
-    at.run()
-    assert "asks for its token" in at.info[0].value
-    at.query_params["token"] = "t0ken-set-by-the-owner"
-    at.run()
-    assert not [i for i in at.info if "token" in i.value] and "token" not in at.query_params
-    assert "Device" in str(at.sidebar.markdown[0].value)
+    assert "lets nobody in" in at.error[0].value and "make run ADDRESS=" in at.error[0].value
+    assert not at.sidebar.markdown and not at.button and not at.text_input

@@ -31,8 +31,8 @@ def test_config_binds_the_server_to_loopback():
 
 
 def test_make_run_binds_loopback_unless_told_otherwise():
-    """`make run` serves on $(ADDRESS) through ui/serve.py, which passes it to `streamlit run dashboard.py` as
-    --server.address; ADDRESS defaults to 127.0.0.1."""
+    """`make run` serves on $(ADDRESS) through ui/serve.py, which passes it as --server.address to `streamlit
+    run ui/gate.py` (dashboard.py behind the token gate); ADDRESS defaults to 127.0.0.1."""
     from ui import serve
 
     make = (ROOT / "Makefile").read_text()
@@ -40,7 +40,7 @@ def test_make_run_binds_loopback_unless_told_otherwise():
     recipe = make.split("\nrun:", 1)[1].split("\n\n", 1)[0]
     assert "-m ui.serve" in recipe and "--address $(ADDRESS)" in recipe
     argv = serve.command(8501, "10.1.2.3", ["localhost"])
-    assert argv[2:4] == ["streamlit", "run"] and argv[4].endswith("dashboard.py")
+    assert argv[2:4] == ["streamlit", "run"] and argv[4].endswith("ui/gate.py")
     assert argv[argv.index("--server.address") + 1] == "10.1.2.3"
 
 
