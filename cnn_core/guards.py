@@ -140,11 +140,12 @@ def budget(name: str) -> int:
 
 
 def fmt_bytes(n: float) -> str:
-    """Bytes for a person, in decimal units: 950 bytes, 15.5 KB, 235.9 MB, 15.7 GB."""
-    for unit, scale in (("GB", 10**9), ("MB", 10**6), ("KB", 10**3)):
+    """Bytes for a person, in powers of 1000: 950 bytes, 15.5 kB, 236 MB, 4.8 GB, 412 GB, 2 GB."""
+    for unit, scale in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
         if n >= scale:
-            return f"{n / scale:.1f} {unit}"
-    return f"{int(n)} bytes"
+            v = n / scale
+            return f"{v:,.0f} {unit}" if v >= 10 or v == int(v) else f"{v:.1f} {unit}"
+    return f"{n:,.0f} bytes"
 
 
 def decoded_problem(n: int, channels: int, height: int, width: int, advice: str) -> str | None:

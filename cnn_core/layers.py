@@ -21,6 +21,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from .guards import fmt_bytes
 from .settings import Setting
 
 MAX_LAYERS = 200
@@ -282,22 +283,13 @@ def max_activation_bytes() -> int:
     return _limit("CNN_MAX_ACTIVATION_BYTES", MAX_ACTIVATION_BYTES)
 
 
-def size_text(n: float) -> str:
-    """Bytes for a person: 412 GB, 4.8 GB, 76 MB (powers of 1000)."""
-    for unit, scale in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if n >= scale:
-            v = n / scale
-            return f"{v:,.0f} {unit}" if v >= 10 or v == int(v) else f"{v:.1f} {unit}"
-    return f"{n:,.0f} bytes"
-
-
 def params_problem(n: int, at_least: bool = False) -> str | None:
     """Why `n` parameters are too many, or None. at_least: `n` is a lower bound (params_at_least)."""
     limit = max_params()
     if n <= limit:
         return None
     return (f"this network has {'at least ' if at_least else ''}{n:,} parameters (about "
-            f"{size_text(n * BYTES_PER_VALUE)} of weights{', whatever the image' if at_least else ''}); the limit "
+            f"{fmt_bytes(n * BYTES_PER_VALUE)} of weights{', whatever the image' if at_least else ''}); the limit "
             f"is {limit:,} (CNN_MAX_PARAMS): use fewer or narrower layers")
 
 
@@ -308,9 +300,9 @@ def activations_problem(values: int, batch_size: int) -> str | None:
         return None
     fits = limit // per_image
     fix = (f"use a batch of at most {fits:,} images, or" if fits >= 1 else "even one image is over it:")
-    return (f"one training batch of {batch_size:,} images keeps about {size_text(per_image * batch_size)} of "
-            f"activations for the backward pass ({size_text(per_image)} an image); the limit is "
-            f"{size_text(limit)} (CNN_MAX_ACTIVATION_BYTES): {fix} fewer or narrower layers, or pool earlier")
+    return (f"one training batch of {batch_size:,} images keeps about {fmt_bytes(per_image * batch_size)} of "
+            f"activations for the backward pass ({fmt_bytes(per_image)} an image); the limit is "
+            f"{fmt_bytes(limit)} (CNN_MAX_ACTIVATION_BYTES): {fix} fewer or narrower layers, or pool earlier")
 
 
 def params_at_least(layers: list) -> int:

@@ -376,7 +376,7 @@ def test_decoded_size_is_refused_before_decoding_with_the_numbers(tmp_path, data
     monkeypatch.setenv("CNN_MAX_DATASET_BYTES", "100000000")
     with pytest.raises(imagesets.Refused) as exc:
         imagesets.add("big", _tiny_pngs_zip(tmp_path, 300), imagesets.Options(size=512, channels=3), data_dir=data_dir)
-    assert str(exc.value) == ("300 pictures at 512x512 colour would take 235.9 MB in memory; the limit is 100.0 MB "
+    assert str(exc.value) == ("300 pictures at 512x512 colour would take 236 MB in memory; the limit is 100 MB "
                               "(CNN_MAX_DATASET_BYTES): choose a smaller size or fewer pictures")
     assert written(data_dir) == []
 
@@ -413,7 +413,7 @@ def test_classify_many_refuses_past_the_decoded_budget_before_decoding(tmp_path,
     monkeypatch.setenv("CNN_MAX_DATASET_BYTES", "100000")
     with pytest.raises(ValueError) as exc:
         predict.classify_many(model, meta, [str(_tiny_pngs_zip(tmp_path, 200))])
-    assert str(exc.value) == ("200 pictures at 28x28 grey would take 156.8 KB in memory; the limit is 100.0 KB "
+    assert str(exc.value) == ("200 pictures at 28x28 grey would take 157 kB in memory; the limit is 100 kB "
                               "(CNN_MAX_DATASET_BYTES): choose fewer pictures")
 
 
@@ -428,7 +428,7 @@ def test_adding_past_the_disk_limit_for_added_datasets_is_refused_with_the_numbe
     monkeypatch.setenv("CNN_MAX_DATA_DISK", str(used + new // 2))
     with pytest.raises(imagesets.Refused) as exc:
         imagesets.add("second", src, imagesets.Options(size=16), data_dir=data_dir)
-    assert str(exc.value) == (f"Adding 'second' (15.5 KB) would bring the added datasets to "
+    assert str(exc.value) == (f"Adding 'second' (16 kB) would bring the added datasets to "
                               f"{guards.fmt_bytes(used + new)}; the limit is {guards.fmt_bytes(used + new // 2)} "
                               "(CNN_MAX_DATA_DISK): delete a dataset or raise the limit")
     assert written(data_dir) == ["first.json", "first.pt"]

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from cnn_core import data, model_export, runs, transfer
+from cnn_core import data, guards, model_export, runs, transfer
 from cnn_core.predict import load_model
 from test_compare import trained  # noqa: F401  (fixture: two runs trained by the real engine)
 
@@ -230,8 +230,8 @@ def test_an_import_past_the_runs_folder_limit_is_refused_with_the_numbers(kind, 
     size = 2000 + len(_run_json())
     with pytest.raises(transfer.ImportRefused) as exc:
         transfer.import_run(source, runs_dir)
-    assert str(exc.value) == (f"Importing this run ({size / 1000:.1f} KB) would bring the runs folder to "
-                              f"{(5000 + size) / 1000:.1f} KB; the limit is 6.0 KB (CNN_MAX_RUNS_DISK): delete runs "
+    assert str(exc.value) == (f"Importing this run ({guards.fmt_bytes(size)}) would bring the runs folder to "
+                              f"{guards.fmt_bytes(5000 + size)}; the limit is 6 kB (CNN_MAX_RUNS_DISK): delete runs "
                               "or raise the limit")
     assert sorted(p.name for p in runs_dir.iterdir()) == ["old"]
 
