@@ -53,7 +53,7 @@ def test_kill_9_reads_interrupted_and_resumes(runs_dir):
 def test_second_run_queues_until_the_first_ends(runs_dir, monkeypatch):
     """With one slot, a second launched run waits `queued`, then trains after the first."""
     monkeypatch.setenv("CNN_MAX_JOBS", "1")
-    first = runs.create_run(TrainConfig(**{**SLOW, "epochs": 8}))
+    first = runs.create_run(TrainConfig(**{**SLOW, "epochs": 40}))   # long enough to be still training here
     second = runs.create_run(TrainConfig(**{**SLOW, "epochs": 1, "arch": "mlp"}))
     jobs.launch(first)
     _wait_step(first, 5)
