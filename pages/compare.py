@@ -26,11 +26,11 @@ else:
     table = compare.runs_table(records)
     if chance := compare.at_chance(readable):
         st.warning(f"{len(chance)} run(s) finished at chance level, no better than guessing: "
-                   + "; ".join(f"**{labels[r.id]}** ({r.summary['test_acc']:.2%})" for r in chance[:5])
+                   + "; ".join(f"**{views.md(labels[r.id])}** ({r.summary['test_acc']:.2%})" for r in chance[:5])
                    + f". In each, {runs.CHANCE_ADVICE}", icon=":material/warning:")
     if unreadable := [r for r in records if r.corrupt]:
         st.warning(f"{len(unreadable)} run(s) cannot be read (status corrupt in the table): "
-                   + "; ".join(f"{r.id}: {r.error}" for r in unreadable[:5]), icon=":material/warning:")
+                   + "; ".join(f"{r.id}: {views.md(r.error)}" for r in unreadable[:5]), icon=":material/warning:")
     shown = w.filters(table)
     st.caption(f"{len(shown)} of {len(table)} runs · click a column header to sort · tick rows to compare")
     picked = [by_id[i] for i in w.runs_table(shown, list(table["id"]), labels) if i in by_id]
@@ -60,12 +60,13 @@ else:
     else:
         diff = views.diff_table(picked, labels)
         if len(datasets := compare.datasets_of(picked)) > 1:
-            st.info(f"These runs are on different datasets ({', '.join(datasets)}): their accuracies measure "
-                    "different tasks, so no change in points is shown between them.", icon=":material/info:")
+            st.info(f"These runs are on different datasets ({', '.join(map(views.md, datasets))}): their "
+                    "accuracies measure different tasks, so no change in points is shown between them.",
+                    icon=":material/info:")
         elif len(compare.diff_fields(picked)) == 0:
             st.info("These runs share every config field: any gap between them comes from the machine, "
                     "the library versions or chance, not from a choice.")
-        st.table(diff)
+        st.table(views.md_table(diff))           # st.table renders Markdown: names and values escaped
 
     # ---- hyper-parameters vs test accuracy ------------------------------------------------------
     st.subheader("Hyper-parameters against test accuracy")
@@ -75,9 +76,10 @@ else:
                            index=datasets.index(first) if first in datasets else 0)
     hp = compare.hyperparam_frame(readable, dataset)
     if len(hp) < 2:
-        st.caption(f"Needs two or more finished runs of {dataset} with a test accuracy ({len(hp)} so far).")
+        st.caption(f"Needs two or more finished runs of {views.md(dataset)} with a test accuracy ({len(hp)} so far).")
     elif len(hp.columns) <= 2:
-        st.caption(f"All {len(hp)} finished runs of {dataset} share one config: nothing to set against accuracy.")
+        st.caption(f"All {len(hp)} finished runs of {views.md(dataset)} share one config: nothing to set against "
+                   "accuracy.")
     else:
         st.plotly_chart(figures.parcoords_figure(hp), key="compare.parcoords")
         st.caption("One line per finished run; drag along an axis to keep only the runs in that range.")

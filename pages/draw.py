@@ -1,7 +1,7 @@
 """Draw: sketch a digit (or upload a picture of one) and watch the MNIST runs read it."""
 import streamlit as st
 
-from ui import draw_widgets as dw, nav
+from ui import draw_widgets as dw, nav, views
 
 nav.ensure_frame()
 
@@ -32,7 +32,7 @@ def main() -> None:
     try:
         model, meta = dw.load(record)
     except ValueError as exc:        # CheckpointError: a best.pt that is corrupt, hostile or does not fit
-        right.error(str(exc), icon=":material/error:")
+        right.error(views.md(exc), icon=":material/error:")
         return
     if ink is not None:
         answer(records, model, meta, ink, middle, right)
@@ -52,8 +52,8 @@ def answer(records, model, meta: dict, ink, middle, right) -> None:
     probs = predict.probabilities(model, meta, image)
     best, second = (int(i) for i in probs.argsort()[::-1][:2])
     with right:
-        st.markdown(f"## Prediction: {meta['classes'][best]}")
-        st.caption(f"{probs[best]:.1%} sure · second guess {meta['classes'][second]} ({probs[second]:.1%})")
+        st.markdown(f"## Prediction: {views.md(meta['classes'][best])}")
+        st.caption(f"{probs[best]:.1%} sure · second guess {views.md(meta['classes'][second])} ({probs[second]:.1%})")
         dw.probs_chart(probs, meta["classes"], best)
         show_all = len(records) > 1 and st.toggle(f"Every run's answer ({len(records)} runs)", key=dw.ALL)
     if show_all:

@@ -63,9 +63,9 @@ if all_runs:
     active = [r for r in all_runs if r.effective_status in runs.ACTIVE][:3]
     done = next((r for r in all_runs if r.effective_status == "completed"), None)
     for r in active:
-        nav.link("train", f"Watch on Train: {views.short(r.name)} ({r.effective_status})", run=r.id)
+        nav.link("train", f"Watch on Train: {views.md(views.short(r.name))} ({r.effective_status})", run=r.id)
     if done:
-        nav.link("inspect", f"Inspect the latest finished run: {views.short(done.name)}", run=done.id)
+        nav.link("inspect", f"Inspect the latest finished run: {views.md(views.short(done.name))}", run=done.id)
 else:
     st.caption("No runs yet.")
 

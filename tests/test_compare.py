@@ -17,6 +17,7 @@ from cnn_core.config import TrainConfig
 from cnn_core.models import build_model
 from ui import views
 from ui.figures import curves
+from pagekit import shown
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE = dict(dataset="mnist", val_size=100, epochs=2, batch_size=32, lr=0.05, log_every=5)
@@ -70,6 +71,7 @@ def _write(runs_dir: Path, record: runs.Run) -> Path:
     path.mkdir(parents=True)
     files.write_json_atomic(path / runs.RUN_JSON, record.to_dict())
     return path
+
 
 
 # ---- the table ----------------------------------------------------------------------------------
@@ -247,7 +249,7 @@ def test_page_overlays_diffs_and_renames(two_runs, runs_dir):
     assert [len(c["data"]) for c in charts[:2]] == [4, 4]
     assert {t["name"] for t in charts[0]["data"]} == {f"run {x} · {s}" for x in "ab" for s in ("train", "val")}
     diff = at.table[0].value
-    assert list(diff.index[:2]) == ["lr", "arch_params.conv1_channels"]
+    assert [shown(f) for f in diff.index[:2]] == ["lr", "arch_params.conv1_channels"]   # escaped for st.table
     at.selectbox(key="compare.action_run").set_value(ids[1]).run()
     at.text_input(key=f"compare.name.{ids[1]}").set_value("wider is not better").run()
     at.button(key=f"compare.rename.{ids[1]}").click().run()
@@ -272,7 +274,7 @@ def test_page_imports_a_folder_and_refuses_a_bad_one(two_runs, runs_dir, tmp_pat
     at.text_input(key="compare.import_path.0").set_value(str(elsewhere)).run()
     at.button(key="compare.import").click().run()      # a copy of a run that is here: asked, not added
     assert not at.exception and f"Run {src.name} ('{two_runs[0].name}') is already in the runs folder" \
-        in at.warning[0].value and len(runs.list_runs(runs_dir)) == 2
+        in shown(at.warning[0].value) and len(runs.list_runs(runs_dir)) == 2
     at.button(key="compare.import_copy").click().run()
     assert not at.exception and at.success[0].value.startswith(f"Imported as run `{src.name}-imported-")
     assert len(runs.list_runs(runs_dir)) == 3 and at.text_input(key="compare.import_path.1").value == ""
@@ -332,4 +334,4 @@ def test_page_warns_of_runs_at_chance_and_of_different_datasets(runs_dir):
     warning = " ".join(w.value for w in at.warning)
     assert "1 run(s) finished at chance level" in warning and "**dead** (10.15%)" in warning
     at.multiselect(key="compare.pick").set_value(["dead", "fashion"]).run()
-    assert any("different datasets (mnist, fashion-mnist)" in i.value for i in at.info)
+    assert any("different datasets (mnist, fashion-mnist)" in shown(i.value) for i in at.info)

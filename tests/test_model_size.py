@@ -17,6 +17,7 @@ from torch import nn
 
 from cnn_core import layers, models
 from cnn_core.config import TrainConfig
+from pagekit import shown
 
 ROOT = Path(__file__).resolve().parent.parent
 TRAIN = str(ROOT / "pages" / "train.py")
@@ -199,7 +200,7 @@ def test_the_train_form_refuses_a_too_large_network_in_words_and_allocates_none(
     assert any("Activations kept for the backward pass" in m.value for m in at.markdown)
     at.session_state["train.p.custom.layers"] = json.loads(json.dumps(JUST_OVER))
     at.run()
-    errors = [str(e.value) for e in at.error]
+    errors = [shown(e.value) for e in at.error]     # as read (views.md escapes a value)
     words = ("this network has 52,101,130 parameters (about 208 MB of weights); the limit is 50,000,000 "
              "(CNN_MAX_PARAMS): use fewer or narrower layers")
     assert errors.count(words) == 2, errors                  # in the editor, and under Architecture
@@ -207,6 +208,6 @@ def test_the_train_form_refuses_a_too_large_network_in_words_and_allocates_none(
     assert any("Launch is off" in str(w.value) for w in at.warning)
     at.session_state["train.p.custom.layers"] = json.loads(json.dumps(HUGE))
     at.run()
-    assert any("at least 103,081,050,114 parameters" in str(e.value) for e in at.error)
+    assert any("at least 103,081,050,114 parameters" in shown(e.value) for e in at.error)
     assert at.button(key="train.launch").disabled and not at.exception
     assert real == [] and not runs_dir.exists() or not any(runs_dir.iterdir())

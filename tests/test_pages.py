@@ -11,6 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from cnn_core import jobs, metrics_log, runs
 from cnn_core.config import TrainConfig
+from pagekit import shown
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = ["pages/home.py", "pages/train.py", "pages/inspect.py", "pages/compare.py", "pages/draw.py"]
@@ -83,7 +84,7 @@ def test_bad_values_show_their_errors_and_launch_nothing(runs_dir):
     at.number_input(key="train.lr").set_value(0.0)
     at.number_input(key="train.batch_size").set_value(0)
     at.run()
-    errors = [str(e.value) for e in at.error]
+    errors = [shown(e.value) for e in at.error]   # as read: views.md escaped them
     assert any("learning rate must be in (0" in e for e in errors), errors
     assert any("batch size must be between 1" in e for e in errors), errors
     assert at.button(key="train.launch").disabled

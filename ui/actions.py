@@ -9,7 +9,7 @@ from pathlib import Path
 import streamlit as st
 
 from cnn_core import jobs, runs
-from ui import nav
+from ui import nav, views
 
 WATCH = "train.watch"          # the run-picker widget
 WATCHING = "train.watching"    # the watched run, kept while the picker is off screen (other pages)
@@ -38,7 +38,7 @@ def _launch(path: Path, resume: bool, done: str, failed: str) -> None:
     try:
         jobs.launch(path, resume=resume)
     except (ValueError, OSError) as exc:
-        nav.flash("train", "error", f"{failed}: {exc}")
+        nav.flash("train", "error", f"{failed}: {views.md(exc)}")
         return
     watch(Path(path).name)
     open_tab("Live")
@@ -57,7 +57,7 @@ def steer(path: Path, what: str, **ask) -> None:
     try:
         runs.steer(path, **ask)
     except ValueError as exc:
-        nav.flash("train", "error", f"Not changed: {exc}")
+        nav.flash("train", "error", f"Not changed: {views.md(exc)}")
         return
     nav.flash("train", "info", f"{what}: asked; the run takes it at its next step.")
 
@@ -68,6 +68,6 @@ def more(path: Path, key: str) -> None:
     try:
         total = jobs.more_epochs(path, n)
     except ValueError as exc:
-        nav.flash("train", "error", f"Could not go on: {exc}")
+        nav.flash("train", "error", f"Could not go on: {views.md(exc)}")
         return
     _launch(path, True, f"Training {n} more epochs ({total} in all) from the checkpoint.", "Could not go on")

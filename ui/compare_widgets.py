@@ -58,11 +58,11 @@ def runs_table(shown: pd.DataFrame, all_ids: list[str], labels: dict[str, str]) 
 # ---- actions on one run -------------------------------------------------------------------------
 def _rename(path: Path, key: str) -> None:
     try:
-        runs.rename_run(path, st.session_state[key])
+        renamed = runs.rename_run(path, st.session_state[key])
         st.session_state[PICKED] = path.name   # the picker shows the new name
-        nav.flash("compare", "success", f"Renamed to {st.session_state[key]!r}.")
+        nav.flash("compare", "success", f"Renamed to '{views.md(renamed.name)}'.")
     except ValueError as exc:
-        nav.flash("compare", "error", str(exc))
+        nav.flash("compare", "error", views.md(exc))
 
 
 def _save_note(path: Path, key: str) -> None:
@@ -70,7 +70,7 @@ def _save_note(path: Path, key: str) -> None:
         runs.set_note(path, st.session_state[key])
         nav.flash("compare", "success", "Note saved.")
     except ValueError as exc:
-        nav.flash("compare", "error", str(exc))
+        nav.flash("compare", "error", views.md(exc))
 
 
 def _delete(path: Path, name: str) -> None:
@@ -78,18 +78,18 @@ def _delete(path: Path, name: str) -> None:
     try:
         was = jobs.delete_run(path)
         stopped = " (it was stopped first)" if was in runs.ACTIVE else ""
-        nav.flash("compare", "success", f"Deleted run {name!r}{stopped}.")
+        nav.flash("compare", "success", f"Deleted run '{views.md(name)}'{stopped}.")
         st.session_state[PICK] = [i for i in st.session_state.get(PICK, []) if i != path.name]
         st.session_state.pop(PICKED, None)
     except ValueError as exc:
-        nav.flash("compare", "error", str(exc))
+        nav.flash("compare", "error", views.md(exc))
 
 
 def edit_run(record: runs.Run | runs.UnreadableRun) -> None:
     """Rename, note, delete (with a confirmation); a run whose run.json cannot be read can only be deleted."""
     path, rid, name = Path(record.path), record.id, record.title
     if record.corrupt:
-        st.error(f"Its run.json cannot be read ({record.error}): it can only be deleted.")
+        st.error(f"Its run.json cannot be read ({views.md(record.error)}): it can only be deleted.")
     else:
         left, right = st.columns(2)
         left.text_input("Name", name, key=f"compare.name.{rid}", max_chars=runs.MAX_NAME)
@@ -104,7 +104,7 @@ def edit_run(record: runs.Run | runs.UnreadableRun) -> None:
                   on_click=lambda: st.session_state.update({"compare.confirm": st.session_state.get(PICKED, rid)}))
         return
     live = record.effective_status in runs.ACTIVE
-    st.warning(f"Delete {name!r} and every file in its folder? This cannot be undone."
+    st.warning(f"Delete '{views.md(name)}' and every file in its folder? This cannot be undone."
                + (" It is training now: it will be stopped first." if live else ""))
     yes, no = st.columns(2)
     yes.button("Yes, delete", key=f"compare.delete_yes.{rid}", type="primary", on_click=_delete, args=(path, name))
@@ -138,9 +138,9 @@ def take_away(record: runs.Run) -> None:
             try:
                 st.session_state[state] = [model_export.export_model(path, k) for k in model_export.EXPORTS]
             except Exception as exc:  # noqa: BLE001  any exporter failure is shown, never a traceback
-                st.error(f"Export failed: {type(exc).__name__}: {str(exc)[:500]}")
+                st.error(f"Export failed: {type(exc).__name__}: {views.md(str(exc)[:500])}")
     for result in st.session_state.get(state, []):
-        (st.success if result.ok else st.error)(result.message)
+        (st.success if result.ok else st.error)(views.md(result.message))
         st.download_button(f"Download {result.path.name}", lambda p=result.path: p.read_bytes(),
                            file_name=result.path.name, on_click="ignore", key=f"compare.dl_{result.kind}.{rid}")
 
@@ -156,7 +156,7 @@ def import_panel() -> None:
     if st.button("Import", key="compare.import", disabled=not (upload or folder)):
         _import(source, "ask")
     if (exists := st.session_state.get("compare.import_exists")) is not None:
-        st.warning(f"{exists}.", icon=":material/content_copy:")
+        st.warning(f"{views.md(exists)}.", icon=":material/content_copy:")
         copy, skip = st.columns(2)
         if copy.button("Import as a copy", key="compare.import_copy"):
             _import(source, "copy")
@@ -184,7 +184,7 @@ def _import(source, on_duplicate: str) -> None:
         st.session_state["compare.import_exists"] = str(exc)[0].upper() + str(exc)[1:]
         return
     except ValueError as exc:
-        st.error(f"Not imported: {exc}")
+        st.error(f"Not imported: {views.md(exc)}")
         return
     st.session_state["compare.import_n"] += 1
     nav.flash("compare", "success", f"Imported as run `{new.name}` ({runs.read_run(new).status}).")

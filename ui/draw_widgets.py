@@ -7,6 +7,7 @@ from pathlib import Path
 import streamlit as st
 
 from cnn_core import runs
+from ui import views
 from ui.figures import CONFIG, images
 
 CANVAS = "draw.canvas"           # the canvas's key is CANVAS.<n>; Clear moves n on, which remounts it blank
@@ -63,8 +64,6 @@ def upload_input() -> bytes | None:
 
 def run_picker(records: list) -> runs.Run:
     """Selectbox over the runs that read drawings (the bundled model first, so preselected); the chosen one."""
-    from ui import views
-
     by_path = {str(r.path): r for r in records}
 
     def label(path: str) -> str:
@@ -130,12 +129,12 @@ def every_answer(records: list[runs.Run], ink) -> None:
         try:
             model, meta = load(record)
         except ValueError as exc:        # CheckpointError: a best.pt that is corrupt or does not fit
-            col.error(f"{name}: {exc}")
+            col.error(f"{views.md(name)}: {views.md(exc)}")
             continue
         probs = predict.probabilities(model, meta, predict.drawing_for_model(ink, meta))
         best = int(probs.argmax())
         with col:
-            st.metric(name, meta["classes"][best], help=str(record.path))
+            st.metric(views.md(name), views.md(meta["classes"][best]), help=views.md(record.path))
             st.caption(f"{probs[best]:.1%} sure")
             probs_chart(probs, meta["classes"], best, height=230, key=f"draw.probs.{i}")
 

@@ -9,6 +9,7 @@ import streamlit as st
 
 from cnn_core import inspection
 from ui import inspect_widgets as iw
+from ui import views
 from ui.figures import CONFIG, images
 
 
@@ -112,7 +113,8 @@ def confusion(ctx: Context) -> None:
     right.caption("A class's accuracy is its recall: of the images that are X, the share called X. "
                   "Precision: of the images called X, the share that are X. – : the model never called any "
                   "image X (or there is none), so there is nothing to measure.")
-    st.markdown(f"**True {test.classes[t]}, predicted {test.classes[p]}:** {cm[t, p]} image(s), most confident first")
+    st.markdown(f"**True {views.md(test.classes[t])}, predicted {views.md(test.classes[p])}:** {cm[t, p]} image(s), "
+                "most confident first")
     iw.gallery(inspection.cell_indices(preds, t, p), test.images, preds, test.classes, 24)
 
 
@@ -146,10 +148,10 @@ def saliency(ctx: Context) -> None:
         iw.keep_valid("inspect.sal_layer", layers, cam_layer)
         layer = c.selectbox("Layer", layers, key="inspect.sal_layer", help="Grad-CAM's usual choice: the last conv "
                             "layer's output, after its activation. Earlier layers: finer, less class-specific.")
-    st.caption(f"Test image #{index}: true {test.classes[preds.y[index]]}, predicted "
-               f"{test.classes[preds.pred[index]]}. Choose another image in the Feature maps tab.")
+    st.caption(f"Test image #{index}: true {views.md(test.classes[preds.y[index]])}, predicted "
+               f"{views.md(test.classes[preds.pred[index]])}. Choose another image in the Feature maps tab.")
     heat = iw.saliency(*stamp_args, index, target, method, layer)
-    title = f"{method} for '{test.classes[target]}'" + (f" at {layer}" if layer else "")
+    title = f"{method} for '{views.plot_text(test.classes[target])}'" + (f" at {layer}" if layer else "")
     st.plotly_chart(images.saliency_figure(images.to_rgb(test.images[index]), heat, title), config=CONFIG)
 
 

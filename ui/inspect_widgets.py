@@ -98,7 +98,7 @@ def run_picker() -> "runs.Run | None":
     unreadable = {r.id: r for r in listed if r.corrupt}
     wanted = st.query_params.get("run")
     if wanted in unreadable:
-        st.warning(f"Run {wanted!r} cannot be read: {unreadable[wanted].error}", icon=":material/warning:")
+        st.warning(f"Run {wanted!r} cannot be read: {views.md(unreadable[wanted].error)}", icon=":material/warning:")
     elif unreadable:
         st.caption(f"Left out, their run.json cannot be read: {', '.join(sorted(unreadable))}.")
     if not all_runs:
@@ -107,7 +107,7 @@ def run_picker() -> "runs.Run | None":
         return None
     by_id = {r.id: r for r in all_runs}
     if wanted and wanted not in by_id and wanted not in unreadable:
-        st.warning(f"There is no run {wanted[:100]!r} in the runs folder; pick one below.")
+        st.warning(f"There is no run {views.md(repr(wanted[:100]))} in the runs folder; pick one below.")  # the URL's
     if wanted in by_id:
         st.session_state[RUN] = wanted
     elif st.session_state.get(RUN) not in by_id:
@@ -135,8 +135,8 @@ def weights_header(record: dict):
                 icon=":material/directions_run:")
         st.button("Check for new epochs", key="inspect.refresh", icon=":material/refresh:")
     elif status == "failed":
-        st.warning(f"This run failed: {(record.error or 'no message').rstrip('.')}. The weights it saved before "
-                   "failing can still be inspected.", icon=":material/error:")
+        st.warning(f"This run failed: {views.md((record.error or 'no message').rstrip('.'))}. The weights it saved "
+                   "before failing can still be inspected.", icon=":material/error:")
     weights = _weights_picker(path, record)
     if weights is not None and (note := snapshots.snapshot_note(path, record)):
         st.info(note, icon=":material/photo_library:")
@@ -151,7 +151,7 @@ def _weights_picker(path: Path, record: dict):
     if not choices:
         where = "it is still waiting to start" if record.effective_status == "queued" else \
             "its checkpoint files are missing (deleted, or the run failed before its first save)"
-        st.warning(f"Run **{record.name}** has no saved weights to inspect: {where}. Weights appear "
+        st.warning(f"Run **{views.md(record.name)}** has no saved weights to inspect: {where}. Weights appear "
                    "when training starts (epoch 0) and after each epoch.", icon=":material/warning:")
         return None
     by_key = {w.key: w for w in choices}
@@ -208,7 +208,7 @@ def image_picker(preds, classes) -> int:
     try:
         return inspection.choose_image(preds, mode, n=int(n), cls=int(cls), seed=st.session_state.get(SEED, 0))
     except ValueError as exc:
-        st.info(str(exc))
+        st.info(views.md(exc))
         return 0
 
 
@@ -223,11 +223,11 @@ def image_card(preds, test, stamp_args: tuple) -> tuple[int, list]:
         maps, p = feature_maps(*stamp_args, index)
         true = int(preds.y[index])
         pic.image(images.to_rgb(test.images[index], scale=6), width=168,
-                  caption=f"test image #{index} · true class {test.classes[true]}",
+                  caption=f"test image #{index} · true class {views.md(test.classes[true])}",
                   alt=f"Test image {index}, a {test.classes[true]}")
         with probs:
             top = inspection.top_k(p, test.classes)
-            st.markdown("**Top 3:** " + " · ".join(f"{c} {v:.1%}" for c, v in top))
+            st.markdown("**Top 3:** " + " · ".join(f"{views.md(c)} {v:.1%}" for c, v in top))
             st.plotly_chart(images.probs_figure(p, test.classes, true), config=CONFIG)
     return index, maps
 
@@ -235,11 +235,12 @@ def image_card(preds, test, stamp_args: tuple) -> tuple[int, list]:
 def class_report_text(report):
     """The per-class report as a person reads it: shares as percentages, '–' where one is undefined (a
     class the model never predicts has no precision), the class as the row name. A static table: the
-    interactive grid shows an undefined number as 'None' and has no way to say otherwise."""
+    interactive grid shows an undefined number as 'None' and has no way to say otherwise. st.table renders
+    Markdown: the class names (folder names of a dataset added from a zip) are escaped."""
     shares = ["accuracy (recall)", "precision", "F1"]
     shown = report.set_index("class")
     shown[shares] = shown[shares].map(lambda v: "–" if v != v else f"{v:.1%}")   # v != v: NaN
-    return shown
+    return views.md_table(shown)
 
 
 def gallery(indices, pictures, preds, classes, limit: int) -> None:
@@ -252,7 +253,8 @@ def gallery(indices, pictures, preds, classes, limit: int) -> None:
     for j, i in enumerate(shown):
         true, pred = classes[preds.y[i]], classes[preds.pred[i]]
         cols[j % GALLERY_COLS].image(images.to_rgb(pictures[i], scale=4), width="stretch",
-                                     caption=f"#{i} · {true} → {pred} ({preds.confidence[i]:.0%})",
+                                     caption=f"#{i} · {views.md(true)} → {views.md(pred)} "
+                                             f"({preds.confidence[i]:.0%})",
                                      alt=f"Test image {i}: a {true}, read as {pred} with "
                                          f"{preds.confidence[i]:.0%} confidence")
     if len(indices) > limit:

@@ -11,7 +11,7 @@ import uuid
 import streamlit as st
 
 from cnn_core import layers as layer_list
-
+from ui import views
 from ui.train_form import pkey
 
 LIST = pkey("custom", "layers")       # the form reads the list here (an architecture knob)
@@ -109,7 +109,7 @@ def editor(input_shape: tuple, classes: int, batch_size: int | None = None) -> N
                "and the running total, the size formula with its numbers, and how much of the image one value "
                "sees (the receptive field).")
     if why:
-        st.error(why, icon=":material/error:")
+        st.error(views.md(why), icon=":material/error:")   # it quotes the list's values (a cloned run's)
     uids, row = st.session_state[UIDS], 0
     for step in steps:                      # one step per layer, and the ones the editor adds (auto)
         if step.auto:

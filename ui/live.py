@@ -85,7 +85,7 @@ def picker() -> tuple[runs.Run, list[runs.Run]] | None:
                  format_func=lambda i: views.run_label(by_id[i]) + (" — corrupt" if by_id[i].corrupt else ""))
     st.session_state[SIGNATURE] = _signature(chosen, by_id[chosen].effective_status, active)
     if by_id[chosen].corrupt:
-        st.warning(f"Run {chosen} cannot be read: {by_id[chosen].error}")
+        st.warning(f"Run {chosen} cannot be read: {views.md(by_id[chosen].error)}")
         return None
     return by_id[chosen], active
 
@@ -134,7 +134,7 @@ def _in_progress(active: list[runs.Run]) -> None:
     for r in active:
         where = (f"waiting, #{views.queue_position(r.id, active)} in line"
                  if r.effective_status == "queued" else "training")
-        lines.append(f"{ICON[r.effective_status]} **{r.name}** — {where}")
+        lines.append(f"{ICON[r.effective_status]} **{views.md(r.name)}** — {where}")
     st.markdown("**In progress:** " + ("  \n".join(lines) if lines else "nothing right now"))
     st.caption(f"At most {views.runs_at_once(jobs.max_jobs())} at once here; a run launched while every "
                "slot is busy waits `queued` and starts, oldest first, when one frees.")
@@ -142,7 +142,7 @@ def _in_progress(active: list[runs.Run]) -> None:
 
 def _head(run: views.LiveRun, active: list[runs.Run]) -> None:
     """Name and status; for a queued run, its place in line among the runs in progress (`active`)."""
-    st.markdown(f"#### {run.name}\n{ICON.get(run.status, '')} **{run.status}** — "
+    st.markdown(f"#### {views.md(run.name)}\n{ICON.get(run.status, '')} **{run.status}** — "
                 f"{views.STATUS_WORDS.get(run.status, '')}")
     if run.status == "queued":
         pos = views.queue_position(run.id, active)
@@ -184,18 +184,24 @@ def _numbers_and_progress(run: views.LiveRun) -> None:
          if best is not None else "Appears when the first epoch ends.", ""),
     ]
     cells = "".join(
-        f'<div title="{html.escape(tip)}"><div style="font-size:0.875rem">{label}</div>'
-        f'<div style="font-size:2rem;line-height:1.3">{html.escape(value)}</div>'
-        + (f'<div style="font-size:0.8rem;opacity:0.7">{html.escape(note)}</div>' if note else "") + '</div>'
+        f'<div title="{_h(tip)}"><div style="font-size:0.875rem">{label}</div>'
+        f'<div style="font-size:2rem;line-height:1.3">{_h(value)}</div>'
+        + (f'<div style="font-size:0.8rem;opacity:0.7">{_h(note)}</div>' if note else "") + '</div>'
         for label, value, tip, note in numbers)
     st.markdown(
         f'<div role="progressbar" aria-label="Training progress" aria-valuenow="{pct}" aria-valuemin="0" '
         f'aria-valuemax="100" data-testid="runProgress" style="margin:0.25rem 0 0.6rem">'
-        f'<div style="font-size:0.875rem;margin-bottom:0.3rem">{html.escape(text)}</div>'
+        f'<div style="font-size:0.875rem;margin-bottom:0.3rem">{_h(text)}</div>'
         f'<div style="background:#e4e7ea;border-radius:0.5rem;height:0.5rem;overflow:hidden">'
         f'<div style="background:#2e7d32;width:{pct}%;height:100%"></div></div></div>'
         f'<div data-testid="runNumbers" style="display:grid;grid-template-columns:repeat(auto-fit,minmax(9rem,1fr));'
         f'gap:0.5rem 1rem;margin-bottom:0.5rem">{cells}</div>', unsafe_allow_html=True)
+
+
+def _h(text) -> str:
+    """A value (from run.json: an imported run's progress, its schedule) as text of the panel's HTML block:
+    escaped, on one line, since a blank line would end the block and Markdown would read the rest."""
+    return html.escape(" ".join(str(text).splitlines()))
 
 
 def _charts(run: views.LiveRun) -> None:
@@ -224,7 +230,8 @@ def _figures(run: views.LiveRun, smoothing: float, log: bool):
         # run is still starting (a first draw costs several times an update), not in its first seconds.
         loss = curves.loss_figure(run.steps, run.epochs, smoothing=smoothing, log=log)
         if run.steps.empty:
-            curves.waiting(loss, f"The first loss point appears after {run.record.config.get('log_every', 20)}"
+            curves.waiting(loss, f"The first loss point appears after "
+                                 f"{views.plot_text(run.record.config.get('log_every', 20))}"
                                  " training steps")
         acc = curves.accuracy_figure(run.epochs, run.best_epoch, chance=runs.chance_acc(run.record),
                                      stopped=run.record.summary.get("stopped_early"))
@@ -280,10 +287,10 @@ def _outcome(run: views.LiveRun) -> None:
             st.success(f"**Test accuracy {views.fmt_acc(run.test_acc)}** with the weights of the best "
                        f"validation epoch ({best}).", icon=":material/check_circle:")
         if reason := run.record.summary.get("stop_reason"):
-            st.info(f"Stopped early: {reason}.", icon=":material/front_hand:")
+            st.info(f"Stopped early: {views.md(reason)}.", icon=":material/front_hand:")
         nav.link("inspect", "Inspect this run: filters, feature maps, mistakes", run=run.id)
     elif run.status == "failed":
-        st.error(f"The run failed: {run.error or 'no message'}")
+        st.error(f"The run failed: {views.md(run.error or 'no message')}")
         log = run.path / runs.LOG
         if log.is_file():
             with st.expander("Last lines of train.log"):

@@ -11,7 +11,7 @@ import pandas as pd
 import streamlit as st
 from PIL import Image
 
-from ui import nav
+from ui import nav, views
 from ui.figures import CONFIG, images
 
 K = "own"                        # widget keys of the add panel: own.<what>
@@ -106,11 +106,11 @@ def show_report(report, classes, per_class=None, counts: dict | None = None) -> 
             for c, pictures in list(zip(classes, per_class))[:12]:
                 n = min(len(pictures), counts[c]["train"])
                 if n:
-                    st.image(strip(pictures[:n]), caption=c)
+                    st.image(strip(pictures[:n]), caption=views.md(c))
             if len(classes) > 12:
                 st.caption(f"… and {len(classes) - 12} more classes")
     for w in report.warnings:
-        st.warning(w, icon=":material/warning:")
+        st.warning(views.md(w), icon=":material/warning:")   # it quotes file and class names
 
 
 def _source_widgets():
@@ -182,14 +182,15 @@ def add_panel() -> None:
         if add:
             info = imagesets.add(name, source, options, upload_name=upload_name, read=kept[1])
             st.session_state.pop(READ, None)
-            nav.flash("home", "success", f"Added **{info.id}**: {kept[1].report.summary()}. Pick it on Train.")
+            nav.flash("home", "success",
+                      f"Added **{info.id}**: {views.md(kept[1].report.summary())}. Pick it on Train.")
             st.rerun()
     except ValueError as exc:              # imagesets.Refused and unreadable sources: the reason, nothing written
-        st.error(str(exc), icon=":material/error:")
+        st.error(views.md(exc), icon=":material/error:")       # it quotes entry and folder names
         return
     if kept is not None and kept[0] == signature:
         found = kept[1]
-        st.markdown(f"**Preview.** {found.report.summary()}")
+        st.markdown(f"**Preview.** {views.md(found.report.summary())}")
         show_report(found.report, found.report.classes,
                     imagesets.samples(found.train_x, found.train_y, len(found.report.classes)))
 
@@ -214,7 +215,7 @@ def added_list() -> None:
             st.markdown(f"**{info.id}** :violet-badge[yours] · {len(info.classes)} classes · "
                         f"{status.n_train:,} train · {status.n_test:,} test · {w}×{h} "
                         f"{'grey' if c == 1 else 'colour'}, {own['fit']}")
-            st.caption(f"From {own['origin']}"
+            st.caption(f"From {views.md(own['origin'])}"
                        + (f" · :orange[{len(own['warnings'])} warning(s)]" if own["warnings"] else ""))
             look, rename, delete = st.columns(3)
             with look.popover("Look", icon=":material/visibility:", width="stretch"):
@@ -226,7 +227,7 @@ def added_list() -> None:
                     _act(lambda: imagesets.rename(info.id, new.strip()), f"Renamed {info.id} to {new.strip()}.")
             with delete.popover("Delete", icon=":material/delete:", width="stretch"):
                 st.caption(f"This deletes the cached pictures of {info.id} ({status.n_train + status.n_test:,}); "
-                           f"your originals ({own['origin']}) are not touched.")
+                           f"your originals ({views.md(own['origin'])}) are not touched.")
                 if st.button("Delete for good", key=f"{K}.delete_btn.{info.id}", type="primary"):
                     _act(lambda: imagesets.delete(info.id), f"Deleted {info.id}.")
 
@@ -236,7 +237,7 @@ def _act(action, done: str) -> None:
         action()
         nav.flash("home", "success", done)
     except ValueError as exc:
-        nav.flash("home", "error", str(exc))
+        nav.flash("home", "error", views.md(exc))
     st.rerun()
 
 
@@ -247,7 +248,7 @@ def _look(info) -> None:
     try:
         raw = data.load_raw(info.id)
     except ValueError as exc:
-        st.error(str(exc), icon=":material/error:")
+        st.error(views.md(exc), icon=":material/error:")
         return
     show_report(report, report.classes, imagesets.samples(raw.train_x, raw.train_y, len(info.classes)))
 
@@ -261,7 +262,8 @@ def classify_many(model, meta: dict, where: str) -> None:
 
     key = f"{where}.many"
     st.caption("Pictures are fitted to the model's input as its training pictures were. Put them in folders "
-               f"named after classes ({', '.join(meta['classes'][:3])}, …) to get accuracy and a confusion matrix.")
+               f"named after classes ({', '.join(views.md(c) for c in meta['classes'][:3])}, …) to get accuracy "
+               "and a confusion matrix.")
     files = st.file_uploader("Pictures, or a .zip of them", type=PICTURES + ["zip"], accept_multiple_files=True,
                              key=f"{key}.files")
     folder = server_folder("or a folder on the server's disk", f"{key}.folder", "check")
@@ -272,7 +274,7 @@ def classify_many(model, meta: dict, where: str) -> None:
                 return
             result = predict.classify_many(model, meta, sources, progress=_progress_bar("Reading the pictures…"))
         except ValueError as exc:
-            st.error(str(exc), icon=":material/error:")
+            st.error(views.md(exc), icon=":material/error:")     # it quotes file names from the zip
             return
         st.session_state[key] = (meta.get("dataset"), result)
     kept = st.session_state.get(key)

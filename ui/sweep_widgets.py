@@ -8,7 +8,7 @@ import plotly.express as px
 import streamlit as st
 
 from cnn_core import compare, runs, sweeps
-from ui import nav
+from ui import nav, views
 from ui.figures import CONFIG
 from ui.figures import curves as figures
 
@@ -72,8 +72,8 @@ def sweep_tab(config, errors: dict) -> None:
             nav.flash("sweep", "success", f"Launched sweep {sweep.id}: {sweep.trials} trials.")
         except ValueError as exc:   # ConfigError too: each problem, before anything launched
             errors_ = getattr(exc, "errors", None)
-            nav.flash("sweep", "error", "Not launched: " + ("; ".join(f"{k}: {v}" for k, v in errors_.items())
-                                                            if errors_ else str(exc)))
+            nav.flash("sweep", "error", "Not launched: " + views.md("; ".join(f"{k}: {v}" for k, v in errors_.items())
+                                                                     if errors_ else exc))   # values of a cloned run
         st.rerun()
     nav.show_flash("sweep")
     live()

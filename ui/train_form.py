@@ -92,7 +92,7 @@ def current(cls: type = TrainConfig) -> tuple[TrainConfig, dict[str, str], str]:
 # ---- widgets ------------------------------------------------------------------------------------
 def _error(errors: dict, name: str) -> None:
     if name in errors:
-        st.error(errors[name], icon=":material/error:")
+        st.error(views.md(errors[name]), icon=":material/error:")   # it may quote a cloned run's value
 
 
 def _tip(spec: Setting, code_name: str | None = None) -> str:
@@ -238,7 +238,7 @@ def new_run(cls: type = TrainConfig) -> None:
     form = views.form_settings(cls)
     shown = set(form) | {"name"} | {e for e in errors if e.startswith("arch_params.")}
     for field in sorted(set(errors) - shown):
-        st.error(f"{views.error_labels({field: ''}, None)[0]}: {errors[field]}")
+        st.error(f"{views.error_labels({field: ''}, None)[0]}: {views.md(errors[field])}")
     launch_bar(errors, "bottom", cls)
     st.subheader("Layers of the model")
     layer_table(config, errors)
@@ -269,7 +269,7 @@ def fill_preset(name: str | None, cls: type = TrainConfig) -> None:
     values = {**config.to_dict(), **presets.values(name, config.dataset)}
     notes = load_config(cls(**values))
     nav.flash("train.preset", "warning" if notes else "success", f"Form filled from the {name} preset."
-              + (" Not carried over: " + "; ".join(notes) + "." if notes else ""))
+              + (" Not carried over: " + "; ".join(map(views.md, notes)) + "." if notes else ""))
 
 
 # ---- Launch and Clone ---------------------------------------------------------------------------
@@ -286,20 +286,21 @@ def launch(cls: type = TrainConfig) -> None:
     try:
         path = runs.create_run(config, name or views.default_name(config))
     except ConfigError as exc:
-        nav.flash("train", "error", "Not launched: " + "; ".join(f"{k}: {v}" for k, v in exc.errors.items()))
+        nav.flash("train", "error", "Not launched: " + "; ".join(f"{views.md(k)}: {views.md(v)}"
+                                                                for k, v in exc.errors.items()))
         return
     except (ValueError, OSError) as exc:
-        nav.flash("train", "error", f"Not launched: {exc}")
+        nav.flash("train", "error", f"Not launched: {views.md(exc)}")
         return
     try:
         jobs.launch(path, processes=int(st.session_state.get(PROCESSES) or 1))
     except jobs.QueueFull as exc:          # the line is full: nothing started, the run made for it goes
         runs.delete_run(path)
-        nav.flash("train", "error", f"Not launched: {exc}.")
+        nav.flash("train", "error", f"Not launched: {views.md(exc)}.")
         return
     except (ValueError, OSError) as exc:   # never leave a run that looks queued but has no process
         runs.update_run(path, status="failed", error=f"could not start the training process: {exc}")
-        nav.flash("train", "error", f"Run {path.name} could not start: {exc}")
+        nav.flash("train", "error", f"Run {path.name} could not start: {views.md(exc)}")
         return
     actions.watch(path.name)
     actions.open_tab("Live")
@@ -314,14 +315,14 @@ def clone(run_id: str | None, cls: type = TrainConfig) -> None:
         record = runs.read_run(runs.run_dir(run_id))
         config, dropped = views.clone_config(record, cls)
     except (ValueError, TypeError) as exc:
-        nav.flash("train", "error", f"Could not clone {run_id}: {exc}")
+        nav.flash("train", "error", f"Could not clone {run_id}: {views.md(exc)}")
         return
     given = record.config.get("arch_params")
     odd = [f"arch_params: {given!r:.60} is not an object of parameter values; the defaults are used"] \
         if given is not None and not isinstance(given, dict) else []
     notes = odd + load_config(config) + [f"{d}: a field unknown to this version" for d in dropped]
     nav.flash("train.clone", "warning" if notes else "success", f"Form filled from run {run_id}."
-              + (" Not carried over: " + "; ".join(notes) + "." if notes else ""))
+              + (" Not carried over: " + "; ".join(map(views.md, notes)) + "." if notes else ""))
     actions.open_tab("New run")
 
 
@@ -365,7 +366,7 @@ def layer_table(config: TrainConfig, errors: dict) -> None:
     try:
         table, total = _layers(config.dataset, config.arch, tuple(sorted(params.items())))
     except ValueError as exc:
-        st.error(str(exc))
+        st.error(views.md(exc))
         return
     table_col, notes = st.columns([3, 2], gap="medium")
     with table_col:

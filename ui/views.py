@@ -6,7 +6,9 @@ torch (models, data, jobs) are imported inside the functions that need them.
 """
 from __future__ import annotations
 
+import html
 import math
+import re
 from dataclasses import dataclass, fields
 from datetime import datetime
 from pathlib import Path
@@ -30,6 +32,37 @@ STATUS_WORDS = {
     "corrupt": "its run.json cannot be read",
 }
 # ---- formatting ---------------------------------------------------------------------------------
+_MD_PUNCT = re.compile(r"[!-/:-@\[-`{-~]")   # every ASCII punctuation character
+_LINE_BREAK = re.compile(r"\r\n?|\n")
+
+
+def md(text) -> str:
+    """`text` from elsewhere (a run's or a class's name, a file name, a message quoting them) as Streamlit
+    Markdown that shows it exactly as typed. Every ASCII punctuation character gets a backslash (CommonMark
+    reads one before any of them as that character), line breaks become spaces: `![](http://host/x)` shows
+    those characters and never becomes an image the browser fetches, nor a link, HTML, a heading, emphasis,
+    code, LaTeX ($) or a Streamlit directive (:red[...], :material/...:). Only for what Streamlit renders as
+    Markdown (alerts, captions, markdown, labels, help, st.table cells), not for dataframes or inputs."""
+    return _MD_PUNCT.sub(lambda m: "\\" + m.group(), _LINE_BREAK.sub(" ", str(text)))
+
+
+def md_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """A frame for st.table, which renders Markdown in every cell and header: its text escaped by md."""
+    def esc(v):
+        return md(v) if isinstance(v, str) else v
+
+    out = frame.map(esc)
+    out.index, out.columns = out.index.map(esc), out.columns.map(esc)
+    out.index.name, out.columns.name = esc(frame.index.name), esc(frame.columns.name)
+    return out
+
+
+def plot_text(text) -> str:
+    """`text` from elsewhere as plotly.js shows it as typed: plotly draws <a href>, <b>, <span style> in
+    titles, legends, axis labels and hover text; &lt; &gt; &amp; are among the entities it decodes."""
+    return html.escape(str(text), quote=False)
+
+
 def fmt_acc(value, digits: int = 2) -> str:
     """0.9712 -> '97.12%'; '–' when missing. 1.0 -> '100%' (no room is wasted on '100.00%')."""
     if not isinstance(value, (int, float)) or not math.isfinite(value):

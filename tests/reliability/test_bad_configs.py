@@ -16,6 +16,7 @@ from streamlit.testing.v1 import AppTest
 from cnn_core import cli, data, engine, jobs, models, runs
 from ui import views
 from cnn_core.config import TrainConfig
+from pagekit import shown
 
 ROOT = Path(__file__).resolve().parents[2]
 TRAIN = str(ROOT / "pages" / "train.py")
@@ -197,7 +198,7 @@ def test_whole_number_written_as_float_is_stored_as_int(runs_dir):
 
 # ---- the Train page ----------------------------------------------------------------------------
 def _texts(at: AppTest, kind: str) -> list[str]:
-    return [str(e.value) for e in getattr(at, kind)]
+    return [shown(e.value) for e in getattr(at, kind)]
 
 
 def _saved_run(fields: dict) -> Path:

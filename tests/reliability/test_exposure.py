@@ -18,6 +18,7 @@ from streamlit.testing.v1 import AppTest
 from browserkit import dashboard_server
 from cnn_core import predict, runs
 from test_draw_page import fake_run
+from pagekit import shown
 
 ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT = 90
@@ -133,7 +134,7 @@ def test_hostile_query_parameters_read_nothing_outside(page, world, monkeypatch,
         assert not at.exception, (value, [e.value for e in at.exception])
         assert at.title and at.title[0].value, value
         assert not [p for p in opened if p.startswith(str(sentinel)) or p.startswith("/etc/passwd")], (value, opened)
-        warnings = "\n".join(str(w.value) for w in at.warning)
+        warnings = "\n".join(shown(w.value) for w in at.warning)
         if page == "inspect.py":
             assert f"There is no run {value[:100]!r} in the runs folder" in warnings, (value, warnings)
             assert at.selectbox(key="inspect.run").value == good.name and at.query_params["run"] == good.name

@@ -23,6 +23,7 @@ from cnn_core import checkpoints, cli, metrics_log, predict, runs, snapshots, tr
 from cnn_core.checkpoints import CheckpointError
 from cnn_core.models import build_model
 from test_draw_page import canvas_state, drawn_one, fake_run
+from pagekit import shown
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = ROOT / "pages"
@@ -42,7 +43,7 @@ def _app(page: str, run: str | None = None, **state) -> AppTest:
 
 
 def _texts(at: AppTest, *kinds: str) -> str:
-    return "\n".join(str(e.value) for kind in kinds for e in getattr(at, kind))
+    return "\n".join(shown(e.value) for kind in kinds for e in getattr(at, kind))
 
 
 def _cli(argv: list[str], capsys) -> tuple[int, str, str]:

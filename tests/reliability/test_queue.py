@@ -22,6 +22,7 @@ import pytest
 
 from cnn_core import files, jobs, runs
 from cnn_core.config import TrainConfig
+from pagekit import shown
 
 SMALL = dict(dataset="mnist", arch="mlp", epochs=1, val_size=50)
 
@@ -255,9 +256,9 @@ def test_launch_on_the_train_page_with_the_line_full_says_so_and_keeps_nothing(o
             at.session_state["train.tab"] = "New run"     # with a run waiting, the page opens on Live
             at.run()
             at.button(key="train.launch").click().run()
-            shown = [str(e.value) for e in at.error]
+            said = [shown(e.value) for e in at.error]
             assert "Not launched: 1 run is already waiting for a training slot (the limit, CNN_MAX_QUEUED=1): wait " \
-                   "for one to finish, or stop one." in shown, shown
+                   "for one to finish, or stop one." in said, said
             assert [r.id for r in runs.list_runs(one_slot)] == [waiting.name]
         finally:
             _cancel_all([waiting])

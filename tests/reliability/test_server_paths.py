@@ -17,6 +17,7 @@ from streamlit.testing.v1 import AppTest
 
 from cnn_core import guards, predict, runs
 from ui import own_data
+from pagekit import shown
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = ROOT / "pages"
@@ -105,19 +106,19 @@ def test_without_the_variable_the_root_is_the_data_folders_import_folder(tmp_pat
 def _home(at: AppTest, path: str) -> list[str]:
     at.text_input(key="own.folder").set_value(path).run()
     at.button(key="own.preview").click().run()
-    return [e.value for e in at.error] + [m.value for m in at.markdown if m.value.startswith("**Preview.**")]
+    return [shown(e.value) for e in at.error] + [shown(m.value) for m in at.markdown if m.value.startswith("**Preview.**")]
 
 
 def _classify(at: AppTest, path: str) -> list[str]:
     at.text_input(key="draw.many.folder").set_value(path).run()
     at.button(key="draw.many.go").click().run()
-    return [e.value for e in at.error] + [m.value for m in at.markdown if "pictures** read" in m.value]
+    return [shown(e.value) for e in at.error] + [shown(m.value) for m in at.markdown if "pictures** read" in m.value]
 
 
 def _compare(at: AppTest, path: str) -> list[str]:
     at.text_input(key="compare.import_path.0").set_value(path).run()
     at.button(key="compare.import").click().run()
-    return [e.value for e in at.error] + [w.value for w in at.warning]
+    return [shown(e.value) for e in at.error] + [shown(w.value) for w in at.warning]
 
 
 def _open(page: str) -> AppTest:

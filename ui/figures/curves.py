@@ -13,7 +13,7 @@ import math
 import pandas as pd
 import plotly.graph_objects as go
 
-from ui.views import fmt_value
+from ui.views import fmt_value, plot_text
 
 HEIGHT = 320
 CONFIG = {"displayModeBar": False}
@@ -187,7 +187,8 @@ def runs_curves_figure(curves: pd.DataFrame, metric: str, granularity: str, x: s
             pts = rows[(rows["run"] == run) & (rows["granularity"] == gran) & (rows["split"] == split)]
             if pts.empty:
                 continue
-            fig.add_trace(go.Scatter(x=pts[x], y=pts["value"], name=f"{run} · {split}", legendgroup=run,
+            fig.add_trace(go.Scatter(x=pts[x], y=pts["value"], name=f"{plot_text(run)} · {split}",
+                                     legendgroup=plot_text(run),
                                      mode="lines+markers" if gran == "epoch" else "lines",
                                      line={"color": colour, "dash": dash}))
     if x == "epoch" and rows["epoch"].max() <= 15:
@@ -222,17 +223,17 @@ def parcoords_dimensions(frame: pd.DataFrame) -> list[dict]:
         if numeric and column in _LOG_AXES and all(v > 0 for v in values):
             logs = [math.log10(v) for v in values]
             ticks = sorted(set(zip(logs, values)))
-            dims.append({"label": f"{column} (log)", "values": logs, "tickvals": [t[0] for t in ticks],
+            dims.append({"label": f"{plot_text(column)} (log)", "values": logs, "tickvals": [t[0] for t in ticks],
                          "ticktext": [fmt_value(float(t[1])) for t in ticks], "range": _padded(logs)})
         elif numeric:
             values = [float(v) for v in values]
-            dims.append({"label": column, "values": values, "range": _padded(values),
+            dims.append({"label": plot_text(column), "values": values, "range": _padded(values),
                          **({"tickformat": ".1%"} if column == "test_acc" else {})})
         else:
             text = [fmt_value(v) for v in values]
             levels = sorted(set(text))
             codes = [levels.index(t) for t in text]
-            dims.append({"label": column, "values": codes, "tickvals": list(range(len(levels))),
+            dims.append({"label": plot_text(column), "values": codes, "tickvals": list(range(len(levels))),
                          "ticktext": levels, "range": _padded(codes)})
     return dims
 

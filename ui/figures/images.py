@@ -12,6 +12,8 @@ import math
 import numpy as np
 import plotly.graph_objects as go
 
+from ui.views import plot_text
+
 GAP = 1                  # blank pixels between tiles of a mosaic
 DIVERGING = "RdBu_r"     # weights: blue negative, white zero, red positive
 SEQUENTIAL = "Viridis"   # activations
@@ -142,7 +144,7 @@ def feature_map_figure(maps: np.ndarray, title: str, max_maps: int = 64, height:
 def confusion_figure(cm: np.ndarray, classes, normalized: bool = False, highlight: tuple[int, int] | None = None
                      ) -> go.Figure:
     """Rows: true class, columns: predicted class; counts, or shares of each true class."""
-    names = [str(c) for c in classes]
+    names = [plot_text(c) for c in classes]      # a dataset's folder names: plotly draws <a>, <span> in them
     z = cm.astype(float)
     if normalized:
         totals = z.sum(1, keepdims=True)
@@ -183,7 +185,7 @@ def saliency_figure(image_rgb: np.ndarray, heat: np.ndarray, title: str, opacity
 def probs_figure(probs: np.ndarray, classes, marked: int | None = None, height: int | None = None) -> go.Figure:
     """Horizontal bars: the model's probability for every class, values written beside; the `marked`
     class (the true one on Inspect, the predicted one on Draw) in green."""
-    names = [str(c) for c in classes]
+    names = [plot_text(c) for c in classes]      # a checkpoint's class names: plotly draws <a>, <span> in them
     colours = ["#2e7d32" if i == marked else "#90a4ae" for i in range(len(names))]
     return go.Figure(
         data=[dict(type="bar", x=probs, y=names, orientation="h", marker_color=colours,
