@@ -20,8 +20,10 @@ from cnn_core import metrics_log, runs
 from cnn_core.config import TrainConfig
 from ui import views
 from pagekit import shown
+import test_inspect_page
 
 ROOT = Path(__file__).resolve().parent.parent
+template_run = test_inspect_page.template_run     # the fixture: a lenet run trained once for the module
 TIMEOUT = 90                     # the first page in a process imports torch
 HOSTILE = "![x](http://evil.example/b) <img src=http://evil.example/i> <a href='http://evil.example/a'>a</a> :red[r]"
 IMAGE_LINK = re.compile(r"(?<!\\)!(?<!\\)\[")          # an image that would be fetched: ![ not escaped
@@ -246,16 +248,3 @@ def _rewrite_classes(path: Path, classes: list[str]) -> None:
     checkpoints.save_atomic(ckpt, path / runs.BEST)
 
 
-@pytest.fixture(scope="module")
-def template_run(small_data_dir, tmp_path_factory):
-    """One lenet run trained once for the module (two batches' worth of work on the small data)."""
-    from cnn_core import engine
-
-    root = tmp_path_factory.mktemp("md-runs")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("CNN_DATA_DIR", str(small_data_dir))
-        mp.setenv("CNN_OFFLINE", "1")
-        path = runs.create_run(TrainConfig(dataset="mnist", arch="lenet", val_size=100, epochs=1, batch_size=64,
-                                           lr=0.05), runs_dir=root)
-        assert engine.run_training(path).status == "completed"
-    return path
