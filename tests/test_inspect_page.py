@@ -10,6 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from cnn_core import engine, runs, trainer
 from cnn_core.config import TrainConfig
+from pagekit import shown
 
 PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "inspect.py")
 FAST = dict(dataset="mnist", arch="lenet", val_size=100, epochs=1, batch_size=32, lr=0.05)
@@ -45,7 +46,7 @@ def _open(run_id: str | None = None) -> AppTest:
 
 
 def _texts(at: AppTest, kind: str) -> str:
-    return "\n".join(str(e.value) for e in at.get(kind))
+    return "\n".join(shown(e.value) for e in at.get(kind))     # as read: views.md escapes names
 
 
 def test_no_runs_says_where_to_start():
@@ -140,7 +141,7 @@ def test_missing_test_set_keeps_filters(run_copy, monkeypatch, tmp_path):
 def test_unknown_run_in_url_warns_and_falls_back(run_copy):
     """?run=<unknown> warns and opens an existing run instead."""
     at = _open("no-such-run")
-    assert "no run 'no\\-such\\-run'" in _texts(at, "warning")      # views.md: the URL's text shows as typed
+    assert "no run 'no-such-run'" in _texts(at, "warning")
     assert at.selectbox(key="inspect.run").value == run_copy.name
 
 
