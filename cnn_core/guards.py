@@ -156,3 +156,12 @@ def decoded_problem(n: int, channels: int, height: int, width: int, advice: str)
         return None
     return (f"{n:,} pictures at {width}x{height} {'grey' if channels == 1 else 'colour'} would take "
             f"{fmt_bytes(need)} in memory; the limit is {fmt_bytes(limit)} ({DATASET_BYTES}): {advice}")
+
+
+def disk_problem(what: str, new: int, used: int, where: str, name: str, advice: str) -> str | None:
+    """Why writing `new` bytes where `used` are taken already would pass the disk budget `name`, or None."""
+    limit = budget(name)
+    if used + new <= limit:
+        return None
+    return (f"{what} ({fmt_bytes(new)}) would bring {where} to {fmt_bytes(used + new)}; the limit is "
+            f"{fmt_bytes(limit)} ({name}): {advice}")

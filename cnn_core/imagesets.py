@@ -173,6 +173,7 @@ def list_source(source, name: str | None = None) -> Listing:
             try:
                 zf = zipfile.ZipFile(f)
             except zipfile.BadZipFile as exc:
+                f.close()
                 raise Refused(f"{path} is not a readable zip file ({exc})") from None
             return _strip_root(_zip_listing(zf, f"zip {path}", os.fstat(f.fileno()).st_size))
         f.close()
@@ -483,11 +484,9 @@ def _check_disk(name: str, raw: RawDataset, data_dir: Path) -> None:
     new = sum(t.nbytes for t in (raw.train_x, raw.train_y, raw.test_x, raw.test_y))
     used = sum(p.stat().st_size for info in added(data_dir) for p in data._cache_paths(info.id, data_dir)
                if p.is_file())
-    limit = guards.budget(guards.DATA_DISK)
-    if used + new > limit:
-        raise Refused(f"Adding {name!r} ({guards.fmt_bytes(new)}) would bring the added datasets to "
-                      f"{guards.fmt_bytes(used + new)}; the limit is {guards.fmt_bytes(limit)} ({guards.DATA_DISK}): "
-                      "delete a dataset or raise the limit")
+    if why := guards.disk_problem(f"Adding {name!r}", new, used, "the added datasets", guards.DATA_DISK,
+                                  "delete a dataset or raise the limit"):
+        raise Refused(why)
 
 
 def added(data_dir: str | Path | None = None) -> list[data.DatasetInfo]:

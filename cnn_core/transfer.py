@@ -16,7 +16,7 @@ import zipfile
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
-from . import files, runs
+from . import files, guards, runs
 
 MAX_IMPORT_BYTES = 2 * 2**30      # unpacked size of one imported run
 MAX_IMPORT_FILES = 5000
@@ -163,18 +163,14 @@ def _unpack_zip(zf: zipfile.ZipFile, dest: Path) -> None:
 def _check_size(n_files: int, n_bytes: int, root: Path | None = None) -> None:
     """ImportRefused past the files and bytes of one run, or past the runs folder `root`'s disk budget
     (guards.RUNS_DISK) once the run is in."""
-    from . import guards
-
     if n_files > MAX_IMPORT_FILES:
         raise ImportRefused(f"{n_files:,} files; a run is imported with at most {MAX_IMPORT_FILES:,}")
     if n_bytes > MAX_IMPORT_BYTES:
         raise ImportRefused(f"{n_bytes / 2**30:.1f} GB unpacked; the limit is {MAX_IMPORT_BYTES / 2**30:.0f} GB")
-    if root is not None:
-        used, limit = guards.folder_bytes(root), guards.budget(guards.RUNS_DISK)
-        if used + n_bytes > limit:
-            raise ImportRefused(f"Importing this run ({guards.fmt_bytes(n_bytes)}) would bring the runs folder to "
-                                f"{guards.fmt_bytes(used + n_bytes)}; the limit is {guards.fmt_bytes(limit)} "
-                                f"({guards.RUNS_DISK}): delete runs or raise the limit")
+    if root is not None and (why := guards.disk_problem("Importing this run", n_bytes, guards.folder_bytes(root),
+                                                        "the runs folder", guards.RUNS_DISK,
+                                                        "delete runs or raise the limit")):
+        raise ImportRefused(why)
 
 
 def _copy_folder(src: Path, dest: Path) -> None:
@@ -183,8 +179,6 @@ def _copy_folder(src: Path, dest: Path) -> None:
         raise ImportRefused(f"{src} is a symbolic link; name the run folder itself")
     if not (src / runs.RUN_JSON).is_file():
         raise ImportRefused(f"{src} holds no {runs.RUN_JSON}: it is not a run folder")
-    from . import guards
-
     files, n_bytes = [], 0
     for parent, dirs, names in os.walk(src):          # links are not followed: each is met, and refused
         for item in (Path(parent) / n for n in dirs + names):
