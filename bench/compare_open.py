@@ -33,9 +33,10 @@ DATASETS = {"mnist": ([1, 28, 28], 10), "fashion-mnist": ([1, 28, 28], 10), "cif
 
 def make_runs(root: Path, n: int) -> None:
     """n run folders as the engine leaves them (no checkpoints: the page does not read them)."""
-    from cnn_core import files, runs
     from cnn_core.config import TrainConfig
-    from cnn_core.models import count_params, resolve_params
+    from cnn_core.core import files
+    from cnn_core.nets.architectures import count_params, resolve_params
+    from cnn_core.runs import store
 
     rng = random.Random(0)
     for i in range(n):
@@ -58,11 +59,11 @@ def make_runs(root: Path, n: int) -> None:
                 lines.append({"kind": "epoch", "step": step, "epoch": e, "train_loss": 2.3 / (1 + e),
                               "train_acc": 0.5 + e / 25, "val_loss": 2.4 / (1 + e), "val_acc": 0.5 + e / 26,
                               "lr": config.lr, "images_per_sec": 2500.0, "time": round(t, 3)})
-        (folder / runs.METRICS).write_text("".join(json.dumps(x) + "\n" for x in lines))
+        (folder / store.METRICS).write_text("".join(json.dumps(x) + "\n" for x in lines))
         summary = {"test_acc": 0.5 + rng.random() / 2.1, "test_loss": 0.3, "best_epoch": 9, "best_val_acc": 0.88,
                    "last_val_acc": 0.87, "last_train_acc": 0.9, "epochs_done": 10, "wall_time": round(t, 2),
                    "images_per_sec": 2500.0, "n_train": 55000, "n_val": 5000, "n_test": 10000}
-        record = {"format": runs.FORMAT, "id": run_id, "name": f"{dataset} · {arch} #{i}", "note": "",
+        record = {"format": store.FORMAT, "id": run_id, "name": f"{dataset} · {arch} #{i}", "note": "",
                   "created": f"2025-01-01T00:{i // 60:02d}:{i % 60:02d}+00:00", "host": "bench",
                   "config": config.to_dict(), "dataset": dataset, "arch": arch, "arch_params": params,
                   "classes": [str(c) for c in range(n_classes)], "input_shape": shape,
@@ -71,7 +72,7 @@ def make_runs(root: Path, n: int) -> None:
                   "progress": {"epoch": 10, "epochs": 10, "step": 500, "total_steps": 500, "steps_per_epoch": 50,
                                "images_per_sec": 2500.0, "elapsed": t},
                   "summary": summary}
-        files.write_json_atomic(folder / runs.RUN_JSON, record)
+        files.write_json_atomic(folder / store.RUN_JSON, record)
 
 
 def timed(label: str, fn, *args, **kw):
@@ -82,11 +83,12 @@ def timed(label: str, fn, *args, **kw):
 
 
 def library(root: Path) -> None:
-    from cnn_core import compare, runs
+    from cnn_core.analysis import compare
+    from cnn_core.runs import store
     from ui import views
 
     print("(a) library calls the page makes (this process; imports done)")
-    records = timed("list_runs (200 run.json)", runs.list_runs, root)
+    records = timed("list_runs (200 run.json)", store.list_runs, root)
     table = timed("runs_table", compare.runs_table, records)
     labels = timed("unique_labels", compare.unique_labels, records)
     timed("hyperparam_frame (one dataset)", compare.hyperparam_frame, records, "mnist")
@@ -94,7 +96,7 @@ def library(root: Path) -> None:
     timed("curves_frame, 5 runs (10 epochs + 500 steps each)", compare.curves_frame, picked, labels)
     timed("diff_table, 5 runs", views.diff_table, picked, labels)
     t0 = time.perf_counter()
-    warm = runs.list_runs(root)
+    warm = store.list_runs(root)
     compare.runs_table(warm)
     compare.unique_labels(warm)
     print(f"  {'TOTAL open (list + table + labels), warm':<58} {1000 * (time.perf_counter() - t0):8.1f} ms")
@@ -106,14 +108,14 @@ def apptest_child(picks: int) -> None:
     t0 = time.perf_counter()
     from streamlit.testing.v1 import AppTest
 
-    from cnn_core import runs
+    from cnn_core.runs import store
     t1 = time.perf_counter()
     at = AppTest.from_file(str(ROOT / "pages" / "compare.py"), default_timeout=120).run()
     t2 = time.perf_counter()
     assert not at.exception, at.exception
     at.run()
     t3 = time.perf_counter()
-    at.multiselect(key="compare.pick").set_value([r.id for r in runs.list_runs()[:picks]]).run()
+    at.multiselect(key="compare.pick").set_value([r.id for r in store.list_runs()[:picks]]).run()
     t4 = time.perf_counter()
     assert not at.exception, at.exception
     print(json.dumps({"import": t1 - t0, "first": t2 - t1, "rerun": t3 - t2, "picked": t4 - t3,

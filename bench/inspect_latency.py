@@ -22,9 +22,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cnn_core import data, inspection  # noqa: E402
+from cnn_core.analysis import inspection  # noqa: E402
+from cnn_core.data import catalog
+from cnn_core.nets.architectures import ARCHITECTURES, build_model  # noqa: E402
 from ui.figures import images as plots  # noqa: E402
-from cnn_core.models import ARCHITECTURES, build_model  # noqa: E402
 
 BUDGET_MS = 1000.0
 DATASET = {"mlp": "mnist", "lenet": "mnist", "simple-cnn": "mnist", "deep-cnn": "mnist",
@@ -32,7 +33,7 @@ DATASET = {"mlp": "mnist", "lenet": "mnist", "simple-cnn": "mnist", "deep-cnn": 
 
 
 def _setup(arch: str, n_images: int = 64):
-    info = data.get_info(DATASET[arch])
+    info = catalog.get_info(DATASET[arch])
     torch.manual_seed(0)
     model = build_model(arch, info.input_shape, len(info.classes)).eval()   # registry defaults
     images = torch.randint(0, 256, (n_images, *info.input_shape), dtype=torch.uint8)

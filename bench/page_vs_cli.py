@@ -31,20 +31,22 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from browserkit import chromium_page, cpu_seconds, dashboard_server, fill, select  # noqa: E402
-from cnn_core import data, runs  # noqa: E402
+
+from cnn_core.data import catalog
+from cnn_core.runs import store  # noqa: E402
 
 IDLE_S = 15
 
 
 def _data_dir(small: bool, tmp: Path) -> tuple[Path, str]:
     """The data folder and dataset to train on."""
-    real = data.default_data_dir()
-    if not small and data.dataset_status("fashion-mnist", real).state != "missing":
+    real = catalog.default_data_dir()
+    if not small and catalog.dataset_status("fashion-mnist", real).state != "missing":
         return real, "fashion-mnist"
     from datagen import write_idx_dataset
 
     write_idx_dataset(tmp / "data" / "mnist", n_train=6000, n_test=1000, seed=1)
-    data.prepare("mnist", data_dir=tmp / "data")
+    catalog.prepare("mnist", data_dir=tmp / "data")
     return tmp / "data", "mnist"
 
 
@@ -58,7 +60,7 @@ def _share(pid: int, seconds: float) -> float:
 def _new_run(runs_dir: Path, before: set[str], timeout: float = 60) -> Path:
     deadline = time.monotonic() + timeout
     while True:
-        new = [p for p in runs_dir.iterdir() if p.name not in before and (p / runs.RUN_JSON).is_file()]
+        new = [p for p in runs_dir.iterdir() if p.name not in before and (p / store.RUN_JSON).is_file()]
         if new:
             return new[0]
         assert time.monotonic() < deadline, "Launch made no run"
@@ -67,7 +69,7 @@ def _new_run(runs_dir: Path, before: set[str], timeout: float = 60) -> Path:
 
 def _page_way(data_dir: Path, runs_dir: Path, logs: Path, dataset: str, epochs: int) -> dict:
     """One run launched from the Train page and watched on its Live panel; plus the idle CPU of the server."""
-    from cnn_core.data import get_info
+    from cnn_core.data.catalog import get_info
 
     with dashboard_server(data_dir, runs_dir, logs) as base, chromium_page() as page:
         page.goto(base)
@@ -86,7 +88,7 @@ def _page_way(data_dir: Path, runs_dir: Path, logs: Path, dataset: str, epochs: 
         path = _new_run(runs_dir, before)
         t0, cpu0 = time.monotonic(), cpu_seconds(base.pid)
         page.locator('[role="progressbar"]').first.wait_for()
-        while runs.effective_status(record := runs.read_run(path)) in runs.ACTIVE:
+        while store.effective_status(record := store.read_run(path)) in store.ACTIVE:
             time.sleep(0.5)
         busy = (cpu_seconds(base.pid) - cpu0) / (time.monotonic() - t0)
         page.get_by_text("Test accuracy").first.wait_for(timeout=60_000)   # the tab saw the end
@@ -104,7 +106,7 @@ def _cli_way(data_dir: Path, runs_dir: Path, dataset: str, epochs: int) -> dict:
                           "--epochs", str(epochs), "--name", "bench: cli", "--quiet"],
                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=3600)
     assert out.returncode == 0, out.stderr[-2000:]
-    record = runs.read_run(_new_run(runs_dir, before))
+    record = store.read_run(_new_run(runs_dir, before))
     return {"ips": record.summary["images_per_sec"], "wall": record.summary["wall_time"]}
 
 
@@ -118,8 +120,8 @@ def main() -> None:
         tmp = Path(tmp)
         data_dir, dataset = _data_dir(args.small, tmp)
         runs_dir, logs = tmp / "runs", tmp
-        data.load_raw(dataset, data_dir)   # decode and cache once, outside the timings
-        n = data.dataset_status(dataset, data_dir).n_train
+        catalog.load_raw(dataset, data_dir)   # decode and cache once, outside the timings
+        n = catalog.dataset_status(dataset, data_dir).n_train
         print(f"{dataset} ({n:,} training images, {data_dir}), lenet, the Train form's defaults, "
               f"{args.epochs} epoch(s), {args.rounds} round(s)", flush=True)
         page, cli = [], []

@@ -24,11 +24,20 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
 
-from cnn_core import checkpoints, runs  # noqa: E402
+from cnn_core.analysis.predict import (  # noqa: E402
+    BUNDLED_MNIST,
+    first_conv_maps,
+    image_for_model,
+    ink_from_rgba,
+    load_model,
+    mnist_preprocess,
+    predict_uint8,
+    probabilities,
+    top_k,
+)
 from cnn_core.config import TrainConfig  # noqa: E402
-from cnn_core.models import build_model  # noqa: E402
-from cnn_core.predict import (BUNDLED_MNIST, first_conv_maps, image_for_model, ink_from_rgba, load_model,  # noqa: E402
-                              mnist_preprocess, predict_uint8, probabilities, top_k)
+from cnn_core.nets.architectures import build_model  # noqa: E402
+from cnn_core.runs import checkpoints, store  # noqa: E402
 
 BUDGET_MS = 20.0   # the Draw page's target for one prediction, server side
 
@@ -61,12 +70,12 @@ def _medians_ms(fns: dict, repeats: int, warmup: int = 5) -> dict[str, tuple[flo
 
 def _lenet_run(folder: Path) -> Path:
     """A lenet MNIST run folder (untrained weights: the time does not depend on them)."""
-    path = runs.create_run(TrainConfig(dataset="mnist", arch="lenet"), runs_dir=folder)
-    record = runs.read_run(path)
+    path = store.create_run(TrainConfig(dataset="mnist", arch="lenet"), runs_dir=folder)
+    record = store.read_run(path)
     model = build_model("lenet", (1, 28, 28), 10, record.arch_params)
     meta = {"arch": "lenet", "arch_params": record.arch_params, "input_shape": [1, 28, 28], "num_classes": 10,
             "classes": record.classes, "mean": [0.1307], "std": [0.3081], "dataset": "mnist"}
-    checkpoints.save_atomic(checkpoints.model_record(model, meta), path / runs.BEST)
+    checkpoints.save_atomic(checkpoints.model_record(model, meta), path / store.BEST)
     return path
 
 
@@ -83,7 +92,7 @@ def bench(name: str, run: Path, repeats: int) -> float:
         probabilities(model, meta, image)
         first_conv_maps(model, meta, image)
 
-    def cli_predict():            # cli_commands.predict_cmd for one image, without the process start
+    def cli_predict():            # commands.predict_cmd for one image, without the process start
         m, mt = load_model(run)
         probs = predict_uint8(m, mt, torch.stack([image_for_model(png, mt)]))
         top_k(probs, mt["classes"])
@@ -111,7 +120,7 @@ def main() -> int:
           f"{args.repeats} repeats, timed round-robin; medians and 90th percentiles")
     with tempfile.TemporaryDirectory() as tmp:
         models = {"lenet": _lenet_run(Path(tmp))}
-        if (BUNDLED_MNIST / runs.BEST).is_file():
+        if (BUNDLED_MNIST / store.BEST).is_file():
             models = {"bundled model": BUNDLED_MNIST, **models}
         else:
             print(f"(no bundled model in {BUNDLED_MNIST}: `python scripts/make_bundled_model.py` makes it)")

@@ -44,11 +44,13 @@ def tutorial_loop(dataset: str, epochs: int) -> tuple[float, float]:
     from torch.utils.data import DataLoader, Dataset
     from torchvision import transforms
 
-    from cnn_core import data, models, presets
+    from cnn_core.data import catalog
+    from cnn_core.nets import architectures
+    from cnn_core.train import presets
 
     torch.manual_seed(0)
-    raw, info = data.load_raw(dataset), data.get_info(dataset)
-    mean, std = data.channel_stats(raw.train_x)
+    raw, info = catalog.load_raw(dataset), catalog.get_info(dataset)
+    mean, std = catalog.channel_stats(raw.train_x)
     tf = transforms.Compose([transforms.ToTensor(), transforms.Normalize(mean, std)])
 
     class Images(Dataset):                     # what torchvision's dataset classes do: one PIL image at a time
@@ -64,7 +66,7 @@ def tutorial_loop(dataset: str, epochs: int) -> tuple[float, float]:
     train = DataLoader(Images(raw.train_x, raw.train_y), batch_size=64, shuffle=True)
     val = DataLoader(Images(raw.test_x, raw.test_y), batch_size=64, shuffle=False)
     preset = presets.values("tutorial", dataset)
-    model = models.build_model(preset["arch"], info.input_shape, len(info.classes), preset["arch_params"])
+    model = architectures.build_model(preset["arch"], info.input_shape, len(info.classes), preset["arch_params"])
     opt = (torch.optim.Adam(model.parameters(), lr=preset["lr"]) if preset["optimizer"] == "adam"
            else torch.optim.SGD(model.parameters(), lr=preset["lr"]))
     loss_fn = nn.CrossEntropyLoss()
@@ -87,21 +89,22 @@ def tutorial_loop(dataset: str, epochs: int) -> tuple[float, float]:
 
 def fast_run(dataset: str, seed: int, runs_dir: Path) -> tuple[float, float]:
     """(training seconds, test accuracy) of the fast preset, run from the command line as a person would."""
-    from cnn_core import runs
+    from cnn_core.runs import store
 
-    folders = lambda: {p for p in runs_dir.glob("*") if (p / runs.RUN_JSON).is_file()}  # noqa: E731
+    folders = lambda: {p for p in runs_dir.glob("*") if (p / store.RUN_JSON).is_file()}  # noqa: E731
     before = folders()
     cmd = [sys.executable, "-m", "cnn_core", "--runs-dir", str(runs_dir), "train", "--dataset", dataset,
            "--preset", "fast", "--seed", str(seed), "--quiet"]
     subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True)
     (path,) = folders() - before
-    record = runs.read_run(path)
+    record = store.read_run(path)
     assert record.status == "completed", record.error
     return record.summary["wall_time"], record.summary["test_acc"]
 
 
 def main() -> int:
-    from cnn_core import data, presets
+    from cnn_core.data import catalog
+    from cnn_core.train import presets
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--datasets", nargs="+", default=list(TARGETS))
@@ -111,7 +114,7 @@ def main() -> int:
     runs_dir = Path(tempfile.mkdtemp(prefix="tta-runs-"))
     print(f"torch threads: {os.environ.get('OMP_NUM_THREADS') or os.cpu_count()}; runs in {runs_dir}")
     for dataset in args.datasets:
-        if data.dataset_status(dataset).state == "missing" or "fast" not in presets.for_dataset(dataset):
+        if catalog.dataset_status(dataset).state == "missing" or "fast" not in presets.for_dataset(dataset):
             print(f"{dataset}: skipped (not prepared, or no fast preset)")
             continue
         epoch_s, tut_acc = tutorial_loop(dataset, min(args.tutorial_epochs, TUTORIAL_EPOCHS[dataset]))

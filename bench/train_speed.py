@@ -3,7 +3,7 @@
 Same data (fashion-mnist), model (lenet) and optimizer (SGD 0.01, momentum 0.9, batch 64), one
 epoch each of
   (a) the tutorial loop: torchvision dataset + ToTensor()/Normalize per sample + DataLoader(shuffle)
-  (b) the engine (cnn_core.engine, as `python -m cnn_core train` runs it)
+  (b) the engine (cnn_core.train.engine, as `python -m cnn_core train` runs it)
   (c) the bound: the same model stepping on one pre-made batch, no data movement.
 Prints images/s of each, engine/tutorial, bound/engine, and both test accuracies after the epoch.
 Then the measurements behind the engine's defaults (memory format, batch size).
@@ -24,9 +24,11 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cnn_core import data, engine, evaluation, runs  # noqa: E402
 from cnn_core.config import TrainConfig  # noqa: E402
-from cnn_core.models import build_model  # noqa: E402
+from cnn_core.data import catalog
+from cnn_core.nets.architectures import build_model  # noqa: E402
+from cnn_core.runs import store  # noqa: E402
+from cnn_core.train import engine, evaluation
 
 BATCH, LR, MOMENTUM = 64, 0.01, 0.9
 
@@ -81,7 +83,7 @@ def tutorial_epoch(raw, root: Path, limit: int | None) -> tuple[float, float]:
 def engine_epoch(runs_root: Path, limit: int | None) -> tuple[float, float]:
     cfg = TrainConfig(dataset="fashion-mnist", arch="lenet", optimizer="sgd", lr=LR, momentum=MOMENTUM,
                       batch_size=BATCH, epochs=1, device="cpu", dry_run_batches=limit or 0, seed=0)
-    path = runs.create_run(cfg, runs_dir=runs_root)
+    path = store.create_run(cfg, runs_dir=runs_root)
     record = engine.run_training(path)
     assert record.status == "completed", record.error
     return record.summary["images_per_sec"], record.summary["final_test_acc"]
@@ -111,7 +113,7 @@ def main() -> None:
     args = parser.parse_args()
     limit = 200 if args.quick else None
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; loading fashion-mnist ...")
-    raw = data.load_raw("fashion-mnist")
+    raw = catalog.load_raw("fashion-mnist")
     print(f"fashion-mnist: {len(raw.train_x):,} train / {len(raw.test_x):,} test from {raw.source}")
     with tempfile.TemporaryDirectory() as tmp:
         tut_ips, tut_acc = tutorial_epoch(raw, Path(tmp) / "tv", limit)

@@ -1,6 +1,6 @@
 """Entry point: python -m cnn_core ..."""
 import sys
 
-from .cli import main
+from cnn_core.cli.entry import main
 
 sys.exit(main())

@@ -6,7 +6,7 @@ import json
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-from .settings import setting, specs
+from cnn_core.core.settings import setting, specs
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("none", "step", "cosine", "onecycle")
@@ -36,18 +36,18 @@ def _registry(module: str, names: str, lookup: str):
     return choices, problem
 
 
-_DATASETS, _DATASET_PROBLEM = _registry("data", "datasets", "get_info")   # built-in and added ones
-_ARCHS, _ARCH_PROBLEM = _registry("models", "ARCHITECTURES", "get_architecture")
+_DATASETS, _DATASET_PROBLEM = _registry("data.catalog", "datasets", "get_info")   # built-in and added ones
+_ARCHS, _ARCH_PROBLEM = _registry("nets.architectures", "ARCHITECTURES", "get_architecture")
 
 
 def _devices() -> tuple:
-    from . import devices  # torch
+    from cnn_core.core import devices  # torch
 
     return devices.available_names()
 
 
 def _device_problem(name) -> str | None:
-    from . import devices
+    from cnn_core.core import devices
 
     return devices.device_error(name)
 
@@ -190,7 +190,9 @@ def field_label(name: str, cls: type = None) -> str:
 
 # ---- checks -------------------------------------------------------------------------------------
 def _validate(c: TrainConfig, check_data: bool) -> dict[str, str]:
-    from . import data, devices, models  # local: keeps `import cnn_core.config` light
+    from cnn_core.core import devices  # local, as all torch: keeps `import cnn_core.config` light
+    from cnn_core.data import catalog
+    from cnn_core.nets import architectures
 
     errors = {name: msg for name, spec in specs(type(c)).items() if (msg := spec.check(getattr(c, name)))}
     if "nesterov" not in errors and "momentum" not in errors and c.nesterov and c.momentum == 0:
@@ -198,18 +200,18 @@ def _validate(c: TrainConfig, check_data: bool) -> dict[str, str]:
     if not errors.get("amp") and c.amp and not errors.get("device"):
         if devices.resolve_device(c.device).type != "cuda":
             errors["amp"] = "mixed precision runs on CUDA only; this run's device is not a CUDA GPU"
-    info = None if "dataset" in errors else data.get_info(c.dataset)
+    info = None if "dataset" in errors else catalog.get_info(c.dataset)
     if info is not None and c.tta is True and info.kind != "cifar":
         errors["tta"] = f"a mirrored image of {info.title} is not one of its images: test-time mirroring is for photos"
     if "arch" not in errors and "arch_params" not in errors:
-        _validate_arch(c, info, errors, models)
+        _validate_arch(c, info, errors, architectures)
     if check_data and info is not None:
-        _validate_sizes(c, info, errors, data)
+        _validate_sizes(c, info, errors, catalog)
     return errors
 
 
-def _validate_arch(c, info, errors, models) -> None:
-    bad = models.param_errors(c.arch, c.arch_params)
+def _validate_arch(c, info, errors, architectures) -> None:
+    bad = architectures.param_errors(c.arch, c.arch_params)
     errors.update({f"arch_params.{k}": v for k, v in bad.items()})
     if bad or info is None:
         return
@@ -217,21 +219,21 @@ def _validate_arch(c, info, errors, models) -> None:
     # accepted is not built for real either (the form calls this on every rerun).
     batch = int(c.batch_size) if "batch_size" not in errors else None
     try:
-        found = models.size_problems(c.arch, info.input_shape, len(info.classes), c.arch_params, batch)
+        found = architectures.size_problems(c.arch, info.input_shape, len(info.classes), c.arch_params, batch)
     except ValueError as exc:
         found = [str(exc)]
     if found:
         errors["arch"] = "; ".join(found)
 
 
-def _validate_sizes(c, info, errors, data) -> None:
-    status = data.dataset_status(c.dataset)
+def _validate_sizes(c, info, errors, catalog) -> None:
+    status = catalog.dataset_status(c.dataset)
     if status.state == "missing":
         return  # sizes are checked again once the data is loaded
     if "val_size" in errors:
         return
     if c.val_size is None:
-        val = data.default_val_size(info, status.n_train)
+        val = catalog.default_val_size(info, status.n_train)
     elif c.val_size >= status.n_train:
         errors["val_size"] = (f"validation size must be below the {status.n_train:,} training images "
                               f"of {c.dataset}, got {c.val_size:,}")

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from cnn_core import compare, runs
-from ui import compare_widgets as w, nav, views
+from cnn_core.analysis import compare
+from cnn_core.runs import store
+from ui import compare_widgets as w
+from ui import nav, views
 from ui.figures import curves as figures
 
 nav.ensure_frame()
@@ -15,8 +17,8 @@ st.caption("The tutorials change one thing at a time (width, dropout, batch norm
            "which choice helped, by how much, and where their curves part.")
 nav.show_flash("compare")
 
-records = runs.list_runs()
-readable = runs.readable(records)            # what can be compared; the rest is listed as corrupt
+records = store.list_runs()
+readable = store.readable(records)            # what can be compared; the rest is listed as corrupt
 by_id = {r.id: r for r in readable}
 labels = compare.unique_labels(records)
 
@@ -27,7 +29,7 @@ else:
     if chance := compare.at_chance(readable):
         st.warning(f"{len(chance)} run(s) finished at chance level, no better than guessing: "
                    + "; ".join(f"**{views.md(labels[r.id])}** ({r.summary['test_acc']:.2%})" for r in chance[:5])
-                   + f". In each, {runs.CHANCE_ADVICE}", icon=":material/warning:")
+                   + f". In each, {store.CHANCE_ADVICE}", icon=":material/warning:")
     if unreadable := [r for r in records if r.corrupt]:
         st.warning(f"{len(unreadable)} run(s) cannot be read (status corrupt in the table): "
                    + "; ".join(f"{r.id}: {views.md(r.error)}" for r in unreadable[:5]), icon=":material/warning:")

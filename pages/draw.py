@@ -1,7 +1,8 @@
 """Draw: sketch a digit (or upload a picture of one) and watch the MNIST runs read it."""
 import streamlit as st
 
-from ui import draw_widgets as dw, nav, views
+from ui import draw_widgets as dw
+from ui import nav, views
 
 nav.ensure_frame()
 
@@ -17,7 +18,7 @@ def main() -> None:
                                       label_visibility="collapsed") or "Draw"
         raw = dw.canvas_input() if source == "Draw" else dw.upload_input()
 
-    from cnn_core import predict     # torch (2.7 s here): imported once the canvas is on screen
+    from cnn_core.analysis import predict  # torch (2.7 s here): imported once the canvas is on screen
 
     records = predict.drawable_runs()
     if not records:
@@ -44,7 +45,7 @@ def main() -> None:
 
 def answer(records, model, meta: dict, ink, middle, right) -> None:
     """What the chosen run reads in the drawing, every run's answer on demand, the first layer's maps."""
-    from cnn_core import predict
+    from cnn_core.analysis import predict
 
     image = predict.drawing_for_model(ink, meta)
     with middle:

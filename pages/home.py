@@ -13,14 +13,15 @@ st.markdown(
     "accuracy live.  \n"
     "Then look inside: filters, feature maps, mistakes; compare runs; draw a digit and see what the net says.")
 
-from cnn_core import data, runs  # noqa: E402  (torch: after the first lines are on screen)
+from cnn_core.data import catalog
+from cnn_core.runs import store  # noqa: E402  (torch: after the first lines are on screen)
 from ui import views  # noqa: E402
 
-all_runs = runs.list_runs()
+all_runs = store.list_runs()
 if not all_runs:
     steps = ["Open **Train**, keep LeNet on MNIST, press **Launch**.",
              "Watch the loss fall, then open the run in **Inspect**."]
-    if data.dataset_status("mnist").state == "missing":
+    if catalog.dataset_status("mnist").state == "missing":
         steps.insert(0, "Prepare a dataset below (MNIST is the quickest).")
     st.info("**First time here?** " + " ".join(f"{i}. {step}" for i, step in enumerate(steps, 1)),
             icon=":material/flag:")
@@ -31,7 +32,7 @@ st.subheader("Datasets")
 BADGE = {"ready": ":green-badge[ready]", "subset": ":orange-badge[subset]",
          "not prepared": ":blue-badge[not prepared]", "needs files": ":red-badge[needs files]"}
 nav.show_flash("home")
-for col, name in zip(st.columns(len(data.DATASETS)), data.DATASETS):
+for col, name in zip(st.columns(len(catalog.DATASETS)), catalog.DATASETS):
     card = views.dataset_card(name)
     with col.container(border=True):
         st.markdown(f"**{card.title}** {BADGE[card.badge]}")
@@ -43,7 +44,7 @@ for col, name in zip(st.columns(len(data.DATASETS)), data.DATASETS):
                      "data folder, then torchvision's download, then the offline packages."):
             bar = st.progress(0.0, text=f"{card.title}: starting")
             try:
-                raw = data.prepare(name, progress=lambda done, total, msg: bar.progress(
+                raw = catalog.prepare(name, progress=lambda done, total, msg: bar.progress(
                     min(done / total, 1.0) if total else 0.0, text=msg))
                 nav.flash("home", "success", f"{card.title}: {len(raw.train_y):,} training and {len(raw.test_y):,} test "
                                f"images from {raw.source}.")
@@ -53,6 +54,7 @@ for col, name in zip(st.columns(len(data.DATASETS)), data.DATASETS):
 
 st.subheader("Your own pictures")
 from ui import own_data  # noqa: E402
+
 own_data.added_list()
 with st.expander("Add a dataset from your pictures", icon=":material/add_photo_alternate:"):
     own_data.add_panel()
@@ -60,7 +62,7 @@ with st.expander("Add a dataset from your pictures", icon=":material/add_photo_a
 st.subheader("Recent runs")
 if all_runs:
     st.dataframe(views.runs_frame(all_runs[:8]).drop(columns="id"), hide_index=True, width="stretch")
-    active = [r for r in all_runs if r.effective_status in runs.ACTIVE][:3]
+    active = [r for r in all_runs if r.effective_status in store.ACTIVE][:3]
     done = next((r for r in all_runs if r.effective_status == "completed"), None)
     for r in active:
         nav.link("train", f"Watch on Train: {views.md(views.short(r.name))} ({r.effective_status})", run=r.id)

@@ -1,7 +1,8 @@
 """Inspect: what a run's network learned — filters, feature maps, confusion, mistakes, saliency — at any epoch."""
 import streamlit as st
 
-from ui import inspect_widgets as iw, nav
+from ui import inspect_widgets as iw
+from ui import nav
 
 nav.ensure_frame()
 

@@ -17,8 +17,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from cnn_core import files, runs  # noqa: E402
-from cnn_core.predict import BUNDLED_MNIST  # noqa: E402
+from cnn_core.analysis.predict import BUNDLED_MNIST  # noqa: E402
+from cnn_core.core import files
+from cnn_core.runs import store  # noqa: E402
 
 COMMAND = ["train", "--dataset", "mnist", "--arch", "deep-cnn", "--param", "batch_norm=true",
            "--param", "dropout=0.2", "--augment", "affine", "--optimizer", "adam", "--lr", "0.003",
@@ -33,14 +34,14 @@ def main() -> int:
         if subprocess.run(cmd, cwd=ROOT).returncode != 0:
             return 1
         (run,) = [p for p in Path(tmp).iterdir() if p.is_dir() and not p.name.startswith(".")]
-        record = runs.read_run(run)
+        record = store.read_run(run)
         if BUNDLED_MNIST.exists():
             shutil.rmtree(BUNDLED_MNIST)
         BUNDLED_MNIST.mkdir(parents=True)
-        for name in (runs.RUN_JSON, runs.METRICS, runs.BEST):
+        for name in (store.RUN_JSON, store.METRICS, store.BEST):
             shutil.copy2(run / name, BUNDLED_MNIST / name)
     record.pid, record.host, record.id = None, "bundled", BUNDLED_MNIST.name
-    files.write_json_atomic(BUNDLED_MNIST / runs.RUN_JSON, record.to_dict())
+    files.write_json_atomic(BUNDLED_MNIST / store.RUN_JSON, record.to_dict())
     size = sum(p.stat().st_size for p in BUNDLED_MNIST.iterdir())
     s = record.summary
     print(f"bundled model in {BUNDLED_MNIST.relative_to(ROOT)} ({size / 1024:.0f} KB): test accuracy "

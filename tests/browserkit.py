@@ -88,27 +88,29 @@ def training_dashboard(data_dir: Path, runs_dir: Path, log_dir: Path, **env: str
         with dashboard_server(data_dir, runs_dir, log_dir, **env) as base:
             yield base
     finally:
-        from cnn_core import jobs, runs, sweeps
-        for s in sweeps.list_sweeps(runs_dir):
-            sweeps.delete(s.id, runs_dir)
-        for r in runs.list_runs(runs_dir):
+        from cnn_core.runs import store
+        from cnn_core.sweeps import ledger
+        from cnn_core.train import jobs
+        for s in ledger.list_sweeps(runs_dir):
+            ledger.delete(s.id, runs_dir)
+        for r in store.list_runs(runs_dir):
             if getattr(r, "pid", None):
                 try:
                     os.kill(r.pid, signal.SIGCONT)      # one a test left stopped (stopped_at_launch)
                 except OSError:
                     pass
-            if jobs.cancel(Path(r.path)) in runs.ACTIVE:
+            if jobs.cancel(Path(r.path)) in store.ACTIVE:
                 jobs.wait(Path(r.path), timeout=60)
 
 
 def stopped_at_launch(runs_dir: Path, timeout: float = 30) -> int:
     """The launched run's process, stopped (SIGSTOP) as soon as run.json names it; its pid. A test then
     lets it run (SIGCONT) only while it watches, so that no machine is too fast for the test."""
-    from cnn_core import runs
+    from cnn_core.runs import store
 
     deadline = time.monotonic() + timeout
     while True:
-        pids = [r.pid for r in runs.readable(runs.list_runs(runs_dir)) if r.pid]
+        pids = [r.pid for r in store.readable(store.list_runs(runs_dir)) if r.pid]
         if pids:
             os.kill(pids[0], signal.SIGSTOP)
             return pids[0]
@@ -118,13 +120,13 @@ def stopped_at_launch(runs_dir: Path, timeout: float = 30) -> int:
 
 def run_until(pid: int, path: Path, done, timeout: float = 60) -> None:
     """Let a stopped run's process go (SIGCONT) until done(its record) holds, then stop it again."""
-    from cnn_core import runs
+    from cnn_core.runs import store
 
     os.kill(pid, signal.SIGCONT)
     try:
         deadline = time.monotonic() + timeout
-        while not done(runs.read_run(path)):
-            assert time.monotonic() < deadline, runs.read_run(path)
+        while not done(store.read_run(path)):
+            assert time.monotonic() < deadline, store.read_run(path)
             time.sleep(0.05)
     finally:
         os.kill(pid, signal.SIGSTOP)
@@ -210,15 +212,16 @@ def idle(page, timeout_ms: int = 60_000) -> None:
 def train_runs(data_dir: Path, folder: Path, configs: dict[str, dict]) -> dict[str, Path]:
     """Train each config (TrainConfig fields) with the real engine into `folder`, named by its key, over
     `data_dir`; name -> run folder. For a module's server to show finished runs."""
-    from cnn_core import engine, runs
     from cnn_core.config import TrainConfig
+    from cnn_core.runs import store
+    from cnn_core.train import engine
 
     out = {}
     saved = {k: os.environ.get(k) for k in ("CNN_DATA_DIR", "CNN_OFFLINE")}
     os.environ.update(CNN_DATA_DIR=str(data_dir), CNN_OFFLINE="1")
     try:
         for name, config in configs.items():
-            out[name] = runs.create_run(TrainConfig(**config), name=name, runs_dir=folder)
+            out[name] = store.create_run(TrainConfig(**config), name=name, runs_dir=folder)
             record = engine.run_training(out[name])
             assert record.status == "completed", (name, record.error)
     finally:

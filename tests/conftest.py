@@ -23,11 +23,11 @@ def small_data_dir(tmp_path_factory) -> Path:
     write_idx_dataset(root / "mnist", n_train=600, n_test=200, seed=1)
     write_idx_dataset(root / "fashion-mnist", n_train=600, n_test=200, seed=2)
     write_cifar_dataset(root / "cifar10", n_per_batch=60, n_test=200, seed=3)
-    from cnn_core import data
+    from cnn_core.data import catalog
 
     os.environ.setdefault("CNN_OFFLINE", "1")
     for name in ("mnist", "fashion-mnist", "cifar10", "cifar2"):
-        data.prepare(name, data_dir=root)   # caches built once per session, as `make data` does
+        catalog.prepare(name, data_dir=root)   # caches built once per session, as `make data` does
     return root
 
 

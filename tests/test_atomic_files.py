@@ -1,4 +1,4 @@
-"""Atomic writers (cnn_core/files.py's atomic_write and every site that writes through it): a write that
+"""Atomic writers (cnn_core/core/files.py's atomic_write and every site that writes through it): a write that
 fails mid-way leaves the old file and no temp file; a write that succeeds fsyncs the folder after the
 rename, so the new name survives a power cut."""
 from __future__ import annotations
@@ -12,7 +12,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from cnn_core import checkpoints, data, files, metrics_log, model_export, runs
+from cnn_core.core import files
+from cnn_core.data import catalog
+from cnn_core.export import formats
+from cnn_core.runs import checkpoints, metrics_log, store
 
 BUNDLED = Path(__file__).resolve().parent.parent / "models" / "mnist-bundled"
 
@@ -50,21 +53,21 @@ def _checkpoint(folder: Path) -> Path:
 
 def _metrics(folder: Path) -> Path:
     lines = [{"kind": "step", "step": s, "loss": 1.0} for s in (1, 2, 3)]
-    (folder / runs.METRICS).write_text("".join(json.dumps(r) + "\n" for r in lines))
+    (folder / store.METRICS).write_text("".join(json.dumps(r) + "\n" for r in lines))
     metrics_log.truncate_metrics(folder, 2)
-    return folder / runs.METRICS
+    return folder / store.METRICS
 
 
 def _dataset_cache(folder: Path) -> Path:
     x, y = torch.zeros(4, 1, 2, 2, dtype=torch.uint8), torch.tensor([0, 1, 0, 1])
-    data._write_cache(data.RawDataset("tiny", x, y, x, y, "made by a test"), folder, "test")
+    catalog._write_cache(catalog.RawDataset("tiny", x, y, x, y, "made by a test"), folder, "test")
     return folder / "cache" / "tiny.json"
 
 
 def _model_export(folder: Path) -> Path:
     run = folder / "runs" / BUNDLED.name
     shutil.copytree(BUNDLED, run)
-    return model_export.export_model(run, "torchscript", batch=torch.zeros(2, 1, 28, 28)).path
+    return formats.export_model(run, "torchscript", batch=torch.zeros(2, 1, 28, 28)).path
 
 
 WRITERS = {"run.json": _write_json, "checkpoint": _checkpoint, "metrics cut back": _metrics,

@@ -8,8 +8,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from cnn_core import checkpoints, data, metrics_log, runs
-from cnn_core.predict import BUNDLED_MNIST, load_model, drawable_runs, predict_uint8
+from cnn_core.analysis.predict import (
+    BUNDLED_MNIST,
+    drawable_runs,
+    load_model,
+    predict_uint8,
+)
+from cnn_core.data import catalog
+from cnn_core.runs import checkpoints, metrics_log, store
 
 ROOT = Path(__file__).resolve().parent.parent
 REAL_DATA = ROOT / "data"          # the autouse fixture points CNN_DATA_DIR at generated digits: not these
@@ -18,7 +24,7 @@ ACC_FLOOR = 0.97                   # the script reports >= 0.98; a margin for a 
 
 @pytest.fixture(scope="module")
 def bundled() -> Path:
-    assert (BUNDLED_MNIST / runs.BEST).is_file(), \
+    assert (BUNDLED_MNIST / store.BEST).is_file(), \
         f"{BUNDLED_MNIST} has no best.pt: make it with `python scripts/make_bundled_model.py`"
     return BUNDLED_MNIST
 
@@ -26,13 +32,13 @@ def bundled() -> Path:
 def test_folder_holds_the_three_files_under_one_megabyte(bundled):
     """run.json, metrics.jsonl and best.pt, together under 1 MB (it is committed to the repo)."""
     files = {p.name: p.stat().st_size for p in bundled.iterdir() if p.is_file()}
-    assert {runs.RUN_JSON, runs.METRICS, runs.BEST} <= set(files)
+    assert {store.RUN_JSON, store.METRICS, store.BEST} <= set(files)
     assert sum(files.values()) < 1_000_000, files
 
 
 def test_best_pt_loads_with_weights_only(bundled):
     """best.pt is plain tensors and data: torch.load(weights_only=True) reads it and it rebuilds an MNIST model."""
-    ckpt = torch.load(bundled / runs.BEST, map_location="cpu", weights_only=True)
+    ckpt = torch.load(bundled / store.BEST, map_location="cpu", weights_only=True)
     meta = checkpoints.model_meta(ckpt)
     assert meta["classes"] == [str(d) for d in range(10)] and list(meta["input_shape"]) == [1, 28, 28]
     assert ckpt.get("dataset") == "mnist"
@@ -42,7 +48,7 @@ def test_best_pt_loads_with_weights_only(bundled):
 
 def test_run_json_is_a_completed_mnist_run_with_recorded_accuracy(bundled):
     """run.json reads as a run record: completed, MNIST, test accuracy >= 0.98, no pid of this machine."""
-    record = runs.read_run(bundled)
+    record = store.read_run(bundled)
     assert record.status == "completed" and record.dataset == "mnist" and record.pid is None
     assert record.summary["test_acc"] >= 0.98, record.summary
     assert metrics_log.read_metrics(bundled), "metrics.jsonl has no records"
@@ -56,10 +62,10 @@ def test_listed_first_on_a_fresh_install(bundled, runs_dir):
 
 def test_accuracy_on_the_real_mnist_test_split(bundled):
     """Evaluated here on the project's real MNIST test split (not the generated test digits): >= 0.97."""
-    status = data.dataset_status("mnist", data_dir=REAL_DATA)
+    status = catalog.dataset_status("mnist", data_dir=REAL_DATA)
     if status.state == "missing":
         pytest.skip(f"real MNIST is not prepared in {REAL_DATA} (`make data` or `make test` prepares it)")
-    raw = data.load_raw("mnist", data_dir=REAL_DATA)
+    raw = catalog.load_raw("mnist", data_dir=REAL_DATA)
     model, meta = load_model(bundled)
     correct = 0
     for start in range(0, len(raw.test_y), 1000):

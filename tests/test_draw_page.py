@@ -9,34 +9,35 @@ from pathlib import Path
 
 import pytest
 import torch
-from torch import nn
 from PIL import Image, ImageDraw
 from streamlit.testing.v1 import AppTest
+from torch import nn
 
-from cnn_core import checkpoints, predict, runs
+from cnn_core.analysis import predict
 from cnn_core.config import TrainConfig
-from cnn_core.models import build_model
+from cnn_core.nets.architectures import build_model
+from cnn_core.runs import checkpoints, store
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = str(ROOT / "pages" / "draw.py")
 CANVAS = "draw.canvas.0"        # ui.draw_widgets: the canvas key before any Clear
 TIMEOUT = 90                    # the first run in a process imports torch
 
-needs_bundled = pytest.mark.skipif(not (predict.BUNDLED_MNIST / runs.BEST).is_file(),
+needs_bundled = pytest.mark.skipif(not (predict.BUNDLED_MNIST / store.BEST).is_file(),
                                    reason="models/mnist-bundled is not made yet: scripts/make_bundled_model.py")
 
 
 def fake_run(runs_dir: Path, arch: str = "lenet", dataset: str = "mnist", seed: int = 0) -> Path:
     """A run folder with an untrained model's best.pt: enough to be listed and to predict."""
-    path = runs.create_run(TrainConfig(dataset=dataset, arch=arch), runs_dir=runs_dir)
-    record = runs.read_run(path)
+    path = store.create_run(TrainConfig(dataset=dataset, arch=arch), runs_dir=runs_dir)
+    record = store.read_run(path)
     torch.manual_seed(seed)
     model = build_model(arch, tuple(record.input_shape), len(record.classes), record.arch_params)
     meta = {"arch": arch, "arch_params": record.arch_params, "input_shape": record.input_shape,
             "num_classes": len(record.classes), "classes": record.classes, "mean": [0.13], "std": [0.31],
             "dataset": dataset}
-    checkpoints.save_atomic(checkpoints.model_record(model, meta, epoch=1, val_acc=0.1), path / runs.BEST)
-    runs.update_run(path, status="completed")
+    checkpoints.save_atomic(checkpoints.model_record(model, meta, epoch=1, val_acc=0.1), path / store.BEST)
+    store.update_run(path, status="completed")
     return path
 
 
@@ -113,7 +114,7 @@ def test_drawable_runs_listed_after_the_bundled_model(monkeypatch, tmp_path, run
     monkeypatch.setattr(predict, "BUNDLED_MNIST", bundled)
     lenet = fake_run(runs_dir, "lenet")
     fake_run(runs_dir, "lenet", dataset="fashion-mnist")
-    runs.create_run(TrainConfig(dataset="mnist"), runs_dir=runs_dir)          # queued: no best.pt yet
+    store.create_run(TrainConfig(dataset="mnist"), runs_dir=runs_dir)          # queued: no best.pt yet
     assert [r.path for r in predict.drawable_runs()] == [bundled, lenet]
 
 

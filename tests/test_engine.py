@@ -6,16 +6,17 @@ import dataclasses
 import pytest
 import torch
 
-from cnn_core import checkpoints, evaluation, metrics_log, runs, trainer
+from cnn_core.analysis.predict import load_model
 from cnn_core.config import TrainConfig
-from cnn_core.engine import run_training
-from cnn_core.predict import load_model
+from cnn_core.runs import checkpoints, metrics_log, store
+from cnn_core.train import evaluation, trainer
+from cnn_core.train.engine import run_training
 
 FAST = dict(dataset="mnist", val_size=100, batch_size=32, epochs=2, lr=0.05, log_every=5, seed=3)
 
 
 def _run(**overrides) -> tuple[dict, object]:
-    path = runs.create_run(TrainConfig(**{**FAST, **overrides}))
+    path = store.create_run(TrainConfig(**{**FAST, **overrides}))
     return run_training(path), path
 
 
@@ -48,11 +49,11 @@ def test_run_folder_is_complete():
 
 def test_best_checkpoint_predicts_like_the_saved_model():
     """The model rebuilt from best.pt alone gives the test accuracy the run reported."""
-    from cnn_core import data
+    from cnn_core.data import catalog
 
     record, path = _run(arch="lenet", epochs=1)
     model, meta = load_model(path)
-    splits = data.load_splits("mnist", 100, seed=FAST["seed"])
+    splits = catalog.load_splits("mnist", 100, seed=FAST["seed"])
     _, acc = evaluation.evaluate(model, splits.test_x, splits.test_y)
     assert acc == pytest.approx(record.summary["test_acc"], abs=1e-9)
 
@@ -69,28 +70,28 @@ def test_resume_equals_uninterrupted(monkeypatch, stop_step):
     """A run cancelled at step k and resumed ends with the same metrics as one never stopped."""
     cfg = dict(arch="lenet", arch_params={"dropout": 0.3}, augment="standard", schedule="onecycle")
     _, whole = _run(**cfg)
-    path = runs.create_run(TrainConfig(**{**FAST, **cfg}))
+    path = store.create_run(TrainConfig(**{**FAST, **cfg}))
     monkeypatch.setattr(trainer, "HEARTBEAT_S", 0.0)   # report every step so the cancel lands at stop_step
 
     def cancel_at(progress):
         if progress["step"] == stop_step:
-            (path / runs.CANCEL).touch()
+            (path / store.CANCEL).touch()
     stopped = run_training(path, on_progress=cancel_at)
     assert stopped.status == "cancelled"
     assert stopped.progress["step"] == stop_step
     resumed = run_training(path, resume=True)
     assert resumed.status == "completed"
     assert _epochs(path) == _epochs(whole)
-    assert resumed.summary["test_acc"] == runs.read_run(whole).summary["test_acc"]
+    assert resumed.summary["test_acc"] == store.read_run(whole).summary["test_acc"]
 
 
 def test_cancel_leaves_loadable_checkpoint(monkeypatch):
     """Cancel ends `cancelled` with a checkpoint that loads and rebuilds the model."""
-    path = runs.create_run(TrainConfig(**{**FAST, "arch": "mlp"}))
+    path = store.create_run(TrainConfig(**{**FAST, "arch": "mlp"}))
     monkeypatch.setattr(trainer, "HEARTBEAT_S", 0.0)
-    record = run_training(path, on_progress=lambda p: (path / runs.CANCEL).touch())
+    record = run_training(path, on_progress=lambda p: (path / store.CANCEL).touch())
     assert record.status == "cancelled"
-    assert runs.effective_status(runs.read_run(path)) == "cancelled"
+    assert store.effective_status(store.read_run(path)) == "cancelled"
     model, meta = load_model(path, which="latest")
     assert meta["arch"] == "mlp" and model(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
 
@@ -112,13 +113,13 @@ def test_a_run_that_blows_up_fails_within_its_first_epoch_saying_it_diverged():
     assert error.startswith("the training loss diverged") and "at step 5 (epoch 1)" in error, error
     assert "Lower the learning rate (it is 10; try 1)" in error and "ln 10" in error
     assert [m["kind"] for m in metrics_log.read_metrics(path)] == []       # stopped before its first line
-    assert not (path / runs.BEST).exists()
+    assert not (path / store.BEST).exists()
 
 
 def test_a_spike_that_recovers_is_no_divergence():
     """One batch with a huge loss in a run that then goes on learning stays a spike: the smoothed loss is
     what is judged, so the run completes."""
-    path = runs.create_run(TrainConfig(**{**FAST, "arch": "mlp", "epochs": 1}))
+    path = store.create_run(TrainConfig(**{**FAST, "arch": "mlp", "epochs": 1}))
     run = trainer.Trainer(path)
 
     def steps(loss: float, n: int) -> None:
@@ -140,10 +141,10 @@ def test_chance_accuracy_is_recorded_and_flagged():
     gets a warning, a run well above none."""
     record, path = _run(arch="lenet")
     chance = record.summary["chance_acc"]
-    assert 0.1 <= chance < 0.2 and runs.chance_note(record) is None
+    assert 0.1 <= chance < 0.2 and store.chance_note(record) is None
     record.summary["test_acc"] = chance + 0.01
-    assert runs.chance_note(record).startswith(f"test accuracy {chance + 0.01:.2%} is chance level")
-    assert runs.chance_note(dataclasses.replace(record, status="failed")) is None
+    assert store.chance_note(record).startswith(f"test accuracy {chance + 0.01:.2%} is chance level")
+    assert store.chance_note(dataclasses.replace(record, status="failed")) is None
 
 
 @pytest.mark.parametrize("schedule", ["step", "cosine", "onecycle"])
@@ -173,7 +174,7 @@ def test_progress_keeps_speed_and_eta_across_epoch_boundaries(monkeypatch):
     """Every progress report after the first steps, epoch ends included, has images/s and an ETA."""
     monkeypatch.setattr(trainer, "HEARTBEAT_S", 0.0)
     reports = []
-    path = runs.create_run(TrainConfig(**{**FAST, "arch": "mlp", "epochs": 3}))
+    path = store.create_run(TrainConfig(**{**FAST, "arch": "mlp", "epochs": 3}))
     record = run_training(path, on_progress=reports.append)
     late = [p for p in reports if p["step"] > 2]
     assert late and all(p["images_per_sec"] > 0 and p["eta"] is not None for p in late)
@@ -185,8 +186,8 @@ def test_mirror_at_test_time_averages_image_and_mirror():
     setting is refused for digits (a mirrored digit is not a digit)."""
     import torch
 
-    from cnn_core.evaluation import evaluate
-    from cnn_core.models import build_model
+    from cnn_core.nets.architectures import build_model
+    from cnn_core.train.evaluation import evaluate
 
     torch.manual_seed(0)
     model = build_model("fast-cnn", (3, 32, 32), 2, {"width": 8}).eval()

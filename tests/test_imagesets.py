@@ -1,4 +1,4 @@
-"""Your own pictures as a dataset (cnn_core/imagesets.py): layouts, every image kind, the report's warnings,
+"""Your own pictures as a dataset (cnn_core/data/pictures.py): layouts, every image kind, the report's warnings,
 hostile zips and images, refusals that write nothing, a kill mid-add, rename and delete, and the whole path
 through the CLI: add, train, classify many. Pictures are made with PIL here; tests/test_real_data.py adds
 the real CIFAR-2 as PNG files."""
@@ -19,8 +19,9 @@ import pytest
 import torch
 from PIL import Image
 
-from cnn_core import data, imagesets, runs
-from cnn_core.cli import main
+from cnn_core.cli.entry import main
+from cnn_core.data import catalog, pictures
+from cnn_core.runs import store
 
 ROOT = Path(__file__).resolve().parent.parent
 COLOURS = {"blue": (20, 40, 220), "green": (30, 200, 40), "red": (230, 30, 30)}
@@ -71,23 +72,23 @@ def written(data_dir: Path) -> list[str]:
 def test_class_folders_become_a_dataset_split_here_stratified_and_seeded(tmp_path, data_dir):
     src = class_folders(tmp_path / "pets", {"red": 40, "blue": 20})
     (src / "notes.txt").write_text("not a picture")
-    info = imagesets.add("pets", src, imagesets.Options(size=16, val=0.2, test=0.25), data_dir=data_dir)
+    info = pictures.add("pets", src, pictures.Options(size=16, val=0.2, test=0.25), data_dir=data_dir)
     assert info.classes == ("blue", "red") and info.input_shape == (3, 16, 16)
     assert info.own["counts"] == {"blue": {"train": 15, "test": 5}, "red": {"train": 30, "test": 10}}
     assert info.own["val_size"] == 12                    # 0.2 of all 60 pictures
     assert info.own["sizes"] == [["40x30", 60]] and info.own["ignored"] == 1
-    assert data.dataset_status("pets").state == "ready" and "pets" in data.datasets()
-    splits = data.load_splits("pets", seed=0)
+    assert catalog.dataset_status("pets").state == "ready" and "pets" in catalog.datasets()
+    splits = catalog.load_splits("pets", seed=0)
     assert (len(splits.train_y), len(splits.val_y), len(splits.test_y)) == (33, 12, 15)
     assert splits.val_y.bincount().tolist() == [4, 8]    # stratified like the built-in sets
-    raw = data.load_raw("pets")
+    raw = catalog.load_raw("pets")
     assert raw.train_x.dtype == torch.uint8
     red = raw.train_x[raw.train_y == 1].float().mean((0, 2, 3))
     assert red[0] > 150 and red[2] < 80                  # the pixels are the pictures', in RGB order
-    again = imagesets.read_source(src, imagesets.Options(size=16, val=0.2, test=0.25))
+    again = pictures.read_source(src, pictures.Options(size=16, val=0.2, test=0.25))
     assert again.report.counts == info.own["counts"]
     assert (again.test_x == raw.test_x).all()            # the same seed splits the same way
-    other = imagesets.read_source(src, imagesets.Options(size=16, val=0.2, test=0.25, seed=1))
+    other = pictures.read_source(src, pictures.Options(size=16, val=0.2, test=0.25, seed=1))
     assert not (other.test_x == raw.test_x).all()
 
 
@@ -95,14 +96,14 @@ def test_train_and_test_folders_keep_their_split_and_overlap_is_warned(tmp_path,
     src = tmp_path / "digits"
     class_folders(src / "train", {"red": 12, "blue": 12})
     class_folders(src / "test", {"red": 3, "blue": 2})   # the test part's pictures are copies of train's
-    found = imagesets.read_source(src, imagesets.Options(size=8, test=0.5))
+    found = pictures.read_source(src, pictures.Options(size=8, test=0.5))
     assert found.report.layout.startswith("train/ and test/")
     assert found.report.counts == {"blue": {"train": 12, "test": 2}, "red": {"train": 12, "test": 3}}
     text = " ".join(found.report.warnings)
     assert "5 test pictures are also in train" in text and "test/red/0000.png = train/red/0000.png" in text
     class_folders(src / "test", {"green": 2})
-    with pytest.raises(imagesets.Refused, match="'green' has pictures in test/ but none in train/"):
-        imagesets.read_source(src)
+    with pytest.raises(pictures.Refused, match="'green' has pictures in test/ but none in train/"):
+        pictures.read_source(src)
 
 
 def test_a_zip_of_one_folder_reads_as_its_content_and_is_never_extracted(tmp_path, data_dir):
@@ -112,8 +113,8 @@ def test_a_zip_of_one_folder_reads_as_its_content_and_is_never_extracted(tmp_pat
         for p in sorted(src.rglob("*.jpg")):
             z.write(p, f"holiday/{p.relative_to(src)}")
         z.writestr("__MACOSX/holiday/red/._0000.jpg", b"resource fork")
-    info = imagesets.add("holiday", None, imagesets.Options(size=8), data_dir=data_dir, upload_name="holiday.zip",
-                         read=imagesets.read_source(buf.getvalue(), imagesets.Options(size=8), name="holiday.zip"))
+    info = pictures.add("holiday", None, pictures.Options(size=8), data_dir=data_dir, upload_name="holiday.zip",
+                         read=pictures.read_source(buf.getvalue(), pictures.Options(size=8), name="holiday.zip"))
     assert info.classes == ("blue", "red") and info.own["origin"] == "holiday.zip"
     assert info.own["ignored"] == 1
     assert written(data_dir) == ["holiday.json", "holiday.pt"]
@@ -137,7 +138,7 @@ def test_every_kind_of_picture_is_read_into_the_chosen_channels(tmp_path, data_d
     exif = Image.Exif()
     exif[0x0112] = 3                                                       # "rotate 180" for the viewer
     tall.save(src / "b" / "upside.jpg", exif=exif, quality=95)
-    grey = imagesets.read_source(src, imagesets.Options(size=8, channels=1, test=0.1))
+    grey = pictures.read_source(src, pictures.Options(size=8, channels=1, test=0.1))
     assert not grey.report.skipped, grey.report.skipped
     x = {name: img for name, img in zip(grey.train_files + grey.test_files,
                                         list(grey.train_x) + list(grey.test_x))}
@@ -147,10 +148,10 @@ def test_every_kind_of_picture_is_read_into_the_chosen_channels(tmp_path, data_d
     assert x["b/bits.bmp"].min() == 255
     flipped = x["b/upside.jpg"][0].float()                                # EXIF applied: white at the bottom
     assert flipped[-1].mean() > 200 and flipped[0].mean() < 50
-    colour = imagesets.read_source(src, imagesets.Options(size=8, channels=3, test=0.1))
+    colour = pictures.read_source(src, pictures.Options(size=8, channels=3, test=0.1))
     blue = dict(zip(colour.train_files + colour.test_files, list(colour.train_x) + list(colour.test_x)))["b/blue.webp"]
     assert blue[:, 0, 0].tolist() == [0, 0, 255]
-    pad = imagesets.read_source(src, imagesets.Options(size=8, channels=1, fit="pad", test=0.1))
+    pad = pictures.read_source(src, pictures.Options(size=8, channels=1, fit="pad", test=0.1))
     padded = dict(zip(pad.train_files + pad.test_files, list(pad.train_x) + list(pad.test_x)))["b/upside.jpg"][0]
     assert padded[:, 0].max() == 0 and padded[:, -1].max() == 0          # black borders left and right
 
@@ -162,7 +163,7 @@ def test_damaged_pictures_are_skipped_and_listed_and_other_files_counted(tmp_pat
     (src / "blue" / "not-really.jpg").write_bytes(b"hello, I am text")
     (src / "blue" / "empty.png").write_bytes(b"")
     (src / "blue" / "data.csv").write_text("1,2,3")
-    found = imagesets.read_source(src, imagesets.Options(size=8))
+    found = pictures.read_source(src, pictures.Options(size=8))
     skipped = dict(found.report.skipped)
     assert set(skipped) == {"red/truncated.png", "blue/not-really.jpg", "blue/empty.png"}
     assert "not an image that can be read" in skipped["blue/not-really.jpg"]
@@ -174,7 +175,7 @@ def test_damaged_pictures_are_skipped_and_listed_and_other_files_counted(tmp_pat
 def test_warnings_for_small_classes_imbalance_and_copies(tmp_path):
     src = class_folders(tmp_path / "src", {"red": 110, "blue": 6})
     (src / "blue" / "copy.png").write_bytes((src / "blue" / "0000.png").read_bytes())
-    text = " | ".join(imagesets.read_source(src, imagesets.Options(size=8)).report.warnings)
+    text = " | ".join(pictures.read_source(src, pictures.Options(size=8)).report.warnings)
     assert "fewer than 10 pictures in blue (7)" in text
     assert "imbalanced over 10:1 (red 110, blue 7)" in text
     assert "1 picture is an exact copy of another: blue/copy.png = blue/0000.png" in text
@@ -203,22 +204,22 @@ def test_zip_entries_that_point_outside_are_refused_before_anything_is_read(tmp_
     png = io.BytesIO()
     picture(COLOURS["red"]).save(png, "PNG")
     path = _zip(tmp_path, {"red/1.png": png.getvalue(), "blue/1.png": png.getvalue(), entry: png.getvalue()})
-    with pytest.raises(imagesets.Refused, match=words):
-        imagesets.add("bad", path, data_dir=data_dir)
+    with pytest.raises(pictures.Refused, match=words):
+        pictures.add("bad", path, data_dir=data_dir)
     assert written(data_dir) == [] and not (tmp_path.parent / "evil").exists()
 
 
 def test_zip_symlinks_bombs_and_too_many_entries_are_refused(tmp_path, data_dir, monkeypatch):
-    with pytest.raises(imagesets.Refused, match="'red/link.png' is a symbolic link"):
-        imagesets.read_source(_zip(tmp_path, {"red/1.png": b"x"}, "link.zip", symlink="red/link.png"))
+    with pytest.raises(pictures.Refused, match="'red/link.png' is a symbolic link"):
+        pictures.read_source(_zip(tmp_path, {"red/1.png": b"x"}, "link.zip", symlink="red/link.png"))
     bomb = _zip(tmp_path, {"red/1.bmp": bytes(80 * 2**20), "blue/1.bmp": b"x"}, "bomb.zip")  # 80 MB of zeros
     assert bomb.stat().st_size < 200_000
-    with pytest.raises(imagesets.Refused, match=r"times its size \(the limit is 100x\): refused as a zip bomb"):
-        imagesets.read_source(bomb)
+    with pytest.raises(pictures.Refused, match=r"times its size \(the limit is 100x\): refused as a zip bomb"):
+        pictures.read_source(bomb)
     # 200,001 real entries would take the suite a minute to write: the limit is lowered instead
-    monkeypatch.setattr(imagesets, "MAX_FILES", 5)
-    with pytest.raises(imagesets.Refused, match="holds 6 entries; the limit is 5"):
-        imagesets.read_source(_zip(tmp_path, {f"c{i % 2}/{i}.png": b"x" for i in range(6)}, "many.zip"))
+    monkeypatch.setattr(pictures, "MAX_FILES", 5)
+    with pytest.raises(pictures.Refused, match="holds 6 entries; the limit is 5"):
+        pictures.read_source(_zip(tmp_path, {f"c{i % 2}/{i}.png": b"x" for i in range(6)}, "many.zip"))
     assert written(data_dir) == []
 
 
@@ -237,7 +238,7 @@ def _png_claiming(width: int, height: int) -> bytes:
 def test_a_decompression_bomb_picture_is_refused_unread(tmp_path):
     src = class_folders(tmp_path / "src", {"red": 3, "blue": 3})
     (src / "red" / "bomb.png").write_bytes(_png_claiming(60_000, 60_000))
-    found = imagesets.read_source(src, imagesets.Options(size=8))
+    found = pictures.read_source(src, pictures.Options(size=8))
     why = dict(found.report.skipped)["red/bomb.png"]
     assert "decompression bomb" in why and "3600000000 pixels" in why
 
@@ -258,14 +259,14 @@ def test_sources_and_names_that_cannot_be_a_dataset_are_refused_with_their_reaso
         (src / c).mkdir(exist_ok=True)
     src.mkdir(exist_ok=True)
     (src / "loose.png").write_bytes(b"")
-    with pytest.raises(imagesets.Refused, match=re.escape(words)):
-        imagesets.add(name, src, imagesets.Options(size=8), data_dir=data_dir)
+    with pytest.raises(pictures.Refused, match=re.escape(words)):
+        pictures.add(name, src, pictures.Options(size=8), data_dir=data_dir)
     assert written(data_dir) == []
 
 
 def test_a_name_in_use_is_refused_and_the_existing_dataset_is_kept(tmp_path, data_dir, capsys):
     src = class_folders(tmp_path / "src", {"red": 4, "blue": 4})
-    imagesets.add("mine", src, imagesets.Options(size=8), data_dir=data_dir)
+    pictures.add("mine", src, pictures.Options(size=8), data_dir=data_dir)
     before = (data_dir / "cache" / "mine.pt").read_bytes()
     code, _, err = cli_here(capsys, "data", "add", "mine", "--from", str(src), "--size", "16")
     assert code == 1 and "a dataset named 'mine' exists already" in err
@@ -273,11 +274,11 @@ def test_a_name_in_use_is_refused_and_the_existing_dataset_is_kept(tmp_path, dat
 
 
 def test_options_out_of_range_are_refused():
-    for options, words in ((imagesets.Options(size=4), "size must be a whole number of pixels from 8 to 512"),
-                           (imagesets.Options(channels=2), "channels must be 1"),
-                           (imagesets.Options(val=0.9), "val must be a share above 0 and at most 0.5"),
-                           (imagesets.Options(fit="stretch"), "fit must be one of: crop, pad")):
-        with pytest.raises(imagesets.Refused, match=words):
+    for options, words in ((pictures.Options(size=4), "size must be a whole number of pixels from 8 to 512"),
+                           (pictures.Options(channels=2), "channels must be 1"),
+                           (pictures.Options(val=0.9), "val must be a share above 0 and at most 0.5"),
+                           (pictures.Options(fit="stretch"), "fit must be one of: crop, pad")):
+        with pytest.raises(pictures.Refused, match=words):
             options.check()
 
 
@@ -286,24 +287,24 @@ def test_a_kill_9_mid_add_leaves_no_dataset_that_looks_ready_and_adding_again_wo
     src = class_folders(tmp_path / "src", {"red": 10, "blue": 10})
     killed = cli("data", "add", "half", "--from", str(src), "--size", "8", env={"CNN_FAULT": "kill@dataset-write:1"})
     assert killed.returncode == -9
-    assert "half" not in data.datasets() and "half" not in cli_here(capsys, "data", "status")[1]
+    assert "half" not in catalog.datasets() and "half" not in cli_here(capsys, "data", "status")[1]
     with pytest.raises(ValueError, match="unknown dataset 'half'"):
-        data.load_splits("half")
+        catalog.load_splits("half")
     assert cli_here(capsys, "data", "add", "half", "--from", str(src), "--size", "8")[0] == 0
-    assert data.dataset_status("half").state == "ready" and written(data_dir) == ["half.json", "half.pt"]
+    assert catalog.dataset_status("half").state == "ready" and written(data_dir) == ["half.json", "half.pt"]
 
 
 def test_rename_and_delete(tmp_path, data_dir, capsys):
     src = class_folders(tmp_path / "src", {"red": 4, "blue": 4})
-    imagesets.add("first", src, imagesets.Options(size=8), data_dir=data_dir)
-    images = data.load_raw("first").train_x.clone()
-    imagesets.rename("first", "second", data_dir)
-    assert "first" not in data.datasets() and data.get_info("second").own["title"] == "second"
-    assert (data.load_raw("second").train_x == images).all()
-    with pytest.raises(imagesets.Refused, match="'cifar10' is a built-in dataset"):
-        imagesets.rename("second", "cifar10", data_dir)
-    with pytest.raises(imagesets.Refused, match="only datasets added from your images"):
-        imagesets.delete("mnist", data_dir)
+    pictures.add("first", src, pictures.Options(size=8), data_dir=data_dir)
+    images = catalog.load_raw("first").train_x.clone()
+    pictures.rename("first", "second", data_dir)
+    assert "first" not in catalog.datasets() and catalog.get_info("second").own["title"] == "second"
+    assert (catalog.load_raw("second").train_x == images).all()
+    with pytest.raises(pictures.Refused, match="'cifar10' is a built-in dataset"):
+        pictures.rename("second", "cifar10", data_dir)
+    with pytest.raises(pictures.Refused, match="only datasets added from your images"):
+        pictures.delete("mnist", data_dir)
     assert cli_here(capsys, "data", "delete", "second") == (0, "deleted dataset second\n", "")
     assert written(data_dir) == []
 
@@ -323,7 +324,7 @@ def test_add_train_and_classify_many_from_the_command_line(tmp_path, data_dir, r
     trained = cli("train", "--dataset", "colours", "--arch", "simple-cnn", "--epochs", "3", "--batch-size", "16",
                   "--lr", "0.01", "--quiet")
     assert trained.returncode == 0, trained.stderr
-    (record,) = runs.list_runs()
+    (record,) = store.list_runs()
     run_id = record.id
     assert record.dataset == "colours" and record.summary["test_acc"] >= 0.9
     labelled = tmp_path / "check"
@@ -342,7 +343,7 @@ def test_add_train_and_classify_many_from_the_command_line(tmp_path, data_dir, r
 def test_a_drawing_is_fitted_to_a_grey_dataset_of_pictures(tmp_path, data_dir):
     """Draw offers runs of grey added datasets: the drawing is resized to their size and, their pictures
     being dark on light, inverted to dark ink on light paper (MNIST's recipe stays for MNIST)."""
-    from cnn_core import predict
+    from cnn_core.analysis import predict
 
     src = tmp_path / "letters"
     for c in ("l", "o"):
@@ -351,7 +352,7 @@ def test_a_drawing_is_fitted_to_a_grey_dataset_of_pictures(tmp_path, data_dir):
             paper = Image.new("L", (20, 20), 240)
             paper.paste(20, (8, 2, 12, 18) if c == "l" else (4, 4, 16, 16))
             paper.save(src / c / f"{i}.png")
-    info = imagesets.add("letters", src, imagesets.Options(size=16, channels=1), data_dir=data_dir)
+    info = pictures.add("letters", src, pictures.Options(size=16, channels=1), data_dir=data_dir)
     assert info.drawable and predict.drawable("letters")
     ink = np.zeros((280, 280), np.float32)
     ink[40:240, 110:170] = 1.0                                      # a white stroke on the black canvas
@@ -374,8 +375,8 @@ def _tiny_pngs_zip(tmp_path, n: int, name="tiny.zip") -> Path:
 def test_decoded_size_is_refused_before_decoding_with_the_numbers(tmp_path, data_dir, monkeypatch):
     """300 1x1 PNGs at 512x512 colour (236 MB decoded) against a 100 MB budget: refused, nothing written."""
     monkeypatch.setenv("CNN_MAX_DATASET_BYTES", "100000000")
-    with pytest.raises(imagesets.Refused) as exc:
-        imagesets.add("big", _tiny_pngs_zip(tmp_path, 300), imagesets.Options(size=512, channels=3), data_dir=data_dir)
+    with pytest.raises(pictures.Refused) as exc:
+        pictures.add("big", _tiny_pngs_zip(tmp_path, 300), pictures.Options(size=512, channels=3), data_dir=data_dir)
     assert str(exc.value) == ("300 pictures at 512x512 colour would take 236 MB in memory; the limit is 100 MB "
                               "(CNN_MAX_DATASET_BYTES): choose a smaller size or fewer pictures")
     assert written(data_dir) == []
@@ -386,13 +387,13 @@ def test_a_refused_decoded_size_never_raises_peak_memory(tmp_path):
     every picture first, as before the budget, grew it by about 690 MiB here)."""
     # VmHWM, the peak of this process's own memory: ru_maxrss carries the parent's (pytest's) peak across exec
     script = ("import sys\n"
-              "from cnn_core import imagesets\n"
+              "from cnn_core.data import pictures\n"
               "peak = lambda: int(open('/proc/self/status').read().split('VmHWM:')[1].split()[0])   # KiB\n"
               "before = peak()\n"
               "try:\n"
-              "    imagesets.add('big', sys.argv[1], imagesets.Options(size=512, channels=3))\n"
+              "    pictures.add('big', sys.argv[1], pictures.Options(size=512, channels=3))\n"
               "    print('added')\n"
-              "except imagesets.Refused:\n"
+              "except pictures.Refused:\n"
               "    print('refused')\n"
               "print((peak() - before) // 1024)\n")
     out = subprocess.run([sys.executable, "-c", script, str(_tiny_pngs_zip(tmp_path, 300))], cwd=ROOT,
@@ -405,9 +406,9 @@ def test_a_refused_decoded_size_never_raises_peak_memory(tmp_path):
 
 def test_classify_many_refuses_past_the_decoded_budget_before_decoding(tmp_path, monkeypatch):
     """Classify many with MNIST's bundled model: 200 pictures at 28x28 grey against a 100 KB budget."""
-    from cnn_core import predict
+    from cnn_core.analysis import predict
 
-    if not (predict.BUNDLED_MNIST / runs.BEST).is_file():
+    if not (predict.BUNDLED_MNIST / store.BEST).is_file():
         pytest.skip("models/mnist-bundled is not made yet")
     model, meta = predict.load_model(predict.BUNDLED_MNIST)
     monkeypatch.setenv("CNN_MAX_DATASET_BYTES", "100000")
@@ -419,15 +420,15 @@ def test_classify_many_refuses_past_the_decoded_budget_before_decoding(tmp_path,
 
 def test_adding_past_the_disk_limit_for_added_datasets_is_refused_with_the_numbers(tmp_path, data_dir, monkeypatch):
     """A second dataset that would bring the added datasets past CNN_MAX_DATA_DISK is refused; the first stays."""
-    from cnn_core import guards
+    from cnn_core.data import guards
 
     src = class_folders(tmp_path / "src", {"red": 10, "blue": 10})
-    imagesets.add("first", src, imagesets.Options(size=16), data_dir=data_dir)
+    pictures.add("first", src, pictures.Options(size=16), data_dir=data_dir)
     used = sum(p.stat().st_size for p in (data_dir / "cache").glob("first.*"))
     new = 20 * 3 * 16 * 16 + 20 * 8                     # the pictures (uint8) and their labels (int64)
     monkeypatch.setenv("CNN_MAX_DATA_DISK", str(used + new // 2))
-    with pytest.raises(imagesets.Refused) as exc:
-        imagesets.add("second", src, imagesets.Options(size=16), data_dir=data_dir)
+    with pytest.raises(pictures.Refused) as exc:
+        pictures.add("second", src, pictures.Options(size=16), data_dir=data_dir)
     assert str(exc.value) == (f"Adding 'second' (16 kB) would bring the added datasets to "
                               f"{guards.fmt_bytes(used + new)}; the limit is {guards.fmt_bytes(used + new // 2)} "
                               "(CNN_MAX_DATA_DISK): delete a dataset or raise the limit")

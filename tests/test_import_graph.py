@@ -9,17 +9,15 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-MODULES = sorted(p.stem for p in (ROOT / "cnn_core").glob("*.py") if p.stem != "__main__")
-# Lowest first. A module imports (at the top or inside a function) only from its layer and those below.
-LAYERS = {
-    "foundations": {"__init__", "settings", "faults", "files", "progress", "devices", "distributed", "blocks",
-                    "data_sources"},
-    "what a run is made of": {"config", "layers", "models", "slips", "data", "imagesets", "guards", "presets",
-                              "optimizers", "evaluation", "augment"},
-    "the run store": {"runs", "metrics_log", "checkpoints"},
-    "the work": {"trainer", "engine", "jobs", "sweeps", "sweep_runner", "predict", "inspection", "snapshots", "compare", "transfer", "model_export", "script_export"},
-    "the command line": {"flags", "cli_commands", "cli", "__main__"},
-}
+PACKAGE = ROOT / "cnn_core"
+# Every module and package by its dotted name ("cnn_core.train.engine"), but not __main__ (it runs the CLI).
+MODULES = sorted(".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+                 for p in PACKAGE.rglob("*.py") if p.name != "__main__.py")
+# cnn_core's packages, lowest first (config.py, a top-level module, is a layer of its own). A module imports
+# (at the top or inside a function) only from its own package and those below; the package's __init__ counts
+# as the package.
+LAYERS = ["core", "data", "nets", "config", "runs", "train", "analysis", "export", "sweeps", "cli"]
+TOP_LEVEL = {"__init__": "core", "__main__": "cli"}   # cnn_core/__init__ imports nothing; __main__ is the CLI
 TENSOR_CODE = re.compile(r"\btorch\.|\bnn\.|\.backward\(")
 
 
@@ -29,10 +27,10 @@ def test_cnn_core_never_imports_streamlit_or_plotly():
     script = (
         "import importlib, sys\n"
         f"for name in {MODULES!r}:\n"
-        "    importlib.import_module('cnn_core.' + name)\n"
+        "    importlib.import_module(name)\n"
         "    for ui in ('streamlit', 'plotly'):\n"
         "        if ui in sys.modules:\n"
-        "            sys.exit('cnn_core.' + name + ' imports ' + ui)\n"
+        "            sys.exit(name + ' imports ' + ui)\n"
     )
     out = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=180)
     assert out.returncode == 0, out.stderr[-2000:]
@@ -49,24 +47,40 @@ def test_pages_hold_no_tensor_code():
     assert not offenders, "\n".join(offenders)
 
 
+def _layer(module: str) -> str:
+    """The layer of "train.engine" (its package) or of a top-level module ("config")."""
+    head = module.split(".")[0]
+    return TOP_LEVEL.get(head, head)
+
+
 def _imports(path: Path) -> set[str]:
-    """The cnn_core modules a file imports, anywhere in it (relative or absolute)."""
+    """The layers whose cnn_core modules a file imports, anywhere in it (absolute imports only: cnn_core
+    writes none relative)."""
     found = set()
     for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and (node.level == 1 or (node.module or "").split(".")[0] == "cnn_core"):
-            module = node.module if node.level == 1 else (node.module or "").partition(".")[2]
-            found |= {module.split(".")[0]} if module else {a.name for a in node.names}
+        if isinstance(node, ast.ImportFrom):
+            assert node.level == 0, f"{path}: a relative import (cnn_core imports absolutely)"
+            if (node.module or "").split(".")[0] == "cnn_core":
+                below = (node.module or "").partition(".")[2]
+                found |= {_layer(below)} if below else {_layer(a.name) for a in node.names}
         elif isinstance(node, ast.Import):
-            found |= {a.name.split(".")[1] for a in node.names if a.name.startswith("cnn_core.")}
+            found |= {_layer(a.name.split(".")[1]) for a in node.names if a.name.startswith("cnn_core.")}
     return found
 
 
 def test_cnn_core_modules_keep_to_their_layers():
-    """Every cnn_core module is in one layer and imports nothing from a layer above it; a new module gets
-    a layer here (and in docs/ARCHITECTURE.md) when it is added."""
-    rank = {m: i for i, layer in enumerate(LAYERS.values()) for m in layer}
-    files = sorted((ROOT / "cnn_core").glob("*.py"))
-    assert {p.stem for p in files} == set(rank), "modules without a layer (or layers without a module)"
-    upward = [f"{p.stem} ({list(LAYERS)[rank[p.stem]]}) imports {m} ({list(LAYERS)[rank[m]]})"
-              for p in files for m in sorted(_imports(p)) if rank.get(m, -1) > rank[p.stem]]
+    """Every cnn_core module is in a package that is a layer (or is config, __init__, __main__) and imports
+    nothing from a layer above it; a new package gets its place here (and in docs/ARCHITECTURE.md)."""
+    rank = {layer: i for i, layer in enumerate(LAYERS)}
+    files = sorted(PACKAGE.rglob("*.py"))
+    own = {p: _layer(".".join(p.relative_to(PACKAGE).with_suffix("").parts)) for p in files}
+    assert set(own.values()) == set(rank), "packages without a layer (or layers without a package)"
+    upward = [f"{p.relative_to(PACKAGE)} ({own[p]}) imports from {m}"
+              for p in files for m in sorted(_imports(p)) if rank[m] > rank[own[p]]]
     assert not upward, "\n".join(upward)
+
+
+def test_cnn_core_top_level_holds_few_modules():
+    """cnn_core's top level is its entry points and config; the rest lives in a package named for it."""
+    top = sorted(p.name for p in PACKAGE.glob("*.py"))
+    assert top == ["__init__.py", "__main__.py", "config.py"], top

@@ -6,11 +6,12 @@ import shutil
 from pathlib import Path
 
 import pytest
+from pagekit import shown
 from streamlit.testing.v1 import AppTest
 
-from cnn_core import engine, runs, trainer
 from cnn_core.config import TrainConfig
-from pagekit import shown
+from cnn_core.runs import store
+from cnn_core.train import engine, trainer
 
 PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "inspect.py")
 FAST = dict(dataset="mnist", arch="lenet", val_size=100, epochs=1, batch_size=32, lr=0.05)
@@ -23,7 +24,7 @@ def template_run(small_data_dir, tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("CNN_DATA_DIR", str(small_data_dir))
         mp.setenv("CNN_OFFLINE", "1")
-        path = runs.create_run(TrainConfig(**FAST), runs_dir=root)
+        path = store.create_run(TrainConfig(**FAST), runs_dir=root)
         assert engine.run_training(path).status == "completed"
     return path
 
@@ -80,7 +81,7 @@ def test_new_image_and_epoch_choices_rerun_cleanly(run_copy):
 def test_run_without_snapshots_explains_the_cap(monkeypatch, runs_dir):
     """A run over the snapshot size cap shows why there is no epoch slider, and still inspects best."""
     monkeypatch.setattr(trainer, "SNAPSHOT_CAP_BYTES", 1000)
-    path = runs.create_run(TrainConfig(**FAST))
+    path = store.create_run(TrainConfig(**FAST))
     engine.run_training(path)
     at = _open(path.name)
     assert "no per-epoch snapshots" in _texts(at, "info") and "cap" in _texts(at, "info")
@@ -89,9 +90,9 @@ def test_run_without_snapshots_explains_the_cap(monkeypatch, runs_dir):
 
 def test_run_still_training_says_so_and_shows_epoch_0(run_copy):
     """A running run with only its epoch-0 snapshot: a note that it trains, and the untrained weights."""
-    for name in (runs.BEST, runs.CHECKPOINT, "snapshots/epoch-001.pt"):
+    for name in (store.BEST, store.CHECKPOINT, "snapshots/epoch-001.pt"):
         (run_copy / name).unlink()
-    runs.update_run(run_copy, status="running", pid=os.getpid(), progress={"epoch": 1, "epochs": 1})
+    store.update_run(run_copy, status="running", pid=os.getpid(), progress={"epoch": 1, "epochs": 1})
     at = _open(run_copy.name)
     assert "still running" in _texts(at, "info")
     assert "epoch 0" in _texts(at, "caption")
@@ -100,7 +101,7 @@ def test_run_still_training_says_so_and_shows_epoch_0(run_copy):
 
 def test_failed_run_shows_its_error_and_its_weights(run_copy):
     """A failed run that saved weights: its error as a warning, and the tabs still work."""
-    runs.update_run(run_copy, status="failed", error="the training loss became nan at step 9")
+    store.update_run(run_copy, status="failed", error="the training loss became nan at step 9")
     at = _open(run_copy.name)
     assert "loss became nan" in _texts(at, "warning")
     assert len(at.tabs) == 7 and not at.error
@@ -108,7 +109,7 @@ def test_failed_run_shows_its_error_and_its_weights(run_copy):
 
 def test_run_with_missing_checkpoints_says_so(run_copy):
     """A completed run whose weight files are gone: a warning naming the missing files, no tabs."""
-    for name in (runs.BEST, runs.CHECKPOINT):
+    for name in (store.BEST, store.CHECKPOINT):
         (run_copy / name).unlink()
     shutil.rmtree(run_copy / "snapshots")
     at = _open(run_copy.name)
@@ -118,14 +119,14 @@ def test_run_with_missing_checkpoints_says_so(run_copy):
 
 def test_queued_run_says_it_has_not_started(runs_dir):
     """A run that never started: it is waiting, nothing to inspect yet."""
-    path = runs.create_run(TrainConfig(**FAST))
+    path = store.create_run(TrainConfig(**FAST))
     at = _open(path.name)
     assert "waiting to start" in _texts(at, "warning")
 
 
 def test_corrupt_weights_file_is_an_error_message(run_copy):
     """An empty best.pt: st.error with the checkpoint's own message, not a traceback."""
-    (run_copy / runs.BEST).write_bytes(b"")
+    (run_copy / store.BEST).write_bytes(b"")
     at = _open(run_copy.name)
     assert "cannot be loaded" in _texts(at, "error") and "empty" in _texts(at, "error")
 
@@ -148,7 +149,7 @@ def test_unknown_run_in_url_warns_and_falls_back(run_copy):
 def test_switching_to_a_colour_mlp_run_keeps_working(run_copy):
     """From a lenet/mnist run to an MLP on cifar2 and back: widget picks that no longer fit are reset,
     the MLP gets its no-conv explanations and gradient saliency."""
-    mlp = runs.create_run(TrainConfig(**{**FAST, "dataset": "cifar2", "arch": "mlp", "val_size": 20,
+    mlp = store.create_run(TrainConfig(**{**FAST, "dataset": "cifar2", "arch": "mlp", "val_size": 20,
                                          "batch_size": 16}))
     assert engine.run_training(mlp).status == "completed"
     at = _open(run_copy.name)

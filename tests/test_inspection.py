@@ -1,4 +1,4 @@
-"""cnn_core.inspection and cnn_core.snapshots against references: saved weights, a manual forward pass, manual Grad-CAM, load_splits,
+"""cnn_core.analysis.inspection and cnn_core.analysis.snapshots against references: saved weights, a manual forward pass, manual Grad-CAM, load_splits,
 the engine's own evaluation; on runs trained by the real engine on the small generated data."""
 from __future__ import annotations
 
@@ -10,10 +10,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cnn_core import checkpoints, data, engine, evaluation, inspection, runs, snapshots, trainer
-from ui.figures import images as plots
+from cnn_core.analysis import inspection, snapshots
 from cnn_core.config import TrainConfig
-from cnn_core.models import build_model
+from cnn_core.data import catalog
+from cnn_core.nets.architectures import build_model
+from cnn_core.runs import checkpoints, store
+from cnn_core.train import engine, evaluation, trainer
+from ui.figures import images as plots
 
 FAST = dict(dataset="mnist", val_size=100, epochs=2, batch_size=32, lr=0.05, seed=0)
 ARCHS = ["lenet", "simple-cnn", "deep-cnn", "cifar-net", "res-net-small", "res-net-deep"]
@@ -30,7 +33,7 @@ def trained(small_data_dir, tmp_path_factory) -> dict:
         for name, cfg in {"lenet": dict(arch="lenet"),
                           "cifar": dict(dataset="cifar2", arch="cifar-net", val_size=20, epochs=1, batch_size=16)
                           }.items():
-            path = runs.create_run(TrainConfig(**{**FAST, **cfg}), runs_dir=root)
+            path = store.create_run(TrainConfig(**{**FAST, **cfg}), runs_dir=root)
             record = engine.run_training(path)
             assert record.status == "completed", record.error
             out[name] = path
@@ -46,7 +49,7 @@ def _image(shape=(1, 28, 28), seed=0) -> torch.Tensor:
 
 
 def _model(arch: str, dataset: str = "mnist", seed: int = 0) -> nn.Module:
-    info = data.get_info(dataset)
+    info = catalog.get_info(dataset)
     torch.manual_seed(seed)
     params = {"n_blocks": 2} if arch == "res-net-deep" else {}
     return build_model(arch, info.input_shape, len(info.classes), params).eval()
@@ -57,7 +60,7 @@ def test_weights_choices_list_snapshots_then_best(trained):
     """A finished 2-epoch run offers epochs 0, 1, 2 and best, labelled with the best epoch."""
     choices = snapshots.weights_choices(trained["lenet"])
     assert [w.key for w in choices] == ["epoch-000", "epoch-001", "epoch-002", "best"]
-    best_epoch = runs.read_run(trained["lenet"]).summary["best_epoch"]
+    best_epoch = store.read_run(trained["lenet"]).summary["best_epoch"]
     assert choices[-1].label == f"best (epoch {best_epoch})"
     assert snapshots.snapshot_note(trained["lenet"]) is None
 
@@ -84,7 +87,7 @@ def test_training_changed_the_filters(trained):
 def test_no_snapshots_says_why(monkeypatch, runs_dir):
     """A run over the snapshot cap has none, offers best and latest, and the note names the cap."""
     monkeypatch.setattr(trainer, "SNAPSHOT_CAP_BYTES", 1000)
-    path = runs.create_run(TrainConfig(**{**FAST, "arch": "simple-cnn", "epochs": 1}))
+    path = store.create_run(TrainConfig(**{**FAST, "arch": "simple-cnn", "epochs": 1}))
     engine.run_training(path)
     assert snapshots.snapshot_epochs(path) == []
     assert [w.key for w in snapshots.weights_choices(path)] == ["best", "latest"]
@@ -104,7 +107,7 @@ def test_test_set_normalized_like_load_splits(trained):
     """The test images normalized with the checkpoint's mean/std equal load_splits with the run's config."""
     model, meta = snapshots.load_weights(_weights(trained["lenet"], "best"))
     test = inspection.load_test_set("mnist")
-    splits = data.load_splits("mnist", FAST["val_size"], seed=FAST["seed"])
+    splits = catalog.load_splits("mnist", FAST["val_size"], seed=FAST["seed"])
     torch.testing.assert_close(test.x(slice(None), meta), splits.test_x, rtol=0, atol=0)
     assert torch.equal(test.y, splits.test_y)
 
@@ -128,7 +131,7 @@ def test_best_weights_reproduce_the_reported_test_accuracy(trained):
     """The confusion matrix of best.pt gives the test accuracy the engine wrote into run.json."""
     model, meta = snapshots.load_weights(_weights(trained["lenet"], "best"))
     preds = inspection.predict_test(model, inspection.load_test_set("mnist"), meta)
-    assert preds.correct.mean() == pytest.approx(runs.read_run(trained["lenet"]).summary["test_acc"])
+    assert preds.correct.mean() == pytest.approx(store.read_run(trained["lenet"]).summary["test_acc"])
 
 
 def test_class_report_on_a_known_matrix():
@@ -195,7 +198,7 @@ def test_feature_maps_equal_manual_forward(arch):
     """Each layer's maps equal a hand-run forward pass up to that layer; probabilities equal softmax(model)."""
     dataset = "cifar10" if arch in ("cifar-net", "res-net-small", "res-net-deep") else "mnist"
     model = _model(arch, dataset)
-    x = _image(data.get_info(dataset).input_shape)
+    x = _image(catalog.get_info(dataset).input_shape)
     maps, probs = inspection.extract_feature_maps(model, x)
     with torch.no_grad():
         ref = _manual_maps(model, x[None])
@@ -209,7 +212,7 @@ def test_feature_maps_equal_manual_forward(arch):
 
 def test_feature_maps_of_trained_run_and_top3(trained):
     """On a trained run: maps match the layer table's output shapes; top-3 is sorted and sums below 1."""
-    from cnn_core.models import layer_table
+    from cnn_core.nets.architectures import layer_table
 
     model, meta = snapshots.load_weights(_weights(trained["lenet"], "best"))
     test = inspection.load_test_set("mnist")
@@ -235,7 +238,7 @@ def test_mlp_has_no_feature_maps_but_dense_templates():
 def test_grad_cam_has_input_size_and_is_non_negative(arch, dataset):
     """Grad-CAM is (H, W) of the input, finite, in 0..1, for every architecture."""
     model = _model(arch, dataset)
-    x = _image(data.get_info(dataset).input_shape, seed=1)
+    x = _image(catalog.get_info(dataset).input_shape, seed=1)
     cam = inspection.grad_cam(model, x, target=1)
     assert cam.shape == x.shape[1:] and np.isfinite(cam).all()
     assert cam.min() >= 0 and cam.max() <= 1 + 1e-6
@@ -314,7 +317,7 @@ def test_mosaic_places_tiles_with_gaps():
 def test_weight_and_gradient_histograms_over_epochs():
     """The engine logs every conv/linear layer's gradient histogram at each epoch's end; the snapshots give
     the weights at epochs 0..2; both come out as one distribution per epoch that sums to 1."""
-    path = runs.create_run(TrainConfig(dataset="mnist", arch="lenet", val_size=100, batch_size=32, epochs=2, lr=0.05))
+    path = store.create_run(TrainConfig(dataset="mnist", arch="lenet", val_size=100, batch_size=32, epochs=2, lr=0.05))
     assert engine.run_training(path).status == "completed"
     grads = inspection.gradient_history(path)
     assert set(grads) == {"features.conv1", "features.conv2", "classifier.fc1", "classifier.fc2"}

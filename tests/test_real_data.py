@@ -41,12 +41,12 @@ def test_the_real_cifar2_prepares_and_as_png_folders_trains_like_the_built_in_on
     import torch
     from PIL import Image
 
-    from cnn_core import data
+    from cnn_core.data import catalog
 
     out = _cli("data", "prepare", "cifar2", "--from", str(CIFAR), tmp=tmp_path)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "cifar2: 10,000 train / 2,000 test" in out.stdout
-    raw = data.load_raw("cifar2", data_dir=tmp_path / "data")
+    raw = catalog.load_raw("cifar2", data_dir=tmp_path / "data")
     classes = ("airplane", "bird")
     pictures = tmp_path / "pictures"
     for part, x, y in (("train", raw.train_x, raw.train_y), ("test", raw.test_x, raw.test_y)):
@@ -57,7 +57,7 @@ def test_the_real_cifar2_prepares_and_as_png_folders_trains_like_the_built_in_on
     out = _cli("data", "add", "cifar2-png", "--from", str(pictures), tmp=tmp_path)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "2 classes, 10,000 training and 2,000 test images" in out.stdout
-    own = data.load_raw("cifar2-png", data_dir=tmp_path / "data")
+    own = catalog.load_raw("cifar2-png", data_dir=tmp_path / "data")
     for ox, oy, rx, ry in ((own.train_x, own.train_y, raw.train_x, raw.train_y),
                            (own.test_x, own.test_y, raw.test_x, raw.test_y)):
         for c in (0, 1):

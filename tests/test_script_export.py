@@ -1,4 +1,4 @@
-"""A run as a standalone script (cnn_core/script_export.py, `export script`): one file of plain PyTorch
+"""A run as a standalone script (cnn_core/export/standalone.py, `export script`): one file of plain PyTorch
 that, run in a folder where cnn_core cannot be imported, trains the same model on the same prepared data
 with the same seed and gives the run's first-epoch validation accuracy (within 1.5 points; here it is
 exact to the float); a learning-rate change made while the run trained is replayed."""
@@ -10,9 +10,10 @@ import sys
 
 import pytest
 
-from cnn_core import engine, metrics_log, runs, trainer
-from cnn_core.cli import main
+from cnn_core.cli.entry import main
 from cnn_core.config import TrainConfig
+from cnn_core.runs import metrics_log, store
+from cnn_core.train import engine, trainer
 
 FAST = dict(dataset="mnist", val_size=100, batch_size=32, epochs=1, lr=0.05, log_every=5, seed=3)
 
@@ -37,7 +38,7 @@ def _first_epoch(path) -> dict:
 
 def test_the_script_trains_the_run_again_to_its_first_epoch(tmp_path, small_data_dir, capsys):
     """LeNet with dropout, digit augmentation and a cosine schedule."""
-    path = runs.create_run(TrainConfig(**FAST, arch="lenet", arch_params={"dropout": 0.3}, augment="standard"))
+    path = store.create_run(TrainConfig(**FAST, arch="lenet", arch_params={"dropout": 0.3}, augment="standard"))
     assert engine.run_training(path).status == "completed"
     lines = _export_and_run(path, tmp_path, small_data_dir, capsys)
     run = _first_epoch(path)
@@ -54,14 +55,14 @@ def test_a_custom_network_with_a_steered_rate_is_written_out_and_replayed(tmp_pa
     stack = [{"type": "conv", "out": 8, "kernel": 3, "padding": 1}, {"type": "batchnorm"},
              {"type": "activation", "fn": "relu"}, {"type": "residual", "channels": 12}, {"type": "maxpool"},
              {"type": "globalpool"}]
-    path = runs.create_run(TrainConfig(**FAST, arch="custom", arch_params={"layers": stack}, schedule="onecycle"))
+    path = store.create_run(TrainConfig(**FAST, arch="custom", arch_params={"layers": stack}, schedule="onecycle"))
     monkeypatch.setattr(trainer, "HEARTBEAT_S", 0.0)
 
     asked = []
 
     def steer(progress):
         if progress["step"] == 5 and not asked:      # once: taking it reports progress again
-            asked.append(runs.steer(path, lr=0.02))
+            asked.append(store.steer(path, lr=0.02))
     assert engine.run_training(path, on_progress=steer).status == "completed"
     text_lines = _export_and_run(path, tmp_path, small_data_dir, capsys)
     assert "LR_CHANGES = {5: 0.02}" in (tmp_path / f"{path.name}.py").read_text()
@@ -75,7 +76,7 @@ import ast  # noqa: E402
 import shutil  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from cnn_core import script_export  # noqa: E402
+from cnn_core.export import standalone  # noqa: E402
 
 BUNDLED = Path(__file__).resolve().parent.parent / "models" / "mnist-bundled"
 TOUCH = '__import__("pathlib").Path("pwned").touch()'     # what a payload that ran would leave in the cwd
@@ -99,8 +100,8 @@ def _trained_run(runs_dir: Path, field: str = "name", value: str | None = None) 
     shutil.copytree(BUNDLED, path)
     if value is not None:
         changes = ({"name": value} if field == "name"
-                   else {"config": {**runs.read_run(path).config, "dataset": value}})
-        runs.update_run(path, **changes)
+                   else {"config": {**store.read_run(path).config, "dataset": value}})
+        store.update_run(path, **changes)
     return path
 
 
@@ -129,22 +130,22 @@ def _constant(text: str, name: str):
 @pytest.mark.parametrize("value", HOSTILE.values(), ids=HOSTILE.keys())
 def test_a_hostile_value_leaves_the_scripts_statements_as_for_a_plain_one(runs_dir, field, value):
     """The file parses to the same top-level statements as with a plain name: no statement came in."""
-    plain = _top_level(script_export.script(_trained_run(runs_dir)))
+    plain = _top_level(standalone.script(_trained_run(runs_dir)))
     shutil.rmtree(runs_dir / BUNDLED.name)
-    assert _top_level(script_export.script(_trained_run(runs_dir, field, value))) == plain
+    assert _top_level(standalone.script(_trained_run(runs_dir, field, value))) == plain
 
 
 @pytest.mark.parametrize("value", HOSTILE.values(), ids=HOSTILE.keys())
 def test_a_hostile_run_name_is_kept_as_text_in_the_script(runs_dir, value):
     """The run's name is the value of the RUN_NAME constant, character for character."""
-    text = script_export.script(_trained_run(runs_dir, "name", value))
+    text = standalone.script(_trained_run(runs_dir, "name", value))
     assert _constant(text, "RUN_NAME") == value
 
 
 @pytest.mark.parametrize("value", HOSTILE.values(), ids=HOSTILE.keys())
 def test_a_hostile_dataset_name_is_kept_as_text_in_the_script(runs_dir, value):
     """The dataset's name is RUN["dataset"], character for character, and nowhere in the docstring."""
-    text = script_export.script(_trained_run(runs_dir, "dataset", value))
+    text = standalone.script(_trained_run(runs_dir, "dataset", value))
     assert _constant(text, "RUN")["dataset"] == value
     assert value not in ast.get_docstring(ast.parse(text))
 
@@ -154,7 +155,7 @@ def test_a_hostile_dataset_name_is_kept_as_text_in_the_script(runs_dir, value):
 def test_the_script_of_a_hostile_run_runs_help_without_running_the_payload(tmp_path, runs_dir, field, key):
     """`python script.py --help` exits 0 and the payload's file is not created."""
     path = _trained_run(runs_dir, field, HOSTILE[key])
-    out = script_export.write(path, tmp_path / "script.py")
+    out = standalone.write(path, tmp_path / "script.py")
     done = subprocess.run([sys.executable, str(out), "--help"], cwd=tmp_path, capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -168,7 +169,7 @@ def test_the_output_file_name_is_written_into_the_usage_line_only_when_plain(tmp
     """The usage line names the file written; a name that is not plain letters, digits, '.', '_', '-'
     is shown as FILE.py, and the rest of the file is the same."""
     path = _trained_run(runs_dir)
-    out = script_export.write(path, tmp_path / out_name)
+    out = standalone.write(path, tmp_path / out_name)
     text = out.read_text(encoding="utf-8")
     assert f"    python {shown} --epochs 1 --data-dir DATA" in ast.get_docstring(ast.parse(text))
-    assert _top_level(text) == _top_level(script_export.script(path))
+    assert _top_level(text) == _top_level(standalone.script(path))

@@ -6,12 +6,12 @@ import math
 from dataclasses import dataclass
 
 import pytest
+from pagekit import shown
 from streamlit.testing.v1 import AppTest
 
-from cnn_core import cli, flags
+from cnn_core.cli import entry, flags
 from cnn_core.config import TrainConfig
-from cnn_core.settings import Setting, setting, specs
-from pagekit import shown
+from cnn_core.core.settings import Setting, setting, specs
 
 
 @dataclass
@@ -33,7 +33,7 @@ def test_a_new_setting_is_validated():
 
 def test_a_new_setting_is_a_cli_flag():
     """`--warmup-epochs` exists, says its range and default, and reaches the config (and its errors)."""
-    parser = cli.build_parser(WarmupConfig)
+    parser = entry.build_parser(WarmupConfig)
     train = next(a for a in parser._subparsers._group_actions[0].choices["train"]._actions
                  if a.dest == "warmup_epochs")
     assert train.option_strings == ["--warmup-epochs"]
@@ -48,8 +48,8 @@ def test_a_new_setting_is_a_cli_flag():
 def _form_with_warmup():
     from dataclasses import dataclass
 
-    from cnn_core.settings import setting
     from cnn_core.config import TrainConfig
+    from cnn_core.core.settings import setting
     from ui import train_form
 
     @dataclass

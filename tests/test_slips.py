@@ -1,11 +1,11 @@
-"""The tutorials' slips with the true figures (cnn_core/slips.py), as the Train page shows them."""
+"""The tutorials' slips with the true figures (cnn_core/nets/slips.py), as the Train page shows them."""
 from __future__ import annotations
 
 import math
 
 import pytest
 
-from cnn_core import slips
+from cnn_core.nets import slips
 
 
 def test_the_tutorials_shared_blocks_have_one_blocks_weights():

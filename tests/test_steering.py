@@ -1,4 +1,4 @@
-"""Steering a run (cnn_core/trainer.py, runs.steer, jobs.more_epochs): a learning-rate change mid-run
+"""Steering a run (cnn_core/train/trainer.py, runs.steer, jobs.more_epochs): a learning-rate change mid-run
 takes effect at the next step, is logged, and a run stopped and resumed after it ends exactly like one
 never stopped; early stopping's epoch and reason; more epochs on a finished run; pause and continue of a
 real training process from the CLI."""
@@ -14,17 +14,18 @@ from pathlib import Path
 
 import pytest
 
-from cnn_core import jobs, metrics_log, runs, trainer
-from cnn_core.cli import main
+from cnn_core.cli.entry import main
 from cnn_core.config import TrainConfig
-from cnn_core.engine import run_training
+from cnn_core.runs import metrics_log, store
+from cnn_core.train import jobs, trainer
+from cnn_core.train.engine import run_training
 
 ROOT = Path(__file__).resolve().parent.parent
 FAST = dict(dataset="mnist", arch="lenet", val_size=100, batch_size=32, epochs=2, lr=0.05, log_every=1, seed=3)
 
 
 def _log_tail(path, lines=15):
-    log = path / runs.LOG
+    log = path / store.LOG
     return log.read_text().splitlines()[-lines:] if log.exists() else "(no log)"
 
 
@@ -43,27 +44,27 @@ def _steer_and_cancel(path, steer_at, cancel_at=None):
 
     def hook(progress):
         if progress["step"] == steer_at and not asked:
-            asked.append(runs.steer(path, lr=0.01))
+            asked.append(store.steer(path, lr=0.01))
         if progress["step"] == cancel_at:
-            (path / runs.CANCEL).touch()
+            (path / store.CANCEL).touch()
     return hook
 
 
 def test_a_learning_rate_change_takes_effect_at_the_next_step_and_resumes_exactly(monkeypatch):
     monkeypatch.setattr(trainer, "HEARTBEAT_S", 0.0)     # progress every step: the requests land where asked
-    whole = runs.create_run(TrainConfig(**FAST))
+    whole = store.create_run(TrainConfig(**FAST))
     assert run_training(whole, on_progress=_steer_and_cancel(whole, 5)).status == "completed"
     steps = {m["step"]: m["lr"] for m in _metrics(whole, "step")}
     (steer,) = _metrics(whole, "steer")
     assert (steer["step"], steer["lr"], steer["was"]) == (5, 0.01, 0.05)
     # cosine from 0.05 up to step 5, then the same curve from 0.01: the ratio is exactly 1/5 after it
-    total = runs.read_run(whole).progress["total_steps"]          # 2 epochs of 16 steps
+    total = store.read_run(whole).progress["total_steps"]          # 2 epochs of 16 steps
     cosine = lambda s: 0.5 * (1 + math.cos(math.pi * s / total))  # noqa: E731
     assert steps[5] == pytest.approx(0.05 * cosine(5))
     assert steps[6] == pytest.approx(0.01 * cosine(6)) and steps[30] == pytest.approx(0.01 * cosine(30))
     assert steer["rate"] == pytest.approx(0.01 * cosine(5))
 
-    split = runs.create_run(TrainConfig(**FAST))         # the same run, stopped at step 12 and resumed
+    split = store.create_run(TrainConfig(**FAST))         # the same run, stopped at step 12 and resumed
     stopped = run_training(split, on_progress=_steer_and_cancel(split, 5, cancel_at=12))
     assert stopped.status == "cancelled" and stopped.progress["step"] == 12
     resumed = run_training(split, resume=True)
@@ -71,25 +72,25 @@ def test_a_learning_rate_change_takes_effect_at_the_next_step_and_resumes_exactl
     untimed = lambda path: [{k: v for k, v in m.items() if k != "time"} for m in _metrics(path, "steer")]  # noqa: E731
     assert _epochs(split) == _epochs(whole) and untimed(split) == untimed(whole)
     assert {m["step"]: m["lr"] for m in _metrics(split, "step")} == steps
-    assert resumed.summary["test_acc"] == runs.read_run(whole).summary["test_acc"]
+    assert resumed.summary["test_acc"] == store.read_run(whole).summary["test_acc"]
 
 
 def test_a_bad_rate_or_a_finished_run_is_refused_with_its_reason():
-    path = runs.create_run(TrainConfig(**FAST))
-    runs.update_run(path, status="completed")
+    path = store.create_run(TrainConfig(**FAST))
+    store.update_run(path, status="completed")
     with pytest.raises(ValueError, match=f"run {path.name} is completed: only a training run can be steered"):
-        runs.steer(path, lr=0.01)
-    runs.update_run(path, status="running", pid=__import__("os").getpid())
+        store.steer(path, lr=0.01)
+    store.update_run(path, status="running", pid=__import__("os").getpid())
     with pytest.raises(ValueError, match=r"learning rate must be in \(0, 10\], got 0"):
-        runs.steer(path, lr=0)
-    assert not (path / runs.STEER).exists()
+        store.steer(path, lr=0)
+    assert not (path / store.STEER).exists()
 
 
 def test_early_stopping_marks_its_epoch_and_more_epochs_go_on_from_the_checkpoint():
     """min_gain 0.5 cannot be met after the first epoch: with patience 1 the run stops after epoch 2 of 8,
     saying why; two more epochs continue the same run (its curves go on), and patience counts anew, so
     it stops again after one epoch without gain."""
-    path = runs.create_run(TrainConfig(**{**FAST, "epochs": 8, "patience": 1, "min_gain": 0.5, "log_every": 5}))
+    path = store.create_run(TrainConfig(**{**FAST, "epochs": 8, "patience": 1, "min_gain": 0.5, "log_every": 5}))
     record = run_training(path)
     assert record.status == "completed" and record.summary["stopped_early"] == 2
     assert record.summary["epochs_done"] == 2 and [m["epoch"] for m in _metrics(path, "epoch")] == [1, 2]
@@ -108,7 +109,7 @@ def test_early_stopping_marks_its_epoch_and_more_epochs_go_on_from_the_checkpoin
 
 
 def test_more_epochs_continue_a_completed_run_as_one():
-    path = runs.create_run(TrainConfig(**{**FAST, "epochs": 1, "schedule": "none", "log_every": 5}))
+    path = store.create_run(TrainConfig(**{**FAST, "epochs": 1, "schedule": "none", "log_every": 5}))
     first = run_training(path)
     assert jobs.more_epochs(path, 1) == 2
     second = run_training(path, resume=True)
@@ -117,7 +118,7 @@ def test_more_epochs_continue_a_completed_run_as_one():
     steps = [m["step"] for m in _metrics(path, "step")]
     per_epoch = first.progress["total_steps"]
     assert steps == sorted(set(steps)) and [m["step"] for m in _metrics(path, "epoch")] == [per_epoch, 2 * per_epoch]
-    straight = runs.create_run(TrainConfig(**{**FAST, "epochs": 2, "schedule": "none", "log_every": 5}))
+    straight = store.create_run(TrainConfig(**{**FAST, "epochs": 2, "schedule": "none", "log_every": 5}))
     assert run_training(straight).status == "completed"
     assert _epochs(path) == _epochs(straight)             # the same as 2 epochs at once
 
@@ -126,7 +127,7 @@ def test_pause_and_continue_a_training_process_from_the_cli(runs_dir, capsys):
     """A real detached run: `runs steer --pause` holds it (status paused, no step taken), `--lr` and
     `--continue` let it go on at the new rate (the change and the pause in its log); then it is stopped."""
     # long, and a rate that trains at batch 4 (0.05 there leaves LeNet stuck at chance, on the edge of blowing up)
-    path = runs.create_run(TrainConfig(**{**FAST, "batch_size": 4, "lr": 0.01, "epochs": 200, "log_every": 10}))
+    path = store.create_run(TrainConfig(**{**FAST, "batch_size": 4, "lr": 0.01, "epochs": 200, "log_every": 10}))
     jobs.launch(path)
 
     def cli(*args):
@@ -138,48 +139,48 @@ def test_pause_and_continue_a_training_process_from_the_cli(runs_dir, capsys):
 
     def until(what, timeout=60):
         deadline = time.monotonic() + timeout
-        while not what(runs.read_run(path)):
-            run = runs.read_run(path)
-            assert run.status not in runs.FINISHED and time.monotonic() < deadline, \
+        while not what(store.read_run(path)):
+            run = store.read_run(path)
+            assert run.status not in store.FINISHED and time.monotonic() < deadline, \
                 (run.status, run.error, run.progress, _log_tail(path))
             time.sleep(0.1)
 
     until(lambda r: r.effective_status == "running" and r.progress.get("step"))
     assert cli("--pause").returncode == 0
     until(lambda r: r.effective_status == "paused")
-    held = runs.read_run(path).progress["step"]
+    held = store.read_run(path).progress["step"]
     time.sleep(1.5)
-    assert runs.read_run(path).progress["step"] == held and runs.read_run(path).effective_status == "paused"
+    assert store.read_run(path).progress["step"] == held and store.read_run(path).effective_status == "paused"
     out = cli("--lr", "0.005", "--continue")
     assert out.returncode == 0 and "asked run" in out.stdout, out.stderr
     until(lambda r: r.effective_status == "running" and r.progress["step"] > held + 20)
     assert [m["kind"] for m in metrics_log.read_metrics(path) if m["kind"] in ("pause", "steer")] == ["pause", "steer"]
     (steer,) = _metrics(path, "steer")
     assert steer["lr"] == 0.005 and steer["step"] == held
-    assert jobs.cancel(path) in runs.ACTIVE and jobs.wait(path, timeout=60) == "cancelled"
+    assert jobs.cancel(path) in store.ACTIVE and jobs.wait(path, timeout=60) == "cancelled"
     out = cli("--lr", "0.02")
     assert out.returncode == 1 and "is cancelled: only a training run can be steered" in out.stderr
-    assert json.loads((path / runs.RUN_JSON).read_text())["status"] == "cancelled"
+    assert json.loads((path / store.RUN_JSON).read_text())["status"] == "cancelled"
 
 
 # ---- many tabs steering at once: every request arrives -------------------------------------------
 _STEERER = """
 import sys, time
 from pathlib import Path
-from cnn_core import runs
+from cnn_core.runs import store
 path, who, n = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 (path.parent / f"ready-{who}").touch()
 while not (path.parent / "go").exists():
     time.sleep(0.001)
 for i in range(n):
-    runs.steer(path, **{f"{who}-{i}": True})
+    store.steer(path, **{f"{who}-{i}": True})
 """
 
 _TAKER = """
 import json, sys, time
 from pathlib import Path
 from types import SimpleNamespace
-from cnn_core import trainer
+from cnn_core.train import trainer
 path = Path(sys.argv[1])
 me = SimpleNamespace(path=path, world=SimpleNamespace(active=False, main=True), step=0)
 (path.parent / "ready-taker").touch()
@@ -192,8 +193,8 @@ print(json.dumps(sorted(taken)))
 
 def _training_run() -> Path:
     """A run whose record says it is running in this (live) process: steer() accepts it."""
-    path = runs.create_run(TrainConfig(**FAST))
-    runs.update_run(path, status="running", pid=os.getpid())
+    path = store.create_run(TrainConfig(**FAST))
+    store.update_run(path, status="running", pid=os.getpid())
     return path
 
 
@@ -217,7 +218,7 @@ def test_steering_from_several_processes_at_once_loses_no_request():
     procs = {who: _start(_STEERER, path, who, 40) for who in ("a", "b", "c")}
     _go(path, procs)
     assert [p.wait(timeout=120) for p in procs.values()] == [0, 0, 0]
-    pending = json.loads((path / runs.STEER).read_text())
+    pending = json.loads((path / store.STEER).read_text())
     assert {f"{who}-{i}" for who in procs for i in range(40)} - set(pending) == set()
 
 
@@ -231,5 +232,5 @@ def test_requests_made_while_the_training_process_takes_them_all_arrive():
     assert [procs[who].wait(timeout=120) for who in ("a", "b")] == [0, 0]
     (path.parent / "done").touch()
     taken = json.loads(taker.communicate(timeout=120)[0])
-    pending = json.loads((path / runs.STEER).read_text()) if (path / runs.STEER).exists() else {}
+    pending = json.loads((path / store.STEER).read_text()) if (path / store.STEER).exists() else {}
     assert {f"{who}-{i}" for who in ("a", "b") for i in range(40)} - {*taken, *pending} == set()

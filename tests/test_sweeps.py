@@ -1,4 +1,4 @@
-"""Sweeps (cnn_core/sweeps.py, sweep_runner.py): bad spaces refused before anything launches, a grid driven
+"""Sweeps (cnn_core/sweeps/ledger.py, driver.py): bad spaces refused before anything launches, a grid driven
 to its end on the local queue with a failed trial recorded and the sweep going on, cancel and delete,
 pruning (median, ASHA), and a driver killed with kill -9 then resumed. Ray: test_sweeps_ray.py."""
 from __future__ import annotations
@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from cnn_core import metrics_log, runs, sweep_runner, sweeps
-from cnn_core.cli import main
+from cnn_core.cli.entry import main
+from cnn_core.runs import metrics_log, store
+from cnn_core.sweeps import driver, ledger
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE = ["--dataset", "mnist", "--arch", "mlp", "--val-size", "50", "--batch-size", "64", "--epochs", "1"]
@@ -34,7 +35,7 @@ def cli_here(capsys, *args) -> tuple[int, str, str]:
 
 
 def nothing_launched(runs_dir: Path) -> bool:
-    return not runs.list_runs(runs_dir) and not list(sweeps.folder(runs_dir).glob("*.json"))
+    return not store.list_runs(runs_dir) and not list(ledger.folder(runs_dir).glob("*.json"))
 
 
 @pytest.mark.parametrize("space, words", [
@@ -59,7 +60,7 @@ def test_a_ray_address_that_does_not_answer_is_refused_quickly(capsys, runs_dir)
     code, _, err = cli_here(capsys, "sweep", *BASE, "--grid", "lr=0.01,0.1", "--backend", "ray",
                             "--address", "192.0.2.1:6379")
     assert code == 1 and "the Ray cluster at 192.0.2.1:6379 does not answer" in err and "nothing was launched" in err
-    assert time.monotonic() - started < sweeps.CONNECT_TIMEOUT_S + 5
+    assert time.monotonic() - started < ledger.CONNECT_TIMEOUT_S + 5
     assert nothing_launched(runs_dir)
 
 
@@ -67,13 +68,13 @@ def test_a_grid_runs_every_trial_as_a_run_records_a_failure_and_names_the_best(r
     """lr 10 blows LeNet up (the engine stops it as failed); the sweep records why and goes on."""
     out = cli("sweep", *BASE[:2], "--arch", "lenet", *BASE[4:], "--grid", "lr=0.05,10", "--wait")
     assert out.returncode == 0, out.stdout + out.stderr[-3000:]
-    (sweep,) = sweeps.list_sweeps()
+    (sweep,) = ledger.list_sweeps()
     assert sweep.status == "completed" and [t["number"] for t in sweep.runs] == [1, 2]
     by_lr = {t["params"]["lr"]: t for t in sweep.runs}
     assert by_lr[10]["status"] == "failed" and "diverged" in by_lr[10]["reason"]
     assert by_lr[0.05]["status"] == "completed" and by_lr[0.05]["score"] > 0.5
     assert f"best: trial #{by_lr[0.05]['number']}" in out.stdout and "--lr 0.05" in out.stdout
-    trials = sorted(runs.readable(runs.list_runs(runs_dir)), key=lambda r: r.trial)
+    trials = sorted(store.readable(store.list_runs(runs_dir)), key=lambda r: r.trial)
     assert [(r.sweep, r.trial) for r in trials] == [(sweep.id, 1), (sweep.id, 2)]
     assert {r.config["lr"] for r in trials} == {0.05, 10}
     shown = cli("sweeps", "show", sweep.id)
@@ -84,18 +85,18 @@ def test_cancel_stops_the_trials_and_delete_removes_them(runs_dir, capsys):
     out = cli("sweep", "--dataset", "mnist", "--arch", "lenet", "--val-size", "50", "--batch-size", "8", "--epochs",
               "10", "--sample", "lr=log:0.001:0.01", "--trials", "6", "--sampler", "random")   # slow trials
     assert out.returncode == 0, out.stderr
-    (sweep,) = sweeps.list_sweeps()
+    (sweep,) = ledger.list_sweeps()
     deadline = time.monotonic() + 120
-    while not any(t["status"] == "running" for t in sweeps.read(sweep.id).runs):
-        assert time.monotonic() < deadline, sweeps.read(sweep.id)
+    while not any(t["status"] == "running" for t in ledger.read(sweep.id).runs):
+        assert time.monotonic() < deadline, ledger.read(sweep.id)
         time.sleep(0.3)
     assert cli_here(capsys, "sweeps", "cancel", sweep.id)[0] == 0
-    while sweeps.effective_status(sweeps.read(sweep.id)) in sweeps.ACTIVE:
+    while ledger.effective_status(ledger.read(sweep.id)) in ledger.ACTIVE:
         assert time.monotonic() < deadline
         time.sleep(0.3)
-    done = sweeps.read(sweep.id)
+    done = ledger.read(sweep.id)
     assert done.status == "cancelled" and len(done.runs) < 6
-    ended = {r.id: r.effective_status for r in runs.readable(runs.list_runs(runs_dir))}
+    ended = {r.id: r.effective_status for r in store.readable(store.list_runs(runs_dir))}
     assert "cancelled" in ended.values() and set(ended.values()) <= {"cancelled", "completed"}
     assert {t["run"]: t["status"] for t in done.runs} == ended
     code, out, _ = cli_here(capsys, "sweeps", "delete", sweep.id)
@@ -113,11 +114,11 @@ def test_the_median_rule_stops_a_poor_trial_and_says_why(runs_dir, monkeypatch):
     from cnn_core.config import TrainConfig
 
     base = TrainConfig(dataset="mnist", arch="lenet", val_size=50, batch_size=8, lr=0.01, epochs=8)  # ~0.3 s an epoch
-    sweep = sweep_runner.drive(sweeps.create(base, grid={"lr": [0.01, 0.02, 0.000001]}, prune="median").id)
+    sweep = driver.drive(ledger.create(base, grid={"lr": [0.01, 0.02, 0.000001]}, prune="median").id)
     assert [t["status"] for t in sweep.runs] == ["completed", "completed", "pruned"], sweep.runs
     assert re.match(r"stopped early by the median rule after epoch [1-7]: best validation accuracy 0\.\d+ was "
                     "among the worst", sweep.runs[2]["reason"]), sweep.runs[2]["reason"]
-    (pruned,) = [r for r in runs.readable(runs.list_runs(runs_dir)) if r.trial == 3]
+    (pruned,) = [r for r in store.readable(store.list_runs(runs_dir)) if r.trial == 3]
     assert pruned.status == "cancelled" and pruned.summary.get("epochs_done", 0) < 8
 
 
@@ -129,32 +130,32 @@ def test_a_killed_driver_resumes_and_asha_stops_the_poor_trial(runs_dir, capsys)
     base = ["--dataset", "mnist", "--arch", "lenet", "--val-size", "50", "--batch-size", "8", "--epochs", "6"]
     out = cli("sweep", *base, "--grid", "lr=0.02,0.000001", "--prune", "asha", CNN_MAX_JOBS="1")
     assert out.returncode == 0, out.stderr
-    (sweep,) = sweeps.list_sweeps()
+    (sweep,) = ledger.list_sweeps()
     deadline = time.monotonic() + 120
     while not any(t["status"] == "running" for t in sweep.runs):
         assert time.monotonic() < deadline, sweep
         time.sleep(0.2)
-        sweep = sweeps.read(sweep.id)
-    first = runs.read_run(runs_dir / sweep.runs[0]["run"])
+        sweep = ledger.read(sweep.id)
+    first = store.read_run(runs_dir / sweep.runs[0]["run"])
     os.kill(sweep.pid, signal.SIGKILL)
-    while sweeps.effective_status(sweeps.read(sweep.id)) != "interrupted":
+    while ledger.effective_status(ledger.read(sweep.id)) != "interrupted":
         assert time.monotonic() < deadline
         time.sleep(0.1)
-    assert runs.read_run(first.path).effective_status == "running"          # the trial trains on
+    assert store.read_run(first.path).effective_status == "running"          # the trial trains on
     code, _, err = cli_here(capsys, "sweeps", "resume", sweep.id)            # not twice, nor a finished one
     assert code == 0
     code, _, err = cli_here(capsys, "sweeps", "resume", sweep.id)
     assert code == 1 and f"sweep {sweep.id} is starting: only an interrupted or failed sweep resumes" in err, err
-    os.kill(sweeps.read(sweep.id).pid, signal.SIGKILL)                       # this test follows it with --wait
-    while sweeps.effective_status(sweeps.read(sweep.id)) != "interrupted":
+    os.kill(ledger.read(sweep.id).pid, signal.SIGKILL)                       # this test follows it with --wait
+    while ledger.effective_status(ledger.read(sweep.id)) != "interrupted":
         assert time.monotonic() < deadline
         time.sleep(0.1)
     out = cli("sweeps", "resume", sweep.id, "--wait", CNN_MAX_JOBS="1")
     assert out.returncode == 0 and "best: trial #1" in out.stdout, out.stdout + out.stderr[-3000:]
-    done = sweeps.read(sweep.id)
+    done = ledger.read(sweep.id)
     assert done.status == "completed" and [t["status"] for t in done.runs] == ["completed", "pruned"], done.runs
     assert re.match(r"stopped early by the asha rule after epoch 1: ", done.runs[1]["reason"]), done.runs[1]
-    trained = {r.trial: r for r in runs.readable(runs.list_runs(runs_dir))}
+    trained = {r.trial: r for r in store.readable(store.list_runs(runs_dir))}
     assert sorted(trained) == [1, 2] and trained[1].pid == first.pid and trained[1].summary["epochs_done"] == 6
     assert [m["epoch"] for m in metrics_log.read_metrics(first.path) if m.get("kind") == "epoch"] == [1, 2, 3, 4, 5, 6]
     assert trained[2].status == "cancelled" and trained[2].summary.get("epochs_done", 0) < 6
@@ -168,41 +169,41 @@ def test_a_sweep_waits_for_room_in_a_full_line_then_runs_every_trial(runs_dir, m
     import fcntl
     import threading
 
-    from cnn_core import jobs
     from cnn_core.config import TrainConfig
+    from cnn_core.train import jobs
 
     monkeypatch.setenv("CNN_MAX_JOBS", "1")
     monkeypatch.setenv("CNN_MAX_QUEUED", "1")
     base = TrainConfig(dataset="mnist", arch="mlp", val_size=50, batch_size=64, epochs=1)
-    outside = runs.create_run(base)
+    outside = store.create_run(base)
     (runs_dir / ".slots").mkdir(parents=True)
     slot = open(runs_dir / ".slots" / "0.lock", "a")
     fcntl.flock(slot, fcntl.LOCK_EX)
     jobs.launch(outside)
-    sweep = sweeps.create(base, grid={"lr": [0.05, 0.1]})
-    driver = threading.Thread(target=sweep_runner.drive, args=(sweep.id,), daemon=True)
-    driver.start()
+    sweep = ledger.create(base, grid={"lr": [0.05, 0.1]})
+    drive_thread = threading.Thread(target=driver.drive, args=(sweep.id,), daemon=True)
+    drive_thread.start()
     try:
         deadline = time.monotonic() + 60
-        while not (trials := sweeps.read(sweep.id).runs):
+        while not (trials := ledger.read(sweep.id).runs):
             assert time.monotonic() < deadline, "no trial made"
             time.sleep(0.1)
         first = runs_dir / trials[0]["run"]
         time.sleep(2.5)                         # two retries of the held trial, both refused
-        held = runs.read_run(first)
-        assert held.pid is None and held.effective_status == "queued" and not (first / runs.LOG).exists()
-        assert jobs.waiting_runs(runs_dir) == [outside.name] and len(sweeps.read(sweep.id).runs) == 1
+        held = store.read_run(first)
+        assert held.pid is None and held.effective_status == "queued" and not (first / store.LOG).exists()
+        assert jobs.waiting_runs(runs_dir) == [outside.name] and len(ledger.read(sweep.id).runs) == 1
         jobs.cancel(outside)
         while first.name not in jobs.waiting_runs(runs_dir):
             assert time.monotonic() < deadline, "the held trial never took the free place"
             time.sleep(0.1)
     finally:
         slot.close()
-    driver.join(240)
-    done = sweeps.read(sweep.id)
-    assert not driver.is_alive() and done.status == "completed", done
+    drive_thread.join(240)
+    done = ledger.read(sweep.id)
+    assert not drive_thread.is_alive() and done.status == "completed", done
     assert [t["status"] for t in done.runs] == ["completed", "completed"], done.runs
-    assert runs.read_run(outside).status == "cancelled"
+    assert store.read_run(outside).status == "cancelled"
 
 
 @pytest.fixture
@@ -231,25 +232,25 @@ def test_the_dashboard_path_refuses_an_unconfigured_ray_address_without_connecti
 
     address, connected = listener
     base = TrainConfig(dataset="mnist", arch="mlp", epochs=1)
-    monkeypatch.delenv(sweeps.RAY_ADDRESSES_ENV, raising=False)
+    monkeypatch.delenv(ledger.RAY_ADDRESSES_ENV, raising=False)
     with pytest.raises(ValueError, match=rf"^'{address}' is not a Ray cluster this server is configured with; choose "
                        r"a local Ray instance or one of: none is configured \(the server's CNN_RAY_ADDRESSES\)"):
-        sweeps.create(base, grid={"lr": [0.1]}, backend="ray", cluster=address)
-    monkeypatch.setenv(sweeps.RAY_ADDRESSES_ENV, f"lab={address}, gpu=10.0.0.9:6379")
+        ledger.create(base, grid={"lr": [0.1]}, backend="ray", cluster=address)
+    monkeypatch.setenv(ledger.RAY_ADDRESSES_ENV, f"lab={address}, gpu=10.0.0.9:6379")
     with pytest.raises(ValueError, match=r"^'elsewhere' is not a Ray cluster .* one of: lab, gpu; nothing was launched"):
-        sweeps.create(base, grid={"lr": [0.1]}, backend="ray", cluster="elsewhere")
+        ledger.create(base, grid={"lr": [0.1]}, backend="ray", cluster="elsewhere")
     assert not connected() and nothing_launched(runs_dir)
-    sweep = sweeps.create(base, grid={"lr": [0.1]}, backend="ray", cluster="lab")
-    assert sweep.address == address and sweeps.read(sweep.id).address == address and connected()
+    sweep = ledger.create(base, grid={"lr": [0.1]}, backend="ray", cluster="lab")
+    assert sweep.address == address and ledger.read(sweep.id).address == address and connected()
 
 
 def test_a_bad_ray_address_setting_is_named(monkeypatch):
     """CNN_RAY_ADDRESSES with an entry that is not NAME=HOST:PORT or HOST:PORT is refused naming it."""
-    monkeypatch.setenv(sweeps.RAY_ADDRESSES_ENV, "lab=10.0.0.5:6379, gpu=http://gpu-box")
+    monkeypatch.setenv(ledger.RAY_ADDRESSES_ENV, "lab=10.0.0.5:6379, gpu=http://gpu-box")
     with pytest.raises(ValueError, match=r"CNN_RAY_ADDRESSES: 'gpu=http://gpu-box' is not NAME=HOST:PORT or HOST:PORT"):
-        sweeps.ray_addresses()
-    monkeypatch.setenv(sweeps.RAY_ADDRESSES_ENV, "lab=10.0.0.5:6379, 127.0.0.1:6380")
-    assert sweeps.ray_addresses() == {"lab": "10.0.0.5:6379", "127.0.0.1:6380": "127.0.0.1:6380"}
+        ledger.ray_addresses()
+    monkeypatch.setenv(ledger.RAY_ADDRESSES_ENV, "lab=10.0.0.5:6379, 127.0.0.1:6380")
+    assert ledger.ray_addresses() == {"lab": "10.0.0.5:6379", "127.0.0.1:6380": "127.0.0.1:6380"}
 
 
 def test_the_sweep_tab_offers_configured_ray_clusters_and_no_free_address(monkeypatch):
@@ -257,7 +258,7 @@ def test_the_sweep_tab_offers_configured_ray_clusters_and_no_free_address(monkey
     the server's configured clusters, by name."""
     from streamlit.testing.v1 import AppTest
 
-    monkeypatch.setenv(sweeps.RAY_ADDRESSES_ENV, "lab=10.0.0.5:6379, gpu=10.0.0.9:6379")
+    monkeypatch.setenv(ledger.RAY_ADDRESSES_ENV, "lab=10.0.0.5:6379, gpu=10.0.0.9:6379")
     at = AppTest.from_file(str(ROOT / "pages" / "train.py"), default_timeout=90)
     at.session_state["train.tab"] = "Sweep"
     at.run()

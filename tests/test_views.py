@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from cnn_core import metrics_log, runs
 from cnn_core.config import TrainConfig
+from cnn_core.runs import metrics_log, store
 from ui import views
 
 
@@ -25,13 +25,13 @@ def test_form_round_trip_gives_back_the_config():
 
 def test_clone_config_drops_fields_it_does_not_know():
     """A run written by another version still clones; the unknown fields are named."""
-    record = runs.Run(id="x", status="completed", config={**TrainConfig(lr=0.05).to_dict(), "warmup": 3})
+    record = store.Run(id="x", status="completed", config={**TrainConfig(lr=0.05).to_dict(), "warmup": 3})
     config, dropped = views.clone_config(record)
     assert config.lr == 0.05 and dropped == ["warmup"]
 
 
 def test_pick_run_prefers_the_url_then_running_then_next_queued():
-    all_runs = [runs.Run(id=i, status=s, config={})       # no process, no time: statuses read as written
+    all_runs = [store.Run(id=i, status=s, config={})       # no process, no time: statuses read as written
                 for i, s in (("d", "queued"), ("c", "queued"), ("b", "running"), ("a", "completed"))]
     ids = [r.id for r in all_runs]
     assert views.pick_run(ids, "a", all_runs) == "a"
@@ -44,24 +44,24 @@ def test_pick_run_prefers_the_url_then_running_then_next_queued():
 
 def test_live_run_reads_progress_metrics_and_best_epoch(runs_dir):
     """live_run turns run.json and metrics.jsonl into what the panel draws."""
-    path = runs.create_run(TrainConfig(epochs=2, val_size=100), "live")
+    path = store.create_run(TrainConfig(epochs=2, val_size=100), "live")
     writer = metrics_log.MetricsWriter(path)
     writer.log({"kind": "step", "step": 5, "epoch": 1, "loss": 2.0, "acc": 0.1, "lr": 0.01, "time": 1})
     writer.log({"kind": "epoch", "step": 10, "epoch": 1, "train_loss": 1.5, "train_acc": 0.4, "val_loss": 1.4,
                 "val_acc": 0.5, "lr": 0.01, "images_per_sec": 100.0, "time": 2})
-    (path / runs.METRICS).open("a").write('{"kind": "step", "ste')          # a torn last line is skipped
+    (path / store.METRICS).open("a").write('{"kind": "step", "ste')          # a torn last line is skipped
     writer.close()
-    runs.update_run(path, status="cancelled", progress={"epoch": 2, "epochs": 2, "step": 15, "total_steps": 20})
-    run = views.live_run(runs.read_run(path))
+    store.update_run(path, status="cancelled", progress={"epoch": 2, "epochs": 2, "step": 15, "total_steps": 20})
+    run = views.live_run(store.read_run(path))
     assert (len(run.steps), len(run.epochs), run.best_epoch) == (1, 1, 1)
     assert run.fraction == 0.75 and run.progress_text == "epoch 2/2 · step 15/20"
-    runs.update_run(path, world_size=4, hosts=["a", "a", "b", "b"])               # torchrun over 2 machines
-    assert views.live_run(runs.read_run(path)).progress_text == "epoch 2/2 · step 15/20 · 4 processes on 2 machines"
-    runs.update_run(path, world_size=1, hosts=[])
+    store.update_run(path, world_size=4, hosts=["a", "a", "b", "b"])               # torchrun over 2 machines
+    assert views.live_run(store.read_run(path)).progress_text == "epoch 2/2 · step 15/20 · 4 processes on 2 machines"
+    store.update_run(path, world_size=1, hosts=[])
     assert not run.active and not run.resumable          # no checkpoint yet
     assert run.speed == 100.0 and run.eta is None        # finished: the last epoch's speed, no ETA
-    (path / runs.CHECKPOINT).write_bytes(b"x")
-    assert views.live_run(runs.read_run(path)).resumable
+    (path / store.CHECKPOINT).write_bytes(b"x")
+    assert views.live_run(store.read_run(path)).resumable
 
 
 def test_dataset_card_says_whether_files_wait_in_the_data_folder(tmp_path, monkeypatch):

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from cnn_core import jobs, runs
+from cnn_core.runs import store
+from cnn_core.train import jobs
 from ui import nav, views
 
 WATCH = "train.watch"          # the run-picker widget
@@ -55,7 +56,7 @@ def steer(path: Path, what: str, **ask) -> None:
     read from the session: steer(path, "lr", lr="train.steer_lr")."""
     ask = {k: st.session_state[v] if isinstance(v, str) else v for k, v in ask.items()}
     try:
-        runs.steer(path, **ask)
+        store.steer(path, **ask)
     except ValueError as exc:
         nav.flash("train", "error", f"Not changed: {views.md(exc)}")
         return

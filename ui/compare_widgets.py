@@ -1,5 +1,5 @@
 """Streamlit pieces of the Compare page: the runs table with its filters and selection, and the per-run
-actions. Data comes from cnn_core.compare / transfer; figures from ui/figures."""
+actions. Data comes from cnn_core.analysis.compare / transfer; figures from ui/figures."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,7 +7,10 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from cnn_core import compare, jobs, model_export, runs, transfer
+from cnn_core.analysis import compare
+from cnn_core.export import formats
+from cnn_core.runs import archive, store
+from cnn_core.train import jobs
 from ui import nav, own_data, views
 
 PICK = "compare.pick"          # the ids of the runs being compared (the multiselect's state)
@@ -58,7 +61,7 @@ def runs_table(shown: pd.DataFrame, all_ids: list[str], labels: dict[str, str]) 
 # ---- actions on one run -------------------------------------------------------------------------
 def _rename(path: Path, key: str) -> None:
     try:
-        renamed = runs.rename_run(path, st.session_state[key])
+        renamed = store.rename_run(path, st.session_state[key])
         st.session_state[PICKED] = path.name   # the picker shows the new name
         nav.flash("compare", "success", f"Renamed to '{views.md(renamed.name)}'.")
     except ValueError as exc:
@@ -67,7 +70,7 @@ def _rename(path: Path, key: str) -> None:
 
 def _save_note(path: Path, key: str) -> None:
     try:
-        runs.set_note(path, st.session_state[key])
+        store.set_note(path, st.session_state[key])
         nav.flash("compare", "success", "Note saved.")
     except ValueError as exc:
         nav.flash("compare", "error", views.md(exc))
@@ -77,7 +80,7 @@ def _delete(path: Path, name: str) -> None:
     st.session_state.pop("compare.confirm", None)
     try:
         was = jobs.delete_run(path)
-        stopped = " (it was stopped first)" if was in runs.ACTIVE else ""
+        stopped = " (it was stopped first)" if was in store.ACTIVE else ""
         nav.flash("compare", "success", f"Deleted run '{views.md(name)}'{stopped}.")
         st.session_state[PICK] = [i for i in st.session_state.get(PICK, []) if i != path.name]
         st.session_state.pop(PICKED, None)
@@ -85,14 +88,14 @@ def _delete(path: Path, name: str) -> None:
         nav.flash("compare", "error", views.md(exc))
 
 
-def edit_run(record: runs.Run | runs.UnreadableRun) -> None:
+def edit_run(record: store.Run | store.UnreadableRun) -> None:
     """Rename, note, delete (with a confirmation); a run whose run.json cannot be read can only be deleted."""
     path, rid, name = Path(record.path), record.id, record.title
     if record.corrupt:
         st.error(f"Its run.json cannot be read ({views.md(record.error)}): it can only be deleted.")
     else:
         left, right = st.columns(2)
-        left.text_input("Name", name, key=f"compare.name.{rid}", max_chars=runs.MAX_NAME)
+        left.text_input("Name", name, key=f"compare.name.{rid}", max_chars=store.MAX_NAME)
         left.button("Rename", key=f"compare.rename.{rid}", on_click=_rename, args=(path, f"compare.name.{rid}"))
         right.text_area("Note", record.note or "", key=f"compare.note.{rid}", height=80)
         right.button("Save note", key=f"compare.savenote.{rid}", on_click=_save_note,
@@ -103,7 +106,7 @@ def edit_run(record: runs.Run | runs.UnreadableRun) -> None:
         st.button("Delete run…", key="compare.delete", icon=":material/delete:",
                   on_click=lambda: st.session_state.update({"compare.confirm": st.session_state.get(PICKED, rid)}))
         return
-    live = record.effective_status in runs.ACTIVE
+    live = record.effective_status in store.ACTIVE
     st.warning(f"Delete '{views.md(name)}' and every file in its folder? This cannot be undone."
                + (" It is training now: it will be stopped first." if live else ""))
     yes, no = st.columns(2)
@@ -111,15 +114,15 @@ def edit_run(record: runs.Run | runs.UnreadableRun) -> None:
     no.button("Cancel", key=f"compare.delete_no.{rid}", on_click=lambda: st.session_state.pop("compare.confirm"))
 
 
-def take_away(record: runs.Run) -> None:
+def take_away(record: store.Run) -> None:
     """Download best.pt and the zipped folder; export to ONNX and TorchScript, checked against PyTorch."""
     path, rid = Path(record.path), record.id
-    best = path / runs.BEST
+    best = path / store.BEST
     cols = st.columns(3)
     cols[0].download_button("Download best.pt", (lambda: best.read_bytes()) if best.is_file() else b"",
                             file_name=f"{rid}-best.pt", disabled=not best.is_file(), on_click="ignore",
                             key=f"compare.dl_best.{rid}", icon=":material/download:")
-    cols[1].download_button("Download run folder (.zip)", lambda: transfer.zip_run(path), file_name=f"{rid}.zip",
+    cols[1].download_button("Download run folder (.zip)", lambda: archive.zip_run(path), file_name=f"{rid}.zip",
                             mime="application/zip", on_click="ignore", key=f"compare.dl_zip.{rid}",
                             icon=":material/folder_zip:")
     st.download_button("Download as a PyTorch script (.py)", lambda: _script(path), file_name=f"{rid}.py",
@@ -136,7 +139,7 @@ def take_away(record: runs.Run) -> None:
                       else "the run has no best.pt yet"):
         with st.spinner("Exporting and checking against PyTorch…"):
             try:
-                st.session_state[state] = [model_export.export_model(path, k) for k in model_export.EXPORTS]
+                st.session_state[state] = [formats.export_model(path, k) for k in formats.EXPORTS]
             except Exception as exc:  # noqa: BLE001  any exporter failure is shown, never a traceback
                 st.error(f"Export failed: {type(exc).__name__}: {views.md(str(exc)[:500])}")
     for result in st.session_state.get(state, []):
@@ -169,7 +172,7 @@ def import_panel() -> None:
 
 def _typed_run(folder: str) -> Path:
     """The folder typed in the import box, read only under the import folders (guards.confine's one message)."""
-    from cnn_core import guards
+    from cnn_core.data import guards
 
     if not folder:
         raise ValueError("name a run folder, or upload its zip")
@@ -179,22 +182,22 @@ def _typed_run(folder: str) -> Path:
 def _import(source, on_duplicate: str) -> None:
     st.session_state.pop("compare.import_exists", None)
     try:
-        new = transfer.import_run(source(), on_duplicate=on_duplicate)
-    except transfer.RunExists as exc:
+        new = archive.import_run(source(), on_duplicate=on_duplicate)
+    except archive.RunExists as exc:
         st.session_state["compare.import_exists"] = str(exc)[0].upper() + str(exc)[1:]
         return
     except ValueError as exc:
         st.error(f"Not imported: {views.md(exc)}")
         return
     st.session_state["compare.import_n"] += 1
-    nav.flash("compare", "success", f"Imported as run `{new.name}` ({runs.read_run(new).status}).")
+    nav.flash("compare", "success", f"Imported as run `{new.name}` ({store.read_run(new).status}).")
     st.rerun()
 
 
 def _script(path) -> str:
-    from cnn_core import script_export
+    from cnn_core.export import standalone
 
     try:
-        return script_export.script(path)
+        return standalone.script(path)
     except (ValueError, OSError) as exc:        # shown as the file's only line rather than a traceback
         return f"# this run cannot be written out as a script: {exc}\n"

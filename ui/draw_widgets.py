@@ -1,12 +1,12 @@
 """The Draw page's widgets and caches: the canvas with its Clear button, the image upload, the run picker,
-and one cached read-only model per run (keyed by run folder + best.pt mtime). Work is cnn_core.predict's."""
+and one cached read-only model per run (keyed by run folder + best.pt mtime). Work is cnn_core.analysis.predict's."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import streamlit as st
 
-from cnn_core import runs
+from cnn_core.runs import store
 from ui import views
 from ui.figures import CONFIG, images
 
@@ -20,15 +20,15 @@ SIDE = 280
 @st.cache_resource(max_entries=8, show_spinner="Loading the model…")
 def _model(path: str, mtime: float):
     """(model in eval mode, meta) of one run; shared by every session and never trained."""
-    from cnn_core.predict import load_model
+    from cnn_core.analysis.predict import load_model
 
     return load_model(Path(path), which="best")   # a Path: the bundled model lies outside the runs folder
 
 
-def load(record: runs.Run):
+def load(record: store.Run):
     """The cached (model, meta) of a run record; a new best.pt (new mtime) loads afresh."""
     path = Path(record.path)
-    return _model(str(path), (path / runs.BEST).stat().st_mtime)
+    return _model(str(path), (path / store.BEST).stat().st_mtime)
 
 
 def canvas_key() -> str:
@@ -62,7 +62,7 @@ def upload_input() -> bytes | None:
     return file.getvalue() if file is not None else None
 
 
-def run_picker(records: list) -> runs.Run:
+def run_picker(records: list) -> store.Run:
     """Selectbox over the runs that read drawings (the bundled model first, so preselected); the chosen one."""
     by_path = {str(r.path): r for r in records}
 
@@ -94,12 +94,12 @@ def probs_chart(probs, classes, best: int, height: int = 300, key: str = "draw.p
     st.plotly_chart(images.probs_figure(probs, classes, best, height=height), config=CONFIG, key=key)
 
 
-# ---- what the page shows of one input: cnn_core.predict imports torch (2.7 s here), so it is imported
+# ---- what the page shows of one input: cnn_core.analysis.predict imports torch (2.7 s here), so it is imported
 # in these functions, which run once the canvas is on screen -------------------------------------------
 def prepared(source: str, raw, left, middle):
     """The ink (H, W) in [0, 1] of the drawing or the upload, checked to hold a digit; None, with a friendly
     word, when none. predict.drawing_for_model makes each model's input of it."""
-    from cnn_core import predict
+    from cnn_core.analysis import predict
 
     if raw is None:
         middle.info("Draw a digit with the mouse (or a finger): white ink on the black square."
@@ -118,9 +118,9 @@ def prepared(source: str, raw, left, middle):
         return None
 
 
-def every_answer(records: list[runs.Run], ink) -> None:
+def every_answer(records: list[store.Run], ink) -> None:
     """Each run's answer to the same drawing, side by side."""
-    from cnn_core import predict
+    from cnn_core.analysis import predict
 
     st.subheader("Every run's answer")
     cols = st.columns(min(len(records), 4))
@@ -141,7 +141,7 @@ def every_answer(records: list[runs.Run], ink) -> None:
 
 def first_layer(model, meta: dict, image) -> None:
     """The first conv layer's feature maps for this input."""
-    from cnn_core import predict
+    from cnn_core.analysis import predict
 
     st.subheader("What the first conv layer sees")
     maps = predict.first_conv_maps(model, meta, image)

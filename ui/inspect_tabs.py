@@ -1,5 +1,5 @@
 """The Inspect page's views, one function per tab, each given the run's loaded weights (and, but for
-Filters, its test-set predictions) in a Context. A new view: its numbers in cnn_core/inspection.py, its
+Filters, its test-set predictions) in a Context. A new view: its numbers in cnn_core/analysis/inspection.py, its
 function here and a line in TABS; a new kind of picture goes to ui/figures/images.py."""
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from cnn_core import inspection
+from cnn_core.analysis import inspection
 from ui import inspect_widgets as iw
 from ui import views
 from ui.figures import CONFIG, images
@@ -160,7 +160,7 @@ def histograms(ctx: Context) -> None:
     the end of every epoch, with the epoch chosen above marked."""
     import plotly.express as px
 
-    from cnn_core import snapshots
+    from cnn_core.analysis import snapshots
 
     path = ctx.stamp[0]
     weights = iw.weight_histories(str(path), tuple(snapshots.snapshot_epochs(path)))

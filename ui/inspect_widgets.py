@@ -1,7 +1,7 @@
 """The Inspect page's widgets and caches: run and weights pickers, the test-image picker, cached model
 loads and computations (keyed by run folder + weights + file mtime), and image galleries.
 
-Computation is cnn_core.inspection's; here it is only cached and laid out.
+Computation is cnn_core.analysis.inspection's; here it is only cached and laid out.
 """
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from cnn_core import runs
+from cnn_core.runs import store
 from ui import views
 from ui.figures import CONFIG, images
 
@@ -21,7 +21,7 @@ GALLERY_COLS = 8
 # ---- caches: one model per (run, weights, mtime), shared by all sessions (read-only) -----------------
 @st.cache_resource(max_entries=6, show_spinner="Loading the weights…")
 def model(path: str, key: str, stamp: int):
-    from cnn_core import snapshots
+    from cnn_core.analysis import snapshots
 
     weights = next((w for w in snapshots.weights_choices(Path(path)) if w.key == key), None)
     if weights is None:
@@ -31,24 +31,24 @@ def model(path: str, key: str, stamp: int):
 
 @st.cache_resource(max_entries=4, show_spinner="Loading the test images…")
 def test_set(dataset: str | None, data_dir: str, version: tuple):
-    from cnn_core import inspection
+    from cnn_core.analysis import inspection
 
     return inspection.load_test_set(dataset)
 
 
 def test_for(meta: dict):
     """The cached test set of the run's dataset; a dataset prepared again (new source, size) is reloaded."""
-    from cnn_core import data
+    from cnn_core.data import catalog
 
     name = meta.get("dataset")
-    status = data.dataset_status(name) if name in data.datasets() else None
+    status = catalog.dataset_status(name) if name in catalog.datasets() else None
     version = (status.state, status.n_test, status.source) if status else ()
-    return test_set(name, str(data.default_data_dir()), version)
+    return test_set(name, str(catalog.default_data_dir()), version)
 
 
 @st.cache_data(max_entries=16, show_spinner="Classifying the test set…")
 def predictions(path: str, key: str, stamp: int):
-    from cnn_core import inspection
+    from cnn_core.analysis import inspection
 
     net, meta = model(path, key, stamp)
     return inspection.predict_test(net, test_for(meta), meta)
@@ -56,7 +56,7 @@ def predictions(path: str, key: str, stamp: int):
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def feature_maps(path: str, key: str, stamp: int, index: int):
-    from cnn_core import inspection
+    from cnn_core.analysis import inspection
 
     net, meta = model(path, key, stamp)
     return inspection.extract_feature_maps(net, test_for(meta).x(index, meta))
@@ -64,7 +64,7 @@ def feature_maps(path: str, key: str, stamp: int, index: int):
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def saliency(path: str, key: str, stamp: int, index: int, target: int, method: str, layer: str | None):
-    from cnn_core import inspection
+    from cnn_core.analysis import inspection
 
     net, meta = model(path, key, stamp)
     x = test_for(meta).x(index, meta)
@@ -75,7 +75,7 @@ def saliency(path: str, key: str, stamp: int, index: int, target: int, method: s
 
 @st.cache_data(max_entries=16, show_spinner="Computing gradients…")
 def filter_gradients(path: str, key: str, stamp: int, n: int = 64):
-    from cnn_core import inspection
+    from cnn_core.analysis import inspection
 
     net, meta = model(path, key, stamp)
     test = test_for(meta)
@@ -85,16 +85,16 @@ def filter_gradients(path: str, key: str, stamp: int, n: int = 64):
 @st.cache_data(max_entries=8, show_spinner="Reading the snapshots…")
 def weight_histories(path: str, epochs: tuple):
     """Layer -> epoch -> weights of every snapshot (`epochs`: the saved ones, part of the cache key)."""
-    from cnn_core import inspection
+    from cnn_core.analysis import inspection
 
     return inspection.weight_histories(Path(path))
 
 
 # ---- pickers --------------------------------------------------------------------------------------
-def run_picker() -> "runs.Run | None":
+def run_picker() -> "store.Run | None":
     """The run selectbox (default: ?run=<id>, else the newest finished run); its record, or None."""
-    listed = runs.list_runs()
-    all_runs = runs.readable(listed)
+    listed = store.list_runs()
+    all_runs = store.readable(listed)
     unreadable = {r.id: r for r in listed if r.corrupt}
     wanted = st.query_params.get("run")
     if wanted in unreadable:
@@ -125,7 +125,7 @@ def _sync_query() -> None:
 
 def weights_header(record: dict):
     """A word on runs still training, the weights slider, and why a run has no snapshots; the Weights or None."""
-    from cnn_core import snapshots
+    from cnn_core.analysis import snapshots
 
     path, status = Path(record.path), record.effective_status
     if status == "running":
@@ -145,7 +145,7 @@ def weights_header(record: dict):
 
 def _weights_picker(path: Path, record: dict):
     """A slider over the saved epochs (plus best / latest); the chosen Weights, or None when none exist."""
-    from cnn_core import snapshots
+    from cnn_core.analysis import snapshots
 
     choices = snapshots.weights_choices(path, record)
     if not choices:
@@ -188,7 +188,7 @@ def _clamp(key: str, value: int, high: int) -> None:
 
 def image_picker(preds, classes) -> int:
     """Choose a test image by index, by class, at random or among the mistakes; returns its index."""
-    from cnn_core import inspection
+    from cnn_core.analysis import inspection
 
     mode = st.segmented_control("Test image", list(MODE_LABELS), key=MODE, default="index",
                                 format_func=MODE_LABELS.get) or "index"
@@ -214,7 +214,7 @@ def image_picker(preds, classes) -> int:
 
 def image_card(preds, test, stamp_args: tuple) -> tuple[int, list]:
     """The test-image picker, the image, its top-3 and every class's probability; (index, feature maps)."""
-    from cnn_core import inspection
+    from cnn_core.analysis import inspection
 
     with st.container(border=True):
         pick, pic, probs = st.columns([4, 2, 4])

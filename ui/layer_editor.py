@@ -2,7 +2,7 @@
 empty; add, remove, reorder and edit layers. Under every layer, live: its output shape, its parameters
 and the running total, the output-size formula with its numbers, and how much of the image one value
 sees; what does not fit is said in words. Beside it, the conv-versus-dense figures for this input. The
-work is cnn_core.layers'; the list lives in the form's session state like any architecture knob."""
+work is cnn_core.nets.layers'; the list lives in the form's session state like any architecture knob."""
 from __future__ import annotations
 
 import json
@@ -10,7 +10,7 @@ import uuid
 
 import streamlit as st
 
-from cnn_core import layers as layer_list
+from cnn_core.nets import layers as layer_list
 from ui import views
 from ui.train_form import pkey
 
@@ -63,18 +63,18 @@ def _add() -> None:
 
 
 def _start_from(input_shape: tuple, classes: int) -> None:
-    from cnn_core import models
+    from cnn_core.nets import architectures
 
     arch = st.session_state["le.start"]
     if arch == "empty":
         st.session_state[LIST] = [{"type": "flatten"}]
     else:
         params = {p.name: st.session_state.get(pkey(arch, p.name), p.default)
-                  for p in models.get_architecture(arch).params}
+                  for p in architectures.get_architecture(arch).params}
         try:                            # on the meta device: only its layers are read
-            model = models.build_model(arch, input_shape, classes, params, meta=True)
+            model = architectures.build_model(arch, input_shape, classes, params, meta=True)
         except ValueError:
-            model = models.build_model(arch, input_shape, classes, meta=True)
+            model = architectures.build_model(arch, input_shape, classes, meta=True)
         st.session_state[LIST] = layer_list.from_model(model)
     st.session_state[LIST + ".from"] = arch
 
@@ -90,10 +90,10 @@ def _shape(step) -> str:
 def editor(input_shape: tuple, classes: int, batch_size: int | None = None) -> None:
     """The whole editor for a (C, H, W) input and `classes` outputs; with batch_size, one training batch's
     activations are weighed too."""
-    from cnn_core import models
+    from cnn_core.nets import architectures
 
     items = _layers()
-    starts = {a.id: a.title for a in models.ARCHITECTURES.values() if a.id != "custom"}
+    starts = {a.id: a.title for a in architectures.ARCHITECTURES.values() if a.id != "custom"}
     st.subheader("Your layers")
     a, b, c = st.columns([3, 1, 2], vertical_alignment="bottom")
     a.selectbox("Start from", [*starts, "empty"], key="le.start", format_func=lambda i: starts.get(i, "empty"),

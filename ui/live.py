@@ -1,6 +1,6 @@
 """The Train page's live panel: pick a run, then watch it train, redrawn from its files.
 
-The run trains in its own process (cnn_core.jobs), so the panel only reads run.json and metrics.jsonl.
+The run trains in its own process (cnn_core.train.jobs), so the panel only reads run.json and metrics.jsonl.
 Which run is shown survives a reload (?run=<id> in the URL), leaving the page (session state) and
 opens in a second tab on the newest run in progress.
 
@@ -18,7 +18,8 @@ import math
 
 import streamlit as st
 
-from cnn_core import jobs, runs
+from cnn_core.runs import store
+from cnn_core.train import jobs
 from ui import actions, nav, views
 from ui.figures import curves
 
@@ -38,20 +39,20 @@ NO_FADE = ('<style>[data-testid="stElementContainer"][data-stale="true"] '
            '{opacity: 1 !important; transition: none !important}</style>')
 
 
-def _signature(run_id: str, status: str | None, active: list[runs.Run]) -> tuple:
+def _signature(run_id: str, status: str | None, active: list[store.Run]) -> tuple:
     """What, when it changes, needs the whole page redrawn: the other runs in progress (the picker lists
     them) and whether the watched run is still in progress (its buttons and outcome change when it ends).
     Its own queued -> running is redrawn by the ticking panel: a whole-page redraw then would land on the
     run's first seconds of training."""
     others = tuple((r.id, r.effective_status) for r in active if r.id != run_id)
-    return others, status in runs.ACTIVE
+    return others, status in store.ACTIVE
 
 
-def _listing(run_id: str) -> tuple[runs.Run | None, list[runs.Run]]:
+def _listing(run_id: str) -> tuple[store.Run | None, list[store.Run]]:
     """One read of the runs folder: the watched run (None when it went or cannot be read) and the runs
     in progress, oldest first."""
-    all_runs = runs.list_runs()
-    watched = next((r for r in runs.readable(all_runs) if r.id == run_id), None)
+    all_runs = store.list_runs()
+    watched = next((r for r in store.readable(all_runs) if r.id == run_id), None)
     return watched, jobs.in_progress(all_runs)
 
 
@@ -63,11 +64,11 @@ def first_tab() -> str:
     return st.session_state.get(actions.LAST_TAB) or "New run"
 
 
-def picker() -> tuple[runs.Run, list[runs.Run]] | None:
+def picker() -> tuple[store.Run, list[store.Run]] | None:
     """The run picker (runs in progress first); the run shown and the runs in progress, or None."""
-    all_runs = runs.list_runs()
+    all_runs = store.list_runs()
     active = jobs.in_progress(all_runs)
-    ordered = active + [r for r in all_runs if r.effective_status not in runs.ACTIVE][:PICKER_SIZE]
+    ordered = active + [r for r in all_runs if r.effective_status not in store.ACTIVE][:PICKER_SIZE]
     ids = [r.id for r in ordered]
     by_id = {r.id: r for r in all_runs}
     wanted = st.session_state.get(actions.WATCH) or st.query_params.get("run") \
@@ -90,7 +91,7 @@ def picker() -> tuple[runs.Run, list[runs.Run]] | None:
     return by_id[chosen], active
 
 
-def show(record: runs.Run, active: list[runs.Run]) -> None:
+def show(record: store.Run, active: list[store.Run]) -> None:
     """The panel: its head, buttons and outcome drawn once; progress, numbers and charts redrawn every
     REFRESH_S while the run is queued or running, drawn once otherwise."""
     run = views.live_run(record)
@@ -122,12 +123,12 @@ def _ticking(run_id: str) -> None:
 @st.fragment(run_every=CHART_REFRESH_S)
 def _ticking_charts(run_id: str) -> None:
     try:
-        _charts(views.live_run(runs.read_run(runs.run_dir(run_id))))
+        _charts(views.live_run(store.read_run(store.run_dir(run_id))))
     except ValueError:
         pass                    # the run went: the other fragment redraws the page
 
 
-def _in_progress(active: list[runs.Run]) -> None:
+def _in_progress(active: list[store.Run]) -> None:
     """A line per run in progress, waiting or training: redrawn with the ticking panel, since the watched
     run's own queued -> running redraws only that (_signature)."""
     lines = []
@@ -140,7 +141,7 @@ def _in_progress(active: list[runs.Run]) -> None:
                "slot is busy waits `queued` and starts, oldest first, when one frees.")
 
 
-def _head(run: views.LiveRun, active: list[runs.Run]) -> None:
+def _head(run: views.LiveRun, active: list[store.Run]) -> None:
     """Name and status; for a queued run, its place in line among the runs in progress (`active`)."""
     st.markdown(f"#### {views.md(run.name)}\n{ICON.get(run.status, '')} **{run.status}** — "
                 f"{views.STATUS_WORDS.get(run.status, '')}")
@@ -233,7 +234,7 @@ def _figures(run: views.LiveRun, smoothing: float, log: bool):
             curves.waiting(loss, f"The first loss point appears after "
                                  f"{views.plot_text(run.record.config.get('log_every', 20))}"
                                  " training steps")
-        acc = curves.accuracy_figure(run.epochs, run.best_epoch, chance=runs.chance_acc(run.record),
+        acc = curves.accuracy_figure(run.epochs, run.best_epoch, chance=store.chance_acc(run.record),
                                      stopped=run.record.summary.get("stopped_early"))
         if run.epochs.empty:
             curves.waiting(acc, "Accuracy appears when the first epoch ends")
@@ -270,7 +271,7 @@ def _buttons(run: views.LiveRun) -> None:
         st.button("Start", key="train.restart", icon=":material/play_arrow:", type="primary",
                   on_click=actions.resume, args=(run.path, False),
                   help="It stopped before its first checkpoint: train it from the beginning.")
-    if run.has_checkpoint and run.status in runs.FINISHED:
+    if run.has_checkpoint and run.status in store.FINISHED:
         a, b, _ = st.columns([1, 1, 2], vertical_alignment="bottom")
         a.number_input("More epochs", 1, 1000, 5, key="train.more_n",
                        help="The same run goes on from its checkpoint for this many epochs; its curves continue.")
@@ -281,7 +282,7 @@ def _buttons(run: views.LiveRun) -> None:
 def _outcome(run: views.LiveRun) -> None:
     if run.status == "completed" and run.test_acc is not None:
         best = run.record.summary.get("best_epoch")
-        if note := runs.chance_note(run.record):
+        if note := store.chance_note(run.record):
             st.warning(f"{note[0].upper()}{note[1:]}", icon=":material/warning:")
         else:
             st.success(f"**Test accuracy {views.fmt_acc(run.test_acc)}** with the weights of the best "
@@ -291,7 +292,7 @@ def _outcome(run: views.LiveRun) -> None:
         nav.link("inspect", "Inspect this run: filters, feature maps, mistakes", run=run.id)
     elif run.status == "failed":
         st.error(f"The run failed: {views.md(run.error or 'no message')}")
-        log = run.path / runs.LOG
+        log = run.path / store.LOG
         if log.is_file():
             with st.expander("Last lines of train.log"):
                 st.code("\n".join(log.read_text(errors="replace").splitlines()[-30:]) or "(empty)")

@@ -70,9 +70,7 @@ def link(name: str, label: str | None = None, run: str | None = None, help: str 
 
 @st.cache_resource(show_spinner=False)
 def _device_text() -> tuple[str, str]:
-    from cnn_core.devices import (
-        describe_device,  # torch: loaded once per server process
-    )
+    from cnn_core.core.devices import describe_device  # torch: loaded once per server process
 
     info = describe_device()
     return info.kind, info.label
@@ -80,13 +78,14 @@ def _device_text() -> tuple[str, str]:
 
 def sidebar() -> None:
     """Where training runs and where files live; drawn after the page so the page shows first."""
-    from cnn_core import data, runs
+    from cnn_core.data import catalog
+    from cnn_core.runs import store
 
     with st.sidebar:
         kind, label = _device_text()
         st.markdown(f"**Device** · {kind}  \n{label}")
-        st.markdown(f"**Runs folder**  \n`{runs.default_runs_dir().resolve()}`")
-        st.markdown(f"**Data folder**  \n`{data.default_data_dir()}`")
+        st.markdown(f"**Runs folder**  \n`{store.default_runs_dir().resolve()}`")
+        st.markdown(f"**Data folder**  \n`{catalog.default_data_dir()}`")
         if os.environ.get("CNN_OFFLINE") == "1":
             st.caption("Offline mode (CNN_OFFLINE=1): datasets come from local files and packages only.")
 

@@ -1,6 +1,6 @@
 """Your own pictures on the dashboard: add a dataset from an uploaded zip or a folder on the server, with a
 preview before and after (Home); rename and delete the added ones (Home); classify many pictures with a
-trained run (Inspect and Draw). The work is cnn_core.imagesets' and cnn_core.predict's."""
+trained run (Inspect and Draw). The work is cnn_core.data.pictures' and cnn_core.analysis.predict's."""
 from __future__ import annotations
 
 import base64
@@ -41,10 +41,10 @@ def tile(image, side: int = TILE) -> Image.Image:
     return Image.fromarray(a).resize((side, side), Image.NEAREST)
 
 
-def strip(pictures, side: int = TILE) -> np.ndarray:
+def strip(samples, side: int = TILE) -> np.ndarray:
     """Pictures (N, C, H, W) uint8 side by side, 2 px apart: an (side, N * (side + 2), 3) array."""
-    out = np.full((side, len(pictures) * (side + 2), 3), 255, dtype=np.uint8)
-    for i, p in enumerate(pictures):
+    out = np.full((side, len(samples) * (side + 2), 3), 255, dtype=np.uint8)
+    for i, p in enumerate(samples):
         out[:, i * (side + 2):i * (side + 2) + side] = np.asarray(tile(p, side).convert("RGB"))
     return out
 
@@ -68,7 +68,7 @@ def many_frame(result, k: int = 3, thumbs: int = THUMBS) -> pd.DataFrame:
 
 def folders_off() -> bool:
     """Served beyond loopback with no CNN_IMPORT_ROOTS: the folder boxes are off (docs/SECURITY.md)."""
-    from cnn_core import guards
+    from cnn_core.data import guards
     from ui import access
 
     return access.served_beyond_loopback() and not guards.roots_named()
@@ -77,7 +77,7 @@ def folders_off() -> bool:
 def server_folder(label: str, key: str, placeholder: str) -> str:
     """A box for a path on the server's disk, '' when empty; while folders are off it is disabled, says why,
     and what it holds is never used. The path is read only through guards.confine (the import folders)."""
-    from cnn_core import guards
+    from cnn_core.data import guards
 
     off = folders_off()
     where = ", ".join(str(r) for r in guards.import_roots()) if not off else ""
@@ -103,10 +103,10 @@ def show_report(report, classes, per_class=None, counts: dict | None = None) -> 
     with right:
         if per_class is not None:
             counts = counts or report.counts
-            for c, pictures in list(zip(classes, per_class))[:12]:
-                n = min(len(pictures), counts[c]["train"])
+            for c, samples in list(zip(classes, per_class))[:12]:
+                n = min(len(samples), counts[c]["train"])
                 if n:
-                    st.image(strip(pictures[:n]), caption=views.md(c))
+                    st.image(strip(samples[:n]), caption=views.md(c))
             if len(classes) > 12:
                 st.caption(f"… and {len(classes) - 12} more classes")
     for w in report.warnings:
@@ -129,23 +129,23 @@ def _source_widgets():
 
 
 def _options_widgets():
-    from cnn_core import imagesets
+    from cnn_core.data import pictures
 
     a, b, c = st.columns(3)
     name = a.text_input("Name", key=f"{K}.name", max_chars=40, placeholder="pets",
                         help="1-40 lowercase letters, digits, - and _. Runs and the CLI use it: train --dataset NAME")
-    size = b.number_input("Size (px)", imagesets.SIZES[0], imagesets.SIZES[1], 32, step=8, key=f"{K}.size",
+    size = b.number_input("Size (px)", pictures.SIZES[0], pictures.SIZES[1], 32, step=8, key=f"{K}.size",
                           help="Every picture is stored as a square this wide. 32 trains fast on a CPU.")
     channels = c.radio("Channels", [3, 1], format_func={3: "colour", 1: "grey"}.get, horizontal=True,
                        key=f"{K}.channels")
     d, e, f = st.columns(3)
-    fit = d.selectbox("Fit", list(imagesets.FITS), key=f"{K}.fit", help="\n\n".join(
-        f"**{k}**: {v}" for k, v in imagesets.FITS.items()))
+    fit = d.selectbox("Fit", list(pictures.FITS), key=f"{K}.fit", help="\n\n".join(
+        f"**{k}**: {v}" for k, v in pictures.FITS.items()))
     val = e.slider("Validation share", 0.05, 0.5, 0.1, step=0.05, key=f"{K}.val",
                    help="Held out of training at training time to pick the best epoch.")
     test = f.slider("Test share", 0.05, 0.5, 0.1, step=0.05, key=f"{K}.test",
                     help="Split off for the final test. A source with train/ and test/ folders keeps its own.")
-    return name.strip(), imagesets.Options(int(size), int(channels), float(val), float(test), fit)
+    return name.strip(), pictures.Options(int(size), int(channels), float(val), float(test), fit)
 
 
 def _progress_bar(text: str):
@@ -155,7 +155,7 @@ def _progress_bar(text: str):
 
 def add_panel() -> None:
     """Upload a zip or name a folder, set the size, channels, fit and shares, Preview, Add."""
-    from cnn_core import guards, imagesets
+    from cnn_core.data import guards, pictures
 
     st.caption("Put each class's pictures in a folder named after the class (cat/1.png, dog/2.jpg, …), or in "
                "train/<class>/ and test/<class>/ to keep your own split. PNG, JPEG, BMP, GIF and WebP; any size.")
@@ -174,42 +174,42 @@ def add_panel() -> None:
         if (preview or add) and isinstance(source, str):
             source = str(guards.confine(source))       # the one message for any path outside the import folders
         if add:
-            imagesets.check_name(name, _data_dir())
+            pictures.check_name(name, _data_dir())
         if (preview or add) and (kept is None or kept[0] != signature):
-            kept = (signature, imagesets.read_source(source, options, upload_name,
+            kept = (signature, pictures.read_source(source, options, upload_name,
                                                      _progress_bar("Reading the pictures…")))
             st.session_state[READ] = kept
         if add:
-            info = imagesets.add(name, source, options, upload_name=upload_name, read=kept[1])
+            info = pictures.add(name, source, options, upload_name=upload_name, read=kept[1])
             st.session_state.pop(READ, None)
             nav.flash("home", "success",
                       f"Added **{info.id}**: {views.md(kept[1].report.summary())}. Pick it on Train.")
             st.rerun()
-    except ValueError as exc:              # imagesets.Refused and unreadable sources: the reason, nothing written
+    except ValueError as exc:              # pictures.Refused and unreadable sources: the reason, nothing written
         st.error(views.md(exc), icon=":material/error:")       # it quotes entry and folder names
         return
     if kept is not None and kept[0] == signature:
         found = kept[1]
         st.markdown(f"**Preview.** {views.md(found.report.summary())}")
         show_report(found.report, found.report.classes,
-                    imagesets.samples(found.train_x, found.train_y, len(found.report.classes)))
+                    pictures.samples(found.train_x, found.train_y, len(found.report.classes)))
 
 
 def _data_dir():
-    from cnn_core import data
+    from cnn_core.data import catalog
 
-    return data.default_data_dir()
+    return catalog.default_data_dir()
 
 
 def added_list() -> None:
     """Each added dataset: its sizes and warnings, a look at its pictures, Rename and Delete."""
-    from cnn_core import data, imagesets
+    from cnn_core.data import catalog, pictures
 
-    infos = imagesets.added()
+    infos = pictures.added()
     if not infos:
         st.caption("None yet: add one below.")
     for info in infos:
-        own, status = info.own, data.dataset_status(info.id)
+        own, status = info.own, catalog.dataset_status(info.id)
         with st.container(border=True):
             c, h, w = info.input_shape
             st.markdown(f"**{info.id}** :violet-badge[yours] · {len(info.classes)} classes · "
@@ -224,12 +224,12 @@ def added_list() -> None:
                 new = st.text_input("New name", key=f"{K}.rename.{info.id}", max_chars=40)
                 st.caption("Runs trained on it keep the old name: they open, but cannot read its test set.")
                 if st.button("Rename", key=f"{K}.rename_btn.{info.id}", disabled=not new.strip()):
-                    _act(lambda: imagesets.rename(info.id, new.strip()), f"Renamed {info.id} to {new.strip()}.")
+                    _act(lambda: pictures.rename(info.id, new.strip()), f"Renamed {info.id} to {new.strip()}.")
             with delete.popover("Delete", icon=":material/delete:", width="stretch"):
                 st.caption(f"This deletes the cached pictures of {info.id} ({status.n_train + status.n_test:,}); "
                            f"your originals ({views.md(own['origin'])}) are not touched.")
                 if st.button("Delete for good", key=f"{K}.delete_btn.{info.id}", type="primary"):
-                    _act(lambda: imagesets.delete(info.id), f"Deleted {info.id}.")
+                    _act(lambda: pictures.delete(info.id), f"Deleted {info.id}.")
 
 
 def _act(action, done: str) -> None:
@@ -242,15 +242,15 @@ def _act(action, done: str) -> None:
 
 
 def _look(info) -> None:
-    from cnn_core import data, imagesets
+    from cnn_core.data import catalog, pictures
 
-    report = imagesets.report_of(info)
+    report = pictures.report_of(info)
     try:
-        raw = data.load_raw(info.id)
+        raw = catalog.load_raw(info.id)
     except ValueError as exc:
         st.error(views.md(exc), icon=":material/error:")
         return
-    show_report(report, report.classes, imagesets.samples(raw.train_x, raw.train_y, len(info.classes)))
+    show_report(report, report.classes, pictures.samples(raw.train_x, raw.train_y, len(info.classes)))
 
 
 # ---- Inspect and Draw: classify many -----------------------------------------------------------------
@@ -258,7 +258,8 @@ def _look(info) -> None:
 def classify_many(model, meta: dict, where: str) -> None:
     """Upload pictures or a zip (or name a folder): a sortable table of the top 3 per picture with thumbnails,
     a CSV download; with class folders, accuracy, the confusion matrix and the mistakes."""
-    from cnn_core import guards, predict
+    from cnn_core.analysis import predict
+    from cnn_core.data import guards
 
     key = f"{where}.many"
     st.caption("Pictures are fitted to the model's input as its training pictures were. Put them in folders "

@@ -1,13 +1,15 @@
 """Sweeps on the dashboard: the Sweep tab of Train (the New run form's values as the base, a row per swept
 field, Launch, the trials as they go) and the Sweeps section of Compare (trials by score, overlaid curves,
-parallel coordinates, what mattered, cancel and delete). The work is cnn_core.sweeps'."""
+parallel coordinates, what mattered, cancel and delete). The work is cnn_core.sweeps.ledger'."""
 from __future__ import annotations
 
 import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from cnn_core import compare, runs, sweeps
+from cnn_core.analysis import compare
+from cnn_core.runs import store
+from cnn_core.sweeps import ledger
 from ui import nav, views
 from ui.figures import CONFIG
 from ui.figures import curves as figures
@@ -21,10 +23,10 @@ EXAMPLES = {"Grid": pd.DataFrame([{"field": "lr", "values": "0.01,0.03,0.1"}]), 
 
 def _space(rows: pd.DataFrame, sample: bool) -> tuple[dict, dict]:
     items = [f"{r.field}={r['values']}" for _, r in rows.dropna().iterrows() if str(r["values"]).strip()]
-    return ({}, sweeps.parse_sample(items)) if sample else (sweeps.parse_grid(items), {})
+    return ({}, ledger.parse_sample(items)) if sample else (ledger.parse_grid(items), {})
 
 
-def trials_frame(sweep: sweeps.Sweep) -> pd.DataFrame:
+def trials_frame(sweep: ledger.Sweep) -> pd.DataFrame:
     """One row per trial, best score first: number, status, score, the swept values, why it stopped."""
     rows = [{"trial": t["number"], "status": t["status"], "score": t.get("score"), **t["params"],
              "why": t.get("reason") or "", "run": t.get("run")} for t in sweep.runs]
@@ -53,22 +55,22 @@ def sweep_tab(config, errors: dict) -> None:
                                                   required=True),
         "values": st.column_config.TextColumn("values or range", required=True)})
     a, b, c, d = st.columns(4)
-    trials = a.number_input("Trials", 1, sweeps.MAX_TRIALS, 8, key=f"{K}.trials", disabled=mode == "Grid",
+    trials = a.number_input("Trials", 1, ledger.MAX_TRIALS, 8, key=f"{K}.trials", disabled=mode == "Grid",
                             help="How many to draw (a grid has as many as its combinations).")
-    objective = b.selectbox("Objective", list(sweeps.OBJECTIVES), key=f"{K}.objective",
-                            format_func=lambda o: sweeps.OBJECTIVES[o][1])
-    prune = c.selectbox("Stop poor trials", list(sweeps.PRUNERS), key=f"{K}.prune",
+    objective = b.selectbox("Objective", list(ledger.OBJECTIVES), key=f"{K}.objective",
+                            format_func=lambda o: ledger.OBJECTIVES[o][1])
+    prune = c.selectbox("Stop poor trials", list(ledger.PRUNERS), key=f"{K}.prune",
                         help="median: a trial below the median of earlier ones at the same epoch stops; asha: "
                              "successive halving. Stopped trials show why.")
-    backend = d.selectbox("Where", list(sweeps.BACKENDS), key=f"{K}.backend",
+    backend = d.selectbox("Where", list(ledger.BACKENDS), key=f"{K}.backend",
                           help="local: this machine's queue. ray: tasks on a Ray cluster (or a local Ray).")
     cluster = _cluster_picker(disabled=backend != "ray")
     if st.button("Launch sweep", key=f"{K}.launch", type="primary", icon=":material/rocket_launch:"):
         try:
             grid, sample = _space(rows, mode == "Sample")
-            sweep = sweeps.create(config, grid, sample, int(trials), objective, "tpe", prune, backend,
+            sweep = ledger.create(config, grid, sample, int(trials), objective, "tpe", prune, backend,
                                   cluster=cluster if backend == "ray" else None)
-            sweeps.launch(sweep)
+            ledger.launch(sweep)
             nav.flash("sweep", "success", f"Launched sweep {sweep.id}: {sweep.trials} trials.")
         except ValueError as exc:   # ConfigError too: each problem, before anything launched
             errors_ = getattr(exc, "errors", None)
@@ -83,22 +85,22 @@ def _cluster_picker(disabled: bool) -> str | None:
     """The Ray cluster, among those the server is configured with (CNN_RAY_ADDRESSES) or a local Ray
     instance: a name the library resolves, never an address typed here. None: a local Ray instance."""
     try:
-        names = list(sweeps.ray_addresses())
+        names = list(ledger.ray_addresses())
     except ValueError as exc:          # the server's setting is wrong: say so, offer the local instance
         st.error(str(exc), icon=":material/error:")
         names = []
     local = ""
     name = st.selectbox("Ray cluster", [local, *names], key=f"{K}.cluster", disabled=disabled,
                         format_func=lambda n: n or "a local Ray instance",
-                        help=f"The clusters this server was started with ({sweeps.RAY_ADDRESSES_ENV}=NAME=HOST:PORT,"
+                        help=f"The clusters this server was started with ({ledger.RAY_ADDRESSES_ENV}=NAME=HOST:PORT,"
                              "... where the dashboard starts), or a Ray instance started on this machine.")
     return name or None
 
 
-def picked(key: str) -> sweeps.Sweep | None:
+def picked(key: str) -> ledger.Sweep | None:
     """A "Sweeps" heading and a picker over the sweeps, newest first (name and id); the
     sweep chosen, or None when there is none."""
-    by_id = {s.id: s for s in sweeps.list_sweeps()}
+    by_id = {s.id: s for s in ledger.list_sweeps()}
     if not by_id:
         return None
     st.subheader("Sweeps")
@@ -114,11 +116,11 @@ def live() -> None:
         show(sweep)
 
 
-def show(sweep: sweeps.Sweep, actions: bool = True) -> None:
-    status = sweeps.effective_status(sweep)
+def show(sweep: ledger.Sweep, actions: bool = True) -> None:
+    status = ledger.effective_status(sweep)
     best = sweep.best()
     st.markdown(f"**{status}** · {len(sweep.runs)} of {sweep.trials} trials started · "
-                f"{sweeps.OBJECTIVES[sweep.objective][1]}" + (f" · best: trial #{best['number']}, "
+                f"{ledger.OBJECTIVES[sweep.objective][1]}" + (f" · best: trial #{best['number']}, "
                                                               f"{best['score']:.4f}" if best else ""))
     if sweep.error:
         st.error(sweep.error, icon=":material/error:")
@@ -126,13 +128,13 @@ def show(sweep: sweeps.Sweep, actions: bool = True) -> None:
     if not frame.empty:
         st.dataframe(frame, hide_index=True, width="stretch",
                      column_config={"best": st.column_config.CheckboxColumn("best")})
-    if actions and status in sweeps.ACTIVE and st.button("Cancel sweep", key=f"{K}.cancel.{sweep.id}"):
-        sweeps.cancel(sweep.id)
+    if actions and status in ledger.ACTIVE and st.button("Cancel sweep", key=f"{K}.cancel.{sweep.id}"):
+        ledger.cancel(sweep.id)
         st.rerun()
-    if actions and status in sweeps.RESUMABLE and st.button(
+    if actions and status in ledger.RESUMABLE and st.button(
             "Resume sweep", key=f"{K}.resume.{sweep.id}", icon=":material/play_arrow:",
             help="Its driver stopped. Trials that ended count as they ended; the others go on."):
-        sweeps.launch(sweep, resume=True)
+        ledger.launch(sweep, resume=True)
         st.rerun()
 
 
@@ -142,7 +144,7 @@ def compare_section() -> None:
     if sweep is None:
         return
     show(sweep, actions=False)
-    records = [r for r in runs.readable(runs.list_runs()) if r.sweep == sweep.id]
+    records = [r for r in store.readable(store.list_runs()) if r.sweep == sweep.id]
     if records:
         labels = {r.id: f"#{r.trial}" for r in records}
         curves = compare.curves_frame(records, labels)
@@ -158,7 +160,7 @@ def compare_section() -> None:
                                       + ["score"], color="score")
         fig.update_layout(margin=dict(l=70, r=70, t=50, b=30))          # room for the outer axes' names
         st.plotly_chart(fig, key="compare.sweep_pc", config=CONFIG)
-    if imp := sweeps.importance(sweep):
+    if imp := ledger.importance(sweep):
         st.plotly_chart(px.bar(x=list(imp.values()), y=list(imp), orientation="h",
                                labels={"x": "importance (share of the score's variance)", "y": "field"},
                                title="What mattered (Optuna's fANOVA importance)"), key="compare.sweep_imp",
@@ -166,6 +168,6 @@ def compare_section() -> None:
     with st.popover("Delete this sweep", icon=":material/delete:"):
         st.caption(f"This cancels it and deletes its {len(sweep.runs)} trial runs.")
         if st.button("Delete sweep and its runs", key="compare.sweep_delete", type="primary"):
-            gone = sweeps.delete(sweep.id)
+            gone = ledger.delete(sweep.id)
             nav.flash("compare", "success", f"Deleted sweep {sweep.id} and its {gone} runs.")
             st.rerun()

@@ -1,13 +1,14 @@
 """The Train page's New run tab: dataset, architecture and its knobs, hyperparameters; each widget drawn from
-its setting (cnn_core/settings.py: kind, range, label, help, section) with, under it, what validate() says is
+its setting (cnn_core/core/settings.py: kind, range, label, help, section) with, under it, what validate() says is
 wrong with it. Launch refuses until nothing is. A setting added to TrainConfig appears here by itself."""
 from __future__ import annotations
 
 import streamlit as st
 
-from cnn_core import jobs, presets, runs
 from cnn_core.config import ConfigError, TrainConfig
-from cnn_core.settings import Setting
+from cnn_core.core.settings import Setting
+from cnn_core.runs import store
+from cnn_core.train import jobs, presets
 from ui import actions, nav, views
 
 KEEP = "session"    # widget values survive leaving the page and coming back
@@ -24,15 +25,15 @@ def pkey(arch: str, name: str) -> str:
 
 
 def _archs():
-    from cnn_core import models  # torch
+    from cnn_core.nets import architectures  # torch
 
-    return models.ARCHITECTURES
+    return architectures.ARCHITECTURES
 
 
 def _datasets():
-    from cnn_core import data  # torch
+    from cnn_core.data import catalog  # torch
 
-    return data.datasets()
+    return catalog.datasets()
 
 
 def load_config(config: TrainConfig) -> list[str]:
@@ -83,7 +84,7 @@ def current(cls: type = TrainConfig) -> tuple[TrainConfig, dict[str, str], str]:
     name = (ss.get(key("name")) or "").strip()
     if name:
         try:
-            runs.clean_name(name)
+            store.clean_name(name)
         except ValueError as exc:
             errors["name"] = str(exc)
     return config, errors, name
@@ -160,10 +161,11 @@ def choice_section(errors: dict, cls: type = TrainConfig) -> None:
 
 
 def slips(arch_id: str, errors: dict) -> None:
-    """The tutorials' slips where they bite, with this model's true figures (cnn_core.slips)."""
+    """The tutorials' slips where they bite, with this model's true figures (cnn_core.nets.slips)."""
     if "dataset" in errors:
         return
-    from cnn_core import models, slips as figures
+    from cnn_core.nets import architectures
+    from cnn_core.nets import slips as figures
 
     info = _datasets()[st.session_state[key("dataset")]]
     shape, classes = tuple(info.input_shape), len(info.classes)
@@ -171,7 +173,7 @@ def slips(arch_id: str, errors: dict) -> None:
                                                 help="What the tutorial's one line builds, against n blocks of their own."):
         params = {p.name: st.session_state.get(pkey(arch_id, p.name), p.default) for p in _archs()[arch_id].params}
         try:
-            with models.on_meta():      # counts only: nothing of the model is allocated in the server
+            with architectures.on_meta():      # counts only: nothing of the model is allocated in the server
                 f = figures.shared_blocks(shape, classes, int(params["n_chans1"]), int(params["n_blocks"]))
         except (ValueError, TypeError) as exc:
             st.caption(f"(not computed: {exc})")
@@ -207,7 +209,7 @@ def model_section(errors: dict, cls: type = TrainConfig) -> None:
 
 def training_section(errors: dict, cls: type = TrainConfig) -> None:
     section(errors, "training", cls)
-    st.text_input("Run name (optional)", key=key("name"), max_chars=runs.MAX_NAME, persist_state=KEEP,
+    st.text_input("Run name (optional)", key=key("name"), max_chars=store.MAX_NAME, persist_state=KEEP,
                   placeholder="default: model, data, optimizer, lr, batch, epochs",
                   help="A name to find this run by in lists; empty = a name made of its main settings.")
     _error(errors, "name")
@@ -245,7 +247,7 @@ def new_run(cls: type = TrainConfig) -> None:
 
 
 def preset_row(cls: type = TrainConfig) -> None:
-    """The dataset's presets (cnn_core/presets.py): pick one, see what it is for and what it reached here,
+    """The dataset's presets (cnn_core/train/presets.py): pick one, see what it is for and what it reached here,
     and fill the form with it; every value stays visible and editable."""
     found = presets.for_dataset(st.session_state[key("dataset")])
     if not found:
@@ -284,7 +286,7 @@ def launch(cls: type = TrainConfig) -> None:
         nav.flash("train", "error", "Not launched: fix " + ", ".join(views.error_labels(errors, arch)) + " first.")
         return
     try:
-        path = runs.create_run(config, name or views.default_name(config))
+        path = store.create_run(config, name or views.default_name(config))
     except ConfigError as exc:
         nav.flash("train", "error", "Not launched: " + "; ".join(f"{views.md(k)}: {views.md(v)}"
                                                                 for k, v in exc.errors.items()))
@@ -295,11 +297,11 @@ def launch(cls: type = TrainConfig) -> None:
     try:
         jobs.launch(path, processes=int(st.session_state.get(PROCESSES) or 1))
     except jobs.QueueFull as exc:          # the line is full: nothing started, the run made for it goes
-        runs.delete_run(path)
+        store.delete_run(path)
         nav.flash("train", "error", f"Not launched: {views.md(exc)}.")
         return
     except (ValueError, OSError) as exc:   # never leave a run that looks queued but has no process
-        runs.update_run(path, status="failed", error=f"could not start the training process: {exc}")
+        store.update_run(path, status="failed", error=f"could not start the training process: {exc}")
         nav.flash("train", "error", f"Run {path.name} could not start: {views.md(exc)}")
         return
     actions.watch(path.name)
@@ -312,7 +314,7 @@ def clone(run_id: str | None, cls: type = TrainConfig) -> None:
     if not run_id:
         return
     try:
-        record = runs.read_run(runs.run_dir(run_id))
+        record = store.read_run(store.run_dir(run_id))
         config, dropped = views.clone_config(record, cls)
     except (ValueError, TypeError) as exc:
         nav.flash("train", "error", f"Could not clone {run_id}: {views.md(exc)}")
@@ -386,15 +388,15 @@ def layer_table(config: TrainConfig, errors: dict) -> None:
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def _layers(dataset: str, arch: str, params: tuple):
-    from cnn_core import models
+    from cnn_core.nets import architectures
 
-    with models.on_meta():      # shapes and counts only: the server allocates nothing of the model
+    with architectures.on_meta():      # shapes and counts only: the server allocates nothing of the model
         return views.layer_frame(dataset, arch, dict(params))
 
 
 def clone_box(cls: type = TrainConfig) -> None:
     """Pick a saved run and copy its settings into the form (DIGITS' 'Clone job')."""
-    saved = {r.id: r for r in runs.readable(runs.list_runs())}
+    saved = {r.id: r for r in store.readable(store.list_runs())}
     with st.expander("Clone settings from a saved run", icon=":material/content_copy:"):
         a, b = st.columns([3, 1], vertical_alignment="bottom")
         pick = a.selectbox("Run", list(saved), key="train.clone", index=None, placeholder="choose a run",

@@ -15,10 +15,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from cnn_core import compare, metrics_log, runs
+from cnn_core.analysis import compare
 from cnn_core.config import TrainConfig, field_label
-from cnn_core.progress import fmt_duration  # noqa: F401  (the pages' durations read like the CLI's)
-from cnn_core.settings import Setting, specs
+from cnn_core.core.progress import fmt_duration  # noqa: F401  (the pages' durations read like the CLI's)
+from cnn_core.core.settings import Setting, specs
+from cnn_core.runs import metrics_log, store
 
 MISSING = "—"     # a field one run has and another lacks (e.g. arch_params.width of another architecture)
 STATUS_WORDS = {
@@ -86,7 +87,7 @@ def short(text: str | None, limit: int = 48) -> str:
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
-def run_label(record: runs.Run) -> str:
+def run_label(record: store.Run) -> str:
     """What a run is called in a picker: its name and when it was created."""
     created = fmt_created(record.created)
     name = record.title
@@ -109,7 +110,7 @@ class LiveRun:
     name: str
     path: Path
     status: str              # effective status
-    record: runs.Run
+    record: store.Run
     steps: pd.DataFrame
     epochs: pd.DataFrame
     progress: dict
@@ -131,7 +132,7 @@ class LiveRun:
 
     @property
     def active(self) -> bool:
-        return self.status in runs.ACTIVE
+        return self.status in store.ACTIVE
 
     @property
     def resumable(self) -> bool:
@@ -156,7 +157,7 @@ def progress_text(progress: dict, world_size: int = 1, hosts: list | None = None
             f"step {progress.get('step', 0)}/{progress.get('total_steps', '?')}{together}")
 
 
-def live_run(record: runs.Run) -> LiveRun:
+def live_run(record: store.Run) -> LiveRun:
     """Everything the live panel draws for a run: its record, and its metrics read from its folder."""
     path = record.path
     steps, epochs, events = metrics_log.metrics_frames(path, events=True)
@@ -166,13 +167,13 @@ def live_run(record: runs.Run) -> LiveRun:
     fraction = 1.0 if status == "completed" else (min(progress.get("step", 0) / total, 1.0) if total else 0.0)
     summary = record.summary
     speed, eta = progress.get("images_per_sec") or None, progress.get("eta")
-    if status not in runs.ACTIVE:   # finished or stopped: its whole-run speed, else its last epoch's
+    if status not in store.ACTIVE:   # finished or stopped: its whole-run speed, else its last epoch's
         last_epoch = float(epochs["images_per_sec"].iloc[-1]) if not epochs.empty else None
         speed, eta = summary.get("images_per_sec") or last_epoch or speed, None
     return LiveRun(record.id, record.title, path, status, record, steps, epochs,
                    progress, fraction, progress_text(progress, record.world_size, record.hosts),
                    metrics_log.best_epoch(epochs), record.test_acc,
-                   record.error, (path / runs.CHECKPOINT).is_file(), speed, eta, events)
+                   record.error, (path / store.CHECKPOINT).is_file(), speed, eta, events)
 
 
 def error_labels(errors: dict, arch=None) -> list[str]:
@@ -188,7 +189,7 @@ def runs_at_once(n: int) -> str:
     return "1 run trains" if n == 1 else f"{n} runs train"
 
 
-def queue_note(active: list[runs.Run], max_jobs: int) -> str:
+def queue_note(active: list[store.Run], max_jobs: int) -> str:
     """One sentence on the training slots: how many train at once, how many run or wait now."""
     running = sum(r.effective_status == "running" for r in active)
     queued = sum(r.effective_status == "queued" for r in active)
@@ -198,13 +199,13 @@ def queue_note(active: list[runs.Run], max_jobs: int) -> str:
             f"when a slot frees. Set CNN_MAX_JOBS to change the number of slots.")
 
 
-def queue_position(run_id: str, active: list[runs.Run]) -> int | None:
+def queue_position(run_id: str, active: list[store.Run]) -> int | None:
     """1 for the next run to get a slot; None when the run is not waiting."""
     waiting = [r.id for r in active if r.effective_status == "queued"]
     return waiting.index(run_id) + 1 if run_id in waiting else None
 
 
-def pick_run(ids: list[str], wanted: str | None, all_runs: list[runs.Run]) -> str | None:
+def pick_run(ids: list[str], wanted: str | None, all_runs: list[store.Run]) -> str | None:
     """The run the live panel shows: `wanted` when it exists; else the newest running run, else the next
     queued one (the oldest), else the newest run. `all_runs` is newest first, as runs.list_runs gives it."""
     if wanted and wanted in ids:
@@ -281,11 +282,12 @@ def shown(value) -> str:
 def layer_frame(dataset: str, arch: str, params: dict) -> tuple[pd.DataFrame, int]:
     """The layer table of `arch` built for `dataset`: layer, type, output shape, parameters; and the total.
     ValueError (a message for a person) when the model cannot be built with these values."""
-    from cnn_core import data, models  # torch: imported only when a model is built
+    from cnn_core.data import catalog
+    from cnn_core.nets import architectures  # torch: imported only when a model is built
 
-    info = data.get_info(dataset)
-    model = models.build_model(arch, info.input_shape, len(info.classes), params)
-    rows, total = models.layer_table(model)
+    info = catalog.get_info(dataset)
+    model = architectures.build_model(arch, info.input_shape, len(info.classes), params)
+    rows, total = architectures.layer_table(model)
     table = pd.DataFrame(
         [{"layer": r.name, "type": r.kind, "kernel, stride, padding": r.settings,
           "output shape": " × ".join(map(str, r.output_shape)), "parameters": r.params} for r in rows],
@@ -294,9 +296,9 @@ def layer_frame(dataset: str, arch: str, params: dict) -> tuple[pd.DataFrame, in
 
 
 def input_text(dataset: str) -> str:
-    from cnn_core import data
+    from cnn_core.data import catalog
 
-    c, h, w = data.get_info(dataset).input_shape
+    c, h, w = catalog.get_info(dataset).input_shape
     return f"{c} × {h} × {w}"
 
 
@@ -314,10 +316,10 @@ class DatasetCard:
 
 def dataset_card(name: str) -> DatasetCard:
     """A dataset's state for Home: ready, a subset (which), or missing (and whether Prepare can find files)."""
-    from cnn_core import data, data_sources
+    from cnn_core.data import catalog, sources
 
-    info, st = data.get_info(name), data.dataset_status(name)
-    local = data_sources.find_local(data.files_of(name), data.default_data_dir(), bare=False)
+    info, st = catalog.get_info(name), catalog.dataset_status(name)
+    local = sources.find_local(catalog.files_of(name), catalog.default_data_dir(), bare=False)
     found = local is not None
     if st.state == "missing":
         if found:
@@ -332,7 +334,7 @@ def dataset_card(name: str) -> DatasetCard:
 
 
 # ---- Compare: the differing settings and what they did, as text ---------------------------------
-def diff_table(records: list[runs.Run], labels: dict[str, str] | None = None, outcomes: bool = True) -> pd.DataFrame:
+def diff_table(records: list[store.Run], labels: dict[str, str] | None = None, outcomes: bool = True) -> pd.DataFrame:
     """Only the config fields that differ (compare.diff_fields), one column per run, as text. With
     `outcomes`, rows of what the difference did follow: test and best validation accuracy with the change
     from the first run in points (none between runs on different datasets: they measure other tasks)."""

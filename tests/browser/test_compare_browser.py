@@ -10,9 +10,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from browserkit import SHOTS, chromium_page, dashboard_server, idle, select, train_runs
-
 
 BASE = dict(dataset="mnist", val_size=100, epochs=3, batch_size=32, lr=0.05, log_every=4)
 RUNS = {"lr 0.05, 10 filters": BASE, "lr 0.02, 4 filters": dict(BASE, lr=0.02, arch_params={"conv1_channels": 4})}
@@ -52,7 +50,7 @@ def test_two_runs_side_by_side_rename_and_delete(server, trained, page):
     (the check's result shown), deleted."""
     from playwright.sync_api import expect
 
-    from cnn_core import runs
+    from cnn_core.runs import store
 
     expect.set_options(timeout=60_000)
     page.goto(f"{server}/compare")
@@ -73,7 +71,7 @@ def test_two_runs_side_by_side_rename_and_delete(server, trained, page):
     expect(page.get_by_text("Renamed to 'lr 0.05, renamed'.")).to_be_visible()
     idle(page)
     first = trained["lr 0.05, 10 filters"]
-    assert runs.read_run(first).name == "lr 0.05, renamed"
+    assert store.read_run(first).name == "lr 0.05, renamed"
     picker = page.locator('[data-testid="stMultiSelect"]').filter(has_text="Runs to compare")
     expect(picker).to_contain_text("lr 0.05, renamed")
     _screenshot(page, SHOTS / "compare.png")
@@ -112,11 +110,11 @@ def _screenshot(page, path: Path) -> None:
 
 def _copy(path: Path, name: str) -> Path:
     """A copy of a run folder under a new id and name, as a person copying runs between machines makes."""
-    from cnn_core import runs
+    from cnn_core.runs import store
 
     new = path.parent / f"{path.name}-copy-{len(list(path.parent.iterdir()))}"
     shutil.copytree(path, new)
-    runs.update_run(new, id=new.name, name=name)
+    store.update_run(new, id=new.name, name=name)
     return new
 
 
@@ -126,7 +124,7 @@ def test_actions_right_after_the_page_opens_act_on_the_run_picked(server, traine
     (a pick made during the page's first seconds was once lost, and Rename renamed the other run)."""
     from playwright.sync_api import expect
 
-    from cnn_core import runs
+    from cnn_core.runs import store
 
     expect.set_options(timeout=60_000)
     source = next(p for p in trained.values() if p.exists())
@@ -138,8 +136,8 @@ def test_actions_right_after_the_page_opens_act_on_the_run_picked(server, traine
     name_box.fill("copy a, renamed at once")
     page.get_by_role("button", name="Rename", exact=True).click()
     expect(page.get_by_text("Renamed to 'copy a, renamed at once'.")).to_be_visible()
-    assert runs.read_run(a).name == "copy a, renamed at once"
-    assert runs.read_run(b).name == "copy b" and runs.read_run(source).name != "copy a, renamed at once"
+    assert store.read_run(a).name == "copy a, renamed at once"
+    assert store.read_run(b).name == "copy b" and store.read_run(source).name != "copy a, renamed at once"
     select(page, "Run", "copy b", settle_ms=0)
     page.get_by_role("button", name="Delete run…").click()
     expect(page.get_by_text("Delete 'copy b' and every file in its folder?")).to_be_visible()

@@ -12,9 +12,8 @@ import math
 import re
 
 import pytest
-from PIL import Image, ImageDraw
-
 from browserkit import ROOT, SHOTS, chromium_page, dashboard_server
+from PIL import Image, ImageDraw
 
 BUNDLED = ROOT / "models" / "mnist-bundled" / "best.pt"
 

@@ -11,9 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-
 from browserkit import SHOTS, chromium_page, dashboard_server, idle, train_runs
-
 
 TABS = ("Filters", "Feature maps", "Confusion", "Mistakes", "Saliency", "Histograms")
 VISUAL = ".js-plotly-plot, [data-testid='stImage'] img"
@@ -138,9 +136,10 @@ def test_colour_first_layer_filters(server, trained_runs, page):
 def test_feature_maps_keep_network_order_on_a_phone(server, trained_run, page):
     """At 400 px the feature-map charts stack top to bottom in the network's own order (two columns once
     stacked as conv1, pool1, act2, act1, ...)."""
-    from cnn_core import checkpoints, inspection, runs
+    from cnn_core.analysis import inspection
+    from cnn_core.runs import checkpoints, store
 
-    model = checkpoints.model_from_checkpoint(checkpoints.load_checkpoint(trained_run / runs.BEST))
+    model = checkpoints.model_from_checkpoint(checkpoints.load_checkpoint(trained_run / store.BEST))
     order = [name for name, _ in inspection.feature_layers(model)]
     page.set_viewport_size({"width": 400, "height": 1200})
     try:

@@ -14,9 +14,17 @@ import signal
 import time
 
 import pytest
-
-from browserkit import (SHOTS, chromium_page, fill, idle, open_train_form, run_until, select, stopped_at_launch,
-                        training_dashboard)
+from browserkit import (
+    SHOTS,
+    chromium_page,
+    fill,
+    idle,
+    open_train_form,
+    run_until,
+    select,
+    stopped_at_launch,
+    training_dashboard,
+)
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +47,9 @@ def _caption(page, text: str):
 def test_build_a_network_layer_by_layer_and_launch_it(server, page):
     from playwright.sync_api import expect
 
-    from cnn_core import jobs, layers, metrics_log, models, runs
+    from cnn_core.nets import architectures, layers
+    from cnn_core.runs import metrics_log, store
+    from cnn_core.train import jobs
 
     expect.set_options(timeout=60_000)
     base, runs_dir = server
@@ -51,7 +61,7 @@ def test_build_a_network_layer_by_layer_and_launch_it(server, page):
     select(page, "Start from", "LeNet-style CNN (PyTorch MNIST example)")
     page.get_by_role("button", name="Load", exact=True).click()
     idle(page)
-    lenet = sum(p.numel() for p in models.build_model("lenet", (1, 28, 28), 10).parameters())
+    lenet = sum(p.numel() for p in architectures.build_model("lenet", (1, 28, 28), 10).parameters())
     expect(page.get_by_text(re.compile(rf"^{lenet:,} parameters in all\. Activations kept"))).to_be_visible()
     expect(_caption(page, "→ 20 × 4 × 4")).to_be_visible()
 
@@ -93,11 +103,11 @@ def test_build_a_network_layer_by_layer_and_launch_it(server, page):
     page.get_by_role("button", name="Launch").first.click()
     pid = stopped_at_launch(runs_dir)        # runs only while the test watches: no machine finishes it first
     page.get_by_role("tab", name="Live", selected=True).wait_for()
-    (record,) = runs.readable(runs.list_runs(runs_dir))
+    (record,) = store.readable(store.list_runs(runs_dir))
     stack = record.config["arch_params"]["layers"]
     assert record.arch == "custom" and stack[0] == {"type": "conv", "out": 4, "kernel": 5, "stride": 1,
                                                      "padding": 0, "bias": True}
-    assert [l["type"] for l in stack] == [l["type"] for l in layers.from_model(models.build_model(
+    assert [l["type"] for l in stack] == [l["type"] for l in layers.from_model(architectures.build_model(
         "lenet", (1, 28, 28), 10))]
     assert record.n_params == layers.plan(stack, (1, 28, 28), 10)[-1].total == lenet - 6 * 26 - 6 * 20 * 25
 
@@ -105,7 +115,7 @@ def test_build_a_network_layer_by_layer_and_launch_it(server, page):
     page.get_by_role("button", name="Pause").click()
     os.kill(pid, signal.SIGCONT)             # it takes the pause at its next step
     page.locator('[data-testid="stTabs"] strong').filter(has_text=re.compile("^paused$")).first.wait_for()
-    assert runs.read_run(record.path).effective_status == "paused"
+    assert store.read_run(record.path).effective_status == "paused"
     fill(page, "spinbutton", "New learning rate", "0.004")
     page.get_by_role("button", name="Set rate").click()
     idle(page)
@@ -126,7 +136,7 @@ def test_build_a_network_layer_by_layer_and_launch_it(server, page):
     expect(in_progress).not_to_contain_text("waiting")
     expect(page.get_by_role("combobox", name="Run")).not_to_have_value(re.compile("queued"))
     deadline = time.monotonic() + 30
-    while not (record.path / runs.CANCEL).exists():     # the request is written before the process goes on
+    while not (record.path / store.CANCEL).exists():     # the request is written before the process goes on
         assert time.monotonic() < deadline, "Stop made no cancel request"
         if page.get_by_role("button", name="Stop").is_visible():
             page.get_by_role("button", name="Stop").click()    # again, if a panel redraw took the first click

@@ -10,7 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from browserkit import SHOTS, chromium_page, dashboard_server, idle, train_runs
 
 RUNS = {"one epoch": dict(epochs=1), "two epochs": dict(epochs=2),

@@ -14,9 +14,8 @@ import zlib
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from browserkit import SHOTS, chromium_page, dashboard_server, idle, train_runs
+from PIL import Image
 
 COLOURS = {"blue": (20, 40, 220), "green": (30, 200, 40), "red": (230, 30, 30)}
 
@@ -38,10 +37,10 @@ def _zip(counts: dict[str, int], size=(30, 24), prefix: str = "") -> bytes:
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory):
     """A data folder holding one added dataset ("colours") and a runs folder with a run trained on it."""
-    from cnn_core import imagesets
+    from cnn_core.data import pictures
 
     data_dir = tmp_path_factory.mktemp("own-data")
-    imagesets.add("colours", _zip({"red": 30, "blue": 30, "green": 30}), imagesets.Options(size=16),
+    pictures.add("colours", _zip({"red": 30, "blue": 30, "green": 30}), pictures.Options(size=16),
                   data_dir=data_dir, upload_name="colours.zip")
     runs = train_runs(data_dir, tmp_path_factory.mktemp("own-runs"),
                       {"colours run": dict(dataset="colours", arch="simple-cnn", epochs=3, batch_size=16, lr=0.01)})
@@ -94,9 +93,9 @@ def test_upload_preview_and_add_a_dataset_on_home(server, folders, page):
     page.get_by_role("button", name="Add dataset").click()
     expect(page.get_by_text("Added traffic")).to_be_visible()
     expect(page.get_by_text("traffic", exact=True).first).to_be_visible()
-    from cnn_core import data
+    from cnn_core.data import catalog
 
-    info = data.get_info("traffic", data_dir=folders[0])
+    info = catalog.get_info("traffic", data_dir=folders[0])
     assert info.classes == ("blue", "green", "red") and info.input_shape == (3, 32, 32)
     _shots(page, "own-added")
 

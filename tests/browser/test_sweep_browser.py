@@ -12,8 +12,14 @@ import re
 from pathlib import Path
 
 import pytest
-
-from browserkit import SHOTS, chromium_page, fill, idle, open_train_form, training_dashboard
+from browserkit import (
+    SHOTS,
+    chromium_page,
+    fill,
+    idle,
+    open_train_form,
+    training_dashboard,
+)
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +73,8 @@ def _edit_values(page, row: int, text: str) -> None:
 def test_launch_a_sweep_watch_its_trials_compare_and_delete_them(server, page):
     from playwright.sync_api import expect
 
-    from cnn_core import runs, sweeps
+    from cnn_core.runs import store
+    from cnn_core.sweeps import ledger
 
     expect.set_options(timeout=90_000)
     base, runs_dir = server
@@ -80,15 +87,15 @@ def test_launch_a_sweep_watch_its_trials_compare_and_delete_them(server, page):
     _edit_values(page, 0, "0.003,0.05")
     page.get_by_role("button", name="Launch sweep").click()
     expect(page.get_by_text(re.compile(r"Launched sweep \S+: 2 trials"))).to_be_visible()
-    (sweep,) = sweeps.list_sweeps(runs_dir)
+    (sweep,) = ledger.list_sweeps(runs_dir)
     assert sweep.grid == {"lr": [0.003, 0.05]} and sweep.base["epochs"] == 2 and sweep.base["arch"] == "lenet"
     expect(page.get_by_text(re.compile(r"^completed · 2 of 2 trials started"))).to_be_visible()
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "train-sweep.png"), full_page=True)
-    trials = sorted(runs.readable(runs.list_runs(runs_dir)), key=lambda r: r.trial)
+    trials = sorted(store.readable(store.list_runs(runs_dir)), key=lambda r: r.trial)
     assert [(r.sweep, r.trial, r.config["lr"], r.status) for r in trials] == [
         (sweep.id, 1, 0.003, "completed"), (sweep.id, 2, 0.05, "completed")]
-    best = sweeps.read(sweep.id, runs_dir).best()
+    best = ledger.read(sweep.id, runs_dir).best()
 
     page.goto(f"{base}/compare")
     page.get_by_role("heading", name="Sweeps").wait_for()
@@ -111,5 +118,5 @@ def test_launch_a_sweep_watch_its_trials_compare_and_delete_them(server, page):
     page.get_by_role("button", name="Delete this sweep").click()
     page.get_by_role("button", name="Delete sweep and its runs").click()
     expect(page.get_by_text(f"Deleted sweep {sweep.id} and its 2 runs.")).to_be_visible()
-    assert not sweeps.list_sweeps(runs_dir) and not runs.list_runs(runs_dir)
+    assert not ledger.list_sweeps(runs_dir) and not store.list_runs(runs_dir)
     assert not any(Path(runs_dir, r.id).exists() for r in trials)

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import re
 
-from playwright.sync_api import expect
-
 from browserkit import SHOTS, chromium_page, dashboard_server
+from playwright.sync_api import expect
 
 HOW_TO_GET_IN = "asks for its token"
 

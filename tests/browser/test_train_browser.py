@@ -12,9 +12,16 @@ import signal
 import time
 
 import pytest
-
-from browserkit import SHOTS, chromium_page, fill, idle, open_train_form, select, stopped_at_launch, training_dashboard
-
+from browserkit import (
+    SHOTS,
+    chromium_page,
+    fill,
+    idle,
+    open_train_form,
+    select,
+    stopped_at_launch,
+    training_dashboard,
+)
 
 STEP_RE = re.compile(r"step (\d+)/(\d+)")
 
@@ -94,9 +101,9 @@ def test_launch_watch_reload_stop_resume(server, page):
     first, second = _grows(page, pid, timeout=60)
     (run_id,) = [p.name for p in runs_dir.iterdir() if (p / "run.json").exists()]
     assert f"run={run_id}" in page.url
-    from cnn_core import runs
+    from cnn_core.runs import store
 
-    held_at = runs.read_run(runs_dir / run_id).progress["step"]
+    held_at = store.read_run(runs_dir / run_id).progress["step"]
     page.reload()                         # the URL names the run: the page opens on its Live tab
     _status(page, "running").wait_for()
     page.locator('[role="progressbar"]').filter(has_text=f"step {held_at}/").first.wait_for()
@@ -107,14 +114,14 @@ def test_launch_watch_reload_stop_resume(server, page):
     assert "browser run" in page.locator('[data-testid="stMainBlockContainer"]').inner_text()
     page.get_by_role("button", name="Stop").click()      # still stopped: the request waits for its next step
     deadline = time.monotonic() + 30
-    while not (runs_dir / run_id / runs.CANCEL).exists():
+    while not (runs_dir / run_id / store.CANCEL).exists():
         assert time.monotonic() < deadline, "Stop made no cancel request"
         time.sleep(0.1)
     os.kill(pid, signal.SIGCONT)
     _status(page, "cancelled").wait_for(timeout=60_000)
     assert (runs_dir / run_id / "checkpoint.pt").stat().st_size > 0
     stopped_at = _reading(page)[0]
-    from cnn_core import jobs
+    from cnn_core.train import jobs
 
     jobs.more_epochs(runs_dir / run_id, 1)       # the rest: the epoch it stopped in (see EPOCHS)
 
@@ -169,24 +176,26 @@ def _overflows(page, label: str) -> bool:
 def test_dropdowns_show_their_whole_choice(server, page):
     """At 1440 px, every architecture's and dataset's name fits its dropdown, and so does a run with a long
     default name in the Live tab's run picker."""
-    from cnn_core import data, models, runs
-    from ui import views
     from cnn_core.config import TrainConfig
+    from cnn_core.data import catalog
+    from cnn_core.nets import architectures
+    from cnn_core.runs import store
+    from ui import views
 
     base, runs_dir = server
     page.goto(f"{base}/train")
     page.get_by_role("tab", name="New run").click()
     page.get_by_text("Layers of the model").wait_for()
     cut = []
-    for arch in models.ARCHITECTURES.values():
+    for arch in architectures.ARCHITECTURES.values():
         select(page, "Architecture", arch.title)
         cut += [arch.title] if _overflows(page, "Architecture") else []
-    for info in data.DATASETS.values():
+    for info in catalog.DATASETS.values():
         select(page, "Dataset", info.title)
         cut += [info.title] if _overflows(page, "Dataset") else []
     config = TrainConfig(dataset="fashion-mnist", arch="res-net-deep", optimizer="adamw", lr=0.0003, epochs=100)
-    path = runs.create_run(config, views.default_name(config), runs_dir=runs_dir)
-    runs.update_run(path, status="cancelled")
+    path = store.create_run(config, views.default_name(config), runs_dir=runs_dir)
+    store.update_run(path, status="cancelled")
     page.goto(f"{base}/train?run={path.name}")
     page.get_by_role("tab", name="Live", selected=True).wait_for()
     idle(page)

@@ -13,7 +13,6 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
 from browserkit import dashboard_server
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,19 +11,23 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from pagekit import shown
 from streamlit.testing.v1 import AppTest
 
-from cnn_core import cli, data, engine, jobs, models, runs
-from ui import views
+from cnn_core.cli import entry
 from cnn_core.config import TrainConfig
-from pagekit import shown
+from cnn_core.data import catalog
+from cnn_core.nets import architectures
+from cnn_core.runs import store
+from cnn_core.train import engine, jobs
+from ui import views
 
 ROOT = Path(__file__).resolve().parents[2]
 TRAIN = str(ROOT / "pages" / "train.py")
 TIMEOUT = 90          # the first AppTest run in a process imports torch
 # No shipped dataset is too small for any architecture (the smallest input lenet takes is 16x16, every dataset
 # is 28x28 or 32x32), so the "architecture does not fit the input" case registers a 1x8x8 dataset for itself.
-TINY = data.DatasetInfo("tiny8", "Tiny 8x8", tuple("0123456789"), (1, 8, 8), "digits", 10)
+TINY = catalog.DatasetInfo("tiny8", "Tiny 8x8", tuple("0123456789"), (1, 8, 8), "digits", 10)
 NAN = float("nan")
 
 
@@ -76,7 +80,7 @@ CASES = [
         page=(("selectbox", "train.arch", "res-net-deep"), ("number_input", "train.p.res-net-deep.n_blocks", 1000))),
     Bad("arch-unfit-input", "arch", "lenet cannot take input 1x8x8", ("--dataset", "tiny8", "--arch", "lenet"),
         page=(("selectbox", "train.dataset", "tiny8"),)),
-    # Both knobs at their top: over the size limits (cnn_core/layers.py); counted on meta, never allocated.
+    # Both knobs at their top: over the size limits (cnn_core/nets/layers.py); counted on meta, never allocated.
     Bad("model-too-large", "arch", "this network has 59,437,930 parameters (about 238 MB of weights); the limit is "
         "50,000,000 (CNN_MAX_PARAMS): use fewer or narrower layers",
         ("--arch", "res-net-deep", "--param", "n_chans1=256", "--param", "n_blocks=100"),
@@ -139,7 +143,7 @@ def _nothing_in(runs_dir: Path, besides: tuple = ()) -> bool:
 @pytest.fixture(autouse=True)
 def _tiny_dataset_and_no_training(monkeypatch):
     """The 1x8x8 dataset is known; a config that slipped through would fail here instead of training."""
-    monkeypatch.setitem(data.DATASETS, TINY.id, TINY)
+    monkeypatch.setitem(catalog.DATASETS, TINY.id, TINY)
 
     def refuse(*_a, **_k):
         raise AssertionError("a bad config was accepted and reached training")
@@ -158,7 +162,7 @@ def _argv(case: Bad, tmp_path: Path) -> list[str]:
 
 def _main(argv: list[str]) -> int:
     try:
-        return cli.main(argv)
+        return entry.main(argv)
     except SystemExit as exc:   # argparse's own refusals
         return exc.code
 
@@ -190,8 +194,8 @@ def test_real_cli_process_refuses(case, runs_dir, tmp_path):
 def test_whole_number_written_as_float_is_stored_as_int(runs_dir):
     """JSON `"epochs": 2.0` is a whole number: accepted, and run.json stores the int the engine slices with
     (it stored 2.0 and the run failed as soon as it started)."""
-    path = runs.create_run(TrainConfig.from_dict({"epochs": 2.0, "batch_size": 32.0, "val_size": 100.0}))
-    stored = runs.read_run(path).config
+    path = store.create_run(TrainConfig.from_dict({"epochs": 2.0, "batch_size": 32.0, "val_size": 100.0}))
+    stored = store.read_run(path).config
     kept = [(stored[k], type(stored[k])) for k in ("epochs", "batch_size", "val_size")]
     assert kept == [(2, int), (32, int), (100, int)]
 
@@ -203,15 +207,15 @@ def _texts(at: AppTest, kind: str) -> list[str]:
 
 def _saved_run(fields: dict) -> Path:
     """A cancelled run whose run.json config holds `fields` (as a hand-edited or foreign run.json would)."""
-    path = runs.create_run(TrainConfig(val_size=100, epochs=1))
-    record = runs.read_run(path)
-    runs.update_run(path, status="cancelled", config={**record.config, **fields})
+    path = store.create_run(TrainConfig(val_size=100, epochs=1))
+    record = store.read_run(path)
+    store.update_run(path, status="cancelled", config={**record.config, **fields})
     return path
 
 
 def _label(field: str) -> str:
     """What the page calls `field` in its lists of bad settings: the form's label, not the field's id."""
-    arch = next((a for a in models.ARCHITECTURES.values() if field.startswith("arch_params.")
+    arch = next((a for a in architectures.ARCHITECTURES.values() if field.startswith("arch_params.")
                  and any(f"arch_params.{p.name}" == field for p in a.params)), None)
     return views.error_labels({field: ""}, arch)[0]
 
@@ -287,5 +291,5 @@ def test_name_box_cuts_at_120_characters(runs_dir):
     """A 300-character run name cannot be entered: the box keeps its first 120, the longest name allowed."""
     at = AppTest.from_file(TRAIN, default_timeout=TIMEOUT).run()
     at.text_input(key="train.name").set_value("x" * 300).run()
-    assert at.text_input(key="train.name").value == "x" * runs.MAX_NAME
+    assert at.text_input(key="train.name").value == "x" * store.MAX_NAME
     assert not any("run name" in e for e in _texts(at, "error")) and _nothing_in(runs_dir)

@@ -1,4 +1,4 @@
-"""Concurrency, with the real code: detached training processes (cnn_core.jobs.launch), the flock slot
+"""Concurrency, with the real code: detached training processes (cnn_core.train.jobs.launch), the flock slot
 queue, deleting a run while it trains (the Compare page's library call and the CLI), two browsers
 watching one run, and a dashboard server restarted while a run trains.
 
@@ -25,11 +25,13 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
 from browserkit import ARGS, CHROMIUM, SHOTS, dashboard_server, fill, select
-from cnn_core import files, jobs, runs
-from ui import views
+
 from cnn_core.config import TrainConfig
+from cnn_core.core import files
+from cnn_core.runs import store
+from cnn_core.train import jobs
+from ui import views
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE = dict(dataset="mnist", val_size=100, batch_size=8, lr=0.01, arch="lenet", log_every=5)
@@ -52,18 +54,18 @@ def _until(predicate, timeout: float, what: str, every: float = 0.05):
 
 
 def _status_of(path: Path) -> str:
-    return runs.effective_status(runs.read_run(path))
+    return store.effective_status(store.read_run(path))
 
 
 def _step(path: Path) -> int:
-    return int(runs.read_run(path).progress.get("step", 0))
+    return int(store.read_run(path).progress.get("step", 0))
 
 
 def _waiting_in_queue(path: Path) -> bool:
     """The run's own process sits in jobs.slot, waiting: its ticket is in the line and it has written its
     first heartbeat (launch writes heartbeat = queued_at, the waiting process a later one)."""
-    r = runs.read_run(path)
-    return runs.effective_status(r) == "queued" and bool(r.pid) and r.heartbeat > r.queued_at \
+    r = store.read_run(path)
+    return store.effective_status(r) == "queued" and bool(r.pid) and r.heartbeat > r.queued_at \
         and r.id in jobs.waiting_runs(path.parent)
 
 
@@ -82,8 +84,8 @@ def _frozen(pid: int, path: Path):
     os.kill(pid, signal.SIGSTOP)
     try:
         time.sleep(0.2)                 # a write under way when it stopped is either done or not begun
-        record = runs.read_run(path)
-        assert runs.effective_status(record) == "running", f"the run already {record.status}"
+        record = store.read_run(path)
+        assert store.effective_status(record) == "running", f"the run already {record.status}"
         yield record.progress["step"]
     finally:
         with contextlib.suppress(ProcessLookupError):   # the block may have let it go on and finish
@@ -94,11 +96,11 @@ def _frozen(pid: int, path: Path):
 def cleanup(runs_dir):
     """Teardown: resume and cancel whatever a failed test left training, so no process outlives it."""
     yield
-    for r in runs.list_runs(runs_dir):
+    for r in store.list_runs(runs_dir):
         if r.pid:
             with contextlib.suppress(OSError):
                 os.kill(int(r.pid), signal.SIGCONT)
-        if jobs.cancel(Path(r.path)) in runs.ACTIVE:
+        if jobs.cancel(Path(r.path)) in store.ACTIVE:
             with contextlib.suppress(TimeoutError):
                 jobs.wait(Path(r.path), timeout=60)
 
@@ -109,13 +111,13 @@ def test_two_train_at_once_and_the_third_waits_its_turn(runs_dir, cleanup):
     in line); never three at once; the third starts only after one of the first two ended; all three
     complete with a test accuracy, each in the process launched for it."""
     assert os.environ["CNN_MAX_JOBS"] == "2"
-    paths = [runs.create_run(TrainConfig(**BASE, epochs=1), name=f"job {i}") for i in range(3)]
+    paths = [store.create_run(TrainConfig(**BASE, epochs=1), name=f"job {i}") for i in range(3)]
     pids = [_yielding(jobs.launch(p)) for p in paths]      # queued_at in this order: 0 is the oldest
     ids = [p.name for p in paths]
     samples: list[tuple[str, ...]] = []
 
     def sample() -> tuple[str, ...]:
-        status = {r.id: r.effective_status for r in runs.list_runs(runs_dir)}
+        status = {r.id: r.effective_status for r in store.list_runs(runs_dir)}
         samples.append(tuple(status[i] for i in ids))
         return samples[-1]
 
@@ -139,14 +141,14 @@ def test_two_train_at_once_and_the_third_waits_its_turn(runs_dir, cleanup):
     finally:
         for pid in held:
             os.kill(pid, signal.SIGCONT)
-    _until(lambda: all(s in runs.FINISHED for s in sample()), 240, "all three runs finishing")
+    _until(lambda: all(s in store.FINISHED for s in sample()), 240, "all three runs finishing")
 
     assert not [s for s in samples if s.count("running") > 2], "three runs trained at once"
     first_third = next(i for i, s in enumerate(samples) if s[2] == "running")
     assert all(s[2] == "queued" for s in samples[:first_third]), "the third was queued until it ran"
-    assert any(s in runs.FINISHED for s in samples[first_third][:2]), \
+    assert any(s in store.FINISHED for s in samples[first_third][:2]), \
         f"the third started while both first runs still ran: {samples[first_third]}"
-    records = [runs.read_run(p) for p in paths]
+    records = [store.read_run(p) for p in paths]
     assert [r.status for r in records] == ["completed"] * 3, [r.error for r in records]
     assert [r.pid for r in records] == pids, "each run trained in the process launched for it"
     ended = min(r.heartbeat for r in records[:2])   # the last write, with status completed
@@ -180,15 +182,15 @@ def test_delete_while_training_stops_the_process_and_frees_the_slot(runs_dir, mo
     `runs delete ID`) ends its waiting process and leaves the training run alone; deleting the training run
     stops its process and removes its folder for good; the next queued run gets the slot and completes."""
     monkeypatch.setenv("CNN_MAX_JOBS", "1")      # the launched processes inherit it
-    victim = runs.create_run(TrainConfig(**BASE, epochs=500), name="victim")   # deleted long before its end
-    dropped = runs.create_run(TrainConfig(**BASE, epochs=1), name="dropped while queued")
-    behind = runs.create_run(TrainConfig(**{**BASE, "arch": "mlp"}, epochs=1), name="behind")
+    victim = store.create_run(TrainConfig(**BASE, epochs=500), name="victim")   # deleted long before its end
+    dropped = store.create_run(TrainConfig(**BASE, epochs=1), name="dropped while queued")
+    behind = store.create_run(TrainConfig(**{**BASE, "arch": "mlp"}, epochs=1), name="behind")
     victim_pid, dropped_pid, _ = jobs.launch(victim), jobs.launch(dropped), jobs.launch(behind)  # oldest first
     _until(lambda: _step(victim) >= 10, 90, "the first run training")
     _until(lambda: _waiting_in_queue(dropped) and _waiting_in_queue(behind), 60, "both runs waiting for the slot")
 
     # Their own logs, held open, outlive the folders and tell how each process ended.
-    with open(victim / runs.LOG) as victim_log, open(dropped / runs.LOG) as dropped_log:
+    with open(victim / store.LOG) as victim_log, open(dropped / store.LOG) as dropped_log:
         said = _delete(dropped, how)
         assert said == ("queued" if how == "library" else f"deleted run {dropped.name}")
         assert not dropped.exists()
@@ -204,8 +206,8 @@ def test_delete_while_training_stops_the_process_and_frees_the_slot(runs_dir, mo
         assert not victim.exists(), "the folder is still there after delete returned"
         _until(lambda: not files.pid_alive(victim_pid), 10, f"training process {victim_pid} exiting")
         _ended_with(victim_log, f"run {victim.name} cancelled")   # stopped between steps, not crashed
-    assert jobs.wait(behind, timeout=120) == "completed", runs.read_run(behind).error
-    assert runs.read_run(behind).started >= deleted_at, "the queued run started before the delete"
+    assert jobs.wait(behind, timeout=120) == "completed", store.read_run(behind).error
+    assert store.read_run(behind).started >= deleted_at, "the queued run started before the delete"
     time.sleep(max(0.0, deleted_at + 3 - time.time()))   # what a deleted run still had to write has landed
     assert not victim.exists() and not dropped.exists(), "a deleted run's folder came back"
     assert sorted(p.name for p in runs_dir.iterdir()) == sorted([".queue", ".slots", behind.name])
@@ -291,7 +293,7 @@ def test_two_browsers_watch_one_run(small_data_dir, runs_dir, tmp_path, cleanup)
     both go from waiting to training on their own, both show the step run.json holds at two moments (the
     second further on), both end `completed` with run.json's test accuracy."""
     epochs = 4                                   # two moments, and room to spare
-    path = runs.create_run(TrainConfig(**BASE, epochs=epochs), name="watched twice")
+    path = store.create_run(TrainConfig(**BASE, epochs=epochs), name="watched twice")
     total = epochs * STEPS_PER_EPOCH
     with dashboard_server(small_data_dir, runs_dir, tmp_path, CNN_MAX_JOBS="2") as base, _chromium() as browser:
         pages = [_page(browser, f"{base}/train?run={path.name}") for _ in range(2)]
@@ -304,7 +306,7 @@ def test_two_browsers_watch_one_run(small_data_dir, runs_dir, tmp_path, cleanup)
             _shot(page, f"two-browsers-completed-{n}")
         final = [_shown_step(page) for page in pages]
         assert all(page.url.endswith(f"run={path.name}") for page in pages)
-    record = runs.read_run(path)
+    record = store.read_run(path)
     assert record.status == "completed"
     assert outcomes == [f"Test accuracy {views.fmt_acc(record.summary['test_acc'])}"] * 2, outcomes
     assert final == [(total, total)] * 2
@@ -340,9 +342,9 @@ def test_dashboard_restarted_mid_run_picks_the_run_back_up(small_data_dir, runs_
             fill(page, "spinbutton", "Validation images", "100")
             fill(page, "textbox", "Run name (optional)", "survives a restart")
             page.get_by_role("button", name="Launch").first.click()
-            (path,) = _until(lambda: [Path(r.path) for r in runs.list_runs(runs_dir) if r.pid], 60,
+            (path,) = _until(lambda: [Path(r.path) for r in store.list_runs(runs_dir) if r.pid], 60,
                              "the launched run in the runs folder")
-            pid = _yielding(runs.read_run(path).pid)
+            pid = _yielding(store.read_run(path).pid)
             _two_moments([page], pid, path, total)
             os.kill(pid, signal.SIGSTOP)         # held while the server shuts down (cleanup resumes it on failure)
             page.context.close()
@@ -364,7 +366,7 @@ def test_dashboard_restarted_mid_run_picks_the_run_back_up(small_data_dir, runs_
                 outcome = _outcome(page)
                 _shot(page, "restart-completed")
                 final = _shown_step(page)
-    record = runs.read_run(path)
+    record = store.read_run(path)
     assert record.status == "completed" and record.pid == pid, "not the same process that finished it"
     assert outcome == f"Test accuracy {views.fmt_acc(record.summary['test_acc'])}"
     assert final == (total, total)

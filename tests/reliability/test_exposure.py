@@ -13,12 +13,13 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from streamlit.testing.v1 import AppTest
-
 from browserkit import dashboard_server
-from cnn_core import predict, runs
-from test_draw_page import fake_run
 from pagekit import shown
+from streamlit.testing.v1 import AppTest
+from test_draw_page import fake_run
+
+from cnn_core.analysis import predict
+from cnn_core.runs import store
 
 ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT = 90
@@ -140,7 +141,7 @@ def test_hostile_query_parameters_read_nothing_outside(page, world, monkeypatch,
             assert at.selectbox(key="inspect.run").value == good.name and at.query_params["run"] == good.name
         elif page == "train.py":
             assert at.selectbox(key="train.watch").value == good.name and at.query_params["run"] == good.name
-        for lookup in (runs.run_dir, runs.resolve_run):
+        for lookup in (store.run_dir, store.resolve_run):
             with pytest.raises(ValueError):
                 lookup(value)
-    assert (sentinel / runs.RUN_JSON).is_file() and (sentinel / runs.BEST).is_file()
+    assert (sentinel / store.RUN_JSON).is_file() and (sentinel / store.BEST).is_file()

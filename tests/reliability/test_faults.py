@@ -4,7 +4,7 @@ truth, the last checkpoint loads and the run can be finished.
 
 The kill points (a step, a checkpoint's temp file written but not renamed, half a metrics line
 on disk, run.json's temp file written) are reached deterministically through $CNN_FAULT
-(cnn_core/faults.py): the process kills itself with SIGKILL there, exactly as `kill -9` would.
+(cnn_core/core/faults.py): the process kills itself with SIGKILL there, exactly as `kill -9` would.
 """
 from __future__ import annotations
 
@@ -20,8 +20,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from cnn_core import checkpoints, engine, faults, files, jobs, metrics_log, runs
 from cnn_core.config import TrainConfig
+from cnn_core.core import faults, files
+from cnn_core.runs import checkpoints, metrics_log, store
+from cnn_core.train import engine, jobs
 
 # 540 training images in 34 batches of 16: an epoch takes a fraction of a second, so checkpoint,
 # snapshot and metrics writes come many times a second and a random kill often lands in one. lr 0.01:
@@ -44,29 +46,29 @@ def _wait_dead(pid: int, timeout: float = 30) -> None:
 def assert_sound(path: Path) -> dict:
     """What must hold after any crash: every file parses or is refused cleanly, the status is
     `interrupted`, and the checkpoint, best weights and snapshots on disk all load."""
-    record = runs.read_run(path)                            # ValueError if run.json were torn
-    assert runs.effective_status(record) == "interrupted", record.status
+    record = store.read_run(path)                            # ValueError if run.json were torn
+    assert store.effective_status(record) == "interrupted", record.status
     metrics = metrics_log.read_metrics(path)
     assert all(r["kind"] in ("step", "epoch", "grads", "test") for r in metrics)
     found = {}
-    if (path / runs.CHECKPOINT).is_file():
-        ckpt = checkpoints.load_checkpoint(path / runs.CHECKPOINT)
+    if (path / store.CHECKPOINT).is_file():
+        ckpt = checkpoints.load_checkpoint(path / store.CHECKPOINT)
         assert {"optimizer", "epoch", "step"} <= ckpt.keys()
         found["checkpoint_epoch"] = ckpt["epoch"]
-    if (path / runs.BEST).is_file():
-        best = checkpoints.load_checkpoint(path / runs.BEST)
+    if (path / store.BEST).is_file():
+        best = checkpoints.load_checkpoint(path / store.BEST)
         model = checkpoints.model_from_checkpoint(best)
         assert model(torch.zeros(1, *best["input_shape"])).shape == (1, 10)
-    for snap in sorted((path / runs.SNAPSHOTS).glob("epoch-*.pt")):
+    for snap in sorted((path / store.SNAPSHOTS).glob("epoch-*.pt")):
         checkpoints.load_checkpoint(snap)
-    listed = {r.id: r for r in runs.list_runs(path.parent)}
+    listed = {r.id: r for r in store.list_runs(path.parent)}
     assert listed[path.name].effective_status == "interrupted", (listed[path.name], record)
     return found
 
 
 def assert_finished_cleanly(path: Path, epochs: int) -> dict:
     """A completed run whose metrics read as if it had never been stopped."""
-    record = runs.read_run(path)
+    record = store.read_run(path)
     assert record.status == "completed", record.error
     metrics = metrics_log.read_metrics(path)
     assert [m["epoch"] for m in metrics if m["kind"] == "epoch"] == list(range(1, epochs + 1))
@@ -74,7 +76,7 @@ def assert_finished_cleanly(path: Path, epochs: int) -> dict:
     assert steps == sorted(set(steps)), "duplicated or out-of-order step records after resume"
     assert record.summary["test_acc"] > 0.5
     assert not _tmp_files(path), _tmp_files(path)
-    assert not (path / runs.RESERVE).exists()
+    assert not (path / store.RESERVE).exists()
     return record
 
 
@@ -88,8 +90,8 @@ def _launch_with_fault(path: Path, spec: str, monkeypatch, resume: bool = False)
 
 def _finish(path: Path, epochs: int, timeout: float = 180) -> dict:
     """Resume from the checkpoint, or start again when the crash came before the first one."""
-    jobs.launch(path, resume=(path / runs.CHECKPOINT).is_file())
-    assert jobs.wait(path, timeout=timeout) == "completed", runs.read_run(path).error
+    jobs.launch(path, resume=(path / store.CHECKPOINT).is_file())
+    assert jobs.wait(path, timeout=timeout) == "completed", store.read_run(path).error
     return assert_finished_cleanly(path, epochs)
 
 
@@ -104,14 +106,14 @@ def _finish(path: Path, epochs: int, timeout: float = 180) -> dict:
     ("run-json-write", 6, "run.json temp"),
 ])
 def test_kill_at_a_fault_point_loses_nothing(point, n, leaves, runs_dir, monkeypatch):
-    path = runs.create_run(TrainConfig(**SMALL, epochs=4))
+    path = store.create_run(TrainConfig(**SMALL, epochs=4))
     pid = _launch_with_fault(path, f"kill@{point}:{n}", monkeypatch)
     _wait_dead(pid, timeout=120)
     state = assert_sound(path)
     if leaves == "checkpoint":     # the kill came between writing the temp file and renaming it
         assert any(f.name.startswith((".checkpoint.pt.", ".best.pt.", ".epoch-")) for f in _tmp_files(path))
     if leaves == "torn line":
-        raw = (path / runs.METRICS).read_bytes()
+        raw = (path / store.METRICS).read_bytes()
         assert raw and not raw.endswith(b"\n"), "the kill should have left half a line"
     if leaves == "run.json temp":
         assert any(f.name.startswith(".run.json.") for f in _tmp_files(path))
@@ -125,13 +127,13 @@ def test_kill_at_a_fault_point_loses_nothing(point, n, leaves, runs_dir, monkeyp
 def test_resume_after_kill_equals_a_run_never_stopped(runs_dir, monkeypatch):
     """SIGKILL mid epoch 3, resume: the same validation curve and test accuracy as an unbroken run."""
     config = TrainConfig(**SMALL, epochs=4)
-    reference = engine.run_training(runs.create_run(config))
-    path = runs.create_run(config)
+    reference = engine.run_training(store.create_run(config))
+    path = store.create_run(config)
     _wait_dead(_launch_with_fault(path, "kill@step:80", monkeypatch), timeout=120)
     assert assert_sound(path)["checkpoint_epoch"] == 2
     record = _finish(path, 4)
     curve = lambda p: [round(m["val_acc"], 6) for m in metrics_log.read_metrics(p) if m["kind"] == "epoch"]  # noqa: E731
-    assert curve(path) == curve(runs.run_dir(reference.id))
+    assert curve(path) == curve(store.run_dir(reference.id))
     assert record.summary["test_acc"] == pytest.approx(reference.summary["test_acc"], abs=1e-9)
 
 
@@ -147,37 +149,37 @@ def kill_loop(path: Path, kills: int, seed: int) -> int:
     relaunch; `kills` times. Returns how many kills landed while it was training."""
     rng, mid_training = random.Random(seed), 0
     def trained_steps(pid: int) -> int:   # steps this process has reported (run.json keeps the last one's)
-        record = runs.read_run(path)
+        record = store.read_run(path)
         return record.progress.get("step", 0) if record.pid == pid else -1
 
     for _ in range(kills):
-        pid = jobs.launch(path, resume=(path / runs.CHECKPOINT).is_file())
+        pid = jobs.launch(path, resume=(path / store.CHECKPOINT).is_file())
         if rng.random() < 0.25:
             time.sleep(rng.uniform(0.0, 3.0))          # while importing, loading data or queued
         else:
             before, deadline = None, time.monotonic() + 60
             while files.pid_alive(pid):
                 step = trained_steps(pid)
-                if runs.read_run(path).status == "running" and step >= 0:
+                if store.read_run(path).status == "running" and step >= 0:
                     before = step if before is None else before
                     if step > before:
                         break
                 assert time.monotonic() < deadline, "the run never started training"
                 time.sleep(0.02)
             time.sleep(rng.uniform(0.0, 0.6))
-        if runs.read_run(path).status == "completed":
+        if store.read_run(path).status == "completed":
             break
-        mid_training += runs.read_run(path).status == "running"
+        mid_training += store.read_run(path).status == "running"
         os.kill(pid, signal.SIGKILL)
         _wait_dead(pid)
-        if runs.read_run(path).status != "completed":   # it may have finished just before the kill
+        if store.read_run(path).status != "completed":   # it may have finished just before the kill
             assert_sound(path)
     return mid_training
 
 
 @pytest.mark.stress   # the fault points above kill at the worst moments deterministically; the suite's 10 minutes
 def test_random_kills_short(runs_dir):
-    path = runs.create_run(TrainConfig(**SMALL, epochs=20))
+    path = store.create_run(TrainConfig(**SMALL, epochs=20))
     assert kill_loop(path, kills=4, seed=1) >= 2
     _finish(path, 20)
 
@@ -185,7 +187,7 @@ def test_random_kills_short(runs_dir):
 @pytest.mark.stress
 @pytest.mark.parametrize("seed", [11, 12])
 def test_random_kills_long(seed, runs_dir):
-    path = runs.create_run(TrainConfig(**SMALL, epochs=60))
+    path = store.create_run(TrainConfig(**SMALL, epochs=60))
     assert kill_loop(path, kills=30, seed=seed) >= 12
     _finish(path, 60, timeout=600)
 
@@ -224,36 +226,36 @@ def _fill(folder: Path) -> Path:
 
 def test_disk_full_mid_run_fails_with_the_reason_and_keeps_the_checkpoint(tmp_path, monkeypatch):
     with small_disk(tmp_path / "disk", size_mb=16) as disk:
-        monkeypatch.setenv(runs.RUNS_DIR_ENV, str(disk / "runs"))
-        path = runs.create_run(TrainConfig(**SMALL, epochs=500))
+        monkeypatch.setenv(store.RUNS_DIR_ENV, str(disk / "runs"))
+        path = store.create_run(TrainConfig(**SMALL, epochs=500))
         jobs.launch(path)
         deadline = time.monotonic() + 120
-        while runs.read_run(path).summary.get("epochs_done", 0) < 2:
-            assert time.monotonic() < deadline and runs.read_run(path).status in runs.ACTIVE
+        while store.read_run(path).summary.get("epochs_done", 0) < 2:
+            assert time.monotonic() < deadline and store.read_run(path).status in store.ACTIVE
             time.sleep(0.1)
         filler = _fill(disk)
         assert jobs.wait(path, timeout=60) == "failed"
-        record = runs.read_run(path)
+        record = store.read_run(path)
         assert "The disk is full" in record.error and str(disk / "runs") in record.error
-        kept = checkpoints.load_checkpoint(path / runs.CHECKPOINT)
+        kept = checkpoints.load_checkpoint(path / store.CHECKPOINT)
         assert f"after epoch {kept['epoch']}" in record.error and kept["epoch"] >= 2
-        checkpoints.model_from_checkpoint(checkpoints.load_checkpoint(path / runs.BEST))
+        checkpoints.model_from_checkpoint(checkpoints.load_checkpoint(path / store.BEST))
         assert not _tmp_files(path)
         # Free the space: the run resumes from the kept checkpoint and trains on.
         filler.unlink()
         jobs.launch(path, resume=True)
         deadline = time.monotonic() + 120
-        while runs.read_run(path).summary.get("epochs_done", 0) <= kept["epoch"]:
-            assert time.monotonic() < deadline, runs.read_run(path)
+        while store.read_run(path).summary.get("epochs_done", 0) <= kept["epoch"]:
+            assert time.monotonic() < deadline, store.read_run(path)
             time.sleep(0.1)
         jobs.cancel(path)
-        assert jobs.wait(path, timeout=60) == "cancelled", runs.read_run(path).error
-        assert checkpoints.load_checkpoint(path / runs.CHECKPOINT)["epoch"] > kept["epoch"]
+        assert jobs.wait(path, timeout=60) == "cancelled", store.read_run(path).error
+        assert checkpoints.load_checkpoint(path / store.CHECKPOINT)["epoch"] > kept["epoch"]
 
 
 def test_disk_full_on_a_checkpoint_write_in_process(runs_dir, monkeypatch):
     """Where no tmpfs can be mounted: torch.save raises ENOSPC on the 3rd checkpoint of epoch 2."""
-    path = runs.create_run(TrainConfig(**SMALL, epochs=4))
+    path = store.create_run(TrainConfig(**SMALL, epochs=4))
     real_save, calls = torch.save, []
 
     def save(obj, f, *args, **kwargs):
@@ -266,8 +268,8 @@ def test_disk_full_on_a_checkpoint_write_in_process(runs_dir, monkeypatch):
     record = engine.run_training(path)
     assert record.status == "failed"
     assert "The disk is full" in record.error and "after epoch 1" in record.error
-    assert checkpoints.load_checkpoint(path / runs.CHECKPOINT)["epoch"] == 1
-    assert not _tmp_files(path) and not (path / runs.RESERVE).exists()
+    assert checkpoints.load_checkpoint(path / store.CHECKPOINT)["epoch"] == 1
+    assert not _tmp_files(path) and not (path / store.RESERVE).exists()
     monkeypatch.setattr(torch, "save", real_save)
     assert engine.run_training(path, resume=True).status == "completed"
     assert_finished_cleanly(path, 4)

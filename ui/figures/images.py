@@ -1,7 +1,7 @@
 """Plotly figures of what a network holds and sees (Inspect, Draw): filter grids, feature-map mosaics,
 the confusion matrix, saliency overlays, class probabilities.
 
-Each builder takes numpy arrays from cnn_core.inspection or cnn_core.predict and returns a go.Figure;
+Each builder takes numpy arrays from cnn_core.analysis.inspection or cnn_core.analysis.predict and returns a go.Figure;
 none runs a model.
 Many small maps become ONE heatmap (a mosaic with blank gaps), which draws far faster than subplots.
 """

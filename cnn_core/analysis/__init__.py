@@ -1,0 +1,7 @@
+"""Reading a trained run.
+
+    inspection  filters, feature maps, confusion, mistakes, saliency, Grad-CAM, weight and gradient histograms
+    predict     a run's model loaded, pictures classified (one, or a folder of many)
+    snapshots   the weights saved at each epoch, for the views across epochs
+    compare     several runs side by side as DataFrames
+"""

@@ -1,0 +1,178 @@
+"""Runs side by side, as numbers: the runs table, their curves in one long table, the config fields
+that differ and what each run scored, hyper-parameters against test accuracy.
+
+Plain Python and pandas, read from the run store (parameter counts too: create_run and the engine
+record n_params in run.json). How the dashboard words and draws them: ui/views.py, ui/figures.
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from cnn_core.runs import metrics_log, store
+
+# What a person compares first comes first: the run, how it ended, its accuracy; then its settings.
+TABLE_COLUMNS = ["id", "name", "status", "test_acc", "best_val_acc", "final_val_acc", "dataset", "arch",
+                 "arch_params", "optimizer", "lr", "batch_size", "weight_decay", "augment", "schedule", "params",
+                 "epochs", "wall_time", "images_per_sec", "device", "created", "note"]
+CURVE_COLUMNS = ["run", "run_id", "granularity", "split", "metric", "epoch", "step", "time", "value"]
+_SKIP_IN_PLOT = ("dataset", "device", "log_every", "dry_run_batches", "amp")  # not a choice that shapes accuracy
+
+
+# ---- the runs table -----------------------------------------------------------------------------
+def _short_params(params: dict) -> str:
+    """'conv1_channels=6, dropout=0.25, ...': an architecture's parameters in one table cell."""
+    text = lambda v: str(v).lower() if isinstance(v, bool) else f"{v:g}" if isinstance(v, float) else str(v)  # noqa: E731
+    return ", ".join(f"{k}={text(v)}" for k, v in params.items())
+
+
+def runs_table(records: list[store.Run | store.UnreadableRun]) -> pd.DataFrame:
+    """One row per run, numbers kept as numbers (NaN where unknown) so the table sorts right; a run that
+    cannot be read has its id, status `corrupt` and when its file was written."""
+    rows = []
+    for r in records:
+        if r.corrupt:
+            rows.append({"id": r.id, "name": r.title, "status": "corrupt", "created": _timestamp(r.created),
+                         "note": "", "epochs": 0})
+            continue
+        cfg, s, p = r.config, r.summary, r.progress
+        running = r.effective_status in store.ACTIVE
+        rows.append({
+            "id": r.id, "name": r.title, "dataset": r.dataset or cfg.get("dataset"),
+            "arch": r.arch or cfg.get("arch"), "arch_params": _short_params(_arch_params(r)),
+            "optimizer": cfg.get("optimizer"), "lr": cfg.get("lr"), "batch_size": cfg.get("batch_size"),
+            "weight_decay": cfg.get("weight_decay"), "augment": cfg.get("augment"), "schedule": cfg.get("schedule"),
+            "params": _count(r.n_params), "epochs": s.get("epochs_done", 0),
+            "best_val_acc": _num(s.get("best_val_acc")), "final_val_acc": _num(s.get("last_val_acc")),
+            "test_acc": _num(s.get("test_acc")),
+            "wall_time": _num(p.get("elapsed") if running else s.get("wall_time", p.get("elapsed"))),
+            "images_per_sec": _num(p.get("images_per_sec") if running else s.get("images_per_sec")),
+            "device": r.device or s.get("device") or cfg.get("device"),
+            "status": r.effective_status, "created": _timestamp(r.created),
+            "note": r.note or "",
+        })
+    frame = pd.DataFrame(rows, columns=TABLE_COLUMNS)
+    frame["params"] = frame["params"].astype("Int64")
+    frame["epochs"] = frame["epochs"].astype("Int64")
+    return frame
+
+
+def _timestamp(created) -> pd.Timestamp:
+    """run.json's creation time (ISO 8601, UTC) as a timestamp; NaT when it is missing or not a time."""
+    return pd.to_datetime(created, utc=True, errors="coerce") if isinstance(created, str) else pd.NaT
+
+
+def _count(value) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def _num(value) -> float:
+    """A finite number as float; NaN for None, -1 (the engine's 'no best yet') or text."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        return math.nan
+    return float(value)
+
+
+def filter_table(table: pd.DataFrame, datasets=(), archs=(), statuses=()) -> pd.DataFrame:
+    """Rows whose dataset, architecture and status are among those given (an empty choice keeps all)."""
+    keep = pd.Series(True, index=table.index)
+    for column, wanted in (("dataset", datasets), ("arch", archs), ("status", statuses)):
+        if wanted:
+            keep &= table[column].isin(list(wanted))
+    return table[keep]
+
+
+def unique_labels(records: list[store.Run]) -> dict[str, str]:
+    """run id -> a legend label: the run's name, plus the end of its id where names repeat."""
+    names = [r.title for r in records]
+    return {r.id: (n if names.count(n) == 1 else f"{n} · {r.id[-4:]}") for r, n in zip(records, names)}
+
+
+# ---- architecture parameters -------------------------------------------------------------------
+def _arch_params(record: store.Run) -> dict:
+    """The resolved architecture parameters run.json keeps; the config's own when those are absent."""
+    params = record.arch_params
+    if not isinstance(params, dict):
+        params = record.config.get("arch_params")
+    return params if isinstance(params, dict) else {}
+
+
+# ---- curves -------------------------------------------------------------------------------------
+def curves_frame(records: list[store.Run], labels: dict[str, str] | None = None) -> pd.DataFrame:
+    """Long table of every selected run's curves: one row per (run, point, split, metric).
+    granularity "epoch" has train and val per finished epoch; "step" has train per logged step,
+    its epoch fractional (step / steps per epoch) so both share one epoch axis."""
+    labels = labels or unique_labels(records)
+    rows = []
+    for r in records:
+        path, label = Path(r.path), labels[r.id]
+        per_epoch = r.progress.get("steps_per_epoch")
+        for m in metrics_log.read_metrics(path):
+            if m["kind"] == "epoch":
+                for split in ("train", "val"):
+                    for metric in ("loss", "acc"):
+                        rows.append((label, r.id, "epoch", split, metric, m.get("epoch"), m.get("step"),
+                                     m.get("time"), m.get(f"{split}_{metric}")))
+            elif m["kind"] == "step":
+                epoch = m["step"] / per_epoch if per_epoch else m.get("epoch")
+                for metric in ("loss", "acc"):
+                    rows.append((label, r.id, "step", "train", metric, epoch, m.get("step"), m.get("time"),
+                                 m.get(metric)))
+    frame = pd.DataFrame(rows, columns=CURVE_COLUMNS)
+    return frame.dropna(subset=["value"])
+
+
+# ---- config diff --------------------------------------------------------------------------------
+def flat_config(record: store.Run) -> dict:
+    """The run's config with arch_params flattened into arch_params.<name> (resolved values)."""
+    flat = {k: v for k, v in record.config.items() if k != "arch_params"}
+    flat.update({f"arch_params.{k}": v for k, v in _arch_params(record).items()})
+    return flat
+
+
+def diff_fields(records: list[store.Run]) -> list[str]:
+    """The flattened config fields whose values are not the same in every run, in config order."""
+    flats = [flat_config(r) for r in records]
+    order = list(dict.fromkeys(k for f in flats for k in f))
+    return [k for k in order if len({json.dumps(f.get(k, "\x00absent"), sort_keys=True) for f in flats}) > 1]
+
+
+def outcomes(records: list[store.Run]) -> pd.DataFrame:
+    """Per run (index: run id): test_acc and best_val_acc (NaN where unknown), and same_dataset: whether
+    it trained on the first run's dataset (accuracies of different datasets do not compare)."""
+    first = _dataset(records[0]) if records else None
+    return pd.DataFrame({"test_acc": [_num(r.summary.get("test_acc")) for r in records],
+                         "best_val_acc": [_num(r.summary.get("best_val_acc")) for r in records],
+                         "same_dataset": [_dataset(r) == first for r in records]},
+                        index=[r.id for r in records])
+
+
+def _dataset(record: store.Run) -> str | None:
+    return record.dataset or record.config.get("dataset")
+
+
+def datasets_of(records: list[store.Run]) -> list[str]:
+    """The datasets of these runs, each once, in order: more than one means their accuracies do not compare."""
+    return list(dict.fromkeys(d for d in map(_dataset, records) if d))
+
+
+def at_chance(records: list[store.Run]) -> list[store.Run]:
+    """The completed runs whose test accuracy is chance level (runs.chance_note)."""
+    return [r for r in records if store.chance_note(r)]
+
+
+# ---- hyper-parameters against test accuracy -----------------------------------------------------
+def hyperparam_frame(records: list[store.Run], dataset: str) -> pd.DataFrame:
+    """Runs of `dataset` with a test accuracy: the config fields that vary among them, and test_acc."""
+    chosen = [r for r in records
+              if r.dataset == dataset and not math.isnan(_num(r.summary.get("test_acc")))]
+    if not chosen:
+        return pd.DataFrame(columns=["run", "test_acc"])
+    labels = unique_labels(chosen)
+    fields = [f for f in diff_fields(chosen) if f not in _SKIP_IN_PLOT]
+    rows = [{"run": labels[r.id], **{f: flat_config(r).get(f) for f in fields},
+             "test_acc": float(r.summary["test_acc"])} for r in chosen]
+    return pd.DataFrame(rows, columns=["run", *fields, "test_acc"])
