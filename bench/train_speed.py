@@ -24,11 +24,12 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from cnn_core import recipe
 from cnn_core.config import TrainConfig  # noqa: E402
 from cnn_core.data import catalog
 from cnn_core.nets.architectures import build_model  # noqa: E402
 from cnn_core.runs import store  # noqa: E402
-from cnn_core.train import engine, evaluation
+from cnn_core.train import engine
 
 BATCH, LR, MOMENTUM = 64, 0.01, 0.9
 
@@ -89,7 +90,7 @@ def engine_epoch(runs_root: Path, limit: int | None) -> tuple[float, float]:
     return record.summary["images_per_sec"], record.summary["final_test_acc"]
 
 
-def bound(steps: int, batch: int = BATCH, channels_last: bool = evaluation.CHANNELS_LAST) -> float:
+def bound(steps: int, batch: int = BATCH, channels_last: bool = recipe.CHANNELS_LAST) -> float:
     """images/s of the model stepping on one pre-made batch: the compute-only ceiling."""
     torch.manual_seed(0)
     model = build_model("lenet", (1, 28, 28), 10)

@@ -7,9 +7,11 @@ Packages, lowest first; a module imports only from its own package and those bel
     data      catalog, sources, pictures, guards: the datasets, where their files come from, your own
               pictures, and the bounds on what a person brings in
     nets      blocks, architectures, layers, slips, hooks: the networks
-    config    (a module) TrainConfig: one Setting per option
+    config    (a module) TrainConfig: what a run is, one Setting per option
+    recipe    (a module) how a run trains: split, augmentation, optimizer, schedule, step, evaluation;
+              plain functions, copied whole into an exported script
     runs      store, metrics_log, checkpoints, archive: a run on disk
-    train     augment, optimizers, evaluation, recipe, trainer, engine, jobs, presets: training a run
+    train     trainer, engine, jobs, gradients, presets: training a run
     analysis  inspection, predict, drawing, snapshots, compare: reading a trained run
     export    formats, standalone: a run as ONNX, .pt2, TorchScript or one plain PyTorch file
     sweeps    ledger, driver: many runs from one base config

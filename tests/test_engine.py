@@ -6,10 +6,11 @@ import dataclasses
 import pytest
 import torch
 
+from cnn_core import recipe
 from cnn_core.analysis.predict import load_model
 from cnn_core.config import TrainConfig
 from cnn_core.runs import checkpoints, metrics_log, store
-from cnn_core.train import evaluation, trainer
+from cnn_core.train import trainer
 from cnn_core.train.engine import run_training
 
 FAST = dict(dataset="mnist", val_size=100, batch_size=32, epochs=2, lr=0.05, log_every=5, seed=3)
@@ -54,7 +55,7 @@ def test_best_checkpoint_predicts_like_the_saved_model():
     record, path = _run(arch="lenet", epochs=1)
     model, meta = load_model(path)
     splits = catalog.load_splits("mnist", 100, seed=FAST["seed"])
-    _, acc = evaluation.evaluate(model, splits.test_x, splits.test_y)
+    _, acc = recipe.evaluate(model, splits.test_x, splits.test_y)
     assert acc == pytest.approx(record.summary["test_acc"], abs=1e-9)
 
 
@@ -187,7 +188,7 @@ def test_mirror_at_test_time_averages_image_and_mirror():
     import torch
 
     from cnn_core.nets.architectures import build_model
-    from cnn_core.train.evaluation import evaluate
+    from cnn_core.recipe import evaluate
 
     torch.manual_seed(0)
     model = build_model("fast-cnn", (3, 32, 32), 2, {"width": 8}).eval()

@@ -17,7 +17,9 @@ MODULES = sorted(".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffi
 # (at the top or inside a function) only from its own package and those below; the package's __init__ counts
 # as the package.
 LAYERS = ["core", "data", "nets", "config", "runs", "train", "analysis", "export", "sweeps", "cli"]
-TOP_LEVEL = {"__init__": "core", "__main__": "cli"}   # cnn_core/__init__ imports nothing; __main__ is the CLI
+# Top-level modules in a layer: __init__ and recipe (the training recipe, which the data's split uses too)
+# import nothing of cnn_core; __main__ is the CLI.
+TOP_LEVEL = {"__init__": "core", "recipe": "core", "__main__": "cli"}
 TENSOR_CODE = re.compile(r"\btorch\.|\bnn\.|\.backward\(")
 
 
@@ -81,6 +83,23 @@ def test_cnn_core_modules_keep_to_their_layers():
 
 
 def test_cnn_core_top_level_holds_few_modules():
-    """cnn_core's top level is its entry points and config; the rest lives in a package named for it."""
+    """cnn_core's top level is its entry points, config (what a run is) and recipe (how it trains); the rest
+    lives in a package named for what it holds."""
     top = sorted(p.name for p in PACKAGE.glob("*.py"))
-    assert top == ["__init__.py", "__main__.py", "config.py"], top
+    assert top == ["__init__.py", "__main__.py", "config.py", "recipe.py"], top
+
+
+def test_the_recipe_imports_nothing_of_cnn_core():
+    """cnn_core/recipe.py is copied whole into every exported script, which runs where cnn_core is not."""
+    assert not _imports(PACKAGE / "recipe.py")
+
+
+def test_each_package_says_what_its_modules_hold():
+    """Each package's __init__ docstring names every module in it (a notebook user reads what it offers
+    there), and cnn_core's names every package."""
+    for init in PACKAGE.rglob("__init__.py"):
+        doc = ast.get_docstring(ast.parse(init.read_text()), clean=False) or ""
+        inside = [p.stem for p in init.parent.glob("*.py") if p.stem not in ("__init__", "__main__")]
+        inside += [p.name for p in init.parent.iterdir() if (p / "__init__.py").is_file()]
+        missing = [m for m in inside if not re.search(rf"^ +{m}\b", doc, re.M)]
+        assert not missing, f"{init.relative_to(ROOT)} does not name {missing}"

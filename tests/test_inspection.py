@@ -10,12 +10,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from cnn_core import recipe
 from cnn_core.analysis import inspection, snapshots
 from cnn_core.config import TrainConfig
 from cnn_core.data import catalog
 from cnn_core.nets.architectures import build_model
 from cnn_core.runs import checkpoints, store
-from cnn_core.train import engine, evaluation, trainer
+from cnn_core.train import engine, gradients, trainer
 from ui.figures import images as plots
 
 FAST = dict(dataset="mnist", val_size=100, epochs=2, batch_size=32, lr=0.05, seed=0)
@@ -123,7 +124,7 @@ def test_confusion_matrix_against_manual_count(trained, key):
     with torch.no_grad():
         manual = model(test.x(slice(None), meta)).argmax(1)
     assert np.trace(cm) == int((manual == test.y).sum())
-    _, acc = evaluation.evaluate(model, test.x(slice(None), meta), test.y)
+    _, acc = recipe.evaluate(model, test.x(slice(None), meta), test.y)
     assert np.trace(cm) / cm.sum() == pytest.approx(acc, abs=1e-12)
 
 
@@ -342,6 +343,6 @@ def test_gradient_size_is_the_root_mean_square_of_the_gradient():
     """The logged size is the gradient's RMS: a layer whose every gradient is 3 or -3 has size 3."""
     net = torch.nn.Sequential(torch.nn.Linear(4, 2, bias=False))
     net[0].weight.grad = torch.tensor([[3.0, -3.0, 3.0, -3.0], [-3.0, 3.0, 3.0, 3.0]])
-    (h,) = evaluation.gradient_histograms(net).values()
+    (h,) = gradients.gradient_histograms(net).values()
     assert h["rms"] == 3.0 and sum(h["counts"]) == 8 and (h["lo"], h["hi"]) == (-3.0, 3.0)
     assert inspection.gradient_sizes({1: h})["rms"].tolist() == [3.0]

@@ -15,6 +15,7 @@ import pytest
 import torch
 from test_compare import trained  # noqa: F401  (fixture: two runs trained by the real engine)
 
+from cnn_core import recipe
 from cnn_core.analysis.predict import load_model
 from cnn_core.data import catalog, guards
 from cnn_core.export import formats
@@ -194,7 +195,7 @@ def test_export_predicts_like_pytorch(kind, run):
     assert result.message.startswith({"onnx": "ONNX", "pt2": "torch.export (.pt2)",
                                       "torchscript": "TorchScript (old format)"}[kind] + " export matches")
     model, meta = load_model(run)
-    x = catalog.normalize(catalog.load_raw("mnist").test_x[64:96], meta["mean"], meta["std"])  # (32, 1, 28, 28)
+    x = recipe.normalize(catalog.load_raw("mnist").test_x[64:96], meta["mean"], meta["std"])  # (32, 1, 28, 28)
     with torch.no_grad():
         expected = model(x)
     if kind == "onnx":

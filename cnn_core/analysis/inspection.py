@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from cnn_core import recipe
 from cnn_core.analysis import predict
 from cnn_core.data import catalog
 from cnn_core.nets.architectures import conv_layers
@@ -41,7 +42,7 @@ class TestSet:
 
     def x(self, idx, meta: dict) -> torch.Tensor:
         """Images `idx` normalized with the run's mean and std: what the model saw in training."""
-        return catalog.normalize(self.images[idx], meta["mean"], meta["std"])
+        return recipe.normalize(self.images[idx], meta["mean"], meta["std"])
 
 
 def load_test_set(dataset: str | None) -> TestSet:

@@ -15,8 +15,9 @@ from PIL import Image
 from torch import nn
 
 from cnn_core.data import guards, pictures
-from cnn_core.data.catalog import DatasetInfo, get_info, normalize
+from cnn_core.data.catalog import DatasetInfo, get_info
 from cnn_core.data.sources import open_image
+from cnn_core.recipe import normalize
 from cnn_core.runs import checkpoints, store
 
 BUNDLED_MNIST = Path(__file__).resolve().parents[2] / "models" / "mnist-bundled"  # ships with the repo

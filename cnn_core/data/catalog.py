@@ -1,6 +1,6 @@
 """Datasets: registry, the source chain, a validated on-disk cache, in-memory splits.
 
-Images live in tensors. Where files come from: sources.py; augmentation of a batch: augment.py.
+Images live in tensors. Where files come from: sources.py; the split itself and augmentation: cnn_core/recipe.py.
 """
 from __future__ import annotations
 
@@ -8,19 +8,21 @@ import dataclasses
 import hashlib
 import json
 import logging
-import math
 import os
 import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable
 
 import torch
 
+from cnn_core import recipe
 from cnn_core.core import faults, files
 from cnn_core.data import sources as src
-from cnn_core.data.sources import RawDataset  # what a source returns is what the cache holds
+from cnn_core.data.sources import (
+    RawDataset,  # what a source returns is what the cache holds
+)
 
 log = logging.getLogger(__name__)
 
@@ -380,41 +382,6 @@ class Splits:
         return dataclasses.replace(self, **moved)
 
 
-def _stratified_counts(counts: list[int], total: int) -> list[int]:
-    """Per-class sizes summing to `total`, proportional to `counts`, at least 1 each if total allows."""
-    n = sum(counts)
-    quota = [c * total / n for c in counts]
-    k = [min(int(q), c) for q, c in zip(quota, counts)]
-    if total >= len(counts):
-        k = [max(ki, 1) if c > 1 else ki for ki, c in zip(k, counts)]
-    while sum(k) < total:
-        k[max((i for i in range(len(k)) if k[i] < counts[i]), key=lambda i: quota[i] - k[i])] += 1
-    while sum(k) > total:
-        k[max((i for i in range(len(k)) if k[i] > 1), key=lambda i: k[i] - quota[i])] -= 1
-    return k
-
-
-def channel_stats(x: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """Per-channel mean and (population) std of uint8 images, in 0..1 units, exact via histograms."""
-    v = torch.arange(256, dtype=torch.float64) / 255
-    means, stds = [], []
-    for c in range(x.shape[1]):
-        h = torch.bincount(x[:, c].reshape(-1), minlength=256).double()
-        m = float((h * v).sum() / h.sum())
-        means.append(m)
-        stds.append(math.sqrt(max(float((h * v * v).sum() / h.sum()) - m * m, 0.0)))
-    return tuple(means), tuple(stds)
-
-
-def normalize(x_uint8: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
-    """(..., C, H, W) uint8 -> float32 (x/255 - mean) / std, on x's device."""
-    if x_uint8.dtype != torch.uint8:
-        raise ValueError(f"normalize expects uint8 pixels 0..255, got {x_uint8.dtype}")
-    m = torch.tensor(mean, dtype=torch.float32, device=x_uint8.device).view(-1, 1, 1)
-    s = torch.tensor(std, dtype=torch.float32, device=x_uint8.device).view(-1, 1, 1)
-    return x_uint8.to(torch.float32).div_(255).sub_(m).div_(s)
-
-
 def default_val_size(info: DatasetInfo, n_train: int) -> int:
     """Validation images when none is asked for: the dataset's default (5,000 of MNIST's 60,000),
     but never more than a tenth of the training images (857 of the 8,571 of the MNIST subset)."""
@@ -439,18 +406,6 @@ def load_splits(name: str, val_size: int | None = None, seed: int = 0,
     elif isinstance(val_size, bool) or not isinstance(val_size, int) or not 0 <= val_size < n:
         raise ValueError(f"val_size must be an integer in 0..{n - 1} for {name} "
                          f"({n} training images); got {val_size!r}")
-    g = torch.Generator().manual_seed(seed)
-    counts = torch.bincount(raw.train_y, minlength=len(info.classes)).tolist()
-    val_idx = []
-    for c, k in enumerate(_stratified_counts(counts, val_size)):
-        idx = torch.nonzero(raw.train_y == c).flatten()
-        val_idx.append(idx[torch.randperm(len(idx), generator=g)[:k]])
-    val_idx = torch.cat(val_idx)
-    val_idx = val_idx[torch.randperm(len(val_idx), generator=g)]
-    keep = torch.ones(n, dtype=torch.bool)
-    keep[val_idx] = False
-    train_u8 = raw.train_x[keep]
-    mean, std = channel_stats(train_u8)
-    return Splits(info, normalize(train_u8, mean, std), raw.train_y[keep],
-                  normalize(raw.train_x[val_idx], mean, std), raw.train_y[val_idx],
-                  normalize(raw.test_x, mean, std), raw.test_y.clone(), mean, std, raw.subset, raw.source)
+    parts = recipe.split(raw.train_x, raw.train_y, raw.test_x, len(info.classes), val_size, seed)
+    return Splits(info, parts["train_x"], parts["train_y"], parts["val_x"], parts["val_y"], parts["test_x"],
+                  raw.test_y.clone(), parts["mean"], parts["std"], raw.subset, raw.source)

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
+from cnn_core import recipe
 from cnn_core.core import files
 from cnn_core.data import catalog, guards
 from cnn_core.data.sources import RawDataset, open_image
@@ -464,7 +465,7 @@ def add(name: str, source, options: Options | None = None, data_dir: str | Path 
     val_size = min(max(1, round(o.val * share)), len(found.train_y) - 1)
     if val_size < 1:
         raise Refused(f"{len(found.train_y)} training picture(s) leave none to validate on: add pictures")
-    mean, std = catalog.channel_stats(found.train_x)
+    mean, std = recipe.channel_stats(found.train_x)
     origin = str(Path(source).expanduser().resolve()) if isinstance(source, (str, Path)) else (upload_name or "upload")
     own = {"title": name, "classes": r.classes, "fit": o.fit, "val_size": val_size, "val": o.val,
            "test": o.test, "seed": o.seed, "layout": r.layout, "origin": origin, "counts": r.counts,

@@ -71,16 +71,17 @@ def _check_batch(meta: dict, n: int = 64):
     """Test images of the run's dataset when prepared here, else seeded noise; normalized."""
     import torch
 
+    from cnn_core import recipe
     from cnn_core.data import catalog
     try:
         if catalog.dataset_status(meta["dataset"]).state != "missing":
             images = catalog.load_raw(meta["dataset"]).test_x[:n]                # (n, C, H, W) uint8
-            return catalog.normalize(images, meta["mean"], meta["std"]), f"{len(images)} test images of {meta['dataset']}"
+            return recipe.normalize(images, meta["mean"], meta["std"]), f"{len(images)} test images of {meta['dataset']}"
     except (KeyError, ValueError, OSError):
         pass
     g = torch.Generator().manual_seed(0)
     images = torch.randint(0, 256, (n, *meta["input_shape"]), dtype=torch.uint8, generator=g)
-    return catalog.normalize(images, meta["mean"], meta["std"]), f"{n} random-noise images"
+    return recipe.normalize(images, meta["mean"], meta["std"]), f"{n} random-noise images"
 
 
 def _any_batch() -> tuple:

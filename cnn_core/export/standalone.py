@@ -1,8 +1,8 @@
 """A run as one file of plain PyTorch (`python -m cnn_core export script RUN -o FILE.py`): the model class
 written out layer by layer, the data (the same prepared file the run read, torchvision's dataset class,
-or an ImageFolder), the validation split and normalization, the augmentation, optimizer, schedule and
-loop, as the engine runs them on one process. No cnn_core import: the functions it needs are copied in
-from this package's source, so the file stays true to the code that trained the run.
+or an ImageFolder), and cnn_core/recipe.py copied in whole: the validation split and normalization, the
+augmentation, optimizer, schedule, training step and evaluation the trainer called. No cnn_core import,
+and no second copy of the recipe to keep in step: the file holds the very code that trained the run.
 
 `python FILE.py --epochs N --data-dir DIR` prints one JSON line per epoch (epoch, train_loss, val_acc,
 ...). What is exact and what is not is said at the top of the file.
@@ -19,9 +19,9 @@ from pathlib import Path
 from torch import nn
 
 from cnn_core.data import catalog
+from cnn_core import recipe
 from cnn_core.nets import blocks
 from cnn_core.runs import metrics_log, store
-from cnn_core.train import augment, evaluation
 
 _OWN = (blocks.ResBlock, blocks.NetResFeatures, blocks.NetResDeepFeatures, blocks.Residual)
 _PLAIN_FILE = re.compile(r"[A-Za-z0-9_.-]{1,100}")   # a file name the usage line may show as it is
@@ -90,6 +90,9 @@ def script(path: Path, file_name: str | None = None) -> str:
     parts = [
         _HEADER.format(file=_usage_name(file_name or f"{path.name}.py"), total=total, changes=len(changes)),
         _IMPORTS,
+        "# ---- the training recipe: cnn_core/recipe.py as it trained this run " + "-" * 31,
+        _recipe_source(),
+        "\n# ---- the run " + "-" * 86,
         "\n".join([
         f"RUN_NAME = {record.title!r}      # the run's name in the dashboard",
         f"RUN_ID = {record.id!r}",
@@ -99,7 +102,6 @@ def script(path: Path, file_name: str | None = None) -> str:
         f"TORCHVISION = {tv!r}      # the dataset class, where there is one",
         f"CLASS_SUBSET = {subset!r}      # official class numbers kept (CIFAR-2: airplane, bird)",
         f"KIND = {(info.kind if info else 'cifar')!r}      # digits or cifar: which augmentation",
-        f"EVAL_BATCH = {evaluation.EVAL_BATCH}",
         f"LR_CHANGES = {changes!r}      # step -> base learning rate, changed while it trained"]),
         "\n# ---- the model " + "-" * 84,
     ]
@@ -108,15 +110,13 @@ def script(path: Path, file_name: str | None = None) -> str:
     parts.append(_NET.format(features=_sequential(model.features, "        ", shapes, "features."),
                              classifier=_sequential(model.classifier, "        ", shapes, "classifier."),
                              total=f"{total:,}"))
-    parts += ["\n# ---- the data " + "-" * 85, _DATA,
-              _source(catalog._stratified_counts, catalog.channel_stats, catalog.normalize),
-              _SPLITS,
-              "\n# ---- augmentation (the engine's, batch at once on the normalized images) " + "-" * 26,
-              _source(augment._translate, augment._affine, augment.augment_batch).replace(
-                  "if kind not in KINDS:", f"if kind not in {augment.KINDS!r}:").replace(
-                  "if mode not in AUGMENT_MODES:", f"if mode not in {augment.AUGMENT_MODES!r}:"),
-              "\n# ---- training " + "-" * 84, _TRAIN]
+    parts += ["\n# ---- the data " + "-" * 85, _DATA, "\n# ---- training " + "-" * 84, _TRAIN]
     return "\n\n".join(parts) + "\n"
+
+
+def _recipe_source() -> str:
+    """cnn_core/recipe.py without its docstring and `from __future__` line (the file has its own)."""
+    return inspect.getsource(recipe).split("from __future__ import annotations\n", 1)[1].strip()
 
 
 def _usage_name(file_name: str) -> str:
@@ -150,8 +150,9 @@ def write(path: Path, out: Path) -> Path:
 
 
 _HEADER = '''#!/usr/bin/env python3
-"""A run (RUN_NAME, RUN_ID) exported by cnn_core as one file of plain PyTorch: the model, the data, the
-split, normalization, augmentation, optimizer, schedule and training loop, as the run had them.
+"""A run (RUN_NAME, RUN_ID) exported by cnn_core as one file of plain PyTorch: the model, the data, and
+the training recipe (split, normalization, augmentation, optimizer, schedule, step, evaluation) in the
+very code that trained the run (cnn_core's recipe.py), with the loop around it.
 
     python {file} --epochs 1 --data-dir DATA        # one JSON line per epoch: epoch, train_loss, val_acc, ...
 
@@ -173,18 +174,15 @@ What is exact and what is not:
 - The model has {total:,} parameters; its output is logits (CrossEntropyLoss applies the softmax).
 """'''
 
-_IMPORTS = '''import argparse
+_IMPORTS = '''from __future__ import annotations
+
+import argparse
 import json
 import math
 import time
 from collections import OrderedDict
 from math import inf, nan  # noqa: F401  (a value the run kept may be one: RUN and LR_CHANGES are written by repr)
-from pathlib import Path
-from typing import Sequence
-
-import torch
-import torch.nn.functional as F
-from torch import nn'''
+from pathlib import Path'''
 
 _NET = '''class Net(nn.Module):
     """Features (image -> feature maps), then the classifier (-> logits). {total} parameters."""
@@ -233,57 +231,7 @@ _DATA = '''def load_images(source: str, data_dir: Path, folder: Path | None):
     n_test = max(len(y) // 5, 1)                   # a fifth held out for the test
     return x[order[n_test:]], y[order[n_test:]], x[order[:n_test]], y[order[:n_test]]'''
 
-_SPLITS = '''def splits(train_x, train_y, test_x, test_y, val_size: int, seed: int):
-    """Validation: a seeded, class-stratified draw from the training images; everything normalized with
-    the training part's mean and std (the product's load_splits)."""
-    n = len(train_y)
-    g = torch.Generator().manual_seed(seed)
-    counts = torch.bincount(train_y, minlength=len(CLASSES)).tolist()
-    val_idx = []
-    for c, k in enumerate(_stratified_counts(counts, val_size)):
-        idx = torch.nonzero(train_y == c).flatten()
-        val_idx.append(idx[torch.randperm(len(idx), generator=g)[:k]])
-    val_idx = torch.cat(val_idx)
-    val_idx = val_idx[torch.randperm(len(val_idx), generator=g)]
-    keep = torch.ones(n, dtype=torch.bool)
-    keep[val_idx] = False
-    mean, std = channel_stats(train_x[keep])
-    black = [(0 - m) / s for m, s in zip(mean, std)]
-    return (normalize(train_x[keep], mean, std), train_y[keep], normalize(train_x[val_idx], mean, std),
-            train_y[val_idx], normalize(test_x, mean, std), test_y, black)'''
-
-_TRAIN = '''def evaluate(model, x, y, mirror: bool = False):
-    """Mean loss and accuracy in eval mode (mirror: average with the left-right flipped image's logits)."""
-    model.eval()
-    loss, correct = 0.0, 0
-    with torch.no_grad():
-        for i in range(0, len(x), EVAL_BATCH):
-            xb, yb = x[i:i + EVAL_BATCH].contiguous(memory_format=torch.channels_last), y[i:i + EVAL_BATCH]
-            logits = model(xb)
-            if mirror:
-                logits = (logits + model(xb.flip(3))) / 2
-            loss += F.cross_entropy(logits, yb, reduction="sum").item()
-            correct += (logits.argmax(1) == yb).sum().item()
-    model.train()
-    return loss / max(len(x), 1), correct / max(len(x), 1)
-
-
-def schedule(optimizer, steps_per_epoch: int, epochs: int):
-    """A per-step learning-rate schedule: none, step, cosine or onecycle."""
-    total = steps_per_epoch * epochs
-    if RUN["schedule"] == "onecycle":
-        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=RUN["lr"], total_steps=total)
-    if RUN["schedule"] == "step":
-        every = RUN["step_size"] * steps_per_epoch
-        factor = lambda step: RUN["gamma"] ** (step // every)  # noqa: E731
-    elif RUN["schedule"] == "cosine":
-        factor = lambda step: 0.5 * (1 + math.cos(math.pi * min(step, total) / total))  # noqa: E731
-    else:
-        factor = lambda step: 1.0  # noqa: E731
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-
-
-def main():
+_TRAIN = '''def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=RUN["epochs"])
     parser.add_argument("--data-dir", type=Path, default=Path("data"))
@@ -296,20 +244,18 @@ def main():
     torch.manual_seed(RUN["seed"])
     train_x, train_y, test_x, test_y = load_images(source, args.data_dir, args.folder)
     val_size = RUN["val_size"] if RUN["val_size"] is not None else len(train_y) // 10
-    train_x, train_y, val_x, val_y, test_x, test_y, black = splits(train_x, train_y, test_x, test_y, val_size,
-                                                                    RUN["seed"])
-    model = Net().to(memory_format=torch.channels_last)   # channels_last: as the run trained on the CPU
-    params, wd = model.parameters(), RUN["weight_decay"]
-    if RUN["optimizer"] == "sgd":
-        optimizer = torch.optim.SGD(params, lr=RUN["lr"], momentum=RUN["momentum"], nesterov=RUN["nesterov"],
-                                    weight_decay=wd)
-    elif RUN["optimizer"] == "adam":
-        optimizer = torch.optim.Adam(params, lr=RUN["lr"], weight_decay=wd)
-    else:
-        optimizer = torch.optim.AdamW(params, lr=RUN["lr"], weight_decay=wd)
+    parts = split(train_x, train_y, test_x, len(CLASSES), val_size, RUN["seed"])
+    train_x, train_y, val_x, val_y, test_x = (parts[k] for k in ("train_x", "train_y", "val_x", "val_y", "test_x"))
+    black = tuple(-m / s for m, s in zip(parts["mean"], parts["std"]))     # the normalized black: the fill
+    model = Net()
+    if CHANNELS_LAST:
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = make_optimizer(model.parameters(), RUN["optimizer"], RUN["lr"], RUN["momentum"], RUN["nesterov"],
+                               RUN["weight_decay"])
     batch = RUN["batch_size"]
     steps_per_epoch = math.ceil(len(train_x) / batch)
-    sched = schedule(optimizer, steps_per_epoch, args.epochs)
+    schedule = make_schedule(optimizer, RUN["schedule"], RUN["lr"], steps_per_epoch, args.epochs,
+                             RUN["step_size"], RUN["gamma"])
     loss_fn = nn.CrossEntropyLoss(label_smoothing=RUN["label_smoothing"])
     shuffle = torch.Generator().manual_seed(RUN["seed"])
     aug = torch.Generator().manual_seed(RUN["seed"] + 1)
@@ -319,30 +265,21 @@ def main():
         perm = torch.randperm(len(train_x), generator=shuffle)
         for b in range(steps_per_epoch):
             idx = perm[b * batch:(b + 1) * batch]
-            x = augment_batch(train_x[idx], KIND, RUN["augment"], aug, black)
+            x = augment_batch(train_x[idx], KIND, RUN["augment"], aug, black)      # (B, C, H, W)
             y = train_y[idx]
-            logits = model(x.contiguous(memory_format=torch.channels_last))
-            loss = loss_fn(logits, y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            sched.step()
-            for group in optimizer.param_groups:          # a base rate changed while the run trained
-                group["lr"] *= scale
+            loss, logits = train_step(model, x, y, loss_fn, optimizer, schedule)
+            scale_lr(optimizer, scale)
             step += 1
-            if step in LR_CHANGES:
-                new = LR_CHANGES[step] / RUN["lr"]
-                for group in optimizer.param_groups:
-                    group["lr"] *= new / scale
-                scale = new
+            if step in LR_CHANGES:                        # a base rate changed at this step while the run trained
+                scale = change_lr(optimizer, LR_CHANGES[step], RUN["lr"], scale)
             loss_sum += loss.item() * len(y)
             correct += (logits.argmax(1) == y).sum().item()
             seen += len(y)
-        val_loss, val_acc = evaluate(model, val_x, val_y, RUN["tta"])
+        val_loss, val_acc = evaluate(model, val_x, val_y, mirror=bool(RUN["tta"]))
         print(json.dumps({"epoch": epoch, "train_loss": loss_sum / seen, "train_acc": correct / seen,
                           "val_loss": val_loss, "val_acc": val_acc, "seconds": round(time.time() - t0, 2)}),
               flush=True)
-    test_loss, test_acc = evaluate(model, test_x, test_y, RUN["tta"])
+    test_loss, test_acc = evaluate(model, test_x, test_y, mirror=bool(RUN["tta"]))
     print(json.dumps({"test_loss": test_loss, "test_acc": test_acc}), flush=True)
 
 

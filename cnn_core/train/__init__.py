@@ -1,10 +1,8 @@
-"""Training a run.
+"""Training a run (the recipe itself, written once, is cnn_core/recipe.py).
 
-    augment      augmentation of a whole batch with torch ops
-    optimizers   the optimizer and learning-rate schedule a config names
-    evaluation   how a batch meets the model, loss and accuracy on a split, gradient histograms
-    trainer      the training loop: steering, Stop, early stopping, divergence, exact resume
-    engine       a run trained in this process, its status kept true whatever happens
-    jobs         runs as detached processes waiting their turn for a training slot
-    presets      named sets of settings per dataset (tutorial, fast) with what they measured
+    trainer    the training loop: steering, Stop, early stopping, divergence, exact resume
+    engine     a run trained in this process, its status kept true whatever happens
+    jobs       runs as detached processes waiting their turn for a training slot
+    gradients  each layer's gradient histogram and size at an epoch's end
+    presets    named sets of settings per dataset (tutorial, fast) with what they measured
 """

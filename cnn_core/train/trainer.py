@@ -11,13 +11,14 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from cnn_core import recipe
 from cnn_core.config import TrainConfig
 from cnn_core.core import distributed, faults
 from cnn_core.core.devices import resolve_device
 from cnn_core.data import catalog
 from cnn_core.nets.architectures import build_model
 from cnn_core.runs import checkpoints, metrics_log, store
-from cnn_core.train import augment, evaluation, optimizers
+from cnn_core.train import gradients
 
 HEARTBEAT_S = 1.0                 # run.json progress is rewritten at most this often
 SNAPSHOT_CAP_BYTES = 64 * 2**20   # per-epoch weight snapshots stop once they would pass this
@@ -78,16 +79,18 @@ class Trainer:
                      "classes": list(info.classes), "mean": list(self.splits.mean),
                      "std": list(self.splits.std), "dataset": c.dataset}
         self.model = build_model(c.arch, info.input_shape, len(info.classes), c.arch_params).to(self.device)
-        if evaluation.CHANNELS_LAST:
+        if recipe.CHANNELS_LAST:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.net = self.model           # what trains: the model, or its DDP wrapper (fit(); the unwrapped one is saved)
-        self.optimizer = optimizers.make_optimizer(c, self.model)
+        self.optimizer = recipe.make_optimizer(self.model.parameters(), c.optimizer, c.lr, c.momentum, c.nesterov,
+                                               c.weight_decay)
         n = len(self.splits.train_x)
         full = math.ceil(n / c.batch_size)
         if self.world.active and 0 < n % c.batch_size < self.world.size:
             full -= 1                   # a last batch smaller than the processes would leave one without images
         self.steps_per_epoch = min(full, c.dry_run_batches) if c.dry_run_batches else full
-        self.schedule = optimizers.make_schedule(c, self.optimizer, self.steps_per_epoch)
+        self.schedule = recipe.make_schedule(self.optimizer, c.schedule, c.lr, self.steps_per_epoch, c.epochs,
+                                             c.step_size, c.gamma)
         self.loss_fn = nn.CrossEntropyLoss(label_smoothing=c.label_smoothing)
         self.shuffle_gen = torch.Generator().manual_seed(c.seed)
         self.aug_gen = torch.Generator().manual_seed(c.seed + 1)
@@ -210,25 +213,19 @@ class Trainer:
         self.epoch_t0, self.epoch_seen0 = time.monotonic(), self.sums["seen"]
         for b in range(self.batch_pos, self.steps_per_epoch):
             idx = perm[b * c.batch_size:(b + 1) * c.batch_size]
-            x = augment.augment_batch(s.train_x[idx], s.info.kind, c.augment, self.aug_gen, s.black)  # (B,C,H,W)
+            x = recipe.augment_batch(s.train_x[idx], s.info.kind, c.augment, self.aug_gen, s.black)  # (B,C,H,W)
             y = s.train_y[idx]                                                              # (B,)
+            weight = 1.0
             if self.world.active:                                      # this process's part of the batch
                 part = distributed.shard(len(idx), self.world)
                 x, y = x[part], y[part]                                                     # (B/W, ...)
-            with evaluation.autocast(self.device, c.amp):
-                logits = self.net(evaluation.prep(x))                                                 # (B, classes)
-                loss = self.loss_fn(logits.float(), y)
-            self.optimizer.zero_grad(set_to_none=True)
-            if self.world.active:   # DDP averages the processes' gradients: weigh each part by its share
-                (loss * (len(y) * self.world.size / len(idx))).backward()
-            else:
-                loss.backward()
-            self.optimizer.step()
+                weight = len(y) * self.world.size / len(idx)   # DDP averages the gradients: each part by its share
+            loss, logits = recipe.train_step(self.net, x, y, self.loss_fn, self.optimizer, self.schedule, c.amp,
+                                             weight)
             faults.reached("step")
-            self.schedule.step()
-            self._scale_lr()
+            recipe.scale_lr(self.optimizer, self.lr_scale)  # a steered run's base rate scales the schedule's
             self.step, self.batch_pos = self.step + 1, b + 1
-            self._accumulate(loss.detach(), logits.detach(), y)
+            self._accumulate(loss, logits, y)
             if self.step % c.log_every == 0:
                 self._log_step()
             if self.world.main and time.monotonic() - self.last_beat > HEARTBEAT_S:
@@ -245,12 +242,6 @@ class Trainer:
         raise Cancelled()
 
     # ---- steering (runs.steer: a new learning rate, pause and continue) ------------------------------
-    def _scale_lr(self) -> None:
-        """The schedule sets each step's rate from config.lr; a steered run's base rate scales it."""
-        if self.lr_scale != 1.0:
-            for group in self.optimizer.param_groups:
-                group["lr"] *= self.lr_scale
-
     def _request(self, now: bool = False) -> dict:
         """The steering request waiting for this run (taken: the file goes), {} when none. Over several
         processes rank 0 reads it and every process gets it, every CANCEL_EVERY steps (or `now`)."""
@@ -265,9 +256,8 @@ class Trainer:
         ask = self._request() if ask is None else ask
         lr = ask.get("lr")
         if isinstance(lr, (int, float)) and not isinstance(lr, bool) and 0 < lr <= 10:
-            was, self.lr_scale = self.config.lr * self.lr_scale, lr / self.config.lr
-            for group in self.optimizer.param_groups:
-                group["lr"] *= lr / was
+            was = self.config.lr * self.lr_scale
+            self.lr_scale = recipe.change_lr(self.optimizer, lr, self.config.lr, self.lr_scale)
             if self.writer:
                 self.writer.log({"kind": "steer", "step": self.step, "epoch": self.epoch + 1, "lr": lr, "was": was,
                                  "rate": self.optimizer.param_groups[0]["lr"], "time": round(self._elapsed(), 3)})
@@ -387,7 +377,7 @@ class Trainer:
         if not self.world.main:         # rank 0 evaluates and writes; the others go on to the next epoch
             self.sums = self._zero_sums()
             return
-        val_loss, val_acc = evaluation.evaluate(self.model, s.val_x, s.val_y, amp=c.amp, mirror=c.tta)
+        val_loss, val_acc = recipe.evaluate(self.model, s.val_x, s.val_y, amp=c.amp, mirror=c.tta)
         record = {"kind": "epoch", "step": self.step, "epoch": self.epoch, "train_loss": train_loss,
                   "train_acc": train_acc, "val_loss": val_loss, "val_acc": val_acc,
                   "lr": self.optimizer.param_groups[0]["lr"], "images_per_sec": round(ips, 1),
@@ -397,7 +387,7 @@ class Trainer:
         # from the previous checkpoint (resume cuts the line again); the other order loses the line.
         self.writer.log(record)
         self.writer.log({"kind": "grads", "step": self.step, "epoch": self.epoch,
-                         "layers": evaluation.gradient_histograms(self.model)})
+                         "layers": gradients.gradient_histograms(self.model)})
         if val_acc > self.gain_acc + c.min_gain:
             self.gain_acc, self.gain_epoch = val_acc, self.epoch
         if val_acc > self.best_val_acc:
@@ -436,12 +426,12 @@ class Trainer:
 
     def _finish(self) -> dict:
         s, c = self.splits, self.config
-        final_test_loss, final_test_acc = evaluation.evaluate(self.model, s.test_x, s.test_y, amp=c.amp, mirror=c.tta)
+        final_test_loss, final_test_acc = recipe.evaluate(self.model, s.test_x, s.test_y, amp=c.amp, mirror=c.tta)
         test_loss, test_acc = final_test_loss, final_test_acc
         if self.best_epoch != self.epoch:   # the best validation epoch was an earlier one: test its weights
             best = checkpoints.load_checkpoint(self.path / store.BEST, map_location=self.device)
             checkpoints.load_weights(self.model, best["model"])
-            test_loss, test_acc = evaluation.evaluate(self.model, s.test_x, s.test_y, amp=c.amp, mirror=c.tta)
+            test_loss, test_acc = recipe.evaluate(self.model, s.test_x, s.test_y, amp=c.amp, mirror=c.tta)
         epochs = [r for r in metrics_log.read_metrics(self.path) if r["kind"] == "epoch"]
         summary = {"test_acc": test_acc, "test_loss": test_loss, "final_test_acc": final_test_acc,
                    "final_test_loss": final_test_loss, "best_epoch": self.best_epoch,

@@ -1,0 +1,229 @@
+"""The training recipe, written once: the validation split and normalization, augmentation of a whole
+batch, the optimizer and learning-rate schedule a run names, one training step, and evaluation. Plain
+functions over tensors and plain values that import nothing from cnn_core: the trainer calls them, and a
+run exported as one file of plain PyTorch (cnn_core/export/standalone.py) holds this very source, so the
+file trains as the run did. A new optimizer, schedule or augmentation is written here, and only here
+(with its name in config.py's choices)."""
+from __future__ import annotations
+
+import math
+from contextlib import nullcontext
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+EVAL_BATCH = 1000                 # images per forward pass when evaluating
+CHANNELS_LAST = True              # measured faster for the conv models on CPU (bench/train_speed.py)
+KINDS = ("digits", "cifar")       # DatasetInfo.kind: which augmentation a dataset gets
+
+
+# ---- the validation split and normalization --------------------------------------------------------
+def stratified_counts(counts: list[int], total: int) -> list[int]:
+    """Per-class sizes summing to `total`, proportional to `counts`, at least 1 each if total allows."""
+    n = sum(counts)
+    quota = [c * total / n for c in counts]
+    k = [min(int(q), c) for q, c in zip(quota, counts)]
+    if total >= len(counts):
+        k = [max(ki, 1) if c > 1 else ki for ki, c in zip(k, counts)]
+    while sum(k) < total:
+        k[max((i for i in range(len(k)) if k[i] < counts[i]), key=lambda i: quota[i] - k[i])] += 1
+    while sum(k) > total:
+        k[max((i for i in range(len(k)) if k[i] > 1), key=lambda i: k[i] - quota[i])] -= 1
+    return k
+
+
+def channel_stats(x: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and (population) std of uint8 images, in 0..1 units, exact via histograms."""
+    v = torch.arange(256, dtype=torch.float64) / 255
+    means, stds = [], []
+    for c in range(x.shape[1]):
+        h = torch.bincount(x[:, c].reshape(-1), minlength=256).double()
+        m = float((h * v).sum() / h.sum())
+        means.append(m)
+        stds.append(math.sqrt(max(float((h * v * v).sum() / h.sum()) - m * m, 0.0)))
+    return tuple(means), tuple(stds)
+
+
+def normalize(x_uint8: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+    """(..., C, H, W) uint8 -> float32 (x/255 - mean) / std, on x's device."""
+    if x_uint8.dtype != torch.uint8:
+        raise ValueError(f"normalize expects uint8 pixels 0..255, got {x_uint8.dtype}")
+    m = torch.tensor(mean, dtype=torch.float32, device=x_uint8.device).view(-1, 1, 1)
+    s = torch.tensor(std, dtype=torch.float32, device=x_uint8.device).view(-1, 1, 1)
+    return x_uint8.to(torch.float32).div_(255).sub_(m).div_(s)
+
+
+def split(train_x: torch.Tensor, train_y: torch.Tensor, test_x: torch.Tensor, num_classes: int, val_size: int,
+          seed: int) -> dict:
+    """Validation: a seeded, class-stratified draw of `val_size` of the training images (uint8 (N, C, H, W),
+    labels (N,)); every part normalized with the remaining training part's per-channel mean and std.
+    {"train_x", "train_y", "val_x", "val_y", "test_x"} (float32 images) with "mean" and "std"."""
+    g = torch.Generator().manual_seed(seed)
+    counts = torch.bincount(train_y, minlength=num_classes).tolist()
+    val_idx = []
+    for c, k in enumerate(stratified_counts(counts, val_size)):
+        idx = torch.nonzero(train_y == c).flatten()
+        val_idx.append(idx[torch.randperm(len(idx), generator=g)[:k]])
+    val_idx = torch.cat(val_idx)
+    val_idx = val_idx[torch.randperm(len(val_idx), generator=g)]
+    keep = torch.ones(len(train_y), dtype=torch.bool)
+    keep[val_idx] = False
+    mean, std = channel_stats(train_x[keep])
+    return {"train_x": normalize(train_x[keep], mean, std), "train_y": train_y[keep],
+            "val_x": normalize(train_x[val_idx], mean, std), "val_y": train_y[val_idx],
+            "test_x": normalize(test_x, mean, std), "mean": mean, "std": std}
+
+
+# ---- augmentation of a whole normalized batch, with torch ops ------------------------------------------
+def _translate(x: torch.Tensor, pad: int, fill: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """Random integer shift of each image by -pad..pad px in x and y; uncovered pixels = fill."""
+    B, C, H, W = x.shape
+    xp = fill.expand(B, C, H + 2 * pad, W + 2 * pad).clone()  # (B, C, H+2p, W+2p)
+    xp[:, :, pad:pad + H, pad:pad + W] = x
+    off = torch.randint(0, 2 * pad + 1, (2, B), generator=g).to(x.device)
+    rows = off[0, :, None] + torch.arange(H, device=x.device)  # (B, H)
+    cols = off[1, :, None] + torch.arange(W, device=x.device)  # (B, W)
+    b = torch.arange(B, device=x.device)[:, None, None]
+    return xp[b, :, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2).contiguous()  # (B, C, H, W)
+
+
+def _affine(x: torch.Tensor, fill: torch.Tensor, g: torch.Generator,
+            degrees: float = 12.0, scale: tuple[float, float] = (0.9, 1.1), shift: float = 2.0) -> torch.Tensor:
+    """Random rotation, scale and sub-pixel shift per image via affine_grid / grid_sample."""
+    B, C, H, W = x.shape
+    r = torch.rand(4, B, generator=g, dtype=torch.float64)
+    angle = (r[0] * 2 - 1) * math.radians(degrees)
+    s = scale[0] + r[1] * (scale[1] - scale[0])
+    tx, ty = (r[2] * 2 - 1) * shift * 2 / W, (r[3] * 2 - 1) * shift * 2 / H  # px -> [-1, 1] units
+    cos, sin = torch.cos(angle) / s, torch.sin(angle) / s  # output -> input mapping: inverse scale
+    theta = torch.stack([torch.stack([cos, -sin, tx], 1), torch.stack([sin, cos, ty], 1)], 1)  # (B, 2, 3)
+    grid = F.affine_grid(theta.to(x.device, x.dtype), list(x.shape), align_corners=False)
+    return F.grid_sample(x - fill, grid, mode="bilinear", padding_mode="zeros", align_corners=False) + fill
+
+
+def augment_batch(x: torch.Tensor, kind: str, mode: str, generator: torch.Generator,
+                  fill: float | Sequence[float] | None = None) -> torch.Tensor:
+    """Augment a normalized batch (B, C, H, W) at once; same shape, dtype and device.
+
+    kind: DatasetInfo.kind. mode "standard": digits shift by up to +-2 px, cifar random
+    crop 32 from 4-px padding plus horizontal flip (p 0.5); "affine": digits rotate
+    +-12 deg, scale 0.9-1.1, shift +-2 px (cifar: as standard). Uncovered pixels get
+    `fill`, the normalized value of black per channel (Splits.black); None takes the
+    batch's per-channel minimum, which is black in practice. Random numbers come from
+    the CPU `generator`, so a seed reproduces the output on any device.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"unknown dataset kind {kind!r}; choose one of: {', '.join(KINDS)}")
+    if mode not in ("none", "standard", "affine"):
+        raise ValueError(f"unknown augmentation {mode!r}; choose one of: none, standard, affine")
+    if mode == "none" or len(x) == 0:
+        return x
+    if generator.device.type != "cpu":
+        raise ValueError("augment_batch needs a CPU torch.Generator")
+    if fill is None:
+        fill_t = x.amin(dim=(0, 2, 3)).view(1, -1, 1, 1)
+    else:
+        fill_t = torch.as_tensor(fill, dtype=x.dtype, device=x.device).reshape(1, -1, 1, 1)
+    if kind == "digits":
+        return _translate(x, 2, fill_t, generator) if mode == "standard" else _affine(x, fill_t, generator)
+    out = _translate(x, 4, fill_t, generator)  # crop 32 of the 40x40 padded image
+    flip = (torch.rand(len(x), generator=generator) < 0.5).to(x.device)
+    return torch.where(flip[:, None, None, None], out.flip(3), out)
+
+
+# ---- the optimizer and the learning-rate schedule --------------------------------------------------------
+def make_optimizer(params, name: str, lr: float, momentum: float = 0.0, nesterov: bool = False,
+                   weight_decay: float = 0.0) -> torch.optim.Optimizer:
+    """sgd (with momentum, Nesterov or not), adam or adamw over `params`."""
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay)
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    raise ValueError(f"unknown optimizer {name!r}; choose one of: sgd, adam, adamw")
+
+
+def make_schedule(optimizer: torch.optim.Optimizer, name: str, lr: float, steps_per_epoch: int, epochs: int,
+                  step_size: int = 1, gamma: float = 0.1):
+    """A per-step scheduler for every schedule (none, step: times gamma every step_size epochs, cosine to
+    0, onecycle peaking at lr), so a resume mid-epoch lands on the same rate."""
+    total = steps_per_epoch * epochs
+    if name == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=total)
+    if name == "step":
+        every = step_size * steps_per_epoch
+        factor = lambda step: gamma ** (step // every)  # noqa: E731
+    elif name == "cosine":
+        factor = lambda step: 0.5 * (1 + math.cos(math.pi * min(step, total) / total))  # noqa: E731
+    elif name == "none":
+        factor = lambda step: 1.0  # noqa: E731
+    else:
+        raise ValueError(f"unknown schedule {name!r}; choose one of: none, step, cosine, onecycle")
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def change_lr(optimizer: torch.optim.Optimizer, lr: float, base_lr: float, scale: float) -> float:
+    """A new base rate `lr` asked for while training (steering; `base_lr` the configured one, `scale` the
+    change in force): the current rates are rescaled to it. Returns the new scale, lr / base_lr, which
+    scale_lr applies to the schedule's rate at every later step."""
+    for group in optimizer.param_groups:
+        group["lr"] *= lr / (base_lr * scale)
+    return lr / base_lr
+
+
+def scale_lr(optimizer: torch.optim.Optimizer, scale: float) -> None:
+    """A base rate changed while the run trained: the schedule set each group's rate from the configured
+    one, this scales it (from the step the change was made)."""
+    if scale != 1.0:
+        for group in optimizer.param_groups:
+            group["lr"] *= scale
+
+
+# ---- a training step and evaluation ---------------------------------------------------------------------
+def prep(x: torch.Tensor) -> torch.Tensor:
+    """A batch as the model takes it: channels_last for images."""
+    return x.contiguous(memory_format=torch.channels_last) if CHANNELS_LAST and x.dim() == 4 else x
+
+
+def autocast(device: torch.device, amp: bool):
+    """bfloat16 autocast where mixed precision is asked for (CUDA), else nothing."""
+    return torch.autocast("cuda", dtype=torch.bfloat16) if amp and device.type == "cuda" else nullcontext()
+
+
+def train_step(net: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn, optimizer: torch.optim.Optimizer,
+               schedule, amp: bool = False, weight: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """One step on a batch x (B, C, H, W), y (B,): forward, loss, backward, the optimizer's and the
+    schedule's step. `weight` scales the loss before backward (several processes: each one's share).
+    Returns the loss and the logits (B, classes), detached."""
+    with autocast(x.device, amp):
+        logits = net(prep(x))                                  # (B, classes)
+        loss = loss_fn(logits.float(), y)
+    optimizer.zero_grad(set_to_none=True)
+    (loss * weight if weight != 1.0 else loss).backward()
+    optimizer.step()
+    schedule.step()
+    return loss.detach(), logits.detach()
+
+
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = EVAL_BATCH,
+             amp: bool = False, mirror: bool = False) -> tuple[float, float]:
+    """Mean cross-entropy loss and accuracy of `model` on (x, y), in eval mode, no gradients. `mirror`:
+    the logits are the mean of each image's and its left-right mirror's (test-time augmentation)."""
+    was_training = model.training
+    model.eval()
+    loss_sum = torch.zeros((), device=x.device)
+    correct = torch.zeros((), device=x.device, dtype=torch.long)
+    with torch.no_grad(), autocast(x.device, amp):
+        for start in range(0, len(x), batch_size):
+            xb, yb = prep(x[start:start + batch_size]), y[start:start + batch_size]
+            logits = model(xb).float()                       # (B, classes)
+            if mirror:
+                logits = (logits + model(xb.flip(3)).float()) / 2
+            loss_sum += F.cross_entropy(logits, yb, reduction="sum")
+            correct += (logits.argmax(1) == yb).sum()
+    model.train(was_training)
+    n = max(len(x), 1)
+    return loss_sum.item() / n, correct.item() / n
