@@ -22,7 +22,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cnn_core.analysis import inspection  # noqa: E402
+from cnn_core.analysis import inspection, predict  # noqa: E402
 from cnn_core.data import catalog
 from cnn_core.nets.architectures import ARCHITECTURES, build_model  # noqa: E402
 from ui.figures import images as plots  # noqa: E402
@@ -45,7 +45,7 @@ def _setup(arch: str, n_images: int = 64):
 def _compute(model, test, meta, index: int):
     x = test.x(index, meta)                                             # (C, H, W) normalized
     maps, probs = inspection.extract_feature_maps(model, x)
-    top = inspection.top_k(probs, test.classes)
+    top = predict.top_k(probs, test.classes)
     target = int(probs.argmax())
     if inspection.default_cam_layer(model):
         heat = inspection.grad_cam(model, x, target)

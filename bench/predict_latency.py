@@ -24,15 +24,13 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
 
+from cnn_core.analysis.drawing import first_conv_maps, ink_from_rgba, probabilities  # noqa: E402
 from cnn_core.analysis.predict import (  # noqa: E402
     BUNDLED_MNIST,
-    first_conv_maps,
     image_for_model,
-    ink_from_rgba,
     load_model,
     mnist_preprocess,
     predict_uint8,
-    probabilities,
     top_k,
 )
 from cnn_core.config import TrainConfig  # noqa: E402
@@ -95,7 +93,7 @@ def bench(name: str, run: Path, repeats: int) -> float:
     def cli_predict():            # commands.predict_cmd for one image, without the process start
         m, mt = load_model(run)
         probs = predict_uint8(m, mt, torch.stack([image_for_model(png, mt)]))
-        top_k(probs, mt["classes"])
+        top_k(probs[0], mt["classes"])
 
     image = mnist_preprocess(ink_from_rgba(canvas))
     results = _medians_ms({"recipe only (RGBA -> 28x28)": lambda: mnist_preprocess(ink_from_rgba(canvas)),

@@ -18,9 +18,9 @@ def main() -> None:
                                       label_visibility="collapsed") or "Draw"
         raw = dw.canvas_input() if source == "Draw" else dw.upload_input()
 
-    from cnn_core.analysis import predict  # torch (2.7 s here): imported once the canvas is on screen
+    from cnn_core.analysis import drawing  # torch (2.7 s here): imported once the canvas is on screen
 
-    records = predict.drawable_runs()
+    records = drawing.drawable_runs()
     if not records:
         with right:
             st.warning("No model can read digits yet: the bundled model (models/mnist-bundled) is missing "
@@ -45,12 +45,12 @@ def main() -> None:
 
 def answer(records, model, meta: dict, ink, middle, right) -> None:
     """What the chosen run reads in the drawing, every run's answer on demand, the first layer's maps."""
-    from cnn_core.analysis import predict
+    from cnn_core.analysis import drawing
 
-    image = predict.drawing_for_model(ink, meta)
+    image = drawing.drawing_for_model(ink, meta)
     with middle:
         dw.model_input(image)
-    probs = predict.probabilities(model, meta, image)
+    probs = drawing.probabilities(model, meta, image)
     best, second = (int(i) for i in probs.argsort()[::-1][:2])
     with right:
         st.markdown(f"## Prediction: {views.md(meta['classes'][best])}")

@@ -13,7 +13,7 @@ from PIL import Image, ImageDraw
 from streamlit.testing.v1 import AppTest
 from torch import nn
 
-from cnn_core.analysis import predict
+from cnn_core.analysis import drawing, predict
 from cnn_core.config import TrainConfig
 from cnn_core.nets.architectures import build_model
 from cnn_core.runs import checkpoints, store
@@ -115,7 +115,7 @@ def test_drawable_runs_listed_after_the_bundled_model(monkeypatch, tmp_path, run
     lenet = fake_run(runs_dir, "lenet")
     fake_run(runs_dir, "lenet", dataset="fashion-mnist")
     store.create_run(TrainConfig(dataset="mnist"), runs_dir=runs_dir)          # queued: no best.pt yet
-    assert [r.path for r in predict.drawable_runs()] == [bundled, lenet]
+    assert [r.path for r in drawing.drawable_runs()] == [bundled, lenet]
 
 
 def test_every_run_side_by_side_and_an_mlp_has_no_maps(monkeypatch, tmp_path, runs_dir):
@@ -144,7 +144,7 @@ def test_first_conv_maps_equal_the_first_conv_of_a_manual_forward(make, before):
     model = make().eval()
     meta = {"mean": [0.13], "std": [0.31]}
     image = torch.randint(0, 256, (1, 28, 28), dtype=torch.uint8)
-    name, maps = predict.first_conv_maps(model, meta, image)
+    name, maps = drawing.first_conv_maps(model, meta, image)
     conv = dict(model.named_modules())[name]
     expected = conv(before(((image.float() / 255 - 0.13) / 0.31).unsqueeze(0)))[0]      # (K, h, w)
     assert maps.shape == tuple(expected.shape)

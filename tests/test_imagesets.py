@@ -343,7 +343,7 @@ def test_add_train_and_classify_many_from_the_command_line(tmp_path, data_dir, r
 def test_a_drawing_is_fitted_to_a_grey_dataset_of_pictures(tmp_path, data_dir):
     """Draw offers runs of grey added datasets: the drawing is resized to their size and, their pictures
     being dark on light, inverted to dark ink on light paper (MNIST's recipe stays for MNIST)."""
-    from cnn_core.analysis import predict
+    from cnn_core.analysis import drawing
 
     src = tmp_path / "letters"
     for c in ("l", "o"):
@@ -353,13 +353,13 @@ def test_a_drawing_is_fitted_to_a_grey_dataset_of_pictures(tmp_path, data_dir):
             paper.paste(20, (8, 2, 12, 18) if c == "l" else (4, 4, 16, 16))
             paper.save(src / c / f"{i}.png")
     info = pictures.add("letters", src, pictures.Options(size=16, channels=1), data_dir=data_dir)
-    assert info.drawable and predict.drawable("letters")
+    assert info.drawable and drawing.drawable("letters")
     ink = np.zeros((280, 280), np.float32)
     ink[40:240, 110:170] = 1.0                                      # a white stroke on the black canvas
-    image = predict.drawing_for_model(ink, {"dataset": "letters", "input_shape": [1, 16, 16]})
+    image = drawing.drawing_for_model(ink, {"dataset": "letters", "input_shape": [1, 16, 16]})
     assert image.shape == (1, 16, 16) and image.dtype == torch.uint8
     assert image[0, 0, 0] == 255 and image[0, 8, 8] < 50             # dark ink on light paper, like its pictures
-    digit = predict.drawing_for_model(ink, {"dataset": "mnist", "input_shape": [1, 28, 28]})
+    digit = drawing.drawing_for_model(ink, {"dataset": "mnist", "input_shape": [1, 28, 28]})
     assert digit.shape == (1, 28, 28) and digit[0, 0, 0] == 0        # MNIST: its own recipe, light on dark
 
 

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from cnn_core import recipe
-from cnn_core.analysis import inspection, snapshots
+from cnn_core.analysis import inspection, predict, snapshots
 from cnn_core.config import TrainConfig
 from cnn_core.data import catalog
 from cnn_core.nets.architectures import build_model
@@ -220,7 +220,7 @@ def test_feature_maps_of_trained_run_and_top3(trained):
     maps, probs = inspection.extract_feature_maps(model, test.x(0, meta))
     shapes = {r.name.removeprefix("features."): r.output_shape for r in layer_table(model)[0]}
     assert all(m.shape == shapes[m.name] for m in maps)
-    top = inspection.top_k(probs, test.classes)
+    top = predict.top_k(probs, test.classes)
     assert len(top) == 3 and top[0][1] >= top[1][1] >= top[2][1] and sum(p for _, p in top) <= 1 + 1e-6
     assert top[0][0] == test.classes[int(probs.argmax())]
 

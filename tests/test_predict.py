@@ -7,12 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from cnn_core.analysis.predict import (
-    image_for_model,
-    ink_from_rgba,
-    ink_from_upload,
-    mnist_preprocess,
-)
+from cnn_core.analysis.drawing import ink_from_rgba
+from cnn_core.analysis.predict import image_for_model, ink_from_upload, mnist_preprocess
 
 
 def _png(img: Image.Image) -> bytes:

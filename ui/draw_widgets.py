@@ -98,15 +98,15 @@ def probs_chart(probs, classes, best: int, height: int = 300, key: str = "draw.p
 # in these functions, which run once the canvas is on screen -------------------------------------------
 def prepared(source: str, raw, left, middle):
     """The ink (H, W) in [0, 1] of the drawing or the upload, checked to hold a digit; None, with a friendly
-    word, when none. predict.drawing_for_model makes each model's input of it."""
-    from cnn_core.analysis import predict
+    word, when none. drawing.drawing_for_model makes each model's input of it."""
+    from cnn_core.analysis import drawing, predict
 
     if raw is None:
         middle.info("Draw a digit with the mouse (or a finger): white ink on the black square."
                     if source == "Draw" else "Upload a PNG or JPEG of one digit.", icon=":material/gesture:")
         return None
     try:
-        ink = predict.ink_from_rgba(raw) if source == "Draw" else predict.ink_from_upload(raw)
+        ink = drawing.ink_from_rgba(raw) if source == "Draw" else predict.ink_from_upload(raw)
         predict.mnist_preprocess(ink)    # the check that there is ink to read
         return ink
     except ValueError as exc:            # the library's words: an empty drawing, or a refused file
@@ -120,7 +120,7 @@ def prepared(source: str, raw, left, middle):
 
 def every_answer(records: list[store.Run], ink) -> None:
     """Each run's answer to the same drawing, side by side."""
-    from cnn_core.analysis import predict
+    from cnn_core.analysis import drawing
 
     st.subheader("Every run's answer")
     cols = st.columns(min(len(records), 4))
@@ -131,7 +131,7 @@ def every_answer(records: list[store.Run], ink) -> None:
         except ValueError as exc:        # CheckpointError: a best.pt that is corrupt or does not fit
             col.error(f"{views.md(name)}: {views.md(exc)}")
             continue
-        probs = predict.probabilities(model, meta, predict.drawing_for_model(ink, meta))
+        probs = drawing.probabilities(model, meta, drawing.drawing_for_model(ink, meta))
         best = int(probs.argmax())
         with col:
             st.metric(views.md(name), views.md(meta["classes"][best]), help=views.md(record.path))
@@ -141,10 +141,10 @@ def every_answer(records: list[store.Run], ink) -> None:
 
 def first_layer(model, meta: dict, image) -> None:
     """The first conv layer's feature maps for this input."""
-    from cnn_core.analysis import predict
+    from cnn_core.analysis import drawing
 
     st.subheader("What the first conv layer sees")
-    maps = predict.first_conv_maps(model, meta, image)
+    maps = drawing.first_conv_maps(model, meta, image)
     if maps is None:
         st.info("This model has no conv layers: it reads the 784 pixels as one flat vector.",
                 icon=":material/info:")

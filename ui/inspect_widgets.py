@@ -214,7 +214,7 @@ def image_picker(preds, classes) -> int:
 
 def image_card(preds, test, stamp_args: tuple) -> tuple[int, list]:
     """The test-image picker, the image, its top-3 and every class's probability; (index, feature maps)."""
-    from cnn_core.analysis import inspection
+    from cnn_core.analysis import predict
 
     with st.container(border=True):
         pick, pic, probs = st.columns([4, 2, 4])
@@ -226,7 +226,7 @@ def image_card(preds, test, stamp_args: tuple) -> tuple[int, list]:
                   caption=f"test image #{index} · true class {views.md(test.classes[true])}",
                   alt=f"Test image {index}, a {test.classes[true]}")
         with probs:
-            top = inspection.top_k(p, test.classes)
+            top = predict.top_k(p, test.classes)
             st.markdown("**Top 3:** " + " · ".join(f"{views.md(c)} {v:.1%}" for c, v in top))
             st.plotly_chart(images.probs_figure(p, test.classes, true), config=CONFIG)
     return index, maps

@@ -6,8 +6,6 @@ so one cached model can serve every page session. Hooks record only in the threa
 """
 from __future__ import annotations
 
-import threading
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,9 +16,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from cnn_core import recipe
-from cnn_core.analysis import predict
 from cnn_core.data import catalog
 from cnn_core.nets.architectures import conv_layers
+from cnn_core.nets.hooks import recording
 from cnn_core.runs import metrics_log, store
 
 EVAL_BATCH = 500
@@ -300,25 +298,6 @@ def feature_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
     return out
 
 
-@contextmanager
-def recording(layers: list[tuple[str, nn.Module]], outputs: dict):
-    """Forward hooks that keep each layer's output in `outputs`, only for calls from this thread."""
-    me = threading.get_ident()
-
-    def hook(name):
-        def record(_m, _inp, out):
-            if threading.get_ident() == me and name not in outputs:
-                outputs[name] = out
-        return record
-
-    handles = [m.register_forward_hook(hook(name)) for name, m in layers]
-    try:
-        yield outputs
-    finally:
-        for h in handles:
-            h.remove()
-
-
 def _batch1(x: torch.Tensor, model: nn.Module, target: int | None = None) -> torch.Tensor:
     """One image as a (1, C, H, W) float batch on the model's device, detached from the caller's tensor."""
     x = x.unsqueeze(0) if x.dim() == 3 else x                     # (1, C, H, W)
@@ -338,11 +317,6 @@ def extract_feature_maps(model: nn.Module, x: torch.Tensor) -> tuple[list[Featur
     maps = [FeatureMap(name, type(m).__name__, outputs[name][0].float().cpu().numpy().copy())
             for name, m in layers if name in outputs]
     return maps, probs.cpu().numpy()
-
-
-def top_k(probs: np.ndarray, classes, k: int = 3) -> list[tuple[str, float]]:
-    """predict.top_k for one image's probabilities (K,): the k most likely (class name, probability)."""
-    return predict.top_k(torch.as_tensor(probs).reshape(1, -1), classes, k)[0]
 
 
 # ---- saliency ------------------------------------------------------------------------------------

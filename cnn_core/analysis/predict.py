@@ -64,7 +64,8 @@ def image_from_bytes(raw: bytes, input_shape) -> torch.Tensor:
     return x.view(height, width, channels).permute(2, 0, 1).contiguous()    # (C, H, W)
 
 
-def _info(dataset) -> DatasetInfo | None:
+def dataset_info(dataset) -> DatasetInfo | None:
+    """The dataset a run names, or None when it is not here (deleted since, or a foreign run.json's)."""
     try:
         return get_info(dataset)
     except ValueError:          # a dataset deleted since, or a foreign run.json's
@@ -75,7 +76,7 @@ def image_for_model(raw: bytes, meta: dict) -> torch.Tensor:
     """An image file as the run's model input, (C, H, W) uint8: a digit for a model of a built-in drawable
     dataset (MNIST) goes through MNIST's own recipe (mnist_preprocess); a picture for a dataset added from
     pictures is fitted as those were (pictures.decode: crop or pad); anything else is resized."""
-    info = _info(meta.get("dataset"))
+    info = dataset_info(meta.get("dataset"))
     if info is not None and info.own is not None:
         c, h, _ = meta["input_shape"]
         return torch.from_numpy(pictures.decode(raw, h, c, info.own.get("fit", "crop"))[0])
@@ -91,28 +92,17 @@ def predict_uint8(model: nn.Module, meta: dict, images: torch.Tensor) -> torch.T
         return torch.softmax(model(x.to(next(model.parameters()).device)), dim=1).cpu()
 
 
-def top_k(probs: torch.Tensor, classes, k: int = 3) -> list[list[tuple[str, float]]]:
-    """For each row of probabilities, the k most likely (class name, probability), most likely first;
-    of equal probabilities the lower class index first (a stable sort: topk orders ties at random)."""
-    values, indices = probs.sort(dim=1, descending=True, stable=True)
-    values, indices = values[:, :k], indices[:, :k]
-    return [[(classes[i], float(v)) for v, i in zip(vs, ids)] for vs, ids in zip(values.tolist(), indices.tolist())]
+def top_k(probs, classes, k: int = 3) -> list[tuple[str, float]]:
+    """One image's k most likely (class name, probability) from its probabilities (K,) (a tensor or an
+    array), most likely first; of equal probabilities the lower class index first (a stable sort: topk
+    orders ties at random)."""
+    values, indices = torch.as_tensor(probs).flatten().sort(descending=True, stable=True)
+    return [(classes[i], float(v)) for v, i in zip(values[:k].tolist(), indices[:k].tolist())]
 
 
 # ---- MNIST's own recipe for a drawing or an upload ---------------------------------------------
 INK_THRESHOLD = 0.1        # a pixel is ink when brighter than this share of the brightest pixel
 MIN_INK_PIXELS = 8         # fewer ink pixels than this is an empty drawing
-
-
-def ink_from_rgba(rgba) -> np.ndarray:
-    """Canvas RGBA (H, W, 4) uint8, white strokes on black -> ink intensity (H, W) float in [0, 1]."""
-    arr = np.asarray(rgba, dtype=np.float32)
-    if arr.ndim != 3 or arr.shape[2] not in (3, 4):
-        raise ValueError(f"expected an RGB(A) image array (H, W, 3|4), got shape {arr.shape}")
-    gray = arr[..., :3].mean(axis=2) / 255.0
-    if arr.shape[2] == 4:
-        gray = gray * (arr[..., 3] / 255.0)     # transparent pixels carry no ink
-    return gray
 
 
 def ink_from_upload(raw: bytes) -> np.ndarray:
@@ -157,70 +147,6 @@ def mnist_preprocess(ink) -> torch.Tensor:
     return torch.from_numpy(np.clip(out, 0, 255).round().astype(np.uint8)).unsqueeze(0)   # (1, 28, 28)
 
 
-# ---- the Draw page's helpers: which runs can read a digit, one digit's answer and first-layer maps ------
-def drawable(dataset: str | None) -> bool:
-    """Whether a hand-drawn digit reads like the images of `dataset` (data.DatasetInfo.drawable)."""
-    info = _info(dataset)
-    return bool(info and info.drawable)
-
-
-def drawable_runs(runs_dir: Path | None = None) -> list[store.Run]:
-    """Runs that can read a drawing: the bundled model first (when it is there), then every run in the runs
-    folder trained on a drawable dataset (MNIST, or a grey one added from pictures) with a best.pt, newest
-    first."""
-    out = []
-    if (BUNDLED_MNIST / store.BEST).is_file():
-        try:
-            out.append(store.read_run(BUNDLED_MNIST))
-        except ValueError:
-            pass                                     # a damaged bundled folder is left out, not fatal
-    out += [r for r in store.readable(store.list_runs(runs_dir)) if drawable(r.dataset) and (r.path / store.BEST).is_file()]
-    return out
-
-
-def drawing_for_model(ink, meta: dict) -> torch.Tensor:
-    """A drawing's ink (H, W) in [0, 1] as the run's model input, (C, H, W) uint8: MNIST's recipe for a
-    built-in digit set; for a grey dataset added from pictures, the whole square resized to its size, dark
-    on light when its pictures are (their mean brightness above one half). ValueError when there is no ink."""
-    digit = mnist_preprocess(ink)                     # also the check that something was drawn
-    info = _info(meta.get("dataset"))
-    if info is None or info.own is None:
-        return digit
-    c, h, w = meta["input_shape"]
-    pixels = Image.fromarray((np.clip(np.asarray(ink, dtype=np.float32), 0, 1) * 255).round().astype(np.uint8))
-    a = np.asarray(pixels.resize((w, h), Image.BILINEAR))
-    if float(np.mean(info.own.get("mean", [0.0]))) > 0.5:
-        a = 255 - a
-    return torch.from_numpy(np.ascontiguousarray(a)).unsqueeze(0).expand(c, h, w).contiguous()
-
-
-def probabilities(model: nn.Module, meta: dict, image: torch.Tensor) -> np.ndarray:
-    """Class probabilities (classes,) float32 for one uint8 image (C, H, W) of the model's input size."""
-    return predict_uint8(model, meta, image.unsqueeze(0))[0].numpy()
-
-
-def first_conv_maps(model: nn.Module, meta: dict, image: torch.Tensor) -> tuple[str, np.ndarray] | None:
-    """The first conv layer's output for one uint8 image (C, H, W): (layer name, maps (K, h, w) float32).
-    None for a model without conv layers (an MLP). Safe on a model shared between threads: when the conv is
-    the model's first layer (every registry model) it is applied directly, with no hook on the shared model;
-    otherwise inspection.recording keeps the output of this thread's forward pass only."""
-    from cnn_core.analysis.inspection import recording
-    from cnn_core.nets.architectures import conv_layers
-
-    convs = conv_layers(model)
-    if not convs:
-        return None
-    name, conv = convs[0]
-    x = normalize(image.unsqueeze(0), meta["mean"], meta["std"]).to(conv.weight.device)   # (1, C, H, W)
-    first_leaf = next(m for m in model.modules() if not list(m.children()))
-    with torch.no_grad():
-        if first_leaf is conv:
-            return name, conv(x)[0].float().cpu().numpy()                                # (K, h, w)
-        with recording([(name, conv)], {}) as outputs:
-            model(x)
-    return name, outputs[name][0].float().cpu().numpy()                                    # (K, h, w)
-
-
 # ---- classify many (DIGITS' "Classify Many") -------------------------------------------------------------
 @dataclass
 class Classified:
@@ -260,7 +186,7 @@ class Classified:
         """One row per picture: file, its label (when labelled), whether it was read right, then the top k
         classes with their probabilities."""
         out = []
-        for i, best in enumerate(top_k(self.probs, self.classes, k)):
+        for i, best in enumerate(top_k(row, self.classes, k) for row in self.probs):
             row = {"file": self.files[i], "label": None if self.truth[i] is None else self.classes[self.truth[i]],
                    "correct": None if self.truth[i] is None else self.predicted[i] == self.truth[i]}
             for rank, (name, p) in enumerate(best, 1):

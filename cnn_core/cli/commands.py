@@ -291,7 +291,7 @@ def predict_cmd(args) -> int:
     many = len(sources) > 1 or not Path(sources[0]).is_file() or zipfile.is_zipfile(sources[0])
     if not many:       # one picture: its answer, or why it cannot be read
         probs = predict_uint8(model, meta, image_for_model(Path(sources[0]).read_bytes(), meta)[None])
-        print(f"{sources[0]}: " + ", ".join(f"{name} {p:.3f}" for name, p in top_k(probs, meta["classes"], args.top)[0]))
+        print(f"{sources[0]}: " + ", ".join(f"{name} {p:.3f}" for name, p in top_k(probs[0], meta["classes"], args.top)))
         return 0
     found = classify_many(model, meta, sources, progress=ProgressBar())
     rows = found.rows(args.top)

@@ -18,8 +18,8 @@ from pathlib import Path
 
 from torch import nn
 
-from cnn_core.data import catalog
 from cnn_core import recipe
+from cnn_core.data import catalog
 from cnn_core.nets import blocks
 from cnn_core.runs import metrics_log, store
 
@@ -128,7 +128,7 @@ def _container_shapes(model: nn.Module, input_shape: tuple) -> dict:
     """Output shape (no batch) of every direct child of features and classifier, by dotted name."""
     import torch
 
-    from cnn_core.analysis.inspection import recording
+    from cnn_core.nets.hooks import recording
 
     children = [(f"{part}.{name}", m) for part in ("features", "classifier")
                 for name, m in getattr(model, part).named_children()]

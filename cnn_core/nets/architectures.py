@@ -338,10 +338,6 @@ def _is_int(x: object) -> bool:
     return isinstance(x, numbers.Integral) and not isinstance(x, bool)
 
 
-def _shape_text(shape: tuple) -> str:
-    return "x".join(map(str, shape))
-
-
 def on_meta():
     """A `with` block in which models are built on the meta device: shapes and counts, no memory. The
     default device is per thread, so other threads (other Streamlit sessions) are not affected."""
@@ -375,7 +371,7 @@ def _build(arch_id: str, input_shape: Shape, num_classes: int, params: dict | No
     try:
         return arch.builder(shape, int(num_classes), **resolved)
     except InputTooSmallError as e:
-        raise ValueError(f"{arch_id} cannot take input {_shape_text(shape)}: {e}") from None
+        raise ValueError(f"{arch_id} cannot take input {layer_list.shape_text(shape)}: {e}") from None
 
 
 def count_params(arch_id: str, input_shape: Shape, num_classes: int, params: dict | None = None) -> int:

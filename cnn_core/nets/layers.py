@@ -157,7 +157,8 @@ def _side(n: int, k: int, s: int, p: int) -> int:
     return (n + 2 * p - k) // s + 1
 
 
-def _shape_text(shape: tuple) -> str:
+def shape_text(shape: tuple) -> str:
+    """(1, 28, 28) -> "1x28x28"."""
     return "x".join(map(str, shape))
 
 
@@ -235,7 +236,7 @@ def plan(layers: list, input_shape: tuple, num_classes: int) -> list[Step]:
         elif kind == "batchnorm":
             step.params = 2 * shape[0]
         elif kind == "globalpool":
-            step.formula = f"{_shape_text(shape)} -> {shape[0]} values, one per channel"
+            step.formula = f"{shape_text(shape)} -> {shape[0]} values, one per channel"
             shape = (shape[0],)
         elif kind == "linear":
             n = shape[0]
