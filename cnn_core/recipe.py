@@ -1,9 +1,9 @@
 """The training recipe, written once: the validation split and normalization, augmentation of a whole
 batch, the optimizer and learning-rate schedule a run names, one training step, and evaluation. Plain
-functions over tensors and plain values that import nothing from cnn_core: the trainer calls them, and a
-run exported as one file of plain PyTorch (cnn_core/export/standalone.py) holds this very source, so the
-file trains as the run did. A new optimizer, schedule or augmentation is written here, and only here
-(with its name in config.py's choices)."""
+functions over tensors and plain values (`run`: a run's settings as a dict, TrainConfig.to_dict()) that
+import nothing from cnn_core: the trainer calls them, and a run exported as one file of plain PyTorch
+(cnn_core/export/standalone.py) holds this very source, so the file trains as the run did. A new optimizer,
+schedule, augmentation or training setting is written here, and only here (with its field in config.py)."""
 from __future__ import annotations
 
 import math
@@ -134,27 +134,26 @@ def augment_batch(x: torch.Tensor, kind: str, mode: str, generator: torch.Genera
 
 
 # ---- the optimizer and the learning-rate schedule --------------------------------------------------------
-def make_optimizer(params, name: str, lr: float, momentum: float = 0.0, nesterov: bool = False,
-                   weight_decay: float = 0.0) -> torch.optim.Optimizer:
-    """sgd (with momentum, Nesterov or not), adam or adamw over `params`."""
+def make_optimizer(params, run: dict) -> torch.optim.Optimizer:
+    """The run's optimizer over `params`: sgd (with momentum, Nesterov or not), adam or adamw."""
+    name, lr, wd = run["optimizer"], run["lr"], run["weight_decay"]
     if name == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=momentum, nesterov=nesterov, weight_decay=weight_decay)
+        return torch.optim.SGD(params, lr=lr, momentum=run["momentum"], nesterov=run["nesterov"], weight_decay=wd)
     if name == "adam":
-        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+        return torch.optim.Adam(params, lr=lr, weight_decay=wd)
     if name == "adamw":
-        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+        return torch.optim.AdamW(params, lr=lr, weight_decay=wd)
     raise ValueError(f"unknown optimizer {name!r}; choose one of: sgd, adam, adamw")
 
 
-def make_schedule(optimizer: torch.optim.Optimizer, name: str, lr: float, steps_per_epoch: int, epochs: int,
-                  step_size: int = 1, gamma: float = 0.1):
-    """A per-step scheduler for every schedule (none, step: times gamma every step_size epochs, cosine to
-    0, onecycle peaking at lr), so a resume mid-epoch lands on the same rate."""
-    total = steps_per_epoch * epochs
+def make_schedule(optimizer: torch.optim.Optimizer, run: dict, steps_per_epoch: int, epochs: int):
+    """The run's per-step scheduler over `epochs` (none; step: times gamma every step_size epochs; cosine
+    to 0; onecycle peaking at lr). Per step for every schedule, so a resume mid-epoch lands on the same rate."""
+    name, total = run["schedule"], steps_per_epoch * epochs
     if name == "onecycle":
-        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, total_steps=total)
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=run["lr"], total_steps=total)
     if name == "step":
-        every = step_size * steps_per_epoch
+        every, gamma = run["step_size"] * steps_per_epoch, run["gamma"]
         factor = lambda step: gamma ** (step // every)  # noqa: E731
     elif name == "cosine":
         factor = lambda step: 0.5 * (1 + math.cos(math.pi * min(step, total) / total))  # noqa: E731
@@ -193,12 +192,18 @@ def autocast(device: torch.device, amp: bool):
     return torch.autocast("cuda", dtype=torch.bfloat16) if amp and device.type == "cuda" else nullcontext()
 
 
+def make_loss(run: dict) -> nn.Module:
+    """Cross-entropy on the logits, with the run's label smoothing."""
+    return nn.CrossEntropyLoss(label_smoothing=run["label_smoothing"])
+
+
 def train_step(net: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn, optimizer: torch.optim.Optimizer,
-               schedule, amp: bool = False, weight: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
-    """One step on a batch x (B, C, H, W), y (B,): forward, loss, backward, the optimizer's and the
-    schedule's step. `weight` scales the loss before backward (several processes: each one's share).
-    Returns the loss and the logits (B, classes), detached."""
-    with autocast(x.device, amp):
+               schedule, run: dict, weight: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """One step on a batch x (B, C, H, W), y (B,): forward (in bfloat16 where the run asks for mixed
+    precision on a GPU), loss, backward, the optimizer's and the schedule's step. `weight` scales the loss
+    before backward (several processes: each one's share). Returns the loss and the logits (B, classes),
+    detached."""
+    with autocast(x.device, run["amp"]):
         logits = net(prep(x))                                  # (B, classes)
         loss = loss_fn(logits.float(), y)
     optimizer.zero_grad(set_to_none=True)

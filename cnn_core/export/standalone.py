@@ -250,13 +250,11 @@ _TRAIN = '''def main():
     model = Net()
     if CHANNELS_LAST:
         model = model.to(memory_format=torch.channels_last)
-    optimizer = make_optimizer(model.parameters(), RUN["optimizer"], RUN["lr"], RUN["momentum"], RUN["nesterov"],
-                               RUN["weight_decay"])
+    optimizer = make_optimizer(model.parameters(), RUN)
     batch = RUN["batch_size"]
     steps_per_epoch = math.ceil(len(train_x) / batch)
-    schedule = make_schedule(optimizer, RUN["schedule"], RUN["lr"], steps_per_epoch, args.epochs,
-                             RUN["step_size"], RUN["gamma"])
-    loss_fn = nn.CrossEntropyLoss(label_smoothing=RUN["label_smoothing"])
+    schedule = make_schedule(optimizer, RUN, steps_per_epoch, args.epochs)
+    loss_fn = make_loss(RUN)
     shuffle = torch.Generator().manual_seed(RUN["seed"])
     aug = torch.Generator().manual_seed(RUN["seed"] + 1)
     step, scale = 0, 1.0
@@ -267,7 +265,7 @@ _TRAIN = '''def main():
             idx = perm[b * batch:(b + 1) * batch]
             x = augment_batch(train_x[idx], KIND, RUN["augment"], aug, black)      # (B, C, H, W)
             y = train_y[idx]
-            loss, logits = train_step(model, x, y, loss_fn, optimizer, schedule)
+            loss, logits = train_step(model, x, y, loss_fn, optimizer, schedule, RUN)
             scale_lr(optimizer, scale)
             step += 1
             if step in LR_CHANGES:                        # a base rate changed at this step while the run trained

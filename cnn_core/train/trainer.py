@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Callable
 
 import torch
-from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from cnn_core import recipe
@@ -60,6 +59,7 @@ class Trainer:
         self.world = distributed.current()
         self.record = record if record is not None else store.read_run(self.path)
         self.config = TrainConfig.from_dict(self.record.config).check(check_data=False)
+        self.settings = self.config.to_dict()            # the recipe's view of the config: plain values
         self.on_progress = on_progress
         c = self.config
         self.device = resolve_device(c.device)
@@ -82,16 +82,14 @@ class Trainer:
         if recipe.CHANNELS_LAST:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.net = self.model           # what trains: the model, or its DDP wrapper (fit(); the unwrapped one is saved)
-        self.optimizer = recipe.make_optimizer(self.model.parameters(), c.optimizer, c.lr, c.momentum, c.nesterov,
-                                               c.weight_decay)
+        self.optimizer = recipe.make_optimizer(self.model.parameters(), self.settings)
         n = len(self.splits.train_x)
         full = math.ceil(n / c.batch_size)
         if self.world.active and 0 < n % c.batch_size < self.world.size:
             full -= 1                   # a last batch smaller than the processes would leave one without images
         self.steps_per_epoch = min(full, c.dry_run_batches) if c.dry_run_batches else full
-        self.schedule = recipe.make_schedule(self.optimizer, c.schedule, c.lr, self.steps_per_epoch, c.epochs,
-                                             c.step_size, c.gamma)
-        self.loss_fn = nn.CrossEntropyLoss(label_smoothing=c.label_smoothing)
+        self.schedule = recipe.make_schedule(self.optimizer, self.settings, self.steps_per_epoch, c.epochs)
+        self.loss_fn = recipe.make_loss(self.settings)
         self.shuffle_gen = torch.Generator().manual_seed(c.seed)
         self.aug_gen = torch.Generator().manual_seed(c.seed + 1)
         self.epoch, self.batch_pos, self.step = 0, 0, 0
@@ -220,8 +218,8 @@ class Trainer:
                 part = distributed.shard(len(idx), self.world)
                 x, y = x[part], y[part]                                                     # (B/W, ...)
                 weight = len(y) * self.world.size / len(idx)   # DDP averages the gradients: each part by its share
-            loss, logits = recipe.train_step(self.net, x, y, self.loss_fn, self.optimizer, self.schedule, c.amp,
-                                             weight)
+            loss, logits = recipe.train_step(self.net, x, y, self.loss_fn, self.optimizer, self.schedule,
+                                             self.settings, weight)
             faults.reached("step")
             recipe.scale_lr(self.optimizer, self.lr_scale)  # a steered run's base rate scales the schedule's
             self.step, self.batch_pos = self.step + 1, b + 1
