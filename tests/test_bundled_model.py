@@ -8,12 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from cnn_core.analysis.predict import (
-    BUNDLED_MNIST,
-    drawable_runs,
-    load_model,
-    predict_uint8,
-)
+from cnn_core.analysis.drawing import drawable_runs
+from cnn_core.analysis.predict import BUNDLED_MNIST, load_model, predict_uint8
 from cnn_core.data import catalog
 from cnn_core.runs import checkpoints, metrics_log, store
 
