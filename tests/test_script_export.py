@@ -222,3 +222,14 @@ def test_the_output_file_name_is_written_into_the_usage_line_only_when_plain(tmp
     text = out.read_text(encoding="utf-8")
     assert f"    python {shown} --epochs 1 --data-dir DATA" in ast.get_docstring(ast.parse(text))
     assert _top_level(text) == _top_level(standalone.script(path))
+
+
+def test_a_run_made_before_a_setting_existed_exports_with_its_default(runs_dir):
+    """A run.json without a setting added since (label smoothing here) exports RUN with that setting's
+    default, as resuming it would train: the recipe reads every setting from RUN."""
+    path = _trained_run(runs_dir)
+    config = dict(store.read_run(path).config)
+    del config["label_smoothing"]
+    store.update_run(path, config=config)
+    run = _constant(standalone.script(path), "RUN")
+    assert run["label_smoothing"] == TrainConfig().label_smoothing == 0.0 and run["dataset"] == "mnist"

@@ -19,6 +19,7 @@ from pathlib import Path
 from torch import nn
 
 from cnn_core import recipe
+from cnn_core.config import TrainConfig
 from cnn_core.data import catalog
 from cnn_core.nets import blocks
 from cnn_core.runs import metrics_log, store
@@ -77,7 +78,7 @@ def script(path: Path, file_name: str | None = None) -> str:
     path = Path(path)
     record = store.read_run(path)
     model, meta = load_model(path, which="best")
-    config = dict(record.config)
+    config = {**TrainConfig().to_dict(), **record.config}   # a setting newer than the run: its default, as a resume
     total = sum(p.numel() for p in model.parameters())
     shapes = _container_shapes(model, tuple(meta["input_shape"]))
     if config.get("val_size") is None:        # the dataset's default, as the run resolved it
