@@ -102,9 +102,9 @@ def _arch_params(record: store.Run) -> dict:
 
 # ---- curves -------------------------------------------------------------------------------------
 def curves_frame(records: list[store.Run], labels: dict[str, str] | None = None) -> pd.DataFrame:
-    """Long table of every selected run's curves: one row per (run, point, split, metric).
-    granularity "epoch" has train and val per finished epoch; "step" has train per logged step,
-    its epoch fractional (step / steps per epoch) so both share one epoch axis."""
+    """Long table of every selected run's curves: one row per (run, point, split, metric), for every metric
+    in metrics_log.CURVES. granularity "epoch" has train and val per finished epoch; "step" has train per
+    logged step, its epoch fractional (step / steps per epoch) so both share one epoch axis."""
     labels = labels or unique_labels(records)
     rows = []
     for r in records:
@@ -113,12 +113,12 @@ def curves_frame(records: list[store.Run], labels: dict[str, str] | None = None)
         for m in metrics_log.read_metrics(path):
             if m["kind"] == "epoch":
                 for split in ("train", "val"):
-                    for metric in ("loss", "acc"):
+                    for metric in metrics_log.CURVES:
                         rows.append((label, r.id, "epoch", split, metric, m.get("epoch"), m.get("step"),
                                      m.get("time"), m.get(f"{split}_{metric}")))
             elif m["kind"] == "step":
                 epoch = m["step"] / per_epoch if per_epoch else m.get("epoch")
-                for metric in ("loss", "acc"):
+                for metric in metrics_log.CURVES:
                     rows.append((label, r.id, "step", "train", metric, epoch, m.get("step"), m.get("time"),
                                  m.get(metric)))
     frame = pd.DataFrame(rows, columns=CURVE_COLUMNS)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import NamedTuple
 
 from cnn_core.core import faults, files
 from cnn_core.runs.store import METRICS
@@ -52,8 +53,19 @@ _NUMERIC = ("step", "epoch", "loss", "acc", "lr", "time", "train_loss", "train_a
             "images_per_sec", "test_acc", "test_loss", "final_test_acc")
 
 
+class Metric(NamedTuple):
+    label: str                    # a chart's title
+    percent: bool                 # a share (shown as %), or a plain number
+
+
+# Every metric the engine logs per split, and how it is shown: an epoch line holds train_<name> and
+# val_<name>, a step line <name> (over the last log_every steps). Compare overlays each of them, and Train
+# charts each one that has no chart of its own (loss and accuracy do): a new metric logged by the trainer
+# (cnn_core/train/trainer.py) and named here is on both pages.
+CURVES = {"loss": Metric("Loss (cross-entropy)", False), "acc": Metric("Accuracy", True)}
+
 # The columns every reader may count on, even before the first line; any other key the engine logs is
-# kept too, so a new metric reaches the charts without a change here.
+# kept too.
 STEP_COLUMNS = ["step", "epoch", "loss", "acc", "lr", "time"]
 EPOCH_COLUMNS = ["epoch", "step", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "images_per_sec", "time"]
 
