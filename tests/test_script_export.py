@@ -220,7 +220,7 @@ def test_the_output_file_name_is_written_into_the_usage_line_only_when_plain(tmp
     path = _trained_run(runs_dir)
     out = standalone.write(path, tmp_path / out_name)
     text = out.read_text(encoding="utf-8")
-    assert f"    python {shown} --epochs 1 --data-dir DATA" in ast.get_docstring(ast.parse(text))
+    assert f"    python {shown} --data-dir DATA" in ast.get_docstring(ast.parse(text))
     assert _top_level(text) == _top_level(standalone.script(path))
 
 

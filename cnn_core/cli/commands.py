@@ -421,7 +421,7 @@ def export_cmd(args) -> int:
         from cnn_core.export import standalone
 
         out = standalone.write(path, Path(args.output or f"{path.name}.py"))
-        print(f"wrote {out}: python {out} --epochs 1 --data-dir {catalog.default_data_dir()}")
+        print(f"wrote {out}: python {out} --data-dir {catalog.default_data_dir()}   # the run's epochs again")
         return 0
     from cnn_core.export import formats
 

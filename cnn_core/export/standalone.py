@@ -155,7 +155,7 @@ _HEADER = '''#!/usr/bin/env python3
 the training recipe (split, normalization, augmentation, optimizer, schedule, step, evaluation) in the
 very code that trained the run (cnn_core's recipe.py), with the loop around it.
 
-    python {file} --epochs 1 --data-dir DATA        # one JSON line per epoch: epoch, train_loss, val_acc, ...
+    python {file} --data-dir DATA        # the run's epochs; one JSON line each: epoch, train_loss, val_acc, ...
 
 Where the images come from (--source): `cache` (the default where it is there) reads the very file the
 run trained on, DATA/cache/<dataset>.pt with the dataset RUN names (made by `python -m cnn_core data
@@ -164,8 +164,10 @@ reads --folder, class subfolders of pictures (an ImageFolder), for a dataset of 
 
 What is exact and what is not:
 - With `cache`, the same seed and torch on the CPU, it draws the same validation split, the same initial
-  weights, the same batches and augmentation, and the same learning rates as the run, so epoch 1 gives
-  the run's epoch-1 figures up to floating-point order (the run may have used other threads or a GPU).
+  weights, the same batches and augmentation, and the same learning rates as the run, so each epoch gives
+  the run's figures up to floating-point order (the run may have used other threads or a GPU).
+- --epochs other than the run's stretches or shrinks the schedule (step, cosine, onecycle run over all the
+  epochs asked), so from epoch 1 the rates, and the figures, differ from the run's.
 - With `torchvision` the images are the full official set, which is not what a run on an offline subset
   saw (MNIST here: 10,000 digits); with `folder` the pictures are decoded and resized by torchvision, not
   as `data add` fitted them. The figures then differ a little.
