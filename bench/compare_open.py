@@ -4,7 +4,7 @@ Makes 200 realistic run folders (run.json as the engine leaves it, parameter cou
 metrics.jsonl of 10 epochs and 500 logged steps) in a temp folder, then times
   (a) the library calls the page makes: list the runs, the table, labels, the hyper-parameter
       frame, and, for 5 picked runs, the curves and the config diff;
-  (b) an AppTest run of pages/compare.py in a fresh interpreter (so imports count), a rerun, and
+  (b) an AppTest run of ui/compare/page.py in a fresh interpreter (so imports count), a rerun, and
       a rerun with 5 runs picked.
 Usage: .venv/bin/python bench/compare_open.py [--runs 200]
 """
@@ -110,7 +110,7 @@ def apptest_child(picks: int) -> None:
 
     from cnn_core.runs import store
     t1 = time.perf_counter()
-    at = AppTest.from_file(str(ROOT / "pages" / "compare.py"), default_timeout=120).run()
+    at = AppTest.from_file(str(ROOT / "ui" / "compare" / "page.py"), default_timeout=120).run()
     t2 = time.perf_counter()
     assert not at.exception, at.exception
     at.run()
@@ -146,7 +146,7 @@ def main() -> None:
         print(f"made {args.runs} runs in {time.perf_counter() - t0:.1f} s under {root}; "
               f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
         library(root)
-        print("(b) AppTest of pages/compare.py in a fresh interpreter")
+        print("(b) AppTest of ui/compare/page.py in a fresh interpreter")
         apptest(root, "200 runs")
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from pagekit import shown
+from pagekit import page_file, shown
 
 from cnn_core.analysis import compare
 from cnn_core.config import TrainConfig
@@ -244,7 +244,7 @@ def test_page_overlays_diffs_and_renames(two_runs, runs_dir):
     """AppTest: pick both runs, two curve charts with a train and a val trace per run, the diff, rename."""
     from streamlit.testing.v1 import AppTest
 
-    at = AppTest.from_file(str(ROOT / "pages" / "compare.py"), default_timeout=60).run()
+    at = AppTest.from_file(page_file("compare"), default_timeout=60).run()
     assert not at.exception
     ids = [r.id for r in two_runs]
     at.multiselect(key="compare.pick").set_value(ids).run()
@@ -270,7 +270,7 @@ def test_page_imports_a_folder_and_refuses_a_bad_one(two_runs, runs_dir, tmp_pat
     elsewhere = tmp_path / "elsewhere"
     shutil.copytree(src, elsewhere)
     (tmp_path / "empty").mkdir()
-    at = AppTest.from_file(str(ROOT / "pages" / "compare.py"), default_timeout=60).run()
+    at = AppTest.from_file(page_file("compare"), default_timeout=60).run()
     at.text_input(key="compare.import_path.0").set_value(str(tmp_path / "empty")).run()
     at.button(key="compare.import").click().run()
     assert "not a run folder" in at.error[0].value and len(store.list_runs(runs_dir)) == 2
@@ -292,7 +292,7 @@ def test_page_skips_a_run_already_there(two_runs, runs_dir, tmp_path, monkeypatc
 
     elsewhere = tmp_path / "elsewhere"
     shutil.copytree(two_runs[1].path, elsewhere)
-    at = AppTest.from_file(str(ROOT / "pages" / "compare.py"), default_timeout=60).run()
+    at = AppTest.from_file(page_file("compare"), default_timeout=60).run()
     at.text_input(key="compare.import_path.0").set_value(str(elsewhere)).run()
     at.button(key="compare.import").click().run()
     at.button(key="compare.import_skip").click().run()
@@ -306,7 +306,7 @@ def test_page_table_pins_the_name_and_shows_test_accuracy_early(two_runs):
     right after the name and status, among the columns a 1440 px screen shows."""
     from streamlit.testing.v1 import AppTest
 
-    at = AppTest.from_file(str(ROOT / "pages" / "compare.py"), default_timeout=60).run()
+    at = AppTest.from_file(page_file("compare"), default_timeout=60).run()
     table = at.dataframe[0]
     assert json.loads(table.proto.columns)["name"]["pinned"] is True
     assert list(table.proto.column_order)[:3] == ["name", "status", "test_acc"]
@@ -333,7 +333,7 @@ def test_page_warns_of_runs_at_chance_and_of_different_datasets(runs_dir):
     other = _record("fashion", dataset="fashion-mnist", test_acc=0.86)
     other.config["dataset"] = "fashion-mnist"
     _write(runs_dir, other)
-    at = AppTest.from_file(str(ROOT / "pages" / "compare.py"), default_timeout=60).run()
+    at = AppTest.from_file(page_file("compare"), default_timeout=60).run()
     warning = " ".join(w.value for w in at.warning)
     assert "1 run(s) finished at chance level" in warning and "**dead** (10.15%)" in warning
     at.multiselect(key="compare.pick").set_value(["dead", "fashion"]).run()

@@ -19,8 +19,8 @@ from cnn_core.nets.architectures import build_model
 from cnn_core.runs import checkpoints, store
 
 ROOT = Path(__file__).resolve().parent.parent
-PAGE = str(ROOT / "pages" / "draw.py")
-CANVAS = "draw.canvas.0"        # ui.draw_widgets: the canvas key before any Clear
+PAGE = str(ROOT / "ui" / "draw" / "page.py")
+CANVAS = "draw.canvas.0"        # ui/draw/state.py: the canvas key before any Clear
 TIMEOUT = 90                    # the first run in a process imports torch
 
 needs_bundled = pytest.mark.skipif(not (predict.BUNDLED_MNIST / store.BEST).is_file(),

@@ -25,7 +25,7 @@ TENSOR_CODE = re.compile(r"\btorch\.|\bnn\.|\.backward\(")
 
 def test_cnn_core_never_imports_streamlit_or_plotly():
     """Importing every cnn_core module in a fresh interpreter leaves streamlit and plotly unimported: the
-    library computes numbers, the dashboard (ui/, pages/) draws them."""
+    library computes numbers, the dashboard (ui/) draws them."""
     script = (
         "import importlib, sys\n"
         f"for name in {MODULES!r}:\n"
@@ -40,8 +40,10 @@ def test_cnn_core_never_imports_streamlit_or_plotly():
 
 def test_pages_hold_no_tensor_code():
     """No page file touches torch directly (torch., nn., .backward(): that work belongs in cnn_core."""
+    pages = sorted((ROOT / "ui").glob("*/page.py"))
+    assert {p.parent.name for p in pages} == {"home", "train", "inspector", "compare", "draw"}, pages
     offenders = []
-    for page in sorted((ROOT / "pages").glob("*.py")) + [ROOT / "dashboard.py"]:
+    for page in pages + [ROOT / "dashboard.py"]:
         for n, line in enumerate(page.read_text().splitlines(), 1):
             code = line.split("#", 1)[0]
             if TENSOR_CODE.search(code):

@@ -13,7 +13,7 @@ from cnn_core.config import TrainConfig
 from cnn_core.runs import store
 from cnn_core.train import engine, trainer
 
-PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "inspect.py")
+PAGE = str(Path(__file__).resolve().parent.parent / "ui" / "inspector" / "page.py")
 FAST = dict(dataset="mnist", arch="lenet", val_size=100, epochs=1, batch_size=32, lr=0.05)
 
 

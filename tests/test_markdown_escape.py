@@ -135,7 +135,7 @@ def test_train_live_panel_shows_hostile_names_inert():
     live = store.create_run(TrainConfig(epochs=1, val_size=100), HOSTILE)
     store.update_run(live, status="running", pid=os.getpid(), heartbeat=time.time())   # alive: this process
     done = _finished(HOSTILE)
-    at = AppTest.from_file(str(ROOT / "pages" / "train.py"), default_timeout=TIMEOUT)
+    at = AppTest.from_file(str(ROOT / "ui" / "train" / "page.py"), default_timeout=TIMEOUT)
     at.query_params["run"] = done.name
     assert_inert(at.run())
 
@@ -146,7 +146,7 @@ def test_live_panel_html_keeps_values_from_run_json_on_one_line():
     done = _finished("plain", schedule="cosine")
     store.update_run(done, progress={"epoch": f"2\n\n{HOSTILE}\n\n", "epochs": 2, "step": 8, "total_steps": 8,
                                     "elapsed": 4.0, "lr": 0.0})
-    at = AppTest.from_file(str(ROOT / "pages" / "train.py"), default_timeout=TIMEOUT)
+    at = AppTest.from_file(str(ROOT / "ui" / "train" / "page.py"), default_timeout=TIMEOUT)
     at.query_params["run"] = done.name
     assert_inert(at.run())
 
@@ -154,7 +154,7 @@ def test_live_panel_html_keeps_values_from_run_json_on_one_line():
 def test_compare_shows_hostile_names_inert(runs_dir):
     """Compare: the chance warning, the diff table, the curves' legend, the rename and delete messages."""
     a, b = _finished(HOSTILE, test_acc=0.1), _finished("plain", lr=0.1)
-    at = AppTest.from_file(str(ROOT / "pages" / "compare.py"), default_timeout=TIMEOUT).run()
+    at = AppTest.from_file(str(ROOT / "ui" / "compare" / "page.py"), default_timeout=TIMEOUT).run()
     at.multiselect(key="compare.pick").set_value([a.name, b.name]).run()
     assert_inert(at)
     at.selectbox(key="compare.action_run").set_value(b.name).run()
@@ -173,7 +173,7 @@ def test_inspect_run_without_weights_shows_its_name_inert(runs_dir):
     """Inspect: a failed run with no weights; its error and its name (the no-weights warning) stay text."""
     path = store.create_run(TrainConfig(epochs=1, val_size=100), HOSTILE)
     store.update_run(path, status="failed", error=f"class {HOSTILE} is missing")
-    at = AppTest.from_file(str(ROOT / "pages" / "inspect.py"), default_timeout=TIMEOUT)
+    at = AppTest.from_file(str(ROOT / "ui" / "inspector" / "page.py"), default_timeout=TIMEOUT)
     at.query_params["run"] = path.name
     at.run()
     assert "no saved weights" in " ".join(w.value for w in at.warning)
@@ -183,7 +183,7 @@ def test_inspect_run_without_weights_shows_its_name_inert(runs_dir):
 def test_a_hostile_run_in_the_url_stays_text(runs_dir):
     """A link to the dashboard naming an unknown run (?run=![x](http://...)) is quoted as text, not fetched."""
     store.create_run(TrainConfig(epochs=1, val_size=100), "plain")
-    at = AppTest.from_file(str(ROOT / "pages" / "inspect.py"), default_timeout=TIMEOUT)
+    at = AppTest.from_file(str(ROOT / "ui" / "inspector" / "page.py"), default_timeout=TIMEOUT)
     at.query_params["run"] = HOSTILE
     at.run()
     assert "There is no run" in " ".join(w.value for w in at.warning)
@@ -195,14 +195,14 @@ def test_home_links_to_hostile_runs_inert(runs_dir):
     live = store.create_run(TrainConfig(epochs=1, val_size=100), HOSTILE)
     store.update_run(live, status="running", pid=os.getpid(), heartbeat=time.time())
     _finished(HOSTILE)
-    assert_inert(AppTest.from_file(str(ROOT / "pages" / "home.py"), default_timeout=TIMEOUT).run())
+    assert_inert(AppTest.from_file(str(ROOT / "ui" / "home" / "page.py"), default_timeout=TIMEOUT).run())
 
 
 def test_inspect_tabs_show_hostile_class_names_inert(template_run, runs_dir, monkeypatch):
     """Inspect with a test set whose classes are hostile (a dataset added from a zip names them): every tab
     (Confusion's sentence and table, the galleries' captions, Saliency, the charts) shows them as text."""
     from cnn_core.analysis import inspection
-    from ui import inspect_widgets
+    from ui.inspector import widgets as inspect_widgets
 
     load = inspection.load_test_set
     monkeypatch.setattr(inspection, "load_test_set", lambda d: replace(
@@ -212,7 +212,7 @@ def test_inspect_tabs_show_hostile_class_names_inert(template_run, runs_dir, mon
     shutil.copytree(template_run, path)
     store.rename_run(path, HOSTILE)
     try:
-        at = AppTest.from_file(str(ROOT / "pages" / "inspect.py"), default_timeout=TIMEOUT)
+        at = AppTest.from_file(str(ROOT / "ui" / "inspector" / "page.py"), default_timeout=TIMEOUT)
         at.query_params["run"] = path.name
         at.run()
         assert at.table and not at.error
@@ -230,7 +230,7 @@ def test_draw_shows_hostile_class_names_inert(runs_dir):
     _rewrite_classes(path, [f"{HOSTILE} {i}" for i in range(len(record.classes))])
     store.rename_run(path, HOSTILE)
     fake_run(runs_dir, seed=1)                       # a second run: "Every run's answer" is offered
-    at = AppTest.from_file(str(ROOT / "pages" / "draw.py"), default_timeout=TIMEOUT)
+    at = AppTest.from_file(str(ROOT / "ui" / "draw" / "page.py"), default_timeout=TIMEOUT)
     at.session_state[CANVAS] = canvas_state(drawn_one())
     at.run()
     at.selectbox(key="draw.run").set_value(str(path)).run()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from pagekit import shown
+from pagekit import page_file, shown
 from streamlit.testing.v1 import AppTest
 from torch import nn
 
@@ -20,7 +20,7 @@ from cnn_core.config import TrainConfig
 from cnn_core.nets import architectures, layers
 
 ROOT = Path(__file__).resolve().parent.parent
-TRAIN = str(ROOT / "pages" / "train.py")
+TRAIN = page_file("train")
 TIMEOUT = 90
 HUGE = [{"type": "linear", "out": 65536}] * 25       # 1.03e11 parameters whatever the input: 412 GB
 WIDE = [{"type": "conv", "out": 64, "kernel": 3, "padding": 1}, {"type": "flatten"},

@@ -2,7 +2,9 @@
 launches good ones, clones saved runs, and the live panel reads runs from disk."""
 from __future__ import annotations
 
+import ast
 import os
+import re
 import time
 from pathlib import Path
 
@@ -15,7 +17,7 @@ from cnn_core.runs import metrics_log, store
 from cnn_core.train import jobs
 
 ROOT = Path(__file__).resolve().parent.parent
-PAGES = ["pages/home.py", "pages/train.py", "pages/inspect.py", "pages/compare.py", "pages/draw.py"]
+PAGES = ["ui/home/page.py", "ui/train/page.py", "ui/inspector/page.py", "ui/compare/page.py", "ui/draw/page.py"]
 TIMEOUT = 90  # the first run in a process imports torch
 
 
@@ -56,9 +58,50 @@ def test_frame_renders_every_page():
         assert at.title, page
 
 
+# A string that reads like a page's key: its page's prefix, a dot, a name ("train.lr", "le.add", "own.zip").
+KEY_LIKE = re.compile(r"^(home|own|train|le|sweep|inspect|compare|draw)\.[a-z_{]")
+
+
+def _key_literals(path: Path) -> list[str]:
+    """Where a file spells a key out: a string literal (or f-string) given as `key=`, used as a session_state
+    subscript or as the key of its get/pop/setdefault/update, or any literal that reads like a page's key."""
+    def literal(node) -> bool:
+        return isinstance(node, ast.JoinedStr) or isinstance(node, ast.Constant) and isinstance(node.value, str)
+
+    def on_state(node) -> bool:
+        return isinstance(node, ast.Attribute) and node.attr == "session_state"
+
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        spelled = []
+        if isinstance(node, ast.keyword) and node.arg == "key" and literal(node.value):
+            spelled.append(node.value)
+        elif isinstance(node, ast.Subscript) and on_state(node.value) and literal(node.slice):
+            spelled.append(node.slice)
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and on_state(node.func.value):
+            spelled += [a for a in node.args[:1] if literal(a)]
+            spelled += [k for a in node.args if isinstance(a, ast.Dict) for k in a.keys if k is not None and literal(k)]
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and KEY_LIKE.match(node.value):
+            spelled.append(node)
+        elif isinstance(node, ast.JoinedStr) and node.values and literal(node.values[0]) \
+                and KEY_LIKE.match(str(getattr(node.values[0], "value", ""))):
+            spelled.append(node)
+        found += [f"{path.relative_to(ROOT)}:{n.lineno}: {ast.unparse(n)}" for n in spelled]
+    return found
+
+
+def test_page_keys_are_named_in_their_state_modules():
+    """No session-state or widget key is spelled out in ui/ outside the pages' state.py modules: each page's
+    keys are named once, in its own state module, and its code uses those names."""
+    files = [f for f in sorted((ROOT / "ui").rglob("*.py")) if f.name != "state.py"]
+    assert ROOT / "ui" / "train" / "form.py" in files
+    found = [hit for f in files for hit in _key_literals(f)]
+    assert not found, "\n".join(found)
+
+
 def test_home_on_a_fresh_install_says_what_to_do_first():
     """With no runs, Home shows the first steps, and every dataset with a state."""
-    text = texts(app("pages/home.py"))
+    text = texts(app("ui/home/page.py"))
     assert "First time here?" in text
     for name in ("MNIST", "Fashion-MNIST", "CIFAR-10", "CIFAR-2"):
         assert name in text
@@ -71,7 +114,7 @@ def test_home_prepare_button_caches_the_dataset(tmp_path, monkeypatch):
     data_dir = tmp_path / "data"
     write_idx_dataset(data_dir / "fashion-mnist", n_train=60, n_test=20, seed=5)
     monkeypatch.setenv("CNN_DATA_DIR", str(data_dir))
-    at = app("pages/home.py")
+    at = app("ui/home/page.py")
     assert "not prepared" in texts(at)
     at.button(key="home.prepare.fashion-mnist").click().run()
     assert not at.exception
@@ -81,7 +124,7 @@ def test_home_prepare_button_caches_the_dataset(tmp_path, monkeypatch):
 
 def test_bad_values_show_their_errors_and_launch_nothing(runs_dir):
     """LR 0 and batch size 0 show their messages next to the fields; Launch is off; nothing is written."""
-    at = app("pages/train.py")
+    at = app("ui/train/page.py")
     at.number_input(key="train.lr").set_value(0.0)
     at.number_input(key="train.batch_size").set_value(0)
     at.run()
@@ -95,7 +138,7 @@ def test_bad_values_show_their_errors_and_launch_nothing(runs_dir):
 
 def test_layer_table_follows_the_architecture():
     """The layer table shows the chosen model's layers and total before anything trains."""
-    at = app("pages/train.py")
+    at = app("ui/train/page.py")
     assert "21,840" in texts(at)                       # LeNet on 1x28x28
     at.selectbox(key="train.arch").set_value("simple-cnn").run()
     assert "parameters in all" in texts(at) and "21,840" not in texts(at)
@@ -105,7 +148,7 @@ def test_layer_table_follows_the_architecture():
 
 def test_good_config_launches_a_run(runs_dir):
     """A valid form launches one run: its folder appears and the live panel shows it."""
-    at = app("pages/train.py")
+    at = app("ui/train/page.py")
     at.number_input(key="train.batch_size").set_value(32)
     at.number_input(key="train.epochs").set_value(1)
     at.number_input(key="train.val_size").set_value(100)
@@ -133,7 +176,7 @@ def test_clone_fills_the_form_from_a_saved_run():
                          val_size=100)
     path = store.create_run(config, "to clone")
     store.update_run(path, status="cancelled")   # created, never launched: not in progress
-    at = app("pages/train.py")
+    at = app("ui/train/page.py")
     at.selectbox(key="train.clone").set_value(path.name).run()
     at.button(key="train.clone_btn").click().run()
     ss = at.session_state
@@ -166,7 +209,7 @@ def test_live_panel_shows_a_finished_run_from_the_url():
     """?run=<id> opens that run: progress, charts, test accuracy and a link to Inspect it."""
     path = _finished_run()
     _finished_run(0.5)   # a newer run: the URL, not recency, decides
-    at = app("pages/train.py", run=path.name)
+    at = app("ui/train/page.py", run=path.name)
     assert not at.exception
     assert at.selectbox(key="train.watch").value == path.name
     text = texts(at)
@@ -185,10 +228,10 @@ def _numbers(at: AppTest) -> str:
 def test_a_finished_run_shows_the_rate_its_schedule_ended_on_beside_its_base_rate():
     """A cosine run ends at rate 0: the panel says it is the schedule's end and names the base rate; a
     constant rate is shown alone."""
-    cosine = app("pages/train.py", run=_finished_run(schedule="cosine").name)
+    cosine = app("ui/train/page.py", run=_finished_run(schedule="cosine").name)
     assert "at the end (cosine schedule), base 0.01" in _numbers(cosine)
     assert ">0<" in _numbers(cosine)
-    constant = app("pages/train.py", run=_finished_run(schedule="none").name)
+    constant = app("ui/train/page.py", run=_finished_run(schedule="none").name)
     assert ">0.01<" in _numbers(constant) and "at the end" not in _numbers(constant)
 
 
@@ -197,7 +240,7 @@ def test_live_panel_defaults_to_the_newest_active_run():
     path = store.create_run(TrainConfig(epochs=1, val_size=100), "in progress")
     store.update_run(path, status="running", pid=os.getpid(), heartbeat=time.time())  # alive: this process
     _finished_run()
-    at = app("pages/train.py")
+    at = app("ui/train/page.py")
     assert at.selectbox(key="train.watch").value == path.name
     assert at.button(key="train.stop")
     assert "At most 2 runs train at once" in texts(at)
@@ -208,18 +251,18 @@ def test_leaving_train_and_coming_back_keeps_the_run_and_the_form():
     and the form keeps what was typed."""
     older, newer = _finished_run(), _finished_run()
     at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=TIMEOUT).run()
-    at.switch_page("pages/train.py")
+    at.switch_page("ui/train/page.py")
     at.query_params["run"] = older.name
     at.run()
     assert at.selectbox(key="train.watch").value == older.name
-    at.switch_page("pages/home.py").run()
-    at.switch_page("pages/train.py").run()   # no ?run= this time: the session remembers
+    at.switch_page("ui/home/page.py").run()
+    at.switch_page("ui/train/page.py").run()   # no ?run= this time: the session remembers
     assert at.selectbox(key="train.watch").value == older.name
     at.session_state["train.tab"] = "New run"
     at.run()
     at.number_input(key="train.epochs").set_value(9).run()
-    at.switch_page("pages/home.py").run()
-    at.switch_page("pages/train.py").run()
+    at.switch_page("ui/home/page.py").run()
+    at.switch_page("ui/train/page.py").run()
     assert at.session_state["train.epochs"] == 9 and newer.exists()
 
 
@@ -227,10 +270,10 @@ def test_leaving_train_and_coming_back_keeps_the_run_and_the_form():
 def test_home_first_steps_skip_preparing_when_mnist_is_ready(tmp_path, monkeypatch):
     """MNIST prepared (the test data folder has it): the first steps start at Train, no 'Prepare a
     dataset'. An empty data folder: preparing comes first."""
-    ready = texts(app("pages/home.py"))
+    ready = texts(app("ui/home/page.py"))
     assert "**First time here?** 1. Open **Train**, keep LeNet on MNIST" in ready and "Prepare a dataset" not in ready
     monkeypatch.setenv("CNN_DATA_DIR", str(tmp_path / "empty"))
-    assert "**First time here?** 1. Prepare a dataset below" in texts(app("pages/home.py"))
+    assert "**First time here?** 1. Prepare a dataset below" in texts(app("ui/home/page.py"))
 
 
 def test_home_names_the_mnist_subset_source_once(tmp_path, monkeypatch):
@@ -255,7 +298,7 @@ def test_live_panel_warns_of_a_run_at_chance():
     """A completed run whose test accuracy is chance level gets a warning, not a green success."""
     path = _finished_run(0.1015)
     store.update_run(path, summary={**store.read_run(path).summary, "chance_acc": 0.1127})
-    at = app("pages/train.py", run=path.name)
+    at = app("ui/train/page.py", run=path.name)
     assert not at.exception and not at.success
     assert "Test accuracy 10.15% is chance level (guessing scores 11.27%)" in " ".join(w.value for w in at.warning)
 
@@ -268,7 +311,7 @@ def test_live_panel_charts_take_log_scale_and_smoothing():
     from ui.figures import curves as charts
 
     path = _finished_run()
-    at = app("pages/train.py", run=path.name)
+    at = app("ui/train/page.py", run=path.name)
     at.slider(key="train.smoothing").set_value(0.5).run()
     at.toggle(key="train.loss_log").set_value(True).run()
     loss = json.loads(at.get("plotly_chart")[0].proto.spec)
@@ -280,7 +323,7 @@ def test_live_panel_charts_take_log_scale_and_smoothing():
 def test_train_form_lists_bad_settings_by_their_labels():
     """Launch's note names the fields as the form labels them (Dropout, Batch size), never their ids; the
     architecture knobs have labels too; with only dropout wrong the layer table still shows."""
-    at = app("pages/train.py")
+    at = app("ui/train/page.py")
     labels = {n.label for n in at.number_input}
     assert {"Conv1 filters", "Conv2 filters", "Hidden units (fc1)", "Dropout"} <= labels
     assert not {"conv1_channels", "fc_width"} & labels
@@ -297,5 +340,5 @@ def test_train_form_lists_bad_settings_by_their_labels():
 def test_at_most_one_run_trains_reads_right(monkeypatch):
     """One slot: 'At most 1 run trains at once', not '1 run train'."""
     monkeypatch.setenv("CNN_MAX_JOBS", "1")
-    text = texts(app("pages/train.py"))
+    text = texts(app("ui/train/page.py"))
     assert "At most 1 run trains at once" in text and "1 run train " not in text

@@ -41,7 +41,7 @@ def test_cli_preset_then_flags_win():
 
 
 def _form():
-    from ui import train_form
+    from ui.train import form as train_form
 
     train_form.init_state()
     train_form.new_run()

@@ -50,7 +50,7 @@ def _form_with_warmup():
 
     from cnn_core.config import TrainConfig
     from cnn_core.core.settings import setting
-    from ui import train_form
+    from ui.train import form as train_form
 
     @dataclass
     class WarmupConfig(TrainConfig):
@@ -76,7 +76,7 @@ def test_a_new_setting_is_a_form_widget():
 
 def test_every_setting_has_words_and_a_place():
     """Each TrainConfig setting has a label and help; each one the form draws names a section it has."""
-    from ui import train_form
+    from ui.train import form as train_form
 
     for name, spec in specs(TrainConfig).items():
         assert spec.label and spec.help, name

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from pagekit import page_file
 
 from cnn_core.cli.entry import main
 from cnn_core.runs import metrics_log, store
@@ -259,7 +260,7 @@ def test_the_sweep_tab_offers_configured_ray_clusters_and_no_free_address(monkey
     from streamlit.testing.v1 import AppTest
 
     monkeypatch.setenv(ledger.RAY_ADDRESSES_ENV, "lab=10.0.0.5:6379, gpu=10.0.0.9:6379")
-    at = AppTest.from_file(str(ROOT / "pages" / "train.py"), default_timeout=90)
+    at = AppTest.from_file(page_file("train"), default_timeout=90)
     at.session_state["train.tab"] = "Sweep"
     at.run()
     assert not at.exception, [e.value for e in at.exception]

@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 from browserkit import SHOTS, chromium_page, dashboard_server, idle, train_runs
 
-TABS = ("Filters", "Feature maps", "Confusion", "Mistakes", "Saliency", "Histograms")
+from ui.inspector import tabs
+
+TABS = tuple(name for name in tabs.TABS if name not in tabs.ASKS_FIRST)   # every view that draws from the run
 VISUAL = ".js-plotly-plot, [data-testid='stImage'] img"
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from pagekit import shown
+from pagekit import page_file, shown
 from streamlit.testing.v1 import AppTest
 
 from cnn_core.cli import entry
@@ -23,7 +23,7 @@ from cnn_core.train import engine, jobs
 from ui import views
 
 ROOT = Path(__file__).resolve().parents[2]
-TRAIN = str(ROOT / "pages" / "train.py")
+TRAIN = page_file("train")
 TIMEOUT = 90          # the first AppTest run in a process imports torch
 # No shipped dataset is too small for any architecture (the smallest input lenet takes is 16x16, every dataset
 # is 28x28 or 32x32), so the "architecture does not fit the input" case registers a 1x8x8 dataset for itself.

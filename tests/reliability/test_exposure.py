@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from browserkit import dashboard_server
-from pagekit import shown
+from pagekit import page_file, shown
 from streamlit.testing.v1 import AppTest
 from test_draw_page import fake_run
 
@@ -123,7 +123,7 @@ def test_hostile_query_parameters_read_nothing_outside(page, world, monkeypatch,
     global _RECORD
     good, sentinel = world
     monkeypatch.setattr(predict, "BUNDLED_MNIST", tmp_path / "no-bundled-model")   # Draw lists the good run only
-    at = AppTest.from_file(str(ROOT / "pages" / page), default_timeout=TIMEOUT)
+    at = AppTest.from_file(page_file(page), default_timeout=TIMEOUT)
     for value in HOSTILE:
         value = str(sentinel) if value == "SENTINEL" else value
         at.query_params["run"] = value

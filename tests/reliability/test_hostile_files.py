@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from pagekit import shown
+from pagekit import page_file, shown
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 from test_draw_page import canvas_state, drawn_one, fake_run
@@ -28,13 +28,12 @@ from cnn_core.runs import archive, checkpoints, metrics_log, store
 from cnn_core.runs.checkpoints import CheckpointError
 
 ROOT = Path(__file__).resolve().parents[2]
-PAGES = ROOT / "pages"
 TIMEOUT = 90
-PRODUCT = ["cnn_core", "pages", "ui", "scripts", "bench", "dashboard.py"]   # code a user runs
+PRODUCT = ["cnn_core", "ui", "scripts", "bench", "dashboard.py"]   # code a user runs
 
 
 def _app(page: str, run: str | None = None, **state) -> AppTest:
-    at = AppTest.from_file(str(PAGES / page), default_timeout=TIMEOUT)
+    at = AppTest.from_file(page_file(page), default_timeout=TIMEOUT)
     if run is not None:
         at.query_params["run"] = run
     for k, v in state.items():
@@ -145,7 +144,7 @@ def test_code_running_checkpoint_refused_by_inspect_and_draw_pages(evil_run, mon
     at = _app("inspect.py", run=path.name)
     assert "These weights cannot be loaded" in _texts(at, "error") and REFUSED in _texts(at, "error")
     monkeypatch.setattr(predict, "BUNDLED_MNIST", fake_run(tmp_path / "models"))
-    at = AppTest.from_file(str(PAGES / "draw.py"), default_timeout=TIMEOUT)
+    at = AppTest.from_file(page_file("draw"), default_timeout=TIMEOUT)
     at.session_state["draw.canvas.0"] = canvas_state(drawn_one())
     at.session_state["draw.run"] = str(path)
     at.run()

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
-from pagekit import shown
+from pagekit import page_file, shown
 
 from cnn_core.config import TrainConfig
 from cnn_core.core import files
@@ -254,7 +254,7 @@ def test_launch_on_the_train_page_with_the_line_full_says_so_and_keeps_nothing(o
     with _slots_taken(one_slot):
         try:
             jobs.launch(waiting)
-            at = AppTest.from_file(str(Path(__file__).resolve().parents[2] / "pages" / "train.py"), default_timeout=90)
+            at = AppTest.from_file(page_file("train"), default_timeout=90)
             at.session_state["train.tab"] = "New run"     # with a run waiting, the page opens on Live
             at.run()
             at.button(key="train.launch").click().run()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from pagekit import shown
+from pagekit import page_file, shown
 from PIL import Image
 from streamlit import config as st_config
 from streamlit.testing.v1 import AppTest
@@ -22,7 +22,6 @@ from cnn_core.runs import store
 from ui import own_data
 
 ROOT = Path(__file__).resolve().parents[2]
-PAGES = ROOT / "pages"
 TIMEOUT = 90
 PIPE_TIMEOUT = 60            # a blocked open() never returns: the subprocess is killed after this
 needs_bundled = pytest.mark.skipif(not (predict.BUNDLED_MNIST / store.BEST).is_file(),
@@ -124,7 +123,7 @@ def _compare(at: AppTest, path: str) -> list[str]:
 
 
 def _open(page: str) -> AppTest:
-    at = AppTest.from_file(str(PAGES / page), default_timeout=TIMEOUT).run()
+    at = AppTest.from_file(page_file(page), default_timeout=TIMEOUT).run()
     if page == "home.py":
         at.segmented_control(key="own.how").set_value("A folder on this machine").run()
     return at

@@ -2,7 +2,8 @@
 empty; add, remove, reorder and edit layers. Under every layer, live: its output shape, its parameters
 and the running total, the output-size formula with its numbers, and how much of the image one value
 sees; what does not fit is said in words. Beside it, the conv-versus-dense figures for this input. The
-work is cnn_core.nets.layers'; the list lives in the form's session state like any architecture knob."""
+work is cnn_core.nets.layers'; the list lives in the form's session state like any architecture knob
+(state.LAYERS)."""
 from __future__ import annotations
 
 import json
@@ -12,71 +13,69 @@ import streamlit as st
 
 from cnn_core.nets import layers as layer_list
 from ui import views
-from ui.train_form import pkey
-
-LIST = pkey("custom", "layers")       # the form reads the list here (an architecture knob)
-UIDS, LAST = "le.uids", "le.last"     # a stable widget key per row; the list as the editor last left it
+from ui.train import state
 
 
 def _layers() -> list[dict]:
     ss = st.session_state
-    if not isinstance(ss.get(LIST), list):
-        ss[LIST] = json.loads(json.dumps(layer_list.DEFAULT))
-    if ss.get(LAST) != json.dumps(ss[LIST]) or len(ss.get(UIDS, [])) != len(ss[LIST]):
-        ss[UIDS] = [uuid.uuid4().hex[:8] for _ in ss[LIST]]   # set from elsewhere (a clone): fresh widgets
+    if not isinstance(ss.get(state.LAYERS), list):
+        ss[state.LAYERS] = json.loads(json.dumps(layer_list.DEFAULT))
+    items = ss[state.LAYERS]
+    if ss.get(state.LE_LAST) != json.dumps(items) or len(ss.get(state.LE_UIDS, [])) != len(items):
+        ss[state.LE_UIDS] = [uuid.uuid4().hex[:8] for _ in items]   # set from elsewhere (a clone): fresh widgets
         _keep()
-    return ss[LIST]
+    return items
 
 
 def _keep() -> None:
-    st.session_state[LAST] = json.dumps(st.session_state[LIST])
+    st.session_state[state.LE_LAST] = json.dumps(st.session_state[state.LAYERS])
 
 
 def _set(i: int, field: str, wkey: str) -> None:
-    st.session_state[LIST][i][field] = st.session_state[wkey]
+    st.session_state[state.LAYERS][i][field] = st.session_state[wkey]
     _keep()
 
 
 def _retype(i: int, wkey: str) -> None:
-    st.session_state[LIST][i] = {"type": st.session_state[wkey]}
-    st.session_state[UIDS][i] = uuid.uuid4().hex[:8]
+    st.session_state[state.LAYERS][i] = {"type": st.session_state[wkey]}
+    st.session_state[state.LE_UIDS][i] = uuid.uuid4().hex[:8]
     _keep()
 
 
 def _move(i: int, to: int) -> None:
-    for name in (LIST, UIDS):
+    for name in (state.LAYERS, state.LE_UIDS):
         items = st.session_state[name]
         items.insert(to, items.pop(i))
     _keep()
 
 
 def _remove(i: int) -> None:
-    for name in (LIST, UIDS):
+    for name in (state.LAYERS, state.LE_UIDS):
         st.session_state[name].pop(i)
     _keep()
 
 
 def _add() -> None:
-    st.session_state[LIST].append({"type": st.session_state["le.add_type"]})
-    st.session_state[UIDS].append(uuid.uuid4().hex[:8])
+    st.session_state[state.LAYERS].append({"type": st.session_state[state.LE_ADD_TYPE]})
+    st.session_state[state.LE_UIDS].append(uuid.uuid4().hex[:8])
     _keep()
 
 
 def _start_from(input_shape: tuple, classes: int) -> None:
     from cnn_core.nets import architectures
 
-    arch = st.session_state["le.start"]
+    arch = st.session_state[state.LE_START]
     if arch == "empty":
-        st.session_state[LIST] = [{"type": "flatten"}]
+        st.session_state[state.LAYERS] = [{"type": "flatten"}]
     else:
-        params = {p.name: st.session_state.get(pkey(arch, p.name), p.default)
+        params = {p.name: st.session_state.get(state.pkey(arch, p.name), p.default)
                   for p in architectures.get_architecture(arch).params}
         try:                            # on the meta device: only its layers are read
             model = architectures.build_model(arch, input_shape, classes, params, meta=True)
         except ValueError:
             model = architectures.build_model(arch, input_shape, classes, meta=True)
-        st.session_state[LIST] = layer_list.from_model(model)
-    st.session_state[LIST + ".from"] = arch
+        st.session_state[state.LAYERS] = layer_list.from_model(model)
+    st.session_state[state.LAYERS_FROM] = arch
 
 
 def _receptive(step) -> str:
@@ -96,12 +95,12 @@ def editor(input_shape: tuple, classes: int, batch_size: int | None = None) -> N
     starts = {a.id: a.title for a in architectures.ARCHITECTURES.values() if a.id != "custom"}
     st.subheader("Your layers")
     a, b, c = st.columns([3, 1, 2], vertical_alignment="bottom")
-    a.selectbox("Start from", [*starts, "empty"], key="le.start", format_func=lambda i: starts.get(i, "empty"),
+    a.selectbox("Start from", [*starts, "empty"], key=state.LE_START, format_func=lambda i: starts.get(i, "empty"),
                 help="A tutorial model's layers (with its knobs as set on the form), or an empty list.")
-    b.button("Load", key="le.load", on_click=_start_from, args=(input_shape, classes), width="stretch",
+    b.button("Load", key=state.LE_LOAD, on_click=_start_from, args=(input_shape, classes), width="stretch",
               icon=":material/download:")
     c.download_button("Layers as JSON", json.dumps(items, indent=1), "layers.json", "application/json",
-                      key="le.download", width="stretch", icon=":material/data_object:",
+                      key=state.LE_DOWNLOAD, width="stretch", icon=":material/data_object:",
                       help="For the CLI: python -m cnn_core train --layers layers.json")
     why = layer_list.problem(items)
     steps = layer_list.plan(items, input_shape, classes) if why is None else []
@@ -110,7 +109,7 @@ def editor(input_shape: tuple, classes: int, batch_size: int | None = None) -> N
                "sees (the receptive field).")
     if why:
         st.error(views.md(why), icon=":material/error:")   # it quotes the list's values (a cloned run's)
-    uids, row = st.session_state[UIDS], 0
+    uids, row = st.session_state[state.LE_UIDS], 0
     for step in steps:                      # one step per layer, and the ones the editor adds (auto)
         if step.auto:
             _auto(step)
@@ -127,9 +126,9 @@ def editor(input_shape: tuple, classes: int, batch_size: int | None = None) -> N
         for why in layer_list.size_problems(steps, input_shape, batch_size):
             st.error(why, icon=":material/error:")
     d, e = st.columns([3, 1], vertical_alignment="bottom")
-    d.selectbox("Add a layer", list(layer_list.TYPES), key="le.add_type",
+    d.selectbox("Add a layer", list(layer_list.TYPES), key=state.LE_ADD_TYPE,
                 format_func=lambda t: f"{t}: {layer_list.TYPES[t][1]}")
-    e.button("Add", key="le.add", on_click=_add, width="stretch", icon=":material/add:")
+    e.button("Add", key=state.LE_ADD, on_click=_add, width="stretch", icon=":material/add:")
     conv_vs_dense(input_shape)
 
 
@@ -140,18 +139,18 @@ def _auto(step) -> None:
 
 def _row(i: int, uid: str, layer: dict, step, n: int) -> None:
     fields = layer_list.TYPES.get(layer.get("type"), ((), ""))[0]
-    with st.container(border=True, key=f"le.row.{uid}"):
+    with st.container(border=True, key=state.le_row(uid)):
         # one row that wraps (not columns, which stack one widget per line on a phone): the type, its
         # fields at fixed widths, then move and remove
         row = st.container(horizontal=True, vertical_alignment="bottom", gap="small")
         name = step.name if step else f"layer {i + 1}"
-        tkey = f"le.{uid}.type"
+        tkey = state.le_type(uid)
         if st.session_state.get(tkey) != layer.get("type") and layer.get("type") in layer_list.TYPES:
             st.session_state[tkey] = layer["type"]
         row.selectbox(name, list(layer_list.TYPES), key=tkey, on_change=_retype, args=(i, tkey), width=160,
                       help=layer_list.TYPES.get(layer.get("type"), ((), ""))[1])
         for spec in fields:
-            wkey = f"le.{uid}.{spec.name}"
+            wkey = state.le_field(uid, spec.name)
             value = layer.get(spec.name, layer_list.full(layer)[spec.name])
             if st.session_state.get(wkey) != value:
                 st.session_state[wkey] = value
@@ -165,11 +164,11 @@ def _row(i: int, uid: str, layer: dict, step, n: int) -> None:
                 row.checkbox(spec.name, **common)
             else:
                 row.selectbox(spec.name, list(spec.options()), width=110, **common)
-        row.button("", key=f"le.up.{uid}", icon=":material/arrow_upward:", disabled=i == 0,
+        row.button("", key=state.le_up(uid), icon=":material/arrow_upward:", disabled=i == 0,
                    on_click=_move, args=(i, i - 1), help="Move up")
-        row.button("", key=f"le.down.{uid}", icon=":material/arrow_downward:", disabled=i == n - 1,
+        row.button("", key=state.le_down(uid), icon=":material/arrow_downward:", disabled=i == n - 1,
                    on_click=_move, args=(i, i + 1), help="Move down")
-        row.button("", key=f"le.del.{uid}", icon=":material/close:", on_click=_remove, args=(i,),
+        row.button("", key=state.le_del(uid), icon=":material/close:", on_click=_remove, args=(i,),
                    help="Remove", disabled=n == 1)
         if step is not None:
             parts = [f"→ **{_shape(step)}**", f"{step.params:,} parameters (total {step.total:,})"]

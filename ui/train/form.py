@@ -9,19 +9,13 @@ from cnn_core.config import ConfigError, TrainConfig
 from cnn_core.core.settings import Setting
 from cnn_core.runs import store
 from cnn_core.train import jobs, presets
-from ui import actions, nav, views
+from ui import nav, views
+from ui.train import actions, state
+from ui.train.state import field, pkey
 
 KEEP = "session"    # widget values survive leaving the page and coming back
 SECTIONS = {"model": "Model", "optimizer": "Optimizer", "training": "Training"}   # the form's columns
 DRAWN = ("choice", *SECTIONS, "advanced")   # every section a setting may name ("advanced": under Training)
-
-
-def key(name: str) -> str:
-    return f"train.{name}"
-
-
-def pkey(arch: str, name: str) -> str:
-    return f"train.p.{arch}.{name}"
 
 
 def _archs():
@@ -44,10 +38,10 @@ def load_config(config: TrainConfig) -> list[str]:
     form = views.form_settings(type(config))
     for name, value in views.form_values(config).items():
         if problem := form[name].kind_problem(value):
-            notes.append(f"{name}: {views.shown(value)} {problem}; kept {st.session_state.get(key(name))!r}")
+            notes.append(f"{name}: {views.shown(value)} {problem}; kept {st.session_state.get(field(name))!r}")
         else:
-            st.session_state[key(name)] = value
-    arch = archs[st.session_state[key("arch")]]
+            st.session_state[field(name)] = value
+    arch = archs[st.session_state[field("arch")]]
     given = config.arch_params if config.arch == arch.id and isinstance(config.arch_params, dict) else {}
     for p in arch.params:
         value = p.widget_value(given.get(p.name, p.default))
@@ -57,31 +51,31 @@ def load_config(config: TrainConfig) -> list[str]:
         st.session_state[pkey(arch.id, p.name)] = value
     known = {p.name for p in arch.params}
     notes += [f"arch_params.{k}: unknown to {arch.id}; left out" for k in given if k not in known]
-    st.session_state[key("name")] = ""
+    st.session_state[field("name")] = ""
     return notes
 
 
 def init_state(cls: type = TrainConfig) -> None:
     """Defaults for every widget, once per session."""
-    if st.session_state.get("train.ready"):
+    if st.session_state.get(state.READY):
         return
     for arch in _archs().values():
         for p in arch.params:
             st.session_state[pkey(arch.id, p.name)] = p.widget_value(p.default)
-    st.session_state[key("arch")] = cls().arch
+    st.session_state[field("arch")] = cls().arch
     load_config(cls())
-    st.session_state["train.ready"] = True
+    st.session_state[state.READY] = True
 
 
 def current(cls: type = TrainConfig) -> tuple[TrainConfig, dict[str, str], str]:
     """The config the form holds now, its errors by field, and the run name."""
     ss = st.session_state
-    values = {name: ss.get(key(name)) for name in views.form_settings(cls)}
+    values = {name: ss.get(field(name)) for name in views.form_settings(cls)}
     arch = _archs()[values["arch"]]
     params = {p.name: ss.get(pkey(arch.id, p.name), p.default) for p in arch.params}
     config = views.config_from_form(values, params, cls)
     errors = config.validate()
-    name = (ss.get(key("name")) or "").strip()
+    name = (ss.get(field("name")) or "").strip()
     if name:
         try:
             store.clean_name(name)
@@ -123,8 +117,8 @@ def widget(spec: Setting, k: str, disabled: bool = False, tip: str | None = None
 
 
 def _field(errors: dict, spec: Setting, **kw) -> None:
-    on = spec.when is None or st.session_state.get(key(spec.when[0])) == spec.when[1]
-    widget(spec, key(spec.name), disabled=not on, **kw)
+    on = spec.when is None or st.session_state.get(field(spec.when[0])) == spec.when[1]
+    widget(spec, field(spec.name), disabled=not on, **kw)
     _error(errors, spec.name)
 
 
@@ -153,7 +147,7 @@ def choice_section(errors: dict, cls: type = TrainConfig) -> None:
     with b:
         _field(errors, form["arch"], format_func=lambda a: archs[a].title)
     preset_row(cls)
-    arch = archs[st.session_state[key("arch")]]
+    arch = archs[st.session_state[field("arch")]]
     st.markdown(f"**{arch.title}.** {arch.teaches}")
     if arch.fixes:
         st.caption(f":material/build: What the tutorial got wrong, fixed here: {arch.fixes}")
@@ -167,9 +161,9 @@ def slips(arch_id: str, errors: dict) -> None:
     from cnn_core.nets import architectures
     from cnn_core.nets import slips as figures
 
-    info = _datasets()[st.session_state[key("dataset")]]
+    info = _datasets()[st.session_state[field("dataset")]]
     shape, classes = tuple(info.input_shape), len(info.classes)
-    if arch_id == "res-net-deep" and st.toggle("Show the tutorial's `n_blocks * [ResBlock(n)]`", key="train.slip_blocks",
+    if arch_id == "res-net-deep" and st.toggle("Show the tutorial's `n_blocks * [ResBlock(n)]`", key=state.SLIP_BLOCKS,
                                                 help="What the tutorial's one line builds, against n blocks of their own."):
         params = {p.name: st.session_state.get(pkey(arch_id, p.name), p.default) for p in _archs()[arch_id].params}
         try:
@@ -198,7 +192,7 @@ def slips(arch_id: str, errors: dict) -> None:
 
 def model_section(errors: dict, cls: type = TrainConfig) -> None:
     """The architecture's own knobs (each a Setting of models.ARCHITECTURES), then the Model settings."""
-    arch = _archs()[st.session_state[key("arch")]]
+    arch = _archs()[st.session_state[field("arch")]]
     cols = st.columns(2)
     for i, p in enumerate(q for q in arch.params if q.kind != "layers"):   # a layer list: the editor above
         with cols[i % 2]:
@@ -209,7 +203,7 @@ def model_section(errors: dict, cls: type = TrainConfig) -> None:
 
 def training_section(errors: dict, cls: type = TrainConfig) -> None:
     section(errors, "training", cls)
-    st.text_input("Run name (optional)", key=key("name"), max_chars=store.MAX_NAME, persist_state=KEEP,
+    st.text_input("Run name (optional)", key=field("name"), max_chars=store.MAX_NAME, persist_state=KEEP,
                   placeholder="default: model, data, optimizer, lr, batch, epochs",
                   help="A name to find this run by in lists; empty = a name made of its main settings.")
     _error(errors, "name")
@@ -224,7 +218,7 @@ def new_run(cls: type = TrainConfig) -> None:
     launch_bar(errors, "top", cls)
     choice_section(errors, cls)
     if config.arch == "custom" and "dataset" not in errors:
-        from ui import layer_editor
+        from ui.train import layer_editor
 
         info = _datasets()[config.dataset]
         layer_editor.editor(tuple(info.input_shape), len(info.classes),
@@ -239,8 +233,8 @@ def new_run(cls: type = TrainConfig) -> None:
                 section(errors, name, cls)
     form = views.form_settings(cls)
     shown = set(form) | {"name"} | {e for e in errors if e.startswith("arch_params.")}
-    for field in sorted(set(errors) - shown):
-        st.error(f"{views.error_labels({field: ''}, None)[0]}: {views.md(errors[field])}")
+    for wrong in sorted(set(errors) - shown):
+        st.error(f"{views.error_labels({wrong: ''}, None)[0]}: {views.md(errors[wrong])}")
     launch_bar(errors, "bottom", cls)
     st.subheader("Layers of the model")
     layer_table(config, errors)
@@ -249,18 +243,18 @@ def new_run(cls: type = TrainConfig) -> None:
 def preset_row(cls: type = TrainConfig) -> None:
     """The dataset's presets (cnn_core/train/presets.py): pick one, see what it is for and what it reached here,
     and fill the form with it; every value stays visible and editable."""
-    found = presets.for_dataset(st.session_state[key("dataset")])
+    found = presets.for_dataset(st.session_state[field("dataset")])
     if not found:
         return
     pick_col, button_col = st.columns([3, 1], vertical_alignment="bottom")
-    pick = pick_col.selectbox("Preset", list(found), key="train.preset", index=None, placeholder="start from a preset",
+    pick = pick_col.selectbox("Preset", list(found), key=state.PRESET, index=None, placeholder="start from a preset",
                               help="Named settings for this dataset: `tutorial` is what the tutorial did, `fast` "
                                    "the quickest way found here to a good model. Filling keeps your seed and device.")
-    button_col.button("Fill the form", key="train.preset_btn", disabled=pick is None, on_click=fill_preset,
+    button_col.button("Fill the form", key=state.PRESET_BTN, disabled=pick is None, on_click=fill_preset,
                       args=(pick, cls), width="stretch")
     if pick in found:
         st.caption(found[pick].purpose + (f" Here: {found[pick].measured}." if found[pick].measured else ""))
-    nav.show_flash("train.preset")
+    nav.show_flash(state.PRESET_FLASH)
 
 
 def fill_preset(name: str | None, cls: type = TrainConfig) -> None:
@@ -270,43 +264,40 @@ def fill_preset(name: str | None, cls: type = TrainConfig) -> None:
     config, _, _ = current(cls)
     values = {**config.to_dict(), **presets.values(name, config.dataset)}
     notes = load_config(cls(**values))
-    nav.flash("train.preset", "warning" if notes else "success", f"Form filled from the {name} preset."
+    nav.flash(state.PRESET_FLASH, "warning" if notes else "success", f"Form filled from the {name} preset."
               + (" Not carried over: " + "; ".join(map(views.md, notes)) + "." if notes else ""))
 
 
 # ---- Launch and Clone ---------------------------------------------------------------------------
-PROCESSES = "train.processes"
-
-
 def launch(cls: type = TrainConfig) -> None:
     """Create the run from the form and start it; refuse while the form has errors."""
     config, errors, name = current(cls)
     if errors:
         arch = _archs().get(config.arch) if isinstance(config.arch, str) else None
-        nav.flash("train", "error", "Not launched: fix " + ", ".join(views.error_labels(errors, arch)) + " first.")
+        nav.flash(state.FLASH, "error", "Not launched: fix " + ", ".join(views.error_labels(errors, arch)) + " first.")
         return
     try:
         path = store.create_run(config, name or views.default_name(config))
     except ConfigError as exc:
-        nav.flash("train", "error", "Not launched: " + "; ".join(f"{views.md(k)}: {views.md(v)}"
+        nav.flash(state.FLASH, "error", "Not launched: " + "; ".join(f"{views.md(k)}: {views.md(v)}"
                                                                 for k, v in exc.errors.items()))
         return
     except (ValueError, OSError) as exc:
-        nav.flash("train", "error", f"Not launched: {views.md(exc)}")
+        nav.flash(state.FLASH, "error", f"Not launched: {views.md(exc)}")
         return
     try:
-        jobs.launch(path, processes=int(st.session_state.get(PROCESSES) or 1))
+        jobs.launch(path, processes=int(st.session_state.get(state.PROCESSES) or 1))
     except jobs.QueueFull as exc:          # the line is full: nothing started, the run made for it goes
         store.delete_run(path)
-        nav.flash("train", "error", f"Not launched: {views.md(exc)}.")
+        nav.flash(state.FLASH, "error", f"Not launched: {views.md(exc)}.")
         return
     except (ValueError, OSError) as exc:   # never leave a run that looks queued but has no process
         store.update_run(path, status="failed", error=f"could not start the training process: {exc}")
-        nav.flash("train", "error", f"Run {path.name} could not start: {views.md(exc)}")
+        nav.flash(state.FLASH, "error", f"Run {path.name} could not start: {views.md(exc)}")
         return
     actions.watch(path.name)
     actions.open_tab("Live")
-    nav.flash("train", "success", f"Launched run {path.name}.")
+    nav.flash(state.FLASH, "success", f"Launched run {path.name}.")
 
 
 def clone(run_id: str | None, cls: type = TrainConfig) -> None:
@@ -317,13 +308,13 @@ def clone(run_id: str | None, cls: type = TrainConfig) -> None:
         record = store.read_run(store.run_dir(run_id))
         config, dropped = views.clone_config(record, cls)
     except (ValueError, TypeError) as exc:
-        nav.flash("train", "error", f"Could not clone {run_id}: {views.md(exc)}")
+        nav.flash(state.FLASH, "error", f"Could not clone {run_id}: {views.md(exc)}")
         return
     given = record.config.get("arch_params")
     odd = [f"arch_params: {given!r:.60} is not an object of parameter values; the defaults are used"] \
         if given is not None and not isinstance(given, dict) else []
     notes = odd + load_config(config) + [f"{d}: a field unknown to this version" for d in dropped]
-    nav.flash("train.clone", "warning" if notes else "success", f"Form filled from run {run_id}."
+    nav.flash(state.CLONE_FLASH, "warning" if notes else "success", f"Form filled from run {run_id}."
               + (" Not carried over: " + "; ".join(map(views.md, notes)) + "." if notes else ""))
     actions.open_tab("New run")
 
@@ -332,13 +323,13 @@ def launch_bar(errors: dict, where: str, cls: type = TrainConfig) -> None:
     """The Launch button and, beside it, what keeps it off or how the training slots stand. Drawn above
     the form (a keyboard reaches it in a few Tab presses) and again below it (`where`: top, bottom)."""
     launch_col, note = st.columns([1, 3], vertical_alignment="center")
-    launch_col.button("Launch", key="train.launch" if where == "top" else "train.launch_bottom", type="primary",
+    launch_col.button("Launch", key=state.LAUNCH if where == "top" else state.LAUNCH_BOTTOM, type="primary",
                       icon=":material/rocket_launch:", disabled=bool(errors), on_click=launch, args=(cls,),
                       width="stretch")
     if where == "top":
         processes_input(launch_col)
     if errors:
-        arch = _archs().get(st.session_state[key("arch")])
+        arch = _archs().get(st.session_state[field("arch")])
         which = "this setting is" if len(errors) == 1 else f"these {len(errors)} settings are"
         note.warning(f"Launch is off until {which} fixed: {', '.join(views.error_labels(errors, arch))}.",
                      icon=":material/block:")
@@ -349,7 +340,7 @@ def launch_bar(errors: dict, where: str, cls: type = TrainConfig) -> None:
 def processes_input(where) -> None:
     """How many processes train the run together (torchrun on this machine, DistributedDataParallel)."""
     most = jobs.max_processes()
-    where.number_input("Processes", 1, max(most, 1), 1, step=1, key=PROCESSES, help=(
+    where.number_input("Processes", 1, max(most, 1), 1, step=1, key=state.PROCESSES, help=(
         f"1: one process, as usual. N: the run is launched through torchrun on this machine and N processes "
         f"train it together, each on its part of every batch (the batch size must divide by N). At most {most} "
         f"here (one per {'GPU' if jobs._has_cuda() else 'CPU core'}). On 2 CPU cores one process with 2 threads "
@@ -399,9 +390,9 @@ def clone_box(cls: type = TrainConfig) -> None:
     saved = {r.id: r for r in store.readable(store.list_runs())}
     with st.expander("Clone settings from a saved run", icon=":material/content_copy:"):
         a, b = st.columns([3, 1], vertical_alignment="bottom")
-        pick = a.selectbox("Run", list(saved), key="train.clone", index=None, placeholder="choose a run",
+        pick = a.selectbox("Run", list(saved), key=state.CLONE, index=None, placeholder="choose a run",
                            format_func=lambda i: f"{views.run_label(saved[i])} — {saved[i].arch} "
                                                  f"on {saved[i].dataset}")
-        b.button("Fill the form", key="train.clone_btn", disabled=pick is None, on_click=clone,
+        b.button("Fill the form", key=state.CLONE_BTN, disabled=pick is None, on_click=clone,
                  args=(pick, cls), width="stretch")
-        nav.show_flash("train.clone")
+        nav.show_flash(state.CLONE_FLASH)

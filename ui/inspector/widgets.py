@@ -12,8 +12,7 @@ import streamlit as st
 from cnn_core.runs import store
 from ui import views
 from ui.figures import CONFIG, images
-
-RUN, MODE, N, CLS, SEED = "inspect.run", "inspect.img_mode", "inspect.img_n", "inspect.img_cls", "inspect.img_seed"
+from ui.inspector import state
 MODE_LABELS = {"index": "index", "class": "class", "random": "random", "misclassified": "mistake"}
 GALLERY_COLS = 8
 
@@ -109,18 +108,18 @@ def run_picker() -> "store.Run | None":
     if wanted and wanted not in by_id and wanted not in unreadable:
         st.warning(f"There is no run {views.md(repr(wanted[:100]))} in the runs folder; pick one below.")  # the URL's
     if wanted in by_id:
-        st.session_state[RUN] = wanted
-    elif st.session_state.get(RUN) not in by_id:
+        st.session_state[state.RUN] = wanted
+    elif st.session_state.get(state.RUN) not in by_id:
         done = [r.id for r in all_runs if r.effective_status in ("completed", "cancelled")]
-        st.session_state[RUN] = (done or list(by_id))[0]
-    run_id = st.selectbox("Run", list(by_id), key=RUN, on_change=_sync_query,
+        st.session_state[state.RUN] = (done or list(by_id))[0]
+    run_id = st.selectbox("Run", list(by_id), key=state.RUN, on_change=_sync_query,
                           format_func=lambda i: f"{views.run_label(by_id[i])} — {by_id[i].effective_status}")
     st.query_params["run"] = run_id
     return by_id[run_id]
 
 
 def _sync_query() -> None:
-    st.query_params["run"] = st.session_state[RUN]
+    st.query_params["run"] = st.session_state[state.RUN]
 
 
 def weights_header(record: dict):
@@ -133,7 +132,7 @@ def weights_header(record: dict):
         st.info(f"This run is still running (epoch {p.get('epoch', '?')} of {p.get('epochs', '?')}): you see "
                 "the weights saved so far. New epochs appear here when the page reruns.",
                 icon=":material/directions_run:")
-        st.button("Check for new epochs", key="inspect.refresh", icon=":material/refresh:")
+        st.button("Check for new epochs", key=state.REFRESH, icon=":material/refresh:")
     elif status == "failed":
         st.warning(f"This run failed: {views.md((record.error or 'no message').rstrip('.'))}. The weights it saved "
                    "before failing can still be inspected.", icon=":material/error:")
@@ -155,7 +154,7 @@ def _weights_picker(path: Path, record: dict):
                    "when training starts (epoch 0) and after each epoch.", icon=":material/warning:")
         return None
     by_key = {w.key: w for w in choices}
-    key = f"inspect.weights.{record.id}"
+    key = state.weights(record.id)
     if st.session_state.get(key) not in by_key:
         st.session_state[key] = "best" if "best" in by_key else choices[-1].key
     if len(choices) == 1:
@@ -170,8 +169,8 @@ def _weights_picker(path: Path, record: dict):
 
 def reset_on(key: str, value, when) -> None:
     """Set widget `key` to `value` whenever `when` changes (a new image, new weights), else keep the user's pick."""
-    if st.session_state.get(key + ".when") != when or key not in st.session_state:
-        st.session_state[key + ".when"] = when
+    if st.session_state.get(state.when(key)) != when or key not in st.session_state:
+        st.session_state[state.when(key)] = when
         st.session_state[key] = value
 
 
@@ -186,27 +185,31 @@ def _clamp(key: str, value: int, high: int) -> None:
         st.session_state[key] = value
 
 
+def _next_seed() -> None:
+    st.session_state[state.IMG_SEED] = st.session_state.get(state.IMG_SEED, 0) + 1
+
+
 def image_picker(preds, classes) -> int:
     """Choose a test image by index, by class, at random or among the mistakes; returns its index."""
     from cnn_core.analysis import inspection
 
-    mode = st.segmented_control("Test image", list(MODE_LABELS), key=MODE, default="index",
+    mode = st.segmented_control("Test image", list(MODE_LABELS), key=state.IMG_MODE, default="index",
                                 format_func=MODE_LABELS.get) or "index"
     total, n, cls = len(preds.y), 0, 0
-    for key in (N, N + ".cls", N + ".err"):      # another run's test set may be smaller
+    for key in (state.IMG_N, state.IMG_N_CLS, state.IMG_N_ERR):      # another run's test set may be smaller
         _clamp(key, 0, total - 1)
     if mode == "index":
-        n = st.number_input(f"Index (0 to {total - 1})", 0, total - 1, key=N)
+        n = st.number_input(f"Index (0 to {total - 1})", 0, total - 1, key=state.IMG_N)
     elif mode == "class":
-        cls = st.selectbox("Class", range(len(classes)), key=CLS, format_func=lambda c: str(classes[c]))
-        n = st.number_input("Which one of that class (0 = the first)", 0, total - 1, key=N + ".cls")
+        cls = st.selectbox("Class", range(len(classes)), key=state.IMG_CLS, format_func=lambda c: str(classes[c]))
+        n = st.number_input("Which one of that class (0 = the first)", 0, total - 1, key=state.IMG_N_CLS)
     elif mode == "random":
-        st.button("Another random image", key="inspect.img_next", icon=":material/casino:",
-                  on_click=lambda: st.session_state.update({SEED: st.session_state.get(SEED, 0) + 1}))
+        st.button("Another random image", key=state.IMG_NEXT, icon=":material/casino:", on_click=_next_seed)
     else:
-        n = st.number_input("Mistake number (0 = the most confident mistake)", 0, total - 1, key=N + ".err")
+        n = st.number_input("Mistake number (0 = the most confident mistake)", 0, total - 1, key=state.IMG_N_ERR)
+    seed = st.session_state.get(state.IMG_SEED, 0)
     try:
-        return inspection.choose_image(preds, mode, n=int(n), cls=int(cls), seed=st.session_state.get(SEED, 0))
+        return inspection.choose_image(preds, mode, n=int(n), cls=int(cls), seed=seed)
     except ValueError as exc:
         st.info(views.md(exc))
         return 0

@@ -20,8 +20,9 @@ import streamlit as st
 
 from cnn_core.runs import store
 from cnn_core.train import jobs
-from ui import actions, nav, views
+from ui import nav, views
 from ui.figures import curves
+from ui.train import actions, state
 
 PICKER_SIZE = 30      # recent finished runs offered beside every run in progress
 REFRESH_S = 2         # status, progress and numbers of a run in progress (one HTML block)
@@ -29,9 +30,6 @@ CHART_REFRESH_S = 8   # its loss and accuracy charts (a changed chart costs the 
 ICON = {"queued": ":material/schedule:", "running": ":material/directions_run:", "paused": ":material/pause:",
         "completed": ":material/check_circle:", "failed": ":material/error:",
         "cancelled": ":material/stop_circle:", "interrupted": ":material/warning:"}
-SIGNATURE = "train.signature"
-CHARTS = "train.charts"          # the charts last drawn: {"key", "figures"}
-SMOOTHING, LOG_SCALE = "train.smoothing", "train.loss_log"
 # While a run is watched, elements being redrawn do not fade. Streamlit dims an element whose redraw
 # takes over 0.5 s (a CSS opacity transition to 0.33 over 1 s); with a run training on every core the
 # redraw often takes that long, and the fading cost the browser ~15 % of a core, which the training lost.
@@ -61,7 +59,7 @@ def first_tab() -> str:
     this session had open last (New run at first)."""
     if st.query_params.get("run") or jobs.active_runs():
         return "Live"
-    return st.session_state.get(actions.LAST_TAB) or "New run"
+    return st.session_state.get(state.LAST_TAB) or "New run"
 
 
 def picker() -> tuple[store.Run, list[store.Run]] | None:
@@ -71,8 +69,8 @@ def picker() -> tuple[store.Run, list[store.Run]] | None:
     ordered = active + [r for r in all_runs if r.effective_status not in store.ACTIVE][:PICKER_SIZE]
     ids = [r.id for r in ordered]
     by_id = {r.id: r for r in all_runs}
-    wanted = st.session_state.get(actions.WATCH) or st.query_params.get("run") \
-        or st.session_state.get(actions.WATCHING)
+    wanted = st.session_state.get(state.WATCH) or st.query_params.get("run") \
+        or st.session_state.get(state.WATCHING)
     if wanted and wanted in by_id and wanted not in ids:
         ids.append(wanted)
     chosen = views.pick_run(ids, wanted, all_runs)
@@ -82,9 +80,9 @@ def picker() -> tuple[store.Run, list[store.Run]] | None:
     actions.watch(chosen)
     # no status in the label but `corrupt`, which stays: a keyed selectbox keeps the label it first drew
     # while the run moves on (the status is in the lines below and on the panel)
-    st.selectbox("Run", ids, key=actions.WATCH, help="Runs in progress first, then the most recent others.",
+    st.selectbox("Run", ids, key=state.WATCH, help="Runs in progress first, then the most recent others.",
                  format_func=lambda i: views.run_label(by_id[i]) + (" — corrupt" if by_id[i].corrupt else ""))
-    st.session_state[SIGNATURE] = _signature(chosen, by_id[chosen].effective_status, active)
+    st.session_state[state.SIGNATURE] = _signature(chosen, by_id[chosen].effective_status, active)
     if by_id[chosen].corrupt:
         st.warning(f"Run {chosen} cannot be read: {views.md(by_id[chosen].error)}")
         return None
@@ -111,7 +109,7 @@ def show(record: store.Run, active: list[store.Run]) -> None:
 @st.fragment(run_every=REFRESH_S)
 def _ticking(run_id: str) -> None:
     record, active = _listing(run_id)      # the runs folder, read once per tick
-    if record is None or _signature(run_id, record.effective_status, active) != st.session_state.get(SIGNATURE):
+    if record is None or _signature(run_id, record.effective_status, active) != st.session_state.get(state.SIGNATURE):
         st.rerun(scope="app")   # the run ended or went, or another run came or went: redraw the page
     run = views.live_run(record)
     _in_progress(active)
@@ -210,22 +208,22 @@ def _charts(run: views.LiveRun) -> None:
     if run.steps.empty and run.epochs.empty and not run.active:
         return
     a, b, _ = st.columns([1, 2, 3], vertical_alignment="center")
-    log = a.toggle("Log scale", key=LOG_SCALE, help="The loss on a logarithmic axis: late, small changes "
+    log = a.toggle("Log scale", key=state.LOG_SCALE, help="The loss on a logarithmic axis: late, small changes "
                    "show, and a spike no longer squashes the rest.")
-    smoothing = b.slider("Smoothing", 0.0, 0.99, 0.6, 0.01, key=SMOOTHING,
+    smoothing = b.slider("Smoothing", 0.0, 0.99, 0.6, 0.01, key=state.SMOOTHING,
                          help="Exponential moving average of the logged loss, as TensorBoard draws it "
                               "(0 = the raw points). The raw points stay behind it, faint.")
     loss_fig, acc_fig, lr_fig = _figures(run, smoothing, log)
     loss, acc = st.columns(2, gap="medium")
-    loss.plotly_chart(loss_fig, key="train.chart.loss", config=curves.CONFIG)
-    acc.plotly_chart(acc_fig, key="train.chart.acc", config=curves.CONFIG)
-    loss.plotly_chart(lr_fig, key="train.chart.lr", config=curves.CONFIG)
+    loss.plotly_chart(loss_fig, key=state.CHART_LOSS, config=curves.CONFIG)
+    acc.plotly_chart(acc_fig, key=state.CHART_ACC, config=curves.CONFIG)
+    loss.plotly_chart(lr_fig, key=state.CHART_LR, config=curves.CONFIG)
 
 
 def _figures(run: views.LiveRun, smoothing: float, log: bool):
     """The two figures; the same objects again while nothing they show has changed."""
     key = (run.id, smoothing, log, run.status, len(run.steps), len(run.epochs), len(run.events))
-    cached = st.session_state.get(CHARTS)
+    cached = st.session_state.get(state.CHARTS)
     if cached is None or cached["key"] != key:
         # Drawn empty, with a word, before the first point: the browser then builds each chart while the
         # run is still starting (a first draw costs several times an update), not in its first seconds.
@@ -239,44 +237,44 @@ def _figures(run: views.LiveRun, smoothing: float, log: bool):
         if run.epochs.empty:
             curves.waiting(acc, "Accuracy appears when the first epoch ends")
         cached = {"key": key, "figures": (loss, acc, curves.lr_figure(run.steps, run.events))}
-        st.session_state[CHARTS] = cached
+        st.session_state[state.CHARTS] = cached
     return cached["figures"]
 
 
 def _buttons(run: views.LiveRun) -> None:
     if run.active:
         a, b, c, d = st.columns([1, 1, 1.4, 1], vertical_alignment="bottom")
-        a.button("Stop", key="train.stop", icon=":material/stop:", on_click=actions.stop, args=(run.path,),
+        a.button("Stop", key=state.STOP, icon=":material/stop:", on_click=actions.stop, args=(run.path,),
                  help="Saves a checkpoint and ends the run `cancelled`; Resume continues it.", width="stretch")
         if run.status == "paused":
-            b.button("Continue", key="train.continue", icon=":material/play_arrow:", type="primary",
+            b.button("Continue", key=state.CONTINUE, icon=":material/play_arrow:", type="primary",
                      on_click=actions.steer, args=(run.path, "Continue"), kwargs={"pause": False}, width="stretch")
         elif run.status == "running":
-            b.button("Pause", key="train.pause", icon=":material/pause:", on_click=actions.steer,
+            b.button("Pause", key=state.PAUSE, icon=":material/pause:", on_click=actions.steer,
                      args=(run.path, "Pause"), kwargs={"pause": True}, width="stretch",
                      help="Holds the run between two steps (a checkpoint is saved; the model stays in memory).")
         if run.status in ("running", "paused"):
             base = float(run.base_lr or 0.01)
             c.number_input("New learning rate", min_value=1e-6, max_value=10.0, value=base, step=base / 10,
-                           format="%g", key="train.steer_lr",
+                           format="%g", key=state.STEER_LR,
                            help="The base rate the schedule scales, from the next step on; drawn on the "
                                 "learning-rate chart and kept in metrics.jsonl, so resume replays it.")
-            d.button("Set rate", key="train.steer", icon=":material/tune:", on_click=actions.steer,
-                     args=(run.path, "New learning rate"), kwargs={"lr": "train.steer_lr"}, width="stretch")
+            d.button("Set rate", key=state.STEER, icon=":material/tune:", on_click=actions.steer,
+                     args=(run.path, "New learning rate"), kwargs={"lr": state.STEER_LR}, width="stretch")
         return
     if run.resumable:
-        st.button("Resume", key="train.resume", icon=":material/play_arrow:", type="primary",
+        st.button("Resume", key=state.RESUME, icon=":material/play_arrow:", type="primary",
                   on_click=actions.resume, args=(run.path,), help="Continue from the last checkpoint.")
     elif run.restartable:
-        st.button("Start", key="train.restart", icon=":material/play_arrow:", type="primary",
+        st.button("Start", key=state.RESTART, icon=":material/play_arrow:", type="primary",
                   on_click=actions.resume, args=(run.path, False),
                   help="It stopped before its first checkpoint: train it from the beginning.")
     if run.has_checkpoint and run.status in store.FINISHED:
         a, b, _ = st.columns([1, 1, 2], vertical_alignment="bottom")
-        a.number_input("More epochs", 1, 1000, 5, key="train.more_n",
+        a.number_input("More epochs", 1, 1000, 5, key=state.MORE_N,
                        help="The same run goes on from its checkpoint for this many epochs; its curves continue.")
-        b.button("Train more", key="train.more", icon=":material/fast_forward:", on_click=actions.more,
-                 args=(run.path, "train.more_n"), width="stretch")
+        b.button("Train more", key=state.MORE, icon=":material/fast_forward:", on_click=actions.more,
+                 args=(run.path, state.MORE_N), width="stretch")
 
 
 def _outcome(run: views.LiveRun) -> None:

@@ -1,21 +1,15 @@
-"""Sweeps on the dashboard: the Sweep tab of Train (the New run form's values as the base, a row per swept
-field, Launch, the trials as they go) and the Sweeps section of Compare (trials by score, overlaid curves,
-parallel coordinates, what mattered, cancel and delete). The work is cnn_core.sweeps.ledger'."""
+"""The Train page's Sweep tab: the New run form's values as the base, a row per swept field, Launch, the
+trials as they go; and the pieces Compare's Sweeps section shows too (the picker, a sweep's trials by score).
+The work is cnn_core.sweeps.ledger's."""
 from __future__ import annotations
 
 import pandas as pd
-import plotly.express as px
 import streamlit as st
 
-from cnn_core.analysis import compare
-from cnn_core.runs import store
 from cnn_core.sweeps import ledger
 from ui import nav, views
-from ui.figures import CONFIG
-from ui.figures import curves as figures
+from ui.train import state
 
-K = "sweep"
-ROWS = f"{K}.rows"
 EXAMPLES = {"Grid": pd.DataFrame([{"field": "lr", "values": "0.01,0.03,0.1"}]),     # add a row: every combination
             "Sample": pd.DataFrame([{"field": "lr", "values": "log:0.003:0.3"},
                                     {"field": "label_smoothing", "values": "0:0.2"}])}
@@ -46,38 +40,38 @@ def sweep_tab(config, errors: dict) -> None:
     if errors:
         st.warning("Fix the New run tab's settings first: " + ", ".join(errors), icon=":material/block:")
         return
-    mode = st.segmented_control("Space", ["Grid", "Sample"], default="Grid", key=f"{K}.mode") or "Grid"
+    mode = st.segmented_control("Space", ["Grid", "Sample"], default="Grid", key=state.SWEEP_MODE) or "Grid"
     st.caption("Grid: values separated by commas (0.01,0.03,0.1). Sample: LOW:HIGH, log:LOW:HIGH, or a list "
                "of choices. Fields: " + ", ".join(k for k in vars(config) if k not in ("arch_params", "dataset")))
-    rows = st.data_editor(EXAMPLES[mode], num_rows="dynamic", key=f"{ROWS}.{mode}", hide_index=True, width="stretch",
-                          column_config={
+    rows = st.data_editor(EXAMPLES[mode], num_rows="dynamic", key=state.sweep_rows(mode), hide_index=True,
+                          width="stretch", column_config={
         "field": st.column_config.SelectboxColumn("field", options=[k for k in vars(config) if k != "arch_params"],
                                                   required=True),
         "values": st.column_config.TextColumn("values or range", required=True)})
     a, b, c, d = st.columns(4)
-    trials = a.number_input("Trials", 1, ledger.MAX_TRIALS, 8, key=f"{K}.trials", disabled=mode == "Grid",
+    trials = a.number_input("Trials", 1, ledger.MAX_TRIALS, 8, key=state.SWEEP_TRIALS, disabled=mode == "Grid",
                             help="How many to draw (a grid has as many as its combinations).")
-    objective = b.selectbox("Objective", list(ledger.OBJECTIVES), key=f"{K}.objective",
+    objective = b.selectbox("Objective", list(ledger.OBJECTIVES), key=state.SWEEP_OBJECTIVE,
                             format_func=lambda o: ledger.OBJECTIVES[o][1])
-    prune = c.selectbox("Stop poor trials", list(ledger.PRUNERS), key=f"{K}.prune",
+    prune = c.selectbox("Stop poor trials", list(ledger.PRUNERS), key=state.SWEEP_PRUNE,
                         help="median: a trial below the median of earlier ones at the same epoch stops; asha: "
                              "successive halving. Stopped trials show why.")
-    backend = d.selectbox("Where", list(ledger.BACKENDS), key=f"{K}.backend",
+    backend = d.selectbox("Where", list(ledger.BACKENDS), key=state.SWEEP_BACKEND,
                           help="local: this machine's queue. ray: tasks on a Ray cluster (or a local Ray).")
     cluster = _cluster_picker(disabled=backend != "ray")
-    if st.button("Launch sweep", key=f"{K}.launch", type="primary", icon=":material/rocket_launch:"):
+    if st.button("Launch sweep", key=state.SWEEP_LAUNCH, type="primary", icon=":material/rocket_launch:"):
         try:
             grid, sample = _space(rows, mode == "Sample")
             sweep = ledger.create(config, grid, sample, int(trials), objective, "tpe", prune, backend,
                                   cluster=cluster if backend == "ray" else None)
             ledger.launch(sweep)
-            nav.flash("sweep", "success", f"Launched sweep {sweep.id}: {sweep.trials} trials.")
+            nav.flash(state.SWEEP_FLASH, "success", f"Launched sweep {sweep.id}: {sweep.trials} trials.")
         except ValueError as exc:   # ConfigError too: each problem, before anything launched
             errors_ = getattr(exc, "errors", None)
-            nav.flash("sweep", "error", "Not launched: " + views.md("; ".join(f"{k}: {v}" for k, v in errors_.items())
-                                                                     if errors_ else exc))   # values of a cloned run
+            why = "; ".join(f"{k}: {v}" for k, v in errors_.items()) if errors_ else exc
+            nav.flash(state.SWEEP_FLASH, "error", "Not launched: " + views.md(why))   # values of a cloned run
         st.rerun()
-    nav.show_flash("sweep")
+    nav.show_flash(state.SWEEP_FLASH)
     live()
 
 
@@ -90,7 +84,7 @@ def _cluster_picker(disabled: bool) -> str | None:
         st.error(str(exc), icon=":material/error:")
         names = []
     local = ""
-    name = st.selectbox("Ray cluster", [local, *names], key=f"{K}.cluster", disabled=disabled,
+    name = st.selectbox("Ray cluster", [local, *names], key=state.SWEEP_CLUSTER, disabled=disabled,
                         format_func=lambda n: n or "a local Ray instance",
                         help=f"The clusters this server was started with ({ledger.RAY_ADDRESSES_ENV}=NAME=HOST:PORT,"
                              "... where the dashboard starts), or a Ray instance started on this machine.")
@@ -112,11 +106,12 @@ def picked(key: str) -> ledger.Sweep | None:
 @st.fragment(run_every=2.0)
 def live() -> None:
     """The chosen sweep's trials as they go."""
-    if sweep := picked(f"{K}.pick"):
+    if sweep := picked(state.SWEEP_PICK):
         show(sweep)
 
 
 def show(sweep: ledger.Sweep, actions: bool = True) -> None:
+    """Its status and best trial, its trials by score; with `actions` (the Sweep tab), Cancel and Resume."""
     status = ledger.effective_status(sweep)
     best = sweep.best()
     st.markdown(f"**{status}** · {len(sweep.runs)} of {sweep.trials} trials started · "
@@ -128,46 +123,11 @@ def show(sweep: ledger.Sweep, actions: bool = True) -> None:
     if not frame.empty:
         st.dataframe(frame, hide_index=True, width="stretch",
                      column_config={"best": st.column_config.CheckboxColumn("best")})
-    if actions and status in ledger.ACTIVE and st.button("Cancel sweep", key=f"{K}.cancel.{sweep.id}"):
+    if actions and status in ledger.ACTIVE and st.button("Cancel sweep", key=state.sweep_cancel(sweep.id)):
         ledger.cancel(sweep.id)
         st.rerun()
     if actions and status in ledger.RESUMABLE and st.button(
-            "Resume sweep", key=f"{K}.resume.{sweep.id}", icon=":material/play_arrow:",
+            "Resume sweep", key=state.sweep_resume(sweep.id), icon=":material/play_arrow:",
             help="Its driver stopped. Trials that ended count as they ended; the others go on."):
         ledger.launch(sweep, resume=True)
         st.rerun()
-
-
-def compare_section() -> None:
-    """Compare: a sweep's trials by score, overlaid, in parallel coordinates, and what mattered."""
-    sweep = picked("compare.sweep")
-    if sweep is None:
-        return
-    show(sweep, actions=False)
-    records = [r for r in store.readable(store.list_runs()) if r.sweep == sweep.id]
-    if records:
-        labels = {r.id: f"#{r.trial}" for r in records}
-        curves = compare.curves_frame(records, labels)
-        if not curves.empty:
-            left, right = st.columns(2)
-            left.plotly_chart(figures.runs_curves_figure(curves, "loss", "epoch", "epoch"), key="compare.sweep_loss")
-            right.plotly_chart(figures.runs_curves_figure(curves, "acc", "epoch", "epoch"), key="compare.sweep_acc")
-    frame = trials_frame(sweep)
-    names = list(sweep.grid) + list(sweep.sample)
-    scored = frame.dropna(subset=["score"]) if not frame.empty else frame
-    if len(scored) >= 2:
-        fig = px.parallel_coordinates(scored, dimensions=[n for n in names if pd.api.types.is_numeric_dtype(scored[n])]
-                                      + ["score"], color="score")
-        fig.update_layout(margin=dict(l=70, r=70, t=50, b=30))          # room for the outer axes' names
-        st.plotly_chart(fig, key="compare.sweep_pc", config=CONFIG)
-    if imp := ledger.importance(sweep):
-        st.plotly_chart(px.bar(x=list(imp.values()), y=list(imp), orientation="h",
-                               labels={"x": "importance (share of the score's variance)", "y": "field"},
-                               title="What mattered (Optuna's fANOVA importance)"), key="compare.sweep_imp",
-                        config=CONFIG)
-    with st.popover("Delete this sweep", icon=":material/delete:"):
-        st.caption(f"This cancels it and deletes its {len(sweep.runs)} trial runs.")
-        if st.button("Delete sweep and its runs", key="compare.sweep_delete", type="primary"):
-            gone = ledger.delete(sweep.id)
-            nav.flash("compare", "success", f"Deleted sweep {sweep.id} and its {gone} runs.")
-            st.rerun()

@@ -1,5 +1,5 @@
 """Streamlit pieces of the Compare page: the runs table with its filters and selection, and the per-run
-actions. Data comes from cnn_core.analysis.compare / transfer; figures from ui/figures."""
+actions. Data comes from cnn_core.analysis.compare / cnn_core.runs.archive; figures from ui/figures."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -12,9 +12,7 @@ from cnn_core.export import formats
 from cnn_core.runs import archive, store
 from cnn_core.train import jobs
 from ui import nav, own_data, views
-
-PICK = "compare.pick"          # the ids of the runs being compared (the multiselect's state)
-PICKED = "compare.action_run"  # the id of the run that Run actions act on (its selectbox's state)
+from ui.compare import state
 _PCT = st.column_config.NumberColumn(format="percent")
 TABLE_CONFIG = {
     "name": st.column_config.TextColumn("name", width="medium", pinned=True),   # stays while scrolling sideways
@@ -36,7 +34,7 @@ TABLE_CONFIG = {
 def filters(table: pd.DataFrame) -> pd.DataFrame:
     """Three multiselects (dataset, architecture, status) over the table; returns the rows kept."""
     cols = st.columns(3)
-    chosen = [col.multiselect(title, sorted(table[column].dropna().unique()), key=f"compare.filter.{column}",
+    chosen = [col.multiselect(title, sorted(table[column].dropna().unique()), key=state.filter_by(column),
                               placeholder="all")
               for col, title, column in zip(cols, ("Dataset", "Architecture", "Status"),
                                             ("dataset", "arch", "status"))]
@@ -45,16 +43,15 @@ def filters(table: pd.DataFrame) -> pd.DataFrame:
 
 def runs_table(shown: pd.DataFrame, all_ids: list[str], labels: dict[str, str]) -> list[str]:
     """The sortable table (tick rows to compare) and the 'Runs to compare' multiselect; the ids picked."""
-    key = "compare.table." + str(abs(hash(tuple(shown["id"]))))   # new rows: a fresh selection
-    event = st.dataframe(shown.assign(created=shown["created"].map(views.fmt_created)), hide_index=True, key=key,
-                         on_select="rerun", selection_mode="multi-row",
+    event = st.dataframe(shown.assign(created=shown["created"].map(views.fmt_created)), hide_index=True,
+                         key=state.table(tuple(shown["id"])), on_select="rerun", selection_mode="multi-row",
                          column_order=[c for c in shown.columns if c != "id"], column_config=TABLE_CONFIG)
     ticked = [shown.iloc[i]["id"] for i in event.selection.rows if i < len(shown)]
-    if ticked and ticked != st.session_state.get("compare.ticked"):
-        st.session_state[PICK] = ticked
-    st.session_state["compare.ticked"] = ticked
-    st.session_state[PICK] = [i for i in st.session_state.get(PICK, []) if i in all_ids]
-    return st.multiselect("Runs to compare", all_ids, key=PICK, format_func=lambda i: labels.get(i, i),
+    if ticked and ticked != st.session_state.get(state.TICKED):
+        st.session_state[state.PICK] = ticked
+    st.session_state[state.TICKED] = ticked
+    st.session_state[state.PICK] = [i for i in st.session_state.get(state.PICK, []) if i in all_ids]
+    return st.multiselect("Runs to compare", all_ids, key=state.PICK, format_func=lambda i: labels.get(i, i),
                           placeholder="tick rows in the table, or choose runs here")
 
 
@@ -62,30 +59,30 @@ def runs_table(shown: pd.DataFrame, all_ids: list[str], labels: dict[str, str]) 
 def _rename(path: Path, key: str) -> None:
     try:
         renamed = store.rename_run(path, st.session_state[key])
-        st.session_state[PICKED] = path.name   # the picker shows the new name
-        nav.flash("compare", "success", f"Renamed to '{views.md(renamed.name)}'.")
+        st.session_state[state.PICKED] = path.name   # the picker shows the new name
+        nav.flash(state.FLASH, "success", f"Renamed to '{views.md(renamed.name)}'.")
     except ValueError as exc:
-        nav.flash("compare", "error", views.md(exc))
+        nav.flash(state.FLASH, "error", views.md(exc))
 
 
 def _save_note(path: Path, key: str) -> None:
     try:
         store.set_note(path, st.session_state[key])
-        nav.flash("compare", "success", "Note saved.")
+        nav.flash(state.FLASH, "success", "Note saved.")
     except ValueError as exc:
-        nav.flash("compare", "error", views.md(exc))
+        nav.flash(state.FLASH, "error", views.md(exc))
 
 
 def _delete(path: Path, name: str) -> None:
-    st.session_state.pop("compare.confirm", None)
+    st.session_state.pop(state.CONFIRM, None)
     try:
         was = jobs.delete_run(path)
         stopped = " (it was stopped first)" if was in store.ACTIVE else ""
-        nav.flash("compare", "success", f"Deleted run '{views.md(name)}'{stopped}.")
-        st.session_state[PICK] = [i for i in st.session_state.get(PICK, []) if i != path.name]
-        st.session_state.pop(PICKED, None)
+        nav.flash(state.FLASH, "success", f"Deleted run '{views.md(name)}'{stopped}.")
+        st.session_state[state.PICK] = [i for i in st.session_state.get(state.PICK, []) if i != path.name]
+        st.session_state.pop(state.PICKED, None)
     except ValueError as exc:
-        nav.flash("compare", "error", views.md(exc))
+        nav.flash(state.FLASH, "error", views.md(exc))
 
 
 def edit_run(record: store.Run | store.UnreadableRun) -> None:
@@ -95,23 +92,22 @@ def edit_run(record: store.Run | store.UnreadableRun) -> None:
         st.error(f"Its run.json cannot be read ({views.md(record.error)}): it can only be deleted.")
     else:
         left, right = st.columns(2)
-        left.text_input("Name", name, key=f"compare.name.{rid}", max_chars=store.MAX_NAME)
-        left.button("Rename", key=f"compare.rename.{rid}", on_click=_rename, args=(path, f"compare.name.{rid}"))
-        right.text_area("Note", record.note or "", key=f"compare.note.{rid}", height=80)
-        right.button("Save note", key=f"compare.savenote.{rid}", on_click=_save_note,
-                     args=(path, f"compare.note.{rid}"))
-    if st.session_state.get("compare.confirm") != rid:
+        left.text_input("Name", name, key=state.name(rid), max_chars=store.MAX_NAME)
+        left.button("Rename", key=state.rename(rid), on_click=_rename, args=(path, state.name(rid)))
+        right.text_area("Note", record.note or "", key=state.note(rid), height=80)
+        right.button("Save note", key=state.save_note(rid), on_click=_save_note, args=(path, state.note(rid)))
+    if st.session_state.get(state.CONFIRM) != rid:
         # one key for every run, and the run asked about is the one picked when the click arrives: a click
         # on the button still drawn for the run picked before (the page had not redrawn yet) asked about that one
-        st.button("Delete run…", key="compare.delete", icon=":material/delete:",
-                  on_click=lambda: st.session_state.update({"compare.confirm": st.session_state.get(PICKED, rid)}))
+        st.button("Delete run…", key=state.DELETE, icon=":material/delete:",
+                  on_click=lambda: st.session_state.update({state.CONFIRM: st.session_state.get(state.PICKED, rid)}))
         return
     live = record.effective_status in store.ACTIVE
     st.warning(f"Delete '{views.md(name)}' and every file in its folder? This cannot be undone."
                + (" It is training now: it will be stopped first." if live else ""))
     yes, no = st.columns(2)
-    yes.button("Yes, delete", key=f"compare.delete_yes.{rid}", type="primary", on_click=_delete, args=(path, name))
-    no.button("Cancel", key=f"compare.delete_no.{rid}", on_click=lambda: st.session_state.pop("compare.confirm"))
+    yes.button("Yes, delete", key=state.delete_yes(rid), type="primary", on_click=_delete, args=(path, name))
+    no.button("Cancel", key=state.delete_no(rid), on_click=lambda: st.session_state.pop(state.CONFIRM))
 
 
 def take_away(record: store.Run) -> None:
@@ -121,52 +117,51 @@ def take_away(record: store.Run) -> None:
     cols = st.columns(3)
     cols[0].download_button("Download best.pt", (lambda: best.read_bytes()) if best.is_file() else b"",
                             file_name=f"{rid}-best.pt", disabled=not best.is_file(), on_click="ignore",
-                            key=f"compare.dl_best.{rid}", icon=":material/download:")
+                            key=state.download("best", rid), icon=":material/download:")
     cols[1].download_button("Download run folder (.zip)", lambda: archive.zip_run(path), file_name=f"{rid}.zip",
-                            mime="application/zip", on_click="ignore", key=f"compare.dl_zip.{rid}",
+                            mime="application/zip", on_click="ignore", key=state.download("zip", rid),
                             icon=":material/folder_zip:")
     st.download_button("Download as a PyTorch script (.py)", lambda: _script(path), file_name=f"{rid}.py",
-                       mime="text/x-python", on_click="ignore", key=f"compare.dl_script.{rid}",
+                       mime="text/x-python", on_click="ignore", key=state.download("script", rid),
                        disabled=not best.is_file(), icon=":material/code:",
                        help="One file of plain PyTorch (no cnn_core): the model written out layer by layer, the "
                             "data, split, augmentation, optimizer, schedule and loop. `python FILE.py --epochs 1 "
                             "--data-dir data` prints one JSON line per epoch; its head says what is exact.")
-    state = f"compare.export.{rid}"
-    if cols[2].button("Export ONNX, .pt2, TorchScript", key=f"compare.export_btn.{rid}", disabled=not best.is_file(),
+    if cols[2].button("Export ONNX, .pt2, TorchScript", key=state.export_button(rid), disabled=not best.is_file(),
                       help="ONNX (onnxruntime and other runtimes), torch.export's .pt2 (plain torch: "
                            "torch.export.load(path).module()), TorchScript (the old format, deprecated upstream); "
                            "each is loaded back and checked against the PyTorch model" if best.is_file()
                       else "the run has no best.pt yet"):
         with st.spinner("Exporting and checking against PyTorch…"):
             try:
-                st.session_state[state] = [formats.export_model(path, k) for k in formats.EXPORTS]
+                st.session_state[state.export(rid)] = [formats.export_model(path, k) for k in formats.EXPORTS]
             except Exception as exc:  # noqa: BLE001  any exporter failure is shown, never a traceback
                 st.error(f"Export failed: {type(exc).__name__}: {views.md(str(exc)[:500])}")
-    for result in st.session_state.get(state, []):
+    for result in st.session_state.get(state.export(rid), []):
         (st.success if result.ok else st.error)(views.md(result.message))
         st.download_button(f"Download {result.path.name}", lambda p=result.path: p.read_bytes(),
-                           file_name=result.path.name, on_click="ignore", key=f"compare.dl_{result.kind}.{rid}")
+                           file_name=result.path.name, on_click="ignore", key=state.download(result.kind, rid))
 
 
 def import_panel() -> None:
     """Import a run folder or zip made on another machine; on success the page reruns to list it. A run
     that is already here is not added again unasked: import it as a copy, or skip it."""
-    n = st.session_state.setdefault("compare.import_n", 0)       # a new key empties the inputs
-    upload = st.file_uploader("A run zipped on another machine", type=["zip"], key=f"compare.upload.{n}")
-    folder = own_data.server_folder("…or a run folder (or its zip) on the server's disk", f"compare.import_path.{n}",
+    n = st.session_state.setdefault(state.IMPORT_N, 0)       # a new key empties the inputs
+    upload = st.file_uploader("A run zipped on another machine", type=["zip"], key=state.upload(n))
+    folder = own_data.server_folder("…or a run folder (or its zip) on the server's disk", state.import_path(n),
                                     "my-run")
     source = (lambda: upload.getvalue()) if upload else (lambda: _typed_run(folder))
-    if st.button("Import", key="compare.import", disabled=not (upload or folder)):
+    if st.button("Import", key=state.IMPORT, disabled=not (upload or folder)):
         _import(source, "ask")
-    if (exists := st.session_state.get("compare.import_exists")) is not None:
+    if (exists := st.session_state.get(state.IMPORT_EXISTS)) is not None:
         st.warning(f"{views.md(exists)}.", icon=":material/content_copy:")
         copy, skip = st.columns(2)
-        if copy.button("Import as a copy", key="compare.import_copy"):
+        if copy.button("Import as a copy", key=state.IMPORT_COPY):
             _import(source, "copy")
-        if skip.button("Skip", key="compare.import_skip"):
-            st.session_state.pop("compare.import_exists", None)
-            st.session_state["compare.import_n"] = n + 1
-            nav.flash("compare", "info", "Not imported: the run is already here.")
+        if skip.button("Skip", key=state.IMPORT_SKIP):
+            st.session_state.pop(state.IMPORT_EXISTS, None)
+            st.session_state[state.IMPORT_N] = n + 1
+            nav.flash(state.FLASH, "info", "Not imported: the run is already here.")
             st.rerun()
 
 
@@ -180,17 +175,17 @@ def _typed_run(folder: str) -> Path:
 
 
 def _import(source, on_duplicate: str) -> None:
-    st.session_state.pop("compare.import_exists", None)
+    st.session_state.pop(state.IMPORT_EXISTS, None)
     try:
         new = archive.import_run(source(), on_duplicate=on_duplicate)
     except archive.RunExists as exc:
-        st.session_state["compare.import_exists"] = str(exc)[0].upper() + str(exc)[1:]
+        st.session_state[state.IMPORT_EXISTS] = str(exc)[0].upper() + str(exc)[1:]
         return
     except ValueError as exc:
         st.error(f"Not imported: {views.md(exc)}")
         return
-    st.session_state["compare.import_n"] += 1
-    nav.flash("compare", "success", f"Imported as run `{new.name}` ({store.read_run(new).status}).")
+    st.session_state[state.IMPORT_N] += 1
+    nav.flash(state.FLASH, "success", f"Imported as run `{new.name}` ({store.read_run(new).status}).")
     st.rerun()
 
 

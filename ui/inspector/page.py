@@ -1,17 +1,14 @@
 """Inspect: what a run's network learned — filters, feature maps, confusion, mistakes, saliency — at any epoch."""
 import streamlit as st
 
-from ui import inspect_widgets as iw
-from ui import nav
-
-nav.ensure_frame()
+from ui.inspector import widgets as iw
 
 st.title("Inspect")
 st.caption("Pick a run and a moment of its training, then look inside: the filters it learned, what each "
            "layer sees in a test image, which classes it confuses, its most confident mistakes, and where "
            "it looks.")
 
-from ui import inspect_tabs  # noqa: E402  (it imports torch, 2.7 s here: after the title is on screen)
+from ui.inspector import tabs  # noqa: E402  (it imports torch, 2.7 s here: after the title is on screen)
 
 
 def main() -> None:
@@ -21,7 +18,7 @@ def main() -> None:
         return
     stamp = (record.path, weights.key, weights.stamp)
     try:
-        ctx = inspect_tabs.Context(*iw.model(*stamp), stamp)
+        ctx = tabs.Context(*iw.model(*stamp), stamp)
     except ValueError as exc:   # CheckpointError: missing, empty, corrupt or foreign file
         st.error(f"These weights cannot be loaded: {exc}", icon=":material/error:")
         return
@@ -31,9 +28,9 @@ def main() -> None:
         problem = f"The test set cannot be used: {exc}"
     else:
         problem = None
-    for tab, (name, view) in zip(st.tabs(list(inspect_tabs.TABS)), inspect_tabs.TABS.items()):
+    for tab, (name, view) in zip(st.tabs(list(tabs.TABS)), tabs.TABS.items()):
         with tab:
-            if problem and name in inspect_tabs.NEEDS_TEST:
+            if problem and name in tabs.NEEDS_TEST:
                 st.error(problem, icon=":material/error:")
             else:
                 view(ctx)

@@ -1,10 +1,9 @@
 """Draw: sketch a digit (or upload a picture of one) and watch the MNIST runs read it."""
 import streamlit as st
 
-from ui import draw_widgets as dw
 from ui import nav, views
-
-nav.ensure_frame()
+from ui.draw import state
+from ui.draw import widgets as dw
 
 st.title("Draw")
 st.caption("Draw a digit in the black square. It is prepared the way MNIST's digits were: cropped to the "
@@ -14,7 +13,7 @@ st.caption("Draw a digit in the black square. It is prepared the way MNIST's dig
 def main() -> None:
     left, middle, right = st.columns([5, 3, 6], gap="medium")
     with left:
-        source = st.segmented_control("Input", ["Draw", "Upload"], default="Draw", key=dw.SOURCE,
+        source = st.segmented_control("Input", ["Draw", "Upload"], default="Draw", key=state.SOURCE,
                                       label_visibility="collapsed") or "Draw"
         raw = dw.canvas_input() if source == "Draw" else dw.upload_input()
 
@@ -40,7 +39,7 @@ def main() -> None:
     with st.expander("Classify many pictures with this model", icon=":material/photo_library:"):
         from ui import own_data
 
-        own_data.classify_many(model, meta, "draw")
+        own_data.classify_many(model, meta, state.MANY, state.many)
 
 
 def answer(records, model, meta: dict, ink, middle, right) -> None:
@@ -56,7 +55,7 @@ def answer(records, model, meta: dict, ink, middle, right) -> None:
         st.markdown(f"## Prediction: {views.md(meta['classes'][best])}")
         st.caption(f"{probs[best]:.1%} sure · second guess {views.md(meta['classes'][second])} ({probs[second]:.1%})")
         dw.probs_chart(probs, meta["classes"], best)
-        show_all = len(records) > 1 and st.toggle(f"Every run's answer ({len(records)} runs)", key=dw.ALL)
+        show_all = len(records) > 1 and st.toggle(f"Every run's answer ({len(records)} runs)", key=state.ALL)
     if show_all:
         dw.every_answer(records, ink)
     dw.first_layer(model, meta, image)

@@ -1,7 +1,6 @@
 """What the Live panel's buttons do (stop, resume, steer: learning rate, pause, continue; more epochs), and
-the Train page's shared state: the watched run, the open tab, the message shown once. Launch and Clone are
-the form's own (ui/train_form.py). Each runs as a widget callback, before the page redraws, so the page
-that follows already shows the result."""
+which run the Train page watches and which tab it opens. Launch and Clone are the form's own (form.py). Each
+runs as a widget callback, before the page redraws, so the page that follows already shows the result."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -11,27 +10,24 @@ import streamlit as st
 from cnn_core.runs import store
 from cnn_core.train import jobs
 from ui import nav, views
-
-WATCH = "train.watch"          # the run-picker widget
-WATCHING = "train.watching"    # the watched run, kept while the picker is off screen (other pages)
-TAB = "train.tab"              # the New run / Live tabs
-LAST_TAB = "train.last_tab"    # the tab last open, kept while the page is off screen
+from ui.train import state
 
 
 def open_tab(name: str) -> None:
     """Open tab `name` (New run or Live) on the next draw."""
-    st.session_state[TAB] = st.session_state[LAST_TAB] = name
+    st.session_state[state.TAB] = st.session_state[state.LAST_TAB] = name
 
 
 def watch(run_id: str) -> None:
-    st.session_state[WATCH] = st.session_state[WATCHING] = run_id
+    st.session_state[state.WATCH] = st.session_state[state.WATCHING] = run_id
     st.query_params["run"] = run_id
 
 
 def stop(path: Path) -> None:
     """Ask the run to stop; it saves a checkpoint between steps and ends `cancelled`."""
     was = jobs.cancel(path)
-    nav.flash("train", "info", f"Stop requested (the run was {was}); it saves a checkpoint and stops within a step.")
+    nav.flash(state.FLASH, "info",
+              f"Stop requested (the run was {was}); it saves a checkpoint and stops within a step.")
 
 
 def _launch(path: Path, resume: bool, done: str, failed: str) -> None:
@@ -39,11 +35,11 @@ def _launch(path: Path, resume: bool, done: str, failed: str) -> None:
     try:
         jobs.launch(path, resume=resume)
     except (ValueError, OSError) as exc:
-        nav.flash("train", "error", f"{failed}: {views.md(exc)}")
+        nav.flash(state.FLASH, "error", f"{failed}: {views.md(exc)}")
         return
     watch(Path(path).name)
     open_tab("Live")
-    nav.flash("train", "success", done)
+    nav.flash(state.FLASH, "success", done)
 
 
 def resume(path: Path, from_checkpoint: bool = True) -> None:
@@ -53,14 +49,14 @@ def resume(path: Path, from_checkpoint: bool = True) -> None:
 
 def steer(path: Path, what: str, **ask) -> None:
     """A steering request (runs.steer): the run takes it at its next step. Keyed values (a widget's) are
-    read from the session: steer(path, "lr", lr="train.steer_lr")."""
+    read from the session: steer(path, "lr", lr=state.STEER_LR)."""
     ask = {k: st.session_state[v] if isinstance(v, str) else v for k, v in ask.items()}
     try:
         store.steer(path, **ask)
     except ValueError as exc:
-        nav.flash("train", "error", f"Not changed: {views.md(exc)}")
+        nav.flash(state.FLASH, "error", f"Not changed: {views.md(exc)}")
         return
-    nav.flash("train", "info", f"{what}: asked; the run takes it at its next step.")
+    nav.flash(state.FLASH, "info", f"{what}: asked; the run takes it at its next step.")
 
 
 def more(path: Path, key: str) -> None:
@@ -69,6 +65,6 @@ def more(path: Path, key: str) -> None:
     try:
         total = jobs.more_epochs(path, n)
     except ValueError as exc:
-        nav.flash("train", "error", f"Could not go on: {views.md(exc)}")
+        nav.flash(state.FLASH, "error", f"Could not go on: {views.md(exc)}")
         return
     _launch(path, True, f"Training {n} more epochs ({total} in all) from the checkpoint.", "Could not go on")

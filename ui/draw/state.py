@@ -1,0 +1,28 @@
+"""Every session-state key and widget key of the Draw page, named once. The strings are what users'
+sessions and the tests hold; a new key gets its name here."""
+from __future__ import annotations
+
+CANVAS = "draw.canvas"           # the canvas's key is canvas(n); Clear moves n on, which remounts it blank
+NONCE = "draw.canvas_n"          # that n
+CLEAR = "draw.clear"
+SOURCE = "draw.source"           # Draw or Upload
+STROKE = "draw.stroke"           # the pen's width
+UPLOAD = "draw.upload"
+RUN = "draw.run"                 # the model picker
+ALL = "draw.all"                 # the "Every run's answer" toggle
+PROBS = "draw.probs"             # the chosen run's probability bars; probs(i): run i's in every answer
+MAPS = "draw.maps"               # the first conv layer's maps
+MANY = "draw.many"               # Classify many's result; many(part): its widgets
+
+
+def canvas(n: int) -> str:
+    return f"{CANVAS}.{n}"
+
+
+def probs(i: int) -> str:
+    return f"{PROBS}.{i}"
+
+
+def many(part: str) -> str:
+    """A widget of Classify many (files, folder, go, csv, cm), under MANY."""
+    return f"{MANY}.{part}"

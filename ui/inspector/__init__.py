@@ -1,0 +1,6 @@
+"""The Inspect page (named inspector: a package "inspect" would shadow the standard library's module where
+ui/ is on the path, as under `streamlit run ui/gate.py`):
+    page          the run and weights pickers, then a tab per view
+    state         every session-state and widget key of the page
+    tabs          the views, one function each, and their registry TABS
+    widgets       the pickers, the cached model loads and computations, image galleries"""

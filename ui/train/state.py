@@ -1,0 +1,93 @@
+"""Every session-state key and widget key of the Train page, named once: the New run form, the layer editor
+("le."), the Sweep tab ("sweep.") and the live panel. The strings are what users' sessions and the tests
+hold; a new key gets its name here."""
+from __future__ import annotations
+
+# ---- the New run form -----------------------------------------------------------------------------------
+READY = "train.ready"                # the form's defaults are set (once per session)
+FLASH = "train.flash"                # the message shown once on the New run and Live tabs (nav.flash)
+SLIP_BLOCKS = "train.slip_blocks"    # the deep residual net's "n_blocks * [ResBlock(n)]" toggle
+PRESET, PRESET_BTN, PRESET_FLASH = "train.preset", "train.preset_btn", "train.preset.flash"
+CLONE, CLONE_BTN, CLONE_FLASH = "train.clone", "train.clone_btn", "train.clone.flash"
+LAUNCH, LAUNCH_BOTTOM = "train.launch", "train.launch_bottom"   # Launch above the form and below it
+PROCESSES = "train.processes"        # how many processes train the run (torchrun)
+
+
+def field(name: str) -> str:
+    """The widget of setting `name` (a TrainConfig field), and of the run name: field("name")."""
+    return f"train.{name}"
+
+
+def pkey(arch: str, name: str) -> str:
+    """The widget of architecture `arch`'s knob `name` (each architecture keeps its own values)."""
+    return f"train.p.{arch}.{name}"
+
+
+# ---- the layer editor (architecture "custom") -------------------------------------------------------------
+LAYERS = pkey("custom", "layers")    # the list of layers: the form reads it as the custom architecture's knob
+LAYERS_FROM = LAYERS + ".from"       # the model the list was last loaded from
+LE_UIDS, LE_LAST = "le.uids", "le.last"   # a stable widget key per row; the list as the editor last left it
+LE_START, LE_LOAD, LE_DOWNLOAD = "le.start", "le.load", "le.download"
+LE_ADD_TYPE, LE_ADD = "le.add_type", "le.add"
+
+
+def le_row(uid: str) -> str:
+    """The bordered container of the row whose widgets carry `uid` (a new uid: fresh widgets)."""
+    return f"le.row.{uid}"
+
+
+def le_type(uid: str) -> str:
+    return f"le.{uid}.type"
+
+
+def le_field(uid: str, name: str) -> str:
+    """The widget of field `name` (kernel, stride, ...) of a row's layer."""
+    return f"le.{uid}.{name}"
+
+
+def le_up(uid: str) -> str:
+    return f"le.up.{uid}"
+
+
+def le_down(uid: str) -> str:
+    return f"le.down.{uid}"
+
+
+def le_del(uid: str) -> str:
+    return f"le.del.{uid}"
+
+
+# ---- the Sweep tab --------------------------------------------------------------------------------------
+SWEEP_MODE, SWEEP_TRIALS, SWEEP_OBJECTIVE = "sweep.mode", "sweep.trials", "sweep.objective"
+SWEEP_PRUNE, SWEEP_BACKEND, SWEEP_CLUSTER = "sweep.prune", "sweep.backend", "sweep.cluster"
+SWEEP_LAUNCH, SWEEP_FLASH, SWEEP_PICK = "sweep.launch", "sweep.flash", "sweep.pick"
+
+
+def sweep_rows(mode: str) -> str:
+    """The table of swept fields of a space mode (Grid, Sample): each mode keeps its own rows."""
+    return f"sweep.rows.{mode}"
+
+
+def sweep_cancel(sweep_id: str) -> str:
+    return f"sweep.cancel.{sweep_id}"
+
+
+def sweep_resume(sweep_id: str) -> str:
+    return f"sweep.resume.{sweep_id}"
+
+
+# ---- the watched run and the tabs --------------------------------------------------------------------------
+WATCH = "train.watch"                # the run-picker widget
+WATCHING = "train.watching"          # the watched run, kept while the picker is off screen (other pages)
+TAB = "train.tab"                    # the New run / Sweep / Live tabs
+LAST_TAB = "train.last_tab"          # the tab last open, kept while the page is off screen
+
+# ---- the live panel ---------------------------------------------------------------------------------------
+SIGNATURE = "train.signature"        # what, when it changes, needs the whole page redrawn (live._signature)
+CHARTS = "train.charts"              # the charts last drawn: {"key", "figures"}
+SMOOTHING, LOG_SCALE = "train.smoothing", "train.loss_log"
+CHART_LOSS, CHART_ACC, CHART_LR = "train.chart.loss", "train.chart.acc", "train.chart.lr"
+STOP, PAUSE, CONTINUE = "train.stop", "train.pause", "train.continue"
+STEER_LR, STEER = "train.steer_lr", "train.steer"      # the new learning rate and its Set rate button
+RESUME, RESTART = "train.resume", "train.restart"
+MORE_N, MORE = "train.more_n", "train.more"            # how many epochs more, and Train more
