@@ -6,6 +6,7 @@ import streamlit as st
 
 from cnn_core.analysis import compare
 from cnn_core.runs import store
+from cnn_core.runs.metrics_log import CURVES
 from ui import nav, views
 from ui.compare import state
 from ui.compare import widgets as w
@@ -50,9 +51,11 @@ else:
         if curves.empty:
             st.info("The runs picked have no finished epoch or logged step yet.")
         else:
-            left, right = st.columns(2)
-            left.plotly_chart(figures.runs_curves_figure(curves, "loss", granularity, x), key=state.LOSS)
-            right.plotly_chart(figures.runs_curves_figure(curves, "acc", granularity, x), key=state.ACC)
+            for i, metric in enumerate(CURVES):             # loss and accuracy side by side, then any other
+                if i % 2 == 0:
+                    row = st.columns(2)
+                row[i % 2].plotly_chart(figures.runs_curves_figure(curves, metric, granularity, x),
+                                        key=state.curve(metric))
 
     # ---- config diff ----------------------------------------------------------------------------
     st.subheader("What differs")

@@ -23,7 +23,11 @@ def table(rows: tuple) -> str:
 
 # ---- curves and charts -------------------------------------------------------------------------------------
 GRANULARITY, X = "compare.granularity", "compare.x"
-LOSS, ACC = "compare.loss", "compare.acc"
+
+
+def curve(metric: str) -> str:
+    """The overlay chart of one metric of metrics_log.CURVES ("compare.loss", "compare.acc", ...)."""
+    return f"compare.{metric}"
 PC_DATASET, PARCOORDS = "compare.pc_dataset", "compare.parcoords"
 
 # ---- Run actions ------------------------------------------------------------------------------------------
@@ -86,5 +90,9 @@ def import_path(n: int) -> str:
 
 # ---- the Sweeps section ----------------------------------------------------------------------------------------
 SWEEP = "compare.sweep"              # the sweep picker
-SWEEP_LOSS, SWEEP_ACC = "compare.sweep_loss", "compare.sweep_acc"
+
+
+def sweep_curve(metric: str) -> str:
+    """A sweep's overlay chart of one metric of metrics_log.CURVES ("compare.sweep_loss", ...)."""
+    return f"compare.sweep_{metric}"
 SWEEP_PC, SWEEP_IMP, SWEEP_DELETE = "compare.sweep_pc", "compare.sweep_imp", "compare.sweep_delete"

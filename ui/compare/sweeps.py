@@ -8,6 +8,7 @@ import streamlit as st
 
 from cnn_core.analysis import compare
 from cnn_core.runs import store
+from cnn_core.runs.metrics_log import CURVES
 from cnn_core.sweeps import ledger
 from ui import nav
 from ui.compare import state
@@ -27,9 +28,11 @@ def section() -> None:
         labels = {r.id: f"#{r.trial}" for r in records}
         curves = compare.curves_frame(records, labels)
         if not curves.empty:
-            left, right = st.columns(2)
-            left.plotly_chart(figures.runs_curves_figure(curves, "loss", "epoch", "epoch"), key=state.SWEEP_LOSS)
-            right.plotly_chart(figures.runs_curves_figure(curves, "acc", "epoch", "epoch"), key=state.SWEEP_ACC)
+            for i, metric in enumerate(CURVES):
+                if i % 2 == 0:
+                    row = st.columns(2)
+                row[i % 2].plotly_chart(figures.runs_curves_figure(curves, metric, "epoch", "epoch"),
+                                        key=state.sweep_curve(metric))
     frame = trials_frame(sweep)
     names = list(sweep.grid) + list(sweep.sample)
     scored = frame.dropna(subset=["score"]) if not frame.empty else frame

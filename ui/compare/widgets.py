@@ -13,6 +13,7 @@ from cnn_core.runs import archive, store
 from cnn_core.train import jobs
 from ui import nav, own_data, views
 from ui.compare import state
+
 _PCT = st.column_config.NumberColumn(format="percent")
 TABLE_CONFIG = {
     "name": st.column_config.TextColumn("name", width="medium", pinned=True),   # stays while scrolling sideways

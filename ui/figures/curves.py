@@ -13,6 +13,7 @@ import math
 import pandas as pd
 import plotly.graph_objects as go
 
+from cnn_core.runs.metrics_log import CURVES
 from ui.views import fmt_value, plot_text
 
 HEIGHT = 320
@@ -175,7 +176,7 @@ def _colours(frame: pd.DataFrame) -> dict[str, str]:
 
 
 def runs_curves_figure(curves: pd.DataFrame, metric: str, granularity: str, x: str) -> go.Figure:
-    """One metric (loss or acc) of every run in a compare.curves_frame: train solid, validation dashed,
+    """One metric (of metrics_log.CURVES) of every run in a compare.curves_frame: train solid, validation dashed,
     one colour per run. granularity 'step' draws the logged training steps and the per-epoch
     validation points."""
     fig, colours = go.Figure(), _colours(curves)
@@ -193,10 +194,23 @@ def runs_curves_figure(curves: pd.DataFrame, metric: str, granularity: str, x: s
                                      line={"color": colour, "dash": dash}))
     if x == "epoch" and rows["epoch"].max() <= 15:
         fig.update_xaxes(dtick=1)                   # whole epochs, not 1.2, 1.4, ...
-    title = {"loss": "Loss (cross-entropy)", "acc": "Accuracy"}[metric]
-    fig.update_layout(title=title, height=380, margin={"l": 10, "r": 10, "t": 40, "b": 10},
+    fig.update_layout(title=CURVES[metric].label, height=380, margin={"l": 10, "r": 10, "t": 40, "b": 10},
                       xaxis_title="epoch" if x == "epoch" else "wall time (s)",
-                      legend={"orientation": "h", "y": -0.25}, yaxis_tickformat=".0%" if metric == "acc" else None)
+                      legend={"orientation": "h", "y": -0.25}, yaxis_tickformat=".0%" if CURVES[metric].percent else None)
+    return fig
+
+
+def metric_figure(epochs: pd.DataFrame, metric: str) -> go.Figure:
+    """A metric of metrics_log.CURVES that has no chart of its own (loss and accuracy do), per epoch:
+    train and validation."""
+    fig = go.Figure()
+    for split, name, color in (("train", "train", TRAIN), ("val", "validation", VAL)):
+        if f"{split}_{metric}" in epochs:
+            fig.add_scatter(x=_list(epochs["epoch"]), y=_list(epochs[f"{split}_{metric}"]), mode="lines+markers",
+                            name=name, line={"color": color})
+    _layout(fig, CURVES[metric].label, "epoch", CURVES[metric].label.lower())
+    if CURVES[metric].percent:
+        fig.update_yaxes(tickformat=".0%")
     return fig
 
 

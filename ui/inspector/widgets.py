@@ -13,6 +13,7 @@ from cnn_core.runs import store
 from ui import views
 from ui.figures import CONFIG, images
 from ui.inspector import state
+
 MODE_LABELS = {"index": "index", "class": "class", "random": "random", "misclassified": "mistake"}
 GALLERY_COLS = 8
 

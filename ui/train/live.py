@@ -19,6 +19,7 @@ import math
 import streamlit as st
 
 from cnn_core.runs import store
+from cnn_core.runs.metrics_log import CURVES
 from cnn_core.train import jobs
 from ui import nav, views
 from ui.figures import curves
@@ -204,7 +205,8 @@ def _h(text) -> str:
 
 
 def _charts(run: views.LiveRun) -> None:
-    """Loss (log scale and smoothing on request) and accuracy, side by side."""
+    """Loss (log scale and smoothing on request) and accuracy, side by side; the learning rate; then every
+    other metric the run logs (metrics_log.CURVES)."""
     if run.steps.empty and run.epochs.empty and not run.active:
         return
     a, b, _ = st.columns([1, 2, 3], vertical_alignment="center")
@@ -218,6 +220,11 @@ def _charts(run: views.LiveRun) -> None:
     loss.plotly_chart(loss_fig, key=state.CHART_LOSS, config=curves.CONFIG)
     acc.plotly_chart(acc_fig, key=state.CHART_ACC, config=curves.CONFIG)
     loss.plotly_chart(lr_fig, key=state.CHART_LR, config=curves.CONFIG)
+    more = [m for m in CURVES if m not in ("loss", "acc") and f"val_{m}" in run.epochs]   # charted above
+    for i, metric in enumerate(more):
+        if i % 2 == 0:
+            row = st.columns(2, gap="medium")
+        row[i % 2].plotly_chart(curves.metric_figure(run.epochs, metric), key=state.chart(metric), config=curves.CONFIG)
 
 
 def _figures(run: views.LiveRun, smoothing: float, log: bool):

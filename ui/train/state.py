@@ -87,6 +87,11 @@ SIGNATURE = "train.signature"        # what, when it changes, needs the whole pa
 CHARTS = "train.charts"              # the charts last drawn: {"key", "figures"}
 SMOOTHING, LOG_SCALE = "train.smoothing", "train.loss_log"
 CHART_LOSS, CHART_ACC, CHART_LR = "train.chart.loss", "train.chart.acc", "train.chart.lr"
+
+
+def chart(metric: str) -> str:
+    """The chart of a metric of metrics_log.CURVES without a chart of its own (beyond loss and accuracy)."""
+    return f"train.chart.{metric}"
 STOP, PAUSE, CONTINUE = "train.stop", "train.pause", "train.continue"
 STEER_LR, STEER = "train.steer_lr", "train.steer"      # the new learning rate and its Set rate button
 RESUME, RESTART = "train.resume", "train.restart"
