@@ -61,7 +61,7 @@ class TrainConfig:
                            "(`python -m cnn_core data add`).")
     val_size: int | None = setting(
         "int", None, low=1, high=10_000_000, optional=True, label="Validation images", noun="validation size",
-        unit="images", section="model", step=1, placeholder="dataset default",
+        unit="images", section="reproducibility", step=1, placeholder="dataset default",
         help="Training images held out to measure validation accuracy each epoch; "
              "empty = the dataset's default (5,000; 1,000 for cifar2).")
     arch: str = setting("choice", "lenet", choices=_ARCHS, checker=_ARCH_PROBLEM, label="Architecture",
@@ -72,7 +72,7 @@ class TrainConfig:
     optimizer: str = setting("choice", "sgd", choices=OPTIMIZERS, label="Optimizer", section="optimizer",
                              help="sgd (with momentum), adam or adamw.")
     lr: float = setting("float", 0.03, low=0, high=10, low_open=True, label="Learning rate", noun="learning rate",
-                        section="optimizer", step=0.001, fmt="%g",
+                        section="basics", step=0.001, fmt="%g",
                         help="Learning rate: the step size of each update. SGD: 0.01-0.1; Adam: ~0.001.")
     momentum: float = setting("float", 0.9, low=0, high=1, high_open=True, label="Momentum", section="optimizer",
                               step=0.05, fmt="%.2f", when=("optimizer", "sgd"),
@@ -80,7 +80,7 @@ class TrainConfig:
     nesterov: bool = setting("bool", False, label="Nesterov", section="optimizer", when=("optimizer", "sgd"),
                              help="SGD with Nesterov momentum (needs momentum > 0).")
     weight_decay: float = setting("float", 0.0, low=0, high=1, label="Weight decay", noun="weight decay",
-                                  section="optimizer", step=0.0001, fmt="%g",
+                                  section="regularisation", step=0.0001, fmt="%g",
                                   help="L2 penalty on weights (0 = none; 5e-4 is common for CIFAR).")
     schedule: str = setting("choice", "cosine", choices=SCHEDULES, label="LR schedule", section="optimizer",
                             help="Learning-rate schedule: none, step (x gamma every step_size epochs), "
@@ -92,38 +92,38 @@ class TrainConfig:
                            section="optimizer", step=0.05, fmt="%g", when=("schedule", "step"),
                            help="step schedule: factor applied to the learning rate at each drop.")
     batch_size: int = setting("int", 64, low=1, high=MAX_BATCH, label="Batch size", noun="batch size",
-                              unit="images", section="training", step=1,
+                              unit="images", section="basics", step=1,
                               help="Images per update. Larger is faster per image, noisier gradients when small.")
-    epochs: int = setting("int", 5, low=1, high=MAX_EPOCHS, label="Epochs", section="training", step=1,
+    epochs: int = setting("int", 5, low=1, high=MAX_EPOCHS, label="Epochs", section="basics", step=1,
                           help="Passes over the training images.")
     patience: int = setting("int", 0, low=0, high=MAX_EPOCHS, label="Early stopping: patience", unit="epochs",
-                            section="training", step=1,
+                            section="stopping", step=1,
                             help="Stop once validation accuracy has not gained for this many epochs in a row (0 = "
                                  "off, train every epoch). The best epoch's weights are the ones tested.")
     min_gain: float = setting("float", 0.0, low=0, high=1, label="Early stopping: minimum gain",
-                              noun="minimum gain", section="training", step=0.001, fmt="%g",
+                              noun="minimum gain", section="stopping", step=0.001, fmt="%g",
                               help="A rise in validation accuracy smaller than this does not count as a gain "
                                    "(0.002 = 0.2 points); with patience above 0.")
-    augment: str = setting("choice", "none", choices=AUGMENT_MODES, label="Augmentation", section="training",
+    augment: str = setting("choice", "none", choices=AUGMENT_MODES, label="Augmentation", section="augmentation",
                            help="Augmentation: none; standard (digits: shifts of 2 px; CIFAR: random crop + flip); "
                                 "affine (digits: shifts, small rotations and scale).")
     label_smoothing: float = setting("float", 0.0, low=0, high=1, high_open=True, label="Label smoothing",
-                                     noun="label smoothing", section="training", step=0.05, fmt="%.2f",
+                                     noun="label smoothing", section="regularisation", step=0.05, fmt="%.2f",
                                      help="Share of the target spread over the other classes (0 = none, 0.1 typical).")
-    tta: bool = setting("bool", False, label="Mirror at test time (TTA)", section="training",
+    tta: bool = setting("bool", False, label="Mirror at test time (TTA)", section="augmentation",
                         help="Validation and test accuracy average each image's prediction with its mirror "
                              "image's (test-time augmentation; for photos, not digits). Training is unchanged.")
-    seed: int = setting("int", 0, low=0, high=2**32 - 1, label="Seed", section="training", step=1,
+    seed: int = setting("int", 0, low=0, high=2**32 - 1, label="Seed", section="reproducibility", step=1,
                         help="Random seed: same seed and config on CPU give the same run.")
     device: str = setting("text", "auto", choices=_devices, checker=_device_problem, label="Device",
-                          section="training",
+                          section="device",
                           help="auto picks CUDA, then Apple MPS, then CPU; or name cpu, cuda, cuda:N, mps.")
-    amp: bool = setting("bool", False, label="Mixed precision (AMP)", section="training",
+    amp: bool = setting("bool", False, label="Mixed precision (AMP)", section="device",
                         help="Mixed precision (bfloat16 autocast) on CUDA: faster on modern GPUs.")
     log_every: int = setting("int", 20, low=1, high=100_000, label="Log the loss every N steps", unit="steps",
-                             section="advanced", step=1, help="Training steps between logged loss points.")
+                             section="reproducibility", step=1, help="Training steps between logged loss points.")
     dry_run_batches: int = setting("int", 0, low=0, high=1_000_000, label="Dry run: batches per epoch",
-                                   section="advanced", step=1, placeholder="0 = every batch",
+                                   section="reproducibility", step=1, placeholder="0 = every batch",
                                    help="If > 0, each epoch runs only this many batches "
                                         "(a quick check of the code path).")
 

@@ -186,6 +186,9 @@ def fill(page, role: str, label: str, value: str) -> None:
     """Type into a text ('textbox') or number ('spinbutton') input and commit it with Enter (the label's
     help button shares its name, hence the role)."""
     box = page.get_by_role(role, name=label, exact=True)
+    if not box.is_visible() and (more := page.get_by_text("More settings", exact=False)).count():
+        more.first.click()                 # Train's other settings: opened as a person opens them
+        box.wait_for()
     box.fill(value)
     box.press("Enter")
     page.wait_for_timeout(800)

@@ -14,8 +14,11 @@ from ui.train import actions, state
 from ui.train.state import field, pkey
 
 KEEP = "session"    # widget values survive leaving the page and coming back
-SECTIONS = {"model": "Model", "optimizer": "Optimizer", "training": "Training"}   # the form's columns
-DRAWN = ("choice", *SECTIONS, "advanced")   # every section a setting may name ("advanced": under Training)
+BASICS = "basics"   # the section on the first screen, beside dataset and model: what a beginner chooses
+# Everything else is under More settings, in these groups (a Setting's section names its group).
+GROUPS = {"optimizer": "Optimizer and schedule", "regularisation": "Regularisation", "augmentation": "Augmentation",
+          "stopping": "Early stopping", "device": "Precision and device", "reproducibility": "Reproducibility and logging"}
+DRAWN = ("choice", BASICS, *GROUPS)   # every section a setting may name
 
 
 def _archs():
@@ -98,27 +101,37 @@ def _tip(spec: Setting, code_name: str | None = None) -> str:
     return tip + (f" (`{code_name}`)" if code_name else "")
 
 
-def widget(spec: Setting, k: str, disabled: bool = False, tip: str | None = None, **kw) -> None:
-    """The widget a setting's kind asks for, under session key `k`."""
+MARK = " ✦"   # after the label of a field the applied preset changed
+
+
+def _marked(name: str) -> str:
+    """MARK when the preset applied changed field `name` ("lr", "arch_params.dropout"), else ""."""
+    applied = st.session_state.get(state.PRESET_APPLIED)
+    return MARK if applied and name in applied["changed"] else ""
+
+
+def widget(spec: Setting, k: str, disabled: bool = False, tip: str | None = None, mark: str = "", **kw) -> None:
+    """The widget a setting's kind asks for, under session key `k`; `mark` follows its label."""
     common = dict(key=k, help=tip or _tip(spec), disabled=disabled, persist_state=KEEP)
+    label = spec.title + mark
     if spec.kind in ("int", "float"):
         whole = spec.kind == "int"
-        st.number_input(spec.title, step=spec.step or (1 if whole else 0.05), format=spec.fmt or
+        st.number_input(label, step=spec.step or (1 if whole else 0.05), format=spec.fmt or
                         (None if whole else "%.2f"), placeholder=spec.placeholder, **common, **kw)
     elif spec.kind == "bool":
-        st.checkbox(spec.title, **common, **kw)
+        st.checkbox(label, **common, **kw)
     elif spec.kind == "choice" or spec.choices:   # text with suggestions (device): what this machine has
         options = list(spec.options())
         if spec.kind == "text" and st.session_state.get(k) not in options and st.session_state.get(k):
             options.append(st.session_state[k])   # a cloned run's cuda:3 stays shown, with its error
-        st.selectbox(spec.title, options, **common, **kw)
+        st.selectbox(label, options, **common, **kw)
     else:
-        st.text_input(spec.title, **common, **kw)
+        st.text_input(label, **common, **kw)
 
 
 def _field(errors: dict, spec: Setting, **kw) -> None:
     on = spec.when is None or st.session_state.get(field(spec.when[0])) == spec.when[1]
-    widget(spec, field(spec.name), disabled=not on, **kw)
+    widget(spec, field(spec.name), disabled=not on, mark=_marked(spec.name), **kw)
     _error(errors, spec.name)
 
 
@@ -138,14 +151,11 @@ def section(errors: dict, name: str, cls: type = TrainConfig) -> None:
 
 
 def choice_section(errors: dict, cls: type = TrainConfig) -> None:
-    """Dataset and architecture side by side (wide enough for their names), and what the architecture
-    teaches and fixes."""
+    """Dataset and architecture, one under the other (wide enough for their names), the presets, and what
+    the architecture teaches and fixes."""
     datasets, archs, form = _datasets(), _archs(), views.form_settings(cls)
-    a, b = st.columns(2, gap="medium")
-    with a:
-        _field(errors, form["dataset"], format_func=lambda d: datasets[d].title)
-    with b:
-        _field(errors, form["arch"], format_func=lambda a: archs[a].title)
+    _field(errors, form["dataset"], format_func=lambda d: datasets[d].title)
+    _field(errors, form["arch"], format_func=lambda a: archs[a].title)
     preset_row(cls)
     arch = archs[st.session_state[field("arch")]]
     st.markdown(f"**{arch.title}.** {arch.teaches}")
@@ -190,82 +200,178 @@ def slips(arch_id: str, errors: dict) -> None:
             "let the loss do the softmax; `log_softmax` pairs with `NLLLoss`.")
 
 
-def model_section(errors: dict, cls: type = TrainConfig) -> None:
-    """The architecture's own knobs (each a Setting of models.ARCHITECTURES), then the Model settings."""
+def model_knobs(errors: dict) -> None:
+    """The architecture's own knobs (each a Setting of architectures.ARCHITECTURES), two to a row."""
     arch = _archs()[st.session_state[field("arch")]]
+    knobs = [q for q in arch.params if q.kind != "layers"]     # a layer list: the editor draws it
     cols = st.columns(2)
-    for i, p in enumerate(q for q in arch.params if q.kind != "layers"):   # a layer list: the editor above
+    for i, p in enumerate(knobs):
         with cols[i % 2]:
-            widget(p, pkey(arch.id, p.name), tip=_tip(p, p.name))
+            widget(p, pkey(arch.id, p.name), tip=_tip(p, p.name), mark=_marked(f"arch_params.{p.name}"))
             _error(errors, f"arch_params.{p.name}")
-    section(errors, "model", cls)
 
 
-def training_section(errors: dict, cls: type = TrainConfig) -> None:
-    section(errors, "training", cls)
-    st.text_input("Run name (optional)", key=field("name"), max_chars=store.MAX_NAME, persist_state=KEEP,
-                  placeholder="default: model, data, optimizer, lr, batch, epochs",
-                  help="A name to find this run by in lists; empty = a name made of its main settings.")
-    _error(errors, "name")
-    with st.expander("Advanced"):
-        section(errors, "advanced", cls)
+def _changed(cls: type = TrainConfig) -> list[str]:
+    """The settings under More settings whose value is not their default (the model's knobs included)."""
+    ss, form = st.session_state, views.form_settings(cls)
+    out = [n for n, spec in form.items() if spec.section in GROUPS and ss.get(field(n)) != spec.default]
+    arch = _archs()[ss[field("arch")]]
+    out += [p.name for p in arch.params if p.kind != "layers" and ss.get(pkey(arch.id, p.name)) != p.widget_value(p.default)]
+    return out + (["processes"] if int(ss.get(state.PROCESSES) or 1) != 1 else [])
+
+
+def more_settings(errors: dict, cls: type = TrainConfig) -> None:
+    """Every other setting, in groups, under one header that says how many differ from their defaults;
+    open when one of them is what keeps Launch off."""
+    form, n = views.form_settings(cls), len(_changed(cls))
+    inside = {e for e in errors if e.startswith("arch_params.") or (e in form and form[e].section in GROUPS)}
+    with st.expander("More settings" + (f" ({n} changed)" if n else ""), expanded=bool(inside),
+                     icon=":material/tune:"):
+        arch = _archs()[st.session_state[field("arch")]]
+        if any(p.kind != "layers" for p in arch.params):
+            st.markdown(f"**Model: {views.md(arch.title)}**")
+            model_knobs(errors)
+        for column, names in zip(st.columns(3, gap="medium"), (("optimizer", "regularisation"),
+                                                                ("augmentation", "stopping"),
+                                                                ("device", "reproducibility"))):
+            with column:
+                for name in names:
+                    st.markdown(f"**{GROUPS[name]}**")
+                    section(errors, name, cls)
+                    if name == "device":
+                        processes_input(st)
 
 
 def new_run(cls: type = TrainConfig) -> None:
-    """The whole New run tab: clone box, Launch, the settings in three columns, the layer table."""
+    """The whole New run tab: Launch, what a beginner chooses (dataset, model, preset, epochs, learning
+    rate, batch size) beside the model's layers, More settings, and the layer editor for your own layers."""
+    _left_preset(cls)
     config, errors, _ = current(cls)
     clone_box(cls)
     launch_bar(errors, "top", cls)
-    choice_section(errors, cls)
+    choose, layers = st.columns([5, 6], gap="large")
+    with choose:
+        choice_section(errors, cls)
+        section(errors, BASICS, cls)
+        st.text_input("Run name (optional)", key=field("name"), max_chars=store.MAX_NAME, persist_state=KEEP,
+                      placeholder="default: model, data, optimizer, lr, batch, epochs",
+                      help="A name to find this run by in lists; empty = a name made of its main settings.")
+        _error(errors, "name")
+    with layers:
+        st.subheader("Layers of the model")
+        layer_table(config, errors)
     if config.arch == "custom" and "dataset" not in errors:
         from ui.train import layer_editor
 
         info = _datasets()[config.dataset]
         layer_editor.editor(tuple(info.input_shape), len(info.classes),
                             None if "batch_size" in errors else int(config.batch_size))
-    drawn_by = {"model": model_section, "training": training_section}   # sections with more than settings
-    for (name, title), column in zip(SECTIONS.items(), st.columns(len(SECTIONS), gap="medium")):
-        with column:
-            st.subheader(title)
-            if name in drawn_by:
-                drawn_by[name](errors, cls)
-            else:
-                section(errors, name, cls)
+    more_settings(errors, cls)
     form = views.form_settings(cls)
     shown = set(form) | {"name"} | {e for e in errors if e.startswith("arch_params.")}
     for wrong in sorted(set(errors) - shown):
         st.error(f"{views.error_labels({wrong: ''}, None)[0]}: {views.md(errors[wrong])}")
     launch_bar(errors, "bottom", cls)
-    st.subheader("Layers of the model")
-    layer_table(config, errors)
 
 
 def preset_row(cls: type = TrainConfig) -> None:
-    """The dataset's presets (cnn_core/train/presets.py): pick one, see what it is for and what it reached here,
-    and fill the form with it; every value stays visible and editable."""
+    """The dataset's presets (cnn_core/train/presets.py): picking one fills the form at once (the fields it
+    changed marked), Undo puts the form back; what it is for and what it reached here below."""
     found = presets.for_dataset(st.session_state[field("dataset")])
     if not found:
         return
-    pick_col, button_col = st.columns([3, 1], vertical_alignment="bottom")
+    pick_col, undo_col = st.columns([3, 1], vertical_alignment="bottom")
     pick = pick_col.selectbox("Preset", list(found), key=state.PRESET, index=None, placeholder="start from a preset",
+                              on_change=apply_preset, args=(cls,),
                               help="Named settings for this dataset: `tutorial` is what the tutorial did, `fast` "
-                                   "the quickest way found here to a good model. Filling keeps your seed and device.")
-    button_col.button("Fill the form", key=state.PRESET_BTN, disabled=pick is None, on_click=fill_preset,
-                      args=(pick, cls), width="stretch")
+                                   "the quickest way found here to a good model. Picking one fills the form at "
+                                   f"once and marks what it changed with{MARK}; your seed and device stay.")
+    undo_col.button("Undo", key=state.PRESET_UNDO, disabled=not st.session_state.get(state.PRESET_APPLIED),
+                    on_click=undo_preset, args=(cls,), icon=":material/undo:", width="stretch",
+                    help="Put the form back as it was before the preset.")
     if pick in found:
         st.caption(found[pick].purpose + (f" Here: {found[pick].measured}." if found[pick].measured else ""))
     nav.show_flash(state.PRESET_FLASH)
 
 
-def fill_preset(name: str | None, cls: type = TrainConfig) -> None:
-    """Put a preset's values into the form over what it holds (seed, device and the rest stay)."""
+def _form_values(config: TrainConfig) -> dict:
+    """A config's values as the form compares them: arch_params flattened to arch_params.<name>."""
+    values = {k: v for k, v in config.to_dict().items() if k != "arch_params"}
+    return values | {f"arch_params.{k}": v for k, v in (config.arch_params or {}).items()}
+
+
+def apply_preset(cls: type = TrainConfig) -> None:
+    """The preset just picked, into the form over what it held before any preset (picking another one
+    replaces the first); seed, device and the rest stay. No preset (the box cleared): as Undo."""
+    ss = st.session_state
+    name, applied = ss.get(state.PRESET), ss.get(state.PRESET_APPLIED)
     if not name:
+        undo_preset(cls)
         return
     config, _, _ = current(cls)
-    values = {**config.to_dict(), **presets.values(name, config.dataset)}
+    before = applied["before"] if applied else config.to_dict()
+    values = {**before, **presets.values(name, config.dataset)}
     notes = load_config(cls(**values))
-    nav.flash(state.PRESET_FLASH, "warning" if notes else "success", f"Form filled from the {name} preset."
+    was, now = _form_values(cls(**before)), _form_values(current(cls)[0])
+    changed = [k for k in now if k != "dataset" and now[k] != was.get(k)]
+    ss[state.PRESET_APPLIED] = {"name": name, "dataset": config.dataset, "arch": now["arch"], "before": before,
+                                "changed": changed}
+    told = ", ".join(f"{_label(k, now['arch'], cls)} " + (f"{views.md(_plain(was[k]))} → " if k in was else "")
+                     + views.md(_plain(now[k])) for k in changed[:8]) + (f" and {len(changed) - 8} more" if len(changed) > 8 else "")
+    nav.flash(state.PRESET_FLASH, "warning" if notes else "success",
+              f"Applied the {views.md(name)} preset: " + (told or "the form held its values already")
+              + f" (marked{MARK}). Undo puts the form back."
               + (" Not carried over: " + "; ".join(map(views.md, notes)) + "." if notes else ""))
+
+
+def _label(name: str, arch: str, cls: type = TrainConfig) -> str:
+    """A field's label as the form shows it ("Learning rate"; an architecture knob's own title)."""
+    if name.startswith("arch_params."):
+        knob = {p.name: p for p in _archs()[arch].params}.get(name.partition(".")[2])
+        return knob.title if knob else name
+    spec = views.form_settings(cls).get(name)
+    return spec.title if spec else name
+
+
+def _plain(value) -> str:
+    """A value as a person reads it: 0.1, onecycle, True; nothing for none."""
+    return "none" if value is None else str(value)
+
+
+def undo_preset(cls: type = TrainConfig) -> None:
+    """The form as it was before the preset, the preset box cleared."""
+    ss = st.session_state
+    applied = ss.pop(state.PRESET_APPLIED, None)
+    ss[state.PRESET] = None
+    if applied:
+        load_config(cls(**applied["before"]))
+        nav.flash(state.PRESET_FLASH, "info", f"Undone: the form is as it was before the {views.md(applied['name'])} "
+                                              "preset.")
+
+
+def _left_preset(cls: type = TrainConfig) -> None:
+    """A dataset or architecture changed after a preset was applied: its values were for that pair, so
+    they go back to what they were before it (the new choice stays), and the person is told which."""
+    ss = st.session_state
+    applied = ss.get(state.PRESET_APPLIED)
+    if not applied:
+        return
+    dataset, arch = ss.get(field("dataset")), ss.get(field("arch"))
+    if dataset == applied["dataset"] and arch == applied["arch"]:
+        return
+    ss.pop(state.PRESET_APPLIED)
+    ss[state.PRESET] = None
+    before = {**applied["before"], "dataset": dataset, "arch": arch}
+    if arch != applied["before"].get("arch"):
+        before.pop("arch_params", None)         # another model's knobs: its own defaults (or what it held)
+    load_config(cls(**before))
+    ss[field("dataset")], ss[field("arch")] = dataset, arch
+    what = "dataset" if dataset != applied["dataset"] else "model"
+    undone = [k for k in applied["changed"] if k not in ("arch",)]
+    nav.flash(state.PRESET_FLASH, "info",
+              f"The {views.md(applied['name'])} preset was for {views.md(applied['dataset'])} with "
+              f"{views.md(applied['arch'])}; with another {what} its values went back to what they were"
+              + (": " + ", ".join(map(views.md, undone)) if undone else "") + ". Pick a preset again to apply one.")
 
 
 # ---- Launch and Clone ---------------------------------------------------------------------------
@@ -326,15 +432,13 @@ def launch_bar(errors: dict, where: str, cls: type = TrainConfig) -> None:
     launch_col.button("Launch", key=state.LAUNCH if where == "top" else state.LAUNCH_BOTTOM, type="primary",
                       icon=":material/rocket_launch:", disabled=bool(errors), on_click=launch, args=(cls,),
                       width="stretch")
-    if where == "top":
-        processes_input(launch_col)
     if errors:
         arch = _archs().get(st.session_state[field("arch")])
         which = "this setting is" if len(errors) == 1 else f"these {len(errors)} settings are"
         note.warning(f"Launch is off until {which} fixed: {', '.join(views.error_labels(errors, arch))}.",
                      icon=":material/block:")
-    elif where == "top":
-        note.caption(views.queue_note(jobs.active_runs(), jobs.max_jobs()))
+    elif where == "top" and (active := jobs.active_runs()):     # the queue's workings once there is one
+        note.caption(views.queue_note(active, jobs.max_jobs()))
 
 
 def processes_input(where) -> None:
@@ -361,15 +465,14 @@ def layer_table(config: TrainConfig, errors: dict) -> None:
     except ValueError as exc:
         st.error(views.md(exc))
         return
-    table_col, notes = st.columns([3, 2], gap="medium")
-    with table_col:
+    with st.container():
         if bad:
             st.caption("Shown with the default of " + ", ".join(f"{p.title} ({p.default})" for p in bad)
                        + ": the value given is not valid.")
         st.markdown(f"For a {views.input_text(config.dataset)} input: **{total:,}** parameters in all.")
         st.dataframe(table, hide_index=True, width="stretch", height=min(35 * (len(table) + 1) + 4, 640),
                      column_config={"parameters": st.column_config.NumberColumn(format="localized")})
-    notes.caption(
+    st.caption(
         "**Output shape** is channels × height × width after the layer, for one image. A conv with kernel K, "
         "padding P and stride S maps a side H to (H + 2P − K) / S + 1; a 2×2 max-pool halves it.  \n"
         "**Parameters** are the layer's weights and biases: a conv has out × in × K × K weights plus out "

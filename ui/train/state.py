@@ -7,7 +7,9 @@ from __future__ import annotations
 READY = "train.ready"                # the form's defaults are set (once per session)
 FLASH = "train.flash"                # the message shown once on the New run and Live tabs (nav.flash)
 SLIP_BLOCKS = "train.slip_blocks"    # the deep residual net's "n_blocks * [ResBlock(n)]" toggle
-PRESET, PRESET_BTN, PRESET_FLASH = "train.preset", "train.preset_btn", "train.preset.flash"
+PRESET, PRESET_FLASH = "train.preset", "train.preset.flash"   # the preset picked (applied at once), its message
+PRESET_APPLIED = "train.preset.applied"   # {"name", "dataset", "arch", "before": the form's values, "changed": fields}
+PRESET_UNDO = "train.preset.undo"         # the Undo button: the form as it was before the preset
 CLONE, CLONE_BTN, CLONE_FLASH = "train.clone", "train.clone_btn", "train.clone.flash"
 LAUNCH, LAUNCH_BOTTOM = "train.launch", "train.launch_bottom"   # Launch above the form and below it
 PROCESSES = "train.processes"        # how many processes train the run (torchrun)
@@ -96,3 +98,4 @@ STOP, PAUSE, CONTINUE = "train.stop", "train.pause", "train.continue"
 STEER_LR, STEER = "train.steer_lr", "train.steer"      # the new learning rate and its Set rate button
 RESUME, RESTART = "train.resume", "train.restart"
 MORE_N, MORE = "train.more_n", "train.more"            # how many epochs more, and Train more
+STEER_NOTICE = "train.steer_notice"    # what was asked of the watched run from the live panel (views.steering_notice)
