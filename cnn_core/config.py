@@ -190,9 +190,8 @@ def field_label(name: str, cls: type = None) -> str:
 
 # ---- checks -------------------------------------------------------------------------------------
 def _validate(c: TrainConfig, check_data: bool) -> dict[str, str]:
-    from cnn_core.core import (
-        devices,  # local, as all torch: keeps `import cnn_core.config` light
-    )
+    # here, as all torch: keeps `import cnn_core.config` light
+    from cnn_core.core import devices
     from cnn_core.data import catalog
     from cnn_core.nets import architectures
 

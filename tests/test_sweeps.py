@@ -269,3 +269,15 @@ def test_the_sweep_tab_offers_configured_ray_clusters_and_no_free_address(monkey
     picker = at.selectbox(key="sweep.cluster")
     assert picker.options == ["a local Ray instance", "lab", "gpu"] and not picker.disabled
     assert picker.set_value("gpu").run().selectbox(key="sweep.cluster").value == "gpu"
+
+
+def test_the_sweep_tab_names_settings_by_the_forms_labels():
+    """Train's Sweep tab offers each setting by the label the New run form shows (not its field id) and
+    sweeps the field that label names."""
+    import pandas as pd
+
+    from ui.train import sweep
+
+    assert {"Learning rate", "Batch size", "Label smoothing"} <= set(sweep.SWEPT) and "lr" not in sweep.SWEPT
+    rows = pd.DataFrame([{"field": "Learning rate", "values": "0.01,0.1"}, {"field": "Batch size", "values": "32,64"}])
+    assert sweep._space(rows, sample=False) == ({"lr": [0.01, 0.1], "batch_size": [32, 64]}, {})

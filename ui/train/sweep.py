@@ -6,17 +6,23 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from cnn_core.config import TrainConfig, field_label
+from cnn_core.core.settings import specs
 from cnn_core.sweeps import ledger
 from ui import nav, views
 from ui.train import state
 
-EXAMPLES = {"Grid": pd.DataFrame([{"field": "lr", "values": "0.01,0.03,0.1"}]),     # add a row: every combination
-            "Sample": pd.DataFrame([{"field": "lr", "values": "log:0.003:0.3"},
-                                    {"field": "label_smoothing", "values": "0:0.2"}])}
+# The settings a sweep can vary, by the label the New run form shows them with (the field ids are the CLI's).
+SWEPT = {field_label(name): name for name in specs(TrainConfig) if name not in ("arch_params", "dataset")}
+EXAMPLES = {"Grid": pd.DataFrame([{"field": field_label("lr"), "values": "0.01,0.03,0.1"}]),   # a row more: every combination
+            "Sample": pd.DataFrame([{"field": field_label("lr"), "values": "log:0.003:0.3"},
+                                    {"field": field_label("label_smoothing"), "values": "0:0.2"}])}
 
 
 def _space(rows: pd.DataFrame, sample: bool) -> tuple[dict, dict]:
-    items = [f"{r.field}={r['values']}" for _, r in rows.dropna().iterrows() if str(r["values"]).strip()]
+    """The grid or the sampled ranges of the rows (a setting by its label, its values as text)."""
+    items = [f"{SWEPT.get(r.field, r.field)}={r['values']}" for _, r in rows.dropna().iterrows()
+             if str(r["values"]).strip()]
     return ({}, ledger.parse_sample(items)) if sample else (ledger.parse_grid(items), {})
 
 
@@ -42,11 +48,10 @@ def sweep_tab(config, errors: dict) -> None:
         return
     mode = st.segmented_control("Space", ["Grid", "Sample"], default="Grid", key=state.SWEEP_MODE) or "Grid"
     st.caption("Grid: values separated by commas (0.01,0.03,0.1). Sample: LOW:HIGH, log:LOW:HIGH, or a list "
-               "of choices. Fields: " + ", ".join(k for k in vars(config) if k not in ("arch_params", "dataset")))
+               "of choices. Pick each setting by its name in the New run form.")
     rows = st.data_editor(EXAMPLES[mode], num_rows="dynamic", key=state.sweep_rows(mode), hide_index=True,
                           width="stretch", column_config={
-        "field": st.column_config.SelectboxColumn("field", options=[k for k in vars(config) if k != "arch_params"],
-                                                  required=True),
+        "field": st.column_config.SelectboxColumn("setting", options=list(SWEPT), required=True),
         "values": st.column_config.TextColumn("values or range", required=True)})
     a, b, c, d = st.columns(4)
     trials = a.number_input("Trials", 1, ledger.MAX_TRIALS, 8, key=state.SWEEP_TRIALS, disabled=mode == "Grid",
