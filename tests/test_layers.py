@@ -116,3 +116,14 @@ def test_train_with_a_layer_file_stores_the_list_and_reloads_the_model(tmp_path,
     (tmp_path / "bad.json").write_text(json.dumps([{"type": "conv", "kernel": 40}]))
     assert main(["train", "--dataset", "mnist", "--layers", str(tmp_path / "bad.json")]) == 2
     assert "layers: " in capsys.readouterr().err and len(store.list_runs(runs_dir)) == 1
+
+
+def test_the_editor_adds_feature_map_layers_before_the_flatten_and_vector_layers_at_the_end():
+    """Add in the layer editor: a conv, pool or batch norm goes in before the first flatten (or global pool),
+    where the image still has its height and width; a linear or dropout layer at the end."""
+    from ui.train.layer_editor import _add_at
+
+    items = [{"type": "conv"}, {"type": "maxpool"}, {"type": "flatten"}, {"type": "linear"}]
+    assert [_add_at(items, k) for k in ("maxpool", "conv", "batchnorm", "activation", "linear", "dropout")] == \
+        [2, 2, 2, 2, 4, 4]
+    assert _add_at([{"type": "conv"}, {"type": "globalpool"}], "conv") == 1 and _add_at([], "conv") == 0

@@ -55,9 +55,25 @@ def _remove(i: int) -> None:
     _keep()
 
 
+# Layers that work on a vector; the others work on feature maps and are added before the flatten.
+VECTOR_LAYERS = ("linear", "dropout")
+
+
+def _add_at(items: list[dict], kind: str) -> int:
+    """Where a new layer of `kind` goes: a feature-map layer (conv, pool, batch norm, ...) before the first
+    flatten or global pool, where the image still has its height and width; a vector layer at the end."""
+    if kind not in VECTOR_LAYERS:
+        for i, layer in enumerate(items):
+            if layer.get("type") in ("flatten", "globalpool"):
+                return i
+    return len(items)
+
+
 def _add() -> None:
-    st.session_state[state.LAYERS].append({"type": st.session_state[state.LE_ADD_TYPE]})
-    st.session_state[state.LE_UIDS].append(uuid.uuid4().hex[:8])
+    kind, ss = st.session_state[state.LE_ADD_TYPE], st.session_state
+    at = _add_at(ss[state.LAYERS], kind)
+    ss[state.LAYERS].insert(at, {"type": kind})
+    ss[state.LE_UIDS].insert(at, uuid.uuid4().hex[:8])
     _keep()
 
 
@@ -67,6 +83,8 @@ def _start_from(input_shape: tuple, classes: int) -> None:
     arch = st.session_state[state.LE_START]
     if arch == "empty":
         st.session_state[state.LAYERS] = [{"type": "flatten"}]
+    elif arch == "example":
+        st.session_state[state.LAYERS] = json.loads(json.dumps(layer_list.DEFAULT))
     else:
         params = {p.name: st.session_state.get(state.pkey(arch, p.name), p.default)
                   for p in architectures.get_architecture(arch).params}
@@ -94,11 +112,14 @@ def editor(input_shape: tuple, classes: int, batch_size: int | None = None) -> N
     items = _layers()
     starts = {a.id: a.title for a in architectures.ARCHITECTURES.values() if a.id != "custom"}
     st.subheader("Your layers")
-    a, b, c = st.columns([3, 1, 2], vertical_alignment="bottom")
-    a.selectbox("Start from", [*starts, "empty"], key=state.LE_START, format_func=lambda i: starts.get(i, "empty"),
-                help="A tutorial model's layers (with its knobs as set on the form), or an empty list.")
-    b.button("Load", key=state.LE_LOAD, on_click=_start_from, args=(input_shape, classes), width="stretch",
-              icon=":material/download:")
+    a, c = st.columns([3, 2], vertical_alignment="bottom")
+    starts = {"example": "the editor's example (two convs)", **starts, "empty": "empty (a flatten only)"}
+    if st.session_state.get(state.LE_START) not in starts:
+        st.session_state[state.LE_START] = "example"      # what the list below holds at first
+    a.selectbox("Start from", list(starts), key=state.LE_START, format_func=starts.get,
+                on_change=_start_from, args=(input_shape, classes),
+                help="Picking one puts its layers below at once: a tutorial model's (with its knobs as set on the "
+                     "form), the editor's example, or an empty list. Your edits to the list are then replaced.")
     c.download_button("Layers as JSON", json.dumps(items, indent=1), "layers.json", "application/json",
                       key=state.LE_DOWNLOAD, width="stretch", icon=":material/data_object:",
                       help="For the CLI: python -m cnn_core train --layers layers.json")
@@ -127,7 +148,10 @@ def editor(input_shape: tuple, classes: int, batch_size: int | None = None) -> N
             st.error(why, icon=":material/error:")
     d, e = st.columns([3, 1], vertical_alignment="bottom")
     d.selectbox("Add a layer", list(layer_list.TYPES), key=state.LE_ADD_TYPE,
-                format_func=lambda t: f"{t}: {layer_list.TYPES[t][1]}")
+                format_func=lambda t: f"{t}: {layer_list.TYPES[t][1]}",
+                help="Layers that work on feature maps (conv, pool, batch norm, ...) go in before the flatten, "
+                     "where the image still has its height and width; linear and dropout go at the end. Move "
+                     "it with the arrows.")
     e.button("Add", key=state.LE_ADD, on_click=_add, width="stretch", icon=":material/add:")
     conv_vs_dense(input_shape)
 
