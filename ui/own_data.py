@@ -110,7 +110,7 @@ def classify_many(model, meta: dict, kept: str, key: Callable[[str], str]) -> No
     result = found[1]
     frame = many_frame(result)
     acc = result.accuracy()
-    line = f"**{len(result.files):,} pictures** read"
+    line = f"**{views.count(len(result.files), 'picture')}** read"
     if acc is not None:
         line += f"; **accuracy {acc:.1%}** on the {len(result.labelled):,} in class folders"
     if result.skipped:
@@ -125,7 +125,7 @@ def classify_many(model, meta: dict, kept: str, key: Callable[[str], str]) -> No
     st.download_button("Download CSV", result.to_csv(), "predictions.csv",   # formulas in names written as text
                        "text/csv", key=key("csv"), icon=":material/download:")
     if result.skipped:
-        with st.expander(f"{len(result.skipped):,} pictures could not be read"):
+        with st.expander(f"{views.count(len(result.skipped), 'picture')} could not be read"):
             st.dataframe(pd.DataFrame(result.skipped, columns=["file", "why"]), hide_index=True)
     cm = result.confusion()
     if cm is not None:

@@ -17,7 +17,7 @@ import pandas as pd
 
 from cnn_core.analysis import compare
 from cnn_core.config import TrainConfig, field_label
-from cnn_core.core.progress import fmt_duration  # noqa: F401  (the pages' durations read like the CLI's)
+from cnn_core.core.progress import count, fmt_duration  # noqa: F401  (the pages' counts and durations read like the CLI's)
 from cnn_core.core.settings import Setting, specs
 from cnn_core.runs import metrics_log, store
 
@@ -176,6 +176,40 @@ def live_run(record: store.Run) -> LiveRun:
                    record.error, (path / store.CHECKPOINT).is_file(), speed, eta, events)
 
 
+def steering_notice(notice: dict | None, run_id: str, steers: int, **ask) -> dict:
+    """The live panel's notice of what was asked of run `run_id` (ask: lr=RATE, pause=True|False, stop=True,
+    error=TEXT), added to what was asked of it before (a notice of another run is dropped); `steers`: the
+    learning-rate changes the run had logged when asked, so the one it takes next is told apart."""
+    kept = notice if notice and notice.get("run") == run_id else {"run": run_id}
+    return {**{k: v for k, v in kept.items() if k != "error"}, **ask, **({"steers": steers} if "lr" in ask else {})}
+
+
+def steering_lines(notice: dict | None, run: LiveRun) -> list[tuple[str, str]]:
+    """What the live panel says of the steering asked (steering_notice) of `run`: (kind, text) lines, kind an
+    st.info/success/error. None once the run has ended (its status then says how), nor for another run; a
+    pause or continue asked says nothing once the status shows it."""
+    if not notice or notice.get("run") != run.id or not run.active:
+        return []
+    lines = []
+    if notice.get("error"):
+        lines.append(("error", f"Not changed: {md(notice['error'])}"))
+    if notice.get("stop"):
+        return lines + [("info", "Stop asked: the run saves a checkpoint and stops within a step.")]
+    steers = run.events[run.events["kind"] == "steer"] if run.events is not None and len(run.events) else []
+    if "lr" in notice and len(steers) > notice.get("steers", 0):
+        taken = steers.iloc[-1]
+        lines.append(("success", f"Learning rate set to {taken['lr']:g} from step {int(taken['step']) + 1:,} "
+                                 f"on (it was {taken['was']:.3g})."))
+    elif "lr" in notice:
+        when = " once you press Continue" if run.status == "paused" else ""
+        lines.append(("info", f"New learning rate {notice['lr']:g} asked: it applies from the next step{when}."))
+    if notice.get("pause") is True and run.status != "paused":
+        lines.append(("info", "Pause asked: the run holds after the step it is on."))
+    elif notice.get("pause") is False and run.status == "paused":
+        lines.append(("info", "Continue asked: the run goes on within a second."))
+    return lines
+
+
 def error_labels(errors: dict, arch=None) -> list[str]:
     """The names a person reads for the fields in `errors` ("Learning rate", "Dropout"), in form order
     where the form has them. `arch`: the registry entry whose knobs arch_params.<name> refers to."""
@@ -220,7 +254,7 @@ def pick_run(ids: list[str], wanted: str | None, all_runs: list[store.Run]) -> s
 def default_name(config: TrainConfig) -> str:
     """A run name that tells runs apart in a list: model, data and the knobs people change most."""
     return (f"{config.arch} on {config.dataset} · {config.optimizer} lr {config.lr:g} · "
-            f"batch {config.batch_size} · {config.epochs} epochs")
+            f"batch {config.batch_size} · {count(config.epochs, 'epoch')}")
 
 
 def runs_frame(records: list) -> pd.DataFrame:

@@ -41,7 +41,7 @@ def runs_table(records: list[store.Run | store.UnreadableRun]) -> pd.DataFrame:
         cfg, s, p = r.config, r.summary, r.progress
         running = r.effective_status in store.ACTIVE
         rows.append({
-            "id": r.id, "name": r.title, "dataset": r.dataset or cfg.get("dataset"),
+            "id": r.id, "name": short_name(r), "dataset": r.dataset or cfg.get("dataset"),
             "arch": r.arch or cfg.get("arch"), "arch_params": _short_params(_arch_params(r)),
             "optimizer": cfg.get("optimizer"), "lr": cfg.get("lr"), "batch_size": cfg.get("batch_size"),
             "weight_decay": cfg.get("weight_decay"), "augment": cfg.get("augment"), "schedule": cfg.get("schedule"),
@@ -85,9 +85,21 @@ def filter_table(table: pd.DataFrame, datasets=(), archs=(), statuses=()) -> pd.
     return table[keep]
 
 
+def short_name(record: store.Run) -> str:
+    """The run's name with what tells it apart first: a sweep's trial, named "<sweep name> #3: lr=0.01"
+    (sweeps.driver), reads "#3: lr=0.01 · <sweep name>", so that a narrow column cut at its end still shows
+    which trial it is (every trial's name starts with the same long sweep name)."""
+    name = record.title
+    trial = getattr(record, "trial", None)
+    if trial is None or f" #{trial}: " not in name:
+        return name
+    sweep, values = name.split(f" #{trial}: ", 1)
+    return f"#{trial}: {values} · {sweep}"
+
+
 def unique_labels(records: list[store.Run]) -> dict[str, str]:
-    """run id -> a legend label: the run's name, plus the end of its id where names repeat."""
-    names = [r.title for r in records]
+    """run id -> a legend label: the run's short_name, plus the end of its id where names repeat."""
+    names = [short_name(r) for r in records]
     return {r.id: (n if names.count(n) == 1 else f"{n} · {r.id[-4:]}") for r, n in zip(records, names)}
 
 
@@ -152,6 +164,16 @@ def outcomes(records: list[store.Run]) -> pd.DataFrame:
 
 def _dataset(record: store.Run) -> str | None:
     return record.dataset or record.config.get("dataset")
+
+
+def busiest_dataset(records: list[store.Run]) -> str | None:
+    """The dataset with the most runs that have a test accuracy (what hyperparam_frame plots), the first by
+    name on a tie; None when no run has one."""
+    counts: dict[str, int] = {}
+    for r in records:
+        if (d := _dataset(r)) and not math.isnan(_num(r.summary.get("test_acc"))):
+            counts[d] = counts.get(d, 0) + 1
+    return min(counts, key=lambda d: (-counts[d], d)) if counts else None
 
 
 def datasets_of(records: list[store.Run]) -> list[str]:

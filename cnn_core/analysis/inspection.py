@@ -24,6 +24,7 @@ from cnn_core.runs import metrics_log, store
 EVAL_BATCH = 500
 IMAGE_MODES = ("index", "class", "random", "misclassified")
 _SKIPPED = (nn.Dropout, nn.Dropout2d, nn.Dropout1d, nn.Identity)  # identity at inference: no new maps
+TINY_CAM = 4          # px: a Grad-CAM map at or below 4x4, upsampled to the picture, lights broad blocks
 _AFTER_CONV = (nn.BatchNorm2d, nn.ReLU, nn.Tanh, nn.LeakyReLU, nn.GELU, nn.SiLU, nn.Sigmoid)
 
 
@@ -331,6 +332,24 @@ def default_cam_layer(model: nn.Module) -> str | None:
     while j + 1 < len(layers) and isinstance(layers[j + 1][1], _AFTER_CONV):
         j += 1
     return layers[j][0]
+
+
+def map_sizes(model: nn.Module, x: torch.Tensor) -> dict[str, tuple[int, int]]:
+    """(h, w) of every feature layer's maps for one normalized image (C, H, W), in forward order: the grid
+    Grad-CAM at that layer is computed on before it is upsampled to the picture."""
+    layers = feature_layers(model)
+    with torch.no_grad(), recording(layers, {}) as outputs:
+        model(_batch1(x, model))
+    return {name: tuple(outputs[name].shape[-2:]) for name, _ in layers
+            if name in outputs and outputs[name].dim() == 4}
+
+
+def finer_cam_layer(sizes: dict[str, tuple[int, int]], layer: str) -> str | None:
+    """The last layer before `layer` whose maps are larger than TINY_CAM on a side: Grad-CAM's nearest
+    finer choice (None when there is none)."""
+    names = list(sizes)
+    before = names[:names.index(layer)] if layer in names else []
+    return next((n for n in reversed(before) if min(sizes[n]) > TINY_CAM), None)
 
 
 def grad_cam(model: nn.Module, x: torch.Tensor, target: int, layer: str | None = None) -> np.ndarray:

@@ -14,6 +14,7 @@ import torch
 from PIL import Image
 from torch import nn
 
+from cnn_core.core.progress import count
 from cnn_core.data import guards, pictures
 from cnn_core.data.catalog import DatasetInfo, get_info
 from cnn_core.data.sources import open_image
@@ -277,5 +278,5 @@ def classify_many(model: nn.Module, meta: dict, sources, progress=None, batch: i
     x = x[:len(files)]
     probs = torch.cat([predict_uint8(model, meta, x[i:i + batch]) for i in range(0, len(x), batch)])
     if progress:
-        progress(len(entries), len(entries), f"read {len(files):,} pictures")
+        progress(len(entries), len(entries), f"read {count(len(files), 'picture')}")
     return Classified(classes, files, x, probs, truth, skipped, ignored)

@@ -24,6 +24,15 @@ class Inert:
         return getattr(self.stream, name)
 
 
+def count(n: int, noun: str, plural: str | None = None) -> str:
+    """n and its noun, singular for one: count(1, "epoch") is "1 epoch", count(1200, "image") "1,200 images",
+    count(2, "class") "2 classes"; `plural` where adding s or es is wrong."""
+    if n == 1:
+        return f"1 {noun}"
+    plural = plural or noun + ("es" if noun.endswith(("s", "x", "sh", "tch")) else "s")   # epochs, batches
+    return f"{n:,} {plural}"
+
+
 def fmt_duration(seconds: float | None) -> str:
     """0:42, 12:05, 1:02:03; '--:--' when unknown."""
     if seconds is None or not math.isfinite(float(seconds)):

@@ -27,6 +27,7 @@ from PIL import Image, ImageOps
 
 from cnn_core import recipe
 from cnn_core.core import files
+from cnn_core.core.progress import count
 from cnn_core.data import catalog, guards
 from cnn_core.data.sources import RawDataset, open_image
 
@@ -348,7 +349,7 @@ def read_source(source, options: Options | None = None, name: str | None = None,
         where.append((part, e.path))
         digests.append(hashlib.blake2b(raw, digest_size=16).digest())
         sizes[f"{found[0]}x{found[1]}"] += 1
-    progress(len(todo), len(todo), f"read {n:,} pictures in {time.monotonic() - t0:.1f} s")
+    progress(len(todo), len(todo), f"read {count(n, 'picture')} in {time.monotonic() - t0:.1f} s")
     x = x[:n]                                       # the skipped pictures' rows were never filled
     y = torch.tensor(labels, dtype=torch.int64)
     in_part = torch.tensor([p == "test" for p, _ in where], dtype=torch.bool)

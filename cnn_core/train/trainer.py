@@ -14,6 +14,7 @@ from cnn_core import recipe
 from cnn_core.config import TrainConfig
 from cnn_core.core import distributed, faults
 from cnn_core.core.devices import resolve_device
+from cnn_core.core.progress import count
 from cnn_core.data import catalog
 from cnn_core.nets.architectures import build_model
 from cnn_core.runs import checkpoints, metrics_log, store
@@ -98,6 +99,7 @@ class Trainer:
         self.stopped: dict | None = None                  # {"epoch", "reason"} once early stopping stopped it
         self.lr_scale = 1.0                               # steered: the base learning rate / config.lr
         self.last_ips = 0.0
+        self.paused_since: float | None = None            # while paused: when (the clock that times it stops)
         self.epoch_gen_state = self.shuffle_gen.get_state()
         self.sums = self._zero_sums()
         self.loss_ema, self.loss_ema_n = torch.zeros((), device=self.device, dtype=torch.float64), 0
@@ -152,8 +154,13 @@ class Trainer:
         if self.world.main:
             metrics_log.truncate_metrics(self.path, self.step)
 
+    def _now(self) -> float:
+        """time.monotonic(), held at the moment the run paused while it is paused: a pause is neither training
+        time nor speed (elapsed, images/s and the ETA stand still)."""
+        return time.monotonic() if self.paused_since is None else self.paused_since
+
     def _elapsed(self) -> float:
-        return self.elapsed_before + (time.monotonic() - self.t_start if hasattr(self, "t_start") else 0.0)
+        return self.elapsed_before + (self._now() - self.t_start if hasattr(self, "t_start") else 0.0)
 
     def save_checkpoint(self) -> None:
         if self.world.main:
@@ -266,7 +273,8 @@ class Trainer:
     def _paused(self) -> None:
         """Wait here, the model in memory and the slot held, until continued (pause false) or cancelled;
         a learning-rate change asked meanwhile takes effect on continuing. The checkpoint is saved first:
-        a paused run killed resumes from here."""
+        a paused run killed resumes from here. Its clock stops meanwhile (_now)."""
+        self.paused_since = time.monotonic()
         if self.world.active:
             self._reduce(("loss", "correct", "seen"))
             if not self.world.main:
@@ -276,7 +284,7 @@ class Trainer:
             self._heartbeat(status="paused")
             self.writer.log({"kind": "pause", "step": self.step, "epoch": self.epoch + 1,
                              "time": round(self._elapsed(), 3)})
-        paused_at, ask = time.monotonic(), {}
+        ask = {}
         while True:
             time.sleep(PAUSE_POLL_S)
             ask.update(self._request(now=True))         # a rate asked meanwhile waits for continue
@@ -286,9 +294,10 @@ class Trainer:
                 self._heartbeat(status="paused")
             if ask.get("pause") is False:
                 break
-        paused = time.monotonic() - paused_at                   # a pause is neither training time nor speed
+        paused = time.monotonic() - self.paused_since           # a pause is neither training time nor speed
         self.t_start += paused
         self.epoch_t0 += paused
+        self.paused_since = None
         if self.world.main:
             self._heartbeat(status="running")
         self._steer({k: v for k, v in ask.items() if k != "pause"})
@@ -341,7 +350,7 @@ class Trainer:
         this process's count times the number of processes); between epochs, the last finished epoch's."""
         if seen is None:
             seen = (self.sums["seen"] - self.epoch_seen0) * self.world.size
-        dt = time.monotonic() - self.epoch_t0
+        dt = self._now() - self.epoch_t0
         return seen / dt if seen > 0 and dt > 0 else self.last_ips
 
     def _progress(self) -> dict:
@@ -408,7 +417,7 @@ class Trainer:
         if stop and self.world.main:
             gain = f"gain of {c.min_gain:g}" if c.min_gain else "gain"
             self.stopped = {"epoch": self.epoch, "reason": (
-                f"no {gain} in validation accuracy for {c.patience} epoch{'s' if c.patience != 1 else ''} (the "
+                f"no {gain} in validation accuracy for {count(c.patience, 'epoch')} (the "
                 f"last at epoch {self.gain_epoch}: "
                 f"{self.gain_acc:.2%}); stopped after epoch {self.epoch} of {c.epochs}")}
             self.writer.log({"kind": "stop", "step": self.step, **self.stopped})

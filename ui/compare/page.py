@@ -34,7 +34,7 @@ else:
         st.warning(f"{len(unreadable)} run(s) cannot be read (status corrupt in the table): "
                    + "; ".join(f"{r.id}: {views.md(r.error)}" for r in unreadable[:5]), icon=":material/warning:")
     shown = w.filters(table)
-    st.caption(f"{len(shown)} of {len(table)} runs · click a column header to sort · tick rows to compare")
+    st.caption(f"{len(shown)} of {views.count(len(table), 'run')} · click a column header to sort · tick rows to compare")
     picked = [by_id[i] for i in w.runs_table(shown, list(table["id"]), labels) if i in by_id]
 
     # ---- curves ---------------------------------------------------------------------------------
@@ -75,7 +75,7 @@ else:
     # ---- hyper-parameters vs test accuracy ------------------------------------------------------
     st.subheader("Hyper-parameters against test accuracy")
     datasets = sorted({r.dataset for r in readable if r.dataset})
-    first = picked[0].dataset if picked else None
+    first = picked[0].dataset if picked else compare.busiest_dataset(readable)   # the runs picked, else the most runs
     dataset = st.selectbox("Dataset", datasets, key=state.PC_DATASET,
                            index=datasets.index(first) if first in datasets else 0)
     hp = compare.hyperparam_frame(readable, dataset)

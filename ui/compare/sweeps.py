@@ -10,7 +10,7 @@ from cnn_core.analysis import compare
 from cnn_core.runs import store
 from cnn_core.runs.metrics_log import CURVES
 from cnn_core.sweeps import ledger
-from ui import nav
+from ui import nav, views
 from ui.compare import state
 from ui.figures import CONFIG
 from ui.figures import curves as figures
@@ -50,5 +50,5 @@ def section() -> None:
         st.caption(f"This cancels it and deletes its {len(sweep.runs)} trial runs.")
         if st.button("Delete sweep and its runs", key=state.SWEEP_DELETE, type="primary"):
             gone = ledger.delete(sweep.id)
-            nav.flash(state.FLASH, "success", f"Deleted sweep {sweep.id} and its {gone} runs.")
+            nav.flash(state.FLASH, "success", f"Deleted sweep {sweep.id} and its {views.count(gone, 'run')}.")
             st.rerun()

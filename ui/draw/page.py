@@ -11,7 +11,8 @@ st.caption("Draw a digit in the black square. It is prepared the way MNIST's dig
 
 
 def main() -> None:
-    left, middle, right = st.columns([5, 3, 6], gap="medium")
+    st.html(dw.PHONE_ORDER)
+    left, middle, right = st.container(key=state.LAYOUT).columns([5, 3, 6], gap="medium")
     with left:
         source = st.segmented_control("Input", ["Draw", "Upload"], default="Draw", key=state.SOURCE,
                                       label_visibility="collapsed") or "Draw"
@@ -54,8 +55,10 @@ def answer(records, model, meta: dict, ink, middle, right) -> None:
     probs = drawing.probabilities(model, meta, image)
     best, second = (int(i) for i in probs.argsort()[::-1][:2])
     with right:
-        st.markdown(f"## Prediction: {views.md(meta['classes'][best])}")
-        st.caption(f"{probs[best]:.1%} sure · second guess {views.md(meta['classes'][second])} ({probs[second]:.1%})")
+        with st.container(key=state.ANSWER):
+            st.markdown(f"## Prediction: {views.md(meta['classes'][best])}")
+            st.caption(f"{probs[best]:.1%} sure · second guess {views.md(meta['classes'][second])} "
+                       f"({probs[second]:.1%})")
         dw.probs_chart(probs, meta["classes"], best)
         show_all = len(records) > 1 and st.toggle(f"Every run's answer ({len(records)} runs)", key=state.ALL)
     if show_all:

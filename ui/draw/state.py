@@ -26,3 +26,8 @@ def probs(i: int) -> str:
 def many(part: str) -> str:
     """A widget of Classify many (files, folder, go, csv, cm), under MANY."""
     return f"{MANY}.{part}"
+
+
+LAYOUT = "draw.layout"           # the canvas | what the model sees | the answer row (its phone order is CSS)
+PEN = "draw.pen"                 # the stroke width and Clear, under the canvas
+ANSWER = "draw.answer"           # "Prediction: ..." and how sure

@@ -2,6 +2,7 @@
 and one cached read-only model per run (keyed by run folder + best.pt mtime). Work is cnn_core.analysis.predict's."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import streamlit as st
@@ -13,6 +14,28 @@ from ui.figures import CONFIG, images
 
 DEFAULT_STROKE = 18              # px on the 280 px canvas: about a pen's width on a 28 px MNIST digit
 SIDE = 280
+# On a phone (Streamlit stacks columns under 640 px) the row's columns would come one under the other: the
+# canvas, its pen, what the model sees, the picker, and the answer at y=1084 of an 800 px screen. There the
+# columns give up their boxes (display: contents), so their parts line up in one column, ordered: the
+# canvas, the answer right under it, then the rest as they were. Streamlit names a keyed container's box
+# by the class st-key-<key, with what is not [a-zA-Z0-9_-] made '-'>.
+
+
+def _css(key: str) -> str:
+    return ".st-key-" + re.sub(r"[^a-zA-Z0-9_-]", "-", key)
+
+
+_ROW = f'{_css(state.LAYOUT)} > [data-testid="stLayoutWrapper"] > [data-testid="stHorizontalBlock"]'
+_COLUMN = f'{_ROW} > [data-testid="stColumn"]'
+_PART = f'{_COLUMN} > [data-testid="stVerticalBlock"] > *'
+PHONE_ORDER = f"""<style>@media (max-width: 640px) {{
+  {_ROW} {{flex-direction: column; flex-wrap: nowrap; gap: 1rem}}
+  {_COLUMN}, {_COLUMN} > [data-testid="stVerticalBlock"] {{display: contents}}
+  {_PART} {{order: 2}}
+  {_COLUMN}:first-child > [data-testid="stVerticalBlock"] > * {{order: 0}}
+  {_PART}:has(> {_css(state.PEN)}) {{order: 2}}
+  {_PART}:has({_css(state.ANSWER)}) {{order: 1}}
+}}</style>"""
 
 
 @st.cache_resource(max_entries=8, show_spinner="Loading the model…")
@@ -45,7 +68,7 @@ def canvas_input():
     result = st_canvas(stroke_width=width, stroke_color="#FFFFFF", background_color="#000000",
                        height=SIDE, width=SIDE, drawing_mode="freedraw", key=canvas_key(),
                        return_image_data=True)
-    a, b = st.columns([3, 2], vertical_alignment="bottom")
+    a, b = st.container(key=state.PEN).columns([3, 2], vertical_alignment="bottom")
     a.slider("Stroke width", 6, 40, DEFAULT_STROKE, step=2, key=state.STROKE,
              help="Pen width in canvas pixels. MNIST digits have strokes about a tenth of the digit's height.")
     b.button("Clear", key=state.CLEAR, on_click=_clear, icon=":material/delete:", width="stretch")

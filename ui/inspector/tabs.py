@@ -124,7 +124,7 @@ def mistakes(ctx: Context) -> None:
     """The test images the model gets wrong, most confident first."""
     preds, test = ctx.preds, ctx.test
     wrong = inspection.mistakes(preds)
-    st.markdown(f"**{len(wrong):,} mistakes** of {len(preds.y):,} test images, the most confident first "
+    st.markdown(f"**{views.count(len(wrong), 'mistake')}** of {views.count(len(preds.y), 'test image')}, the most confident first "
                 "(true → predicted, confidence).")
     if not len(wrong):
         st.success("These weights classify every test image correctly. Try an earlier epoch on the slider.")
@@ -153,8 +153,22 @@ def saliency(ctx: Context) -> None:
     st.caption(f"Test image #{index}: true {views.md(test.classes[preds.y[index]])}, predicted "
                f"{views.md(test.classes[preds.pred[index]])}. Choose another image in the Feature maps tab.")
     heat = iw.saliency(*stamp_args, index, target, method, layer)
+    if layer and (note := _tiny_cam_note(iw.map_sizes(*stamp_args), layer, heat.shape)):
+        st.caption(note)
     title = f"{method} for '{views.plot_text(test.classes[target])}'" + (f" at {layer}" if layer else "")
     st.plotly_chart(images.saliency_figure(images.to_rgb(test.images[index]), heat, title), config=CONFIG)
+
+
+def _tiny_cam_note(sizes: dict, layer: str, picture: tuple[int, int]) -> str | None:
+    """The caveat of a Grad-CAM map at or below inspection.TINY_CAM a side, with the nearest finer layer."""
+    h, w = sizes.get(layer, (picture[0], picture[1]))
+    if max(h, w) > inspection.TINY_CAM:
+        return None
+    finer = inspection.finer_cam_layer(sizes, layer)
+    return (f":material/warning: {views.md(layer)}'s maps are only {h}×{w}: upsampled to the "
+            f"{picture[1]}×{picture[0]} picture, each cell lights a broad block, often of the background. "
+            + (f"Try an earlier layer ({views.md(finer)}, {sizes[finer][0]}×{sizes[finer][1]}) for a finer map."
+               if finer else "An earlier layer gives a finer map."))
 
 
 def histograms(ctx: Context) -> None:

@@ -54,6 +54,15 @@ def predictions(path: str, key: str, stamp: int):
     return inspection.predict_test(net, test_for(meta), meta)
 
 
+@st.cache_data(max_entries=16, show_spinner=False)
+def map_sizes(path: str, key: str, stamp: int) -> dict[str, tuple[int, int]]:
+    """(h, w) of every feature layer's maps for the run's pictures (the first test image's)."""
+    from cnn_core.analysis import inspection
+
+    net, meta = model(path, key, stamp)
+    return inspection.map_sizes(net, test_for(meta).x(0, meta))
+
+
 @st.cache_data(max_entries=64, show_spinner=False)
 def feature_maps(path: str, key: str, stamp: int, index: int):
     from cnn_core.analysis import inspection

@@ -24,10 +24,11 @@ def watch(run_id: str) -> None:
 
 
 def stop(path: Path) -> None:
-    """Ask the run to stop; it saves a checkpoint between steps and ends `cancelled`."""
-    was = jobs.cancel(path)
-    nav.flash(state.FLASH, "info",
-              f"Stop requested (the run was {was}); it saves a checkpoint and stops within a step.")
+    """Ask the run to stop; it saves a checkpoint between steps and ends `cancelled`. Said on the live panel
+    while it stops (steering_notice), not as a page message: the button is in the ticking panel, which
+    redraws alone, so a page message would show only at the next whole-page draw, after the run ended."""
+    jobs.cancel(path)
+    _notice(path, 0, stop=True)
 
 
 def _launch(path: Path, resume: bool, done: str, failed: str) -> None:
@@ -47,16 +48,22 @@ def resume(path: Path, from_checkpoint: bool = True) -> None:
             "Could not resume")
 
 
-def steer(path: Path, what: str, **ask) -> None:
-    """A steering request (runs.steer): the run takes it at its next step. Keyed values (a widget's) are
-    read from the session: steer(path, "lr", lr=state.STEER_LR)."""
+def steer(path: Path, steers: int, **ask) -> None:
+    """A steering request (runs.steer): the run takes it at its next step; the live panel says what was asked
+    and, once taken, from which step (views.steering_lines). `steers`: the learning-rate changes the run
+    has logged so far. Keyed values (a widget's) are read from the session: steer(path, n, lr=state.STEER_LR)."""
     ask = {k: st.session_state[v] if isinstance(v, str) else v for k, v in ask.items()}
     try:
         store.steer(path, **ask)
     except ValueError as exc:
-        nav.flash(state.FLASH, "error", f"Not changed: {views.md(exc)}")
+        _notice(path, steers, error=str(exc))
         return
-    nav.flash(state.FLASH, "info", f"{what}: asked; the run takes it at its next step.")
+    _notice(path, steers, **ask)
+
+
+def _notice(path: Path, steers: int, **ask) -> None:
+    notice = st.session_state.get(state.STEER_NOTICE)
+    st.session_state[state.STEER_NOTICE] = views.steering_notice(notice, Path(path).name, steers, **ask)
 
 
 def more(path: Path, key: str) -> None:
@@ -67,4 +74,4 @@ def more(path: Path, key: str) -> None:
     except ValueError as exc:
         nav.flash(state.FLASH, "error", f"Could not go on: {views.md(exc)}")
         return
-    _launch(path, True, f"Training {n} more epochs ({total} in all) from the checkpoint.", "Could not go on")
+    _launch(path, True, f"Training {views.count(n, 'more epoch', 'more epochs')} ({total} in all) from the checkpoint.", "Could not go on")

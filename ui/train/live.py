@@ -31,6 +31,7 @@ CHART_REFRESH_S = 8   # its loss and accuracy charts (a changed chart costs the 
 ICON = {"queued": ":material/schedule:", "running": ":material/directions_run:", "paused": ":material/pause:",
         "completed": ":material/check_circle:", "failed": ":material/error:",
         "cancelled": ":material/stop_circle:", "interrupted": ":material/warning:"}
+NOTICE_ICON = {"info": ":material/tune:", "success": ":material/check:", "error": ":material/error:"}
 # While a run is watched, elements being redrawn do not fade. Streamlit dims an element whose redraw
 # takes over 0.5 s (a CSS opacity transition to 0.33 over 1 s); with a run training on every core the
 # redraw often takes that long, and the fading cost the browser ~15 % of a core, which the training lost.
@@ -132,8 +133,8 @@ def _in_progress(active: list[store.Run]) -> None:
     run's own queued -> running redraws only that (_signature)."""
     lines = []
     for r in active:
-        where = (f"waiting, #{views.queue_position(r.id, active)} in line"
-                 if r.effective_status == "queued" else "training")
+        where = (f"waiting, #{views.queue_position(r.id, active)} in line" if r.effective_status == "queued"
+                 else "paused" if r.effective_status == "paused" else "training")
         lines.append(f"{ICON[r.effective_status]} **{views.md(r.name)}** — {where}")
     st.markdown("**In progress:** " + ("  \n".join(lines) if lines else "nothing right now"))
     st.caption(f"At most {views.runs_at_once(jobs.max_jobs())} at once here; a run launched while every "
@@ -177,7 +178,8 @@ def _numbers_and_progress(run: views.LiveRun) -> None:
         ("Images/s", f"{run.speed:,.0f}" if run.speed else "–",
          "Training images per second (the run's mean once it has finished).", ""),
         ("ETA", views.fmt_duration(run.eta) if run.active else "–",
-         "Time left at the current speed (evaluation not counted).", ""),
+         "Time left at the current speed (evaluation not counted); a pause stops its clock.",
+         "held while paused" if run.status == "paused" else ""),
         _learning_rate(run, lr),
         ("Best val. acc.", views.fmt_acc(run.epochs["val_acc"].max(), 1) if best is not None else "–",
          f"Highest validation accuracy so far (epoch {best}); its weights are kept in best.pt."
@@ -236,9 +238,8 @@ def _figures(run: views.LiveRun, smoothing: float, log: bool):
         # run is still starting (a first draw costs several times an update), not in its first seconds.
         loss = curves.loss_figure(run.steps, run.epochs, smoothing=smoothing, log=log)
         if run.steps.empty:
-            curves.waiting(loss, f"The first loss point appears after "
-                                 f"{views.plot_text(run.record.config.get('log_every', 20))}"
-                                 " training steps")
+            curves.waiting(loss, "The first loss point appears after " + views.plot_text(
+                                     views.count(run.record.config.get("log_every", 20), "training step")))
         acc = curves.accuracy_figure(run.epochs, run.best_epoch, chance=store.chance_acc(run.record),
                                      stopped=run.record.summary.get("stopped_early"))
         if run.epochs.empty:
@@ -249,16 +250,18 @@ def _figures(run: views.LiveRun, smoothing: float, log: bool):
 
 
 def _buttons(run: views.LiveRun) -> None:
+    _steering(run)
     if run.active:
+        steers = int((run.events["kind"] == "steer").sum()) if run.events is not None and len(run.events) else 0
         a, b, c, d = st.columns([1, 1, 1.4, 1], vertical_alignment="bottom")
         a.button("Stop", key=state.STOP, icon=":material/stop:", on_click=actions.stop, args=(run.path,),
                  help="Saves a checkpoint and ends the run `cancelled`; Resume continues it.", width="stretch")
         if run.status == "paused":
             b.button("Continue", key=state.CONTINUE, icon=":material/play_arrow:", type="primary",
-                     on_click=actions.steer, args=(run.path, "Continue"), kwargs={"pause": False}, width="stretch")
+                     on_click=actions.steer, args=(run.path, steers), kwargs={"pause": False}, width="stretch")
         elif run.status == "running":
             b.button("Pause", key=state.PAUSE, icon=":material/pause:", on_click=actions.steer,
-                     args=(run.path, "Pause"), kwargs={"pause": True}, width="stretch",
+                     args=(run.path, steers), kwargs={"pause": True}, width="stretch",
                      help="Holds the run between two steps (a checkpoint is saved; the model stays in memory).")
         if run.status in ("running", "paused"):
             base = float(run.base_lr or 0.01)
@@ -267,7 +270,7 @@ def _buttons(run: views.LiveRun) -> None:
                            help="The base rate the schedule scales, from the next step on; drawn on the "
                                 "learning-rate chart and kept in metrics.jsonl, so resume replays it.")
             d.button("Set rate", key=state.STEER, icon=":material/tune:", on_click=actions.steer,
-                     args=(run.path, "New learning rate"), kwargs={"lr": state.STEER_LR}, width="stretch")
+                     args=(run.path, steers), kwargs={"lr": state.STEER_LR}, width="stretch")
         return
     if run.resumable:
         st.button("Resume", key=state.RESUME, icon=":material/play_arrow:", type="primary",
@@ -282,6 +285,16 @@ def _buttons(run: views.LiveRun) -> None:
                        help="The same run goes on from its checkpoint for this many epochs; its curves continue.")
         b.button("Train more", key=state.MORE, icon=":material/fast_forward:", on_click=actions.more,
                  args=(run.path, state.MORE_N), width="stretch")
+
+
+def _steering(run: views.LiveRun) -> None:
+    """What was asked of the run from this panel (Set rate, Pause, Continue, Stop) and whether it was taken;
+    the notice goes once the run has ended or another run is watched."""
+    lines = views.steering_lines(st.session_state.get(state.STEER_NOTICE), run)
+    if not lines:
+        st.session_state.pop(state.STEER_NOTICE, None)
+    for kind, text in lines:
+        getattr(st, kind)(text, icon=NOTICE_ICON[kind])
 
 
 def _outcome(run: views.LiveRun) -> None:
