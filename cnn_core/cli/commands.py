@@ -17,7 +17,7 @@ from cnn_core.analysis.predict import (
 from cnn_core.cli.flags import config_from_args
 from cnn_core.config import ConfigError
 from cnn_core.core import distributed
-from cnn_core.core.progress import ProgressBar, fmt_duration
+from cnn_core.core.progress import ProgressBar, count, fmt_duration
 from cnn_core.data import catalog, pictures
 from cnn_core.runs import metrics_log, store
 from cnn_core.sweeps import driver, ledger
@@ -62,7 +62,7 @@ def _prepared_run(args) -> tuple[Path, bool]:
         if not resume:
             raise ValueError("--more N goes with --resume RUN: the run to train N epochs more")
         total = jobs.more_epochs(path, args.more)
-        print(f"run {path.name}: {args.more} more epochs, {total} in all", file=sys.stderr)
+        print(f"run {path.name}: {count(args.more, 'more epoch', 'more epochs')}, {total} in all", file=sys.stderr)
     if not args.run:
         (path / store.CANCEL).unlink(missing_ok=True)   # a person starting it now means it
     if resume and not (path / store.CHECKPOINT).is_file():
@@ -333,6 +333,33 @@ def presets_cmd(args) -> int:
     return 0
 
 
+def lessons_cmd(args) -> int:
+    """The lessons, as text or JSON; with --run, one lesson's experiments trained here and its answer checked."""
+    from cnn_core.train import lessons
+
+    if args.run:
+        lesson = lessons.get(args.run)
+        print(f"{lesson.title}\n{lesson.question}")
+        results = lessons.run_here(lesson)
+        accs = {label: acc for label, (_, acc) in results.items()}
+        for label, (path, acc) in results.items():
+            print(f"  {label:<22} {'failed' if acc is None else f'{acc:.1%}'}  {path.name}")
+        if None in accs.values():
+            print("a run did not complete: see its train.log")
+            return 1
+        why = lesson.verdict(accs)
+        print(f"answer: {lesson.answer}. " + ("The runs bear it out." if why is None else f"Not this time: {why}."))
+        print(f"the tutorial: {lesson.tutorial}\ntry this: {lesson.try_this}")
+        return 0
+    if args.json:
+        print(json.dumps([lessons.to_dict(lesson) for lesson in lessons.LESSONS], indent=1))
+        return 0
+    for i, lesson in enumerate(lessons.LESSONS, 1):
+        runs = ", ".join(e.label for e in lesson.experiments)
+        print(f"{i}. {lesson.id}: {lesson.title}\n    {lesson.question} ({runs})")
+    return 0
+
+
 def _trial_line(t: dict, objective: str) -> str:
     score = f"{t['score']:.4f}" if isinstance(t.get("score"), (int, float)) else "-"
     values = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in t["params"].items())
@@ -347,7 +374,7 @@ def sweep_cmd(args) -> int:
     sweep = ledger.create(base, ledger.parse_grid(args.grid), ledger.parse_sample(args.sample), args.trials,
                           args.objective, args.sampler, args.prune, args.backend,
                           named.get(args.address, args.address), args.name)    # a configured name, or any address
-    print(f"sweep {sweep.id}: {sweep.trials} trials of {sweep.name}, {sweep.backend}", file=sys.stderr)
+    print(f"sweep {sweep.id}: {count(sweep.trials, 'trial')} of {sweep.name}, {sweep.backend}", file=sys.stderr)
     return _drive(sweep, args.wait)
 
 
@@ -398,7 +425,7 @@ def sweeps_cmd(args) -> int:
         print(f"cancel requested for sweep {args.sweep}")
         return 0
     if args.action == "delete":
-        print(f"deleted sweep {args.sweep} and its {ledger.delete(args.sweep)} runs")
+        print(f"deleted sweep {args.sweep} and its {count(ledger.delete(args.sweep), 'run')}")
         return 0
     s = ledger.read(args.sweep)
     print(f"sweep {s.id}  ({s.name})\nstatus    {ledger.effective_status(s)}"

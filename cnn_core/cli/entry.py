@@ -121,6 +121,11 @@ def build_parser(config_cls: type = TrainConfig) -> argparse.ArgumentParser:
     pre = sub.add_parser("presets", help="the presets of each dataset (train --preset NAME), with their values")
     pre.add_argument("--dataset", help="only this dataset's")
 
+    les = sub.add_parser("lessons", help="the lessons that follow the tutorials: each one's question, answer and "
+                         "experiments; --run ID trains a lesson's experiments here and checks its answer")
+    les.add_argument("--json", action="store_true", help="every lesson as JSON (its text, choices, configs)")
+    les.add_argument("--run", metavar="ID", help="train this lesson's experiments (each a run) and say what they show")
+
     pred = sub.add_parser("predict", help="top-3 classes of pictures with a trained run: files, or a folder or "
                           ".zip of them (class subfolders give accuracy and a confusion matrix)")
     pred.add_argument("--run", required=True, help="run id, or the folder of a run anywhere: "
@@ -187,7 +192,7 @@ def _handle(args) -> int:
 
     handler = {"train": commands.train, "runs": commands.runs_cmd,
                "data": commands.data_cmd, "predict": commands.predict_cmd,
-               "presets": commands.presets_cmd, "sweep": commands.sweep_cmd,
+               "presets": commands.presets_cmd, "lessons": commands.lessons_cmd, "sweep": commands.sweep_cmd,
                "sweeps": commands.sweeps_cmd, "export": commands.export_cmd}[args.command]
     return handler(args)
 

@@ -5,4 +5,5 @@
     jobs       runs as detached processes waiting their turn for a training slot
     gradients  each layer's gradient histogram and size at an epoch's end
     presets    named sets of settings per dataset (tutorial, fast) with what they measured
+    lessons    the tutorials' story as lessons: text, a question, the experiments that answer it
 """

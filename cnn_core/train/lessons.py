@@ -1,0 +1,158 @@
+"""Lessons: the story of the tutorials this product grew from, in order, as data (like the presets). Each
+lesson has a few sentences with the true figures (shared DESIGN: where the tutorials slip), a question the
+learner answers before running, the experiments that answer it (TrainConfig values, each done in well under
+a minute on 2 CPU cores), the tutorial's own printed figure, and a change to try next.
+
+What a lesson claims is checked, not hoped: `verdict` says whether the experiments' test accuracies bear
+the answer out, and tests/test_lessons.py trains every lesson's experiments on the real data and asks it.
+The figures in the texts are what those runs gave here (MNIST: the 10,000-digit subset; CIFAR-2: the real
+CIFAR-10's airplanes and birds), seeds 0 and 1.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Experiment:
+    label: str                  # how the question's choices name it ("LeNet", "lr 0.03")
+    values: dict                # TrainConfig fields, dataset included; the rest are TrainConfig's defaults
+
+
+@dataclass(frozen=True)
+class Lesson:
+    id: str
+    title: str
+    text: str                   # what it teaches, with the true figures
+    question: str               # asked before anything runs
+    choices: tuple[str, ...]    # the answers offered: the experiments' labels when there are several
+    answer: str                 # the right one: the label of the experiment that scores highest, or a range
+    experiments: tuple[Experiment, ...]
+    tutorial: str               # the tutorial's own figure, to read the result beside
+    try_this: str               # a change to make next, on the Train page
+    floor: float | None = None  # with one experiment: its test accuracy is at least this
+    margin: float = 0.01        # with several: the answer's test accuracy beats each other one by this much
+
+    def verdict(self, test_acc: dict[str, float]) -> str | None:
+        """None when the results (test accuracy per experiment label) bear the answer out; else what does
+        not hold, in words."""
+        if self.floor is not None:
+            (label,) = [e.label for e in self.experiments]
+            got = test_acc[label]
+            return None if got >= self.floor else f"{label} reached {got:.1%}, under the {self.floor:.0%} claimed"
+        best = test_acc[self.answer]
+        beaten = [f"{k} {v:.1%}" for k, v in test_acc.items() if k != self.answer and v > best - self.margin]
+        return None if not beaten else (f"{self.answer} ({best:.1%}) does not beat " + ", ".join(beaten)
+                                        + f" by {self.margin:.0%}")
+
+
+def _mnist(label: str, **values) -> Experiment:
+    return Experiment(label, {"dataset": "mnist", "seed": 0, **values})
+
+
+def _cifar2(label: str, **values) -> Experiment:
+    return Experiment(label, {"dataset": "cifar2", "seed": 0, **values})
+
+
+LESSONS: tuple[Lesson, ...] = (
+    Lesson(
+        "first-network", "A first network: a perceptron reads digits",
+        "A multi-layer perceptron flattens each 28×28 digit into 784 numbers and passes them through two "
+        "dense layers (109,386 weights). Training shows it digits in batches of 64 and nudges the weights "
+        "against the loss; the loss curve falls fast, then flattens. Watch it on the Live tab: the falling part "
+        "is learning, the flat part is what is left.",
+        "After 2 epochs, how many of the test digits will it read right?",
+        ("about half", "about 80 %", "over 90 %"), "over 90 %",
+        (_mnist("perceptron", arch="mlp", epochs=2),),
+        "The MNIST tutorial reached 98-99 % after 10 epochs, with a deep CNN and Adam at 0.005.",
+        "Train it 6 epochs and compare the two loss curves on Compare: where does the second one flatten?",
+        floor=0.90),
+    Lesson(
+        "conv-vs-dense", "Convolution against a dense layer",
+        "A conv layer slides small filters over the image: its weights do not grow with the picture. From an "
+        "RGB image to 16 channels, 3×3 filters have 16·3·3·3 = 432 weights; a dense layer from a 3×32×32 image "
+        "to 16 units has 3,072·16 = 49,152 (one tutorial printed 1728 and 9216). On digits, LeNet has 21,840 "
+        "weights, the perceptron 109,386: 5 times as many.",
+        "After 2 epochs each, which reads more test digits right?",
+        ("perceptron", "LeNet"), "LeNet",
+        (_mnist("perceptron", arch="mlp", epochs=2), _mnist("LeNet", arch="lenet", epochs=2)),
+        "Here: LeNet 96.5-96.7 %, the perceptron 93.5-93.7 % (2 epochs, seeds 0 and 1).",
+        "Open the LeNet run on Inspect: its first layer's 10 filters are 5×5 pictures of what it looks for."),
+    Lesson(
+        "colour-pictures", "Colour pictures: CIFAR-2, airplanes and birds",
+        "A CIFAR picture is 3×32×32: 3,072 numbers. The perceptron's first layer alone then has 3,072·128 = "
+        "393,216 weights; the two-conv net with 16 channels first has 16·3·3·3 = 432 in its first layer and keeps "
+        "the picture's layout, so a wing is a wing wherever it sits.",
+        "After 3 epochs each, which tells airplanes from birds better?",
+        ("perceptron", "conv net"), "conv net",
+        (_cifar2("perceptron", arch="mlp", epochs=3),
+         _cifar2("conv net", arch="cifar-net", arch_params={"n_chans1": 16, "activation": "tanh"}, epochs=3)),
+        "The CIFAR-2 tutorial's two-conv tanh net reached 0.8995 validation accuracy after 100 epochs of SGD "
+        "at 1e-2. Here, after 3: conv net 85.6-85.9 %, perceptron 83.9-84.1 % (seeds 0 and 1).",
+        "Pick the tutorial preset of the conv net and train it 20 epochs: how close does it get to 0.8995?",
+        margin=0.005),
+    Lesson(
+        "learning-rate", "The learning rate: too small, right, too large",
+        "Each step moves the weights by the gradient times the learning rate. Too small and one epoch moves them "
+        "almost nowhere; too large and the steps overshoot, the loss jumps up, and the net ends guessing.",
+        "One epoch of LeNet at three rates: which learns most?",
+        ("lr 0.0005", "lr 0.03", "lr 3"), "lr 0.03",
+        (_mnist("lr 0.0005", arch="lenet", epochs=1, lr=0.0005), _mnist("lr 0.03", arch="lenet", epochs=1, lr=0.03),
+         _mnist("lr 3", arch="lenet", epochs=1, lr=3.0)),
+        "Here: 0.03 reads 94.5-94.7 % of the test digits; 0.0005 reads 12 %, 3 reads 10 %: guessing (seeds 0 "
+        "and 1). Too small and too large end alike, for opposite reasons: the loss curves tell them apart.",
+        "Put the three runs side by side on Compare and look at their loss curves from the first step."),
+    Lesson(
+        "batch-size", "Batch size: steps, not images",
+        "An epoch shows every training image once, in batches; each batch is one step. 8,571 digits in batches "
+        "of 32 are 268 steps; in batches of 1,024 only 9. At the same learning rate, fewer steps learn less.",
+        "One epoch of LeNet, batch 32 against batch 1,024: which reads more digits right?",
+        ("batch 32", "batch 1,024"), "batch 32",
+        (_mnist("batch 32", arch="lenet", epochs=1, batch_size=32),
+         _mnist("batch 1,024", arch="lenet", epochs=1, batch_size=1024)),
+        "Here: batch 32 reads 95.9-96.6 %, batch 1,024 12-14 % after one epoch (seeds 0 and 1).",
+        "Give batch 1,024 ten times the learning rate (0.3) and run it again: steps can be larger as well."),
+    Lesson(
+        "batch-norm", "Batch norm lets a deep net take a high learning rate",
+        "Six convs deep, each layer's inputs shift as the layers before it learn. Batch norm rescales each "
+        "channel over the batch after every conv, which keeps them steady: the net then trains at a rate that "
+        "leaves the same net without it stuck.",
+        "The deeper CNN, one epoch at learning rate 0.2: with or without batch norm, which learns?",
+        ("without batch norm", "with batch norm"), "with batch norm",
+        (_mnist("without batch norm", arch="deep-cnn", epochs=1, lr=0.2),
+         _mnist("with batch norm", arch="deep-cnn", arch_params={"batch_norm": True}, epochs=1, lr=0.2)),
+        "Here: with batch norm 76.8-88.6 %, without 11.3 % (seeds 0 and 1): the net without it never leaves "
+        "guessing.",
+        "Try the net without batch norm at 0.02: does it learn then? Compare the gradient sizes on Inspect.",
+        margin=0.2),
+)
+
+
+def get(lesson_id: str) -> Lesson:
+    found = {lesson.id: lesson for lesson in LESSONS}
+    if lesson_id not in found:
+        raise ValueError(f"no lesson {lesson_id!r}; the lessons: {', '.join(found)}")
+    return found[lesson_id]
+
+
+def to_dict(lesson: Lesson) -> dict:
+    """A lesson as plain data (`lessons --json`)."""
+    return {"id": lesson.id, "title": lesson.title, "text": lesson.text, "question": lesson.question,
+            "choices": list(lesson.choices), "answer": lesson.answer, "tutorial": lesson.tutorial,
+            "try_this": lesson.try_this, "floor": lesson.floor, "margin": lesson.margin,
+            "experiments": [{"label": e.label, "config": e.values} for e in lesson.experiments]}
+
+
+def run_here(lesson: Lesson, runs_dir=None) -> dict[str, tuple]:
+    """Train each of the lesson's experiments in this process, one after the other, as runs of the runs folder
+    named "lesson <id>: <label>" (the pages list them). {label: (run folder, test accuracy or None)}."""
+    from cnn_core.config import TrainConfig
+    from cnn_core.runs import store
+    from cnn_core.train import engine
+
+    out = {}
+    for e in lesson.experiments:
+        path = store.create_run(TrainConfig(**e.values), f"lesson {lesson.id}: {e.label}", runs_dir)
+        record = engine.run_training(path)
+        out[e.label] = (path, record.summary.get("test_acc") if record.status == "completed" else None)
+    return out

@@ -1,0 +1,77 @@
+"""Lessons (cnn_core/train/lessons.py): well formed, listed by the CLI, and each one's experiments, trained
+on the real data as the lesson runs them, bear out the answer it gives."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cnn_core.config import TrainConfig
+from cnn_core.data import catalog
+from cnn_core.train import lessons
+
+ROOT = Path(__file__).resolve().parent.parent
+CIFAR = ROOT.parent / "shared" / "datasets" / "cifar10"
+
+
+def test_lessons_are_well_formed_and_their_experiments_valid():
+    """At least six lessons with distinct ids; each answer is one of its choices (the experiments' labels
+    when there are several, a range for a single one with a floor), every experiment a valid config."""
+    assert len(lessons.LESSONS) >= 6 and len({x.id for x in lessons.LESSONS}) == len(lessons.LESSONS)
+    for lesson in lessons.LESSONS:
+        assert lesson.answer in lesson.choices and lesson.text and lesson.question and lesson.try_this, lesson.id
+        labels = [e.label for e in lesson.experiments]
+        if len(labels) > 1:
+            assert set(lesson.choices) == set(labels) and lesson.floor is None, lesson.id
+        else:
+            assert lesson.floor is not None, lesson.id
+        for e in lesson.experiments:
+            assert TrainConfig(**e.values).validate(check_data=False) == {}, (lesson.id, e.label)
+
+
+def test_the_verdict_says_when_the_runs_do_not_bear_the_answer_out():
+    lesson = lessons.get("conv-vs-dense")
+    assert lesson.verdict({"perceptron": 0.93, "LeNet": 0.965}) is None
+    assert lesson.verdict({"perceptron": 0.96, "LeNet": 0.965}) == "LeNet (96.5%) does not beat perceptron 96.0% by 1%"
+    assert lessons.get("first-network").verdict({"perceptron": 0.85}) == "perceptron reached 85.0%, under the 90% claimed"
+    with pytest.raises(ValueError, match="no lesson 'cnn'; the lessons: first-network, conv-vs-dense"):
+        lessons.get("cnn")
+
+
+def test_the_cli_lists_the_lessons_as_json():
+    """`python -m cnn_core lessons --json`: every lesson with its choices, answer and experiments' configs."""
+    out = subprocess.run([sys.executable, "-m", "cnn_core", "lessons", "--json"], cwd=ROOT, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    listed = json.loads(out.stdout)
+    assert [x["id"] for x in listed] == [x.id for x in lessons.LESSONS]
+    assert all(x["answer"] in x["choices"] and x["experiments"][0]["config"]["dataset"] for x in listed)
+
+
+def _real_data(dataset: str, tmp_path: Path) -> Path:
+    """A data folder holding the real `dataset`: the project's own (make data prepares MNIST's subset), or
+    CIFAR-2 prepared from the real CIFAR-10 beside the repository; skipped, with the reason, when neither."""
+    own = ROOT / "data"
+    if catalog.dataset_status(dataset, own).state != "missing":
+        return own
+    if dataset == "cifar2" and (CIFAR / "cifar-10-batches-py").is_dir():
+        catalog.prepare("cifar2", data_dir=tmp_path / "data", source_dir=CIFAR)
+        return tmp_path / "data"
+    pytest.skip(f"the real {dataset} is not prepared in {own} (`make data`; CIFAR-2 needs {CIFAR})")
+
+
+@pytest.mark.parametrize("lesson", lessons.LESSONS, ids=lambda x: x.id)
+def test_each_lesson_teaches_what_it_claims_on_the_real_data(lesson, tmp_path, monkeypatch):
+    """The lesson's experiments, trained here as its Run button trains them (its configs, the real data), give
+    test accuracies that bear its answer out (lessons.verdict)."""
+    (dataset,) = {e.values["dataset"] for e in lesson.experiments}
+    monkeypatch.setenv("CNN_DATA_DIR", str(_real_data(dataset, tmp_path)))
+    results = lessons.run_here(lesson)
+    accs = {label: acc for label, (_, acc) in results.items()}
+    assert None not in accs.values(), accs
+    assert lesson.verdict(accs) is None, accs
+    assert os.environ["CNN_RUNS_DIR"] in str(next(iter(results.values()))[0])
