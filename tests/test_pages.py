@@ -17,7 +17,7 @@ from cnn_core.runs import metrics_log, store
 from cnn_core.train import jobs
 
 ROOT = Path(__file__).resolve().parent.parent
-PAGES = ["ui/home/page.py", "ui/train/page.py", "ui/inspector/page.py", "ui/compare/page.py", "ui/draw/page.py"]
+PAGES = ["ui/home/page.py", "ui/learn/page.py", "ui/train/page.py", "ui/inspector/page.py", "ui/compare/page.py", "ui/draw/page.py"]
 TIMEOUT = 90  # the first run in a process imports torch
 
 

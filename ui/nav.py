@@ -12,6 +12,7 @@ UI = Path(__file__).resolve().parent
 # auto-discovery) a server whose first request was a deep link ran that page's file without dashboard.py.
 _PAGES = {
     "home": ("home", "Home", ":material/home:", True),
+    "learn": ("learn", "Learn", ":material/school:", False),
     "train": ("train", "Train", ":material/model_training:", False),
     "inspect": ("inspector", "Inspect", ":material/biotech:", False),
     "compare": ("compare", "Compare", ":material/compare_arrows:", False),
@@ -20,7 +21,7 @@ _PAGES = {
 
 
 def page(name: str, content=None) -> st.Page:
-    """The st.Page of `name` (home, train, inspect, compare, draw); the same object st.navigation registers.
+    """The st.Page of `name` (home, learn, train, inspect, compare, draw); the same object st.navigation registers.
     content: a function shown at that page's address instead of the page (ui/access.py's sign_in)."""
     package, title, icon, default = _PAGES[name]
     return st.Page(content or UI / package / "page.py", title=title, icon=icon, url_path=name, default=default)
@@ -30,9 +31,11 @@ def all_pages(content=None) -> list[st.Page]:
     return [page(name, content) for name in _PAGES]
 
 
-def link(name: str, label: str | None = None, run: str | None = None, help: str | None = None) -> None:
-    """A link to a page, optionally opening one run there (?run=<id>)."""
-    st.page_link(page(name), label=label, help=help, query_params={"run": run} if run else None)
+def link(name: str, label: str | None = None, run: str | None = None, help: str | None = None,
+         runs: list[str] | None = None) -> None:
+    """A link to a page, optionally opening one run there (?run=<id>), or several (Compare: ?runs=<id>,<id>)."""
+    query = {"run": run} if run else {"runs": ",".join(runs)} if runs else None
+    st.page_link(page(name), label=label, help=help, query_params=query)
 
 
 @st.cache_resource(show_spinner=False)

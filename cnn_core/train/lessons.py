@@ -33,15 +33,21 @@ class Lesson:
     floor: float | None = None  # with one experiment: its test accuracy is at least this
     margin: float = 0.01        # with several: the answer's test accuracy beats each other one by this much
 
-    def verdict(self, test_acc: dict[str, float]) -> str | None:
-        """None when the results (test accuracy per experiment label) bear the answer out; else what does
-        not hold, in words."""
+    def verdict(self, test_acc: dict[str, float | None]) -> str | None:
+        """None when the results (test accuracy per experiment label; None for a run that failed, as a
+        learning rate that is far too large makes one diverge) bear the answer out; else what does not hold,
+        in words."""
         if self.floor is not None:
             (label,) = [e.label for e in self.experiments]
-            got = test_acc[label]
+            got = test_acc.get(label)
+            if got is None:
+                return f"{label} did not complete"
             return None if got >= self.floor else f"{label} reached {got:.1%}, under the {self.floor:.0%} claimed"
-        best = test_acc[self.answer]
-        beaten = [f"{k} {v:.1%}" for k, v in test_acc.items() if k != self.answer and v > best - self.margin]
+        best = test_acc.get(self.answer)
+        if best is None:
+            return f"{self.answer} did not complete"
+        beaten = [f"{k} {v:.1%}" for k, v in test_acc.items()
+                  if k != self.answer and v is not None and v > best - self.margin]
         return None if not beaten else (f"{self.answer} ({best:.1%}) does not beat " + ", ".join(beaten)
                                         + f" by {self.margin:.0%}")
 

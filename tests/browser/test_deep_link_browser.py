@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 from browserkit import SHOTS, chromium_page, dashboard_server
 
-NAVIGATION = ["Home", "Train", "Inspect", "Compare", "Draw"]     # dashboard.py's st.navigation, in order
+NAVIGATION = ["Home", "Learn", "Train", "Inspect", "Compare", "Draw"]     # dashboard.py's st.navigation, in order
 LINKS = {  # page: (the address asked for first, the page's own title)
     "train": ("/train?run={run}", "Train"),
     "inspect": ("/inspect?run={run}", "Inspect"),

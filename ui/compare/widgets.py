@@ -51,6 +51,8 @@ def runs_table(shown: pd.DataFrame, all_ids: list[str], labels: dict[str, str]) 
     if ticked and ticked != st.session_state.get(state.TICKED):
         st.session_state[state.PICK] = ticked
     st.session_state[state.TICKED] = ticked
+    if state.PICK not in st.session_state and (asked := st.query_params.get("runs")):
+        st.session_state[state.PICK] = asked.split(",")     # a link's runs (Learn: a lesson's); unknown ids go
     st.session_state[state.PICK] = [i for i in st.session_state.get(state.PICK, []) if i in all_ids]
     return st.multiselect("Runs to compare", all_ids, key=state.PICK, format_func=lambda i: labels.get(i, i),
                           placeholder="tick rows in the table, or choose runs here")

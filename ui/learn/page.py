@@ -1,0 +1,96 @@
+"""Learn: short lessons that follow the tutorials this product grew from, in order. Each asks a question,
+runs the experiments that answer it as ordinary runs, and shows their result beside the learner's guess and
+the tutorial's own figure. Progress is the runs folder's: a lesson whose runs completed is done."""
+import streamlit as st
+
+from cnn_core.config import TrainConfig
+from cnn_core.runs import store
+from cnn_core.train import jobs, lessons
+from ui import nav, views
+from ui.learn import state
+
+
+def _runs(lesson: lessons.Lesson, records: list[store.Run]) -> dict[str, store.Run | None]:
+    """The latest run of each of the lesson's experiments (named "lesson <id>: <label>"), None where none."""
+    latest = {}
+    for r in sorted(records, key=lambda r: r.created):
+        latest[r.name] = r
+    return {e.label: latest.get(f"lesson {lesson.id}: {e.label}") for e in lesson.experiments}
+
+
+def _done(runs: dict) -> bool:
+    """Every experiment ran to its end: completed, or failed as a run may that a lesson shows diverging."""
+    return all(r is not None and r.effective_status in ("completed", "failed") for r in runs.values())
+
+
+def _launch(lesson_id: str) -> None:
+    """Each experiment of the lesson as a run, launched into the queue (they train one after another)."""
+    lesson, made = lessons.get(lesson_id), []
+    try:
+        for e in lesson.experiments:
+            path = store.create_run(TrainConfig(**e.values), f"lesson {lesson.id}: {e.label}")
+            jobs.launch(path)
+            made.append(path.name)
+    except (ValueError, OSError, jobs.QueueFull) as exc:
+        nav.flash(state.FLASH, "error", f"Not all of them started: {views.md(exc)}")
+        return
+    nav.flash(state.FLASH, "success", f"Started {views.count(len(made), 'run')}: they train one after another; "
+                                      "the results appear here as they finish.")
+
+
+def _results(lesson_id: str) -> None:
+    """The lesson's runs as they go and, once all completed, the answer beside the guess."""
+    lesson = lessons.get(lesson_id)
+    runs = _runs(lesson, store.readable(store.list_runs()))
+    if all(r is None for r in runs.values()):
+        return
+    rows = [{"experiment": label, "status": r.effective_status if r else "not run",
+             "test accuracy": r.summary.get("test_acc") if r else None,
+             "what happened": (r.error or "").split(".")[0] if r else ""} for label, r in runs.items()]
+    st.dataframe(rows, hide_index=True, column_config={
+        "test accuracy": st.column_config.NumberColumn(format="percent")})
+    if not _done(runs):
+        return
+    accs = {label: r.summary.get("test_acc") if r.effective_status == "completed" else None
+            for label, r in runs.items()}
+    guess = st.session_state.get(state.guess(lesson.id))
+    why = lesson.verdict(accs)
+    said = (f"You answered **{views.md(guess)}**: " + ("right." if guess == lesson.answer else "not this time.")
+            if guess else "")
+    (st.success if why is None else st.warning)(
+        f"{said} The answer: **{views.md(lesson.answer)}**. "
+        + ("The runs bear it out." if why is None else f"These runs do not quite: {views.md(why)}."))
+    st.caption(f"**The tutorial:** {views.md(lesson.tutorial)}  \n**Try this:** {views.md(lesson.try_this)}")
+    best = max((k for k in accs if accs[k] is not None), key=accs.get, default=lesson.answer)
+    a, b = st.columns(2)
+    with a:
+        nav.link("inspect", f"Inspect {views.md(best)}", run=runs[best].id)
+    with b:
+        if len(runs) > 1:
+            nav.link("compare", "Compare these runs", runs=[r.id for r in runs.values()])
+
+
+st.title("Learn")
+st.caption("Short lessons that follow the PyTorch tutorials this tool grew from, in their order. Each asks a "
+           "question: answer it, then run its experiments (each well under a minute on a laptop's CPU) and see "
+           "the result beside your answer and the tutorial's own figure.")
+nav.show_flash(state.FLASH)
+records = store.readable(store.list_runs())
+all_runs = {lesson.id: _runs(lesson, records) for lesson in lessons.LESSONS}
+finished = [i for i, lesson in enumerate(lessons.LESSONS) if _done(all_runs[lesson.id])]
+st.progress(len(finished) / len(lessons.LESSONS),
+            text=f"{len(finished)} of {views.count(len(lessons.LESSONS), 'lesson')} done")
+first_open = next((i for i in range(len(lessons.LESSONS)) if i not in finished), None)
+for i, lesson in enumerate(lessons.LESSONS):
+    runs = all_runs[lesson.id]
+    with st.expander(f"{i + 1}. {lesson.title}" + ("  ✓" if i in finished else ""), expanded=i == first_open):
+        st.markdown(lesson.text)
+        st.markdown(f"**{lesson.question}**")
+        guess = st.radio("Your answer", lesson.choices, index=None, key=state.guess(lesson.id), horizontal=True)
+        active = any(r is not None and r.effective_status in store.ACTIVE for r in runs.values())
+        st.button("Run the experiments" if not any(runs.values()) else "Run them again", key=state.run(lesson.id),
+                  type="primary", icon=":material/play_arrow:", disabled=guess is None or active,
+                  on_click=_launch, args=(lesson.id,),
+                  help="Answer first: then the result is there to check your answer against." if guess is None
+                  else ", ".join(e.label for e in lesson.experiments) + ", each an ordinary run.")
+        st.fragment(_results, run_every=2 if active else None)(lesson.id)
