@@ -25,9 +25,12 @@ from ui import nav, views
 from ui.figures import curves
 from ui.train import actions, state
 
+SMOOTHING = 0.6       # the loss chart's smoothing until the person moves its slider
 PICKER_SIZE = 30      # recent finished runs offered beside every run in progress
 REFRESH_S = 2         # status, progress and numbers of a run in progress (one HTML block)
 CHART_REFRESH_S = 8   # its loss and accuracy charts (a changed chart costs the browser ~70 ms)
+EARLY_POINTS = 30     # until a run has logged this many loss points, its charts redraw every REFRESH_S: the
+                      # first drop of the loss is what a learner watches, and it keeps up with the step counter
 ICON = {"queued": ":material/schedule:", "running": ":material/directions_run:", "paused": ":material/pause:",
         "completed": ":material/check_circle:", "failed": ":material/error:",
         "cancelled": ":material/stop_circle:", "interrupted": ":material/warning:"}
@@ -95,17 +98,21 @@ def show(record: store.Run, active: list[store.Run]) -> None:
     """The panel: its head, buttons and outcome drawn once; progress, numbers and charts redrawn every
     REFRESH_S while the run is queued or running, drawn once otherwise."""
     run = views.live_run(record)
-    if run.active:
+    if run.active:      # status and numbers, the charts (in view at 1440x900 after Launch), then the controls
         st.html(NO_FADE)
+        st.session_state[state.ACTIVE] = active
+        fast = len(run.steps) < EARLY_POINTS
+        st.session_state[state.CHARTS_FAST] = fast
         _ticking(run.id)
-        _ticking_charts(run.id)
+        st.fragment(_charts_of, run_every=REFRESH_S if fast else CHART_REFRESH_S)(run.id)
+        _ticking_controls(run.id)
     else:
-        _in_progress(active)
         _head(run, [])
-        _buttons(run)
         _outcome(run)
         _numbers_and_progress(run)
         _charts(run)
+        _buttons(run)
+        _in_progress(active)
 
 
 @st.fragment(run_every=REFRESH_S)
@@ -113,19 +120,33 @@ def _ticking(run_id: str) -> None:
     record, active = _listing(run_id)      # the runs folder, read once per tick
     if record is None or _signature(run_id, record.effective_status, active) != st.session_state.get(state.SIGNATURE):
         st.rerun(scope="app")   # the run ended or went, or another run came or went: redraw the page
+    points = record.progress.get("step", 0) // max(int(record.config.get("log_every") or 20), 1)
+    if st.session_state.get(state.CHARTS_FAST) and points >= EARLY_POINTS:
+        st.session_state[state.CHARTS_FAST] = False
+        st.rerun(scope="app")   # once a run: its charts go from every REFRESH_S to every CHART_REFRESH_S
+    st.session_state[state.ACTIVE] = active
     run = views.live_run(record)
-    _in_progress(active)
     _head(run, active)
-    _buttons(run)
     _numbers_and_progress(run)
 
 
-@st.fragment(run_every=CHART_REFRESH_S)
-def _ticking_charts(run_id: str) -> None:
+def _charts_of(run_id: str) -> None:
+    """The watched run's charts, redrawn on their own clock (a fragment: show() sets how often)."""
     try:
         _charts(views.live_run(store.read_run(store.run_dir(run_id))))
     except ValueError:
         pass                    # the run went: the other fragment redraws the page
+
+
+@st.fragment(run_every=REFRESH_S)
+def _ticking_controls(run_id: str) -> None:
+    """Stop, Pause or Continue, the new rate; and the runs in progress, below the charts."""
+    try:
+        run = views.live_run(store.read_run(store.run_dir(run_id)))
+    except ValueError:
+        return                  # the run went: the ticking panel redraws the page
+    _buttons(run)
+    _in_progress(st.session_state.get(state.ACTIVE, []))
 
 
 def _in_progress(active: list[store.Run]) -> None:
@@ -143,7 +164,7 @@ def _in_progress(active: list[store.Run]) -> None:
 
 def _head(run: views.LiveRun, active: list[store.Run]) -> None:
     """Name and status; for a queued run, its place in line among the runs in progress (`active`)."""
-    st.markdown(f"#### {views.md(run.name)}\n{ICON.get(run.status, '')} **{run.status}** — "
+    st.markdown(f"**{views.md(run.name)}** · {ICON.get(run.status, '')} **{run.status}** — "
                 f"{views.STATUS_WORDS.get(run.status, '')}")
     if run.status == "queued":
         pos = views.queue_position(run.id, active)
@@ -211,16 +232,18 @@ def _charts(run: views.LiveRun) -> None:
     other metric the run logs (metrics_log.CURVES)."""
     if run.steps.empty and run.epochs.empty and not run.active:
         return
-    a, b, _ = st.columns([1, 2, 3], vertical_alignment="center")
-    log = a.toggle("Log scale", key=state.LOG_SCALE, help="The loss on a logarithmic axis: late, small changes "
-                   "show, and a spike no longer squashes the rest.")
-    smoothing = b.slider("Smoothing", 0.0, 0.99, 0.6, 0.01, key=state.SMOOTHING,
-                         help="Exponential moving average of the logged loss, as TensorBoard draws it "
-                              "(0 = the raw points). The raw points stay behind it, faint.")
-    loss_fig, acc_fig, lr_fig = _figures(run, smoothing, log)
+    smoothing = st.session_state.get(state.SMOOTHING, SMOOTHING)    # its slider is drawn below the charts
+    loss_fig, acc_fig, lr_fig = _figures(run, smoothing, bool(st.session_state.get(state.LOG_SCALE)))
     loss, acc = st.columns(2, gap="medium")
     loss.plotly_chart(loss_fig, key=state.CHART_LOSS, config=curves.CONFIG)
     acc.plotly_chart(acc_fig, key=state.CHART_ACC, config=curves.CONFIG)
+    with acc:          # the loss chart's options beside the learning rate, under the accuracy
+        a, b = st.columns([1, 2], vertical_alignment="center")
+        a.toggle("Log scale", key=state.LOG_SCALE, help="The loss on a logarithmic axis: late, small changes "
+                 "show, and a spike no longer squashes the rest.")
+        b.slider("Smoothing", 0.0, 0.99, SMOOTHING, 0.01, key=state.SMOOTHING,
+                 help="Exponential moving average of the logged loss, as TensorBoard draws it "
+                      "(0 = the raw points). The raw points stay behind it, faint.")
     loss.plotly_chart(lr_fig, key=state.CHART_LR, config=curves.CONFIG)
     more = [m for m in CURVES if m not in ("loss", "acc") and f"val_{m}" in run.epochs]   # charted above
     for i, metric in enumerate(more):
