@@ -26,6 +26,7 @@ def _done(runs: dict) -> bool:
 def _launch(lesson_id: str) -> None:
     """Each experiment of the lesson as a run, launched into the queue (they train one after another)."""
     lesson, made = lessons.get(lesson_id), []
+    st.session_state[state.OPEN] = lesson_id
     try:
         for e in lesson.experiments:
             path = store.create_run(TrainConfig(**e.values), f"lesson {lesson.id}: {e.label}")
@@ -34,8 +35,9 @@ def _launch(lesson_id: str) -> None:
     except (ValueError, OSError, jobs.QueueFull) as exc:
         nav.flash(state.FLASH, "error", f"Not all of them started: {views.md(exc)}")
         return
-    nav.flash(state.FLASH, "success", f"Started {views.count(len(made), 'run')}: they train one after another; "
-                                      "the results appear here as they finish.")
+    nav.flash(state.FLASH, "success", f"Started {views.count(len(made), 'run')}: " + (
+        "the result appears here when it finishes." if len(made) == 1 else
+        "they train one after another; the results appear here as they finish."))
 
 
 def _results(lesson_id: str) -> None:
@@ -51,6 +53,8 @@ def _results(lesson_id: str) -> None:
         "test accuracy": st.column_config.NumberColumn(format="percent")})
     if not _done(runs):
         return
+    if st.session_state.pop(state.ticking(lesson.id), False):
+        st.rerun(scope="app")       # they just ended: the page's progress and the lesson's tick follow
     accs = {label: r.summary.get("test_acc") if r.effective_status == "completed" else None
             for label, r in runs.items()}
     guess = st.session_state.get(state.guess(lesson.id))
@@ -83,11 +87,14 @@ st.progress(len(finished) / len(lessons.LESSONS),
 first_open = next((i for i in range(len(lessons.LESSONS)) if i not in finished), None)
 for i, lesson in enumerate(lessons.LESSONS):
     runs = all_runs[lesson.id]
-    with st.expander(f"{i + 1}. {lesson.title}" + ("  ✓" if i in finished else ""), expanded=i == first_open):
+    opened = i == first_open or lesson.id == st.session_state.get(state.OPEN)
+    with st.expander(f"{i + 1}. {lesson.title}" + ("  ✓" if i in finished else ""), expanded=opened):
         st.markdown(lesson.text)
         st.markdown(f"**{lesson.question}**")
         guess = st.radio("Your answer", lesson.choices, index=None, key=state.guess(lesson.id), horizontal=True)
         active = any(r is not None and r.effective_status in store.ACTIVE for r in runs.values())
+        if active:
+            st.session_state[state.ticking(lesson.id)] = True
         st.button("Run the experiments" if not any(runs.values()) else "Run them again", key=state.run(lesson.id),
                   type="primary", icon=":material/play_arrow:", disabled=guess is None or active,
                   on_click=_launch, args=(lesson.id,),

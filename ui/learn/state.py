@@ -3,6 +3,7 @@ sessions and the tests hold; a new key gets its name here."""
 from __future__ import annotations
 
 FLASH = "learn.flash"                # the message shown once after Run (nav.flash)
+OPEN = "learn.open"                  # the lesson last run: it stays open once done, its result in view
 
 
 def guess(lesson: str) -> str:
@@ -13,3 +14,8 @@ def guess(lesson: str) -> str:
 def run(lesson: str) -> str:
     """A lesson's Run button."""
     return f"learn.run.{lesson}"
+
+
+def ticking(lesson: str) -> str:
+    """Set while a lesson's runs are in progress: when they end, the page is redrawn (progress, its tick)."""
+    return f"learn.ticking.{lesson}"
