@@ -344,10 +344,11 @@ class DatasetCard:
     id: str
     title: str
     state: str        # ready | subset | missing
-    badge: str        # what a person reads: "ready", "subset", "not prepared", "needs files"
+    badge: str        # what a person reads: "ready", "subset", "not prepared"
     sizes: str        # "60,000 train · 10,000 test" or ""
-    detail: str       # source, which subset, or which files to put where
+    detail: str       # source, which subset, or what Prepare will do
     files_found: bool  # a local copy waits in the data folder (Prepare will use it)
+    files_help: str = ""   # a missing dataset: which files to put where, for a machine without internet
 
 
 def dataset_card(name: str) -> DatasetCard:
@@ -361,7 +362,11 @@ def dataset_card(name: str) -> DatasetCard:
         if found:
             return DatasetCard(name, info.title, st.state, "not prepared", "",
                                f"Files found in {local}: Prepare decodes and caches them.", True)
-        return DatasetCard(name, info.title, st.state, "needs files", "", st.detail, False)
+        # Not an error: Prepare downloads it where there is internet. Where there is none, the files to
+        # put in the data folder are said on request (files_help), not in red beside a working button.
+        return DatasetCard(name, info.title, st.state, "not prepared", "",
+                           "Prepare downloads it (torchvision) or reads its files from the data folder.", False,
+                           st.detail)
     sizes = f"{st.n_train:,} train · {st.n_test:,} test"
     detail = st.source
     if st.state == "subset":   # the subset's description names its source already, or gets it added

@@ -28,8 +28,7 @@ st.caption("**Draw** works already: a small MNIST model trained by this project 
            "(models/mnist-bundled, 99.2% on its test digits), so you can write a digit before training anything.")
 
 st.subheader("Datasets")
-BADGE = {"ready": ":green-badge[ready]", "subset": ":orange-badge[subset]",
-         "not prepared": ":blue-badge[not prepared]", "needs files": ":red-badge[needs files]"}
+BADGE = {"ready": ":green-badge[ready]", "subset": ":orange-badge[subset]", "not prepared": ":blue-badge[not prepared]"}
 nav.show_flash(state.FLASH)
 for col, name in zip(st.columns(len(catalog.DATASETS)), catalog.DATASETS):
     card = views.dataset_card(name)
@@ -38,6 +37,9 @@ for col, name in zip(st.columns(len(catalog.DATASETS)), catalog.DATASETS):
         if card.sizes:
             st.markdown(card.sizes)
         st.caption(card.detail)
+        if card.files_help:
+            with st.popover("Offline?", icon=":material/cloud_off:"):
+                st.caption(card.files_help)
         label = "Prepare again" if card.state != "missing" else "Prepare"
         if st.button(label, key=state.prepare(name), help=f"Find, decode and cache {card.title}: first the "
                      "data folder, then torchvision's download, then the offline packages."):

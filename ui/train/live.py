@@ -215,7 +215,7 @@ def _numbers_and_progress(run: views.LiveRun) -> None:
         f'<div role="progressbar" aria-label="Training progress" aria-valuenow="{pct}" aria-valuemin="0" '
         f'aria-valuemax="100" data-testid="runProgress" style="margin:0.25rem 0 0.6rem">'
         f'<div style="font-size:0.875rem;margin-bottom:0.3rem">{_h(text)}</div>'
-        f'<div style="background:#e4e7ea;border-radius:0.5rem;height:0.5rem;overflow:hidden">'
+        f'<div style="background:rgba(128,128,128,0.25);border-radius:0.5rem;height:0.5rem;overflow:hidden">'
         f'<div style="background:#2e7d32;width:{pct}%;height:100%"></div></div></div>'
         f'<div data-testid="runNumbers" style="display:grid;grid-template-columns:repeat(auto-fit,minmax(9rem,1fr));'
         f'gap:0.5rem 1rem;margin-bottom:0.5rem">{cells}</div>', unsafe_allow_html=True)
