@@ -30,7 +30,7 @@ def test_lessons_are_well_formed_and_their_experiments_valid():
         else:
             assert lesson.floor is not None, lesson.id
         for e in lesson.experiments:
-            assert TrainConfig(**e.values).validate(check_data=False) == {}, (lesson.id, e.label)
+            assert TrainConfig(**e.config).validate(check_data=False) == {}, (lesson.id, e.label)
 
 
 def test_the_verdict_says_when_the_runs_do_not_bear_the_answer_out():
@@ -70,7 +70,7 @@ def _real_data(dataset: str, tmp_path: Path) -> Path:
 def test_each_lesson_teaches_what_it_claims_on_the_real_data(lesson, tmp_path, monkeypatch):
     """The lesson's experiments, trained here as its Run button trains them (its configs, the real data), give
     test accuracies that bear its answer out (lessons.verdict)."""
-    (dataset,) = {e.values["dataset"] for e in lesson.experiments}
+    (dataset,) = {e.config["dataset"] for e in lesson.experiments}
     monkeypatch.setenv("CNN_DATA_DIR", str(_real_data(dataset, tmp_path)))
     results = lessons.run_here(lesson)
     accs = {label: acc for label, (_, acc) in results.items()}

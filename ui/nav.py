@@ -40,9 +40,8 @@ def link(name: str, label: str | None = None, run: str | None = None, help: str 
 
 @st.cache_resource(show_spinner=False)
 def _device_text() -> tuple[str, str]:
-    from cnn_core.core.devices import (
-        describe_device,  # torch: loaded once per server process
-    )
+    # torch: loaded once per server process
+    from cnn_core.core.devices import describe_device
 
     info = describe_device()
     return info.kind, info.label

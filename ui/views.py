@@ -317,9 +317,9 @@ def layer_frame(dataset: str, arch: str, params: dict) -> tuple[pd.DataFrame, in
     """The layer table of `arch` built for `dataset`: layer, type, output shape, parameters; and the total.
     ValueError (a message for a person) when the model cannot be built with these values."""
     from cnn_core.data import catalog
-    from cnn_core.nets import (
-        architectures,  # torch: imported only when a model is built
-    )
+
+    # torch: imported only when a model is built
+    from cnn_core.nets import architectures
 
     info = catalog.get_info(dataset)
     model = architectures.build_model(arch, info.input_shape, len(info.classes), params)

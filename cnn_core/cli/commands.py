@@ -1,6 +1,7 @@
 """What each CLI command does (the parser lives in cli.py)."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -352,7 +353,7 @@ def lessons_cmd(args) -> int:
         print(f"the tutorial: {lesson.tutorial}\ntry this: {lesson.try_this}")
         return 0
     if args.json:
-        print(json.dumps([lessons.to_dict(lesson) for lesson in lessons.LESSONS], indent=1))
+        print(json.dumps([dataclasses.asdict(lesson) for lesson in lessons.LESSONS], indent=1))
         return 0
     for i, lesson in enumerate(lessons.LESSONS, 1):
         runs = ", ".join(e.label for e in lesson.experiments)

@@ -20,9 +20,9 @@ import torch
 from cnn_core import recipe
 from cnn_core.core import faults, files
 from cnn_core.data import sources as src
-from cnn_core.data.sources import (
-    RawDataset,  # what a source returns is what the cache holds
-)
+
+# what a source returns is what the cache holds
+from cnn_core.data.sources import RawDataset
 
 log = logging.getLogger(__name__)
 

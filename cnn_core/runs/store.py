@@ -247,9 +247,8 @@ def create_run(config: TrainConfig, name: str | None = None, runs_dir: Path | No
         errors = {**exc.errors, **errors}
     if errors:
         raise ConfigError(errors)
-    from cnn_core.data import (
-        catalog,  # torch (2.7 s): only when a run is made; `import cnn_core.runs` stays light
-    )
+    # torch (2.7 s): only when a run is made; `import cnn_core.runs` stays light
+    from cnn_core.data import catalog
     from cnn_core.nets import architectures
 
     info = catalog.get_info(config.dataset)

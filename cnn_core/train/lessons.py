@@ -16,7 +16,7 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class Experiment:
     label: str                  # how the question's choices name it ("LeNet", "lr 0.03")
-    values: dict                # TrainConfig fields, dataset included; the rest are TrainConfig's defaults
+    config: dict                # TrainConfig fields, dataset included; the rest are TrainConfig's defaults
 
 
 @dataclass(frozen=True)
@@ -157,24 +157,46 @@ def get(lesson_id: str) -> Lesson:
     return found[lesson_id]
 
 
-def to_dict(lesson: Lesson) -> dict:
-    """A lesson as plain data (`lessons --json`)."""
-    return {"id": lesson.id, "title": lesson.title, "text": lesson.text, "question": lesson.question,
-            "choices": list(lesson.choices), "answer": lesson.answer, "tutorial": lesson.tutorial,
-            "try_this": lesson.try_this, "floor": lesson.floor, "margin": lesson.margin,
-            "experiments": [{"label": e.label, "config": e.values} for e in lesson.experiments]}
+def run_name(lesson: Lesson, experiment: Experiment) -> str:
+    """The name of an experiment's run: the pages find a lesson's runs by it."""
+    return f"lesson {lesson.id}: {experiment.label}"
+
+
+def create_run(lesson: Lesson, experiment: Experiment, runs_dir=None):
+    """The experiment as a run of the runs folder (made, not started: jobs.launch or engine.run_training)."""
+    from cnn_core.config import TrainConfig
+    from cnn_core.runs import store
+
+    return store.create_run(TrainConfig(**experiment.config), run_name(lesson, experiment), runs_dir)
+
+
+def latest_runs(lesson: Lesson, records: list) -> dict:
+    """{label: the newest run of that experiment among `records`, or None}."""
+    newest = {r.name: r for r in sorted(records, key=lambda r: r.created)}
+    return {e.label: newest.get(run_name(lesson, e)) for e in lesson.experiments}
+
+
+def ended(runs: dict) -> bool:
+    """Every experiment ran to its end: completed, or failed, as a run that a lesson shows diverging may."""
+    return all(r is not None and r.effective_status in ("completed", "failed") for r in runs.values())
+
+
+def accuracies(runs: dict) -> dict[str, float | None]:
+    """{label: test accuracy of a completed run, else None}: what verdict reads."""
+    return {label: r.summary.get("test_acc") if r is not None and r.effective_status == "completed" else None
+            for label, r in runs.items()}
+
 
 
 def run_here(lesson: Lesson, runs_dir=None) -> dict[str, tuple]:
     """Train each of the lesson's experiments in this process, one after the other, as runs of the runs folder
-    named "lesson <id>: <label>" (the pages list them). {label: (run folder, test accuracy or None)}."""
-    from cnn_core.config import TrainConfig
+    (run_name: the pages list them). {label: (run folder, test accuracy or None)}."""
     from cnn_core.runs import store
     from cnn_core.train import engine
 
     out = {}
     for e in lesson.experiments:
-        path = store.create_run(TrainConfig(**e.values), f"lesson {lesson.id}: {e.label}", runs_dir)
-        record = engine.run_training(path)
-        out[e.label] = (path, record.summary.get("test_acc") if record.status == "completed" else None)
+        path = create_run(lesson, e, runs_dir)
+        engine.run_training(path)
+        out[e.label] = (path, accuracies({e.label: store.read_run(path)})[e.label])
     return out

@@ -110,9 +110,8 @@ def for_dataset(dataset: str) -> dict[str, Preset]:
     found = {p.name: p for p in PRESETS if p.dataset == dataset}
     if found:
         return found
-    from cnn_core.data import (
-        catalog,  # torch: only for a dataset that has no preset of its own
-    )
+    # torch: only for a dataset that has no preset of its own
+    from cnn_core.data import catalog
 
     if dataset in catalog.DATASETS:
         return found

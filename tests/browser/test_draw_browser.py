@@ -1,12 +1,14 @@
 """The Draw page in a real browser: digits written with mouse strokes on the real canvas are read by the
 bundled model; Clear empties the canvas; an uploaded photo of a digit is read and a decompression bomb
-is refused. Screenshots go to artifacts/screenshots/draw-*.png for a person to look at.
+is refused; on a phone (400x800) the answer is in the first screen, right under the canvas, and at 1440 px
+beside it. Screenshots go to artifacts/screenshots/draw-*.png and phone-*.png for a person to look at.
 
 A `streamlit run dashboard.py` server runs as a subprocess on a free port with an empty runs folder, so
 the bundled model is the only one (a fresh install); Debian's chromium is driven by Playwright.
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import math
 import re
@@ -149,3 +151,52 @@ def test_upload_is_read_and_a_bomb_refused(page):
     error = page.locator('[data-testid="stAlertContentError"]')
     expect(error).to_contain_text("not an image that can be read", timeout=60_000)
     assert "BytesIO" not in error.inner_text() and " at 0x" not in error.inner_text()
+
+
+# ---- on a phone (400x800) the answer is in the first screen, right under the canvas; at 1440 px beside it ----
+def _drawn(page, base: str, name: str):
+    """Open Draw, write a '1' with the mouse on the real canvas; the canvas's and the answer's boxes."""
+    from playwright.sync_api import expect
+
+    page.goto(f"{base}/draw")
+    canvas = page.locator("canvas.upper-canvas")
+    canvas.wait_for(state="visible")
+    page.get_by_text("Draw a digit with the mouse").wait_for()
+    page.wait_for_timeout(800)                               # fabric.js attaches its mouse handlers
+    _draw(page, one())
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    try:
+        expect(_prediction(page)).to_have_text("Prediction: 1", timeout=60_000)
+    except AssertionError:
+        page.screenshot(path=str(SHOTS / f"{name}-FAILED.png"), full_page=True)
+        raise
+    page.wait_for_timeout(800)                               # the page settles (charts drawn)
+    page.screenshot(path=str(SHOTS / f"{name}.png"))         # the first screen, as seen
+    return canvas.bounding_box(), _prediction(page).bounding_box()
+
+
+@contextlib.contextmanager
+def _viewport(page, width: int, height: int):
+    """Another page of the module's browser at this viewport (one Playwright per thread)."""
+    other = page.context.browser.new_page(viewport={"width": width, "height": height})
+    other.set_default_timeout(90_000)
+    try:
+        yield other
+    finally:
+        other.close()
+
+
+def test_phone_draw_answer_in_first_screen(server, page):
+    """At 400x800 the prediction sits right under the canvas and within the first screen (it was at y=1084)."""
+    with _viewport(page, 400, 800) as phone:
+        canvas, answer = _drawn(phone, server, "phone-draw-400")
+    assert answer["y"] >= canvas["y"] + canvas["height"], (canvas, answer)
+    assert answer["y"] + answer["height"] <= 800, (canvas, answer)
+
+
+def test_wide_draw_answer_beside_canvas(server, page):
+    """At 1440x900 the layout is unchanged: the prediction stands right of the canvas, level with its top half."""
+    with _viewport(page, 1440, 900) as laptop:
+        canvas, answer = _drawn(laptop, server, "phone-draw-1440")
+    assert answer["x"] > canvas["x"] + canvas["width"], (canvas, answer)
+    assert canvas["y"] - 50 <= answer["y"] <= canvas["y"] + canvas["height"] / 2, (canvas, answer)

@@ -18,9 +18,7 @@ def main() -> None:
                                       label_visibility="collapsed") or "Draw"
         raw = dw.canvas_input() if source == "Draw" else dw.upload_input()
 
-    from cnn_core.analysis import (
-        drawing,  # torch (2.7 s here): imported once the canvas is on screen
-    )
+    from cnn_core.analysis import drawing  # torch (2.7 s): after the canvas shows
 
     records = drawing.drawable_runs()
     if not records:

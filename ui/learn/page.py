@@ -1,26 +1,12 @@
 """Learn: short lessons that follow the tutorials this product grew from, in order. Each asks a question,
 runs the experiments that answer it as ordinary runs, and shows their result beside the learner's guess and
-the tutorial's own figure. Progress is the runs folder's: a lesson whose runs completed is done."""
+the tutorial's own figure. Progress is the runs folder's: a lesson whose runs ended is done."""
 import streamlit as st
 
-from cnn_core.config import TrainConfig
 from cnn_core.runs import store
 from cnn_core.train import jobs, lessons
 from ui import nav, views
 from ui.learn import state
-
-
-def _runs(lesson: lessons.Lesson, records: list[store.Run]) -> dict[str, store.Run | None]:
-    """The latest run of each of the lesson's experiments (named "lesson <id>: <label>"), None where none."""
-    latest = {}
-    for r in sorted(records, key=lambda r: r.created):
-        latest[r.name] = r
-    return {e.label: latest.get(f"lesson {lesson.id}: {e.label}") for e in lesson.experiments}
-
-
-def _done(runs: dict) -> bool:
-    """Every experiment ran to its end: completed, or failed as a run may that a lesson shows diverging."""
-    return all(r is not None and r.effective_status in ("completed", "failed") for r in runs.values())
 
 
 def _launch(lesson_id: str) -> None:
@@ -29,7 +15,7 @@ def _launch(lesson_id: str) -> None:
     st.session_state[state.OPEN] = lesson_id
     try:
         for e in lesson.experiments:
-            path = store.create_run(TrainConfig(**e.values), f"lesson {lesson.id}: {e.label}")
+            path = lessons.create_run(lesson, e)
             jobs.launch(path)
             made.append(path.name)
     except (ValueError, OSError, jobs.QueueFull) as exc:
@@ -40,10 +26,18 @@ def _launch(lesson_id: str) -> None:
         "they train one after another; the results appear here as they finish."))
 
 
-def _results(lesson_id: str) -> None:
-    """The lesson's runs as they go and, once all completed, the answer beside the guess."""
+def _results_live(lesson_id: str) -> None:
+    """While a lesson's runs are in progress (a fragment, every 2 s): their rows as they go; once they have
+    all ended, the whole page again (its progress, the lesson's tick, the answer)."""
     lesson = lessons.get(lesson_id)
-    runs = _runs(lesson, store.readable(store.list_runs()))
+    runs = lessons.latest_runs(lesson, store.readable(store.list_runs()))
+    if lessons.ended(runs):
+        st.rerun(scope="app")
+    _results(lesson, runs)
+
+
+def _results(lesson: lessons.Lesson, runs: dict[str, store.Run | None]) -> None:
+    """The lesson's runs as they go and, once all ended, the answer beside the guess."""
     if all(r is None for r in runs.values()):
         return
     rows = [{"experiment": label, "status": r.effective_status if r else "not run",
@@ -51,12 +45,9 @@ def _results(lesson_id: str) -> None:
              "what happened": (r.error or "").split(".")[0] if r else ""} for label, r in runs.items()]
     st.dataframe(rows, hide_index=True, column_config={
         "test accuracy": st.column_config.NumberColumn(format="percent")})
-    if not _done(runs):
+    if not lessons.ended(runs):
         return
-    if st.session_state.pop(state.ticking(lesson.id), False):
-        st.rerun(scope="app")       # they just ended: the page's progress and the lesson's tick follow
-    accs = {label: r.summary.get("test_acc") if r.effective_status == "completed" else None
-            for label, r in runs.items()}
+    accs = lessons.accuracies(runs)
     guess = st.session_state.get(state.guess(lesson.id))
     why = lesson.verdict(accs)
     said = (f"You answered **{views.md(guess)}**: " + ("right." if guess == lesson.answer else "not this time.")
@@ -80,8 +71,8 @@ st.caption("Short lessons that follow the PyTorch tutorials this tool grew from,
            "the result beside your answer and the tutorial's own figure.")
 nav.show_flash(state.FLASH)
 records = store.readable(store.list_runs())
-all_runs = {lesson.id: _runs(lesson, records) for lesson in lessons.LESSONS}
-finished = [i for i, lesson in enumerate(lessons.LESSONS) if _done(all_runs[lesson.id])]
+all_runs = {lesson.id: lessons.latest_runs(lesson, records) for lesson in lessons.LESSONS}
+finished = [i for i, lesson in enumerate(lessons.LESSONS) if lessons.ended(all_runs[lesson.id])]
 st.progress(len(finished) / len(lessons.LESSONS),
             text=f"{len(finished)} of {views.count(len(lessons.LESSONS), 'lesson')} done")
 first_open = next((i for i in range(len(lessons.LESSONS)) if i not in finished), None)
@@ -93,11 +84,12 @@ for i, lesson in enumerate(lessons.LESSONS):
         st.markdown(f"**{lesson.question}**")
         guess = st.radio("Your answer", lesson.choices, index=None, key=state.guess(lesson.id), horizontal=True)
         active = any(r is not None and r.effective_status in store.ACTIVE for r in runs.values())
-        if active:
-            st.session_state[state.ticking(lesson.id)] = True
         st.button("Run the experiments" if not any(runs.values()) else "Run them again", key=state.run(lesson.id),
                   type="primary", icon=":material/play_arrow:", disabled=guess is None or active,
                   on_click=_launch, args=(lesson.id,),
                   help="Answer first: then the result is there to check your answer against." if guess is None
                   else ", ".join(e.label for e in lesson.experiments) + ", each an ordinary run.")
-        st.fragment(_results, run_every=2 if active else None)(lesson.id)
+        if active:       # re-read while they train; otherwise drawn from the page's one read of the runs folder
+            st.fragment(_results_live, run_every=2)(lesson.id)
+        else:
+            _results(lesson, runs)

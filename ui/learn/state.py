@@ -15,7 +15,3 @@ def run(lesson: str) -> str:
     """A lesson's Run button."""
     return f"learn.run.{lesson}"
 
-
-def ticking(lesson: str) -> str:
-    """Set while a lesson's runs are in progress: when they end, the page is redrawn (progress, its tick)."""
-    return f"learn.ticking.{lesson}"

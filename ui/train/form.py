@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from cnn_core.config import ConfigError, TrainConfig
+from cnn_core.config import ConfigError, TrainConfig, field_label
 from cnn_core.core.settings import Setting
 from cnn_core.runs import store
 from cnn_core.train import jobs, presets
@@ -16,6 +16,7 @@ from ui.train.state import field, pkey
 KEEP = "session"    # widget values survive leaving the page and coming back
 BASICS = "basics"   # the section on the first screen, beside dataset and model: what a beginner chooses
 # Everything else is under More settings, in these groups (a Setting's section names its group).
+# In this order, two to each of More settings' three columns.
 GROUPS = {"optimizer": "Optimizer and schedule", "regularisation": "Regularisation", "augmentation": "Augmentation",
           "stopping": "Early stopping", "device": "Precision and device", "reproducibility": "Reproducibility and logging"}
 DRAWN = ("choice", BASICS, *GROUPS)   # every section a setting may name
@@ -231,9 +232,8 @@ def more_settings(errors: dict, cls: type = TrainConfig) -> None:
         if any(p.kind != "layers" for p in arch.params):
             st.markdown(f"**Model: {views.md(arch.title)}**")
             model_knobs(errors)
-        for column, names in zip(st.columns(3, gap="medium"), (("optimizer", "regularisation"),
-                                                                ("augmentation", "stopping"),
-                                                                ("device", "reproducibility"))):
+        groups = list(GROUPS)
+        for column, names in zip(st.columns(3, gap="medium"), (groups[i:i + 2] for i in range(0, len(groups), 2))):
             with column:
                 for name in names:
                     st.markdown(f"**{GROUPS[name]}**")
@@ -329,8 +329,7 @@ def _label(name: str, arch: str, cls: type = TrainConfig) -> str:
     if name.startswith("arch_params."):
         knob = {p.name: p for p in _archs()[arch].params}.get(name.partition(".")[2])
         return knob.title if knob else name
-    spec = views.form_settings(cls).get(name)
-    return spec.title if spec else name
+    return field_label(name, cls)
 
 
 def _plain(value) -> str:

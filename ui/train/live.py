@@ -6,9 +6,10 @@ opens in a second tab on the newest run in progress.
 
 A watched run shares the machine with the server and the browser, and on a 2-core CPU a training job
 loses more speed than they take (two threads wait for each other whenever one is preempted). So the
-panel is built to be cheap, as bench/page_vs_cli.py measures: two fragments, the status, progress and
-numbers every REFRESH_S as one block of plain HTML, the charts every CHART_REFRESH_S; no whole-page
-redraw when the run starts training; no fading of elements being redrawn (NO_FADE); charts drawn empty
+panel is built to be cheap, as bench/page_vs_cli.py measures: fragments, the status, progress and
+numbers every REFRESH_S as one block of plain HTML (the run's files read once a tick, the controls below
+the charts drawn from that same read), the charts every CHART_REFRESH_S (every REFRESH_S for a run's first
+EARLY_POINTS loss points); no whole-page redraw when the run starts training; no fading of elements being redrawn (NO_FADE); charts drawn empty
 while the run starts, so their first, costly draw is done before training is.
 """
 from __future__ import annotations
@@ -95,12 +96,13 @@ def picker() -> tuple[store.Run, list[store.Run]] | None:
 
 
 def show(record: store.Run, active: list[store.Run]) -> None:
-    """The panel: its head, buttons and outcome drawn once; progress, numbers and charts redrawn every
-    REFRESH_S while the run is queued or running, drawn once otherwise."""
+    """The panel, top down: status and numbers, the charts (in view at 1440x900 after Launch), then the
+    controls and the runs in progress; redrawn by fragments while the run is queued or running, drawn once
+    otherwise (with its outcome)."""
     run = views.live_run(record)
-    if run.active:      # status and numbers, the charts (in view at 1440x900 after Launch), then the controls
+    if run.active:
         st.html(NO_FADE)
-        st.session_state[state.ACTIVE] = active
+        st.session_state[state.TICK] = run, active
         fast = len(run.steps) < EARLY_POINTS
         st.session_state[state.CHARTS_FAST] = fast
         _ticking(run.id)
@@ -124,8 +126,8 @@ def _ticking(run_id: str) -> None:
     if st.session_state.get(state.CHARTS_FAST) and points >= EARLY_POINTS:
         st.session_state[state.CHARTS_FAST] = False
         st.rerun(scope="app")   # once a run: its charts go from every REFRESH_S to every CHART_REFRESH_S
-    st.session_state[state.ACTIVE] = active
     run = views.live_run(record)
+    st.session_state[state.TICK] = run, active      # the controls' fragment draws from this read
     _head(run, active)
     _numbers_and_progress(run)
 
@@ -140,13 +142,13 @@ def _charts_of(run_id: str) -> None:
 
 @st.fragment(run_every=REFRESH_S)
 def _ticking_controls(run_id: str) -> None:
-    """Stop, Pause or Continue, the new rate; and the runs in progress, below the charts."""
-    try:
-        run = views.live_run(store.read_run(store.run_dir(run_id)))
-    except ValueError:
-        return                  # the run went: the ticking panel redraws the page
+    """Stop, Pause or Continue, the new rate; and the runs in progress, below the charts: from the ticking
+    panel's latest read of the run (at most REFRESH_S old), not a second read of its files."""
+    run, active = st.session_state.get(state.TICK, (None, []))
+    if run is None or run.id != run_id:
+        return                  # another run is watched now: the page redraws
     _buttons(run)
-    _in_progress(st.session_state.get(state.ACTIVE, []))
+    _in_progress(active)
 
 
 def _in_progress(active: list[store.Run]) -> None:

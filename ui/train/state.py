@@ -88,7 +88,7 @@ LAST_TAB = "train.last_tab"          # the tab last open, kept while the page is
 SIGNATURE = "train.signature"        # what, when it changes, needs the whole page redrawn (live._signature)
 CHARTS = "train.charts"              # the charts last drawn: {"key", "figures"}
 CHARTS_FAST = "train.charts_fast"    # the charts redraw every 2 s (a run's first logged points), not every 8 s
-ACTIVE = "train.active"              # the runs in progress the ticking panel last read (the controls list them)
+TICK = "train.tick"                  # (LiveRun, runs in progress) the ticking panel last read: the controls draw them
 SMOOTHING, LOG_SCALE = "train.smoothing", "train.loss_log"
 CHART_LOSS, CHART_ACC, CHART_LR = "train.chart.loss", "train.chart.acc", "train.chart.lr"
 
