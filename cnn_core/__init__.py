@@ -8,7 +8,7 @@ Packages, lowest first; a module imports only from its own package and those bel
               plain functions importing nothing of cnn_core, copied whole into an exported script
     data      catalog, sources, pictures, guards: the datasets, where their files come from, your own
               pictures, and the bounds on what a person brings in
-    nets      blocks, architectures, layers, slips, hooks: the networks
+    nets      blocks, architectures, layers, limits, slips, hooks: the networks
     config    (a module) TrainConfig: what a run is, one Setting per option
     runs      store, metrics_log, checkpoints, archive: a run on disk
     train     trainer, engine, jobs, gradients, presets: training a run

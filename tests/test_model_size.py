@@ -1,4 +1,4 @@
-"""Size limits (cnn_core/nets/layers.py MAX_PARAMS, MAX_ACTIVATION_BYTES): a network over them is refused in words
+"""Size limits (cnn_core/nets/limits.py MAX_PARAMS, MAX_ACTIVATION_BYTES): a network over them is refused in words
 by layers.problem, TrainConfig.validate(), the CLI (exit 2) and the Train form, and nothing of it is allocated
 anywhere; the activation estimate is checked against what autograd really keeps."""
 from __future__ import annotations
@@ -17,7 +17,7 @@ from streamlit.testing.v1 import AppTest
 from torch import nn
 
 from cnn_core.config import TrainConfig
-from cnn_core.nets import architectures, layers
+from cnn_core.nets import architectures, layers, limits
 
 ROOT = Path(__file__).resolve().parent.parent
 TRAIN = page_file("train")
@@ -160,7 +160,7 @@ def test_the_activation_estimate_is_within_a_factor_2_of_what_autograd_keeps(arc
         assert layers.activation_values(layers.plan(params["layers"], shape, 10), shape) == estimate
     torch.manual_seed(0)
     real = _saved_bytes(architectures.build_model(arch, shape, 10, params), torch.randn(batch, *shape))
-    ratio = estimate * batch * layers.BYTES_PER_VALUE / real
+    ratio = estimate * batch * limits.BYTES_PER_VALUE / real
     assert 0.5 <= ratio <= 2, (estimate * batch * 4, real)
 
 

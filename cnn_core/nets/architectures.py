@@ -1,7 +1,7 @@
 """Architecture registry: the tutorials' seed models, their parameters, a shape-inferring builder, and layer tables.
 
 A model's size (parameters, one batch's activations) is measured on PyTorch's meta device, where tensors
-have shapes and no memory: a model over the limits (cnn_core.nets.layers.MAX_PARAMS, MAX_ACTIVATION_BYTES) is
+have shapes and no memory: a model over the limits (cnn_core.nets.limits) is
 refused before any of it is allocated."""
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from torch import nn
 
 from cnn_core.core.settings import Setting
 from cnn_core.nets import layers as layer_list
+from cnn_core.nets import limits
 from cnn_core.nets.blocks import (
     ClassifierNet,
     InputTooSmallError,
@@ -354,7 +355,7 @@ def build_model(
         shapes = _build(arch_id, input_shape, num_classes, params)
     if meta or torch.get_default_device().type == "meta":
         return shapes
-    if why := layer_list.params_problem(sum(p.numel() for p in shapes.parameters())):
+    if why := limits.params_problem(sum(p.numel() for p in shapes.parameters())):
         raise ValueError(why)
     return _build(arch_id, input_shape, num_classes, params)
 
@@ -401,9 +402,9 @@ def size_problems(arch_id: str, input_shape: Shape, num_classes: int, params: di
     """What is over the size limits (parameters; with batch_size, one training batch's activations), in
     words; [] when the model is within them. Measured on meta. ValueError when the model cannot be built."""
     model = build_model(arch_id, input_shape, num_classes, params, meta=True)
-    found = [layer_list.params_problem(sum(p.numel() for p in model.parameters()))]
+    found = [limits.params_problem(sum(p.numel() for p in model.parameters()))]
     if batch_size:
-        found.append(layer_list.activations_problem(activation_values(model, tuple(input_shape)), batch_size))
+        found.append(limits.activations_problem(activation_values(model, tuple(input_shape)), batch_size))
     return [f for f in found if f]
 
 

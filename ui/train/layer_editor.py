@@ -11,7 +11,9 @@ import uuid
 
 import streamlit as st
 
+from cnn_core.data.guards import fmt_bytes
 from cnn_core.nets import layers as layer_list
+from cnn_core.nets.limits import BYTES_PER_VALUE
 from ui import views
 from ui.train import state
 
@@ -140,10 +142,10 @@ def editor(input_shape: tuple, classes: int, batch_size: int | None = None) -> N
     for i in range(row, len(items)):        # no plan: the list itself is wrong (said above)
         _row(i, uids[i], items[i], None, len(items))
     if steps and steps[-1].shape is not None:
-        image = layer_list.activation_values(steps, input_shape) * layer_list.BYTES_PER_VALUE
-        batch = f", {layer_list.fmt_bytes(image * batch_size)} for a batch of {batch_size:,}" if batch_size else ""
+        image = layer_list.activation_values(steps, input_shape) * BYTES_PER_VALUE
+        batch = f", {fmt_bytes(image * batch_size)} for a batch of {batch_size:,}" if batch_size else ""
         st.markdown(f"**{steps[-1].total:,}** parameters in all. Activations kept for the backward pass: "
-                    f"{layer_list.fmt_bytes(image)} an image{batch}.")
+                    f"{fmt_bytes(image)} an image{batch}.")
         for why in layer_list.size_problems(steps, input_shape, batch_size):
             st.error(why, icon=":material/error:")
     d, e = st.columns([3, 1], vertical_alignment="bottom")
