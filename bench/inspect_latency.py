@@ -22,7 +22,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from cnn_core.analysis import inspection, predict  # noqa: E402
+from cnn_core.analysis import attribution, inspection, predict  # noqa: E402
 from cnn_core.data import catalog
 from cnn_core.nets.architectures import ARCHITECTURES, build_model  # noqa: E402
 from ui.figures import images as plots  # noqa: E402
@@ -48,9 +48,9 @@ def _compute(model, test, meta, index: int):
     top = predict.top_k(probs, test.classes)
     target = int(probs.argmax())
     if inspection.default_cam_layer(model):
-        heat = inspection.grad_cam(model, x, target)
+        heat = attribution.grad_cam(model, x, target)
     else:
-        heat = inspection.gradient_saliency(model, x, target)
+        heat = attribution.gradient_saliency(model, x, target)
     return maps, probs, top, heat
 
 

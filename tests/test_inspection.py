@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from cnn_core import recipe
-from cnn_core.analysis import inspection, predict, snapshots
+from cnn_core.analysis import attribution, inspection, predict, snapshots
 from cnn_core.config import TrainConfig
 from cnn_core.data import catalog
 from cnn_core.nets.architectures import build_model
@@ -240,7 +240,7 @@ def test_grad_cam_has_input_size_and_is_non_negative(arch, dataset):
     """Grad-CAM is (H, W) of the input, finite, in 0..1, for every architecture."""
     model = _model(arch, dataset)
     x = _image(catalog.get_info(dataset).input_shape, seed=1)
-    cam = inspection.grad_cam(model, x, target=1)
+    cam = attribution.grad_cam(model, x, target=1)
     assert cam.shape == x.shape[1:] and np.isfinite(cam).all()
     assert cam.min() >= 0 and cam.max() <= 1 + 1e-6
 
@@ -249,7 +249,7 @@ def test_grad_cam_equals_manual_computation():
     """simple-cnn at act2: the weights are the spatial means of dScore/dA, as computed by hand."""
     model = _model("simple-cnn", seed=2)
     x = _image(seed=3)
-    cam = inspection.grad_cam(model, x, target=4, layer="act2")
+    cam = attribution.grad_cam(model, x, target=4, layer="act2")
     f = model.features
     a = f[:5](x[None]).detach().requires_grad_(True)                  # (1, 32, 11, 11) after act2
     score = model.classifier(f[5:](a))[0, 4]
@@ -266,13 +266,13 @@ def test_grad_cam_on_trained_run_lights_up(trained):
     test = inspection.load_test_set("cifar2")
     x = test.x(0, meta)
     _, probs = inspection.extract_feature_maps(model, x)
-    cam = inspection.grad_cam(model, x, int(probs.argmax()))
+    cam = attribution.grad_cam(model, x, int(probs.argmax()))
     assert cam.shape == (32, 32) and cam.max() == pytest.approx(1.0)
 
 
 def test_gradient_saliency_for_a_model_without_convs():
     """Input-gradient saliency works for the MLP: (H, W), non-negative, max 1."""
-    sal = inspection.gradient_saliency(_model("mlp"), _image(), target=3)
+    sal = attribution.gradient_saliency(_model("mlp"), _image(), target=3)
     assert sal.shape == (28, 28) and sal.min() >= 0 and sal.max() == pytest.approx(1.0)
 
 
@@ -286,12 +286,12 @@ def test_filter_gradients_equal_backward_and_leave_model_alone():
     for name, m in ((n, m) for n, m in ref.named_modules() if isinstance(m, nn.Conv2d)):
         np.testing.assert_allclose(grads[name], m.weight.grad.numpy(), rtol=1e-5, atol=1e-7)
     image = x[0]
-    inspection.grad_cam(model, image, 1)
-    inspection.gradient_saliency(model, image, 1)
+    attribution.grad_cam(model, image, 1)
+    attribution.gradient_saliency(model, image, 1)
     assert all(p.grad is None for p in model.parameters()) and not model.training
     assert not image.requires_grad
     with pytest.raises(ValueError, match="classes 0..9"):
-        inspection.grad_cam(model, image, 10)
+        attribution.grad_cam(model, image, 10)
 
 
 # ---- figures ----------------------------------------------------------------------------------------

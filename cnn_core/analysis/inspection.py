@@ -1,5 +1,5 @@
 """Inspection: what a trained network learned — filters, feature maps, test-set confusion and mistakes,
-and saliency (Grad-CAM or input gradients). Pure functions, no Streamlit; which weights: snapshots.py.
+and the choices behind saliency (its maps: attribution.py). Pure functions, no Streamlit; which weights: snapshots.py.
 
 Every function takes a model in eval mode and leaves it untouched: no .grad written, no mode flipped,
 so one cached model can serve every page session. Hooks record only in the thread that set them.
@@ -320,7 +320,7 @@ def extract_feature_maps(model: nn.Module, x: torch.Tensor) -> tuple[list[Featur
     return maps, probs.cpu().numpy()
 
 
-# ---- saliency ------------------------------------------------------------------------------------
+# ---- saliency: where Grad-CAM looks (its maps: attribution.py) ------------------------------------------------------------------------------------
 def default_cam_layer(model: nn.Module) -> str | None:
     """Grad-CAM's usual target: the output of the last conv (or residual block), after its batch norm and
     activation when they follow directly. None when the model has no conv layer."""
@@ -350,35 +350,3 @@ def finer_cam_layer(sizes: dict[str, tuple[int, int]], layer: str) -> str | None
     names = list(sizes)
     before = names[:names.index(layer)] if layer in names else []
     return next((n for n in reversed(before) if min(sizes[n]) > TINY_CAM), None)
-
-
-def grad_cam(model: nn.Module, x: torch.Tensor, target: int, layer: str | None = None) -> np.ndarray:
-    """Grad-CAM (Selvaraju et al. 2017) of class `target` for one normalized image (C, H, W):
-    relu(sum_k mean(dScore/dA_k) * A_k) at `layer`, upsampled to (H, W) and scaled to 0..1."""
-    layer = layer or default_cam_layer(model)
-    named = dict(feature_layers(model))
-    if layer not in named:
-        raise ValueError(f"no feature layer {layer!r} for Grad-CAM; choose one of: {', '.join(named) or 'none'}")
-    xb = _batch1(x, model, target).requires_grad_(True)     # a graph even if the weights are frozen
-    with torch.enable_grad(), recording([(layer, named[layer])], {}) as outputs:
-        score = model(xb)[0, target]
-        acts = outputs[layer]                                           # (1, k, h, w)
-        grads, = torch.autograd.grad(score, acts)                     # (1, k, h, w)
-    weights = grads.mean(dim=(2, 3), keepdim=True)                    # (1, k, 1, 1)
-    cam = F.relu((weights * acts.detach()).sum(1, keepdim=True))      # (1, 1, h, w)
-    cam = F.interpolate(cam, size=xb.shape[2:], mode="bilinear", align_corners=False)[0, 0].clamp_min(0)
-    return _unit(cam)
-
-
-def gradient_saliency(model: nn.Module, x: torch.Tensor, target: int) -> np.ndarray:
-    """|dScore/dPixel|, the largest over channels, for one normalized image: (H, W) scaled to 0..1."""
-    xb = _batch1(x, model, target).requires_grad_(True)
-    with torch.enable_grad():
-        grad, = torch.autograd.grad(model(xb)[0, target], xb)          # (1, C, H, W)
-    return _unit(grad[0].abs().amax(0))
-
-
-def _unit(t: torch.Tensor) -> np.ndarray:
-    t = t.detach().float().cpu()
-    top = float(t.max())
-    return (t / top if top > 0 else t).numpy()

@@ -1,4 +1,4 @@
-"""What each CLI command does (the parser lives in cli.py)."""
+"""What each CLI command does (the parser lives in entry.py)."""
 from __future__ import annotations
 
 import dataclasses
@@ -456,3 +456,35 @@ def export_cmd(args) -> int:
     result = formats.export_model(path, args.kind)
     print(f"{result.path}\n{result.message}")
     return 0 if result.ok else 1
+
+
+def explain_cmd(args) -> int:
+    """One deeper view of a trained run: its numbers as text or one JSON object, its pictures with --out."""
+    from cnn_core.analysis import explain, inspection
+
+    model, meta = load_model(read_only_run(args.run), which=args.which)
+    out = Path(args.out) if args.out else None
+    methods = {"adversarial": ("pgd", "fgsm"), "embedding": ("pca", "tsne")}
+    if args.method and args.method not in methods.get(args.view, ()):
+        raise ValueError(f"--method goes with {args.view} as one of: {', '.join(methods.get(args.view, ())) or 'none'}"
+                         f"; got {args.method!r}")
+    if args.view == "dream":
+        result = explain.dream_view(model, meta, args.layer, out)
+    else:
+        test = inspection.load_test_set(meta.get("dataset"))
+        inspection.check_fits(test, meta)
+        if args.view == "adversarial":
+            result = explain.adversarial_view(model, meta, test, args.n or 100, args.method or "pgd", args.eps,
+                                              args.image, out, progress=None if args.json else ProgressBar())
+        elif args.view == "embedding":
+            result = explain.embedding_view(model, meta, test, args.n or 1000, args.method or "pca", out)
+        else:
+            result = explain.attribution_view(model, meta, test, args.image or 0, args.target, out)
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    for key, value in result.items():
+        shown = ", ".join(f"{v:.3g}" if isinstance(v, float) else str(v) for v in value) \
+            if isinstance(value, list) else (f"{value:.4g}" if isinstance(value, float) else value)
+        print(f"{key}: {shown}")
+    return 0

@@ -1,4 +1,5 @@
-"""Command line: python -m cnn_core train | runs | data | predict."""
+"""Command line: python -m cnn_core train | runs | data | sweep | sweeps | export | presets | lessons |
+explain | predict."""
 from __future__ import annotations
 
 import argparse
@@ -126,6 +127,25 @@ def build_parser(config_cls: type = TrainConfig) -> argparse.ArgumentParser:
     les.add_argument("--json", action="store_true", help="every lesson as JSON (its text, choices, configs)")
     les.add_argument("--run", metavar="ID", help="train this lesson's experiments (each a run) and say what they show")
 
+    ex = sub.add_parser("explain", help="look deeper into a trained run: fool it (adversarial), map its classes "
+                        "(embedding), what each class looks like to it (dream), which pixels made it answer "
+                        "(attribution)")
+    ex.add_argument("run", help="run id, or the folder of a run anywhere (e.g. models/mnist-bundled)")
+    ex.add_argument("view", choices=("adversarial", "embedding", "dream", "attribution"))
+    ex.add_argument("--image", type=int, metavar="N", help="adversarial, attribution: test image N (attribution: "
+                    "default 0; adversarial: also find that picture's smallest fooling change)")
+    ex.add_argument("--n", type=int, metavar="N", help="adversarial: test images attacked (default 100); "
+                    "embedding: test images mapped (default 1000)")
+    ex.add_argument("--method", help="adversarial: pgd (default) or fgsm; embedding: pca (default) or tsne")
+    ex.add_argument("--eps", type=float, help="adversarial: the largest budget, a share of black-to-white "
+                    "(default 0.3 for grey pictures, 16/255 for colour)")
+    ex.add_argument("--target", type=int, metavar="CLASS", help="attribution: the class explained (default: "
+                    "the model's answer)")
+    ex.add_argument("--layer", help="dream: a conv feature layer whose filters to show instead of the classes")
+    ex.add_argument("--which", choices=("best", "latest"), default="best")
+    ex.add_argument("--out", metavar="DIR", help="write the pictures here as PNG")
+    ex.add_argument("--json", action="store_true", help="print one JSON object")
+
     pred = sub.add_parser("predict", help="top-3 classes of pictures with a trained run: files, or a folder or "
                           ".zip of them (class subfolders give accuracy and a confusion matrix)")
     pred.add_argument("--run", required=True, help="run id, or the folder of a run anywhere: "
@@ -192,7 +212,7 @@ def _handle(args) -> int:
 
     handler = {"train": commands.train, "runs": commands.runs_cmd,
                "data": commands.data_cmd, "predict": commands.predict_cmd,
-               "presets": commands.presets_cmd, "lessons": commands.lessons_cmd, "sweep": commands.sweep_cmd,
+               "presets": commands.presets_cmd, "lessons": commands.lessons_cmd, "explain": commands.explain_cmd, "sweep": commands.sweep_cmd,
                "sweeps": commands.sweeps_cmd, "export": commands.export_cmd}[args.command]
     return handler(args)
 

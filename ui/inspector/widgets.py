@@ -73,13 +73,13 @@ def feature_maps(path: str, key: str, stamp: int, index: int):
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def saliency(path: str, key: str, stamp: int, index: int, target: int, method: str, layer: str | None):
-    from cnn_core.analysis import inspection
+    from cnn_core.analysis import attribution
 
     net, meta = model(path, key, stamp)
     x = test_for(meta).x(index, meta)
     if method == "Grad-CAM":
-        return inspection.grad_cam(net, x, target, layer)
-    return inspection.gradient_saliency(net, x, target)
+        return attribution.grad_cam(net, x, target, layer)
+    return attribution.gradient_saliency(net, x, target)
 
 
 @st.cache_data(max_entries=16, show_spinner="Computing gradients…")
