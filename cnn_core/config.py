@@ -11,6 +11,7 @@ from cnn_core.core.settings import setting, specs
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("none", "step", "cosine", "onecycle")
 AUGMENT_MODES = ("none", "standard", "affine")
+INITS = ("default", "zeros", "too-small", "too-large")   # recipe.INITS, which sets them
 MAX_EPOCHS = 1000
 MAX_BATCH = 8192
 
@@ -69,6 +70,12 @@ class TrainConfig:
     arch_params: dict = setting("params", default_factory=dict, label="Architecture settings",
                                 help="The architecture's own knobs (width, dropout, ...); "
                                      "missing ones take their defaults.")
+    init: str = setting("choice", "default", choices=INITS, label="Initial weights", section="init",
+                        help="How the conv and linear weights start: default, PyTorch's own (uniform in "
+                             "+-1/sqrt(fan-in), its Kaiming-uniform); zeros; too-small, default x0.01 (the signal "
+                             "fades layer by layer); too-large, default x10 (the loss starts huge). Zeros cannot "
+                             "learn: every unit in a layer gets the same gradient, so they stay identical, and "
+                             "with all weights zero the gradients to earlier layers are zero too.")
     optimizer: str = setting("choice", "sgd", choices=OPTIMIZERS, label="Optimizer", section="optimizer",
                              help="sgd (with momentum), adam or adamw.")
     lr: float = setting("float", 0.03, low=0, high=10, low_open=True, label="Learning rate", noun="learning rate",

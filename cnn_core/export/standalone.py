@@ -1,8 +1,9 @@
 """A run as one file of plain PyTorch (`python -m cnn_core export script RUN -o FILE.py`): the model class
 written out layer by layer, the data (the same prepared file the run read, torchvision's dataset class,
 or an ImageFolder), and cnn_core/recipe.py copied in whole: the validation split and normalization, the
-augmentation, optimizer, schedule, training step and evaluation the trainer called. No cnn_core import,
-and no second copy of the recipe to keep in step: the file holds the very code that trained the run.
+augmentation, initial weights, optimizer, schedule, training step and evaluation the trainer called. No
+cnn_core import, and no second copy of the recipe to keep in step: the file holds the very code that
+trained the run.
 
 `python FILE.py --epochs N --data-dir DIR` prints one JSON line per epoch (epoch, train_loss, val_acc,
 ...). What is exact and what is not is said at the top of the file.
@@ -152,8 +153,8 @@ def write(path: Path, out: Path) -> Path:
 
 _HEADER = '''#!/usr/bin/env python3
 """A run (RUN_NAME, RUN_ID) exported by cnn_core as one file of plain PyTorch: the model, the data, and
-the training recipe (split, normalization, augmentation, optimizer, schedule, step, evaluation) in the
-very code that trained the run (cnn_core's recipe.py), with the loop around it.
+the training recipe (split, normalization, augmentation, initial weights, optimizer, schedule, step,
+evaluation) in the very code that trained the run (cnn_core's recipe.py), with the loop around it.
 
     python {file} --data-dir DATA        # the run's epochs; one JSON line each: epoch, train_loss, val_acc, ...
 
@@ -251,6 +252,7 @@ _TRAIN = '''def main():
     train_x, train_y, val_x, val_y, test_x = (parts[k] for k in ("train_x", "train_y", "val_x", "val_y", "test_x"))
     black = tuple(-m / s for m, s in zip(parts["mean"], parts["std"]))     # the normalized black: the fill
     model = Net()
+    init_weights(model, RUN)                              # the run's init (default: as PyTorch drew them)
     if CHANNELS_LAST:
         model = model.to(memory_format=torch.channels_last)
     optimizer = make_optimizer(model.parameters(), RUN)

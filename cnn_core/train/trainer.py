@@ -79,7 +79,9 @@ class Trainer:
                      "input_shape": list(info.input_shape), "num_classes": len(info.classes),
                      "classes": list(info.classes), "mean": list(self.splits.mean),
                      "std": list(self.splits.std), "dataset": c.dataset}
-        self.model = build_model(c.arch, info.input_shape, len(info.classes), c.arch_params).to(self.device)
+        self.model = build_model(c.arch, info.input_shape, len(info.classes), c.arch_params)
+        recipe.init_weights(self.model, self.settings)     # no random numbers; a resume loads its weights over these
+        self.model = self.model.to(self.device)
         if recipe.CHANNELS_LAST:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.net = self.model           # what trains: the model, or its DDP wrapper (fit(); the unwrapped one is saved)
@@ -330,6 +332,11 @@ class Trainer:
                     "from, so the weights blew up.")
         else:
             return
+        scale = recipe.INIT_SCALES.get(self.config.init, 1.0)
+        if scale > 1:                                  # the start, not the rate: it began with huge logits
+            raise TrainingFailed(f"{what} The weights started {scale:g} times PyTorch's own (init "
+                                 f"{self.config.init}): start from init default, or add batch norm (it undoes a "
+                                 "layer's scale); then start again.")
         lr = self.config.lr * self.lr_scale            # as steered, if it was
         raise TrainingFailed(f"{what} Lower the learning rate (it is {lr:g}; try {lr / 10:g}), or warm it up "
                              "(schedule onecycle), or add batch norm; then start again.")

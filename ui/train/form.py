@@ -15,10 +15,15 @@ from ui.train.state import field, pkey
 
 KEEP = "session"    # widget values survive leaving the page and coming back
 BASICS = "basics"   # the section on the first screen, beside dataset and model: what a beginner chooses
-# Everything else is under More settings, in these groups (a Setting's section names its group).
-# In this order, two to each of More settings' three columns.
-GROUPS = {"optimizer": "Optimizer and schedule", "regularisation": "Regularisation", "augmentation": "Augmentation",
-          "stopping": "Early stopping", "device": "Precision and device", "reproducibility": "Reproducibility and logging"}
+# Everything else is under More settings, in these groups (a Setting's section names its group), placed
+# top to bottom in More settings' three columns as COLUMNS says (the optimizer's column is the tallest).
+GROUPS = {"optimizer": "Optimizer and schedule", "regularisation": "Regularisation", "init": "Initialisation",
+          "augmentation": "Augmentation", "stopping": "Early stopping", "device": "Precision and device",
+          "reproducibility": "Reproducibility and logging"}
+COLUMNS = (("optimizer", "regularisation"), ("init", "augmentation", "stopping"), ("device", "reproducibility"))
+# Under Initialisation when zeros is picked: why it cannot learn.
+ZEROS_NOTE = ("Zeros cannot learn: every unit in a layer gets the same gradient, so they stay identical, and with "
+              "all weights zero the gradients to earlier layers are zero too.")
 DRAWN = ("choice", BASICS, *GROUPS)   # every section a setting may name
 
 
@@ -232,14 +237,15 @@ def more_settings(errors: dict, cls: type = TrainConfig) -> None:
         if any(p.kind != "layers" for p in arch.params):
             st.markdown(f"**Model: {views.md(arch.title)}**")
             model_knobs(errors)
-        groups = list(GROUPS)
-        for column, names in zip(st.columns(3, gap="medium"), (groups[i:i + 2] for i in range(0, len(groups), 2))):
+        for column, names in zip(st.columns(3, gap="medium"), COLUMNS):
             with column:
                 for name in names:
                     st.markdown(f"**{GROUPS[name]}**")
                     section(errors, name, cls)
                     if name == "device":
                         processes_input(st)
+                    if name == "init" and st.session_state.get(field("init")) == "zeros":
+                        st.caption(ZEROS_NOTE)
 
 
 def new_run(cls: type = TrainConfig) -> None:
