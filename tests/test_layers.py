@@ -127,3 +127,34 @@ def test_the_editor_adds_feature_map_layers_before_the_flatten_and_vector_layers
     assert [_add_at(items, k) for k in ("maxpool", "conv", "batchnorm", "activation", "linear", "dropout")] == \
         [2, 2, 2, 2, 4, 4]
     assert _add_at([{"type": "conv"}, {"type": "globalpool"}], "conv") == 1 and _add_at([], "conv") == 0
+
+
+@pytest.mark.parametrize("i, j, order", [
+    (5, 1, "a f b c d e g"), (0, 6, "b c d e f g a"), (3, 3, "a b c d e f g"), (6, 0, "g a b c d e f"),
+    (2, 3, "a b d c e f g")])
+def test_move_layer_takes_one_item_to_any_position_and_keeps_the_others_in_order(i, j, order):
+    """move_layer(rows, i, j): the item at i lands at j, in one move; the list given is left as it was."""
+    rows = list("abcdefg")
+    assert layers.move_layer(rows, i, j) == order.split()
+    assert rows == list("abcdefg")
+
+
+@pytest.mark.parametrize("i, j", [(0, 7), (7, 0), (-1, 2), (2, -1)])
+def test_move_layer_refuses_a_position_outside_the_list_in_words(i, j):
+    with pytest.raises(ValueError, match=r"positions run from 1 to 7"):
+        layers.move_layer(list("abcdefg"), i, j)
+
+
+def test_a_moved_list_is_planned_and_refused_like_any_other():
+    """pool2 moved up four places keeps fitting (same parameters, smaller maps); the flatten moved to the
+    top leaves the convs after it, which the plan says in words and build refuses."""
+    up = layers.move_layer(layers.DEFAULT, 5, 1)
+    steps = layers.plan(up, (1, 28, 28), 10)
+    assert [s.name for s in steps] == ["conv1", "pool1", "act1", "pool2", "conv2", "act2", "flatten", "fc1", "act3",
+                                       "output"]
+    assert steps[4].shape == (32, 7, 7) and steps[-1].total == layers.plan(layers.DEFAULT, (1, 28, 28), 10)[-1].total
+    top = layers.move_layer(layers.DEFAULT, 6, 0)
+    assert layers.problem(top) is None
+    assert "conv1 comes after the image was flattened" in layers.problems(layers.plan(top, (1, 28, 28), 10))[0]
+    with pytest.raises(ValueError, match="conv1 comes after the image was flattened"):
+        layers.build(top, (1, 28, 28), 10)

@@ -63,6 +63,7 @@ PREFIX = {"conv": "conv", "maxpool": "pool", "avgpool": "pool", "batchnorm": "bn
           "dropout2d": "drop", "activation": "act", "residual": "res", "flatten": "flatten",
           "globalpool": "gpool", "linear": "fc"}
 FLAT = ("flatten", "globalpool", "linear")        # after one of these the features are a vector
+NOT_REACHED = "not reached: a layer above does not fit"   # the problem of every layer after one that does not
 
 DEFAULT = [{"type": "conv", "out": 16, "kernel": 3, "padding": 1}, {"type": "activation", "fn": "relu"},
            {"type": "maxpool"}, {"type": "conv", "out": 32, "kernel": 3, "padding": 1},
@@ -105,6 +106,18 @@ def problem(layers) -> str | None:
     if not found and (why := params_problem(params_at_least(layers), at_least=True)):
         found.append(why)
     return "; ".join(found) or None
+
+
+def move_layer(rows: list, i: int, j: int) -> list:
+    """A copy of `rows` with the item at index i moved to index j, the others in their order: the editor's
+    "Move to position" (a layer list, or its row ids alongside). The moved list is `problem`'s and `plan`'s
+    to judge like any other (a conv moved below the flatten is said not to fit)."""
+    if not (0 <= i < len(rows) and 0 <= j < len(rows)):
+        raise ValueError(f"cannot move the layer at position {i + 1} to position {j + 1}: "
+                         f"positions run from 1 to {len(rows)}")
+    out = list(rows)
+    out.insert(j, out.pop(i))
+    return out
 
 
 def read_file(path: Path) -> list:
@@ -177,7 +190,7 @@ def plan(layers: list, input_shape: tuple, num_classes: int) -> list[Step]:
         kind = layer["type"]
         if shape is None:
             steps.append(Step(name_of(kind), kind, _describe(layer), None, 0, total,
-                              problem="not reached: a layer above does not fit"))
+                              problem=NOT_REACHED))
             continue
         image = len(shape) == 3
         if kind == "flatten" and image:
@@ -245,7 +258,7 @@ def plan(layers: list, input_shape: tuple, num_classes: int) -> list[Step]:
 
 
 def problems(steps: list[Step]) -> list[str]:
-    return [s.problem for s in steps if s.problem and not s.problem.startswith("not reached")]
+    return [s.problem for s in steps if s.problem and s.problem != NOT_REACHED]
 
 
 # ---- size: parameters and activations against the limits (nets/limits.py) -----------------------------

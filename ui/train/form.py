@@ -3,6 +3,8 @@ its setting (cnn_core/core/settings.py: kind, range, label, help, section) with,
 wrong with it. Launch refuses until nothing is. A setting added to TrainConfig appears here by itself."""
 from __future__ import annotations
 
+import copy
+
 import streamlit as st
 
 from cnn_core.config import ConfigError, TrainConfig, field_label
@@ -70,7 +72,8 @@ def init_state(cls: type = TrainConfig) -> None:
         return
     for arch in _archs().values():
         for p in arch.params:
-            st.session_state[pkey(arch.id, p.name)] = p.widget_value(p.default)
+            # a copy: a default list (the custom network's layers) is one object every session shares
+            st.session_state[pkey(arch.id, p.name)] = copy.deepcopy(p.widget_value(p.default))
     st.session_state[field("arch")] = cls().arch
     load_config(cls())
     st.session_state[state.READY] = True

@@ -31,20 +31,29 @@ LAYERS_FROM = LAYERS + ".from"       # the model the list was last loaded from
 LE_UIDS, LE_LAST = "le.uids", "le.last"   # a stable widget key per row; the list as the editor last left it
 LE_START, LE_LOAD, LE_DOWNLOAD = "le.start", "le.load", "le.download"
 LE_ADD_TYPE, LE_ADD = "le.add_type", "le.add"
+LE_OPEN = "le.open"                  # the uid of the row whose editor is open (one at a time), or None
 
 
 def le_row(uid: str) -> str:
-    """The bordered container of the row whose widgets carry `uid` (a new uid: fresh widgets)."""
+    """The bordered container of a layer's line (its words, up, down, edit) and, while open, its editor; the
+    uid moves with the layer."""
     return f"le.row.{uid}"
+
+
+def le_edit(uid: str) -> str:
+    """A row's edit button: opens (or closes) its editor under its line, the layer's fields, its position,
+    remove."""
+    return f"le.edit.{uid}"
 
 
 def le_type(uid: str) -> str:
     return f"le.{uid}.type"
 
 
-def le_field(uid: str, name: str) -> str:
-    """The widget of field `name` (kernel, stride, ...) of a row's layer."""
-    return f"le.{uid}.{name}"
+def le_field(uid: str, kind: str, name: str) -> str:
+    """The widget of field `name` (kernel, stride, ...) of a row's layer of type `kind`: a new type, new
+    widgets (a linear layer's "out" is not a conv's), in the same row and open editor."""
+    return f"le.{uid}.{kind}.{name}"
 
 
 def le_up(uid: str) -> str:
@@ -53,6 +62,11 @@ def le_up(uid: str) -> str:
 
 def le_down(uid: str) -> str:
     return f"le.down.{uid}"
+
+
+def le_pos(uid: str) -> str:
+    """The "Move to position" picker of a row (1 to the number of layers)."""
+    return f"le.pos.{uid}"
 
 
 def le_del(uid: str) -> str:
