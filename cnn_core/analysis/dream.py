@@ -22,6 +22,8 @@ LR = 0.05           # Adam's rate on pixels 0..1
 JITTER = 2          # px, each way
 BLUR_EVERY = 8      # steps
 L2 = 1e-3
+POLISH = 4          # the last quarter of the steps: no jitter, no blur. Without it the picture shown (unjittered)
+                    # scored as low as 0.09 for its class on some seeds; with it >= 0.96 over seeds 0-3 (bundled model)
 _ACTIVATIONS = (nn.ReLU, nn.LeakyReLU, nn.GELU, nn.SiLU, nn.Tanh, nn.Sigmoid, nn.ELU)
 
 
@@ -47,6 +49,7 @@ def _climb(score, shape: tuple, device, steps: int, seed: int) -> torch.Tensor:
     x = (0.5 + 0.05 * torch.randn(shape, generator=gen)).clamp(0, 1).to(device).requires_grad_(True)
     opt = torch.optim.Adam([x], lr=LR)
     shifts = torch.randint(-JITTER, JITTER + 1, (steps, 2), generator=gen).tolist()
+    shifts[steps - steps // POLISH:] = [[0, 0]] * (steps // POLISH)    # the last steps still: the picture as shown
     with torch.enable_grad():
         for step, (dy, dx) in enumerate(shifts):
             moved = torch.roll(x, shifts=(dy, dx), dims=(2, 3))
@@ -54,7 +57,7 @@ def _climb(score, shape: tuple, device, steps: int, seed: int) -> torch.Tensor:
             x.grad, = torch.autograd.grad(loss, [x])    # the picture's gradient only: the model's .grad untouched
             opt.step()
             with torch.no_grad():
-                if (step + 1) % BLUR_EVERY == 0 and step + 1 < steps:
+                if (step + 1) % BLUR_EVERY == 0 and step < steps - steps // POLISH:
                     x.copy_(_blur(x))
                 x.clamp_(0, 1)
     return x.detach()
@@ -111,3 +114,4 @@ def filters(model: nn.Module, meta: dict, layer: str, which=None, steps: int = S
     with torch.no_grad():
         strength = score(x)
     return Dreams(x.cpu().numpy(), strength.cpu().numpy(), [f"{layer}[{c}]" for c in which])
+
