@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 from cnn_core.config import TrainConfig
 from cnn_core.runs import store
 from cnn_core.train import engine, trainer
-from ui.inspector import tabs
+from ui.inspector import state, tabs
 
 PAGE = str(Path(__file__).resolve().parent.parent / "ui" / "inspector" / "page.py")
 FAST = dict(dataset="mnist", arch="lenet", val_size=100, epochs=1, batch_size=32, lr=0.05)
@@ -149,7 +149,7 @@ def test_unknown_run_in_url_warns_and_falls_back(run_copy):
 
 def test_switching_to_a_colour_mlp_run_keeps_working(run_copy):
     """From a lenet/mnist run to an MLP on cifar2 and back: widget picks that no longer fit are reset,
-    the MLP gets its no-conv explanations and gradient saliency."""
+    the MLP gets its no-conv explanations and its three attributions (no Grad-CAM)."""
     mlp = store.create_run(TrainConfig(**{**FAST, "dataset": "cifar2", "arch": "mlp", "val_size": 20,
                                          "batch_size": 16}))
     assert engine.run_training(mlp).status == "completed"
@@ -159,6 +159,57 @@ def test_switching_to_a_colour_mlp_run_keeps_working(run_copy):
     at.selectbox(key="inspect.run").set_value(mlp.name).run()
     assert not at.exception and not at.error, [e.value for e in at.exception]
     assert "no conv layers" in _texts(at, "info")
-    assert at.radio(key="inspect.sal_method").options == ["Gradient"]
+    attribution = _texts(at, "caption")
+    assert "**Saliency:**" in attribution and "**Occlusion:**" in attribution and "Grad-CAM" not in attribution
+    assert state.ATTR_LAYER not in [s.key for s in at.selectbox]     # no conv layer: no Grad-CAM, no layer
     at.selectbox(key="inspect.run").set_value(run_copy.name).run()
     assert not at.exception and at.selectbox(key="inspect.filter_layer").value == "features.conv1"
+
+
+def test_fool_it_attacks_the_chosen_image_and_draws_the_robustness_curve(run_copy):
+    """Fool it: the chosen test image attacked at the default budget (its change no larger than the budget,
+    the top-3 before and after); Smallest change and FGSM rerun cleanly; the robustness button draws the
+    curve from budget 0 with its reading in words, and the curve stays for these weights on the next run."""
+    import re
+
+    at = _open(run_copy.name)
+    eps = at.select_slider(key=state.FOOL_EPS).value
+    assert eps == pytest.approx(0.15)
+    size = float(re.search(r"largest pixel change ([\d.]+) =", _texts(at, "caption")).group(1))
+    assert size <= eps + 1e-6 and "**Before:**" in _texts(at, "markdown") and "**After:**" in _texts(at, "markdown")
+    at.toggle(key=state.FOOL_SMALLEST).set_value(True).run()
+    at.radio(key=state.FOOL_METHOD).set_value("fgsm").run()
+    assert not at.exception and not at.error
+    at.selectbox(key=state.FOOL_N).set_value(100).run()
+    at.button(key=state.FOOL_GO).click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "With no change" in _texts(at, "markdown") and "FGSM on 100 test images" in _texts(at, "caption")
+    at.run()                                                   # cached: drawn without the button
+    assert "With no change" in _texts(at, "markdown") and not [b for b in at.button if b.key == state.FOOL_GO]
+
+
+def test_attribution_draws_four_maps_and_follows_the_class(run_copy):
+    """Attribution: a caption per captum method (four on a conv net); another class and an earlier
+    Grad-CAM layer rerun cleanly."""
+    from cnn_core.analysis import attribution
+
+    at = _open(run_copy.name)
+    captions = _texts(at, "caption")
+    assert all(line in captions for line in attribution.METHODS.values())
+    at.selectbox(key=state.ATTR_CLASS).set_value(3).run()
+    at.selectbox(key=state.ATTR_LAYER).set_value("conv1").run()
+    assert not at.exception and not at.error
+
+
+def test_clickable_confusion_matrix_has_a_point_on_every_cell():
+    """The confusion figure's click points: one per cell, at (predicted, true), customdata (true, predicted);
+    the axes fixed to the cells so that the points do not pad them."""
+    import numpy as np
+
+    from ui.figures import images
+
+    fig = images.confusion_figure(np.array([[3, 1, 0], [0, 4, 2], [1, 0, 5]]), ("cat", "dog", "emu"), clickable=True)
+    cells = next(t for t in fig.data if t.name == "cells")
+    assert len(cells.customdata) == 9 and list(cells.customdata[5]) == [1, 2]
+    assert (cells.x[5], cells.y[5], cells.text[5]) == ("emu", "dog", "2")
+    assert list(fig.layout.xaxis.range) == [-0.5, 2.5] and list(fig.layout.yaxis.range) == [2.5, -0.5]

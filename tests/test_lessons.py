@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from cnn_core.analysis import explain
 from cnn_core.config import TrainConfig
 from cnn_core.data import catalog
 from cnn_core.train import lessons
@@ -26,9 +27,12 @@ def test_lessons_are_well_formed_and_their_experiments_valid():
         assert lesson.answer in lesson.choices and lesson.text and lesson.question and lesson.try_this, lesson.id
         labels = [e.label for e in lesson.experiments]
         if len(labels) > 1:
-            assert set(lesson.choices) == set(labels) and lesson.floor is None, lesson.id
+            assert set(lesson.choices) == set(labels) and lesson.floor is None and lesson.measure is None, lesson.id
         else:
             assert lesson.floor is not None, lesson.id
+        if lesson.measure is not None:
+            assert lesson.measure.kind in explain.MEASURES and lesson.measure.kind in lessons.MEASURE_KINDS, lesson.id
+            assert {lesson.measure.at_least, lesson.measure.at_most} != {None}, lesson.id
         for e in lesson.experiments:
             assert TrainConfig(**e.config).validate(check_data=False) == {}, (lesson.id, e.label)
 
@@ -44,10 +48,24 @@ def test_the_verdict_says_when_the_runs_do_not_bear_the_answer_out():
         lessons.get("cnn")
 
 
+def test_a_measured_figure_is_checked_too():
+    """A lesson with a Measure (fool-it) is borne out only when its run's test accuracy reaches the floor and the
+    figure measured on the run (the first budget at which most test digits are misread) is within the claim."""
+    lesson = lessons.get("fool-it")
+    assert lessons.fooled_at([0.0, 0.1, 0.12, 0.14], [0.95, 0.7, 0.5, 0.44]) == 0.14     # 50% is not most
+    assert lessons.fooled_at([0.0, 0.1], [0.95, 0.7]) == float("inf")                   # never fooled
+    assert lesson.verdict({"simple CNN": 0.95}, 0.14) is None
+    assert lesson.verdict({"simple CNN": 0.95}, 0.3) == ("the smallest change that makes it misread most test "
+                                                          "digits: it was 0.30, over the 0.20 claimed")
+    assert "no budget tried was enough" in lesson.verdict({"simple CNN": 0.95}, float("inf"))
+    assert lesson.verdict({"simple CNN": 0.95}) == "the smallest change that makes it misread most test digits was not measured"
+    assert lesson.verdict({"simple CNN": 0.5}, 0.14) == "simple CNN reached 50.0%, under the 90% claimed"
+
+
 def test_the_cli_lists_the_lessons_as_json():
     """`python -m cnn_core lessons --json`: every lesson with its choices, answer and experiments' configs."""
     out = subprocess.run([sys.executable, "-m", "cnn_core", "lessons", "--json"], cwd=ROOT, capture_output=True,
-                         text=True, timeout=120)
+                         text=True, timeout=120, check=False)
     assert out.returncode == 0, out.stderr
     listed = json.loads(out.stdout)
     assert [x["id"] for x in listed] == [x.id for x in lessons.LESSONS]
@@ -74,7 +92,12 @@ def test_each_lesson_teaches_what_it_claims_on_the_real_data(lesson, tmp_path, m
     monkeypatch.setenv("CNN_DATA_DIR", str(_real_data(dataset, tmp_path)))
     results = lessons.run_here(lesson)
     accs = {label: acc for label, (_, acc) in results.items()}
-    assert lesson.verdict(accs) is None, accs     # a run that failed (diverged) counts as beaten
+    measured = None
+    if lesson.measure is not None:                # measured on the run's best weights, as the Learn page does
+        (path, _), = results.values()
+        measured = explain.MEASURES[lesson.measure.kind](path, lesson.measure.n)
+        print(f"{lesson.id}: {lesson.measure.label}: {measured}")
+    assert lesson.verdict(accs, measured) is None, (accs, measured)   # a run that failed (diverged) counts as beaten
     assert os.environ["CNN_RUNS_DIR"] in str(next(iter(results.values()))[0])
 
 
@@ -108,3 +131,34 @@ def test_the_learn_page_asks_first_then_runs_a_lesson_and_sets_the_result_beside
     assert "You answered **lr 3**: not this time." in shown and "The answer: **lr 0\\.03**" in shown, shown
     assert f"0 of {len(lessons.LESSONS)} lessons done" not in " ".join(p.proto.text for p in at.get("progress"))
     assert any("Compare these runs" in str(link.proto.label) for link in at.get("page_link"))
+
+
+@pytest.mark.parametrize("lesson_id, words, tab", [
+    ("fool-it", "Measured on this run: letting every pixel move by at most ", "Fool it"),
+    ("classes-separate", "Measured on this run: training added ", "Class map")])
+def test_the_learn_page_sets_the_measured_figure_beside_the_guess(lesson_id, words, tab, runs_dir):
+    """A lesson with a Measure, its run trained here (the tests' small data): once answered, the Learn page shows
+    the figure measured on the run beside the guess and links to the Inspect tab that shows it at work; fool-it
+    links to Draw too, and Draw opened from that link has the lesson's run picked."""
+    from pagekit import page_file, shown
+    from streamlit.testing.v1 import AppTest
+
+    lesson = lessons.get(lesson_id)
+    ((path, acc),) = lessons.run_here(lesson, runs_dir).values()
+    assert acc is not None
+    at = AppTest.from_file(page_file("learn"), default_timeout=120).run()
+    at.radio(key=f"learn.guess.{lesson_id}").set_value(lesson.answer).run()
+    assert not at.exception, [e.value for e in at.exception]
+    said = " ".join(shown(e.value) for e in (*at.success, *at.warning) if "The answer: " in str(e.value))
+    assert f"You answered {lesson.answer}: right." in said.replace("**", ""), said
+    assert words in said, said
+    labels = [str(link.proto.label) for link in at.get("page_link")]
+    assert any(label.endswith(f": its {tab} tab") for label in labels), labels
+    if lesson.measure.kind != "fooled":
+        return
+    assert "Draw a digit for it to misread" in labels, labels
+    draw = AppTest.from_file(page_file("draw"), default_timeout=120)
+    draw.query_params["run"] = path.name
+    draw.run()
+    assert not draw.exception, [e.value for e in draw.exception]
+    assert draw.selectbox(key="draw.run").value == str(path)

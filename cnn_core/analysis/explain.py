@@ -145,3 +145,34 @@ def _check_index(image: int, test: inspection.TestSet) -> None:
 def _file_part(text: str) -> str:
     """A label as part of a file name: letters, digits, - and _ only (class names come from files)."""
     return "".join(ch if ch.isalnum() and ch.isascii() else "-" for ch in text)[:40].strip("-") or "x"
+
+
+# ---- the figures lessons rest on (lessons.Measure), measured on a lesson's trained run -----------------
+def fooled_figure(path: Path, n: int) -> float:
+    """The first PGD budget at which the run's best weights misread most of the first n test images (inf when
+    none of the budgets does)."""
+    from cnn_core.analysis import predict
+    from cnn_core.train import lessons
+
+    model, meta = predict.load_model(Path(path), which="best")
+    curve = adversarial_view(model, meta, inspection.load_test_set(meta.get("dataset")), n=n)
+    return lessons.fooled_at(curve["budgets"], curve["accuracy"])
+
+
+def separate_figure(path: Path, n: int) -> float:
+    """The rise in 5-NN accuracy of n test images in the last hidden features, from the untrained snapshot
+    (epoch 0) to the best weights."""
+    from cnn_core.analysis import snapshots
+
+    by_key = {w.key: w for w in snapshots.weights_choices(Path(path))}
+    if "epoch-000" not in by_key or "best" not in by_key:
+        raise ValueError("the run kept no snapshot of its untrained weights (epoch 0) to set beside its best")
+    model, meta = snapshots.load_weights(by_key["best"])
+    untrained, _ = snapshots.load_weights(by_key["epoch-000"])
+    test = inspection.load_test_set(meta.get("dataset"))
+    idx = embedding.sample(test.y.numpy(), n)
+    trained = embedding.class_map(model, meta, test.images, test.y, idx).knn_acc_full
+    return trained - embedding.class_map(untrained, meta, test.images, test.y, idx).knn_acc_full
+
+
+MEASURES = {"fooled": fooled_figure, "separate": separate_figure}     # each kind of lessons.MEASURE_KINDS

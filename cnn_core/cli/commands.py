@@ -324,7 +324,7 @@ def presets_cmd(args) -> int:
     if not shown:
         print(f"no presets for {args.dataset}")
     for p in shown:
-        shown_value = lambda v: json.dumps(v) if isinstance(v, bool) else v  # noqa: E731  (flags read JSON)
+        shown_value = lambda v: json.dumps(v) if isinstance(v, bool) else v
         values = " ".join(f"--{k.replace('_', '-')} {shown_value(v)}" for k, v in sorted(
             p.values.items(), key=lambda kv: kv[0] != "arch") if k != "arch_params")
         params = " ".join(f"--param {k}={shown_value(v)}" for k, v in p.values.get("arch_params", {}).items())
@@ -348,7 +348,14 @@ def lessons_cmd(args) -> int:
         if None in accs.values():
             print("a run did not complete: see its train.log")
             return 1
-        why = lesson.verdict(accs)
+        measured = None
+        if lesson.measure is not None:
+            from cnn_core.analysis import explain
+
+            ((path, _),) = results.values()             # a lesson with a measure has one experiment
+            measured = explain.MEASURES[lesson.measure.kind](path, lesson.measure.n)
+            print(f"  {lesson.measure.label}: {measured:.3f}")
+        why = lesson.verdict(accs, measured)
         print(f"answer: {lesson.answer}. " + ("The runs bear it out." if why is None else f"Not this time: {why}."))
         print(f"the tutorial: {lesson.tutorial}\ntry this: {lesson.try_this}")
         return 0

@@ -6,13 +6,15 @@ The screenshot goes to artifacts/screenshots/compare.png for a person to look at
 """
 from __future__ import annotations
 
+import json
 import shutil
+import time
 from pathlib import Path
 
 import pytest
 from browserkit import SHOTS, chromium_page, dashboard_server, idle, select, train_runs
 
-BASE = dict(dataset="mnist", val_size=100, epochs=3, batch_size=32, lr=0.05, log_every=4)
+BASE = {"dataset": "mnist", "val_size": 100, "epochs": 3, "batch_size": 32, "lr": 0.05, "log_every": 4}
 RUNS = {"lr 0.05, 10 filters": BASE, "lr 0.02, 4 filters": dict(BASE, lr=0.02, arch_params={"conv1_channels": 4})}
 TRACES_JS = "() => Array.from(document.querySelectorAll('.js-plotly-plot')).map(e => (e.data || []).length)"
 NAMES_JS = "() => (document.querySelector('.js-plotly-plot').data || []).map(t => t.name)"
@@ -43,6 +45,41 @@ def _pick(page, label: str) -> None:
     page.get_by_role("option", name=label, exact=True).click()
     page.keyboard.press("Escape")
     idle(page)
+
+
+ROBUST_JS = ("() => { const el = document.querySelector('.st-key-compare-robust_chart .js-plotly-plot');"
+             " return el && el.data ? el.data.map(t => t.name) : null; }")      # ui/compare/state.py ROBUST_CHART
+
+
+def test_robustness_curves_one_line_per_run(server, trained, page):
+    """Both runs picked, Robustness curves pressed: a progress bar while the attacks run, then one chart of
+    accuracy against the budget with one line per run (named by it), and a sentence naming the hardest to fool.
+    Screenshot: compare-robustness.png."""
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=120_000)
+    page.goto(f"{server}/compare")
+    expect(page.get_by_role("heading", name="Compare runs")).to_be_visible()
+    idle(page)
+    for name in RUNS:
+        _pick(page, name)
+    start = time.monotonic()
+    page.get_by_role("button", name="Robustness curves").click()
+    page.wait_for_function(f"() => {{ const n = ({ROBUST_JS})(); return n !== null && n.length === {len(RUNS)}; }}",
+                           timeout=180_000)
+    took = time.monotonic() - start
+    names = page.evaluate(ROBUST_JS)
+    assert sorted(n.split(" · ")[0] for n in names) == sorted(RUNS), names
+    expect(page.get_by_text("Hardest to fool").or_(page.get_by_text("holds out a little longer"))).to_be_visible()
+    expect(page.locator('[data-testid="stException"]')).to_have_count(0)
+    idle(page)
+    (SHOTS.parent / "compare-robustness.json").write_text(json.dumps({"runs": len(RUNS), "click_to_chart_s": round(took, 1)}))
+    page.mouse.move(0, 0)                                   # no tooltip over the section
+    section = page.locator(".st-key-compare-robust_chart")
+    section.scroll_into_view_if_needed()
+    page.wait_for_timeout(800)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "compare-robustness.png"))
 
 
 def test_two_runs_side_by_side_rename_and_delete(server, trained, page):

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import math
 import re
+import time
 
 import pytest
 from browserkit import ROOT, SHOTS, chromium_page, dashboard_server
@@ -99,7 +101,7 @@ def test_fresh_page_asks_for_a_digit(page):
     """On a fresh install the bundled model is preselected and the page asks for a drawing, no error."""
     from playwright.sync_api import expect
 
-    expect(page.get_by_role("combobox", name="Model")).to_have_value(re.compile("bundled", re.I))
+    expect(page.get_by_role("combobox", name="Model")).to_have_value(re.compile("bundled", re.IGNORECASE))
     expect(page.locator('[data-testid="stException"]')).to_have_count(0)
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "draw-empty.png"), full_page=True)
@@ -200,3 +202,55 @@ def test_wide_draw_answer_beside_canvas(server, page):
         canvas, answer = _drawn(laptop, server, "phone-draw-1440")
     assert answer["x"] > canvas["x"] + canvas["width"], (canvas, answer)
     assert canvas["y"] - 50 <= answer["y"] <= canvas["y"] + canvas["height"] / 2, (canvas, answer)
+
+
+# ---- Fool the model: the smallest change to the drawn digit that makes the model read another ----------------
+FOOL_RESULT = ".st-key-draw-fool_result"                 # ui/draw/state.py FOOL_RESULT, as Streamlit names its box
+FOOL_BUDGET_S = 2.0                                      # the search answers within this
+
+
+def _fool(page, name: str) -> dict:
+    """Open Fool the model under the answer to the drawn '1', press Find the smallest change; what it shows."""
+    from playwright.sync_api import expect
+
+    page.get_by_text("Fool the model", exact=True).click()
+    button = page.get_by_role("button", name="Find the smallest change")
+    button.wait_for()
+    page.wait_for_timeout(300)
+    start = time.monotonic()
+    button.click()
+    result = page.locator(FOOL_RESULT)
+    try:
+        expect(result).to_contain_text("Now it reads", timeout=60_000)
+        expect(result.locator("img")).to_have_count(3)
+    except AssertionError:
+        page.screenshot(path=str(SHOTS / f"{name}-FAILED.png"), full_page=True)
+        raise
+    shown = time.monotonic() - start
+    text = result.inner_text()
+    new = re.search(r"Now it reads (\S+)", text)
+    size = re.search(r"No pixel changed by more than (\d+)% of black-to-white \((\d\.\d+)\)", text)
+    took = re.search(r"Found in ([\d.]+) s", text)
+    assert new and size and took, text
+    result.scroll_into_view_if_needed()
+    page.wait_for_timeout(600)
+    page.screenshot(path=str(SHOTS / f"{name}.png"))
+    return {"new": new.group(1), "size": float(size.group(2)), "percent": int(size.group(1)),
+            "search_s": float(took.group(1)), "click_to_shown_s": round(shown, 2)}
+
+
+@pytest.mark.parametrize("width, height", [(1440, 900), (400, 800)], ids=["1440", "400"])
+def test_fool_the_drawn_digit(server, page, width, height):
+    """A '1' drawn on the real canvas, Find the smallest change pressed: the changed picture's top-1 is no longer
+    the drawing's, the change stated is at most the 0.3 budget, the answer shows under 2 s after the click, and the three
+    pictures stand side by side (at 400 px too). Screenshots: draw-fool-1440.png, draw-fool-400.png."""
+    with _viewport(page, width, height) as view:
+        _drawn(view, server, f"draw-fool-{width}-drawn")
+        found = _fool(view, f"draw-fool-{width}")
+        boxes = [view.locator(FOOL_RESULT).locator("img").nth(i).bounding_box() for i in range(3)]
+    (SHOTS.parent / f"draw-fool-{width}.json").write_text(json.dumps(found))
+    assert found["new"] != "1", found                                       # _drawn read it as 1
+    assert 0 < found["size"] <= 0.3, found
+    assert found["search_s"] < FOOL_BUDGET_S and found["click_to_shown_s"] < FOOL_BUDGET_S, found
+    assert len({round(b["y"]) for b in boxes}) == 1, boxes                  # one row, even on a phone
+    assert boxes[2]["x"] + boxes[2]["width"] <= width, boxes

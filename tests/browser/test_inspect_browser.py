@@ -70,7 +70,8 @@ def _shot(page, name: str, tall: bool = False) -> None:
 
 
 def test_every_tab_shows_its_plot(server, trained_run, page):
-    """?run=<id> opens the run; Filters, Feature maps, Confusion, Mistakes and Saliency each show a plot."""
+    """?run=<id> opens the run; every view in TABS (Filters, Feature maps, Confusion, Mistakes, Attribution,
+    Fool it, ...) shows a plot or a picture."""
     page.goto(f"{server}/inspect?run={trained_run.name}")
     page.get_by_role("tab", name="Filters").wait_for()
     idle(page)
@@ -89,8 +90,8 @@ def test_every_tab_shows_its_plot(server, trained_run, page):
         _shot(page, f"inspect-{name.lower().replace(' ', '-')}.png", tall=name in ("Feature maps", "Confusion"))
 
 
-def test_new_image_choice_updates_maps_and_saliency(server, trained_run, page):
-    """Typing another test index redraws the feature maps for that image; Saliency follows it."""
+def test_new_image_choice_updates_maps_attribution_and_fool_it(server, trained_run, page):
+    """Typing another test index redraws the feature maps for that image; Attribution and Fool it follow it."""
     page.goto(f"{server}/inspect?run={trained_run.name}")
     panel = _open_tab(page, "Feature maps")
     box = panel.get_by_label(re.compile(r"^Index \(0 to \d+\)$"))
@@ -101,8 +102,8 @@ def test_new_image_choice_updates_maps_and_saliency(server, trained_run, page):
     idle(page)
     print(f"new image choice to settled page: {time.monotonic() - started:.2f} s (browser, incl. 0.6 s of waits)")
     _shot(page, "inspect-feature-maps-image-17.png", tall=True)
-    sal = _open_tab(page, "Saliency")
-    assert "Test image #17" in sal.inner_text()
+    for name in ("Attribution", "Fool it"):
+        assert "Test image #17" in _open_tab(page, name).inner_text(), name
 
 
 KERNEL_AT_JS = """k => { const el = Array.from(document.querySelectorAll('.js-plotly-plot'))

@@ -8,7 +8,7 @@ from cnn_core.analysis import compare
 from cnn_core.runs import store
 from cnn_core.runs.metrics_log import CURVES
 from ui import nav, views
-from ui.compare import state
+from ui.compare import robustness, state
 from ui.compare import widgets as w
 from ui.figures import curves as figures
 
@@ -71,6 +71,10 @@ else:
             st.info("These runs share every config field: any gap between them comes from the machine, "
                     "the library versions or chance, not from a choice.")
         st.table(views.md_table(diff))           # st.table renders Markdown: names and values escaped
+
+    # ---- robustness: how hard each is to fool -----------------------------------------------------
+    if picked:
+        robustness.section(picked, labels)
 
     # ---- hyper-parameters vs test accuracy ------------------------------------------------------
     st.subheader("Hyper-parameters against test accuracy")

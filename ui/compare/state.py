@@ -96,3 +96,8 @@ def sweep_curve(metric: str) -> str:
     """A sweep's overlay chart of one metric of metrics_log.CURVES ("compare.sweep_loss", ...)."""
     return f"compare.sweep_{metric}"
 SWEEP_PC, SWEEP_IMP, SWEEP_DELETE = "compare.sweep_pc", "compare.sweep_imp", "compare.sweep_delete"
+
+# ---- Robustness: how hard each picked run is to fool ------------------------------------------------------------
+ROBUST_GO = "compare.robust_go"          # the "Robustness curves" button
+ROBUST = "compare.robust"                # the run ids whose curves were asked for: drawn (from the cache) while picked
+ROBUST_CHART = "compare.robust_chart"    # the chart: accuracy against the budget, a line per run

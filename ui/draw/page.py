@@ -36,15 +36,16 @@ def main() -> None:
         right.error(views.md(exc), icon=":material/error:")
         return
     if ink is not None:
-        answer(records, model, meta, ink, middle, right)
+        answer(records, record, model, meta, ink, middle, right)
     with st.expander("Classify many pictures with this model", icon=":material/photo_library:"):
         from ui import own_data
 
         own_data.classify_many(model, meta, state.MANY, state.many)
 
 
-def answer(records, model, meta: dict, ink, middle, right) -> None:
-    """What the chosen run reads in the drawing, every run's answer on demand, the first layer's maps."""
+def answer(records, record, model, meta: dict, ink, middle, right) -> None:
+    """What the chosen run reads in the drawing, how little fools it, every run's answer on demand, the first
+    layer's maps."""
     from cnn_core.analysis import drawing
 
     image = drawing.drawing_for_model(ink, meta)
@@ -58,6 +59,7 @@ def answer(records, model, meta: dict, ink, middle, right) -> None:
             st.caption(f"{probs[best]:.1%} sure · second guess {views.md(meta['classes'][second])} "
                        f"({probs[second]:.1%})")
         dw.probs_chart(probs, meta["classes"], best)
+        dw.fool_it(record, model, meta, image, probs)
         show_all = len(records) > 1 and st.toggle(f"Every run's answer ({len(records)} runs)", key=state.ALL)
     if show_all:
         dw.every_answer(records, ink)

@@ -31,3 +31,12 @@ def many(part: str) -> str:
 LAYOUT = "draw.layout"           # the canvas | what the model sees | the answer row (its phone order is CSS)
 PEN = "draw.pen"                 # the stroke width and Clear, under the canvas
 ANSWER = "draw.answer"           # "Prediction: ..." and how sure
+
+# ---- Fool the model: the smallest change to the drawing that changes the model's answer ------------------
+FOOL = "draw.fool"               # the "Fool the model" expander
+FOOL_EPS = "draw.fool_eps"       # the budget slider: the most any pixel may change, 0..0.3 of black-to-white
+FOOL_TARGET = "draw.fool_target"  # "any other" (-1) or the class it must read
+FOOL_GO = "draw.fool_go"         # Find the smallest change
+FOOLED = "draw.fooled"           # the last search: (what was asked, the Attack, seconds), shown while it holds
+FOOL_RESULT = "draw.fool_result"  # the box holding the search's pictures and words
+LINKED = "draw.linked"           # the run id of the last ?run= link followed: it picks the run once, then the picker rules

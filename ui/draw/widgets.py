@@ -8,7 +8,7 @@ from pathlib import Path
 import streamlit as st
 
 from cnn_core.runs import store
-from ui import views
+from ui import compute, views
 from ui.draw import state
 from ui.figures import CONFIG, images
 
@@ -84,13 +84,18 @@ def upload_input() -> bytes | None:
 
 
 def run_picker(records: list) -> store.Run:
-    """Selectbox over the runs that read drawings (the bundled model first, so preselected); the chosen one."""
+    """Selectbox over the runs that read drawings (the bundled model first, so preselected, unless the address
+    names a run: ?run=<id>); the chosen one."""
     by_path = {str(r.path): r for r in records}
 
     def label(path: str) -> str:
         text = views.run_label(by_path[path])
         return text if "bundled" in text.lower() or by_path[path].host != "bundled" else f"{text} · bundled"
 
+    wanted = st.query_params.get("run")         # a link from another page (Learn: ?run=<id>) picks that run, once
+    linked = next((path for path, r in by_path.items() if r.id == wanted), None)
+    if linked and st.session_state.get(state.LINKED) != wanted:
+        st.session_state[state.RUN], st.session_state[state.LINKED] = linked, wanted
     if st.session_state.get(state.RUN) not in by_path:
         st.session_state.pop(state.RUN, None)
     path = st.selectbox("Model", list(by_path), format_func=label, key=state.RUN,
@@ -174,3 +179,103 @@ def first_layer(model, meta: dict, image) -> None:
     st.caption(f"Each tile is one filter's response to this drawing ({name}: {values.shape[0]} maps of "
                f"{values.shape[1]}×{values.shape[2]}); bright where the filter's pattern is present.")
     st.plotly_chart(images.feature_map_figure(values, f"{name} output"), config=CONFIG, key=state.MAPS)
+
+
+# ---- Fool the model: the smallest change to what the model reads that makes it read something else -------
+FOOL_ROUNDS = 5      # the search halves the budget 5 times: the change found is the smallest to within budget/32
+                     # (0.3 -> 0.01); 6 PGD attacks of 20 steps
+FOOL_SIDE = 96       # px of each picture on screen (28 model pixels, 3.4 px each): three in a row on a 400 px phone
+ANY = -1             # "Make it read": any other class
+
+
+@st.fragment
+def fool_it(record: store.Run, model, meta: dict, image, probs) -> None:
+    """Under the answer: a budget, "any other" or a class to make it read, and Find the smallest change; the
+    search's result stays shown while the drawing, the model, the budget and the wish are the same. A
+    fragment: its widgets rerun it alone, not the canvas, the answer and the maps (1.8-2.5 s on a busy
+    2-core machine for the whole page, against the search's 0.2-0.8 s)."""
+    import hashlib
+
+    classes, best = meta["classes"], int(probs.argmax())
+    with st.expander("Fool the model", icon=":material/blur_on:", key=state.FOOL):
+        st.caption(f"How little must the picture change before the model stops reading "
+                   f"{views.md(classes[best])}? Each pixel may move by at most the budget, a share of "
+                   "black-to-white; the search finds the smallest change that works.")
+        a, b = st.columns([3, 2])
+        eps = a.slider("Budget", 0.01, 0.30, 0.30, step=0.01, key=state.FOOL_EPS,
+                       help="The most any one pixel may change: 0.10 lets each pixel move a tenth of the way "
+                            "from black to white. The change found is often much smaller.")
+        wishes = [ANY, *(i for i in range(len(classes)) if i != best)]
+        if st.session_state.get(state.FOOL_TARGET) not in wishes:
+            st.session_state.pop(state.FOOL_TARGET, None)      # it reads that class already: back to any other
+        wish = b.selectbox("Make it read", wishes, key=state.FOOL_TARGET,
+                           format_func=lambda i: "any other" if i == ANY else str(classes[i]))
+        target = None if wish == ANY else wish
+        asked = (str(record.path), hashlib.sha1(image.numpy().tobytes()).hexdigest(), eps, target)
+        if st.button("Find the smallest change", key=state.FOOL_GO, icon=":material/search:"):
+            st.session_state[state.FOOLED] = (asked, *_search(model, meta, image, eps, target))
+        kept = st.session_state.get(state.FOOLED)
+        if kept is not None and kept[0] == asked:
+            _fooled(kept[1], kept[2], classes, best, target)
+
+
+def _search(model, meta: dict, image, eps: float, target: int | None):
+    """(the smallest attack within the budget, the seconds it took), on one torch thread (ui/compute.py)."""
+    import time
+
+    from cnn_core.analysis import adversarial
+
+    start = time.perf_counter()
+    with compute.one_thread():       # 0.2-0.8 s; 3.5-16 s on the server's 2 threads beside a training run
+        found = adversarial.smallest_attack(model, meta, image, eps, "pgd", target, rounds=FOOL_ROUNDS)
+    return found, time.perf_counter() - start
+
+
+def _picture_uri(a, title: str) -> str:
+    """(C, H, W) in 0..1 as an <img> of FOOL_SIDE px, each model pixel a sharp square."""
+    import base64
+    import html
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    a = np.clip(np.asarray(a, dtype=np.float32), 0, 1)
+    a = a[0] if a.shape[0] == 1 else a.transpose(1, 2, 0)
+    buf = io.BytesIO()
+    Image.fromarray((a * 255).round().astype(np.uint8)).resize((FOOL_SIDE * 2, FOOL_SIDE * 2), Image.NEAREST).save(
+        buf, format="PNG")
+    return (f'<img src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}" width="{FOOL_SIDE}" '
+            f'height="{FOOL_SIDE}" alt="{html.escape(title)}" style="image-rendering: pixelated; display: block">')
+
+
+def _fooled(found, seconds: float, classes, best: int, target: int | None) -> None:
+    """What the model reads, the change (stretched to be seen), the changed picture, its new top-3, and the
+    change's real size in words."""
+    import html
+
+    from cnn_core.analysis import adversarial, predict
+
+    new = int(found.after.argmax())
+    worked = new != best if target is None else new == target
+    stretch = 0.5 / max(found.size, 1e-8)
+    panels = [(found.original, "What the model reads", f"reads {classes[best]}"),
+              (adversarial.amplified(found), f"The change, {stretch:.0f}× stronger" if found.size else "The change",
+               "grey: unchanged; lighter, darker: moved"),
+              (found.changed, "The changed picture", f"reads {classes[new]}")]
+    figures = "".join(
+        f'<figure style="margin: 0; width: {FOOL_SIDE}px">{_picture_uri(a, title)}'
+        f'<figcaption style="font-size: 0.8rem; line-height: 1.25; margin-top: 0.25rem"><b>{html.escape(title)}</b>'
+        f'<br>{html.escape(note)}</figcaption></figure>' for a, title, note in panels)
+    size = f"no pixel changed by more than {found.size:.0%} of black-to-white ({found.size:.3f})"
+    top = " · ".join(f"{views.md(name)} {p:.0%}" if p >= 0.005 else f"{views.md(name)} <1%"
+                     for name, p in predict.top_k(found.after, classes))
+    with st.container(key=state.FOOL_RESULT):
+        st.html(f'<div style="display: flex; flex-wrap: wrap; gap: 0.5rem">{figures}</div>')
+        st.markdown(f"**Now it reads {views.md(classes[new])}** · top 3: {top}")
+        if worked:
+            st.caption(f"{size[0].upper()}{size[1:]}. Found in {seconds:.1f} s.")
+        else:
+            wish = "anything else" if target is None else views.md(classes[target])
+            st.caption(f"Within a budget of {found.eps:.2f} no change made it read {wish} ({size}). "
+                       "Raise the budget and try again.")

@@ -1,5 +1,5 @@
 """Plotly figures of what a network holds and sees (Inspect, Draw): filter grids, feature-map mosaics,
-the confusion matrix, saliency overlays, class probabilities.
+the confusion matrix, saliency and attribution overlays, class probabilities, the robustness curve.
 
 Each builder takes numpy arrays from cnn_core.analysis.inspection or cnn_core.analysis.predict and returns a go.Figure;
 none runs a model.
@@ -17,6 +17,10 @@ from ui.views import plot_text
 GAP = 1                  # blank pixels between tiles of a mosaic
 DIVERGING = "RdBu_r"     # weights: blue negative, white zero, red positive
 SEQUENTIAL = "Viridis"   # activations
+# Attribution maps laid over the picture: 0 is transparent, so the picture shows wherever a map says nothing.
+SIGNED_OVERLAY = [[0.0, "rgba(33,102,172,0.95)"], [0.25, "rgba(103,169,207,0.7)"], [0.5, "rgba(255,255,255,0)"],
+                  [0.75, "rgba(239,138,98,0.7)"], [1.0, "rgba(178,24,43,0.95)"]]   # blue -, red +, centred at 0
+UNSIGNED_OVERLAY = [[0.0, "rgba(255,237,160,0)"], [0.3, "rgba(254,178,76,0.55)"], [1.0, "rgba(240,59,32,0.9)"]]
 _MARGIN = dict(l=10, r=10, t=40, b=10)
 
 
@@ -43,6 +47,11 @@ def to_rgb(image, scale: int = 1) -> np.ndarray:
     a = np.repeat(a, 3, axis=0) if a.shape[0] == 1 else a[:3]
     a = a.transpose(1, 2, 0)                                           # (H, W, 3)
     return np.ascontiguousarray(a.repeat(scale, 0).repeat(scale, 1) if scale > 1 else a)
+
+
+def pixels_rgb(picture: np.ndarray, scale: int = 1) -> np.ndarray:
+    """A (C, H, W) picture in 0..1 (an attack's original, change or result) as to_rgb's uint8 (H*s, W*s, 3)."""
+    return to_rgb(np.clip(np.rint(np.asarray(picture) * 255), 0, 255).astype(np.uint8), scale)
 
 
 def _axes(scale_to: str = "x") -> tuple[dict, dict]:
@@ -141,9 +150,11 @@ def feature_map_figure(maps: np.ndarray, title: str, max_maps: int = 64, height:
     return _image_figure(trace, f"{title}{shown}", *z.shape, max_height=height)
 
 
-def confusion_figure(cm: np.ndarray, classes, normalized: bool = False, highlight: tuple[int, int] | None = None
-                     ) -> go.Figure:
-    """Rows: true class, columns: predicted class; counts, or shares of each true class."""
+def confusion_figure(cm: np.ndarray, classes, normalized: bool = False, highlight: tuple[int, int] | None = None,
+                     clickable: bool = False) -> go.Figure:
+    """Rows: true class, columns: predicted class; counts, or shares of each true class. clickable: a
+    see-through point on every cell (Streamlit reports clicks on scatter points, not on heatmap cells;
+    streamlit issues 8760 and 15042), its customdata (true, predicted)."""
     names = [plot_text(c) for c in classes]      # a dataset's folder names: plotly draws <a>, <span> in them
     z = cm.astype(float)
     if normalized:
@@ -156,14 +167,33 @@ def confusion_figure(cm: np.ndarray, classes, normalized: bool = False, highligh
         shapes.append(dict(type="rect", x0=p - 0.5, x1=p + 0.5, y0=t - 0.5, y1=t + 0.5, xref="x", yref="y",
                            line=dict(color="#d32f2f", width=3)))
     tilt = -30 if max(map(len, names)) > 4 else 0
+    height = max(320, min(640, 48 * len(names) + 140))
+    heat = dict(type="heatmap", z=z, x=names, y=names, text=text, texttemplate="%{text}", colorscale="Blues",
+                zmin=0, hovertemplate="true %{y}, predicted %{x}: %{text}<extra></extra>", colorbar=dict(thickness=10))
+    data = [heat]
+    if clickable:
+        del heat["hovertemplate"]                       # the points answer the hover instead
+        heat["hoverinfo"] = "skip"
+        k = len(names)
+        cells = [(t, p) for t in range(k) for p in range(k)]
+        data.append(dict(type="scatter", mode="markers", name="cells", showlegend=False,
+                         x=[names[p] for _, p in cells], y=[names[t] for t, _ in cells], customdata=cells,
+                         text=[text[t][p] for t, p in cells],
+                         marker=dict(size=6, color="rgba(0,0,0,0.01)"),    # small: see hoverdistance
+                         selected=dict(marker=dict(opacity=1)), unselected=dict(marker=dict(opacity=1)),
+                         hovertemplate="true %{y}, predicted %{x}: %{text}<br>click to see them<extra></extra>"))
     return go.Figure(
-        data=[dict(type="heatmap", z=z, x=names, y=names, text=text, texttemplate="%{text}", colorscale="Blues",
-                   zmin=0, hovertemplate="true %{y}, predicted %{x}: %{text}<extra></extra>",
-                   colorbar=dict(thickness=10))],
-        layout=dict(height=max(320, min(640, 48 * len(names) + 140)), margin=dict(l=10, r=10, t=30, b=10),
-                    shapes=shapes,
-                    xaxis=dict(title="predicted", side="top", type="category", dtick=1, tickangle=tilt),
-                    yaxis=dict(title="true", type="category", dtick=1, autorange="reversed")))
+        data=data,
+        layout=dict(height=height, margin=dict(l=10, r=10, t=30, b=10), shapes=shapes,
+                    clickmode="event+select" if clickable else None, dragmode=False if clickable else None,
+                    # a click anywhere in a cell picks its point, the nearest centre. Markers as big as a cell
+                    # overlap on a phone, where plotly then picks the neighbour (distance 0 to both)
+                    hovermode="closest", hoverdistance=200 if clickable else None,
+                    # ranges fixed to the cells: the click points' markers would pad them
+                    xaxis=dict(title="predicted", side="top", type="category", dtick=1, tickangle=tilt,
+                               range=[-0.5, len(names) - 0.5], showgrid=False),
+                    yaxis=dict(title="true", type="category", dtick=1, range=[len(names) - 0.5, -0.5],
+                               showgrid=False)))
 
 
 def saliency_figure(image_rgb: np.ndarray, heat: np.ndarray, title: str, opacity: float = 0.5) -> go.Figure:
@@ -180,6 +210,59 @@ def saliency_figure(image_rgb: np.ndarray, heat: np.ndarray, title: str, opacity
         layout=dict(height=360, margin=dict(l=10, r=10, t=40, b=10), annotations=heads,
                     xaxis={**x1, "domain": [0, 0.46]}, yaxis=y1,
                     xaxis2={**x2, "domain": [0.5, 0.96]}, yaxis2={**y2, "anchor": "x2"}))
+
+
+def pictures_figure(pictures: list[np.ndarray], heads: list[str], height: int = 220) -> go.Figure:
+    """Pictures (H, W, 3) uint8 side by side, each under its heading: one figure that narrows with the
+    screen (three st.image columns stack into a tall column on a phone)."""
+    n, gap = len(pictures), 0.02
+    data, layout = [], dict(height=height, margin=dict(l=5, r=5, t=30, b=5), plot_bgcolor="white", annotations=[])
+    for i, (picture, head) in enumerate(zip(pictures, heads)):
+        suffix = "" if i == 0 else str(i + 1)
+        xaxis, yaxis = _axes(f"x{suffix}")
+        layout[f"xaxis{suffix}"] = {**xaxis, "domain": [i / n + gap, (i + 1) / n - gap]}
+        layout[f"yaxis{suffix}"] = {**yaxis, "anchor": f"x{suffix}", "constraintoward": "top"}   # under its head
+        data.append(dict(type="image", z=picture, hoverinfo="skip", xaxis=f"x{suffix}", yaxis=f"y{suffix}"))
+        layout["annotations"].append(dict(text=head, x=(i + 0.5) / n, y=1.0, xref="paper", yref="paper",
+                                          xanchor="center", yanchor="bottom", showarrow=False, font=dict(size=13)))
+    return go.Figure(data=data, layout=layout)
+
+
+def attribution_figure(image_rgb: np.ndarray, heat: np.ndarray, title: str, signed: bool,
+                       height: int = 250) -> go.Figure:
+    """One attribution map (H, W) laid over the picture (H, W, 3): signed maps (-1..1) red where a pixel
+    helps the class and blue where it speaks against it, white-clear at 0; the others (0..1) clear to orange."""
+    xaxis, yaxis = _axes()
+    scale = dict(zmin=-1, zmax=1, zmid=0, colorscale=SIGNED_OVERLAY) if signed else \
+        dict(zmin=0, zmax=1, colorscale=UNSIGNED_OVERLAY)
+    return go.Figure(
+        data=[dict(type="image", z=image_rgb, hoverinfo="skip"),
+              dict(type="heatmap", z=heat, **scale, colorbar=dict(thickness=8, len=0.9, tickvals=[-1, 0, 1]
+                                                                  if signed else [0, 1]),
+                   hovertemplate="%{z:.2f}<extra></extra>")],
+        layout=dict(height=height, margin=dict(l=5, r=5, t=30, b=5), title=dict(text=title, font=dict(size=14)),
+                    plot_bgcolor="white", xaxis=xaxis, yaxis=yaxis))
+
+
+def robustness_figure(budgets, accuracy, median: float | None, colour: bool) -> go.Figure:
+    """Test accuracy (0..1) against the attack's budget, the median fooling budget marked. Colour budgets
+    are labelled in 1/255 steps as well, the unit those papers use."""
+    ticks = [f"{b:.3f}<br>({round(b * 255)}/255)" for b in budgets] if colour else None
+    fig = go.Figure(
+        data=[dict(type="scatter", x=list(budgets), y=list(accuracy), mode="lines+markers", name="accuracy",
+                   line=dict(color="#d32f2f", width=2), showlegend=False,
+                   hovertemplate="budget %{x:.3f}: accuracy %{y:.1%}<extra></extra>")],
+        layout=dict(height=340, margin=dict(l=10, r=10, t=40, b=10),
+                    title=dict(text="Test accuracy under attack", font=dict(size=14)),
+                    xaxis=dict(title="budget: the most any pixel may change",
+                               tickvals=list(budgets)[::2] if colour else None,
+                               ticktext=ticks[::2] if colour else None),
+                    yaxis=dict(title="test accuracy", range=[0, 1.02], tickformat=".0%")))
+    if median is not None:
+        fig.add_vline(x=median, line=dict(color="#616161", width=1, dash="dot"),
+                      annotation=dict(text=f"median fooling budget {median:.3g}", font=dict(size=12)),
+                      annotation_position="top right")
+    return fig
 
 
 def probs_figure(probs: np.ndarray, classes, marked: int | None = None, height: int | None = None) -> go.Figure:

@@ -1,4 +1,5 @@
-"""Inspect: what a run's network learned — filters, feature maps, confusion, mistakes, saliency — at any epoch."""
+"""Inspect: what a run's network learned — filters, feature maps, confusion, mistakes, attribution, how it is
+fooled, its classes in 2-D, what a class looks like to it — at any epoch."""
 import streamlit as st
 
 from ui.inspector import widgets as iw

@@ -5,6 +5,7 @@ kind of picture goes to ui/figures/images.py."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import streamlit as st
 
@@ -13,6 +14,7 @@ from ui import views
 from ui.figures import CONFIG, images
 from ui.inspector import state
 from ui.inspector import widgets as iw
+from ui.inspector.fool import fool_it
 
 
 @dataclass
@@ -54,7 +56,7 @@ def filters(ctx: Context) -> None:
 
 
 def feature_maps(ctx: Context) -> None:
-    """A test image (picked here, used by Saliency too), its top-3, and every layer's output for it."""
+    """A test image (picked here, used by Attribution and Fool it too), its top-3, and every layer's output."""
     ctx.index, maps = iw.image_card(ctx.preds, ctx.test, ctx.stamp)
     if not maps:
         st.info("This model has no conv layers, so there are no feature maps: it flattens the image at once.")
@@ -110,7 +112,10 @@ def confusion(ctx: Context) -> None:
     t = b.selectbox("True class", range(k), key=state.CM_TRUE, format_func=name)
     p = c.selectbox("Predicted class", range(k), key=state.CM_PRED, format_func=name)
     left, right = st.columns(2)
-    left.plotly_chart(images.confusion_figure(cm, test.classes, normalized, highlight=(t, p)), config=CONFIG)
+    chart = state.cm_chart(t, p)        # a new chart for each pair: a click on the last cell clicked selects again
+    left.plotly_chart(images.confusion_figure(cm, test.classes, normalized, highlight=(t, p), clickable=True),
+                      config=CONFIG, on_select=partial(_open_cell, chart), selection_mode="points", key=chart)
+    left.caption("Click a cell to see its pictures below.")
     right.table(iw.class_report_text(inspection.class_report(cm, test.classes)))
     right.caption("A class's accuracy is its recall: of the images that are X, the share called X. "
                   "Precision: of the images called X, the share that are X. – : the model never called any "
@@ -118,6 +123,15 @@ def confusion(ctx: Context) -> None:
     st.markdown(f"**True {views.md(test.classes[t])}, predicted {views.md(test.classes[p])}:** {cm[t, p]} image(s), "
                 "most confident first")
     iw.gallery(inspection.cell_indices(preds, t, p), test.images, preds, test.classes, 24)
+
+
+def _open_cell(chart: str) -> None:
+    """A click on a cell of the confusion matrix (before the page reruns): its pair becomes the true and
+    predicted class of the boxes above it, and so of the pictures below."""
+    points = ((st.session_state.get(chart) or {}).get("selection") or {}).get("points") or []
+    cell = points[0].get("customdata") if points else None
+    if cell:
+        st.session_state[state.CM_TRUE], st.session_state[state.CM_PRED] = int(cell[0]), int(cell[1])
 
 
 def mistakes(ctx: Context) -> None:
@@ -133,30 +147,39 @@ def mistakes(ctx: Context) -> None:
     iw.gallery(wrong, test.images, preds, test.classes, limit)
 
 
-def saliency(ctx: Context) -> None:
-    """Where the model looks in the chosen test image: Grad-CAM or input gradients."""
+def attributions(ctx: Context) -> None:
+    """Which pixels made the model say a class in the chosen test image: captum's four maps side by side."""
+    from cnn_core.analysis import attribution
+
     net, preds, test, index, stamp_args = ctx.net, ctx.preds, ctx.test, ctx.index, ctx.stamp
     layers = [name for name, _ in inspection.feature_layers(net)]
     cam_layer = inspection.default_cam_layer(net)
-    a, b, c = st.columns(3)
-    iw.reset_on(state.SAL_CLASS, int(preds.pred[index]), (stamp_args, index))
-    target = a.selectbox("Explain class", range(len(test.classes)), key=state.SAL_CLASS,
+    a, b = st.columns(2)
+    iw.reset_on(state.ATTR_CLASS, int(preds.pred[index]), (stamp_args, index))
+    target = a.selectbox("Explain class", range(len(test.classes)), key=state.ATTR_CLASS,
                          format_func=test.classes.__getitem__, help="Set to the predicted class for each new image.")
-    method = b.radio("Method", ["Grad-CAM", "Gradient"] if cam_layer else ["Gradient"], horizontal=True,
-                     key=state.SAL_METHOD, help="Grad-CAM: which regions of a conv layer's maps raise the "
-                     "class score. Gradient: how much each input pixel moves the score.")
     layer = None
-    if method == "Grad-CAM":
-        iw.keep_valid(state.SAL_LAYER, layers, cam_layer)
-        layer = c.selectbox("Layer", layers, key=state.SAL_LAYER, help="Grad-CAM's usual choice: the last conv "
-                            "layer's output, after its activation. Earlier layers: finer, less class-specific.")
+    if cam_layer:
+        iw.keep_valid(state.ATTR_LAYER, layers, cam_layer)
+        layer = b.selectbox("Grad-CAM layer", layers, key=state.ATTR_LAYER, help="Grad-CAM's usual choice: the "
+                            "last conv layer's output, after its activation. Earlier layers: finer, less "
+                            "class-specific.")
     st.caption(f"Test image #{index}: true {views.md(test.classes[preds.y[index]])}, predicted "
-               f"{views.md(test.classes[preds.pred[index]])}. Choose another image in the Feature maps tab.")
-    heat = iw.saliency(*stamp_args, index, target, method, layer)
-    if layer and (note := _tiny_cam_note(iw.map_sizes(*stamp_args), layer, heat.shape)):
-        st.caption(note)
-    title = f"{method} for '{views.plot_text(test.classes[target])}'" + (f" at {layer}" if layer else "")
-    st.plotly_chart(images.saliency_figure(images.to_rgb(test.images[index]), heat, title), config=CONFIG)
+               f"{views.md(test.classes[preds.pred[index]])}. Choose another image in the Feature maps tab. "
+               "Red: the pixel speaks for the class, blue: against it (the two signed maps); orange: where "
+               "the others are strongest. Each map is scaled to its own largest value.")
+    heats = iw.attributions(*stamp_args, index, target)          # a copy: st.cache_data hands out copies
+    if layer and layer != cam_layer:
+        heats["grad-cam"] = iw.grad_cam(*stamp_args, index, target, layer)
+    picture = images.to_rgb(test.images[index])
+    for col, (method, heat) in zip(st.columns(len(heats)), heats.items()):
+        name = "Grad-CAM" if method == "grad-cam" else method.capitalize()
+        title = f"{name} · {views.plot_text(layer)}" if method == "grad-cam" else name
+        col.plotly_chart(images.attribution_figure(picture, heat, title, method in attribution.SIGNED),
+                         config=CONFIG, key=state.attribution_map(method))
+        col.caption(f"**{name}:** {attribution.METHODS[method]}.")
+        if method == "grad-cam" and (note := _tiny_cam_note(iw.map_sizes(*stamp_args), layer, heat.shape)):
+            col.caption(note)
 
 
 def _tiny_cam_note(sizes: dict, layer: str, picture: tuple[int, int]) -> str | None:
@@ -245,7 +268,11 @@ def classify_many(ctx: Context) -> None:
     own_data.classify_many(ctx.net, ctx.meta, state.MANY, state.many)
 
 
+# Class map and Dreams: views across the saved epochs, in a module of their own (it imports no tabs)
+from ui.inspector import maps
+
 TABS = {"Filters": filters, "Feature maps": feature_maps, "Confusion": confusion, "Mistakes": mistakes,
-        "Saliency": saliency, "Histograms": histograms, "Classify many": classify_many}
-NEEDS_TEST = ("Feature maps", "Confusion", "Mistakes", "Saliency")   # the others draw from the weights alone
+        "Attribution": attributions, "Fool it": fool_it, "Histograms": histograms, "Class map": maps.class_map_view,
+        "Dreams": maps.dreams_view, "Classify many": classify_many}
+NEEDS_TEST = ("Feature maps", "Confusion", "Mistakes", "Attribution", "Fool it")   # the others: the weights alone
 ASKS_FIRST = ("Classify many",)   # a form first: it draws only what it is then given (the others draw at once)

@@ -10,12 +10,12 @@ from pathlib import Path
 import streamlit as st
 
 from cnn_core.runs import store
-from ui import views
+from ui import compute, views
 from ui.figures import CONFIG, images
 from ui.inspector import state
 
 MODE_LABELS = {"index": "index", "class": "class", "random": "random", "misclassified": "mistake"}
-GALLERY_COLS = 8
+GALLERY_PX = 104         # a gallery picture's width: 8 a row on a laptop, 3 on a 400 px phone (columns: 1)
 
 
 # ---- caches: one model per (run, weights, mtime), shared by all sessions (read-only) -----------------
@@ -71,15 +71,24 @@ def feature_maps(path: str, key: str, stamp: int, index: int):
     return inspection.extract_feature_maps(net, test_for(meta).x(index, meta))
 
 
-@st.cache_data(max_entries=64, show_spinner=False)
-def saliency(path: str, key: str, stamp: int, index: int, target: int, method: str, layer: str | None):
+@st.cache_data(max_entries=64, show_spinner="Computing the attributions…")
+def attributions(path: str, key: str, stamp: int, index: int, target: int) -> dict:
+    """captum's four maps (H, W) of test image `index` for class `target` (Grad-CAM at the default layer)."""
     from cnn_core.analysis import attribution
 
     net, meta = model(path, key, stamp)
-    x = test_for(meta).x(index, meta)
-    if method == "Grad-CAM":
-        return attribution.grad_cam(net, x, target, layer)
-    return attribution.gradient_saliency(net, x, target)
+    with compute.one_thread():      # small work: one thread is faster here (ui/compute.py)
+        return attribution.attribute_all(net, test_for(meta).x(index, meta), target, meta)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def grad_cam(path: str, key: str, stamp: int, index: int, target: int, layer: str):
+    """Grad-CAM of test image `index` for class `target` at feature layer `layer`, (H, W) 0..1."""
+    from cnn_core.analysis import attribution
+
+    net, meta = model(path, key, stamp)
+    with compute.one_thread():      # small work: one thread is faster here (ui/compute.py)
+        return attribution.grad_cam(net, test_for(meta).x(index, meta), target, layer)
 
 
 @st.cache_data(max_entries=16, show_spinner="Computing gradients…")
@@ -257,18 +266,17 @@ def class_report_text(report):
 
 
 def gallery(indices, pictures, preds, classes, limit: int) -> None:
-    """Test images with their true and predicted class and the model's confidence, GALLERY_COLS a row."""
+    """Test images with their true and predicted class and the model's confidence, as many a row as fit
+    (st.columns would stack them one a row, each as wide as a phone)."""
     shown = list(indices[:limit])
     if not shown:
         st.caption("No images here.")
         return
-    cols = st.columns(GALLERY_COLS)
-    for j, i in enumerate(shown):
-        true, pred = classes[preds.y[i]], classes[preds.pred[i]]
-        cols[j % GALLERY_COLS].image(images.to_rgb(pictures[i], scale=4), width="stretch",
-                                     caption=f"#{i} · {views.md(true)} → {views.md(pred)} "
-                                             f"({preds.confidence[i]:.0%})",
-                                     alt=f"Test image {i}: a {true}, read as {pred} with "
-                                         f"{preds.confidence[i]:.0%} confidence")
+    with st.container(horizontal=True, gap="small"):
+        for i in shown:
+            true, pred = classes[preds.y[i]], classes[preds.pred[i]]
+            st.image(images.to_rgb(pictures[i], scale=4), width=GALLERY_PX,
+                     caption=f"#{i} · {views.md(true)} → {views.md(pred)} ({preds.confidence[i]:.0%})",
+                     alt=f"Test image {i}: a {true}, read as {pred} with {preds.confidence[i]:.0%} confidence")
     if len(indices) > limit:
         st.caption(f"{limit} of {len(indices)} shown.")

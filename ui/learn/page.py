@@ -6,7 +6,7 @@ import streamlit as st
 from cnn_core.runs import store
 from cnn_core.train import jobs, lessons
 from ui import nav, views
-from ui.learn import state
+from ui.learn import measures, state
 
 
 def _launch(lesson_id: str) -> None:
@@ -49,20 +49,25 @@ def _results(lesson: lessons.Lesson, runs: dict[str, store.Run | None]) -> None:
         return
     accs = lessons.accuracies(runs)
     guess = st.session_state.get(state.guess(lesson.id))
-    why = lesson.verdict(accs)
+    value, problem = measures.measured(lesson, runs)
+    why = lesson.verdict(accs, value) if problem is None else problem
     said = (f"You answered **{views.md(guess)}**: " + ("right." if guess == lesson.answer else "not this time.")
             if guess else "")
+    found = "" if value is None else f"Measured on this run: {views.md(measures.figure_text(lesson, value))}. "
     (st.success if why is None else st.warning)(
-        f"{said} The answer: **{views.md(lesson.answer)}**. "
+        f"{said} The answer: **{views.md(lesson.answer)}**. {found}"
         + ("The runs bear it out." if why is None else f"These runs do not quite: {views.md(why)}."))
     st.caption(f"**The tutorial:** {views.md(lesson.tutorial)}  \n**Try this:** {views.md(lesson.try_this)}")
     best = max((k for k in accs if accs[k] is not None), key=accs.get, default=lesson.answer)
     a, b = st.columns(2)
     with a:
-        nav.link("inspect", f"Inspect {views.md(best)}", run=runs[best].id)
+        tab = measures.TAB.get(lesson.measure.kind) if lesson.measure else None
+        nav.link("inspect", f"Inspect {views.md(best)}" + (f": its {tab} tab" if tab else ""), run=runs[best].id)
     with b:
         if len(runs) > 1:
             nav.link("compare", "Compare these runs", runs=[r.id for r in runs.values()])
+        elif lesson.measure is not None and lesson.measure.kind == "fooled":
+            nav.link("draw", "Draw a digit for it to misread", run=runs[best].id)
 
 
 st.title("Learn")
