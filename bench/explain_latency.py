@@ -29,7 +29,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from cnn_core.analysis import adversarial, attribution, dream, embedding
 from cnn_core.data import catalog
-from cnn_core.nets.architectures import ARCHITECTURES, build_model
+from cnn_core.nets.architectures import build_model
 
 BUDGET_MS = 2000.0
 DATASET = {"mlp": "mnist", "lenet": "mnist", "simple-cnn": "mnist", "deep-cnn": "mnist",
@@ -76,7 +76,7 @@ def bench(arch: str, repeats: int) -> dict:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--archs", default=",".join(ARCHITECTURES))
+    ap.add_argument("--archs", default=",".join(DATASET))
     args = ap.parse_args()
     print(f"torch {torch.__version__}, CPU, {torch.get_num_threads()} thread(s); median ms of {args.repeats}")
     cols = ("attack", "smallest", "attrib", "dream", "map", "tsne", "curve")
