@@ -46,6 +46,8 @@ bench: data
 	$(BIN)/python bench/train_speed.py
 	$(BIN)/python bench/predict_latency.py
 	$(BIN)/python bench/inspect_latency.py
+	$(BIN)/python bench/explain_latency.py
+	$(BIN)/python bench/peak_flops.py
 	$(BIN)/python bench/compare_open.py
 	$(BIN)/python bench/page_vs_cli.py
 

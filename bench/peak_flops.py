@@ -1,0 +1,118 @@
+"""How close training comes to what this CPU can do (issue 31's yardstick), in one process.
+
+  1. the machine's peak: a square matrix product (torch.mm; the best of sides 1024, 2048, 3072) in float32 and
+     in bfloat16, GFLOP/s
+  2. one training step (forward, backward, Nesterov SGD; batch 128, channels_last) of fast-cnn and the tutorial
+     nets on their dataset's shape, in float32 and under bfloat16 autocast: images/s, GFLOP/s (FLOPs counted
+     with torch.utils.flop_counter on one step) and that as a share of the peak of the precision used
+
+Whether the CPU computes bfloat16 natively (x86 avx512_bf16 or AMX, ARM bf16) is read from /proc/cpuinfo;
+without it bfloat16 is emulated and the ratio says so. Random data: speed does not depend on it. Measured here: float32 fast-cnn width 32 counts 105-109 % of torch.mm's
+float32 rate (oneDNN's convolutions outrun MKL's square product on this CPU), so "of peak" is against the
+product's rate, not the silicon's.
+
+    .venv/bin/python bench/peak_flops.py [--steps 20] [--nets fast-cnn:16,fast-cnn:32,lenet,cifar-net]
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch.utils.flop_counter import FlopCounterMode
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from cnn_core.data import catalog
+from cnn_core.nets.architectures import build_model
+
+BATCH = 128
+SHAPE = {"mnist": (1, 28, 28), "cifar10": (3, 32, 32)}
+DATASET = {"lenet": "mnist", "simple-cnn": "mnist", "deep-cnn": "mnist", "mlp": "mnist",
+           "cifar-net": "cifar10", "res-net-small": "cifar10", "res-net-deep": "cifar10", "fast-cnn": "cifar10"}
+
+
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags (x86 'flags', ARM 'Features'); empty where /proc/cpuinfo is not there."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return set()
+    for line in text.splitlines():
+        if line.startswith(("flags", "Features")):
+            return set(line.split(":", 1)[1].split())
+    return set()
+
+
+def native_bf16(flags: set[str]) -> str | None:
+    """The flag that says the CPU computes bfloat16 itself, or None."""
+    return next((f for f in ("amx_bf16", "avx512_bf16", "bf16") if f in flags), None)
+
+
+def gemm_gflops(dtype: torch.dtype, n: int = 2048, seconds: float = 2.0) -> float:
+    a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
+    torch.mm(a, b)
+    done, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        torch.mm(a, b)
+        done += 1
+    return 2 * n ** 3 * done / (time.perf_counter() - t0) / 1e9
+
+
+def _step(model, opt, x, y, bf16: bool) -> None:
+    with torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else contextlib.nullcontext():
+        loss = F.cross_entropy(model(x), y)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+
+
+def train_speed(arch: str, width: int | None, bf16: bool, steps: int) -> tuple[float, float]:
+    """(images/s, FLOPs per image) of training steps at batch 128."""
+    shape = SHAPE[DATASET[arch]]
+    torch.manual_seed(0)
+    params = {"width": width} if width else {}
+    classes = len(catalog.get_info(DATASET[arch]).classes)
+    model = build_model(arch, shape, classes, params).to(memory_format=torch.channels_last).train()
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, nesterov=True)
+    x = torch.randn(BATCH, *shape).to(memory_format=torch.channels_last)
+    y = torch.randint(0, classes, (BATCH,))
+    with FlopCounterMode(display=False) as counter:
+        _step(model, opt, x, y, False)                     # FLOPs of the float32 step: the same maths in bf16
+    flops = counter.get_total_flops() / BATCH
+    for _ in range(3):
+        _step(model, opt, x, y, bf16)                      # warm-up: oneDNN builds its kernels
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        _step(model, opt, x, y, bf16)
+    return BATCH * steps / (time.perf_counter() - t0), flops
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--nets", default="fast-cnn:16,fast-cnn:32,lenet,cifar-net")
+    args = ap.parse_args()
+    flags = cpu_flags()
+    native = native_bf16(flags)
+    peak32, peak16 = (max(gemm_gflops(dtype, n, 1.0) for n in (1024, 2048, 3072))
+                      for dtype in (torch.float32, torch.bfloat16))
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s); bfloat16 "
+          + (f"native ({native})" if native else "not native here: emulated"))
+    print(f"peak (mm, the best of 1024, 2048, 3072): float32 {peak32:.0f} GFLOP/s, bfloat16 {peak16:.0f} GFLOP/s ({peak16 / peak32:.2f}x)\n")
+    print(f"{'net':<14}{'FLOPs/img':>11}{'fp32 img/s':>12}{'GFLOP/s':>9}{'of peak':>9}"
+          f"{'bf16 img/s':>12}{'GFLOP/s':>9}{'of peak':>9}{'bf16/fp32':>11}")
+    for spec in args.nets.split(","):
+        arch, _, width = spec.partition(":")
+        fp32, flops = train_speed(arch, int(width) if width else None, False, args.steps)
+        bf16, _ = train_speed(arch, int(width) if width else None, True, args.steps)
+        g32, g16 = fp32 * flops / 1e9, bf16 * flops / 1e9
+        print(f"{spec:<14}{flops / 1e6:>10.1f}M{fp32:>12,.0f}{g32:>9.0f}{g32 / peak32:>9.0%}"
+              f"{bf16:>12,.0f}{g16:>9.0f}{g16 / peak16:>9.0%}{bf16 / fp32:>10.2f}x")
+
+
+if __name__ == "__main__":
+    main()
