@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-from browserkit import SHOTS, chromium_page, dashboard_server, idle, select, train_runs
+from browserkit import SHOTS, chromium_page, idle, select
 
 from cnn_core.analysis import attribution
 
@@ -23,18 +23,14 @@ SIZE = re.compile(r"largest pixel change ([\d.]+) = ")
 
 
 @pytest.fixture(scope="module")
-def runs(small_data_dir, tmp_path_factory) -> dict[str, Path]:
+def runs(inspect_runs) -> dict[str, Path]:
     """lenet on mnist (2 epochs) and cifar-net on cifar2 (1 epoch: colour pictures, 1/255 budgets)."""
-    configs = {"explain me": dict(dataset="mnist", arch="lenet", val_size=100, epochs=2, batch_size=32, lr=0.05),
-               "colour": dict(dataset="cifar2", arch="cifar-net", val_size=20, epochs=1, batch_size=16, lr=0.05)}
-    return train_runs(small_data_dir, tmp_path_factory.mktemp("explain-runs"), configs)
+    return inspect_runs
 
 
 @pytest.fixture(scope="module")
-def server(small_data_dir, runs, tmp_path_factory):
-    with dashboard_server(small_data_dir, runs["colour"].parent, tmp_path_factory.mktemp("explain-log"),
-                          CNN_MAX_JOBS="1") as base:
-        yield base
+def server(inspect_server):
+    return inspect_server
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +75,7 @@ def _budget(panel) -> float:
 def test_fool_it_changes_the_answer_within_the_budget(server, runs, page):
     """Fool it: the budget moved to its largest value makes the model give another answer, the change shown
     no larger than the budget; Smallest change finds a smaller budget that still fools it."""
-    panel = _open(page, server, runs["explain me"], "Fool it")
+    panel = _open(page, server, runs["inspect me"], "Fool it")
     panel.get_by_text("After:", exact=True).wait_for()
     slider = panel.get_by_role("slider").first
     slider.focus()
@@ -106,7 +102,7 @@ def test_robustness_curve_starts_at_the_clean_accuracy(server, runs, page):
     """The robustness button shows a progress bar and a Cancel button, which stops it (the button is back,
     no chart); then, on 100 images, it draws accuracy against the budget; its value at budget 0 is the
     clean accuracy the sentence under it states, and the curve never rises."""
-    panel = _open(page, server, runs["explain me"], "Fool it")
+    panel = _open(page, server, runs["inspect me"], "Fool it")
     panel.get_by_role("button", name=re.compile("Robustness curve on 200 test images")).click()
     panel.get_by_role("progressbar").wait_for()
     panel.get_by_role("button", name="Cancel").click()
@@ -132,7 +128,7 @@ def test_robustness_curve_starts_at_the_clean_accuracy(server, runs, page):
 def test_attribution_shows_four_maps_with_their_captions(server, runs, page):
     """Attribution: four maps over the picture (saliency, integrated gradients, occlusion, Grad-CAM), each
     with its one line; the two signed maps on a colour scale centred at 0."""
-    panel = _open(page, server, runs["explain me"], "Attribution")
+    panel = _open(page, server, runs["inspect me"], "Attribution")
     for line in attribution.METHODS.values():
         panel.get_by_text(line, exact=False).wait_for()
     maps = page.evaluate("""() => Array.from(document.querySelectorAll('.js-plotly-plot'))
@@ -167,7 +163,7 @@ def test_a_click_on_a_confusion_cell_opens_its_pictures(server, runs, page):
     """Confusion: a mouse click on the cell (true 3, predicted 5) sets both boxes and the gallery header to
     that pair; a click near another cell's corner opens that one; a cell clicked before opens again; the
     same on a 400 px phone, where the cells are narrow."""
-    panel = _open(page, server, runs["explain me"], "Confusion")
+    panel = _open(page, server, runs["inspect me"], "Confusion")
     panel.get_by_text(re.compile(r"^True \d, predicted \d:")).first.wait_for()
     started = time.monotonic()
     _click_cell(page, panel, 3, 5)

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from browserkit import SHOTS, chromium_page, dashboard_server, idle, train_runs
+from browserkit import SHOTS, chromium_page, idle
 
 from ui.inspector import tabs
 
@@ -19,12 +19,8 @@ TABS = tuple(name for name in tabs.TABS if name not in tabs.ASKS_FIRST)   # ever
 VISUAL = ".js-plotly-plot, [data-testid='stImage'] img"
 
 @pytest.fixture(scope="module")
-def trained_runs(small_data_dir, tmp_path_factory) -> dict[str, Path]:
-    """Runs trained by the real engine in one folder: lenet on mnist (2 epochs: snapshots 0, 1, 2) and
-    cifar-net on cifar2 (colour input, 1 epoch)."""
-    configs = {"inspect me": dict(dataset="mnist", arch="lenet", val_size=100, epochs=2, batch_size=32, lr=0.05),
-               "colour": dict(dataset="cifar2", arch="cifar-net", val_size=20, epochs=1, batch_size=16, lr=0.05)}
-    return train_runs(small_data_dir, tmp_path_factory.mktemp("inspect-browser-runs"), configs)
+def trained_runs(inspect_runs) -> dict[str, Path]:
+    return inspect_runs
 
 
 @pytest.fixture(scope="module")
@@ -33,11 +29,8 @@ def trained_run(trained_runs) -> Path:
 
 
 @pytest.fixture(scope="module")
-def server(small_data_dir, trained_runs, tmp_path_factory):
-    """A dashboard server on a free port over the trained runs' folder; yields its base url."""
-    with dashboard_server(small_data_dir, trained_runs["colour"].parent, tmp_path_factory.mktemp("inspect-log"),
-                          CNN_MAX_JOBS="1") as base:
-        yield base
+def server(inspect_server):
+    return inspect_server
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from browserkit import SHOTS, chromium_page, dashboard_server, idle, train_runs
+from browserkit import SHOTS, chromium_page, idle
 
 CLASSES = [str(d) for d in range(10)]
 KNN = re.compile(r"5 nearest neighbours agree \d+%")
@@ -34,17 +34,14 @@ DOT_JS = """() => { const el = """ + FIND + """;
 
 
 @pytest.fixture(scope="module")
-def trained_run(small_data_dir, tmp_path_factory) -> Path:
+def trained_run(inspect_runs) -> Path:
     """lenet on the small mnist, 2 epochs: snapshots at epochs 0, 1 and 2."""
-    configs = {"map me": dict(dataset="mnist", arch="lenet", val_size=100, epochs=2, batch_size=32, lr=0.05)}
-    return train_runs(small_data_dir, tmp_path_factory.mktemp("maps-browser-runs"), configs)["map me"]
+    return inspect_runs["inspect me"]
 
 
 @pytest.fixture(scope="module")
-def server(small_data_dir, trained_run, tmp_path_factory):
-    with dashboard_server(small_data_dir, trained_run.parent, tmp_path_factory.mktemp("maps-log"),
-                          CNN_MAX_JOBS="1") as base:
-        yield base
+def server(inspect_server):
+    return inspect_server
 
 
 @pytest.fixture(scope="module")
