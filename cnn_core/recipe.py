@@ -228,8 +228,10 @@ def prep(x: torch.Tensor) -> torch.Tensor:
 
 
 def autocast(device: torch.device, amp: bool):
-    """bfloat16 autocast where mixed precision is asked for (CUDA), else nothing."""
-    return torch.autocast("cuda", dtype=torch.bfloat16) if amp and device.type == "cuda" else nullcontext()
+    """bfloat16 autocast where mixed precision is asked for (CUDA, or a CPU: the run's check allows it on CPUs
+    that compute bfloat16 natively), else nothing. The weights stay float32; the loss is taken in float32."""
+    return torch.autocast(device.type, dtype=torch.bfloat16) if amp and device.type in ("cuda", "cpu") \
+        else nullcontext()
 
 
 def make_loss(run: dict) -> nn.Module:
@@ -240,7 +242,7 @@ def make_loss(run: dict) -> nn.Module:
 def train_step(net: nn.Module, x: torch.Tensor, y: torch.Tensor, loss_fn, optimizer: torch.optim.Optimizer,
                schedule, run: dict, weight: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
     """One step on a batch x (B, C, H, W), y (B,): forward (in bfloat16 where the run asks for mixed
-    precision on a GPU), loss, backward, the optimizer's and the schedule's step. `weight` scales the loss
+    precision), loss, backward, the optimizer's and the schedule's step. `weight` scales the loss
     before backward (several processes: each one's share). Returns the loss and the logits (B, classes),
     detached."""
     with autocast(x.device, run["amp"]):

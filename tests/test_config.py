@@ -48,9 +48,16 @@ def test_batch_larger_than_dataset():
     assert "larger than the 500 training images" in errors["batch_size"]
 
 
-def test_mixed_precision_needs_cuda():
-    """amp on a CPU device is refused with a reason."""
-    assert "CUDA" in TrainConfig(device="cpu", amp=True).validate()["amp"]
+def test_mixed_precision_on_a_cpu_follows_its_bfloat16(monkeypatch):
+    """amp on the CPU is accepted where the CPU computes bfloat16 natively (this machine: avx512_bf16) and
+    refused, with the reason, where it would be emulated. The second CPU is not here: its answer is given."""
+    from cnn_core.core import devices
+
+    native, _ = devices.cpu_bf16()
+    assert ("amp" in TrainConfig(device="cpu", amp=True).validate()) is (not native)
+    monkeypatch.setattr(devices, "cpu_bf16", lambda: (False, "this CPU has no native bfloat16 (...)"))
+    assert TrainConfig(device="cpu", amp=True).validate()["amp"] == \
+        "mixed precision on this CPU is refused: this CPU has no native bfloat16 (...)"
 
 
 def test_every_error_reported_at_once():

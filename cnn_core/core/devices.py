@@ -69,3 +69,31 @@ def describe_device(name: str = "auto") -> DeviceInfo:
     if device.type == "mps":
         return DeviceInfo("mps", "MPS", "Apple MPS")
     return DeviceInfo("cpu", "CPU", f"CPU ({torch.get_num_threads()} threads)")
+
+
+# ---- bfloat16 on the CPU ------------------------------------------------------------------------------
+BF16_FLAGS = ("amx_bf16", "avx512_bf16", "bf16")    # x86 AMX, x86 AVX-512 BF16, ARM (Features: bf16)
+
+
+def bf16_flag(cpuinfo: str) -> str | None:
+    """The flag in /proc/cpuinfo's text that says the CPU computes bfloat16 itself (x86 'flags', ARM
+    'Features'), or None."""
+    for line in cpuinfo.splitlines():
+        if line.startswith(("flags", "Features")):
+            found = set(line.partition(":")[2].split())
+            return next((f for f in BF16_FLAGS if f in found), None)
+    return None
+
+
+def cpu_bf16() -> tuple[bool, str]:
+    """(whether this CPU computes bfloat16 natively, why, in words). Without it bfloat16 is emulated: slower
+    than float32, so mixed precision on the CPU is refused there."""
+    try:
+        text = open("/proc/cpuinfo", encoding="utf-8", errors="replace").read()
+    except OSError:
+        return False, "this system does not say whether its CPU computes bfloat16 (no /proc/cpuinfo)"
+    flag = bf16_flag(text)
+    if flag:
+        return True, f"this CPU computes bfloat16 natively ({flag})"
+    return False, ("this CPU has no native bfloat16 (no avx512_bf16, AMX or ARM bf16): it would be emulated, "
+                   "slower than float32")

@@ -278,11 +278,11 @@ _TRAIN = '''def main():
             loss_sum += loss.item() * len(y)
             correct += (logits.argmax(1) == y).sum().item()
             seen += len(y)
-        val_loss, val_acc = evaluate(model, val_x, val_y, mirror=bool(RUN["tta"]))
+        val_loss, val_acc = evaluate(model, val_x, val_y, amp=bool(RUN["amp"]), mirror=bool(RUN["tta"]))
         print(json.dumps({"epoch": epoch, "train_loss": loss_sum / seen, "train_acc": correct / seen,
                           "val_loss": val_loss, "val_acc": val_acc, "seconds": round(time.time() - t0, 2)}),
               flush=True)
-    test_loss, test_acc = evaluate(model, test_x, test_y, mirror=bool(RUN["tta"]))
+    test_loss, test_acc = evaluate(model, test_x, test_y, amp=bool(RUN["amp"]), mirror=bool(RUN["tta"]))
     print(json.dumps({"test_loss": test_loss, "test_acc": test_acc}), flush=True)
 
 
