@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
@@ -89,7 +90,7 @@ def cpu_bf16() -> tuple[bool, str]:
     """(whether this CPU computes bfloat16 natively, why, in words). Without it bfloat16 is emulated: slower
     than float32, so mixed precision on the CPU is refused there."""
     try:
-        text = open("/proc/cpuinfo", encoding="utf-8", errors="replace").read()
+        text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
     except OSError:
         return False, "this system does not say whether its CPU computes bfloat16 (no /proc/cpuinfo)"
     flag = bf16_flag(text)
