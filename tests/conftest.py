@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from datagen import write_cifar_dataset, write_idx_dataset  # noqa: E402
+from datagen import write_cifar_dataset, write_idx_dataset
 
 ARTIFACTS = ROOT / "artifacts"   # screenshots and other files a person looks at after the run
 
@@ -44,3 +44,16 @@ def _isolated_env(small_data_dir, tmp_path, monkeypatch):
 @pytest.fixture
 def runs_dir(tmp_path) -> Path:
     return Path(os.environ["CNN_RUNS_DIR"])
+
+
+@pytest.fixture
+def real_mnist(monkeypatch) -> Path:
+    """The project's real MNIST subset (`make data`) as the data folder instead of the generated digits;
+    skipped, with the reason, where it is not prepared."""
+    from cnn_core.data import catalog
+
+    real = Path(__file__).resolve().parent.parent / "data"
+    if catalog.dataset_status("mnist", real).state == "missing":
+        pytest.skip(f"the real MNIST subset is not prepared in {real} (`make data` or `make test` prepares it)")
+    monkeypatch.setenv("CNN_DATA_DIR", str(real))
+    return real

@@ -14,13 +14,11 @@ import torch
 
 from cnn_core.config import TrainConfig
 from cnn_core.core import devices
-from cnn_core.data import catalog
 from cnn_core.export import standalone
 from cnn_core.runs import checkpoints, metrics_log, store
 from cnn_core.train.engine import run_training
 
 ROOT = Path(__file__).resolve().parent.parent
-REAL = ROOT / "data"
 NATIVE, WHY = devices.cpu_bf16()
 needs_native = pytest.mark.skipif(not NATIVE, reason=f"bfloat16 on this CPU: {WHY}")
 
@@ -32,14 +30,6 @@ def test_the_flags_that_mean_native_bfloat16():
     assert devices.bf16_flag("Features\t: fp asimd sve bf16 i8mm\n") == "bf16"
     assert devices.bf16_flag("flags\t\t: fpu sse2 avx2 avx512f avx512bw\n") is None
     assert devices.bf16_flag("") is None
-
-
-@pytest.fixture
-def real_mnist(monkeypatch) -> Path:
-    if catalog.dataset_status("mnist", REAL).state == "missing":
-        pytest.skip(f"the real MNIST subset is not prepared in {REAL} (`make data`)")
-    monkeypatch.setenv("CNN_DATA_DIR", str(REAL))
-    return REAL
 
 
 def _epochs(path: Path) -> list[dict]:

@@ -26,18 +26,13 @@ from cnn_core.analysis import (
 )
 from cnn_core.analysis.predict import BUNDLED_MNIST, load_model
 from cnn_core.cli import entry
-from cnn_core.data import catalog
 
 ROOT = Path(__file__).resolve().parent.parent
-REAL_DATA = ROOT / "data"          # the autouse fixture points CNN_DATA_DIR at generated digits: not these
 
 
 @pytest.fixture
-def real(monkeypatch):
+def real(real_mnist):
     """The bundled model and the real MNIST test digits (as `make data` prepares them)."""
-    if catalog.dataset_status("mnist", data_dir=REAL_DATA).state == "missing":
-        pytest.skip(f"real MNIST is not prepared in {REAL_DATA} (`make data` or `make test` prepares it)")
-    monkeypatch.setenv("CNN_DATA_DIR", str(REAL_DATA))
     model, meta = load_model(BUNDLED_MNIST)
     return model, meta, inspection.load_test_set("mnist")
 
@@ -59,7 +54,7 @@ def test_pgd_fools_nine_in_ten_digits_within_0_3_from_the_shell(real, tmp_path):
     starts at the clean accuracy and never rises; --image N writes the picture, the change and the result."""
     proc = subprocess.run([sys.executable, "-m", "cnn_core", "explain", str(BUNDLED_MNIST), "adversarial",
                            "--image", "3", "--out", str(tmp_path), "--json"], cwd=ROOT, capture_output=True,
-                          text=True, timeout=300, check=False, env={**_env(), "CNN_DATA_DIR": str(REAL_DATA)})
+                          text=True, timeout=300, check=False, env=dict(os.environ))   # real_mnist set CNN_DATA_DIR
     assert proc.returncode == 0, proc.stderr
     got = json.loads(proc.stdout)
     assert got["n"] == 100 and got["max_eps"] == pytest.approx(0.3)
@@ -72,10 +67,6 @@ def test_pgd_fools_nine_in_ten_digits_within_0_3_from_the_shell(real, tmp_path):
     for part in ("original", "change", "changed"):
         with Image.open(tmp_path / f"adversarial-3-{part}.png") as im:
             assert im.size == (112, 112)
-
-
-def _env() -> dict:
-    return dict(os.environ)
 
 
 def test_an_attack_stays_in_its_budget_and_a_target_is_reached(real):

@@ -20,7 +20,6 @@ from cnn_core import config as config_module
 from cnn_core import recipe
 from cnn_core.cli.entry import main
 from cnn_core.config import TrainConfig
-from cnn_core.data import catalog
 from cnn_core.export import standalone
 from cnn_core.nets.architectures import build_model
 from cnn_core.runs import checkpoints, metrics_log, store
@@ -28,18 +27,8 @@ from cnn_core.train import trainer
 from cnn_core.train.engine import run_training
 
 ROOT = Path(__file__).resolve().parent.parent
-REAL = ROOT / "data"                 # `make data`: the real MNIST subset (7,714 training images here)
 # LeNet's defaults (SGD 0.03, momentum 0.9, cosine, batch 64), one epoch: default reaches 95.9% validation.
 RUN = dict(dataset="mnist", arch="lenet", epochs=1, seed=0)
-
-
-@pytest.fixture
-def real_mnist(monkeypatch) -> Path:
-    """The real MNIST subset as the data folder; skipped, with the reason, where it is not prepared."""
-    if catalog.dataset_status("mnist", REAL).state == "missing":
-        pytest.skip(f"the real MNIST subset is not prepared in {REAL} (`make data`)")
-    monkeypatch.setenv("CNN_DATA_DIR", str(REAL))
-    return REAL
 
 
 def _train(**overrides) -> tuple[store.Run, Path]:

@@ -1,5 +1,5 @@
 """Torch work that a page runs in the server process (an attack, a robustness curve, a lesson's measure), on
-one torch thread.
+one torch thread; and such results kept when a progress bar drawn outside the work rules out st.cache_data.
 
 The server's torch uses both cores (2 threads). For small work (one 28x28 picture, a few hundred) each op then
 waits for the other core, and on a busy 2-core machine (a training run beside it, the usual case) that cost far
@@ -32,3 +32,23 @@ def one_thread():
             yield
         finally:
             torch.set_num_threads(_DEFAULT[0])
+
+
+# Results a page computed with a progress bar of its own (a robustness curve): kept per process by a key the
+# caller names (its weights file and mtime, n, method). Not st.cache_data: it replays what a cached call drew,
+# and a bar drawn outside the call and moved inside it raised CacheReplayClosureError on the second use.
+_KEPT: dict[tuple, object] = {}
+KEEP_AT_MOST = 64
+
+
+def kept(key: tuple):
+    """What keep() stored under `key`, or None."""
+    return _KEPT.get(key)
+
+
+def keep(key: tuple, value):
+    """Store `value` under `key` (the oldest goes past KEEP_AT_MOST); returns it."""
+    while len(_KEPT) >= KEEP_AT_MOST:
+        _KEPT.pop(next(iter(_KEPT)), None)
+    _KEPT[key] = value
+    return value

@@ -27,7 +27,7 @@ from captum.attr import (
 )
 from torch import nn
 
-from cnn_core.analysis.inspection import _batch1, default_cam_layer, feature_layers
+from cnn_core.analysis.inspection import batch_of_one, default_cam_layer, feature_layers
 
 METHODS = {
     "saliency": "where a tiny change to a pixel moves the class score most (the gradient's size)",
@@ -62,7 +62,7 @@ def _signed(t: torch.Tensor) -> np.ndarray:
 
 def gradient_saliency(model: nn.Module, x: torch.Tensor, target: int) -> np.ndarray:
     """|dScore/dPixel|, the largest over channels, for one normalized image: (H, W) scaled to 0..1."""
-    xb = _batch1(x, model, target).requires_grad_(True)   # else captum warns that it switched gradients on
+    xb = batch_of_one(x, model, target).requires_grad_(True)   # else captum warns that it switched gradients on
     grad = Saliency(model).attribute(xb, target=target, abs=True)            # (1, C, H, W)
     return _unit(grad[0].amax(0))
 
@@ -70,7 +70,7 @@ def gradient_saliency(model: nn.Module, x: torch.Tensor, target: int) -> np.ndar
 def integrated_gradients(model: nn.Module, x: torch.Tensor, target: int, meta: dict,
                          steps: int = IG_STEPS) -> np.ndarray:
     """Integrated gradients from a black picture, summed over channels: (H, W) in -1..1."""
-    xb = _batch1(x, model, target).requires_grad_(True)
+    xb = batch_of_one(x, model, target).requires_grad_(True)
     attr = IntegratedGradients(model).attribute(xb, _black(meta, xb), target=target, n_steps=steps,
                                                 internal_batch_size=steps)
     return _signed(attr[0].sum(0))
@@ -79,7 +79,7 @@ def integrated_gradients(model: nn.Module, x: torch.Tensor, target: int, meta: d
 def occlusion(model: nn.Module, x: torch.Tensor, target: int, meta: dict) -> np.ndarray:
     """The class score's drop with a grey-out square (a sixth of the side, half-overlapping) at each place,
     summed over channels: (H, W) in -1..1. Grey is the training mean, 0 once normalized."""
-    xb = _batch1(x, model, target)
+    xb = batch_of_one(x, model, target)
     side = max(2, xb.shape[-1] // 7)
     attr = Occlusion(model).attribute(xb, sliding_window_shapes=(xb.shape[1], side, side),
                                       strides=(xb.shape[1], max(1, side // 2), max(1, side // 2)),
@@ -94,7 +94,7 @@ def grad_cam(model: nn.Module, x: torch.Tensor, target: int, layer: str | None =
     named = dict(feature_layers(model))
     if layer not in named:
         raise ValueError(f"no feature layer {layer!r} for Grad-CAM; choose one of: {', '.join(named) or 'none'}")
-    xb = _batch1(x, model, target)
+    xb = batch_of_one(x, model, target)
     # captum hooks the layer for every caller: a private copy keeps other sessions' passes out of it
     own = copy.deepcopy(model)
     module = dict(feature_layers(own))[layer]

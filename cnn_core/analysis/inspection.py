@@ -299,7 +299,7 @@ def feature_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
     return out
 
 
-def _batch1(x: torch.Tensor, model: nn.Module, target: int | None = None) -> torch.Tensor:
+def batch_of_one(x: torch.Tensor, model: nn.Module, target: int | None = None) -> torch.Tensor:
     """One image as a (1, C, H, W) float batch on the model's device, detached from the caller's tensor."""
     x = x.unsqueeze(0) if x.dim() == 3 else x                     # (1, C, H, W)
     if x.shape[0] != 1:
@@ -314,7 +314,7 @@ def extract_feature_maps(model: nn.Module, x: torch.Tensor) -> tuple[list[Featur
     """Every feature layer's output for one normalized image (C, H, W), and the class probabilities (K,)."""
     layers = feature_layers(model)
     with torch.no_grad(), recording(layers, {}) as outputs:
-        probs = torch.softmax(model(_batch1(x, model)).float(), dim=1)[0]   # (K,)
+        probs = torch.softmax(model(batch_of_one(x, model)).float(), dim=1)[0]   # (K,)
     maps = [FeatureMap(name, type(m).__name__, outputs[name][0].float().cpu().numpy().copy())
             for name, m in layers if name in outputs]
     return maps, probs.cpu().numpy()
@@ -339,7 +339,7 @@ def map_sizes(model: nn.Module, x: torch.Tensor) -> dict[str, tuple[int, int]]:
     Grad-CAM at that layer is computed on before it is upsampled to the picture."""
     layers = feature_layers(model)
     with torch.no_grad(), recording(layers, {}) as outputs:
-        model(_batch1(x, model))
+        model(batch_of_one(x, model))
     return {name: tuple(outputs[name].shape[-2:]) for name, _ in layers
             if name in outputs and outputs[name].dim() == 4}
 

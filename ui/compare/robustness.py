@@ -19,37 +19,27 @@ N = 200              # test images per run: about 5 s of PGD per MNIST run on on
 METHOD = "pgd"
 
 
-_CURVES: dict[tuple, object] = {}      # (run folder, best.pt's mtime, n, method) -> Robustness, this process
-_KEPT = 64
-
-
 def curve(path: str, mtime: float, n: int, method: str, progress=None):
     """The robustness of a run's best weights on the first n test images of its dataset (adversarial.Robustness),
-    kept by run folder, best.pt's mtime, n and method. Not st.cache_data: it replays what a cached call drew,
-    and the progress bar this call moves was drawn outside it (a second use raised CacheReplayClosureError).
+    kept by run folder, best.pt's mtime, n and method (compute.keep: the progress bar is drawn outside).
     ValueError (for a person) when the run's test set is not here or does not fit its model."""
     from cnn_core.analysis import adversarial, inspection, predict
 
-    key = (path, mtime, n, method)
-    if key in _CURVES:
-        return _CURVES[key]
+    key = ("compare-curve", path, mtime, n, method)
+    if (found := compute.kept(key)) is not None:
+        return found
     model, meta = predict.load_model(Path(path), which="best")
     test = inspection.load_test_set(meta.get("dataset"))
     inspection.check_fits(test, meta)
     n = min(n, len(test.y))
     with compute.one_thread():
         found = adversarial.robustness(model, meta, test.images[:n], test.y[:n], method=method, progress=progress)
-    while len(_CURVES) >= _KEPT:
-        _CURVES.pop(next(iter(_CURVES)), None)
-    _CURVES[key] = found
-    return found
+    return compute.keep(key, found)
 
 
-def median_budget(found) -> float:
-    """The budget that fools half of the images the run read right at first: the median of their smallest
-    fooling budgets (inf where no budget fooled it, so inf when most held out)."""
-    right = found.min_eps[found.min_eps > 0]
-    return float(np.median(right)) if len(right) else float("nan")
+def _median(found) -> float:
+    """The run's median fooling budget for ranking: inf where fewer than half fell within the budgets."""
+    return found.median_eps if found.median_eps is not None else float("inf")
 
 
 def _budget_text(eps: float, largest: float) -> str:
@@ -74,8 +64,8 @@ def verdict(curves: dict[str, object]) -> str:
     """Which run is hardest to fool, in words: the largest median fooling budget; between equal medians (the
     budgets are a grid), the higher accuracy over the whole curve."""
     largest = max(max(found.budgets) for found in curves.values())
-    ranked = sorted(((median_budget(found), float(np.mean(found.accuracy)), label) for label, found in curves.items()
-                     if not np.isnan(median_budget(found))), reverse=True)
+    ranked = sorted(((_median(found), float(np.mean(found.accuracy)), label) for label, found in curves.items()
+                     if (found.min_eps > 0).any()), reverse=True)
     if not ranked:
         return "No run read any of these test images right, so none could be fooled."
     (top, top_mean, first), *rest = ranked

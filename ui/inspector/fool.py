@@ -31,25 +31,9 @@ def attack(path: str, key: str, stamp: int, index: int, eps: float, method: str,
         return adversarial.attack_one(net, meta, image, eps, method, target)
 
 
-class _NotComputed(LookupError):
-    """No curve is cached for these arguments (st.cache_data keeps nothing of a call that raised)."""
-
-
-@st.cache_data(max_entries=32, show_spinner=False)
-def _curves(path: str, key: str, stamp: int, n: int, method: str, _curve=None):
-    """The robustness curves' cache: a call with `_curve` stores it, one without finds it or raises
-    _NotComputed. The curve is computed outside: its progress bar must not be replayed from a cache."""
-    if _curve is None:
-        raise _NotComputed
-    return _curve
-
-
 def cached_curve(stamp_args: tuple, n: int, method: str):
     """The adversarial.Robustness already computed for these weights, n and method (by anyone), or None."""
-    try:
-        return _curves(*stamp_args, n, method)
-    except _NotComputed:
-        return None
+    return compute.kept(("inspect-curve", *stamp_args, n, method))
 
 
 def compute_curve(stamp_args: tuple, n: int, method: str, progress):
@@ -67,7 +51,7 @@ def compute_curve(stamp_args: tuple, n: int, method: str, progress):
     with compute.one_thread():
         curve = adversarial.robustness(net, meta, test.images[pick], test.y[pick], method=method,
                                        progress=progress)
-    return _curves(*stamp_args, n, method, _curve=curve)
+    return compute.keep(("inspect-curve", *stamp_args, n, method), curve)
 
 
 # ---- the view ----------------------------------------------------------------------------------------------
@@ -207,7 +191,8 @@ def _draw_curve(curve, colour: bool) -> None:
     right = round(s["clean_acc"] * s["n"])
     words = (f"With no change, **{s['clean_acc']:.1%}** of these {s['n']} test images are read right ({right}). ")
     if s["median_eps"] is None:
-        words += f"No change up to {size_text(s['max_eps'], colour)} fooled any of them."
+        words += (f"{s['flipped']} of those {right} were fooled within {size_text(s['max_eps'], colour)}: fewer "
+                  "than half, so there is no median fooling budget within the budgets tried.")
     else:
         words += (f"{s['flipped']} of those {right} were fooled within {s['max_eps']:.3f}; half of them by a change "
                   f"of {size_text(s['median_eps'], colour)} or less, the **median fooling budget**. "

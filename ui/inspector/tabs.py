@@ -12,7 +12,7 @@ import streamlit as st
 from cnn_core.analysis import inspection
 from ui import views
 from ui.figures import CONFIG, images
-from ui.inspector import state
+from ui.inspector import maps, state
 from ui.inspector import widgets as iw
 from ui.inspector.fool import fool_it
 
@@ -267,9 +267,6 @@ def classify_many(ctx: Context) -> None:
 
     own_data.classify_many(ctx.net, ctx.meta, state.MANY, state.many)
 
-
-# Class map and Dreams: views across the saved epochs, in a module of their own (it imports no tabs)
-from ui.inspector import maps
 
 TABS = {"Filters": filters, "Feature maps": feature_maps, "Confusion": confusion, "Mistakes": mistakes,
         "Attribution": attributions, "Fool it": fool_it, "Histograms": histograms, "Class map": maps.class_map_view,

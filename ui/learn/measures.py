@@ -14,23 +14,17 @@ from ui import compute
 TAB = {"fooled": "Fool it", "separate": "Class map"}      # the Inspect tab that shows each figure at work
 
 
-@st.cache_data(max_entries=32, show_spinner="Attacking the run on test digits: how small a change fools it…")
-def _fooled(path: str, mtime: float, n: int) -> float:
+SPINNER = {"fooled": "Attacking the run on test digits: how small a change fools it…",
+           "separate": "Measuring how far apart the classes lie, before and after training…"}
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def _measure(kind: str, path: str, mtime: float, n: int) -> float:
+    """explain.MEASURES[kind] on the run at `path`, on one thread; cached by best.pt's mtime."""
     from cnn_core.analysis import explain
 
     with compute.one_thread():
-        return explain.fooled_figure(Path(path), n)
-
-
-@st.cache_data(max_entries=32, show_spinner="Measuring how far apart the classes lie, before and after training…")
-def _separate(path: str, mtime: float, n: int) -> float:
-    from cnn_core.analysis import explain
-
-    with compute.one_thread():
-        return explain.separate_figure(Path(path), n)
-
-
-_MEASURE = {"fooled": _fooled, "separate": _separate}
+        return explain.MEASURES[kind](Path(path), n)
 
 
 def measured(lesson: lessons.Lesson, runs: dict[str, store.Run | None]) -> tuple[float | None, str | None]:
@@ -43,7 +37,8 @@ def measured(lesson: lessons.Lesson, runs: dict[str, store.Run | None]) -> tuple
         return None, None
     try:
         best = Path(run.path) / store.BEST
-        return _MEASURE[lesson.measure.kind](str(run.path), best.stat().st_mtime, lesson.measure.n), None
+        with st.spinner(SPINNER[lesson.measure.kind]):
+            return _measure(lesson.measure.kind, str(run.path), best.stat().st_mtime, lesson.measure.n), None
     except (ValueError, OSError) as exc:        # no best.pt, the test set gone, a checkpoint that does not load
         return None, str(exc)
 
