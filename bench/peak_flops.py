@@ -5,19 +5,23 @@
   2. one training step (forward, backward, Nesterov SGD; batch 128, channels_last) of fast-cnn and the tutorial
      nets on their dataset's shape, in float32 and under bfloat16 autocast: images/s, GFLOP/s (FLOPs counted
      with torch.utils.flop_counter on one step) and that as a share of the peak of the precision used
+  3. the engine itself (`cnn_core.train.engine`, as `python -m cnn_core train` runs it: the real dataset,
+     shuffling, augmentation off, logging) over `--engine-batches` batches of 128 in each precision: its
+     images/s and share of the peak, where the dataset is prepared
 
 Whether the CPU computes bfloat16 natively (x86 avx512_bf16 or AMX, ARM bf16) is read from /proc/cpuinfo;
 without it bfloat16 is emulated and the ratio says so. Random data: speed does not depend on it. Measured here: float32 fast-cnn width 32 counts 105-109 % of torch.mm's
 float32 rate (oneDNN's convolutions outrun MKL's square product on this CPU), so "of peak" is against the
 product's rate, not the silicon's.
 
-    .venv/bin/python bench/peak_flops.py [--steps 20] [--nets fast-cnn:16,fast-cnn:32,lenet,cifar-net]
+    .venv/bin/python bench/peak_flops.py [--steps 20] [--engine-batches 60] [--nets fast-cnn:16,fast-cnn:32,lenet,cifar-net]
 """
 from __future__ import annotations
 
 import argparse
 import contextlib
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -26,30 +30,17 @@ import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from cnn_core.config import TrainConfig
+from cnn_core.core import devices
 from cnn_core.data import catalog
 from cnn_core.nets.architectures import build_model
+from cnn_core.runs import store
+from cnn_core.train import engine
 
 BATCH = 128
 SHAPE = {"mnist": (1, 28, 28), "cifar10": (3, 32, 32)}
 DATASET = {"lenet": "mnist", "simple-cnn": "mnist", "deep-cnn": "mnist", "mlp": "mnist",
            "cifar-net": "cifar10", "res-net-small": "cifar10", "res-net-deep": "cifar10", "fast-cnn": "cifar10"}
-
-
-def cpu_flags() -> set[str]:
-    """The CPU's feature flags (x86 'flags', ARM 'Features'); empty where /proc/cpuinfo is not there."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return set()
-    for line in text.splitlines():
-        if line.startswith(("flags", "Features")):
-            return set(line.split(":", 1)[1].split())
-    return set()
-
-
-def native_bf16(flags: set[str]) -> str | None:
-    """The flag that says the CPU computes bfloat16 itself, or None."""
-    return next((f for f in ("amx_bf16", "avx512_bf16", "bf16") if f in flags), None)
 
 
 def gemm_gflops(dtype: torch.dtype, n: int = 2048, seconds: float = 2.0) -> float:
@@ -91,27 +82,55 @@ def train_speed(arch: str, width: int | None, bf16: bool, steps: int) -> tuple[f
     return BATCH * steps / (time.perf_counter() - t0), flops
 
 
+def engine_speed(arch: str, width: int | None, bf16: bool, batches: int, runs: Path) -> float | None:
+    """Training images/s of the engine over `batches` batches of 128 of the real dataset; None where the
+    dataset is not prepared."""
+    dataset = DATASET[arch]
+    if catalog.dataset_status(dataset).state == "missing":
+        return None
+    config = TrainConfig(dataset=dataset, arch=arch, arch_params={"width": width} if width else {}, batch_size=BATCH,
+                         epochs=1, dry_run_batches=batches, lr=0.01, nesterov=True, device="cpu",
+                         amp="on" if bf16 else "off", log_every=1000)
+    record = engine.run_training(store.create_run(config, runs_dir=runs))
+    return record.summary["images_per_sec"] if record.status == "completed" else None
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--nets", default="fast-cnn:16,fast-cnn:32,lenet,cifar-net")
+    ap.add_argument("--engine-batches", type=int, default=60, help="batches of the engine's run per net and "
+                    "precision (0: skip the engine)")
     args = ap.parse_args()
-    flags = cpu_flags()
-    native = native_bf16(flags)
+    _, why = devices.cpu_bf16()
     peak32, peak16 = (max(gemm_gflops(dtype, n, 1.0) for n in (1024, 2048, 3072))
                       for dtype in (torch.float32, torch.bfloat16))
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s); bfloat16 "
-          + (f"native ({native})" if native else "not native here: emulated"))
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s); {why}")
     print(f"peak (mm, the best of 1024, 2048, 3072): float32 {peak32:.0f} GFLOP/s, bfloat16 {peak16:.0f} GFLOP/s ({peak16 / peak32:.2f}x)\n")
     print(f"{'net':<14}{'FLOPs/img':>11}{'fp32 img/s':>12}{'GFLOP/s':>9}{'of peak':>9}"
           f"{'bf16 img/s':>12}{'GFLOP/s':>9}{'of peak':>9}{'bf16/fp32':>11}")
+    rows, runs = [], Path(tempfile.mkdtemp(prefix="peak-runs-"))
     for spec in args.nets.split(","):
         arch, _, width = spec.partition(":")
-        fp32, flops = train_speed(arch, int(width) if width else None, False, args.steps)
-        bf16, _ = train_speed(arch, int(width) if width else None, True, args.steps)
+        width = int(width) if width else None
+        fp32, flops = train_speed(arch, width, False, args.steps)
+        bf16, _ = train_speed(arch, width, True, args.steps)
         g32, g16 = fp32 * flops / 1e9, bf16 * flops / 1e9
         print(f"{spec:<14}{flops / 1e6:>10.1f}M{fp32:>12,.0f}{g32:>9.0f}{g32 / peak32:>9.0%}"
               f"{bf16:>12,.0f}{g16:>9.0f}{g16 / peak16:>9.0%}{bf16 / fp32:>10.2f}x")
+        rows.append((spec, arch, width, flops))
+    if not args.engine_batches:
+        return
+    print(f"\nthe engine ({args.engine_batches} batches of {BATCH} of the real dataset, as `python -m cnn_core "
+          "train` runs it; images/s of its training steps)")
+    print(f"{'net':<14}{'fp32 img/s':>12}{'of peak':>9}{'bf16 img/s':>12}{'of peak':>9}{'bf16/fp32':>11}")
+    for spec, arch, width, flops in rows:
+        fp32, bf16 = (engine_speed(arch, width, amp, args.engine_batches, runs) for amp in (False, True))
+        if fp32 is None or bf16 is None:
+            print(f"{spec:<14} skipped: {DATASET[arch]} is not prepared (python -m cnn_core data prepare)")
+            continue
+        print(f"{spec:<14}{fp32:>12,.0f}{fp32 * flops / 1e9 / peak32:>9.0%}{bf16:>12,.0f}"
+              f"{bf16 * flops / 1e9 / peak16:>9.0%}{bf16 / fp32:>10.2f}x")
 
 
 if __name__ == "__main__":

@@ -125,16 +125,23 @@ class TrainConfig:
     device: str = setting("text", "auto", choices=_devices, checker=_device_problem, label="Device",
                           section="device",
                           help="auto picks CUDA, then Apple MPS, then CPU; or name cpu, cuda, cuda:N, mps.")
-    amp: bool = setting("bool", False, label="Mixed precision (AMP)", section="device",
-                        help="Mixed precision: the forward pass in bfloat16 (autocast), the weights kept in "
-                             "float32. On CUDA GPUs, and on CPUs that compute bfloat16 natively (x86 avx512_bf16 "
-                             "or AMX, ARM bf16): fast-cnn trained 1.4-1.6x faster on such a 2-core CPU.")
+    amp: str = setting("choice", "auto", choices=("auto", "on", "off"), label="Mixed precision (bfloat16)",
+                       section="device",
+                       help="auto: the forward pass in bfloat16 (autocast, the weights kept in float32) where the "
+                            "hardware computes bfloat16 natively: CUDA GPUs from Ampere on, CPUs with avx512_bf16, "
+                            "AMX or ARM bf16 (fast-cnn trained 1.4-1.6x faster on such a 2-core CPU, to the same "
+                            "accuracy); float32 elsewhere. on or off decide it yourself (true and false are "
+                            "accepted as on and off). What a run used is in its record, with the reason.")
     log_every: int = setting("int", 20, low=1, high=100_000, label="Log the loss every N steps", unit="steps",
                              section="reproducibility", step=1, help="Training steps between logged loss points.")
     dry_run_batches: int = setting("int", 0, low=0, high=1_000_000, label="Dry run: batches per epoch",
                                    section="reproducibility", step=1, placeholder="0 = every batch",
                                    help="If > 0, each epoch runs only this many batches "
                                         "(a quick check of the code path).")
+
+    def __post_init__(self):
+        if isinstance(self.amp, bool):          # runs made before the automatic default, and --amp true
+            self.amp = "on" if self.amp else "off"
 
     # ---- conversion -------------------------------------------------------------------------
     def to_dict(self) -> dict:
@@ -207,7 +214,7 @@ def _validate(c: TrainConfig, check_data: bool) -> dict[str, str]:
     errors = {name: msg for name, spec in specs(type(c)).items() if (msg := spec.check(getattr(c, name)))}
     if "nesterov" not in errors and "momentum" not in errors and c.nesterov and c.momentum == 0:
         errors["nesterov"] = "Nesterov momentum needs momentum > 0"
-    if not errors.get("amp") and c.amp and not errors.get("device"):
+    if not errors.get("amp") and c.amp == "on" and not errors.get("device"):
         kind = devices.resolve_device(c.device).type
         native, why = devices.cpu_bf16() if kind == "cpu" else (kind == "cuda", "")
         if kind == "cpu" and not native:

@@ -149,20 +149,19 @@ INIT_SCALES = {"too-small": 0.01, "too-large": 10.0}
 INITS = ("default", "zeros", *INIT_SCALES)
 
 
-def init_weights(model: nn.Module, run: dict) -> None:
+def init_weights(model: nn.Module, run: dict, images: torch.Tensor | None = None) -> None:
     """The run's initial weights, in place, on a model just built (a resumed run loads its checkpoint over
     them): default leaves PyTorch's (and the architecture's own); zeros sets every conv and linear weight
     and bias to 0; too-small / too-large multiply them by INIT_SCALES. Batch norm keeps its scale and shift
     (not drawn at random). Zeros cannot learn: every unit of a layer computes the same, so gets the same gradient
     and stays the same, and with all weights 0 the gradient reaching every earlier layer is 0 (only the last
-    bias learns: the commonest class)."""
+    bias learns: the commonest class). A whitening layer's filters (a module with `whitens`) are then set
+    from `images`, the normalized training images (N, C, H, W): whiten()."""
     how = run["init"]
     if how not in INITS:
         raise ValueError(f"unknown init {how!r}; choose one of: {', '.join(INITS)}")
-    if how == "default":
-        return
     with torch.no_grad():
-        for m in model.modules():
+        for m in model.modules() if how != "default" else ():
             if isinstance(m, (nn.Conv2d, nn.Linear)):
                 for p in (m.weight, m.bias):
                     if p is None:
@@ -171,6 +170,28 @@ def init_weights(model: nn.Module, run: dict) -> None:
                         p.zero_()
                     else:
                         p.mul_(INIT_SCALES[how])
+    for m in model.modules():
+        if getattr(m, "whitens", False):
+            if images is None:
+                raise ValueError("a whitening layer is set from the training images: none were given")
+            whiten(m, images)
+
+
+WHITEN_IMAGES = 5000       # the training images whose patches set a whitening layer (airbench's count)
+
+
+def whiten(conv: nn.Conv2d, images: torch.Tensor, eps: float = 5e-4) -> None:
+    """Set `conv`'s filters (2k of them for k = channels x kernel area) to the principal directions of the
+    patches of the first WHITEN_IMAGES images, each divided by the square root of its variance (+ eps), and
+    their negatives; the filters are then kept (not learned). After cifar10-airbench."""
+    c, (h, w) = images.shape[1], conv.kernel_size
+    x = images[:WHITEN_IMAGES].float()
+    patches = x.unfold(2, h, 1).unfold(3, w, 1).transpose(1, 3).reshape(-1, c * h * w)   # (P, C*h*w)
+    values, vectors = torch.linalg.eigh(patches.T @ patches / len(patches))                 # ascending
+    filters = (vectors.T / (values + eps).sqrt()[:, None]).reshape(-1, c, h, w).flip(0)    # (C*h*w, C, h, w)
+    with torch.no_grad():
+        conv.weight.copy_(torch.cat([filters, -filters]).to(conv.weight))
+    conv.weight.requires_grad_(False)
 
 
 # ---- the optimizer and the learning-rate schedule --------------------------------------------------------

@@ -42,8 +42,9 @@ def test_bfloat16_learns_as_float32_does_and_the_script_trains_it_the_same(real_
     and within 1.5 points of each other; the checkpoint's weights are float32; the exported script of the
     bfloat16 run gives its first epoch's validation accuracy and loss to the float."""
     runs = {}
-    for amp in (False, True):
-        path = store.create_run(TrainConfig(dataset="mnist", arch="lenet", epochs=1, seed=0, device="cpu", amp=amp))
+    for amp in (False, True):       # off, and auto: this CPU's choice (the skip says it is native here)
+        path = store.create_run(TrainConfig(dataset="mnist", arch="lenet", epochs=1, seed=0, device="cpu",
+                                            amp="auto" if amp else "off"))
         record = run_training(path)
         assert record.status == "completed", record.error
         runs[amp] = (record, path)
@@ -51,7 +52,9 @@ def test_bfloat16_learns_as_float32_does_and_the_script_trains_it_the_same(real_
     print(f"test accuracy float32 {acc[False]:.4f}, bfloat16 {acc[True]:.4f}")
     assert min(acc.values()) > 0.9 and abs(acc[True] - acc[False]) < 0.015, acc
     record, path = runs[True]
-    assert record.config["amp"] is True
+    assert record.config["amp"] == "auto" and record.precision == {
+        "amp": True, "dtype": "bfloat16", "why": f"automatic: {WHY}"}          # what it trained in, and why
+    assert runs[False][0].precision["dtype"] == "float32"
     weights = checkpoints.load_checkpoint(path / store.BEST)["model"]
     assert all(t.dtype == torch.float32 for t in weights.values() if t.is_floating_point())
     out = standalone.write(path, tmp_path / "bf16.py")
@@ -61,3 +64,14 @@ def test_bfloat16_learns_as_float32_does_and_the_script_trains_it_the_same(real_
     assert done.returncode == 0, done.stderr[-3000:]
     first, run = json.loads(done.stdout.splitlines()[0]), _epochs(path)[0]
     assert (first["val_acc"], first["val_loss"]) == (run["val_acc"], run["val_loss"]), (first, run)
+
+
+def test_a_run_keeps_the_precision_it_started_in(real_mnist):
+    """The precision is decided when a run first starts and recorded; a resume (here: a record made where
+    float32 was chosen) trains on in what it recorded, not in what `auto` would choose today."""
+    path = store.create_run(TrainConfig(dataset="mnist", arch="lenet", epochs=1, seed=0, device="cpu",
+                                        dry_run_batches=3))
+    store.update_run(path, precision={"amp": False, "dtype": "float32", "why": "automatic: recorded elsewhere"})
+    record = run_training(path)
+    assert record.status == "completed", record.error
+    assert record.precision == {"amp": False, "dtype": "float32", "why": "automatic: recorded elsewhere"}

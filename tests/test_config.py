@@ -16,7 +16,7 @@ BAD = [
     ("label_smoothing", 1.0, "label smoothing"), ("augment", "lots", "none, standard, affine"),
     ("seed", -1, "seed"), ("device", "tpu", "device"), ("dataset", "imagenet", "imagenet"),
     ("arch", "vgg", "vgg"), ("val_size", 0, "validation size"), ("val_size", 600, "below the 600"),
-    ("epochs", True, "whole number"), ("amp", "yes", "true or false"),
+    ("epochs", True, "whole number"), ("amp", "yes", "one of auto, on, off"),
 ]
 
 
@@ -58,6 +58,19 @@ def test_mixed_precision_on_a_cpu_follows_its_bfloat16(monkeypatch):
     monkeypatch.setattr(devices, "cpu_bf16", lambda: (False, "this CPU has no native bfloat16 (...)"))
     assert TrainConfig(device="cpu", amp=True).validate()["amp"] == \
         "mixed precision on this CPU is refused: this CPU has no native bfloat16 (...)"
+    assert "amp" not in TrainConfig(device="cpu", amp="auto").validate()    # auto is never refused: float32 there
+    import torch
+
+    got = devices.precision("auto", torch.device("cpu"))
+    assert (got.bf16, got.why) == (False, "automatic: this CPU has no native bfloat16 (...); so float32")
+
+
+def test_mixed_precision_keeps_the_runs_made_with_true_and_false():
+    """Runs recorded before the automatic default said true or false; they read as on and off (a resume trains
+    as before), and `--amp true` still means on. Without a choice it is auto."""
+    assert TrainConfig.from_dict({"amp": True}).amp == "on"
+    assert TrainConfig.from_dict({"amp": False}).amp == "off"
+    assert TrainConfig().amp == "auto"
 
 
 def test_every_error_reported_at_once():

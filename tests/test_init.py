@@ -221,3 +221,24 @@ def test_the_form_draws_the_choices_and_says_why_zeros_cannot_learn():
     box.set_value("zeros").run()
     assert train_form.ZEROS_NOTE in [c.value for c in at.caption]
     assert any(e.label.startswith("More settings (1 changed)") for e in at.expander)
+
+
+def test_a_whitening_layer_decorrelates_the_patches_and_is_not_learned():
+    """recipe.whiten (airbench's patch whitening): on images whose channels are correlated, the first half of
+    the filters give outputs with covariance about the identity (the second half are their negatives), the
+    filters are kept out of training (no gradient), and a whitening model without images is refused."""
+    from cnn_core.nets.architectures import build_model
+
+    g = torch.Generator().manual_seed(0)
+    base = torch.randn(600, 1, 32, 32, generator=g)
+    images = torch.cat([base, 0.8 * base + 0.2 * torch.randn(600, 1, 32, 32, generator=g),
+                        torch.randn(600, 1, 32, 32, generator=g)], 1)        # red and green alike
+    model = build_model("fast-cnn", (3, 32, 32), 10, {"width": 8, "stem": "whiten"})
+    recipe.init_weights(model, {"init": "default"}, images)
+    stem = model.features.stem
+    out = torch.nn.functional.conv2d(images, stem.weight[:12]).transpose(0, 1).reshape(12, -1)   # (12, pixels)
+    cov = out @ out.T / out.shape[1]
+    assert torch.allclose(cov, torch.eye(12), atol=0.05), cov.diagonal()
+    assert torch.equal(stem.weight[12:], -stem.weight[:12]) and not stem.weight.requires_grad
+    with pytest.raises(ValueError, match="set from the training images"):
+        recipe.init_weights(build_model("fast-cnn", (3, 32, 32), 10, {"stem": "whiten"}), {"init": "default"})

@@ -49,6 +49,19 @@ def test_the_script_trains_the_run_again_to_its_first_epoch(tmp_path, small_data
     assert "test_acc" in lines[-1]
 
 
+def test_a_whitening_stem_is_set_from_the_data_in_the_script_as_in_the_run(tmp_path, small_data_dir, capsys):
+    """fast-cnn with airbench's whitening stem, three blocks: its filters are set from the training images
+    before the first step, in the run and in the script (which holds the Whiten class and calls
+    init_weights with the images), so the first epoch is the same to the float."""
+    path = store.create_run(TrainConfig(**FAST, arch="fast-cnn", arch_params={"width": 8, "stem": "whiten",
+                                                                              "blocks": 3}))
+    assert engine.run_training(path).status == "completed"
+    lines = _export_and_run(path, tmp_path, small_data_dir, capsys)
+    assert "class Whiten(nn.Conv2d):" in (tmp_path / f"{path.name}.py").read_text()
+    run = _first_epoch(path)
+    assert (lines[0]["val_acc"], lines[0]["val_loss"]) == (run["val_acc"], run["val_loss"]), (lines, run)
+
+
 def test_a_custom_network_with_a_steered_rate_is_written_out_and_replayed(tmp_path, small_data_dir, capsys,
                                                                           monkeypatch):
     """A layer-editor network (batch norm, a residual block with its shortcut, global pooling), onecycle,

@@ -41,10 +41,11 @@ def link(name: str, label: str | None = None, run: str | None = None, help: str 
 @st.cache_resource(show_spinner=False)
 def _device_text() -> tuple[str, str]:
     # torch: loaded once per server process
-    from cnn_core.core.devices import describe_device
+    from cnn_core.core.devices import describe_device, precision, resolve_device
 
     info = describe_device()
-    return info.kind, info.label
+    auto = precision("auto", resolve_device())
+    return info.kind, f"{info.label} · trains in {auto.label} by default"
 
 
 def sidebar() -> None:

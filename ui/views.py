@@ -374,6 +374,24 @@ def dataset_card(name: str) -> DatasetCard:
     return DatasetCard(name, info.title, st.state, st.state, sizes, detail, found)
 
 
+def precision_note(amp, device: str) -> str:
+    """What a run with these settings would train in here, and why: the Train form says it under its choice."""
+    from cnn_core.core import devices
+
+    if devices.device_error(device):
+        return ""
+    got = devices.precision(amp, devices.resolve_device(device))
+    return f"Trains in **{got.label}** here: {md(got.why)}."
+
+
+def precision_of(record: store.Run) -> tuple[str, str]:
+    """(what a run trained in, in a word or two; why), from its record; ("", "") before it started."""
+    got = record.precision
+    if not isinstance(got.get("amp"), bool):
+        return "", ""
+    return ("bfloat16" if got["amp"] else "float32"), str(got.get("why", ""))
+
+
 # ---- Compare: the differing settings and what they did, as text ---------------------------------
 def diff_table(records: list[store.Run], labels: dict[str, str] | None = None, outcomes: bool = True) -> pd.DataFrame:
     """Only the config fields that differ (compare.diff_fields), one column per run, as text. With

@@ -98,3 +98,46 @@ def cpu_bf16() -> tuple[bool, str]:
         return True, f"this CPU computes bfloat16 natively ({flag})"
     return False, ("this CPU has no native bfloat16 (no avx512_bf16, AMX or ARM bf16): it would be emulated, "
                    "slower than float32")
+
+
+# ---- the precision a run trains in ---------------------------------------------------------------------
+def amp_choice(amp) -> str:
+    """A run's `amp` as auto, on or off: runs made before the automatic default recorded true or false."""
+    return ("on" if amp else "off") if isinstance(amp, bool) else amp
+
+
+@dataclass(frozen=True)
+class Precision:
+    bf16: bool         # the forward pass under bfloat16 autocast; the weights stay float32 either way
+    why: str           # in words: what decided it
+
+    @property
+    def label(self) -> str:
+        return "bfloat16 (mixed)" if self.bf16 else "float32"
+
+    def to_dict(self) -> dict:
+        return {"amp": self.bf16, "dtype": "bfloat16" if self.bf16 else "float32", "why": self.why}
+
+
+def precision(amp, device: torch.device) -> Precision:
+    """What a run with this `amp` (auto, on, off) trains in on `device`. auto: bfloat16 where the hardware
+    computes it natively (a CPU with avx512_bf16, AMX or ARM bf16; a CUDA GPU that has bfloat16 units,
+    Ampere and later), float32 elsewhere (Apple MPS, older GPUs, other CPUs, where bfloat16 is emulated).
+    on where it would be emulated on a CPU is refused by the run's check (TrainConfig.validate)."""
+    amp = amp_choice(amp)
+    if amp == "off":
+        return Precision(False, "mixed precision off: float32 throughout")
+    if device.type == "cuda":
+        native = torch.cuda.is_bf16_supported(including_emulation=False)
+        gpu = torch.cuda.get_device_name(device)
+        if amp == "on":
+            return Precision(True, f"mixed precision on, as asked ({gpu})")
+        return Precision(native, f"automatic: {gpu} " + ("computes bfloat16 natively" if native else
+                                                        "has no native bfloat16, so float32"))
+    if device.type == "cpu":
+        native, why = cpu_bf16()
+        if amp == "on":
+            return Precision(True, f"mixed precision on, as asked: {why}")
+        return Precision(native, f"automatic: {why}" + ("" if native else "; so float32"))
+    return Precision(False, f"automatic: float32 on {device.type} (mixed precision here is for CUDA GPUs "
+                            f"and CPUs with native bfloat16)")

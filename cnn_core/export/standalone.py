@@ -21,11 +21,12 @@ from torch import nn
 
 from cnn_core import recipe
 from cnn_core.config import TrainConfig
+from cnn_core.core import devices
 from cnn_core.data import catalog
 from cnn_core.nets import blocks
 from cnn_core.runs import metrics_log, store
 
-_OWN = (blocks.ResBlock, blocks.NetResFeatures, blocks.NetResDeepFeatures, blocks.Residual)
+_OWN = (blocks.ResBlock, blocks.NetResFeatures, blocks.NetResDeepFeatures, blocks.Residual, blocks.Whiten)
 _PLAIN_FILE = re.compile(r"[A-Za-z0-9_.-]{1,100}")   # a file name the usage line may show as it is
 
 
@@ -40,6 +41,8 @@ def _ctor(m: nn.Module, indent: str = "") -> str:
     if isinstance(m, blocks.Residual):
         return (f"Residual({m.conv.in_channels}, {m.conv.out_channels}, "
                 f"{not isinstance(m.batch_norm, nn.Identity)})")
+    if isinstance(m, blocks.Whiten):
+        return f"Whiten({m.in_channels})"
     if type(m) is nn.Sequential:
         return _sequential(m, indent + "    ")
     if type(m).__module__.startswith("torch.nn"):
@@ -82,6 +85,8 @@ def script(path: Path, file_name: str | None = None) -> str:
     config = {**TrainConfig().to_dict(), **record.config}   # a setting newer than the run: its default, as a resume
     total = sum(p.numel() for p in model.parameters())
     shapes = _container_shapes(model, tuple(meta["input_shape"]))
+    # What it trained in (recorded when it started: auto resolved), not the choice made: "off" is truthy.
+    config["amp"] = bool(record.precision.get("amp", devices.amp_choice(config["amp"]) == "on"))
     if config.get("val_size") is None:        # the dataset's default, as the run resolved it
         config["val_size"] = record.summary.get("n_val")
     changes = {int(m["step"]): float(m["lr"]) for m in metrics_log.read_metrics(path) if m.get("kind") == "steer"}
@@ -252,7 +257,7 @@ _TRAIN = '''def main():
     train_x, train_y, val_x, val_y, test_x = (parts[k] for k in ("train_x", "train_y", "val_x", "val_y", "test_x"))
     black = tuple(-m / s for m, s in zip(parts["mean"], parts["std"]))     # the normalized black: the fill
     model = Net()
-    init_weights(model, RUN)                              # the run's init (default: as PyTorch drew them)
+    init_weights(model, RUN, train_x)                     # the run's init (default: as PyTorch drew them)
     if CHANNELS_LAST:
         model = model.to(memory_format=torch.channels_last)
     optimizer = make_optimizer(model.parameters(), RUN)

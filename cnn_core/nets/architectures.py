@@ -21,6 +21,7 @@ from cnn_core.nets.blocks import (
     InputTooSmallError,
     NetResDeepFeatures,
     NetResFeatures,
+    Whiten,
     seq,
 )
 
@@ -145,15 +146,22 @@ def _build_res_net_deep(input_shape: Shape, num_classes: int, n_chans1: int, n_b
     return ClassifierNet(input_shape, num_classes, features, _residual_head(num_classes))
 
 
-def _build_fast_cnn(input_shape: Shape, num_classes: int, width: int, stem: str) -> nn.Module:
-    # After cifar10-airbench: a stem that halves the image at once, then two blocks of conv, 2x2 max-pool,
-    # batch norm, GELU, conv, batch norm, GELU (widths 2w, 4w); a global max-pool and one linear layer.
-    # Convs have no bias (the batch norm after each one has it).
+def _build_fast_cnn(input_shape: Shape, num_classes: int, width: int, stem: str, blocks: int) -> nn.Module:
+    # After cifar10-airbench: a stem, then two or three blocks of conv, 2x2 max-pool, batch norm, GELU, conv,
+    # batch norm, GELU (widths 2w, 4w, 4w); a global max-pool and one linear layer. Convs have no bias (the
+    # batch norm after each one has it). The stems: patch and conv halve the image (w channels); full keeps
+    # it (31x31, w channels); whiten is airbench's whitening conv (24 fixed filters for colour, 8 for grey)
+    # and a 2x2 max-pool.
     c = input_shape[0]
-    layers = ({"stem": nn.Conv2d(c, width, 2, stride=2, bias=False)} if stem == "patch" else
-              {"stem": nn.Conv2d(c, width, 3, padding=1, bias=False), "pool0": nn.MaxPool2d(2)})
-    layers.update(bn0=nn.BatchNorm2d(width), act0=nn.GELU())
-    for i, (a, b) in enumerate(((width, 2 * width), (2 * width, 4 * width)), start=1):
+    stems = {"patch": lambda: {"stem": nn.Conv2d(c, width, 2, stride=2, bias=False)},
+             "conv": lambda: {"stem": nn.Conv2d(c, width, 3, padding=1, bias=False), "pool0": nn.MaxPool2d(2)},
+             "full": lambda: {"stem": nn.Conv2d(c, width, 2, bias=False)},
+             "whiten": lambda: {"stem": Whiten(c), "pool0": nn.MaxPool2d(2)}}
+    layers = stems[stem]()
+    out = layers["stem"].out_channels
+    layers.update(bn0=nn.BatchNorm2d(out), act0=nn.GELU())
+    pairs = ((out, 2 * width), (2 * width, 4 * width), (4 * width, 4 * width))[:blocks]
+    for i, (a, b) in enumerate(pairs, start=1):
         layers.update({f"conv{i}a": nn.Conv2d(a, b, 3, padding=1, bias=False), f"pool{i}": nn.MaxPool2d(2),
                        f"bn{i}a": nn.BatchNorm2d(b), f"act{i}a": nn.GELU(),
                        f"conv{i}b": nn.Conv2d(b, b, 3, padding=1, bias=False), f"bn{i}b": nn.BatchNorm2d(b),
@@ -275,8 +283,12 @@ _ARCHS = [
         "",
         (Param("width", "int", 16, 8, 128, label="Width",
                help="Channels of the stem; the two blocks after it have 2x and 4x as many."),
-         Param("stem", "choice", "patch", choices=("patch", "conv"), label="Stem",
-               help="patch: a 2x2 conv with stride 2; conv: a 3x3 conv, then a 2x2 max-pool. Both halve the image."),),
+         Param("stem", "choice", "patch", choices=("patch", "conv", "full", "whiten"), label="Stem",
+               help="patch: a 2x2 conv with stride 2; conv: a 3x3 conv, then a 2x2 max-pool (both halve the "
+                    "image); full: a 2x2 conv that keeps the size (32x32 becomes 31x31); whiten: airbench's "
+                    "2x2 whitening filters, set from the training images and not learned, then a 2x2 max-pool."),
+         Param("blocks", "int", 2, 2, 3, label="Blocks",
+               help="Blocks after the stem, each two convs and a 2x2 max-pool (widths 2x, 4x, then 4x again)."),),
         _build_fast_cnn,
     ),
     Architecture(

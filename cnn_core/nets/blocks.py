@@ -207,3 +207,16 @@ class Residual(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.act(self.batch_norm(self.conv(x))) + self.shortcut(x)  # (B, n, H, W)
+
+
+class Whiten(nn.Conv2d):
+    """Patch whitening (after cifar10-airbench): a 2x2 conv (no padding: 32x32 becomes 31x31) whose filters
+    are not learned but set from the training images, before the first step (recipe.init_weights): each
+    2x2 patch's principal directions, scaled to unit variance, and their negatives (2 x channels x 4 of them,
+    24 for colour images), so what the next layer sees is decorrelated from the first step on. The bias
+    learns."""
+
+    whitens = True     # what recipe.init_weights looks for (an exported script holds this class, not blocks)
+
+    def __init__(self, in_chans: int) -> None:
+        super().__init__(in_chans, 2 * in_chans * 4, kernel_size=2, bias=True)

@@ -160,6 +160,7 @@ class Run:
     queued_at: float | None = None    # when it joined the queue for a training slot
     device: str | None = None         # what it trains on ("cpu", "cuda:0") and with how many threads
     threads: int | None = None
+    precision: dict = field(default_factory=dict)  # amp, dtype, why: what it trains in (devices.precision)
     versions: dict = field(default_factory=dict)
     imported: dict = field(default_factory=dict)   # from_id, from_host, at: where an imported run came from
     sweep: str | None = None          # the sweep it is a trial of (sweeps.py), and its trial number
@@ -292,7 +293,7 @@ _RECORD_TYPES = {"config": dict, "status": str, "name": str, "note": str, "creat
                  "dataset": str, "arch": str, "arch_params": dict, "classes": list, "input_shape": list,
                  "summary": dict, "progress": dict, "pid": int, "heartbeat": (int, float), "n_params": int,
                  "started": (int, float), "queued_at": (int, float), "device": str, "threads": int,
-                 "versions": dict, "imported": dict}
+                 "precision": dict, "versions": dict, "imported": dict}
 
 
 def update_run(path: Path, **changes) -> Run:

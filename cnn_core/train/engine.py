@@ -43,6 +43,7 @@ def run_training(path: Path, resume: bool = False, on_progress=None) -> dict | N
         world = distributed.current()   # the backend is known now (the Trainer chose the device)
         store.update_run(path, world_size=world.size, backend=world.backend, hosts=distributed.hosts(),
                         device=str(trainer.device), threads=torch.get_num_threads(),
+                        precision=trainer.record.precision,
                         versions={"torch": torch.__version__},
                         n_params=sum(p.numel() for p in trainer.model.parameters()))
         summary = trainer.fit()

@@ -13,7 +13,7 @@ from torch.nn.parallel import DistributedDataParallel
 from cnn_core import recipe
 from cnn_core.config import TrainConfig
 from cnn_core.core import distributed, faults
-from cnn_core.core.devices import resolve_device
+from cnn_core.core.devices import Precision, precision, resolve_device
 from cnn_core.core.progress import count
 from cnn_core.data import catalog
 from cnn_core.nets.architectures import build_model
@@ -67,6 +67,12 @@ class Trainer:
         if self.world.active and self.device.type == "cuda":       # one GPU per process of this machine
             self.device = torch.device("cuda", torch.cuda.current_device())
         distributed.uses(self.device)
+        # Decided once, when the run first starts; a resume, and every other process, keeps what it recorded.
+        got = self.record.precision
+        self.precision = (Precision(got["amp"], str(got.get("why", ""))) if isinstance(got.get("amp"), bool)
+                          else precision(c.amp, self.device))
+        self.record.precision = self.precision.to_dict()
+        self.settings["amp"] = self.precision.bf16        # what the recipe reads: whether to autocast
         if why := distributed.batch_problem(c.batch_size, self.world.size):
             raise TrainingFailed(why)
         torch.manual_seed(c.seed)
@@ -80,7 +86,7 @@ class Trainer:
                      "classes": list(info.classes), "mean": list(self.splits.mean),
                      "std": list(self.splits.std), "dataset": c.dataset}
         self.model = build_model(c.arch, info.input_shape, len(info.classes), c.arch_params)
-        recipe.init_weights(self.model, self.settings)     # no random numbers; a resume loads its weights over these
+        recipe.init_weights(self.model, self.settings, self.splits.train_x)   # no random numbers; a resume loads over these
         self.model = self.model.to(self.device)
         if recipe.CHANNELS_LAST:
             self.model = self.model.to(memory_format=torch.channels_last)
@@ -391,7 +397,7 @@ class Trainer:
         if not self.world.main:         # rank 0 evaluates and writes; the others go on to the next epoch
             self.sums = self._zero_sums()
             return
-        val_loss, val_acc = recipe.evaluate(self.model, s.val_x, s.val_y, amp=c.amp, mirror=c.tta)
+        val_loss, val_acc = recipe.evaluate(self.model, s.val_x, s.val_y, amp=self.precision.bf16, mirror=c.tta)
         record = {"kind": "epoch", "step": self.step, "epoch": self.epoch, "train_loss": train_loss,
                   "train_acc": train_acc, "val_loss": val_loss, "val_acc": val_acc,
                   "lr": self.optimizer.param_groups[0]["lr"], "images_per_sec": round(ips, 1),
@@ -440,12 +446,12 @@ class Trainer:
 
     def _finish(self) -> dict:
         s, c = self.splits, self.config
-        final_test_loss, final_test_acc = recipe.evaluate(self.model, s.test_x, s.test_y, amp=c.amp, mirror=c.tta)
+        final_test_loss, final_test_acc = recipe.evaluate(self.model, s.test_x, s.test_y, amp=self.precision.bf16, mirror=c.tta)
         test_loss, test_acc = final_test_loss, final_test_acc
         if self.best_epoch != self.epoch:   # the best validation epoch was an earlier one: test its weights
             best = checkpoints.load_checkpoint(self.path / store.BEST, map_location=self.device)
             checkpoints.load_weights(self.model, best["model"])
-            test_loss, test_acc = recipe.evaluate(self.model, s.test_x, s.test_y, amp=c.amp, mirror=c.tta)
+            test_loss, test_acc = recipe.evaluate(self.model, s.test_x, s.test_y, amp=self.precision.bf16, mirror=c.tta)
         epochs = [r for r in metrics_log.read_metrics(self.path) if r["kind"] == "epoch"]
         summary = {"test_acc": test_acc, "test_loss": test_loss, "final_test_acc": final_test_acc,
                    "final_test_loss": final_test_loss, "best_epoch": self.best_epoch,

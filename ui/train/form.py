@@ -246,6 +246,8 @@ def more_settings(errors: dict, cls: type = TrainConfig) -> None:
                     st.markdown(f"**{GROUPS[name]}**")
                     section(errors, name, cls)
                     if name == "device":
+                        st.caption(views.precision_note(st.session_state.get(field("amp")),
+                                                        st.session_state.get(field("device")) or "auto"))
                         processes_input(st)
                     if name == "init" and st.session_state.get(field("init")) == "zeros":
                         st.caption(ZEROS_NOTE)

@@ -197,9 +197,11 @@ def _numbers_and_progress(run: views.LiveRun) -> None:
     text = run.progress_text + (f" · {elapsed} elapsed" if elapsed else "")
     pct = round(100 * min(max(run.fraction, 0.0), 1.0), 1)
     lr, best = run.progress.get("lr"), run.best_epoch
+    dtype, why = views.precision_of(run.record)
     numbers = [
         ("Images/s", f"{run.speed:,.0f}" if run.speed else "–",
-         "Training images per second (the run's mean once it has finished).", ""),
+         "Training images per second (the run's mean once it has finished)." + (f" In {dtype}: {why}." if why else ""),
+         f"in {dtype} on {run.record.device}" if dtype and run.record.device else ""),
         ("ETA", views.fmt_duration(run.eta) if run.active else "–",
          "Time left at the current speed (evaluation not counted); a pause stops its clock.",
          "held while paused" if run.status == "paused" else ""),
