@@ -13,7 +13,13 @@ happening (goal: under 10 % of a core), and during the page runs the server's sh
 Data: the prepared fashion-mnist in the data folder when it is there (the full 60,000 images),
 else small generated MNIST-format files (tests/datagen.py) in a temporary folder.
 
+`--precision`: mixed precision from the dashboard instead (issue 31): fast-cnn width 32 on the prepared
+CIFAR-10, one epoch, launched from the Train page with Mixed precision set to off and to auto (bfloat16
+where the CPU computes it natively), rounds alternating which goes first, and the same two from the CLI;
+it prints each way's bf16/fp32 ratio of the engine's images/s.
+
     .venv/bin/python bench/page_vs_cli.py [--rounds 2] [--epochs 1] [--small]
+    .venv/bin/python bench/page_vs_cli.py --precision [--rounds 2]
 """
 from __future__ import annotations
 
@@ -97,6 +103,56 @@ def _page_way(data_dir: Path, runs_dir: Path, logs: Path, dataset: str, epochs: 
             "idle": idle, "busy": busy}
 
 
+def _page_precision(base, page, runs_dir: Path, amp: str) -> float:
+    """fast-cnn width 32 on CIFAR-10, one epoch, launched from the Train form with Mixed precision `amp`;
+    the engine's images/s."""
+    page.goto(f"{base}/train")
+    page.get_by_role("tab", name="New run").click()
+    page.get_by_text("Layers of the model").wait_for()
+    select(page, "Dataset", "CIFAR-10")
+    select(page, "Architecture", "Fast CNN (after cifar10-airbench)")
+    fill(page, "spinbutton", "Epochs", "1")
+    fill(page, "spinbutton", "Batch size", "128")
+    fill(page, "spinbutton", "Width", "32")
+    select(page, "Mixed precision (bfloat16)", amp)
+    fill(page, "textbox", "Run name (optional)", f"bench: page amp {amp}")
+    before = {p.name for p in runs_dir.iterdir()} if runs_dir.is_dir() else set()
+    page.get_by_role("button", name="Launch").first.click()
+    page.get_by_role("tab", name="Live", selected=True).wait_for()
+    path = _new_run(runs_dir, before)
+    while store.effective_status(record := store.read_run(path)) in store.ACTIVE:
+        time.sleep(0.5)
+    assert record.status == "completed", record.error
+    assert record.precision["amp"] is (amp != "off"), record.precision
+    return record.summary["images_per_sec"]
+
+
+def _precision(rounds: int, tmp: Path) -> None:
+    """Mixed precision against float32, from the dashboard and from the CLI (fast-cnn width 32, CIFAR-10)."""
+    import os
+
+    data_dir, runs_dir = catalog.default_data_dir(), tmp / "runs"
+    assert catalog.dataset_status("cifar10", data_dir).state != "missing", "prepare cifar10 first"
+    catalog.load_raw("cifar10", data_dir)
+    env = {**os.environ, "CNN_DATA_DIR": str(data_dir), "CNN_RUNS_DIR": str(runs_dir), "CNN_OFFLINE": "1"}
+    got = {("page", "off"): [], ("page", "auto"): [], ("cli", "off"): [], ("cli", "auto"): []}
+    with dashboard_server(data_dir, runs_dir, tmp) as base, chromium_page() as page:
+        for i in range(rounds):
+            for amp in (("off", "auto") if i % 2 == 0 else ("auto", "off")):
+                got["page", amp].append(_page_precision(base, page, runs_dir, amp))
+                before = {p.name for p in runs_dir.iterdir()}
+                out = subprocess.run([sys.executable, "-m", "cnn_core", "train", "--dataset", "cifar10", "--arch",
+                                      "fast-cnn", "--param", "width=32", "--batch-size", "128", "--epochs", "1",
+                                      "--amp", amp, "--quiet"], cwd=ROOT, env=env, capture_output=True, text=True)
+                assert out.returncode == 0, out.stderr[-2000:]
+                got["cli", amp].append(store.read_run(_new_run(runs_dir, before)).summary["images_per_sec"])
+            print(f"round {i + 1}: " + ", ".join(f"{way} {amp} {v[-1]:,.0f}" for (way, amp), v in got.items()),
+                  flush=True)
+    for way in ("page", "cli"):
+        fp32, bf16 = (statistics.median(got[way, amp]) for amp in ("off", "auto"))
+        print(f"{way}: float32 {fp32:,.0f} images/s, bfloat16 (auto) {bf16:,.0f}: {bf16 / fp32:.2f}x (target >= 1.4)")
+
+
 def _cli_way(data_dir: Path, runs_dir: Path, dataset: str, epochs: int) -> dict:
     import os
 
@@ -115,9 +171,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--small", action="store_true", help="generated data even when real data is prepared")
+    parser.add_argument("--precision", action="store_true", help="bfloat16 against float32, page and CLI")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
+        if args.precision:
+            return _precision(args.rounds, tmp)
         data_dir, dataset = _data_dir(args.small, tmp)
         runs_dir, logs = tmp / "runs", tmp
         catalog.load_raw(dataset, data_dir)   # decode and cache once, outside the timings
