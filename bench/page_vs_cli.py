@@ -114,6 +114,9 @@ def _page_precision(base, page, runs_dir: Path, amp: str) -> float:
     fill(page, "spinbutton", "Epochs", "1")
     fill(page, "spinbutton", "Batch size", "128")
     fill(page, "spinbutton", "Width", "32")
+    if not page.get_by_text("Precision and device", exact=True).is_visible():
+        page.get_by_text("More settings", exact=False).first.click()     # as a person opens it
+        page.get_by_text("Precision and device", exact=True).wait_for()
     select(page, "Mixed precision (bfloat16)", amp)
     fill(page, "textbox", "Run name (optional)", f"bench: page amp {amp}")
     before = {p.name for p in runs_dir.iterdir()} if runs_dir.is_dir() else set()

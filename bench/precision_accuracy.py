@@ -23,11 +23,12 @@ def run(dataset: str, seed: int, amp: str, epochs: int | None, runs_dir: Path) -
     """(test accuracy, training images/s, the precision it recorded) of one fast-preset run."""
     from cnn_core.runs import store
 
-    before = {p.name for p in runs_dir.iterdir()}
+    folders = lambda: {p for p in runs_dir.iterdir() if (p / store.RUN_JSON).is_file()}  # noqa: E731
+    before = folders()
     cmd = [sys.executable, "-m", "cnn_core", "--runs-dir", str(runs_dir), "train", "--dataset", dataset,
            "--preset", "fast", "--seed", str(seed), "--amp", amp, "--quiet"] + (["--epochs", str(epochs)] if epochs else [])
     subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True)
-    (path,) = [p for p in runs_dir.iterdir() if p.name not in before]
+    (path,) = folders() - before
     record = store.read_run(path)
     assert record.status == "completed", record.error
     return record.summary["test_acc"], record.summary["images_per_sec"], record.precision["dtype"]

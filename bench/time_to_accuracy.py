@@ -48,13 +48,14 @@ def tutorial_loop(dataset: str, epochs: int) -> list[tuple[float, float]]:
     from torch.utils.data import DataLoader, Dataset
     from torchvision import transforms
 
+    from cnn_core import recipe
     from cnn_core.data import catalog
     from cnn_core.nets import architectures
     from cnn_core.train import presets
 
     torch.manual_seed(0)
     raw, info = catalog.load_raw(dataset), catalog.get_info(dataset)
-    mean, std = catalog.channel_stats(raw.train_x)
+    mean, std = recipe.channel_stats(raw.train_x)
     tf = transforms.Compose([transforms.ToTensor(), transforms.Normalize(mean, std)])
 
     class Images(Dataset):                     # what torchvision's dataset classes do: one PIL image at a time

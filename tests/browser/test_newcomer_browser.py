@@ -92,6 +92,10 @@ def test_the_first_screen_of_new_run_a_preset_and_the_charts_after_launch(server
     page.get_by_role("button", name="Undo").click()
     idle(page)
     expect(page.get_by_role("spinbutton", name="Learning rate", exact=True)).to_have_value(before)
+    fill(page, "spinbutton", "Label smoothing", "0.1")          # opens More settings, as a person does
+    idle(page)
+    expect(page.get_by_text("More settings (1 changed)")).to_be_visible()
+    expect(page.get_by_role("spinbutton", name="Weight decay", exact=True)).to_be_visible()   # still open
     fill(page, "spinbutton", "Epochs", "1000")
     page.get_by_role("button", name="Launch").first.click()
     pid = stopped_at_launch(runs)            # held while the test looks: no machine finishes it first

@@ -234,8 +234,10 @@ def more_settings(errors: dict, cls: type = TrainConfig) -> None:
     open when one of them is what keeps Launch off."""
     form, n = views.form_settings(cls), len(_changed(cls))
     inside = {e for e in errors if e.startswith("arch_params.") or (e in form and form[e].section in GROUPS)}
+    # Keyed: a count that changes in the label would otherwise make it a new expander, closed under the hand
+    # that just changed a setting in it. `expanded` opens it when it is first drawn.
     with st.expander("More settings" + (f" ({n} changed)" if n else ""), expanded=bool(inside),
-                     icon=":material/tune:"):
+                     icon=":material/tune:", key=state.MORE):
         arch = _archs()[st.session_state[field("arch")]]
         if any(p.kind != "layers" for p in arch.params):
             st.markdown(f"**Model: {views.md(arch.title)}**")

@@ -13,6 +13,7 @@ PRESET_UNDO = "train.preset.undo"         # the Undo button: the form as it was 
 CLONE, CLONE_BTN, CLONE_FLASH = "train.clone", "train.clone_btn", "train.clone.flash"
 LAUNCH, LAUNCH_BOTTOM = "train.launch", "train.launch_bottom"   # Launch above the form and below it
 PROCESSES = "train.processes"        # how many processes train the run (torchrun)
+MORE = "train.more"                  # the More settings expander (open or not): kept when its label's count changes
 
 
 def field(name: str) -> str:
