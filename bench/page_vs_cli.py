@@ -106,6 +106,8 @@ def _page_way(data_dir: Path, runs_dir: Path, logs: Path, dataset: str, epochs: 
 def _page_precision(base, page, runs_dir: Path, amp: str) -> float:
     """fast-cnn width 32 on CIFAR-10, one epoch, launched from the Train form with Mixed precision `amp`;
     the engine's images/s."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     page.goto(f"{base}/train")
     page.get_by_role("tab", name="New run").click()
     page.get_by_text("Layers of the model").wait_for()
@@ -113,11 +115,18 @@ def _page_precision(base, page, runs_dir: Path, amp: str) -> float:
     select(page, "Architecture", "Fast CNN (after cifar10-airbench)")
     fill(page, "spinbutton", "Epochs", "1")
     fill(page, "spinbutton", "Batch size", "128")
-    fill(page, "spinbutton", "Width", "32")
-    if not page.get_by_text("Precision and device", exact=True).is_visible():
-        page.get_by_text("More settings", exact=False).first.click()     # as a person opens it
-        page.get_by_text("Precision and device", exact=True).wait_for()
-    select(page, "Mixed precision (bfloat16)", amp)
+    fill(page, "spinbutton", "Width", "32")              # opens More settings, which stays open
+    page.get_by_text("Precision and device", exact=True).wait_for()
+    box = page.locator('[data-testid="stSelectbox"]').filter(has=page.get_by_text("Mixed precision (bfloat16)",
+                                                                                exact=True)).first
+    for _ in range(5):          # its label takes two lines (the box's middle is the label): open it by its input
+        box.locator("input").first.click()
+        try:
+            page.get_by_role("option", name=amp, exact=True).click(timeout=3000)
+            break
+        except PlaywrightTimeout:   # a list opened while the page redraws can close again: a person reopens it
+            page.keyboard.press("Escape")
+    page.wait_for_timeout(800)
     fill(page, "textbox", "Run name (optional)", f"bench: page amp {amp}")
     before = {p.name for p in runs_dir.iterdir()} if runs_dir.is_dir() else set()
     page.get_by_role("button", name="Launch").first.click()
