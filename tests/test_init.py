@@ -169,7 +169,7 @@ def test_the_exported_script_starts_from_zeros_as_the_run_did(real_mnist, tmp_pa
     _, path = _train(init="zeros")
     out = standalone.write(path, tmp_path / "zeros.py")
     text = out.read_text()
-    assert "init_weights(model, RUN)" in text and "'init': 'zeros'" in text
+    assert "init_weights(model, RUN, train_x)" in text and "'init': 'zeros'" in text
     done = subprocess.run([sys.executable, str(out), "--epochs", "1", "--data-dir", str(real_mnist)], cwd=tmp_path,
                           capture_output=True, text=True, timeout=300,
                           env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})   # no PYTHONPATH: no cnn_core
