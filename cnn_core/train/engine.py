@@ -118,10 +118,12 @@ def _release_reserve(path: Path) -> None:
 
 
 def _disk_full(exc: BaseException) -> bool:
-    """A write failed for want of space (torch's zip writer reports it as a RuntimeError)."""
+    """A write failed for want of space. torch's zip writer reports it as a RuntimeError: "file write failed",
+    or, when the disk fills under it, a short write ("unexpected pos 23232 vs 23136")."""
     if isinstance(exc, OSError):
         return exc.errno in (errno.ENOSPC, errno.EDQUOT)
-    return isinstance(exc, RuntimeError) and ("file write failed" in str(exc) or "No space left" in str(exc))
+    return isinstance(exc, RuntimeError) and any(
+        m in str(exc) for m in ("file write failed", "No space left", "unexpected pos"))
 
 
 def _disk_full_message(path: Path, trainer: "Trainer | None") -> str:
