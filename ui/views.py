@@ -386,10 +386,10 @@ def precision_note(amp, device: str) -> str:
 
 def precision_of(record: store.Run) -> tuple[str, str]:
     """(what a run trained in, in a word or two; why), from its record; ("", "") before it started."""
-    got = record.precision
+    got = record.precision           # devices.Precision.to_dict(): its dtype is already in words
     if not isinstance(got.get("amp"), bool):
         return "", ""
-    return ("bfloat16" if got["amp"] else "float32"), str(got.get("why", ""))
+    return str(got.get("dtype", "")), str(got.get("why", ""))
 
 
 # ---- Compare: the differing settings and what they did, as text ---------------------------------
