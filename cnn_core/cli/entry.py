@@ -34,6 +34,9 @@ def build_parser(config_cls: type = TrainConfig) -> argparse.ArgumentParser:
     train.add_argument("--detach", action="store_true", help="start in the background and return")
     train.add_argument("--processes", type=int, default=1, metavar="N", help="with --run: wait for a training slot, "
                        "then train over N processes through torchrun on this machine (the dashboard's Processes)")
+    train.add_argument("--ray", metavar="ADDRESS", help="with --run: wait for a training slot, then train as a Ray "
+                       "task on the cluster at ADDRESS (host:port, or auto); the runs folder must be one its nodes "
+                       "share")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
 
     r = sub.add_parser("runs", help="list, show, rename, steer, cancel or delete runs")
@@ -185,6 +188,8 @@ def _waits_first(args) -> bool:
     run costs ~20 MB, not ~600. Not under torchrun: there the process that started torchrun waited."""
     if args.command != "train":
         return False
+    if args.ray and (not args.run or args.detach or args.processes != 1):
+        raise ValueError("--ray ADDRESS goes with --run DIR, in one process, without --detach")
     if args.processes != 1 and (not args.run or args.detach or args.processes < 1):
         raise ValueError(f"--processes N (a whole number of at least 1) goes with --run DIR, without --detach; "
                          f"got {args.processes}")
@@ -204,6 +209,12 @@ def _train_after_the_queue(args) -> int:
             jobs.hand_over(path, [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node",
                                   str(args.processes), "-m", "cnn_core", "train", "--run-dir", str(path), "--quiet"]
                            + (["--resume"] if args.resume else []))
+        if args.ray:             # sweeps' RayTrials: the run as a Ray task, waited for with the slot held
+            from cnn_core.sweeps.driver import train_on_ray
+
+            status = train_on_ray(path, args.ray, resume=bool(args.resume))
+            print(f"run {path.name} {status} (on the Ray cluster at {args.ray})", file=sys.stderr)
+            return 0 if status == "completed" else 1
         return _handle(args)      # its jobs.slot(path) is this one
 
 

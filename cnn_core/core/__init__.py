@@ -6,4 +6,5 @@
     devices      the best device present (CUDA, MPS, CPU) and the name a person chose checked
     distributed  who this process is under torchrun, and the collectives the engine needs
     progress     the CLI's progress bar and durations; output to a terminal that may have gone away
+    people       class mode: who acts (Person), what the class allows (Policy), the owner checks
 """

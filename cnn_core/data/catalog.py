@@ -55,6 +55,12 @@ class DatasetInfo:
     drawable: bool = False             # hand-drawn digits read like it: the Draw page offers its runs
     own: dict | None = None            # an added dataset's record (pictures): fit, counts, origin, warnings
 
+    @property
+    def owner(self) -> str | None:
+        """Who added it, in class mode (core/people.py); None for a built-in or the administrator's."""
+        value = (self.own or {}).get("owner")
+        return value if isinstance(value, str) else None
+
 
 _DIGITS = tuple(str(d) for d in range(10))
 _FASHION = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",

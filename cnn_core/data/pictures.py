@@ -26,7 +26,7 @@ import torch
 from PIL import Image, ImageOps
 
 from cnn_core import recipe
-from cnn_core.core import files
+from cnn_core.core import files, people
 from cnn_core.core.progress import count
 from cnn_core.data import catalog, guards
 from cnn_core.data.sources import RawDataset, open_image
@@ -454,9 +454,10 @@ def _dir(data_dir) -> Path:
 
 def add(name: str, source, options: Options | None = None, data_dir: str | Path | None = None,
         upload_name: str | None = None, progress: Progress | None = None,
-        read: ImageSet | None = None) -> catalog.DatasetInfo:
+        read: ImageSet | None = None, by=None) -> catalog.DatasetInfo:
     """Read `source` (or take `read`, a read_source result already previewed) and cache it as dataset
-    `name`; its DatasetInfo. Refused (nothing written) for a bad name or source."""
+    `name`; its DatasetInfo. Refused (nothing written) for a bad name or source. by: the Person adding it in
+    class mode (core/people.py), kept as its owner; runs/owners.add_dataset checks their disk share first."""
     data_dir = _dir(data_dir)
     check_name(name, data_dir)
     found = read or read_source(source, options, upload_name, progress)
@@ -471,7 +472,7 @@ def add(name: str, source, options: Options | None = None, data_dir: str | Path 
     own = {"title": name, "classes": r.classes, "fit": o.fit, "val_size": val_size, "val": o.val,
            "test": o.test, "seed": o.seed, "layout": r.layout, "origin": origin, "counts": r.counts,
            "sizes": r.sizes[:20], "skipped": r.skipped[:200], "n_skipped": len(r.skipped), "ignored": r.ignored,
-           "warnings": r.warnings, "mean": mean, "std": std}
+           "warnings": r.warnings, "mean": mean, "std": std, "owner": by.email if by is not None else None}
     raw = RawDataset(name, found.train_x, found.train_y, found.test_x, found.test_y, source=r.source, origin=origin)
     _check_disk(name, raw, data_dir)
     (data_dir / "cache").mkdir(parents=True, exist_ok=True)
@@ -484,7 +485,7 @@ def add(name: str, source, options: Options | None = None, data_dir: str | Path 
 
 def _check_disk(name: str, raw: RawDataset, data_dir: Path) -> None:
     """Refused when caching `raw` would bring the added datasets' caches past the DATA_DISK budget."""
-    new = sum(t.nbytes for t in (raw.train_x, raw.train_y, raw.test_x, raw.test_y))
+    new = size_of(raw)
     used = sum(p.stat().st_size for info in added(data_dir) for p in catalog._cache_paths(info.id, data_dir)
                if p.is_file())
     if why := guards.disk_problem(f"Adding {name!r}", new, used, "the added datasets", guards.DATA_DISK,
@@ -504,20 +505,31 @@ def report_of(info: catalog.DatasetInfo) -> Report:
                   [tuple(s) for s in own["skipped"]], own["ignored"], own["warnings"])
 
 
-def _own(name: str, data_dir: Path) -> catalog.DatasetInfo:
+def _own(name: str, data_dir: Path, by=None) -> catalog.DatasetInfo:
     info = catalog.get_info(name, data_dir)
     if info.own is None:
         raise Refused(f"{name!r} is a built-in dataset: only datasets added from your images can be renamed "
                       "or deleted")
+    people.check_change(f"dataset {name!r}", info.owner, by)
     return info
 
 
-def rename(name: str, new: str, data_dir: str | Path | None = None) -> None:
+def size_of(found: ImageSet) -> int:
+    """Bytes the cache of `found` will take."""
+    return sum(t.nbytes for t in (found.train_x, found.train_y, found.test_x, found.test_y))
+
+
+def files_of(name: str, data_dir: str | Path | None = None) -> list[Path]:
+    """The files an added dataset's cache is (the tensors, the sidecar)."""
+    return list(catalog._cache_paths(name, _dir(data_dir)))
+
+
+def rename(name: str, new: str, data_dir: str | Path | None = None, by=None) -> None:
     """Give an added dataset another name. Safe against a kill at any point: the new cache is linked and its
     sidecar written before the old one goes, so there is always one whole copy. Runs keep the name they
     were trained with."""
     data_dir = _dir(data_dir)
-    info = _own(name, data_dir)
+    info = _own(name, data_dir, by)
     check_name(new, data_dir)
     (old_pt, old_js), (new_pt, new_js) = catalog._cache_paths(name, data_dir), catalog._cache_paths(new, data_dir)
     meta = catalog._read_meta(name, data_dir)
@@ -529,10 +541,10 @@ def rename(name: str, new: str, data_dir: str | Path | None = None) -> None:
     old_pt.unlink()
 
 
-def delete(name: str, data_dir: str | Path | None = None) -> None:
+def delete(name: str, data_dir: str | Path | None = None, by=None) -> None:
     """Remove an added dataset's cache (sidecar first: it stops looking ready at once)."""
     data_dir = _dir(data_dir)
-    _own(name, data_dir)
+    _own(name, data_dir, by)
     pt, js = catalog._cache_paths(name, data_dir)
     js.unlink(missing_ok=True)
     pt.unlink(missing_ok=True)

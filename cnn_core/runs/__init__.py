@@ -4,4 +4,5 @@
     metrics_log  metrics.jsonl written line by line, read back as records or frames, cut back on resume
     checkpoints  checkpoints written atomically and loaded weights_only, with what rebuilds the model
     archive      a run as a zip to share, and such a zip imported (checked entry by entry)
+    owners       class mode: what a person may see, what they use (runs training, disk), their limits checked
 """

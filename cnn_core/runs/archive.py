@@ -16,9 +16,9 @@ import zipfile
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
-from cnn_core.core import files
+from cnn_core.core import files, people
 from cnn_core.data import guards
-from cnn_core.runs import store
+from cnn_core.runs import owners, store
 
 MAX_IMPORT_BYTES = 2 * 2**30      # unpacked size of one imported run
 MAX_IMPORT_FILES = 5000
@@ -67,12 +67,14 @@ def zip_run(path: Path) -> bytes:
 
 # ---- import -------------------------------------------------------------------------------------
 def import_run(source: str | Path | bytes | BinaryIO, runs_dir: Path | None = None,
-               on_duplicate: str = "ask") -> Path:
+               on_duplicate: str = "ask", by=None) -> Path:
     """Take a run made elsewhere into the runs folder: `source` is a run folder, a .zip file, or
     zip bytes / a file object (an upload). Returns the new run folder. Raises ImportRefused.
     When the same run (its id, or the run it was imported from, and its creation time) is there
     already: on_duplicate "ask" raises RunExists, "copy" imports it under a new id and a name
-    marked (copy), "skip" imports nothing and returns the run already there."""
+    marked (copy), "skip" imports nothing and returns the run already there. by: the Person importing in class
+    mode (core/people.py): the run becomes theirs whatever its run.json says, only their own runs count as
+    the same run, and their disk share is checked (people.OverLimit)."""
     if on_duplicate not in ("ask", "copy", "skip"):
         raise ValueError(f"on_duplicate must be ask, copy or skip, got {on_duplicate!r}")
     root = Path(runs_dir or store.default_runs_dir())
@@ -84,7 +86,8 @@ def import_run(source: str | Path | bytes | BinaryIO, runs_dir: Path | None = No
             _copy_folder(Path(source), staging)
         else:
             _unpack_zip(_open_zip(source), staging)
-        return _adopt(staging, root, on_duplicate)
+        owners.check_room(by, root, starting=None, adding_bytes=owners._folder_bytes(staging))
+        return _adopt(staging, root, on_duplicate, owner=people.owner_of(by))
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
@@ -204,16 +207,16 @@ def _copy_folder(src: Path, dest: Path) -> None:
             raise ImportRefused(f"refused: {file.relative_to(src)} is not a regular file") from None
 
 
-def _already_there(record: dict, root: Path) -> Path | None:
-    """The run in the runs folder that `record` is a copy of: the same id, or imported from that id, and
-    made at the same moment."""
+def _already_there(record: dict, root: Path, owner: str | None = None) -> Path | None:
+    """The run of `owner` in the runs folder that `record` is a copy of: the same id, or imported from that
+    id, and made at the same moment."""
     for r in store.readable(store.list_runs(root)):
-        if r.created == record.created and record.id in (r.id, r.imported.get("from_id")):
+        if r.owner == owner and r.created == record.created and record.id in (r.id, r.imported.get("from_id")):
             return r.path
     return None
 
 
-def _adopt(staging: Path, root: Path, on_duplicate: str = "ask") -> Path:
+def _adopt(staging: Path, root: Path, on_duplicate: str = "ask", owner: str | None = None) -> Path:
     """Check the unpacked run, give it a free id, mark it not running, move it into the runs folder.
     Its name is kept as a rename would keep it (runs.tidy_name: printable, one line, at most MAX_NAME)."""
     file = staging / store.RUN_JSON
@@ -227,7 +230,8 @@ def _adopt(staging: Path, root: Path, on_duplicate: str = "ask") -> Path:
     _check_checkpoints(staging)
     for junk in [p for p in staging.rglob("*") if p.name.startswith(".") or p.name in _SKIP]:
         shutil.rmtree(junk) if junk.is_dir() else junk.unlink()
-    if (existing := _already_there(record, root)) is not None:
+    record.owner = owner           # the importer's, never what the file claims
+    if (existing := _already_there(record, root, owner)) is not None:
         if on_duplicate == "skip":
             return existing
         if on_duplicate == "ask":

@@ -168,6 +168,7 @@ class Run:
     world_size: int = 1               # processes that trained it together (torchrun), their backend and hosts
     backend: str | None = None
     hosts: list = field(default_factory=list)
+    owner: str | None = None          # who made it, in class mode (core/people.py); None: the administrator
     extra: dict = field(default_factory=dict, repr=False)
     folder: Path | None = field(default=None, repr=False, compare=False)
 
@@ -233,9 +234,10 @@ class UnreadableRun:
 
 
 # ---- create / read / update ---------------------------------------------------------------------
-def create_run(config: TrainConfig, name: str | None = None, runs_dir: Path | None = None) -> Path:
+def create_run(config: TrainConfig, name: str | None = None, runs_dir: Path | None = None, by=None) -> Path:
     """Validate `config` and `name`, make runs/<id>/ with run.json (status queued); return the folder.
-    Raises ConfigError naming every bad field (and a bad name) before anything is written."""
+    Raises ConfigError naming every bad field (and a bad name) before anything is written. by: the Person
+    making it in class mode (core/people.py), its owner; their limits are checked first (people.OverLimit)."""
     errors = {}
     if name is not None:
         try:
@@ -252,10 +254,14 @@ def create_run(config: TrainConfig, name: str | None = None, runs_dir: Path | No
     from cnn_core.data import catalog
     from cnn_core.nets import architectures
 
+    from cnn_core.runs import owners
+
     info = catalog.get_info(config.dataset)
     arch = architectures.get_architecture(config.arch)
     name = name or f"{config.dataset} · {arch.title}"
     root = Path(runs_dir or default_runs_dir())
+    n_params = architectures.count_params(config.arch, info.input_shape, len(info.classes), config.arch_params)
+    owners.check_room(by, root, epochs=config.epochs, n_params=n_params)
     root.mkdir(parents=True, exist_ok=True)
     run_id = new_run_id(config)
     path = run_dir(run_id, root)
@@ -263,8 +269,8 @@ def create_run(config: TrainConfig, name: str | None = None, runs_dir: Path | No
     record = Run(id=run_id, status="queued", config=config.to_dict(), name=name, created=_now(),
                  host=socket.gethostname(), dataset=config.dataset, arch=config.arch,
                  arch_params=architectures.resolve_params(config.arch, config.arch_params),
-                 classes=list(info.classes), input_shape=list(info.input_shape),
-                 n_params=architectures.count_params(config.arch, info.input_shape, len(info.classes), config.arch_params))
+                 classes=list(info.classes), input_shape=list(info.input_shape), n_params=n_params,
+                 owner=by.email if by is not None else None)
     files.write_json_atomic(path / RUN_JSON, record.to_dict())
     return path
 
@@ -293,7 +299,7 @@ _RECORD_TYPES = {"config": dict, "status": str, "name": str, "note": str, "creat
                  "dataset": str, "arch": str, "arch_params": dict, "classes": list, "input_shape": list,
                  "summary": dict, "progress": dict, "pid": int, "heartbeat": (int, float), "n_params": int,
                  "started": (int, float), "queued_at": (int, float), "device": str, "threads": int,
-                 "precision": dict, "versions": dict, "imported": dict}
+                 "precision": dict, "versions": dict, "imported": dict, "owner": str}
 
 
 def update_run(path: Path, **changes) -> Run:
@@ -306,22 +312,43 @@ def update_run(path: Path, **changes) -> Run:
     return Run.from_dict(data, path)
 
 
-def rename_run(path: Path, name: str) -> Run:
+def check_change(path: Path, by) -> Run:
+    """The run's record, when `by` (a Person in class mode, None for the administrator) may change it;
+    people.NotYours naming its owner otherwise."""
+    from cnn_core.core import people
+
+    record = read_run(path)
+    people.check_change(f"run {record.title!r}", record.owner, by)
+    return record
+
+
+def rename_run(path: Path, name: str, by=None) -> Run:
+    check_change(path, by)
     return update_run(path, name=clean_name(name))
 
 
-def set_note(path: Path, note: str) -> Run:
+def set_note(path: Path, note: str, by=None) -> Run:
     if not isinstance(note, str) or len(note) > 5000:
         raise ValueError("a note is text of at most 5,000 characters")
+    check_change(path, by)
     return update_run(path, note=note)
 
 
-def delete_run(path: Path, runs_dir: Path | None = None) -> None:
-    """Remove one run folder, only if it is a run inside the runs folder."""
+def delete_run(path: Path, runs_dir: Path | None = None, by=None) -> None:
+    """Remove one run folder, only if it is a run inside the runs folder (and `by` may change it)."""
     path = Path(path).resolve()
     root = Path(runs_dir or default_runs_dir()).resolve()
     if path.parent != root or not (path / RUN_JSON).is_file():
         raise ValueError(f"{path} is not a run folder inside {root}; nothing deleted")
+    if by is not None:
+        from cnn_core.core import people
+
+        try:
+            check_change(path, by)
+        except people.NotYours:
+            raise
+        except ValueError:      # unreadable: only a teacher (or the CLI) removes it
+            people.check_change(f"run folder {path.name}", "", by)
     for attempt in range(3):
         try:
             shutil.rmtree(path)
@@ -416,13 +443,13 @@ def readable(records: list[Run | UnreadableRun]) -> list[Run]:
     return [r for r in records if not r.corrupt]
 
 
-def steer(path: Path, **request) -> dict:
+def steer(path: Path, by=None, **request) -> dict:
     """Ask the run's training process to change course at its next step: lr=RATE (the base learning rate
     the schedule scales), pause=True|False. Requests add up until the process takes them; returns what
     waits now. The read-modify-write holds the run's lock, so requests from two tabs at once both stay.
     The training process takes them under the same lock (take_steering): each request arrives once."""
     path = Path(path)
-    record = read_run(path)
+    record = check_change(path, by)
     if (status := effective_status(record)) not in ("running", "paused"):
         raise ValueError(f"run {record.id} is {status}: only a training run can be steered")
     if "lr" in request:

@@ -100,8 +100,9 @@ class RayTrials:
     """Trials as Ray tasks on the cluster at `address`, or on a local Ray instance: each task asks for the
     CPUs (and GPU) a run takes here; the runs folder must be one every node reaches."""
 
-    def __init__(self, sweep: Sweep, cpus: int | None = None):
-        if sweep.address and "RAY_AUTH_MODE" not in os.environ and _ray_token():
+    def __init__(self, sweep: Sweep | None = None, cpus: int | None = None, address: str | None = None):
+        address = sweep.address if sweep is not None else address
+        if address and "RAY_AUTH_MODE" not in os.environ and _ray_token():
             # A cluster started by `ray start` (Ray 2.59 and later) asks for its token; a driver given an
             # explicit address sends it only in token mode (read when ray is
             # imported). A cluster without authentication ignores it.
@@ -114,8 +115,8 @@ class RayTrials:
         self.cpus = cpus or jobs.threads_per_job()
         env["OMP_NUM_THREADS"] = str(self.cpus)
         if not ray.is_initialized():
-            ray.init(address=sweep.address or None, runtime_env={"env_vars": env}, include_dashboard=False,
-                     log_to_driver=False, num_cpus=None if sweep.address else (os.cpu_count() or 1))
+            ray.init(address=address or None, runtime_env={"env_vars": env}, include_dashboard=False,
+                     log_to_driver=False, num_cpus=None if address else (os.cpu_count() or 1))
         self.ray = ray
         self.task = ray.remote(num_cpus=self.cpus, max_retries=0)(_ray_train)
         self.capacity = max(1, int(ray.cluster_resources().get("CPU", 1) // self.cpus))
@@ -142,6 +143,19 @@ class RayTrials:
 
     def close(self) -> None:
         self.ray.shutdown()
+
+
+def train_on_ray(path: Path, address: str, resume: bool = False) -> str:
+    """One launched run (class mode's, jobs.launch with a cluster) as a Ray task on the cluster at `address`,
+    waited for; the status it ended with. Its folder must be on a runs folder the cluster's nodes share."""
+    trials = RayTrials(address=address)
+    try:
+        trials.pending[str(path)] = trials.task.remote(str(path), resume)   # its queued_at stays its turn's
+        while not trials.done(path):
+            time.sleep(POLL_S * 4)
+    finally:
+        trials.close()
+    return store.read_run(path).effective_status
 
 
 # ---- the driver ---------------------------------------------------------------------------------------
@@ -277,7 +291,7 @@ def drive(sweep_id: str, runs_dir: Path | None = None, report=None, resume: bool
                     study.tell(trial, state=optuna.trial.TrialState.FAIL)
                     sweep.runs.append({**entry, "run": None, "status": "failed", "reason": str(exc)})
                     continue
-                store.update_run(path, sweep=sweep.id, trial=number)
+                store.update_run(path, sweep=sweep.id, trial=number, owner=sweep.owner)
                 trials.start(path)
                 live[number] = (trial, path, 0)
                 sweep.runs.append({**entry, "run": path.name})

@@ -21,9 +21,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from cnn_core.config import ConfigError, TrainConfig
-from cnn_core.core import files
+from cnn_core.core import files, people
 from cnn_core.core.settings import parse_value, specs
-from cnn_core.runs import metrics_log, store
+from cnn_core.runs import metrics_log, owners, store
 from cnn_core.train import jobs
 
 MAX_TRIALS = 1_000
@@ -62,6 +62,7 @@ class Sweep:
     host: str = ""
     error: str | None = None
     runs: list = field(default_factory=list)     # per trial: number, run, params, status, score, reason
+    owner: str | None = None                     # who made it, in class mode (core/people.py); its trials are theirs
 
     @property
     def direction(self) -> str:
@@ -238,11 +239,13 @@ def configured_address(cluster: str) -> str:
 def create(base: TrainConfig, grid: dict | None = None, sample: dict | None = None, trials: int = 0,
            objective: str = "val_acc", sampler: str = "tpe", prune: str = "none", backend: str = "local",
            address: str | None = None, name: str | None = None, runs_dir: Path | None = None,
-           cluster: str | None = None) -> Sweep:
+           cluster: str | None = None, by=None) -> Sweep:
     """Check, then write a new sweep (status starting). ConfigError before anything is written. The Ray
     cluster: `cluster`, the name of one this server is configured with (ray_addresses: the dashboard's
     way, a name it cannot turn into any other address), or `address`, any HOST:PORT (the command line's:
-    the machine's own user typed it); neither: a local Ray instance."""
+    the machine's own user typed it); neither: a local Ray instance. by: the Person making it in class mode
+    (core/people.py), its owner and its trials'; every trial's epochs and the base model's size are checked
+    against their limits (people.OverLimit)."""
     if cluster is not None:
         if address is not None or backend != "ray":
             raise ValueError("a configured Ray cluster goes with backend ray and no address")
@@ -253,6 +256,10 @@ def create(base: TrainConfig, grid: dict | None = None, sample: dict | None = No
                   trials, objective, sampler, prune, backend, address, base.seed,
                   created=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
     check(sweep)
+    if by is not None:
+        sweep.owner = by.email
+        owners.check_room(by, runs_dir, epochs=max(int(c.get("epochs", base.epochs)) for c in corners(sweep)),
+                          n_params=_params(base), starting=None)
     if backend == "ray" and address:
         if (why := _ray_unreachable(address)) is not None:
             raise ValueError(f"the Ray cluster at {address} does not answer ({why}); nothing was launched")
@@ -271,9 +278,18 @@ def _ray_unreachable(address: str) -> str | None:
         return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
-def launch(sweep: Sweep, runs_dir: Path | None = None, resume: bool = False) -> int:
+def _params(config: TrainConfig) -> int:
+    from cnn_core.data import catalog
+    from cnn_core.nets import architectures
+
+    info = catalog.get_info(config.dataset)
+    return architectures.count_params(config.arch, info.input_shape, len(info.classes), config.arch_params)
+
+
+def launch(sweep: Sweep, runs_dir: Path | None = None, resume: bool = False, by=None) -> int:
     """Start the sweep's driver as a detached process (like a run's); its pid. resume: an interrupted or
     failed sweep goes on from where its driver stopped (ValueError for any other)."""
+    people.check_change(f"sweep {sweep.name!r}", sweep.owner, by)
     root = Path(runs_dir or store.default_runs_dir()).resolve()
     if resume:
         check_resume(sweep)
@@ -291,9 +307,10 @@ def check_resume(sweep: Sweep) -> None:
         raise ValueError(f"sweep {sweep.id} is {status}: only an interrupted or failed sweep resumes")
 
 
-def cancel(sweep_id: str, runs_dir: Path | None = None) -> None:
+def cancel(sweep_id: str, runs_dir: Path | None = None, by=None) -> None:
     """Ask the driver to stop: it cancels its queued and running trials, then ends cancelled."""
     sweep = read(sweep_id, runs_dir)
+    people.check_change(f"sweep {sweep.name!r}", sweep.owner, by)
     (folder(runs_dir) / f"{sweep.id}.cancel").touch()
     if effective_status(sweep) not in ACTIVE:      # no driver to do it: cancel what it left
         for t in sweep.runs:
@@ -302,10 +319,10 @@ def cancel(sweep_id: str, runs_dir: Path | None = None) -> None:
                 jobs.cancel(path)
 
 
-def delete(sweep_id: str, runs_dir: Path | None = None) -> int:
+def delete(sweep_id: str, runs_dir: Path | None = None, by=None) -> int:
     """Cancel the sweep, delete its trials' runs and its record; how many runs were deleted."""
     sweep = read(sweep_id, runs_dir)
-    cancel(sweep_id, runs_dir)
+    cancel(sweep_id, runs_dir, by=by)
     deadline = time.monotonic() + 30
     while effective_status(read(sweep_id, runs_dir)) in ACTIVE and time.monotonic() < deadline:
         time.sleep(0.25)

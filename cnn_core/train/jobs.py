@@ -11,6 +11,15 @@ A waiting process is small: `train --run-dir` waits for its slot before it impor
 it reads no other run: it holds a ticket in runs/.queue (`<queued_at>.<pid>.<run id>`, an empty file), so
 its place in line is one directory listing, and a ticket whose process died is removed by whoever sees it.
 At most MAX_QUEUED runs wait at once: launch refuses the next (QueueFull).
+
+The line takes turns between people (class mode, core/people.py): a ticket's name carries a tag of its run's
+owner, and a training run keeps its ticket (renamed `run.<name>`) while it holds its slot, so the next to go
+is the oldest ticket of the person with the fewest runs training or ahead in line (round-robin). One learner
+launching 20 runs does not hold the others back. Outside class mode every run has the same tag: oldest first.
+
+With a Ray cluster (launch's `cluster`, class mode's `ray`), the process that waited for its slot hands its
+run to the cluster as a Ray task (sweeps' RayTrials) and waits for it, slot held: the run trains on a node,
+writing to the shared runs folder, and Stop, steering and resume work through its files as they do here.
 """
 from __future__ import annotations
 
@@ -22,16 +31,18 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-from cnn_core.core import files
-from cnn_core.runs import store
+from cnn_core.core import files, people
+from cnn_core.runs import owners, store
 
 MAX_JOBS_ENV = "CNN_MAX_JOBS"
 MAX_QUEUED_ENV = "CNN_MAX_QUEUED"
 MAX_QUEUED = 16         # runs waiting at once: a waiting process costs ~20 MB (a training one, torch: ~600 MB)
 SLOT_HELD_ENV = "CNN_SLOT_HELD"   # "N:<run dir>": this process's parent (torchrun) holds slot N for that run
 QUEUE = ".queue"
+TRAINING = "run."       # a training run's ticket: its waiting name with this in front
 POLL_S = 0.5
 HEARTBEAT_S = 15.0      # a waiting run's heartbeat; readers on other hosts call it gone after 60 s
 
@@ -73,26 +84,37 @@ def max_processes() -> int:
     return torch.cuda.device_count() if torch.cuda.is_available() else (os.cpu_count() or 1)
 
 
-def launch(path: Path, resume: bool = False, processes: int = 1) -> int:
+def launch(path: Path, resume: bool = False, processes: int = 1, by: people.Person | None = None,
+           cluster: str | None = None) -> int:
     """Start the run in `path` as a detached process; returns its pid. Output goes to train.log.
     processes > 1: torchrun on this machine (--standalone) starts that many, trained together (DDP); each
-    gets its share of this job's CPU threads."""
+    gets its share of this job's CPU threads. by: the Person launching it in class mode (theirs to launch,
+    within their limits: people.NotYours, people.OverLimit); their class's Ray cluster and runs at once.
+    cluster: a Ray cluster's address: the run becomes a Ray task there once its turn comes."""
     path = Path(path).resolve()
     if isinstance(processes, bool) or not isinstance(processes, int) or processes < 1:
         raise ValueError(f"processes must be a whole number of at least 1, got {processes!r}")
     if processes > 1 and processes > (most := max_processes()):
         raise ValueError(f"{processes} processes asked; this machine can run at most {most} for one run "
                          f"(one per {'GPU' if _has_cuda() else 'CPU core'})")
-    record = store.read_run(path)
+    record = store.check_change(path, by)
     status = store.effective_status(record)
     if status in store.ACTIVE and record.pid:   # a queued run no process has taken yet may start
         raise ValueError(f"run {record.id} is already {status}")
     if resume and not (path / store.CHECKPOINT).is_file():
         raise ValueError(f"run {record.id} has no checkpoint to resume from")
-    cap, slots = max_queued(), max_jobs()
+    owners.check_room(by, path.parent, epochs=record.config.get("epochs"), n_params=record.n_params,
+                      starting=record.id)
+    policy = by.policy if by is not None else None
+    cluster = cluster or (policy.ray if policy else None)
+    cap, slots = max_queued(), (policy.runs_at_once if policy and policy.runs_at_once else max_jobs())
     cmd = [sys.executable, "-m", "cnn_core", "train", "--run-dir", str(path), "--quiet"]
     if processes > 1:     # the process waits for its slot, then becomes torchrun (cli.py)
+        if cluster:
+            raise ValueError("a run on a Ray cluster trains in one process (one Ray task)")
         cmd += ["--processes", str(processes)]
+    if cluster:
+        cmd += ["--ray", cluster]
     if resume:
         cmd.append("--resume")
     with _queue_lock(path.parent):     # counted and joined at once: launches side by side cannot overshoot
@@ -105,19 +127,19 @@ def launch(path: Path, resume: bool = False, processes: int = 1) -> int:
                         host=socket.gethostname(), queued_at=queued_at)
         pid = start_detached(cmd, path / store.LOG, {"OMP_NUM_THREADS": str(max(1, threads_per_job() // processes)),
                                                     MAX_JOBS_ENV: str(slots)})   # the waiter need not ask torch
-        _ticket(path, queued_at, pid).touch()   # before the lock goes: the process removes it only after
+        _ticket(path, queued_at, pid, record.owner).touch()   # before the lock goes: the process removes it only after
         store.update_run(path, pid=pid)
     return pid
 
 
-def more_epochs(path: Path, n) -> int:
+def more_epochs(path: Path, n, by: people.Person | None = None) -> int:
     """Let a finished or stopped run train `n` epochs more: the same run goes on from its checkpoint (its
     curves continue) to the epochs it has done plus n; a schedule stretches to the new length and early
     stopping counts its patience anew. The new number of epochs; launch(path, resume=True) trains them."""
     from cnn_core.config import MAX_EPOCHS
 
     path = Path(path).resolve()
-    record = store.read_run(path)
+    record = store.check_change(path, by)
     if (status := store.effective_status(record)) in store.ACTIVE:
         raise ValueError(f"run {record.id} is {status}: more epochs are for a finished or stopped run")
     if not (path / store.CHECKPOINT).is_file():
@@ -127,6 +149,7 @@ def more_epochs(path: Path, n) -> int:
     done = int(record.summary.get("epochs_done") or 0)
     if done + n > MAX_EPOCHS:
         raise ValueError(f"{done} + {n} epochs is more than {MAX_EPOCHS:,}")
+    owners.check_room(by, path.parent, epochs=done + n, starting=None)
     store.update_run(path, config={**record.config, "epochs": done + n})
     return done + n
 
@@ -151,11 +174,11 @@ def _has_cuda() -> bool:
     return torch.cuda.is_available()
 
 
-def cancel(path: Path) -> str:
+def cancel(path: Path, by: people.Person | None = None) -> str:
     """Ask a queued or running run to stop (it saves a checkpoint and ends `cancelled`).
     Returns the status it had."""
     path = Path(path)
-    status = store.effective_status(store.read_run(path))
+    status = store.effective_status(store.check_change(path, by))
     if status in store.ACTIVE:
         (path / store.CANCEL).touch()
     return status
@@ -173,11 +196,20 @@ def wait(path: Path, timeout: float = 600.0, until=store.FINISHED) -> str:
         time.sleep(POLL_S)
 
 
-def delete_run(path: Path, runs_dir: Path | None = None, timeout: float = 60.0) -> str:
+def delete_run(path: Path, runs_dir: Path | None = None, timeout: float = 60.0,
+               by: people.Person | None = None) -> str:
     """Delete one run folder; a queued or running run is cancelled first and waited for (its checkpoint
     saved, its process gone). Returns the status the run had. ValueError when it will not stop within
-    `timeout` s, or when `path` is not a run of the runs folder; nothing is deleted then."""
+    `timeout` s, or when `path` is not a run of the runs folder; nothing is deleted then. by: the Person in
+    class mode (people.NotYours for another's run)."""
     path = Path(path)
+    if by is not None:
+        try:
+            store.check_change(path, by)
+        except people.NotYours:
+            raise
+        except ValueError:      # an unreadable one: store.delete_run asks for a teacher
+            pass
     try:
         record = store.read_run(path)
         status, pid = store.effective_status(record), record.pid
@@ -195,7 +227,7 @@ def delete_run(path: Path, runs_dir: Path | None = None, timeout: float = 60.0) 
             raise ValueError(f"run {path.name} did not stop within {timeout:.0f} s; nothing deleted, "
                              "try again in a moment")
         time.sleep(0.25)
-    store.delete_run(path, runs_dir)
+    store.delete_run(path, runs_dir, by=by)
     return status
 
 
@@ -231,33 +263,63 @@ def _queue_lock(root: Path):
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def _ticket(path: Path, queued_at: float, pid: int) -> Path:
-    """The run's place in line: sorted by name, the oldest first."""
-    return _queue_dir(path.parent) / f"{queued_at:017.6f}.{pid}.{path.name}"
+def _ticket(path: Path, queued_at: float, pid: int, owner: str | None = None) -> Path:
+    """The run's place in line: `<queued_at>.<pid>.<owner's tag>.<run id>`; sorted by name, the oldest first."""
+    return _queue_dir(path.parent) / f"{queued_at:017.6f}.{pid}.{people.tag(owner)}.{path.name}"
 
 
-def _line(root: Path, before: str | None = None) -> list[tuple[Path, int, str]]:
-    """The live tickets, oldest first: (ticket, pid, run id); only those ahead of ticket name `before` when
-    given. Tickets of dead processes met on the way are removed."""
+@dataclass(frozen=True)
+class Ticket:
+    file: Path
+    pid: int
+    tag: str          # the owner's (people.tag)
+    run_id: str
+    training: bool    # renamed run.<name>: its run holds a slot
+
+
+def _tickets(root: Path) -> list[Ticket]:
+    """The live tickets, oldest first, waiting and training; those of dead processes met on the way are
+    removed (killed while waiting or training: the place is free)."""
     out = []
     for name in sorted(os.listdir(_queue_dir(root))):
-        if before is not None and name >= before:
-            break
-        stamp, _, rest = name.partition(".")          # "<seconds>.<micro>.<pid>.<run id>"
-        _, _, rest = rest.partition(".")
-        pid, _, run_id = rest.partition(".")
-        if not (stamp.isdigit() and pid.isdigit() and run_id):
+        training = name.startswith(TRAINING)
+        parts = name.removeprefix(TRAINING).split(".", 4)   # seconds, micro, pid, tag, run id (may hold dots)
+        if len(parts) != 5 or not (parts[0].isdigit() and parts[2].isdigit() and parts[4]):
             continue
-        if files.pid_alive(int(pid)):
-            out.append((Path(root) / QUEUE / name, int(pid), run_id))
-        else:                                         # killed while waiting: its place is free
-            (Path(root) / QUEUE / name).unlink(missing_ok=True)
+        file = Path(root) / QUEUE / name
+        if files.pid_alive(int(parts[2])):
+            out.append(Ticket(file, int(parts[2]), parts[3], parts[4], training))
+        else:
+            file.unlink(missing_ok=True)
     return out
+
+
+def turns(tickets: list[Ticket]) -> list[tuple[Ticket, int]]:
+    """The waiting tickets in the order they get slots, each with its turn: a person's k-th waiting run has
+    turn (their runs training) + k, and lower turns go first, the oldest first within a turn (round-robin
+    between people; with one owner, plain first come first served)."""
+    count: dict[str, int] = {}
+    for t in tickets:
+        if t.training:
+            count[t.tag] = count.get(t.tag, 0) + 1
+    ordered = []
+    for t in tickets:                       # oldest first: each person's own runs keep their order
+        if not t.training:
+            ordered.append((count.get(t.tag, 0), t.file.name, t))
+            count[t.tag] = count.get(t.tag, 0) + 1
+    return [(t, turn) for turn, _, t in sorted(ordered, key=lambda o: o[:2])]
 
 
 def waiting_runs(runs_dir: Path | None = None) -> list[str]:
     """The runs whose processes wait for a training slot now, next in line first (one directory listing)."""
-    return [run_id for _, _, run_id in _line(Path(runs_dir or store.default_runs_dir()))]
+    return [t.run_id for t, _ in turns(_tickets(Path(runs_dir or store.default_runs_dir())))]
+
+
+def queue(runs_dir: Path | None = None) -> list[dict]:
+    """The line as a teacher sees it: each waiting run's id and turn, next first, then the runs training."""
+    tickets = _tickets(Path(runs_dir or store.default_runs_dir()))
+    return ([{"run": t.run_id, "turn": turn, "training": False} for t, turn in turns(tickets)]
+            + [{"run": t.run_id, "turn": None, "training": True} for t in tickets if t.training])
 
 
 def _try_slot(slots: Path):
@@ -281,7 +343,8 @@ def _wait_in_line(path: Path, ticket: Path):
     while True:
         if (path / store.CANCEL).exists():
             return None
-        if not _line(path.parent, before=ticket.name) and (got := _try_slot(slots)) is not None:
+        line = turns(_tickets(path.parent))
+        if line and line[0][0].file.name == ticket.name and (got := _try_slot(slots)) is not None:
             return got
         if time.monotonic() - beat > HEARTBEAT_S:
             store.update_run(path, heartbeat=time.time())
@@ -306,19 +369,25 @@ def slot(path: Path, runs_dir: Path | None = None):
     if n.isdigit() and held_for == str(path):
         yield int(n)
         return
-    ticket = _ticket(path, record.queued_at, os.getpid())
+    ticket = _ticket(path, record.queued_at, os.getpid(), record.owner)
+    training = ticket.with_name(TRAINING + ticket.name)
     with _queue_lock(path.parent):
         ticket.touch()
+    got = None
     try:
         got = _wait_in_line(path, ticket)
     finally:
         with _queue_lock(path.parent):
-            ticket.unlink(missing_ok=True)
+            if got:         # it keeps its ticket while it trains: its owner's turns count it
+                ticket.rename(training)
+            else:
+                ticket.unlink(missing_ok=True)
     _held[path] = got or (None, None)
     try:
         yield _held[path][0]
     finally:
         del _held[path]
+        training.unlink(missing_ok=True)
         if got:
             fcntl.flock(got[1], fcntl.LOCK_UN)
             got[1].close()
