@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import os
+import signal
+import socket
+import subprocess
 import sys
 from pathlib import Path
 
@@ -57,3 +60,22 @@ def real_mnist(monkeypatch) -> Path:
         pytest.skip(f"the real MNIST subset is not prepared in {real} (`make data` or `make test` prepares it)")
     monkeypatch.setenv("CNN_DATA_DIR", str(real))
     return real
+
+
+@pytest.fixture
+def ray_cluster(tmp_path):
+    """A Ray cluster of its own (a head node with 2 CPUs, `ray start --head --block`), as a person starts
+    one; its address. Stopped with its process group (not `ray stop`, which stops every Ray here)."""
+    pytest.importorskip("ray")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    head = subprocess.Popen([str(Path(sys.executable).with_name("ray")), "start", "--head", "--block",
+                             "--port", str(port), "--num-cpus", "2", "--include-dashboard=false",
+                             "--disable-usage-stats"], stdout=(tmp_path / "ray.log").open("w"),
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        os.killpg(head.pid, signal.SIGKILL)        # all of it: its GCS, raylet and workers (a test's data only)
+        head.wait(30)

@@ -4,36 +4,11 @@ workers share the sweep tests evenly."""
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
-import sys
-from pathlib import Path
 
-import pytest
 from test_sweeps import BASE, cli
 
 from cnn_core.runs import store
 from cnn_core.sweeps import ledger
-
-
-@pytest.fixture
-def ray_cluster(tmp_path):
-    """A Ray cluster of its own (a head node with 2 CPUs, `ray start --head --block`), as a person starts
-    one; its address. Stopped with its process group (not `ray stop`, which stops every Ray here)."""
-    pytest.importorskip("ray")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    head = subprocess.Popen([str(Path(sys.executable).with_name("ray")), "start", "--head", "--block",
-                             "--port", str(port), "--num-cpus", "2", "--include-dashboard=false",
-                             "--disable-usage-stats"], stdout=(tmp_path / "ray.log").open("w"),
-                            stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        yield f"127.0.0.1:{port}"
-    finally:
-        os.killpg(head.pid, signal.SIGKILL)        # all of it: its GCS, raylet and workers (a test's data only)
-        head.wait(30)
 
 
 def test_trials_run_as_tasks_on_a_real_ray_cluster(runs_dir, ray_cluster):

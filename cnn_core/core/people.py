@@ -61,7 +61,7 @@ class Policy:
     runs_at_once: int | None = None
 
     @classmethod
-    def from_dict(cls, data) -> "Policy":
+    def from_dict(cls, data) -> Policy:
         """The `[class]` table checked: ValueError naming every bad key (an unknown key too: a typo must not
         silently lift a limit)."""
         if not hasattr(data, "items"):
@@ -103,7 +103,7 @@ class Policy:
         return cls(lists["learners"], lists["teachers"], share is True, Limits(**numbers),
                    ray.strip() if isinstance(ray, str) else None, at_once)
 
-    def admits(self, email, verified=None) -> "Person | None":
+    def admits(self, email, verified=None) -> Person | None:
         """The Person for a signed-in address, or None when the class does not list it (or the provider says
         the address is not verified: anyone may type any address into an account)."""
         if not isinstance(email, str) or not _EMAIL.match(email.strip()) or verified is False:

@@ -42,8 +42,8 @@ def disk_used(owner: str | None, runs_dir: Path | None = None, data_dir: Path | 
     runs = sum(_folder_bytes(r.path) for r in store.readable(store.list_runs(runs_dir)) if r.owner == owner)
     data = 0
     for info in pictures.added(data_dir):
-        if (info.own or {}).get("owner") == owner:
-            data += sum(f.stat().st_size for f in pictures.files_of(info.name, data_dir) if f.exists())
+        if info.owner == owner:
+            data += sum(f.stat().st_size for f in pictures.files_of(info.id, data_dir) if f.exists())
     return runs + data
 
 

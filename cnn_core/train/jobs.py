@@ -43,6 +43,7 @@ MAX_QUEUED = 16         # runs waiting at once: a waiting process costs ~20 MB (
 SLOT_HELD_ENV = "CNN_SLOT_HELD"   # "N:<run dir>": this process's parent (torchrun) holds slot N for that run
 QUEUE = ".queue"
 TRAINING = "run."       # a training run's ticket: its waiting name with this in front
+SERVED = ".served"      # runs/.queue/.served/<owner tag>: touched when a run of theirs takes a slot
 POLL_S = 0.5
 HEARTBEAT_S = 15.0      # a waiting run's heartbeat; readers on other hosts call it gone after 60 s
 
@@ -294,10 +295,11 @@ def _tickets(root: Path) -> list[Ticket]:
     return out
 
 
-def turns(tickets: list[Ticket]) -> list[tuple[Ticket, int]]:
+def turns(tickets: list[Ticket], served: dict[str, float] | None = None) -> list[tuple[Ticket, int]]:
     """The waiting tickets in the order they get slots, each with its turn: a person's k-th waiting run has
-    turn (their runs training) + k, and lower turns go first, the oldest first within a turn (round-robin
-    between people; with one owner, plain first come first served)."""
+    turn (their runs training) + k, and lower turns go first; within a turn, the person served longest ago
+    first (`served`: owner tag -> when a run of theirs last took a slot), then the oldest ticket. Round-robin
+    between people; with one owner, plain first come first served."""
     count: dict[str, int] = {}
     for t in tickets:
         if t.training:
@@ -305,20 +307,35 @@ def turns(tickets: list[Ticket]) -> list[tuple[Ticket, int]]:
     ordered = []
     for t in tickets:                       # oldest first: each person's own runs keep their order
         if not t.training:
-            ordered.append((count.get(t.tag, 0), t.file.name, t))
+            ordered.append((count.get(t.tag, 0), (served or {}).get(t.tag, 0.0), t.file.name, t))
             count[t.tag] = count.get(t.tag, 0) + 1
-    return [(t, turn) for turn, _, t in sorted(ordered, key=lambda o: o[:2])]
+    return [(o[3], o[0]) for o in sorted(ordered, key=lambda o: o[:3])]
+
+
+def _served(root: Path) -> dict[str, float]:
+    """When a run of each owner last took a slot (runs/.queue/.served/<tag>'s modification time)."""
+    folder = _queue_dir(root) / SERVED
+    try:
+        return {e.name: e.stat().st_mtime for e in os.scandir(folder)}
+    except FileNotFoundError:
+        return {}
+
+
+def _line(root: Path) -> list[tuple[Ticket, int]]:
+    """The waiting runs' tickets in the order they get slots, with their turns (dead tickets removed)."""
+    return turns(_tickets(root), _served(root))
 
 
 def waiting_runs(runs_dir: Path | None = None) -> list[str]:
     """The runs whose processes wait for a training slot now, next in line first (one directory listing)."""
-    return [t.run_id for t, _ in turns(_tickets(Path(runs_dir or store.default_runs_dir())))]
+    return [t.run_id for t, _ in _line(Path(runs_dir or store.default_runs_dir()))]
 
 
 def queue(runs_dir: Path | None = None) -> list[dict]:
     """The line as a teacher sees it: each waiting run's id and turn, next first, then the runs training."""
-    tickets = _tickets(Path(runs_dir or store.default_runs_dir()))
-    return ([{"run": t.run_id, "turn": turn, "training": False} for t, turn in turns(tickets)]
+    root = Path(runs_dir or store.default_runs_dir())
+    tickets = _tickets(root)
+    return ([{"run": t.run_id, "turn": turn, "training": False} for t, turn in turns(tickets, _served(root))]
             + [{"run": t.run_id, "turn": None, "training": True} for t in tickets if t.training])
 
 
@@ -343,7 +360,7 @@ def _wait_in_line(path: Path, ticket: Path):
     while True:
         if (path / store.CANCEL).exists():
             return None
-        line = turns(_tickets(path.parent))
+        line = _line(path.parent)
         if line and line[0][0].file.name == ticket.name and (got := _try_slot(slots)) is not None:
             return got
         if time.monotonic() - beat > HEARTBEAT_S:
@@ -380,6 +397,8 @@ def slot(path: Path, runs_dir: Path | None = None):
         with _queue_lock(path.parent):
             if got:         # it keeps its ticket while it trains: its owner's turns count it
                 ticket.rename(training)
+                (served := _queue_dir(path.parent) / SERVED).mkdir(exist_ok=True)
+                (served / people.tag(record.owner)).touch()
             else:
                 ticket.unlink(missing_ok=True)
     _held[path] = got or (None, None)
