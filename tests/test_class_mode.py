@@ -214,3 +214,18 @@ def test_one_learners_five_runs_do_not_hold_back_anothers_one(runs_dir, monkeypa
     started = sorted([*hers, his], key=lambda p: store.read_run(p).started)
     assert started.index(his) == 1, [store.read_run(p).name for p in started]
     assert not [n for n in os.listdir(runs_dir / jobs.QUEUE) if n.endswith(tuple(p.name for p in [*hers, his]))]
+
+
+def test_the_command_line_is_the_administrator(runs_dir):
+    """The machine's own user changes any learner's run from the shell and sees whose each is."""
+    import subprocess
+    import sys
+
+    path = store.create_run(TrainConfig(**TINY), name="ada's", by=ADA)
+    run = lambda *args: subprocess.run([sys.executable, "-m", "cnn_core", "runs", *args], capture_output=True,  # noqa: E731
+                                       text=True, timeout=120, cwd=Path(__file__).resolve().parent.parent)
+    assert "(ada@school.test)" in run("list").stdout
+    assert "owner     ada@school.test" in run("show", path.name).stdout
+    out = run("rename", path.name, "tidied by the teacher")
+    assert out.returncode == 0, out.stderr
+    assert store.read_run(path).name == "tidied by the teacher" and store.read_run(path).owner == "ada@school.test"

@@ -146,7 +146,7 @@ def runs_cmd(args) -> int:
                 print(f"{r.id:<48} {'corrupt':<11} {r.error}")
                 continue
             print(f"{r.id:<48} {r.effective_status:<11} {r.dataset or '-':<13} {r.arch or '-':<13} "
-                  f"test {_acc(r.test_acc)}  {r.name}")
+                  f"test {_acc(r.test_acc)}  {r.name}" + (f"  ({r.owner})" if r.owner else ""))
         return 0
     if args.action == "show":
         return _show(store.resolve_run(read_only_run(args.run)))
@@ -180,6 +180,8 @@ def _show(path: Path) -> int:
     s, c = r.summary, r.config
     print(f"run       {r.id}  ({r.name})\nstatus    {store.effective_status(r)}"
           + (f"  error: {r.error}" if r.error else ""))
+    if r.owner:
+        print(f"owner     {r.owner} (class mode)")
     print(f"model     {r.arch} {r.arch_params} on {r.dataset}")
     print("training  " + " ".join(f"{label}{c.get(k, '-')}" for label, k in (
         ("", "optimizer"), ("lr ", "lr"), ("batch ", "batch_size"), ("epochs ", "epochs"), ("schedule ", "schedule"),
