@@ -229,3 +229,16 @@ def test_the_command_line_is_the_administrator(runs_dir):
     out = run("rename", path.name, "tidied by the teacher")
     assert out.returncode == 0, out.stderr
     assert store.read_run(path).name == "tidied by the teacher" and store.read_run(path).owner == "ada@school.test"
+
+
+def test_a_lesson_starts_whole_or_not_at_all(runs_dir, monkeypatch):
+    """A lesson's experiments are checked together: with one run busy and room for two more, a lesson of three
+    is refused before any of its runs is made."""
+    from cnn_core.train import lessons
+
+    store.create_run(TrainConfig(**TINY), by=ADA)                       # waiting (made, not launched)
+    roomy = people.Policy.from_dict({**CLASS, "max_runs": 3}).admits("ada@school.test")
+    with pytest.raises(people.OverLimit, match=r"You have 1 run training or waiting; these 3 more would pass the "
+                                               r"most the class allows each learner \(max_runs = 3\)"):
+        lessons.launch(lessons.get("learning-rate"), by=roomy)
+    assert len(store.list_runs()) == 1

@@ -55,10 +55,11 @@ def active(owner: str | None, runs_dir: Path | None = None, leave_out: str | Non
 
 def check_room(by: people.Person | None, runs_dir: Path | None = None, *, epochs: int | None = None,
                n_params: int | None = None, starting: str | None = "new", adding_bytes: int = 0,
-               data_dir: Path | None = None) -> None:
+               data_dir: Path | None = None, count: int = 1) -> None:
     """Raise people.OverLimit, naming the limit and the numbers, when what `by` is about to do passes one of
     their limits: a run of `epochs` epochs and `n_params` weights, starting (`starting`: "new" for a run about
-    to be made, a run id for one about to be launched, None when none starts), `adding_bytes` more on disk."""
+    to be made, a run id for one about to be launched, None when none starts; `count` of them: a lesson's
+    experiments), `adding_bytes` more on disk."""
     limits = by.limits if by is not None else None
     if limits is None:
         return
@@ -68,8 +69,9 @@ def check_room(by: people.Person | None, runs_dir: Path | None = None, *, epochs
     if n_params is not None and n_params > limits.max_params:
         raise people.OverLimit(f"This model has {n_params:,} weights; the class allows at most {limits.max_params:,} "
                                "per model (max_params). Make it narrower or shallower.")
-    if starting is not None and len(busy := active(by.email, runs_dir, leave_out=starting)) >= limits.max_runs:
-        raise people.OverLimit(f"You have {len(busy)} {'run' if len(busy) == 1 else 'runs'} training or waiting, "
+    if starting is not None and len(busy := active(by.email, runs_dir, leave_out=starting)) + count > limits.max_runs:
+        more = f"; these {count} more would pass" if count > 1 else ","
+        raise people.OverLimit(f"You have {len(busy)} {'run' if len(busy) == 1 else 'runs'} training or waiting{more} "
                                f"the most the class allows each learner (max_runs = {limits.max_runs}): wait for "
                                "one to finish, or stop one.")
     used = disk_used(by.email, runs_dir, data_dir)

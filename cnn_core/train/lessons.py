@@ -243,12 +243,28 @@ def run_name(lesson: Lesson, experiment: Experiment) -> str:
     return f"lesson {lesson.id}: {experiment.label}"
 
 
-def create_run(lesson: Lesson, experiment: Experiment, runs_dir=None):
-    """The experiment as a run of the runs folder (made, not started: jobs.launch or engine.run_training)."""
+def create_run(lesson: Lesson, experiment: Experiment, runs_dir=None, by=None):
+    """The experiment as a run of the runs folder (made, not started: jobs.launch or engine.run_training);
+    by: the Person it is made for in class mode (theirs)."""
     from cnn_core.config import TrainConfig
     from cnn_core.runs import store
 
-    return store.create_run(TrainConfig(**experiment.config), run_name(lesson, experiment), runs_dir)
+    return store.create_run(TrainConfig(**experiment.config), run_name(lesson, experiment), runs_dir, by=by)
+
+
+def launch(lesson: Lesson, by=None, runs_dir=None) -> list:
+    """Each experiment as a run launched into the queue (they train one after another): the run folders. In
+    class mode `by`'s, and all of them within their limits before the first is made (people.OverLimit)."""
+    from cnn_core.runs import owners
+    from cnn_core.train import jobs
+
+    owners.check_room(by, runs_dir, epochs=max(int(e.config.get("epochs", 1)) for e in lesson.experiments),
+                      count=len(lesson.experiments))
+    made = []
+    for e in lesson.experiments:
+        made.append(create_run(lesson, e, runs_dir, by))
+        jobs.launch(made[-1], by=by)
+    return made
 
 
 def latest_runs(lesson: Lesson, records: list) -> dict:
