@@ -10,5 +10,5 @@
     drawing      the Draw page's: canvas strokes as ink, which runs read a drawing, one drawing's answer and
                  first-layer maps
     snapshots    the weights saved at each epoch, for the views across epochs
-    compare      several runs side by side as DataFrames
+    compare      several runs side by side as DataFrames; the class's leaderboard (best run per person, dataset)
 """

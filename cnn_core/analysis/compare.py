@@ -1,5 +1,6 @@
 """Runs side by side, as numbers: the runs table, their curves in one long table, the config fields
-that differ and what each run scored, hyper-parameters against test accuracy.
+that differ and what each run scored, hyper-parameters against test accuracy, and class mode's leaderboard
+(each person's best completed run per dataset).
 
 Plain Python and pandas, read from the run store (parameter counts too: create_run and the engine
 record n_params in run.json). How the dashboard words and draws them: ui/views.py, ui/figures.
@@ -198,3 +199,41 @@ def hyperparam_frame(records: list[store.Run], dataset: str) -> pd.DataFrame:
     rows = [{"run": labels[r.id], **{f: flat_config(r).get(f) for f in fields},
              "test_acc": float(r.summary["test_acc"])} for r in chosen]
     return pd.DataFrame(rows, columns=["run", *fields, "test_acc"])
+
+
+# ---- the class's leaderboard --------------------------------------------------------------------
+LEADERBOARD_COLUMNS = ["dataset", "owner", "run_id", "name", "test_acc", "arch", "epochs", "lr", "batch_size",
+                       "optimizer", "runs"]
+
+
+def leaderboard(records: list[store.Run | store.UnreadableRun]) -> pd.DataFrame:
+    """The class's best runs (class mode, core/people.py): one row per (dataset, owner), the owner's completed
+    run of that dataset with the highest test accuracy, and that run's name, architecture and key settings
+    (epochs: those it trained, fewer than asked when early stopping ended it; lr, batch_size, optimizer); `runs`:
+    how many completed runs with a test accuracy the owner has on that dataset. Datasets by name, and within one
+    the best first (a tie: the owner's address first). A tie within one owner's runs goes to the earlier run.
+
+    Only completed runs with a test accuracy count: failed, stopped, running or waiting ones, unreadable ones,
+    and runs without an owner are left out. A run without an owner was made outside class mode (the CLI, the
+    laptop dashboard: the administrator's) and ranks no person of the class; a teacher's runs made signed in
+    carry the teacher's address and are listed like a learner's."""
+    best: dict[tuple[str, str], tuple[store.Run, int]] = {}
+    for r in sorted(store.readable(records), key=lambda r: (r.created, r.id)):     # oldest first: a tie keeps it
+        acc, dataset = _num(r.summary.get("test_acc")), _dataset(r)
+        if r.status != "completed" or not r.owner or not dataset or math.isnan(acc):
+            continue
+        kept, n = best.get((dataset, r.owner), (None, 0))
+        best[(dataset, r.owner)] = (r if kept is None or acc > _num(kept.summary.get("test_acc")) else kept, n + 1)
+    rows = []
+    for (dataset, owner), (r, n) in best.items():
+        cfg = r.config
+        rows.append({"dataset": dataset, "owner": owner, "run_id": r.id, "name": short_name(r),
+                     "test_acc": _num(r.summary.get("test_acc")), "arch": r.arch or cfg.get("arch"),
+                     "epochs": _count(r.summary.get("epochs_done")) or _count(cfg.get("epochs")),
+                     "lr": cfg.get("lr"), "batch_size": cfg.get("batch_size"), "optimizer": cfg.get("optimizer"),
+                     "runs": n})
+    frame = pd.DataFrame(rows, columns=LEADERBOARD_COLUMNS)
+    frame = frame.sort_values(["dataset", "test_acc", "owner"], ascending=[True, False, True], kind="stable")
+    frame["epochs"] = frame["epochs"].astype("Int64")
+    frame["runs"] = frame["runs"].astype("Int64")
+    return frame.reset_index(drop=True)
