@@ -20,7 +20,7 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-net
         "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -45,15 +45,16 @@ def serve_command(port: int, address: str | None = "127.0.0.1") -> list[str]:
 
 @contextlib.contextmanager
 def dashboard_server(data_dir: Path, runs_dir: Path, log_dir: Path, *, address: str | None = "127.0.0.1",
-                     **env: str):
-    """Serve dashboard.py over these folders until the block ends; yields the base url.
+                     port: int | None = None, **env: str):
+    """Serve dashboard.py over these folders until the block ends; yields the base url. port: the PORT to serve
+    on (`make run PORT=`), when the test must know it first (a sign-in's redirect_uri); else a free one.
 
     The server is started by serve_command: `make run`'s own command line and config, no extra flag.
     What differs from a person's start is the environment only: CNN_DATA_DIR and CNN_RUNS_DIR point
     at the test's folders, CNN_OFFLINE=1 (no download is tried here), plus `env` (CNN_MAX_JOBS ...),
     all settings README documents. Its log goes to log_dir/streamlit.log and is shown when the server
     fails to come up."""
-    port = _free_port()
+    port = port or free_port()
     env = {**os.environ, "CNN_DATA_DIR": str(data_dir), "CNN_RUNS_DIR": str(runs_dir), "CNN_OFFLINE": "1", **env}
     log_path = Path(log_dir) / "streamlit.log"
     with open(log_path, "w") as log:

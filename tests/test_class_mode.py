@@ -242,3 +242,14 @@ def test_a_lesson_starts_whole_or_not_at_all(runs_dir, monkeypatch):
                                                r"most the class allows each learner \(max_runs = 3\)"):
         lessons.launch(lessons.get("learning-rate"), by=roomy)
     assert len(store.list_runs()) == 1
+
+
+def test_an_export_writes_into_its_owners_run_only(runs_dir):
+    """Exporting writes into the run's folder (exports/): another learner's export is refused before the model
+    is even loaded."""
+    from cnn_core.export import formats
+
+    path = store.create_run(TrainConfig(**TINY), by=ADA)
+    with pytest.raises(people.NotYours, match="belongs to ada@school.test"):
+        formats.export_model(path, "onnx", by=BOB)
+    assert not (path / store.EXPORT_DIR).exists()

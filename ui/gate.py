@@ -5,7 +5,8 @@ With a token, every request but the health check must bring the cookie a browser
 Jupyter does: the WebSocket is refused without it (no session, so no page runs, no upload lands), and a
 page asked for shows a small form for the token instead. The URL printed at start (?token=...) sets the
 cookie (HttpOnly, SameSite=Strict, this host and port, 30 days) and is redirected without the token.
-Without a token (served on loopback), requests pass untouched.
+Without a token (served on loopback, or in class mode, where ui/serve.py asks for none: the sign-in is the
+gate, ui/access.py), requests pass untouched.
 """
 from __future__ import annotations
 

@@ -17,18 +17,22 @@ _PAGES = {
     "inspect": ("inspector", "Inspect", ":material/biotech:", False),
     "compare": ("compare", "Compare", ":material/compare_arrows:", False),
     "draw": ("draw", "Draw", ":material/draw:", False),
+    "class": ("classroom", "Class", ":material/groups:", False),
 }
+TEACHERS_ONLY = {"class"}      # in st.navigation for a teacher only: a learner's /class is an unknown page
 
 
 def page(name: str, content=None) -> st.Page:
-    """The st.Page of `name` (home, learn, train, inspect, compare, draw); the same object st.navigation registers.
-    content: a function shown at that page's address instead of the page (ui/access.py's sign_in)."""
+    """The st.Page of `name` (home, learn, train, inspect, compare, draw, class); the same object st.navigation
+    registers. content: a function shown at that page's address instead of the page (ui/access.py's doors)."""
     package, title, icon, default = _PAGES[name]
     return st.Page(content or UI / package / "page.py", title=title, icon=icon, url_path=name, default=default)
 
 
-def all_pages(content=None) -> list[st.Page]:
-    return [page(name, content) for name in _PAGES]
+def all_pages(content=None, teacher: bool = False) -> list[st.Page]:
+    """The pages st.navigation offers: every address showing `content` when given (a door), else the pages,
+    the teacher's among them for a teacher only."""
+    return [page(name, content) for name in _PAGES if content or teacher or name not in TEACHERS_ONLY]
 
 
 def link(name: str, label: str | None = None, run: str | None = None, help: str | None = None,
@@ -49,11 +53,17 @@ def _device_text() -> tuple[str, str]:
 
 
 def sidebar() -> None:
-    """Where training runs and where files live; drawn after the page so the page shows first."""
+    """In class mode who is signed in, with Sign out; where training runs and where files live. Drawn after
+    the page so the page shows first."""
     from cnn_core.data import catalog
     from cnn_core.runs import store
+    from ui import signin, views
 
     with st.sidebar:
+        if signin.class_mode():
+            st.markdown(f"**Signed in**  \n{views.md(signin.who_text(signin.me()))}")    # an address: escaped
+            if st.button("Sign out", icon=":material/logout:"):
+                st.logout()
         kind, label = _device_text()
         st.markdown(f"**Device** · {kind}  \n{label}")
         st.markdown(f"**Runs folder**  \n`{store.default_runs_dir().resolve()}`")

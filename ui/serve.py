@@ -10,6 +10,12 @@ names it is served under, and asking for a token when other machines can reach i
 - The token: served beyond loopback (or whenever $CNN_TOKEN is set), no request but the health check
   reaches Streamlit without it (ui/gate.py, an ASGI middleware in front of the whole server, as Jupyter
   does). It is $CNN_TOKEN, else a new random one; the URL to open is printed at start.
+- Class mode: the secrets file ($CNN_SECRETS, else .streamlit/secrets.toml) holds a `[class]` table. Everyone
+  signs in (st.login, its `[auth]` table; ui/access.py), which replaces the token: none is asked for, even
+  beyond loopback ($CNN_TOKEN is dropped: the provider's redirect back to /oauth2callback comes from another
+  site and would not carry a SameSite=Strict cookie). The host of `[auth] redirect_uri` is added to the names
+  the server answers to. $CNN_SECRETS (a file a teacher keeps outside the checkout) goes to Streamlit as
+  --secrets.files.
 """
 from __future__ import annotations
 
@@ -21,11 +27,14 @@ import os
 import secrets
 import socket
 import sys
+import tomllib
 from pathlib import Path
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN_ENV = "CNN_TOKEN"
 HOSTS_ENV = "CNN_ALLOWED_HOSTS"
+SECRETS_ENV = "CNN_SECRETS"
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 ANY = ("0.0.0.0", "::", "")           # listen on every interface
 
@@ -95,11 +104,40 @@ def urls(address: str, port: int, token: str | None) -> list[str]:
     return [f"http://{f'[{h}]' if ':' in h else h}:{port}{query}" for h in hosts or ["127.0.0.1"]]
 
 
-def command(port: int, address: str, hosts: list[str]) -> list[str]:
-    """`streamlit run ui/gate.py` (dashboard.py behind the token gate) with the port, the address and the host
-    list; the rest comes from .streamlit/config.toml."""
+def secrets_file() -> Path:
+    """The secrets file Streamlit reads: $CNN_SECRETS, else the checkout's .streamlit/secrets.toml."""
+    return Path(os.environ[SECRETS_ENV]) if os.environ.get(SECRETS_ENV) else ROOT / ".streamlit" / "secrets.toml"
+
+
+def read_secrets(path: Path) -> dict:
+    """The secrets file's tables ({} when there is none); SystemExit naming the file when it is not TOML."""
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise SystemExit(f"The secrets file {path} cannot be read: {exc}") from None
+
+
+def class_mode(tables: dict) -> bool:
+    """Class mode: the secrets hold a [class] table (ui/signin.py reads it the same way)."""
+    return "class" in tables
+
+
+def sign_in_hosts(tables: dict) -> list[str]:
+    """The host of [auth] redirect_uri: the name the provider sends a browser back to, which must reach us."""
+    auth = tables.get("auth")
+    uri = auth.get("redirect_uri") if isinstance(auth, dict) else None
+    host = urlsplit(uri).hostname if isinstance(uri, str) else None
+    return [host] if host else []
+
+
+def command(port: int, address: str, hosts: list[str], secrets_path: Path | None = None) -> list[str]:
+    """`streamlit run ui/gate.py` (dashboard.py behind the token gate) with the port, the address, the host
+    list and, when given, the secrets file; the rest comes from .streamlit/config.toml."""
     return [sys.executable, "-m", "streamlit", "run", str(ROOT / "ui" / "gate.py"), "--server.port", str(port),
-            "--server.address", address, *[f"--server.allowedHosts={h}" for h in hosts]]
+            "--server.address", address, *[f"--server.allowedHosts={h}" for h in hosts],
+            *(["--secrets.files", str(secrets_path)] if secrets_path else [])]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -108,15 +146,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--address", default="127.0.0.1")
     args = parser.parse_args(argv)
     hosts = allowed_hosts(args.address, os.environ.get(HOSTS_ENV))
+    path = secrets_file()
+    found = read_secrets(path)
     secret = token()
-    if secret is None and not is_loopback(args.address):
+    if class_mode(found):
+        hosts += [h.lower() for h in sign_in_hosts(found) if h.lower() not in hosts]
+        ignored, secret = os.environ.pop(TOKEN_ENV, None), None
+        print(f"Class mode ([class] in {path}): everyone signs in with their school account ([auth]), so no token "
+              f"is asked for{f' ({TOKEN_ENV} is ignored)' if ignored else ''}.", flush=True)
+    elif secret is None and not is_loopback(args.address):
         secret = os.environ[TOKEN_ENV] = secrets.token_urlsafe(24)
     if secret:
         print("The dashboard asks for its token. Open one of these URLs (the token is the secret: share it only "
               "with the people meant to use this dashboard):", *[f"    {u}" for u in urls(args.address, args.port,
               secret)], f"It answers to the host names: {', '.join(hosts)} (more: {HOSTS_ENV}=name1,name2).",
               sep="\n", flush=True)
-    os.execv(sys.executable, command(args.port, args.address, hosts))
+    os.execv(sys.executable, command(args.port, args.address, hosts, path if os.environ.get(SECRETS_ENV) else None))
 
 
 if __name__ == "__main__":

@@ -41,7 +41,7 @@ def me() -> people.Person | None:
     if rules is None:
         return None
     user = st.user
-    person = rules.admits(user.get("email"), user.get("email_verified")) if user.is_logged_in else None
+    person = rules.admits(user.get("email"), user.get("email_verified")) if user.get("is_logged_in") else None
     if person is None:
         raise people.NotYours("Sign in with an address this class lists to do that.")
     return person

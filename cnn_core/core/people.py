@@ -99,7 +99,7 @@ class Policy:
         if at_once is not None and (isinstance(at_once, bool) or not isinstance(at_once, int) or at_once < 1):
             errors.append(f"runs_at_once must be a whole number of at least 1, got {at_once!r}")
         if errors:
-            raise ValueError("the class settings ([class] in .streamlit/secrets.toml) are wrong: " + "; ".join(errors))
+            raise ValueError("the class settings ([class] in the dashboard's secrets file) are wrong: " + "; ".join(errors))
         return cls(lists["learners"], lists["teachers"], share is True, Limits(**numbers),
                    ray.strip() if isinstance(ray, str) else None, at_once)
 

@@ -39,17 +39,19 @@ class ExportResult:
                 f"{self.max_abs_diff:.2e} (tolerance {self.tolerance:.0e})")
 
 
-def export_model(path: Path, kind: str, batch=None) -> ExportResult:
+def export_model(path: Path, kind: str, batch=None, by=None) -> ExportResult:
     """Export the run's best model to <run>/exports/ as ONNX, torch.export's .pt2 or TorchScript (the old
     format: deprecated upstream, kept while it loads), load the export back, and compare its logits with
     the PyTorch model's on `batch` (normalized (N, C, H, W) float32; default: up to 64 test images of the
-    run's dataset when it is prepared here, else noise)."""
+    run's dataset when it is prepared here, else noise). It writes into the run's folder: by, the Person in
+    class mode, must be allowed to change the run (people.NotYours)."""
     import torch
 
     from cnn_core.analysis.predict import load_model
     if kind not in EXPORTS:
         raise ValueError(f"export kind must be one of {', '.join(EXPORTS)}, got {kind!r}")
     path = Path(path).resolve()
+    store.check_change(path, by)
     model, meta = load_model(path)
     described = f"{len(batch)} given images" if batch is not None else ""
     if batch is None:

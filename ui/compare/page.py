@@ -5,9 +5,9 @@ from __future__ import annotations
 import streamlit as st
 
 from cnn_core.analysis import compare
-from cnn_core.runs import store
+from cnn_core.runs import owners, store
 from cnn_core.runs.metrics_log import CURVES
-from ui import nav, views
+from ui import nav, signin, views
 from ui.compare import robustness, state
 from ui.compare import widgets as w
 from ui.figures import curves as figures
@@ -17,7 +17,7 @@ st.caption("The tutorials change one thing at a time (width, dropout, batch norm
            "which choice helped, by how much, and where their curves part.")
 nav.show_flash(state.FLASH)
 
-records = store.list_runs()
+records = owners.visible(store.list_runs(), signin.me())      # in class mode: what this person may open
 readable = store.readable(records)            # what can be compared; the rest is listed as corrupt
 by_id = {r.id: r for r in readable}
 labels = compare.unique_labels(records)

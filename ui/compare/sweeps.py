@@ -7,10 +7,11 @@ import plotly.express as px
 import streamlit as st
 
 from cnn_core.analysis import compare
-from cnn_core.runs import store
+from cnn_core.core import people
+from cnn_core.runs import owners, store
 from cnn_core.runs.metrics_log import CURVES
 from cnn_core.sweeps import ledger
-from ui import nav, views
+from ui import nav, signin, views
 from ui.compare import state
 from ui.figures import CONFIG
 from ui.figures import curves as figures
@@ -23,7 +24,7 @@ def section() -> None:
     if sweep is None:
         return
     show(sweep, actions=False)
-    records = [r for r in store.readable(store.list_runs()) if r.sweep == sweep.id]
+    records = [r for r in owners.visible(store.readable(store.list_runs()), signin.me()) if r.sweep == sweep.id]
     if records:
         labels = {r.id: f"#{r.trial}" for r in records}
         curves = compare.curves_frame(records, labels)
@@ -46,9 +47,14 @@ def section() -> None:
                                labels={"x": "importance (share of the score's variance)", "y": "field"},
                                title="What mattered (Optuna's fANOVA importance)"), key=state.SWEEP_IMP,
                         config=CONFIG)
+    if not people.may_change(sweep.owner, signin.me()):     # a classmate's or the teacher's: to look at only
+        return
     with st.popover("Delete this sweep", icon=":material/delete:"):
         st.caption(f"This cancels it and deletes its {len(sweep.runs)} trial runs.")
         if st.button("Delete sweep and its runs", key=state.SWEEP_DELETE, type="primary"):
-            gone = ledger.delete(sweep.id)
-            nav.flash(state.FLASH, "success", f"Deleted sweep {sweep.id} and its {views.count(gone, 'run')}.")
+            try:
+                gone = ledger.delete(sweep.id, by=signin.me())
+                nav.flash(state.FLASH, "success", f"Deleted sweep {sweep.id} and its {views.count(gone, 'run')}.")
+            except ValueError as exc:          # people.NotYours
+                nav.flash(state.FLASH, "error", views.md(exc))
             st.rerun()

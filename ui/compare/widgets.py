@@ -8,10 +8,11 @@ import pandas as pd
 import streamlit as st
 
 from cnn_core.analysis import compare
+from cnn_core.core import people
 from cnn_core.export import formats
 from cnn_core.runs import archive, store
 from cnn_core.train import jobs
-from ui import nav, own_data, views
+from ui import nav, own_data, signin, views
 from ui.compare import state
 
 _PCT = st.column_config.NumberColumn(format="percent")
@@ -61,7 +62,7 @@ def runs_table(shown: pd.DataFrame, all_ids: list[str], labels: dict[str, str]) 
 # ---- actions on one run -------------------------------------------------------------------------
 def _rename(path: Path, key: str) -> None:
     try:
-        renamed = store.rename_run(path, st.session_state[key])
+        renamed = store.rename_run(path, st.session_state[key], by=signin.me())
         st.session_state[state.PICKED] = path.name   # the picker shows the new name
         nav.flash(state.FLASH, "success", f"Renamed to '{views.md(renamed.name)}'.")
     except ValueError as exc:
@@ -70,7 +71,7 @@ def _rename(path: Path, key: str) -> None:
 
 def _save_note(path: Path, key: str) -> None:
     try:
-        store.set_note(path, st.session_state[key])
+        store.set_note(path, st.session_state[key], by=signin.me())
         nav.flash(state.FLASH, "success", "Note saved.")
     except ValueError as exc:
         nav.flash(state.FLASH, "error", views.md(exc))
@@ -79,7 +80,7 @@ def _save_note(path: Path, key: str) -> None:
 def _delete(path: Path, name: str) -> None:
     st.session_state.pop(state.CONFIRM, None)
     try:
-        was = jobs.delete_run(path)
+        was = jobs.delete_run(path, by=signin.me())
         stopped = " (it was stopped first)" if was in store.ACTIVE else ""
         nav.flash(state.FLASH, "success", f"Deleted run '{views.md(name)}'{stopped}.")
         st.session_state[state.PICK] = [i for i in st.session_state.get(state.PICK, []) if i != path.name]
@@ -89,8 +90,14 @@ def _delete(path: Path, name: str) -> None:
 
 
 def edit_run(record: store.Run | store.UnreadableRun) -> None:
-    """Rename, note, delete (with a confirmation); a run whose run.json cannot be read can only be deleted."""
+    """Rename, note, delete (with a confirmation); a run whose run.json cannot be read can only be deleted. In
+    class mode only for whoever may change the run (its owner, a teacher): another's is named as theirs."""
     path, rid, name = Path(record.path), record.id, record.title
+    if not record.corrupt and not people.may_change(record.owner, signin.me()):
+        st.caption(f"This run is {views.md(record.owner or 'the teacher')}'s: you may open it, not change it.")
+        if record.note:
+            st.markdown(f"**Note:** {views.md(record.note)}")
+        return
     if record.corrupt:
         st.error(f"Its run.json cannot be read ({views.md(record.error)}): it can only be deleted.")
     else:
@@ -130,14 +137,16 @@ def take_away(record: store.Run) -> None:
                        help="One file of plain PyTorch (no cnn_core): the model written out layer by layer, the "
                             "data, split, augmentation, optimizer, schedule and loop. `python FILE.py --epochs 1 "
                             "--data-dir data` prints one JSON line per epoch; its head says what is exact.")
-    if cols[2].button("Export ONNX, .pt2, TorchScript", key=state.export_button(rid), disabled=not best.is_file(),
-                      help="ONNX (onnxruntime and other runtimes), torch.export's .pt2 (plain torch: "
+    why_not = ("the run has no best.pt yet" if not best.is_file() else None
+               if people.may_change(record.owner, signin.me()) else   # an export is written into the run's folder
+               "The exports are written into the run's folder: only its owner or a teacher exports it")
+    if cols[2].button("Export ONNX, .pt2, TorchScript", key=state.export_button(rid), disabled=why_not is not None,
+                      help=why_not or "ONNX (onnxruntime and other runtimes), torch.export's .pt2 (plain torch: "
                            "torch.export.load(path).module()), TorchScript (the old format, deprecated upstream); "
-                           "each is loaded back and checked against the PyTorch model" if best.is_file()
-                      else "the run has no best.pt yet"):
+                           "each is loaded back and checked against the PyTorch model"):
         with st.spinner("Exporting and checking against PyTorch…"):
             try:
-                st.session_state[state.export(rid)] = [formats.export_model(path, k) for k in formats.EXPORTS]
+                st.session_state[state.export(rid)] = [formats.export_model(path, k, by=signin.me()) for k in formats.EXPORTS]
             except Exception as exc:  # noqa: BLE001  any exporter failure is shown, never a traceback
                 st.error(f"Export failed: {type(exc).__name__}: {views.md(str(exc)[:500])}")
     for result in st.session_state.get(state.export(rid), []):
@@ -180,7 +189,7 @@ def _typed_run(folder: str) -> Path:
 def _import(source, on_duplicate: str) -> None:
     st.session_state.pop(state.IMPORT_EXISTS, None)
     try:
-        new = archive.import_run(source(), on_duplicate=on_duplicate)
+        new = archive.import_run(source(), on_duplicate=on_duplicate, by=signin.me())      # the importer's
     except archive.RunExists as exc:
         st.session_state[state.IMPORT_EXISTS] = str(exc)[0].upper() + str(exc)[1:]
         return

@@ -1,7 +1,7 @@
 """Draw: sketch a digit (or upload a picture of one) and watch the MNIST runs read it."""
 import streamlit as st
 
-from ui import nav, views
+from ui import nav, signin, views
 from ui.draw import state
 from ui.draw import widgets as dw
 
@@ -19,8 +19,9 @@ def main() -> None:
         raw = dw.canvas_input() if source == "Draw" else dw.upload_input()
 
     from cnn_core.analysis import drawing  # torch (2.7 s): after the canvas shows
+    from cnn_core.runs import owners
 
-    records = drawing.drawable_runs()
+    records = owners.visible(drawing.drawable_runs(), signin.me())     # in class mode: what this person may open
     if not records:
         with right:
             st.warning("No model can read digits yet: the bundled model (models/mnist-bundled) is missing "

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from ui import nav, views
+from ui import nav, signin, views
 from ui.home import state
 from ui.own_data import TILE, progress_bar, server_folder, tile
 
@@ -87,6 +87,7 @@ def _options_widgets():
 def add_panel() -> None:
     """Upload a zip or name a folder, set the size, channels, fit and shares, Preview, Add."""
     from cnn_core.data import guards, pictures
+    from cnn_core.runs import owners
 
     st.caption("Put each class's pictures in a folder named after the class (cat/1.png, dog/2.jpg, …), or in "
                "train/<class>/ and test/<class>/ to keep your own split. PNG, JPEG, BMP, GIF and WebP; any size.")
@@ -111,12 +112,13 @@ def add_panel() -> None:
                                                      progress_bar("Reading the pictures…")))
             st.session_state[state.OWN_READ] = kept
         if add:
-            info = pictures.add(name, source, options, upload_name=upload_name, read=kept[1])
+            info = owners.add_dataset(name, source, options, upload_name=upload_name, read=kept[1],
+                                      by=signin.me())       # in class mode theirs, within their disk share
             st.session_state.pop(state.OWN_READ, None)
             nav.flash(state.FLASH, "success",
                       f"Added **{info.id}**: {views.md(kept[1].report.summary())}. Pick it on Train.")
             st.rerun()
-    except ValueError as exc:              # pictures.Refused and unreadable sources: the reason, nothing written
+    except ValueError as exc:     # pictures.Refused, unreadable sources, OverLimit: the reason, nothing written
         st.error(views.md(exc), icon=":material/error:")       # it quotes entry and folder names
         return
     if kept is not None and kept[0] == signature:
@@ -134,16 +136,20 @@ def _data_dir():
 
 def added_list() -> None:
     """Each added dataset: its sizes and warnings, a look at its pictures, Rename and Delete."""
+    from cnn_core.core import people
     from cnn_core.data import catalog, pictures
+    from cnn_core.runs import owners
 
-    infos = pictures.added()
+    me = signin.me()
+    infos = owners.visible(pictures.added(), me)
     if not infos:
         st.caption("None yet: add one below.")
     for info in infos:
         own, status = info.own, catalog.dataset_status(info.id)
         with st.container(border=True):
             c, h, w = info.input_shape
-            st.markdown(f"**{info.id}** :violet-badge[yours] · {len(info.classes)} classes · "
+            whose = "yours" if info.owner == people.owner_of(me) else f"by {views.md(info.owner or 'the teacher')}"
+            st.markdown(f"**{info.id}** :violet-badge[{whose}] · {len(info.classes)} classes · "
                         f"{status.n_train:,} train · {status.n_test:,} test · {w}×{h} "
                         f"{'grey' if c == 1 else 'colour'}, {own['fit']}")
             st.caption(f"From {views.md(own['origin'])}"
@@ -151,16 +157,18 @@ def added_list() -> None:
             look, rename, delete = st.columns(3)
             with look.popover("Look", icon=":material/visibility:", width="stretch"):
                 _look(info)
+            if not people.may_change(info.owner, me):     # the teacher's (or a classmate's): to look at only
+                continue
             with rename.popover("Rename", icon=":material/edit:", width="stretch"):
                 new = st.text_input("New name", key=state.own_rename(info.id), max_chars=40)
                 st.caption("Runs trained on it keep the old name: they open, but cannot read its test set.")
                 if st.button("Rename", key=state.own_rename_button(info.id), disabled=not new.strip()):
-                    _act(lambda: pictures.rename(info.id, new.strip()), f"Renamed {info.id} to {new.strip()}.")
+                    _act(lambda: pictures.rename(info.id, new.strip(), by=me), f"Renamed {info.id} to {new.strip()}.")
             with delete.popover("Delete", icon=":material/delete:", width="stretch"):
                 st.caption(f"This deletes the cached pictures of {info.id} ({status.n_train + status.n_test:,}); "
                            f"your originals ({views.md(own['origin'])}) are not touched.")
                 if st.button("Delete for good", key=state.own_delete_button(info.id), type="primary"):
-                    _act(lambda: pictures.delete(info.id), f"Deleted {info.id}.")
+                    _act(lambda: pictures.delete(info.id, by=me), f"Deleted {info.id}.")
 
 
 def _act(action, done: str) -> None:

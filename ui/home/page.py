@@ -13,10 +13,10 @@ st.markdown(
     "Then look inside: filters, feature maps, mistakes; compare runs; draw a digit and see what the net says.")
 
 from cnn_core.data import catalog
-from cnn_core.runs import store  # noqa: E402  (torch: after the first lines are on screen)
-from ui import views  # noqa: E402
+from cnn_core.runs import owners, store  # noqa: E402  (torch: after the first lines are on screen)
+from ui import signin, views  # noqa: E402
 
-all_runs = store.list_runs()
+all_runs = owners.visible(store.list_runs(), signin.me())       # in class mode: what this person may open
 if not all_runs:
     steps = ["Open **Train**, keep LeNet on MNIST, press **Launch**.",
              "Watch the loss fall, then open the run in **Inspect**."]

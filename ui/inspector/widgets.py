@@ -9,8 +9,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from cnn_core.runs import store
-from ui import compute, views
+from cnn_core.runs import owners, store
+from ui import compute, signin, views
 from ui.figures import CONFIG, images
 from ui.inspector import state
 
@@ -110,8 +110,9 @@ def weight_histories(path: str, epochs: tuple):
 
 # ---- pickers --------------------------------------------------------------------------------------
 def run_picker() -> "store.Run | None":
-    """The run selectbox (default: ?run=<id>, else the newest finished run); its record, or None."""
-    listed = store.list_runs()
+    """The run selectbox (default: ?run=<id>, else the newest finished run) over the runs this person may open
+    (in class mode another's run named in ?run= reads as unknown); its record, or None."""
+    listed = owners.visible(store.list_runs(), signin.me())
     all_runs = store.readable(listed)
     unreadable = {r.id: r for r in listed if r.corrupt}
     wanted = st.query_params.get("run")

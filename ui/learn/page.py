@@ -3,21 +3,25 @@ runs the experiments that answer it as ordinary runs, and shows their result bes
 the tutorial's own figure. Progress is the runs folder's: a lesson whose runs ended is done."""
 import streamlit as st
 
-from cnn_core.runs import store
+from cnn_core.runs import owners, store
 from cnn_core.train import jobs, lessons
-from ui import nav, views
+from ui import nav, signin, views
 from ui.learn import measures, state
+
+
+def _yours(records: list) -> list:
+    """The runs a lesson's progress is read from: in class mode the person's own (a classmate's run of the
+    same lesson does not answer it for them); outside it, every run."""
+    me = signin.me()
+    return owners.visible(records, me) if me is None else owners.mine(records, me)
 
 
 def _launch(lesson_id: str) -> None:
     """Each experiment of the lesson as a run, launched into the queue (they train one after another)."""
-    lesson, made = lessons.get(lesson_id), []
+    lesson, me = lessons.get(lesson_id), signin.me()
     st.session_state[state.OPEN] = lesson_id
     try:
-        for e in lesson.experiments:
-            path = lessons.create_run(lesson, e)
-            jobs.launch(path)
-            made.append(path.name)
+        made = lessons.launch(lesson, by=me)     # in class mode theirs, checked against their limits together
     except (ValueError, OSError, jobs.QueueFull) as exc:
         nav.flash(state.FLASH, "error", f"Not all of them started: {views.md(exc)}")
         return
@@ -30,7 +34,7 @@ def _results_live(lesson_id: str) -> None:
     """While a lesson's runs are in progress (a fragment, every 2 s): their rows as they go; once they have
     all ended, the whole page again (its progress, the lesson's tick, the answer)."""
     lesson = lessons.get(lesson_id)
-    runs = lessons.latest_runs(lesson, store.readable(store.list_runs()))
+    runs = lessons.latest_runs(lesson, _yours(store.readable(store.list_runs())))
     if lessons.ended(runs):
         st.rerun(scope="app")
     _results(lesson, runs)
@@ -75,7 +79,7 @@ st.caption("Short lessons that follow the PyTorch tutorials this tool grew from,
            "question: answer it, then run its experiments (each well under a minute on a laptop's CPU) and see "
            "the result beside your answer and the tutorial's own figure.")
 nav.show_flash(state.FLASH)
-records = store.readable(store.list_runs())
+records = _yours(store.readable(store.list_runs()))
 all_runs = {lesson.id: lessons.latest_runs(lesson, records) for lesson in lessons.LESSONS}
 finished = [i for i, lesson in enumerate(lessons.LESSONS) if lessons.ended(all_runs[lesson.id])]
 st.progress(len(finished) / len(lessons.LESSONS),

@@ -9,7 +9,7 @@ import streamlit as st
 
 from cnn_core.runs import store
 from cnn_core.train import jobs
-from ui import nav, views
+from ui import nav, signin, views
 from ui.train import state
 
 
@@ -27,14 +27,18 @@ def stop(path: Path) -> None:
     """Ask the run to stop; it saves a checkpoint between steps and ends `cancelled`. Said on the live panel
     while it stops (steering_notice), not as a page message: the button is in the ticking panel, which
     redraws alone, so a page message would show only at the next whole-page draw, after the run ended."""
-    jobs.cancel(path)
+    try:
+        jobs.cancel(path, by=signin.me())
+    except ValueError as exc:          # people.NotYours: another's run (the panel shows no Stop for one)
+        _notice(path, 0, error=str(exc))
+        return
     _notice(path, 0, stop=True)
 
 
 def _launch(path: Path, resume: bool, done: str, failed: str) -> None:
     """Start the run's process; then watch it on the Live tab and say `done`, or say why it could not."""
     try:
-        jobs.launch(path, resume=resume)
+        jobs.launch(path, resume=resume, by=signin.me())
     except (ValueError, OSError) as exc:
         nav.flash(state.FLASH, "error", f"{failed}: {views.md(exc)}")
         return
@@ -54,7 +58,7 @@ def steer(path: Path, steers: int, **ask) -> None:
     has logged so far. Keyed values (a widget's) are read from the session: steer(path, n, lr=state.STEER_LR)."""
     ask = {k: st.session_state[v] if isinstance(v, str) else v for k, v in ask.items()}
     try:
-        store.steer(path, **ask)
+        store.steer(path, by=signin.me(), **ask)
     except ValueError as exc:
         _notice(path, steers, error=str(exc))
         return
@@ -70,7 +74,7 @@ def more(path: Path, key: str) -> None:
     """Train the finished or stopped run st.session_state[key] epochs more, from its checkpoint."""
     n = int(st.session_state[key])
     try:
-        total = jobs.more_epochs(path, n)
+        total = jobs.more_epochs(path, n, by=signin.me())
     except ValueError as exc:
         nav.flash(state.FLASH, "error", f"Could not go on: {views.md(exc)}")
         return

@@ -8,10 +8,11 @@ import copy
 import streamlit as st
 
 from cnn_core.config import ConfigError, TrainConfig, field_label
+from cnn_core.core import people
 from cnn_core.core.settings import Setting
-from cnn_core.runs import store
+from cnn_core.runs import owners, store
 from cnn_core.train import jobs, presets
-from ui import nav, views
+from ui import nav, signin, views
 from ui.train import actions, state
 from ui.train.state import field, pkey
 
@@ -36,9 +37,11 @@ def _archs():
 
 
 def _datasets():
+    """The datasets a run may use here: the built-in ones and, in class mode, the added ones this person may
+    open (owners.visible), by name."""
     from cnn_core.data import catalog  # torch
 
-    return catalog.datasets()
+    return {i.id: i for i in owners.visible(list(catalog.datasets().values()), signin.me())}
 
 
 def load_config(config: TrainConfig) -> list[str]:
@@ -82,6 +85,8 @@ def init_state(cls: type = TrainConfig) -> None:
 def current(cls: type = TrainConfig) -> tuple[TrainConfig, dict[str, str], str]:
     """The config the form holds now, its errors by field, and the run name."""
     ss = st.session_state
+    if ss.get(field("dataset")) not in _datasets():     # one this person may not use (a clone's): the default
+        ss[field("dataset")] = cls().dataset
     values = {name: ss.get(field(name)) for name in views.form_settings(cls)}
     arch = _archs()[values["arch"]]
     params = {p.name: ss.get(pkey(arch.id, p.name), p.default) for p in arch.params}
@@ -119,8 +124,10 @@ def _marked(name: str) -> str:
     return MARK if applied and name in applied["changed"] else ""
 
 
-def widget(spec: Setting, k: str, disabled: bool = False, tip: str | None = None, mark: str = "", **kw) -> None:
-    """The widget a setting's kind asks for, under session key `k`; `mark` follows its label."""
+def widget(spec: Setting, k: str, disabled: bool = False, tip: str | None = None, mark: str = "",
+           options: list | None = None, **kw) -> None:
+    """The widget a setting's kind asks for, under session key `k`; `mark` follows its label. options: the
+    choices offered, when not all of the setting's (the datasets this person may use)."""
     common = dict(key=k, help=tip or _tip(spec), disabled=disabled, persist_state=KEEP)
     label = spec.title + mark
     if spec.kind in ("int", "float"):
@@ -130,7 +137,7 @@ def widget(spec: Setting, k: str, disabled: bool = False, tip: str | None = None
     elif spec.kind == "bool":
         st.checkbox(label, **common, **kw)
     elif spec.kind == "choice" or spec.choices:   # text with suggestions (device): what this machine has
-        options = list(spec.options())
+        options = list(spec.options() if options is None else options)
         if spec.kind == "text" and st.session_state.get(k) not in options and st.session_state.get(k):
             options.append(st.session_state[k])   # a cloned run's cuda:3 stays shown, with its error
         st.selectbox(label, options, **common, **kw)
@@ -163,7 +170,8 @@ def choice_section(errors: dict, cls: type = TrainConfig) -> None:
     """Dataset and architecture, one under the other (wide enough for their names), the presets, and what
     the architecture teaches and fixes."""
     datasets, archs, form = _datasets(), _archs(), views.form_settings(cls)
-    _field(errors, form["dataset"], format_func=lambda d: datasets[d].title)
+    _field(errors, form["dataset"], options=[d for d in form["dataset"].options() if d in datasets],
+           format_func=lambda d: datasets[d].title)
     _field(errors, form["arch"], format_func=lambda a: archs[a].title)
     preset_row(cls)
     arch = archs[st.session_state[field("arch")]]
@@ -395,19 +403,19 @@ def launch(cls: type = TrainConfig) -> None:
         nav.flash(state.FLASH, "error", "Not launched: fix " + ", ".join(views.error_labels(errors, arch)) + " first.")
         return
     try:
-        path = store.create_run(config, name or views.default_name(config))
+        path = store.create_run(config, name or views.default_name(config), by=signin.me())
     except ConfigError as exc:
         nav.flash(state.FLASH, "error", "Not launched: " + "; ".join(f"{views.md(k)}: {views.md(v)}"
                                                                 for k, v in exc.errors.items()))
         return
-    except (ValueError, OSError) as exc:
+    except (ValueError, OSError) as exc:   # people.OverLimit too: a learner's limits, with the numbers
         nav.flash(state.FLASH, "error", f"Not launched: {views.md(exc)}")
         return
     try:
-        jobs.launch(path, processes=int(st.session_state.get(state.PROCESSES) or 1))
-    except jobs.QueueFull as exc:          # the line is full: nothing started, the run made for it goes
-        store.delete_run(path)
-        nav.flash(state.FLASH, "error", f"Not launched: {views.md(exc)}.")
+        jobs.launch(path, processes=int(st.session_state.get(state.PROCESSES) or 1), by=signin.me())
+    except (jobs.QueueFull, people.OverLimit) as exc:   # the line, or a learner's share, is full: nothing
+        store.delete_run(path, by=signin.me())           # started, and the run made for it goes
+        nav.flash(state.FLASH, "error", f"Not launched: {views.md(str(exc).rstrip('.'))}.")
         return
     except (ValueError, OSError) as exc:   # never leave a run that looks queued but has no process
         store.update_run(path, status="failed", error=f"could not start the training process: {exc}")
@@ -502,7 +510,7 @@ def _layers(dataset: str, arch: str, params: tuple):
 
 def clone_box(cls: type = TrainConfig) -> None:
     """Pick a saved run and copy its settings into the form (DIGITS' 'Clone job')."""
-    saved = {r.id: r for r in store.readable(store.list_runs())}
+    saved = {r.id: r for r in owners.visible(store.readable(store.list_runs()), signin.me())}
     with st.expander("Clone settings from a saved run", icon=":material/content_copy:"):
         a, b = st.columns([3, 1], vertical_alignment="bottom")
         pick = a.selectbox("Run", list(saved), key=state.CLONE, index=None, placeholder="choose a run",

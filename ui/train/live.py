@@ -19,10 +19,11 @@ import math
 
 import streamlit as st
 
-from cnn_core.runs import store
+from cnn_core.core import people
+from cnn_core.runs import owners, store
 from cnn_core.runs.metrics_log import CURVES
 from cnn_core.train import jobs
-from ui import nav, views
+from ui import nav, signin, views
 from ui.figures import curves
 from ui.train import actions, state
 
@@ -48,31 +49,33 @@ def _signature(run_id: str, status: str | None, active: list[store.Run]) -> tupl
     them) and whether the watched run is still in progress (its buttons and outcome change when it ends).
     Its own queued -> running is redrawn by the ticking panel: a whole-page redraw then would land on the
     run's first seconds of training."""
-    others = tuple((r.id, r.effective_status) for r in active if r.id != run_id)
+    others = tuple((r.id, r.effective_status) for r in owners.visible(active, signin.me()) if r.id != run_id)
     return others, status in store.ACTIVE
 
 
 def _listing(run_id: str) -> tuple[store.Run | None, list[store.Run]]:
     """One read of the runs folder: the watched run (None when it went or cannot be read) and the runs
-    in progress, oldest first."""
+    in progress, oldest first (everyone's: a queued run's place in line counts them all)."""
     all_runs = store.list_runs()
-    watched = next((r for r in store.readable(all_runs) if r.id == run_id), None)
+    watched = next((r for r in owners.visible(store.readable(all_runs), signin.me()) if r.id == run_id), None)
     return watched, jobs.in_progress(all_runs)
 
 
 def first_tab() -> str:
     """The tab the page opens on: Live when the URL names a run or runs are in progress, else the tab
     this session had open last (New run at first)."""
-    if st.query_params.get("run") or jobs.active_runs():
+    if st.query_params.get("run") or owners.visible(jobs.active_runs(), signin.me()):
         return "Live"
     return st.session_state.get(state.LAST_TAB) or "New run"
 
 
 def picker() -> tuple[store.Run, list[store.Run]] | None:
-    """The run picker (runs in progress first); the run shown and the runs in progress, or None."""
-    all_runs = store.list_runs()
-    active = jobs.in_progress(all_runs)
-    ordered = active + [r for r in all_runs if r.effective_status not in store.ACTIVE][:PICKER_SIZE]
+    """The run picker (runs in progress first) over the runs this person may open (in class mode: owners.visible;
+    another's run named in ?run= is as unknown); the run shown and every run in progress, or None."""
+    everyone = store.list_runs()
+    all_runs = owners.visible(everyone, signin.me())
+    active = jobs.in_progress(everyone)
+    ordered = jobs.in_progress(all_runs) + [r for r in all_runs if r.effective_status not in store.ACTIVE][:PICKER_SIZE]
     ids = [r.id for r in ordered]
     by_id = {r.id: r for r in all_runs}
     wanted = st.session_state.get(state.WATCH) or st.query_params.get("run") \
@@ -152,13 +155,16 @@ def _ticking_controls(run_id: str) -> None:
 
 
 def _in_progress(active: list[store.Run]) -> None:
-    """A line per run in progress, waiting or training: redrawn with the ticking panel, since the watched
-    run's own queued -> running redraws only that (_signature)."""
-    lines = []
-    for r in active:
+    """A line per run in progress, waiting or training (in class mode those this person may open, and how many
+    others'): redrawn with the ticking panel, since the watched run's own queued -> running redraws only that
+    (_signature)."""
+    lines, seen = [], owners.visible(active, signin.me())
+    for r in seen:
         where = (f"waiting, #{views.queue_position(r.id, active)} in line" if r.effective_status == "queued"
                  else "paused" if r.effective_status == "paused" else "training")
         lines.append(f"{ICON[r.effective_status]} **{views.md(r.name)}** — {where}")
+    if hidden := len(active) - len(seen):
+        lines.append(f"and {views.count(hidden, 'run')} of others in the class")
     st.markdown("**In progress:** " + ("  \n".join(lines) if lines else "nothing right now"))
     st.caption(f"At most {views.runs_at_once(jobs.max_jobs())} at once here; a run launched while every "
                "slot is busy waits `queued` and starts, oldest first, when one frees.")
@@ -278,6 +284,9 @@ def _figures(run: views.LiveRun, smoothing: float, log: bool):
 
 def _buttons(run: views.LiveRun) -> None:
     _steering(run)
+    if not people.may_change(run.record.owner, signin.me()):     # a classmate's shared run, the teacher's
+        st.caption(f"This run is {views.md(run.record.owner or 'the teacher')}'s: you may watch it, not change it.")
+        return
     if run.active:
         steers = int((run.events["kind"] == "steer").sum()) if run.events is not None and len(run.events) else 0
         a, b, c, d = st.columns([1, 1, 1.4, 1], vertical_alignment="bottom")

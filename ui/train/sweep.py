@@ -7,9 +7,11 @@ import pandas as pd
 import streamlit as st
 
 from cnn_core.config import TrainConfig, field_label
+from cnn_core.core import people
 from cnn_core.core.settings import specs
+from cnn_core.runs import owners
 from cnn_core.sweeps import ledger
-from ui import nav, views
+from ui import nav, signin, views
 from ui.train import state
 
 # The settings a sweep can vary, by the label the New run form shows them with (the field ids are the CLI's).
@@ -68,10 +70,10 @@ def sweep_tab(config, errors: dict) -> None:
         try:
             grid, sample = _space(rows, mode == "Sample")
             sweep = ledger.create(config, grid, sample, int(trials), objective, "tpe", prune, backend,
-                                  cluster=cluster if backend == "ray" else None)
-            ledger.launch(sweep)
+                                  cluster=cluster if backend == "ray" else None, by=signin.me())
+            ledger.launch(sweep, by=signin.me())
             nav.flash(state.SWEEP_FLASH, "success", f"Launched sweep {sweep.id}: {sweep.trials} trials.")
-        except ValueError as exc:   # ConfigError too: each problem, before anything launched
+        except ValueError as exc:   # ConfigError and a learner's limits too: each problem, before anything launched
             errors_ = getattr(exc, "errors", None)
             why = "; ".join(f"{k}: {v}" for k, v in errors_.items()) if errors_ else exc
             nav.flash(state.SWEEP_FLASH, "error", "Not launched: " + views.md(why))   # values of a cloned run
@@ -97,9 +99,9 @@ def _cluster_picker(disabled: bool) -> str | None:
 
 
 def picked(key: str) -> ledger.Sweep | None:
-    """A "Sweeps" heading and a picker over the sweeps, newest first (name and id); the
-    sweep chosen, or None when there is none."""
-    by_id = {s.id: s for s in ledger.list_sweeps()}
+    """A "Sweeps" heading and a picker over the sweeps this person may open (owners.visible), newest first (name
+    and id); the sweep chosen, or None when there is none."""
+    by_id = {s.id: s for s in owners.visible(ledger.list_sweeps(), signin.me())}
     if not by_id:
         return None
     st.subheader("Sweeps")
@@ -116,8 +118,10 @@ def live() -> None:
 
 
 def show(sweep: ledger.Sweep, actions: bool = True) -> None:
-    """Its status and best trial, its trials by score; with `actions` (the Sweep tab), Cancel and Resume."""
+    """Its status and best trial, its trials by score; with `actions` (the Sweep tab), Cancel and Resume, for
+    whoever may change it."""
     status = ledger.effective_status(sweep)
+    actions = actions and people.may_change(sweep.owner, signin.me())
     best = sweep.best()
     st.markdown(f"**{status}** · {len(sweep.runs)} of {sweep.trials} trials started · "
                 f"{ledger.OBJECTIVES[sweep.objective][1]}" + (f" · best: trial #{best['number']}, "
@@ -129,10 +133,17 @@ def show(sweep: ledger.Sweep, actions: bool = True) -> None:
         st.dataframe(frame, hide_index=True, width="stretch",
                      column_config={"best": st.column_config.CheckboxColumn("best")})
     if actions and status in ledger.ACTIVE and st.button("Cancel sweep", key=state.sweep_cancel(sweep.id)):
-        ledger.cancel(sweep.id)
-        st.rerun()
+        _act(lambda: ledger.cancel(sweep.id, by=signin.me()))
     if actions and status in ledger.RESUMABLE and st.button(
             "Resume sweep", key=state.sweep_resume(sweep.id), icon=":material/play_arrow:",
             help="Its driver stopped. Trials that ended count as they ended; the others go on."):
-        ledger.launch(sweep, resume=True)
-        st.rerun()
+        _act(lambda: ledger.launch(sweep, resume=True, by=signin.me()))
+
+
+def _act(action) -> None:
+    """Cancel or Resume, then the page again; a refusal (people.NotYours, a learner's limits) is said there."""
+    try:
+        action()
+    except ValueError as exc:
+        nav.flash(state.SWEEP_FLASH, "error", views.md(exc))
+    st.rerun()
