@@ -196,11 +196,13 @@ def test_a_waiter_killed_with_kill_9_gives_up_its_place(one_slot):
         os.kill(pid, signal.SIGKILL)
         _until(lambda: not files.pid_alive(pid), 10, "the killed process gone")
         assert store.effective_status(store.read_run(first)) == "interrupted"
-        assert (one_slot / jobs.QUEUE / f"{store.read_run(first).queued_at:017.6f}.{pid}.{first.name}").exists()
+        assert jobs._ticket(first, store.read_run(first).queued_at, pid).exists()
     with jobs.slot(second) as n:       # this process waits in line, as a launched one does
         assert n == 0
-        assert jobs.waiting_runs(one_slot) == [] and not _tickets(one_slot)
+        held = jobs._ticket(second, store.read_run(second).queued_at, os.getpid())   # kept while it trains
+        assert jobs.waiting_runs(one_slot) == [] and _tickets(one_slot) == [jobs.TRAINING + held.name]
         assert store.read_run(second).pid == os.getpid()
+    assert not _tickets(one_slot)
 
 
 def test_torchrun_starts_only_once_its_run_has_a_slot(one_slot):
