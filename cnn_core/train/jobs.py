@@ -72,6 +72,13 @@ def max_jobs() -> int:
         return 2 if torch.cuda.is_available() else 1
 
 
+def slots_for(by: people.Person | None = None) -> int:
+    """Runs that train at once for launches by `by`: their class's runs_at_once when it sets one (a Ray
+    cluster's share), else max_jobs()."""
+    policy = by.policy if by is not None else None
+    return policy.runs_at_once if policy and policy.runs_at_once else max_jobs()
+
+
 def threads_per_job() -> int:
     """CPU threads each training process may use: the cores shared among the runs that may train at
     once (two runs of 2 threads on 2 cores measured ~600 images/s each, of 1 thread ~3,300 each)."""
@@ -108,7 +115,7 @@ def launch(path: Path, resume: bool = False, processes: int = 1, by: people.Pers
                       starting=record.id)
     policy = by.policy if by is not None else None
     cluster = cluster or (policy.ray if policy else None)
-    cap, slots = max_queued(), (policy.runs_at_once if policy and policy.runs_at_once else max_jobs())
+    cap, slots = max_queued(), slots_for(by)
     cmd = [sys.executable, "-m", "cnn_core", "train", "--run-dir", str(path), "--quiet"]
     if processes > 1:     # the process waits for its slot, then becomes torchrun (cli.py)
         if cluster:

@@ -27,7 +27,7 @@ from cnn_core.runs import store  # noqa: E402
 from cnn_core.train import jobs  # noqa: E402
 from ui.classroom import widgets as w  # noqa: E402
 
-w.live((me.policy and me.policy.runs_at_once) or jobs.max_jobs())
+w.live(jobs.slots_for(me))
 
 records = store.list_runs()
 st.subheader("Leaderboard")

@@ -458,7 +458,7 @@ def launch_bar(errors: dict, where: str, cls: type = TrainConfig) -> None:
         note.warning(f"Launch is off until {which} fixed: {', '.join(views.error_labels(errors, arch))}.",
                      icon=":material/block:")
     elif where == "top" and (active := jobs.active_runs()):     # the queue's workings once there is one
-        note.caption(views.queue_note(active, jobs.max_jobs()))
+        note.caption(views.queue_note(active, jobs.slots_for(signin.me())))
 
 
 def processes_input(where) -> None:

@@ -166,7 +166,7 @@ def _in_progress(active: list[store.Run]) -> None:
     if hidden := len(active) - len(seen):
         lines.append(f"and {views.count(hidden, 'run')} of others in the class")
     st.markdown("**In progress:** " + ("  \n".join(lines) if lines else "nothing right now"))
-    st.caption(f"At most {views.runs_at_once(jobs.max_jobs())} at once here; a run launched while every "
+    st.caption(f"At most {views.runs_at_once(jobs.slots_for(signin.me()))} at once here; a run launched while every "
                "slot is busy waits `queued` and starts, oldest first, when one frees.")
 
 
@@ -177,7 +177,7 @@ def _head(run: views.LiveRun, active: list[store.Run]) -> None:
     if run.status == "queued":
         pos = views.queue_position(run.id, active)
         st.info(f"Waiting for a training slot{f' (#{pos} in line)' if pos else ''}: at most "
-                f"{views.runs_at_once(jobs.max_jobs())} at once here; this one starts when a slot frees.",
+                f"{views.runs_at_once(jobs.slots_for(signin.me()))} at once here; this one starts when a slot frees.",
                 icon=":material/schedule:")
 
 
