@@ -36,10 +36,13 @@ def _train_progress(bar: ProgressBar, path: Path):
 
 def train(args) -> int:
     world = distributed.init()          # under torchrun: join the other processes; else nothing happens
+    ended = False
     try:
-        return _train(args) if not world.active else _train_together(args, world)
+        code = _train(args) if not world.active else _train_together(args, world)
+        ended = True
+        return code
     finally:
-        distributed.shutdown()
+        distributed.shutdown(together=ended)
 
 
 def _run_to_train(args) -> tuple[Path, bool]:

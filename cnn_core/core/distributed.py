@@ -19,6 +19,7 @@ import torch.distributed as dist
 # A collective that waits longer than this fails with the peer named: a queued run waits for its slot
 # before its first collective, and a process that hangs is found within this time.
 TIMEOUT_S = float(os.environ.get("CNN_DIST_TIMEOUT_S", 1800))
+SHUTDOWN_WAIT_S = 120.0     # at the end, how long a process waits for the others (rank 0 tests and saves last)
 
 
 @dataclass(frozen=True)
@@ -78,9 +79,19 @@ def uses(device: torch.device) -> None:
         _world = World(_world.rank, _world.local_rank, _world.size, "nccl" if device.type == "cuda" else "gloo")
 
 
-def shutdown() -> None:
+def shutdown(together: bool = False) -> None:
+    """Leave the process group. together: every process ended its work normally, so each waits for the others
+    first (a barrier, bounded by SHUTDOWN_WAIT_S) and they leave it at once. Without it, a process done before
+    rank 0 (which still tests and saves) tore its gloo connections down while rank 0's were live, and at exit
+    it was sometimes aborted ("terminate called without an active exception", SIGABRT: the run completed, but
+    torchrun reported the process failed)."""
     global _world
     if dist.is_initialized():
+        if together and _world.active:
+            try:
+                dist.monitored_barrier(timeout=timedelta(seconds=SHUTDOWN_WAIT_S))
+            except RuntimeError:       # a peer is gone or late: leave anyway
+                pass
         dist.destroy_process_group()
     _world = World()
 
