@@ -78,13 +78,14 @@ class LocalTrials:
         pass
 
 
-def _ray_train(path: str, resume: bool = False) -> str:
-    """A trial as a Ray task: the run trained in the worker's process (its folder on the shared runs folder)."""
+def _ray_train(path: str, resume: bool = False, threads: int | None = None) -> str:
+    """A trial as a Ray task: the run trained in the worker's process (its folder on the shared runs folder),
+    on `threads` CPU threads (default: OMP_NUM_THREADS, the driver's share of a machine like the server)."""
     import torch
 
     from cnn_core.train import engine
 
-    torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1"))))
+    torch.set_num_threads(max(1, threads or int(os.environ.get("OMP_NUM_THREADS", "1"))))
     record = engine.run_training(Path(path), resume=resume)
     return record.status if record else "failed"
 
@@ -147,10 +148,14 @@ class RayTrials:
 
 def train_on_ray(path: Path, address: str, resume: bool = False) -> str:
     """One launched run (class mode's, jobs.launch with a cluster) as a Ray task on the cluster at `address`,
-    waited for; the status it ended with. Its folder must be on a runs folder the cluster's nodes share."""
+    waited for; the status it ended with. It asks for the cluster's CPUs divided by the runs that train at once
+    there, and trains on that many threads. Its folder must be on a runs folder the cluster's nodes share."""
     trials = RayTrials(address=address)
     try:
-        trials.pending[str(path)] = trials.task.remote(str(path), resume)   # its queued_at stays its turn's
+        # the cluster's CPUs shared among the runs it trains at once (CNN_MAX_JOBS: the class's runs_at_once)
+        cpus = max(1, int(trials.ray.cluster_resources().get("CPU", 1)) // jobs.max_jobs())
+        task = trials.ray.remote(num_cpus=cpus, max_retries=0)(_ray_train)
+        trials.pending[str(path)] = task.remote(str(path), resume, cpus)   # its queued_at stays its turn's
         while not trials.done(path):
             time.sleep(POLL_S * 4)
     finally:
