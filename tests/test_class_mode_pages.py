@@ -243,7 +243,7 @@ def test_make_run_in_class_mode_asks_no_token(tmp_path, monkeypatch, capsys):
     secrets = tmp_path / "class-secrets.toml"
     secrets.write_text('[auth]\nredirect_uri = "http://Class-Server.school.test:8501/oauth2callback"\n'
                        '[class]\nteachers = ["teacher@school.test"]\n')
-    ran = []
+    ran = []       # the command line `make run` itself builds (serve.main), caught at its execv: no server starts
     monkeypatch.setattr(serve.os, "execv", lambda exe, argv: ran.append(argv))
     monkeypatch.setenv("CNN_SECRETS", str(secrets))
     monkeypatch.setenv("CNN_TOKEN", "set-by-habit")

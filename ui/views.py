@@ -47,6 +47,17 @@ def md(text) -> str:
     return _MD_PUNCT.sub(lambda m: "\\" + m.group(), _LINE_BREAK.sub(" ", str(text)))
 
 
+def whose(owner: str | None) -> str:
+    """Class mode's name for whom a record belongs to, as Markdown: its owner's address, or the teacher for
+    one made outside class mode (people.check_change words a refusal the same)."""
+    return md(owner or "the teacher")
+
+
+def looking_only(owner: str | None, verb: str) -> str:
+    """The line a page shows instead of the buttons that would change another person's run."""
+    return f"This run is {whose(owner)}'s: you may {verb} it, not change it."
+
+
 def md_table(frame: pd.DataFrame) -> pd.DataFrame:
     """A frame for st.table, which renders Markdown in every cell and header: its text escaped by md."""
     def esc(v):

@@ -94,7 +94,7 @@ def edit_run(record: store.Run | store.UnreadableRun) -> None:
     class mode only for whoever may change the run (its owner, a teacher): another's is named as theirs."""
     path, rid, name = Path(record.path), record.id, record.title
     if not record.corrupt and not people.may_change(record.owner, signin.me()):
-        st.caption(f"This run is {views.md(record.owner or 'the teacher')}'s: you may open it, not change it.")
+        st.caption(views.looking_only(record.owner, "open"))
         if record.note:
             st.markdown(f"**Note:** {views.md(record.note)}")
         return

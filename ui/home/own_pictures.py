@@ -148,7 +148,7 @@ def added_list() -> None:
         own, status = info.own, catalog.dataset_status(info.id)
         with st.container(border=True):
             c, h, w = info.input_shape
-            whose = "yours" if info.owner == people.owner_of(me) else f"by {views.md(info.owner or 'the teacher')}"
+            whose = "yours" if info.owner == people.owner_of(me) else f"by {views.whose(info.owner)}"
             st.markdown(f"**{info.id}** :violet-badge[{whose}] · {len(info.classes)} classes · "
                         f"{status.n_train:,} train · {status.n_test:,} test · {w}×{h} "
                         f"{'grey' if c == 1 else 'colour'}, {own['fit']}")

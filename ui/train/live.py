@@ -285,7 +285,7 @@ def _figures(run: views.LiveRun, smoothing: float, log: bool):
 def _buttons(run: views.LiveRun) -> None:
     _steering(run)
     if not people.may_change(run.record.owner, signin.me()):     # a classmate's shared run, the teacher's
-        st.caption(f"This run is {views.md(run.record.owner or 'the teacher')}'s: you may watch it, not change it.")
+        st.caption(views.looking_only(run.record.owner, "watch"))
         return
     if run.active:
         steers = int((run.events["kind"] == "steer").sum()) if run.events is not None and len(run.events) else 0
